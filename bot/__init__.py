@@ -1,0 +1,1 @@
+"""The Telegram side of Verzek Guard: Application, handlers, texts, jobs, CLI."""

@@ -1,0 +1,100 @@
+"""Builds the python-telegram-bot Application: the same one for `verzek run`, tests and shell."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults, TypeHandler
+from telegram.request import BaseRequest
+
+from bot.bootstrap import bootstrap
+from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
+from bot.context import CONTEXT_TYPES, BotData
+from bot.errors import on_error
+from bot.gate import gate
+from bot.handlers import start
+from bot.update_processor import PerUserUpdateProcessor
+from core.config import Settings
+from core.services import Services
+
+logger = logging.getLogger(__name__)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+VerzekApplication = Application[Any, Any, Any, Any, BotData, Any]
+
+
+async def set_command_menus(application: VerzekApplication, settings: Settings) -> None:
+    """User menu for everyone; user + admin menu in each admin's chat and the admin chat."""
+    user_menu = [BotCommand(c.name, c.description) for c in USER_COMMANDS]
+    admin_menu = user_menu + [BotCommand(c.name, c.description) for c in ADMIN_COMMANDS]
+    admin_chats = set(settings.telegram.admins)
+    if settings.telegram.admin_chat_id is not None:
+        admin_chats.add(settings.telegram.admin_chat_id)
+    try:
+        await application.bot.set_my_commands(user_menu, scope=BotCommandScopeDefault())
+        for chat_id in sorted(admin_chats):
+            await application.bot.set_my_commands(admin_menu, scope=BotCommandScopeChat(chat_id))
+    except TelegramError as exc:
+        # A menu is a convenience: the bot still works without it, so never fail start-up.
+        logger.warning("could not set the command menus: %s", type(exc).__name__)
+
+
+def build_application(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> VerzekApplication:
+    """The Application with every handler registered.
+
+    With ``services`` given, the caller owns their lifecycle (tests, shell); otherwise they are
+    built in ``post_init`` and closed in ``post_shutdown``.
+    """
+    owned = services is None
+
+    async def post_init(application: VerzekApplication) -> None:
+        built = services if services is not None else await bootstrap(settings)
+        application.bot_data.attach(built)
+        await set_command_menus(application, settings)
+
+    async def post_shutdown(application: VerzekApplication) -> None:
+        if owned:
+            await application.bot_data.services.aclose()
+
+    token = settings.telegram.token.get() if settings.telegram.token else "0:offline"
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram.base_url)
+        .context_types(CONTEXT_TYPES)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=UTC, link_preview_options=NO_PREVIEW))
+        .concurrent_updates(PerUserUpdateProcessor())
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    application: VerzekApplication = builder.build()
+    if services is not None:
+        application.bot_data.attach(services)
+    application.add_handler(TypeHandler(Update, gate), group=-1)
+    start.register(application)
+    start.register_fallback(application)
+    application.add_error_handler(on_error)
+    return application

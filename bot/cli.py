@@ -1,0 +1,236 @@
+"""The ``verzek`` command line: run the bot and operate its data with the bot stopped.
+
+Expected failures (bad config, missing key, unreachable Telegram) end with one clear line on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.audit import AuditLog
+from core.clock import SystemClock, to_iso
+from core.config import Settings, load_settings
+from core.crypto import EncryptionService, generate_master_key
+from core.errors import ConfigError, VerzekError
+from core.keyrotation import rotate_all
+from storage.database import Database
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    print(f"verzek: {message}", file=sys.stderr)
+    return code
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, os.environ)
+
+
+async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    database = Database(settings.database.path)
+    await database.open()
+    try:
+        return await work(database)
+    finally:
+        await database.close()
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Print a new master key."""
+    print(generate_master_key())
+    _progress(
+        "Store it as ENCRYPTION_MASTER_KEY in the bot's environment (never in git). "
+        "When replacing a key, move the old one to ENCRYPTION_OLD_KEYS and run "
+        "`verzek rotate-key`."
+    )
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations."""
+    settings = _settings(args)
+
+    async def work() -> int:
+        database = Database(settings.database.path)
+        applied = await database.open()
+        try:
+            for migration in applied:
+                _progress(f"applied {migration.version:04d}_{migration.name}")
+            version = await database.schema_version()
+        finally:
+            await database.close()
+        print(f"{settings.database.path}: schema version {version}")
+        return EXIT_OK
+
+    return asyncio.run(work())
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the audit hash chain; exit 1 naming the first bad row."""
+    settings = _settings(args)
+
+    async def work(database: Database) -> int:
+        log = AuditLog(database.unit_of_work, SystemClock())
+        report = await log.verify(progress=lambda n: _progress(f"… {n:,} rows verified"))
+        if report.ok:
+            print(f"audit chain OK: {report.checked:,} rows verified")
+            return EXIT_OK
+        print(
+            f"audit chain BROKEN at row {report.bad_row_id}: {report.reason} "
+            f"({report.checked:,} rows before it verified)"
+        )
+        return EXIT_FAILED
+
+    return asyncio.run(_with_database(settings, work))
+
+
+def _parse_since(text: str) -> str:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError([f"--since {text!r} is not a date (use YYYY-MM-DD)"]) from None
+    return to_iso(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    """Write the audit log as JSON Lines to stdout."""
+    settings = _settings(args)
+    since = _parse_since(args.since) if args.since else None
+
+    async def work(database: Database) -> int:
+        log = AuditLog(database.unit_of_work, SystemClock())
+        count = 0
+        async for row in log.export(since=since):
+            sys.stdout.write(json.dumps(asdict(row), ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+        _progress(f"exported {count:,} events")
+        return EXIT_OK
+
+    return asyncio.run(_with_database(settings, work))
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    """Re-encrypt every secret under the newest key and print counts."""
+    settings = _settings(args)
+    crypto = EncryptionService(settings.encryption)
+
+    async def work(database: Database) -> int:
+        counts = await rotate_all(
+            database.unit_of_work,
+            crypto,
+            progress=lambda column, n: _progress(f"… {column}: {n:,} re-encrypted"),
+        )
+        failed = 0
+        for count in counts:
+            print(
+                f"{count.column}: {count.rotated} re-encrypted, "
+                f"{count.already_current} already current, {count.failed} undecryptable"
+            )
+            failed += count.failed
+        total = sum(count.rotated for count in counts)
+        print(f"total: {total} re-encrypted across {len(counts)} encrypted columns")
+        if failed:
+            return _fail(
+                f"{failed} values could not be decrypted with any configured key and were left "
+                "as they are; add the missing key to ENCRYPTION_OLD_KEYS and run again"
+            )
+        return EXIT_OK
+
+    return asyncio.run(_with_database(settings, work))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the bot (polling) until interrupted."""
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.app import build_application
+    from bot.logging_setup import configure_logging
+
+    settings = _settings(args)
+    settings.require_for_run()
+    EncryptionService(settings.encryption)  # refuse a missing/malformed key before anything
+    secrets = [
+        s.get()
+        for s in (
+            settings.telegram.token,
+            settings.tronscan.api_key,
+            settings.encryption.master_key,
+            *settings.encryption.old_keys,
+        )
+        if s is not None
+    ]
+    configure_logging(os.environ.get("VERZEK_LOG_LEVEL", "INFO"), secrets)
+    _progress(f"Verzek Guard starting; database {settings.database.path}")
+    application = build_application(settings)
+    try:
+        application.run_polling(drop_pending_updates=False)
+    except InvalidToken:
+        return _fail("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN")
+    except NetworkError as exc:
+        return _fail(
+            f"cannot reach the Telegram Bot API at {settings.telegram.base_url} "
+            f"({type(exc).__name__}); check the network or telegram.base_url"
+        )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and --help)."""
+    parser = argparse.ArgumentParser(prog="verzek", description="Verzek Guard")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, default=None, help="TOML config (config.toml)")
+        return p
+
+    with_config(sub.add_parser("run", help="start the bot")).set_defaults(func=cmd_run)
+    sub.add_parser("keygen", help="print a new master key").set_defaults(func=cmd_keygen)
+    with_config(sub.add_parser("migrate", help="apply database migrations")).set_defaults(
+        func=cmd_migrate
+    )
+    with_config(
+        sub.add_parser("rotate-key", help="re-encrypt secrets under the newest key")
+    ).set_defaults(func=cmd_rotate_key)
+    audit = sub.add_parser("audit", help="audit log tools").add_subparsers(
+        dest="audit_command", required=True
+    )
+    with_config(audit.add_parser("verify", help="check the hash chain")).set_defaults(
+        func=cmd_audit_verify
+    )
+    export = with_config(audit.add_parser("export", help="JSON Lines to stdout"))
+    export.add_argument("--since", help="only events from this date (YYYY-MM-DD)")
+    export.set_defaults(func=cmd_audit_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``verzek`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"verzek: config: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except VerzekError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Typed context: services live in a typed ``bot_data`` instead of a raw dict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
+
+from core.services import Services
+
+
+class BotData:
+    """Application-wide state: the core services, attached at start-up."""
+
+    def __init__(self) -> None:
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("services are not attached yet")
+        return self._services
+
+    def attach(self, services: Services) -> None:
+        self._services = services
+
+
+Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+CONTEXT_TYPES: ContextTypes[Context, dict[Any, Any], dict[Any, Any], BotData] = ContextTypes(
+    context=CallbackContext, bot_data=BotData
+)

@@ -1,0 +1,582 @@
+"""An in-process stand-in for the Telegram Bot API.
+
+The real Application talks to it through :class:`FakeRequest` (a ``telegram.request.BaseRequest``)
+exactly as it would talk to api.telegram.org: getUpdates long polling, sendMessage, sendPhoto,
+deleteMessage, editMessageText, answerCallbackQuery, setMyCommands. It also plays the users: it
+queues their messages and button presses as updates, and it records what the bot sent so tests
+(and ``verzek shell``) can read it.
+
+It checks what Telegram checks and our code could get wrong: HTML that Telegram would refuse to
+parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, deleting
+a message that does not exist. Failures (429 with retry_after, 5xx, timeouts) can be scheduled
+per method to exercise retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import unescape
+from html.parser import HTMLParser
+from typing import Any
+
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+BOT_USER = {
+    "id": 7_000_000_001,
+    "is_bot": True,
+    "first_name": "Verzek Guard",
+    "username": "verzek_guard_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+_ALLOWED_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-spoiler",
+    "span",
+    "tg-emoji",
+}
+
+
+_BARE_LT = re.compile(r"<(?!/?[a-zA-Z][a-zA-Z-]*[\s>/])")
+
+
+class TelegramHTMLChecker(HTMLParser):
+    """Refuses what Telegram's HTML parse mode refuses: unknown tags, unbalanced tags."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.error: str | None = None
+        self.plain: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _ALLOWED_TAGS:
+            self.error = self.error or f'Unsupported start tag "{tag}"'
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.error = self.error or f'Unexpected end tag "{tag}"'
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.plain.append(data)
+
+
+def html_to_plain(text: str) -> str:
+    """The text a person sees for an HTML message."""
+    checker = TelegramHTMLChecker()
+    checker.feed(text)
+    checker.close()
+    return unescape("".join(checker.plain))
+
+
+def _check_html(text: str) -> str | None:
+    checker = TelegramHTMLChecker()
+    checker.feed(text)
+    checker.close()
+    if checker.error:
+        return f"Bad Request: can't parse entities: {checker.error}"
+    if checker.stack:
+        return f'Bad Request: can\'t parse entities: unclosed tag "{checker.stack[-1]}"'
+    if _BARE_LT.search(text):
+        return 'Bad Request: can\'t parse entities: unescaped "<"'
+    return None
+
+
+@dataclass
+class Button:
+    text: str
+    callback_data: str | None = None
+    url: str | None = None
+
+
+@dataclass
+class Message:
+    """A message in a chat, sent by the bot or by a user."""
+
+    chat_id: int
+    message_id: int
+    from_bot: bool
+    text: str | None = None
+    caption: str | None = None
+    photo: bytes | None = None
+    document: bytes | None = None
+    parse_mode: str | None = None
+    reply_markup: dict[str, Any] | None = None
+    deleted: bool = False
+    edits: int = 0
+    sent_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def plain(self) -> str:
+        """What a person reads (HTML rendered to plain text)."""
+        body = self.text if self.text is not None else (self.caption or "")
+        return html_to_plain(body) if self.parse_mode == "HTML" else body
+
+    @property
+    def buttons(self) -> list[Button]:
+        """Inline buttons, left to right, top to bottom."""
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [
+            Button(b["text"], b.get("callback_data"), b.get("url")) for row in rows for b in row
+        ]
+
+
+@dataclass
+class ScheduledFailure:
+    method: str | None
+    times: int
+    status: int = 0
+    retry_after: int | None = None
+    exception: type[Exception] | None = None
+
+
+@dataclass
+class TelegramUser:
+    id: int
+    first_name: str = "Trader"
+    username: str | None = None
+    language_code: str = "en"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": self.first_name,
+            "language_code": self.language_code,
+        }
+        if self.username:
+            data["username"] = self.username
+        return data
+
+
+class FakeBotAPI:
+    """The Bot API and the users on the other side of it."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count[int]] = {}
+        self._callback_ids = itertools.count(1)
+        self.pending_updates: list[dict[str, Any]] = []
+        self._updates_ready = asyncio.Event()
+        self.updates_queued = 0
+        self.messages: dict[tuple[int, int], Message] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.commands: dict[str, list[dict[str, str]]] = {}
+        self.callback_answers: list[dict[str, Any]] = []
+        self.failures: list[ScheduledFailure] = []
+        self.listeners: list[Callable[[str, Message], None]] = []
+        self.chat_titles: dict[int, str] = {}
+
+    # --- the users' side -------------------------------------------------------------------
+
+    def _next_message_id(self, chat_id: int) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+    def _chat(self, chat_id: int, user: TelegramUser) -> dict[str, Any]:
+        if chat_id == user.id:
+            return {"id": chat_id, "type": "private", "first_name": user.first_name}
+        return {
+            "id": chat_id,
+            "type": "supergroup",
+            "title": self.chat_titles.get(chat_id, "Group"),
+        }
+
+    def _queue(self, update: dict[str, Any]) -> dict[str, Any]:
+        update["update_id"] = next(self._update_ids)
+        self.pending_updates.append(update)
+        self.updates_queued += 1
+        self._updates_ready.set()
+        return update
+
+    def user_sends(
+        self,
+        user: TelegramUser,
+        text: str | None = None,
+        *,
+        chat_id: int | None = None,
+        photo: bool = False,
+        sticker: bool = False,
+        document: bool = False,
+    ) -> Message:
+        """A user sends a message (text, or a photo/sticker/document); returns it."""
+        chat = chat_id if chat_id is not None else user.id
+        message_id = self._next_message_id(chat)
+        body: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(self._clock()),
+            "chat": self._chat(chat, user),
+            "from": user.to_dict(),
+        }
+        if text is not None:
+            body["text"] = text
+            if text.startswith("/"):
+                length = len(text.split(maxsplit=1)[0]) if text.split() else 1
+                body["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if photo:
+            body["photo"] = [
+                {
+                    "file_id": f"photo{message_id}",
+                    "file_unique_id": f"u{message_id}",
+                    "width": 90,
+                    "height": 90,
+                }
+            ]
+        if sticker:
+            body["sticker"] = _file(
+                f"sticker{message_id}",
+                type="regular",
+                width=512,
+                height=512,
+                is_animated=False,
+                is_video=False,
+            )
+        if document:
+            body["document"] = _file(f"doc{message_id}")
+        message = Message(chat, message_id, from_bot=False, text=text)
+        self.messages[(chat, message_id)] = message
+        self._queue({"message": body})
+        return message
+
+    def user_presses(self, user: TelegramUser, message: Message, callback_data: str) -> None:
+        """A user presses an inline button (any data: tests forge data on purpose)."""
+        self._queue(
+            {
+                "callback_query": {
+                    "id": str(next(self._callback_ids)),
+                    "from": user.to_dict(),
+                    "chat_instance": str(message.chat_id),
+                    "data": callback_data,
+                    "message": {
+                        "message_id": message.message_id,
+                        "date": int(self._clock()),
+                        "chat": self._chat(message.chat_id, user),
+                        "from": BOT_USER,
+                        "text": message.plain or " ",
+                    },
+                }
+            }
+        )
+
+    # --- inspection ------------------------------------------------------------------------
+
+    def sent_to(self, chat_id: int) -> list[Message]:
+        """Everything the bot sent to ``chat_id`` (deleted ones included, flagged)."""
+        return [
+            m for (chat, _), m in sorted(self.messages.items()) if chat == chat_id and m.from_bot
+        ]
+
+    def fail(
+        self,
+        method: str | None,
+        *,
+        times: int = 1,
+        status: int = 0,
+        retry_after: int | None = None,
+        exception: type[Exception] | None = None,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` (None: any method) fail."""
+        self.failures.append(ScheduledFailure(method, times, status, retry_after, exception))
+
+    # --- the Bot API side ------------------------------------------------------------------
+
+    def _take_failure(self, method: str) -> ScheduledFailure | None:
+        for failure in self.failures:
+            if failure.method in (None, method) and failure.times > 0:
+                failure.times -= 1
+                return failure
+        return None
+
+    async def handle(
+        self, method: str, params: dict[str, Any], files: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        """Answer one Bot API call with an HTTP status and a JSON body."""
+        if method != "getUpdates":
+            self.calls.append((method, params))
+            failure = self._take_failure(method)
+            if failure is not None:
+                if failure.exception is not None:
+                    raise failure.exception("fake Bot API: scheduled failure")
+                body: dict[str, Any] = {
+                    "ok": False,
+                    "error_code": failure.status,
+                    "description": "Too Many Requests: retry later"
+                    if failure.status == 429
+                    else "Internal Server Error",
+                }
+                if failure.retry_after is not None:
+                    body["parameters"] = {"retry_after": failure.retry_after}
+                return failure.status, json.dumps(body).encode()
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None:
+            return _error(404, "Not Found: method not found")
+        try:
+            result = await handler(params, files)
+        except _BadRequest as exc:
+            return _error(400, str(exc))
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    async def _api_getMe(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        return BOT_USER
+
+    async def _api_getUpdates(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        offset = int(params.get("offset") or 0)
+        self.pending_updates = [u for u in self.pending_updates if u["update_id"] >= offset]
+        if not self.pending_updates:
+            self._updates_ready.clear()
+            timeout = float(params.get("timeout") or 0)
+            try:
+                await asyncio.wait_for(self._updates_ready.wait(), timeout=min(timeout, 1.0))
+            except TimeoutError:
+                return []
+        limit = int(params.get("limit") or 100)
+        return self.pending_updates[:limit]
+
+    async def _api_deleteWebhook(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_setMyCommands(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        scope = params.get("scope") or {"type": "default"}
+        self.commands[json.dumps(scope, sort_keys=True)] = list(params["commands"])
+        return True
+
+    async def _api_getMyCommands(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        scope = params.get("scope") or {"type": "default"}
+        return self.commands.get(json.dumps(scope, sort_keys=True), [])
+
+    async def _api_sendChatAction(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_answerCallbackQuery(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        self.callback_answers.append(params)
+        return True
+
+    def _check_markup(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(data.encode()) <= 64:
+                    raise _BadRequest("Bad Request: BUTTON_DATA_INVALID")
+        return markup  # type: ignore[no-any-return]
+
+    def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:
+        if parse_mode == "HTML":
+            problem = _check_html(text)
+            if problem:
+                raise _BadRequest(problem)
+            visible = html_to_plain(text)
+        else:
+            visible = text
+        if not visible.strip():
+            raise _BadRequest("Bad Request: message text is empty")
+        if len(visible) > limit:
+            raise _BadRequest(
+                "Bad Request: message is too long"
+                if limit == 4096
+                else "Bad Request: message caption is too long"
+            )
+
+    def _store(self, chat_id: int, **fields: Any) -> Message:
+        message = Message(chat_id, self._next_message_id(chat_id), from_bot=True, **fields)
+        self.messages[(chat_id, message.message_id)] = message
+        for listener in self.listeners:
+            listener("sent", message)
+        return message
+
+    def _message_json(self, message: Message) -> dict[str, Any]:
+        chat: dict[str, Any] = {
+            "id": message.chat_id,
+            "type": "private" if message.chat_id > 0 else "supergroup",
+        }
+        if message.chat_id < 0:
+            chat["title"] = self.chat_titles.get(message.chat_id, "Group")
+        body: dict[str, Any] = {
+            "message_id": message.message_id,
+            "date": int(self._clock()),
+            "chat": chat,
+            "from": BOT_USER,
+        }
+        if message.text is not None:
+            body["text"] = (
+                html_to_plain(message.text) if message.parse_mode == "HTML" else (message.text)
+            )
+        if message.photo is not None:
+            body["photo"] = [
+                {
+                    "file_id": f"p{message.message_id}",
+                    "file_unique_id": f"p{message.message_id}",
+                    "width": 300,
+                    "height": 300,
+                }
+            ]
+        if message.caption is not None:
+            body["caption"] = html_to_plain(message.caption)
+        if message.reply_markup:
+            body["reply_markup"] = message.reply_markup
+        return body
+
+    async def _api_sendMessage(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        text = str(params.get("text", ""))
+        parse_mode = params.get("parse_mode")
+        self._check_text(text, parse_mode, 4096)
+        message = self._store(
+            int(params["chat_id"]),
+            text=text,
+            parse_mode=parse_mode,
+            reply_markup=self._check_markup(params),
+        )
+        return self._message_json(message)
+
+    def _file_bytes(self, value: Any, files: dict[str, Any]) -> bytes:
+        if isinstance(value, str) and value.startswith("attach://"):
+            content = files[value.removeprefix("attach://")][1]
+            return content if isinstance(content, bytes) else content.read()
+        raise _BadRequest("Bad Request: only uploads are supported by the fake Bot API")
+
+    async def _api_sendPhoto(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        caption = params.get("caption")
+        parse_mode = params.get("parse_mode")
+        if caption:
+            self._check_text(str(caption), parse_mode, 1024)
+        message = self._store(
+            int(params["chat_id"]),
+            photo=self._file_bytes(params.get("photo"), files),
+            caption=caption,
+            parse_mode=parse_mode,
+            reply_markup=self._check_markup(params),
+        )
+        return self._message_json(message)
+
+    async def _api_sendDocument(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        caption = params.get("caption")
+        parse_mode = params.get("parse_mode")
+        if caption:
+            self._check_text(str(caption), parse_mode, 1024)
+        message = self._store(
+            int(params["chat_id"]),
+            document=self._file_bytes(params.get("document"), files),
+            caption=caption,
+            parse_mode=parse_mode,
+        )
+        return self._message_json(message)
+
+    def _existing(self, params: dict[str, Any]) -> Message:
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        message = self.messages.get(key)
+        if message is None or message.deleted:
+            raise _BadRequest("Bad Request: message to edit not found")
+        return message
+
+    async def _api_deleteMessage(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        message = self.messages.get(key)
+        if message is None or message.deleted:
+            raise _BadRequest("Bad Request: message to delete not found")
+        message.deleted = True
+        for listener in self.listeners:
+            listener("deleted", message)
+        return True
+
+    async def _api_editMessageText(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        message = self._existing(params)
+        if not message.from_bot:
+            raise _BadRequest("Bad Request: message can't be edited")
+        text = str(params.get("text", ""))
+        self._check_text(text, params.get("parse_mode"), 4096)
+        markup = self._check_markup(params)
+        if text == message.text and markup == message.reply_markup:
+            raise _BadRequest("Bad Request: message is not modified")
+        message.text, message.parse_mode = text, params.get("parse_mode")
+        message.reply_markup = markup
+        message.edits += 1
+        for listener in self.listeners:
+            listener("edited", message)
+        return self._message_json(message)
+
+    async def _api_editMessageReplyMarkup(
+        self, params: dict[str, Any], files: dict[str, Any]
+    ) -> Any:
+        message = self._existing(params)
+        message.reply_markup = self._check_markup(params)
+        message.edits += 1
+        for listener in self.listeners:
+            listener("edited", message)
+        return self._message_json(message)
+
+
+def _file(file_id: str, **extra: Any) -> dict[str, Any]:
+    return {"file_id": file_id, "file_unique_id": f"u-{file_id}", **extra}
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _error(status: int, description: str) -> tuple[int, bytes]:
+    return status, json.dumps(
+        {"ok": False, "error_code": status, "description": description}
+    ).encode()
+
+
+class FakeRequest(BaseRequest):
+    """Routes the Application's HTTP calls to a :class:`FakeBotAPI` in the same process."""
+
+    def __init__(self, api: FakeBotAPI) -> None:
+        self.api = api
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        """Hand the call to the fake API; scheduled network failures surface as PTB errors."""
+        api_method = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        files = dict(request_data.multipart_data) if request_data else {}
+        try:
+            return await self.api.handle(api_method, params, files)
+        except (TimedOut, NetworkError):
+            raise
+        except TimeoutError:
+            raise TimedOut from None

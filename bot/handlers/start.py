@@ -1,0 +1,62 @@
+"""/start, /help and the fallback for anything not understood."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import texts
+from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
+from bot.context import Context
+from bot.gate import is_admin
+
+
+async def start(update: Update, context: Context) -> None:
+    """Greet the user and point at the next step."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(
+            texts.WELCOME.format(next_step=texts.WELCOME_NEXT_STEP)
+        )
+
+
+async def show_help(update: Update, context: Context) -> None:
+    """List the commands for the caller's role."""
+    admin_lines = (
+        [(c.name, c.description) for c in ADMIN_COMMANDS] if is_admin(update, context) else []
+    )
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(
+            texts.help_text([(c.name, c.description) for c in USER_COMMANDS], admin_lines)
+        )
+
+
+async def fallback(update: Update, context: Context) -> None:
+    """Anything no other handler took: a hint towards /help."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(texts.UNKNOWN_INPUT)
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """A button no handler knows (old message, forged data): say so, change nothing."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.STALE_BUTTON, show_alert=True)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire the handlers of this module."""
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CommandHandler("help", show_help))
+
+
+def register_fallback(application: Application) -> None:  # type: ignore[type-arg]
+    """The last resort; registered after every feature so it only sees what none took."""
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED, fallback)
+    )
+    application.add_handler(CallbackQueryHandler(stale_button))

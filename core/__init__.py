@@ -1,0 +1,1 @@
+"""Verzek Guard domain: services that know nothing about Telegram."""

@@ -1,0 +1,465 @@
+"""Configuration: a TOML file (stdlib ``tomllib``) overridden by environment variables.
+
+Every key of SPEC §2 is declared once in ``_KEYS`` with its parser and default. Loading collects
+every problem before failing, so a person fixing a config sees all bad values at once, one line
+each. Secrets are wrapped in :class:`Secret` so ``repr()`` of the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from limits import parse as parse_limit
+
+from core.errors import ConfigError
+from core.money import MICRO, to_micro
+from core.tron import is_valid_tron_address
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+TELEGRAM_DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+TIERS = ("free", "basic", "pro")
+
+
+class Secret:
+    """A string that never shows itself in ``repr()``/``str()``; call :meth:`get` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        """Return the wrapped value (only where it is really needed)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: Secret | None = None
+    base_url: str = TELEGRAM_DEFAULT_BASE_URL
+    admin_chat_id: int | None = None
+    admins: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    path: Path = Path("data/verzek.db")
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    session_hours: int = 12
+    idle_minutes: int = 30
+    captcha: bool = True
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    auth: str = "5/minute"
+    default: str = "100/minute"
+    tiers: Mapping[str, str] = field(
+        default_factory=lambda: {"free": "100/minute", "basic": "200/minute", "pro": "500/minute"}
+    )
+    storage: str = "memory://"
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    dir: Path = Path("backups")
+    hour_utc: int = 2
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    receive_address: str | None = None
+    usdt_contract: str = USDT_CONTRACT
+    min_confirmations: int = 19
+    amount_tolerance_micro: int = 10_000
+    invoice_hours: int = 24
+
+
+@dataclass(frozen=True)
+class TronscanSettings:
+    base_url: str = "https://apilist.tronscanapi.com"
+    api_key: Secret | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    price_micro: int
+    days: int
+    tier: str
+
+
+def _default_plans() -> Mapping[str, Plan]:
+    return {
+        "basic": Plan("basic", 29 * MICRO, 30, "basic"),
+        "pro": Plan("pro", 79 * MICRO, 30, "pro"),
+    }
+
+
+@dataclass(frozen=True)
+class ReferralSettings:
+    commission_percent: Decimal = Decimal(10)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    failed_logins: int = 5
+    failed_logins_minutes: int = 10
+    failed_2fa: int = 3
+    failed_2fa_minutes: int = 5
+    api_key_changes: int = 3
+    api_key_changes_minutes: int = 10
+    large_withdrawal_micro: int = 1000 * MICRO
+    dedupe_minutes: int = 10
+
+
+@dataclass(frozen=True)
+class EncryptionSettings:
+    master_key: Secret | None = None
+    old_keys: tuple[Secret, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    backups: BackupSettings = field(default_factory=BackupSettings)
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
+    tronscan: TronscanSettings = field(default_factory=TronscanSettings)
+    plans: Mapping[str, Plan] = field(default_factory=_default_plans)
+    referrals: ReferralSettings = field(default_factory=ReferralSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
+
+    def require_for_run(self) -> None:
+        """Raise :class:`ConfigError` listing what ``verzek run`` cannot start without."""
+        problems = []
+        if self.telegram.token is None:
+            problems.append(
+                "telegram.token is required to run the bot: set TELEGRAM_BOT_TOKEN or "
+                "telegram.token in the config file (get one from @BotFather)"
+            )
+        if self.telegram.admin_chat_id is None:
+            problems.append(
+                "telegram.admin_chat_id is required (where alerts go): set ADMIN_CHAT_ID or "
+                "telegram.admin_chat_id in the config file"
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+# --- value parsers: return the parsed value or raise ValueError with a short reason -----------
+
+
+def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise ValueError("must be a whole number")
+        if isinstance(raw, str):
+            try:
+                raw = int(raw.strip())
+            except ValueError:
+                raise ValueError("must be a whole number") from None
+        if not isinstance(raw, int):
+            raise ValueError("must be a whole number")
+        if minimum is not None and raw < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        if maximum is not None and raw > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return raw
+
+    return parse
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in {"true", "1", "yes", "on"}:
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("must be a non-empty string")
+    return raw.strip()
+
+
+def _secret(raw: Any) -> Secret:
+    return Secret(_text(raw))
+
+
+def _url(raw: Any) -> str:
+    text = _text(raw)
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return text
+
+
+def _rate(raw: Any) -> str:
+    text = _text(raw)
+    try:
+        parse_limit(text)
+    except ValueError:
+        raise ValueError('must be a rate such as "5/minute" or "100 per hour"') from None
+    return text
+
+
+def _rate_storage(raw: Any) -> str:
+    text = _text(raw)
+    if not text.startswith(("memory://", "redis://", "rediss://", "redis+sentinel://")):
+        raise ValueError('must be "memory://" or a redis:// URL')
+    return text
+
+
+def _admins(raw: Any) -> frozenset[int]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError("must be a list of Telegram user ids")
+    out = set()
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        try:
+            out.add(_int(1)(item))
+        except ValueError:
+            raise ValueError(f"must be a list of Telegram user ids, got {item!r}") from None
+    return frozenset(out)
+
+
+def _path(raw: Any) -> Path:
+    return Path(_text(raw)).expanduser()
+
+
+def _tron_address(raw: Any) -> str:
+    text = _text(raw)
+    if not is_valid_tron_address(text):
+        raise ValueError("is not a valid TRON address (base58check, 34 characters, starts with T)")
+    return text
+
+
+def _usdt(raw: Any) -> int:
+    """A USDT amount (string or number in the file) as integer micro-USDT."""
+    if isinstance(raw, float):
+        raise ValueError('write amounts as strings or whole numbers, e.g. "0.01"')
+    try:
+        amount = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError('must be a USDT amount such as "0.01"') from None
+    if amount < 0:
+        raise ValueError("must not be negative")
+    try:
+        return to_micro(amount)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _percent(raw: Any) -> Decimal:
+    if isinstance(raw, float):
+        raw = str(raw)
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError("must be a number between 0 and 100") from None
+    if not Decimal(0) <= value <= Decimal(100):
+        raise ValueError("must be a number between 0 and 100")
+    return value
+
+
+# dotted key -> (environment variable or None, parser)
+_KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
+    "telegram.token": ("TELEGRAM_BOT_TOKEN", _secret),
+    "telegram.base_url": ("TELEGRAM_BASE_URL", _url),
+    "telegram.admin_chat_id": ("ADMIN_CHAT_ID", _int()),
+    "telegram.admins": ("VERZEK_ADMINS", _admins),
+    "database.path": ("VERZEK_DB", _path),
+    "security.session_hours": (None, _int(1, 24 * 30)),
+    "security.idle_minutes": (None, _int(1, 24 * 60)),
+    "security.captcha": (None, _bool),
+    "rate_limits.auth": (None, _rate),
+    "rate_limits.default": (None, _rate),
+    "rate_limits.storage": (None, _rate_storage),
+    "backups.dir": (None, _path),
+    "backups.hour_utc": (None, _int(0, 23)),
+    "backups.retention_days": (None, _int(1)),
+    "payments.receive_address": (None, _tron_address),
+    "payments.usdt_contract": (None, _tron_address),
+    "payments.min_confirmations": (None, _int(1)),
+    "payments.amount_tolerance": (None, _usdt),
+    "payments.invoice_hours": (None, _int(1, 24 * 14)),
+    "tronscan.base_url": (None, _url),
+    "tronscan.api_key": ("TRONSCAN_API_KEY", _secret),
+    "referrals.commission_percent": (None, _percent),
+    "alerts.failed_logins": (None, _int(1)),
+    "alerts.failed_logins_minutes": (None, _int(1)),
+    "alerts.failed_2fa": (None, _int(1)),
+    "alerts.failed_2fa_minutes": (None, _int(1)),
+    "alerts.api_key_changes": (None, _int(1)),
+    "alerts.api_key_changes_minutes": (None, _int(1)),
+    "alerts.large_withdrawal_usdt": (None, _usdt),
+    "alerts.dedupe_minutes": (None, _int(1)),
+}
+_PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
+    "price_usdt": _usdt,
+    "days": _int(1, 3660),
+    "tier": _text,
+}
+# Config keys whose Settings field has another name (unit made explicit).
+_FIELD_NAMES = {
+    "payments.amount_tolerance": "amount_tolerance_micro",
+    "alerts.large_withdrawal_usdt": "large_withdrawal_micro",
+}
+_SECTIONS: dict[str, type] = {
+    "telegram": TelegramSettings,
+    "database": DatabaseSettings,
+    "security": SecuritySettings,
+    "rate_limits": RateLimitSettings,
+    "backups": BackupSettings,
+    "payments": PaymentSettings,
+    "tronscan": TronscanSettings,
+    "referrals": ReferralSettings,
+    "alerts": AlertSettings,
+}
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and dotted not in _KEYS:
+            flat.update(_flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def load_settings(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from ``path`` (or ``config.toml`` if present) and ``env``.
+
+    Raises :class:`ConfigError` with one line per bad value; never a traceback's worth of text.
+    """
+    env = dict(env) if env is not None else {}
+    problems: list[str] = []
+    file_values: dict[str, Any] = {}
+    source = "defaults"
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    if path is not None:
+        source = str(path)
+        try:
+            with path.open("rb") as handle:
+                file_values = _flatten(tomllib.load(handle))
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: config file not found"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+
+    values: dict[str, Any] = {}
+    tier_limits: dict[str, str] = {}
+    plans_raw: dict[str, dict[str, Any]] = {}
+    for dotted, raw in file_values.items():
+        where = f"{source}: {dotted}"
+        if dotted.startswith("rate_limits.tiers."):
+            try:
+                tier_limits[dotted.removeprefix("rate_limits.tiers.")] = _rate(raw)
+            except ValueError as exc:
+                problems.append(f"{where} {exc}")
+        elif dotted.startswith("plans."):
+            parts = dotted.split(".")
+            if len(parts) != 3 or parts[2] not in _PLAN_KEYS:
+                problems.append(f"{where}: unknown key (plans take price_usdt, days, tier)")
+                continue
+            plans_raw.setdefault(parts[1], {})[parts[2]] = raw
+        elif dotted not in _KEYS:
+            problems.append(f"{where}: unknown key")
+        else:
+            try:
+                values[dotted] = _KEYS[dotted][1](raw)
+            except ValueError as exc:
+                problems.append(f"{where} {exc}")
+
+    for dotted, (env_name, parser) in _KEYS.items():
+        if env_name and env.get(env_name, "").strip():
+            try:
+                values[dotted] = parser(env[env_name])
+            except ValueError as exc:
+                problems.append(f"environment {env_name} ({dotted}) {exc}")
+
+    encryption = EncryptionSettings(
+        master_key=Secret(env["ENCRYPTION_MASTER_KEY"].strip())
+        if env.get("ENCRYPTION_MASTER_KEY", "").strip()
+        else None,
+        old_keys=tuple(
+            Secret(item.strip())
+            for item in env.get("ENCRYPTION_OLD_KEYS", "").split(",")
+            if item.strip()
+        ),
+    )
+
+    rate_limits_tiers = dict(RateLimitSettings().tiers)
+    rate_limits_tiers.update(tier_limits)
+    for tier in tier_limits:
+        if tier not in TIERS:
+            problems.append(
+                f"{source}: rate_limits.tiers.{tier}: unknown tier (known: {', '.join(TIERS)})"
+            )
+
+    plans: dict[str, Plan] = dict(_default_plans()) if not plans_raw else {}
+    for name, raw_plan in plans_raw.items():
+        parsed: dict[str, Any] = {}
+        for key, parser in _PLAN_KEYS.items():
+            if key not in raw_plan:
+                problems.append(f"{source}: plans.{name}.{key} is missing")
+                continue
+            try:
+                parsed[key] = parser(raw_plan[key])
+            except ValueError as exc:
+                problems.append(f"{source}: plans.{name}.{key} {exc}")
+        if len(parsed) == len(_PLAN_KEYS):
+            if parsed["tier"] not in TIERS:
+                problems.append(f"{source}: plans.{name}.tier must be one of {', '.join(TIERS)}")
+            elif parsed["price_usdt"] <= 0:
+                problems.append(f"{source}: plans.{name}.price_usdt must be more than 0")
+            else:
+                plans[name] = Plan(name, parsed["price_usdt"], parsed["days"], parsed["tier"])
+
+    if problems:
+        raise ConfigError(problems)
+
+    sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    for dotted, value in values.items():
+        section, key = dotted.split(".", 1)
+        sections[section][_FIELD_NAMES.get(dotted, key)] = value
+    sections["rate_limits"]["tiers"] = rate_limits_tiers
+    built = {name: cls(**sections[name]) for name, cls in _SECTIONS.items()}
+    return Settings(**built, plans=plans, encryption=encryption)

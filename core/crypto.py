@@ -1,0 +1,134 @@
+"""Encryption at rest: MultiFernet under keys derived from the master key.
+
+The master key (``ENCRYPTION_MASTER_KEY``, urlsafe base64 of 32 random bytes) is never used
+directly: HKDF derives one key per use (Fernet for secrets at rest, HMAC for signatures), so a
+signature key can never decrypt a secret and vice versa.
+
+Every ciphertext is bound to its owner and purpose: the context is sealed inside the Fernet
+token next to the value and compared on decrypt, so a token copied into another row (another
+account, or an API secret copied into a TOTP column) fails to decrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from core.config import EncryptionSettings
+from core.errors import DecryptionError, EncryptionKeyError
+
+_KEYGEN_HINT = "make one with `verzek keygen` and set it in the environment"
+_FORMAT = "vz1"
+
+
+def generate_master_key() -> str:
+    """Return a new master key: urlsafe base64 of 32 random bytes (44 characters)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def _decode_key(text: str, name: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise EncryptionKeyError(
+            f"{name} is malformed (expected urlsafe base64 of 32 bytes); {_KEYGEN_HINT}"
+        ) from None
+    if len(raw) != 32 or len(text) != 44:
+        raise EncryptionKeyError(
+            f"{name} is malformed (expected 44 characters encoding 32 bytes); {_KEYGEN_HINT}"
+        )
+    return raw
+
+
+def _derive(master: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master)
+
+
+def _fernet_for(master: bytes) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_derive(master, b"verzek/at-rest/v1")))
+
+
+class EncryptionService:
+    """Encrypts and decrypts secrets bound to an owner and a purpose."""
+
+    def __init__(self, settings: EncryptionSettings) -> None:
+        if settings.master_key is None:
+            raise EncryptionKeyError(f"ENCRYPTION_MASTER_KEY is not set; {_KEYGEN_HINT}")
+        master = _decode_key(settings.master_key.get(), "ENCRYPTION_MASTER_KEY")
+        olds = [
+            _decode_key(key.get(), f"ENCRYPTION_OLD_KEYS entry {index}")
+            for index, key in enumerate(settings.old_keys, start=1)
+        ]
+        self._fernet = MultiFernet([_fernet_for(key) for key in [master, *olds]])
+        self._primary = _fernet_for(master)
+        self._hmac_key = _derive(master, b"verzek/signatures/v1")
+        self._key_count = 1 + len(olds)
+
+    def __repr__(self) -> str:
+        return f"EncryptionService(keys={self._key_count})"
+
+    @staticmethod
+    def _context(owner: str | int, purpose: str) -> str:
+        return f"{purpose}:{owner}"
+
+    def encrypt(self, value: str, *, owner: str | int, purpose: str) -> str:
+        """Encrypt ``value`` for ``owner`` and ``purpose``; returns an ASCII token."""
+        payload = json.dumps(
+            {"f": _FORMAT, "c": self._context(owner, purpose), "v": value},
+            separators=(",", ":"),
+        )
+        return self._fernet.encrypt(payload.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str, *, owner: str | int, purpose: str) -> str:
+        """Decrypt a token made by :meth:`encrypt` for exactly this owner and purpose."""
+        try:
+            payload = json.loads(self._fernet.decrypt(token.encode("ascii")))
+        except (InvalidToken, ValueError, UnicodeEncodeError):
+            raise DecryptionError(
+                f"a stored {purpose} secret could not be decrypted (wrong key or damaged value)"
+            ) from None
+        expected = self._context(owner, purpose)
+        if (
+            not isinstance(payload, dict)
+            or payload.get("f") != _FORMAT
+            or not hmac.compare_digest(str(payload.get("c", "")), expected)
+            or not isinstance(payload.get("v"), str)
+        ):
+            raise DecryptionError(
+                f"a stored {purpose} secret does not belong to this record (refused)"
+            )
+        return str(payload["v"])
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt a token under the newest key, keeping its sealed context."""
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeEncodeError):
+            raise DecryptionError(
+                "a stored secret could not be decrypted with any configured key"
+            ) from None
+
+    def is_current(self, token: str) -> bool:
+        """True when ``token`` is already encrypted under the newest key."""
+        try:
+            self._primary.decrypt(token.encode("ascii"))
+        except (InvalidToken, UnicodeEncodeError):
+            return False
+        return True
+
+    def sign(self, *fields: str | int) -> str:
+        """HMAC-SHA256 over the fields (unambiguous encoding), hex."""
+        message = json.dumps([str(item) for item in fields], separators=(",", ":"))
+        return hmac.new(self._hmac_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def verify_signature(self, signature: str, *fields: str | int) -> bool:
+        """Constant-time check of a signature made by :meth:`sign`."""
+        return hmac.compare_digest(signature, self.sign(*fields))

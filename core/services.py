@@ -1,0 +1,29 @@
+"""The container of core services that the bot and the CLI share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from core.audit import AuditLog
+from core.clock import Clock
+from core.config import Settings
+from core.crypto import EncryptionService
+from core.ports import UnitOfWork
+
+
+@dataclass
+class Services:
+    """Everything a handler or a command may call, built once by ``bootstrap()``."""
+
+    settings: Settings
+    clock: Clock
+    crypto: EncryptionService
+    uow: Callable[..., UnitOfWork]
+    audit: AuditLog
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Release databases and clients, newest first."""
+        while self.closers:
+            await self.closers.pop()()

@@ -1,0 +1,1 @@
+"""SQLite storage: connection set-up, versioned migrations, repositories. All SQL lives here."""

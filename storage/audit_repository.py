@@ -1,0 +1,88 @@
+"""SQL for the audit chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiosqlite
+
+from core.ports import AuditHead, AuditRow
+
+_COLUMNS = "id, ts, event_type, severity, account_id, telegram_user_id, details, prev_hash, hash"
+
+
+def _row(raw: Any) -> AuditRow:
+    return AuditRow(
+        id=int(raw[0]),
+        ts=str(raw[1]),
+        event_type=str(raw[2]),
+        severity=str(raw[3]),
+        account_id=raw[4],
+        telegram_user_id=raw[5],
+        details=json.loads(raw[6]),
+        prev_hash=str(raw[7]),
+        hash=str(raw[8]),
+    )
+
+
+class SqliteAuditRepository:
+    """Append-only access to ``audit_events`` and its head."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def head(self) -> AuditHead | None:
+        """The newest link, or None for an empty log."""
+        async with self._conn.execute("SELECT last_id, last_hash FROM audit_head") as cur:
+            row = await cur.fetchone()
+        return AuditHead(int(row[0]), str(row[1])) if row else None
+
+    async def append(self, row: AuditRow) -> None:
+        """Insert ``row`` and move the head to it."""
+        await self._conn.execute(
+            f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (
+                row.id,
+                row.ts,
+                row.event_type,
+                row.severity,
+                row.account_id,
+                row.telegram_user_id,
+                json.dumps(row.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                row.prev_hash,
+                row.hash,
+            ),
+        )
+        await self._conn.execute(
+            "INSERT INTO audit_head (singleton, last_id, last_hash) VALUES (1, ?, ?) "
+            "ON CONFLICT (singleton) DO UPDATE SET last_id = excluded.last_id, "
+            "last_hash = excluded.last_hash",
+            (row.id, row.hash),
+        )
+
+    async def iter_rows(
+        self, *, since: str | None = None, batch: int = 5000
+    ) -> AsyncIterator[AuditRow]:
+        """Every row in id order, fetched in batches (keyset pagination, constant memory)."""
+        last_id = 0
+        if since is not None:
+            async with self._conn.execute(
+                "SELECT MIN(id) FROM audit_events WHERE ts >= ?", (since,)
+            ) as cur:
+                found = await cur.fetchone()
+            if not found or found[0] is None:
+                return
+            last_id = int(found[0]) - 1
+        while True:
+            async with self._conn.execute(
+                f"SELECT {_COLUMNS} FROM audit_events WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
+                (last_id, batch),
+            ) as cur:
+                rows = await cur.fetchall()
+            if not rows:
+                return
+            for raw in rows:
+                yield _row(raw)
+            last_id = int(rows[-1][0])

@@ -1,0 +1,89 @@
+"""The SQLite database: one file, WAL, foreign keys on, busy timeout, migrations on open.
+
+One aiosqlite connection serves the process. Units of work take an asyncio lock for their whole
+transaction, so transactions of concurrent tasks never interleave on the connection; writers use
+``BEGIN IMMEDIATE`` so the SQLite write lock (which also guards against another process such as
+the CLI) is taken up front instead of failing half-way with SQLITE_BUSY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiosqlite
+
+from core.errors import StorageError
+from storage.migrator import Migration, current_version, migrate
+from storage.secrets_repository import ENCRYPTED_COLUMNS, EncryptedColumnSpec
+from storage.unit_of_work import SqliteUnitOfWork
+
+
+class Database:
+    """Owns the connection; hands out units of work."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_ms: int = 10_000,
+        encrypted_columns: list[EncryptedColumnSpec] | None = None,
+    ) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._encrypted_columns = (
+            encrypted_columns if encrypted_columns is not None else ENCRYPTED_COLUMNS
+        )
+
+    def __repr__(self) -> str:
+        return f"Database({str(self.path)!r}, open={self._conn is not None})"
+
+    async def open(self, *, apply_migrations: bool = True) -> list[Migration]:
+        """Open (creating the file and its folder if needed) and migrate; return what ran."""
+        if self._conn is not None:
+            return []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except OSError as exc:
+            raise StorageError(f"cannot open database {self.path}: {exc.strerror}") from None
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+                row = await cursor.fetchone()
+            if not row or str(row[0]).lower() != "wal":
+                raise StorageError(f"cannot switch {self.path} to WAL mode")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            # FULL: a commit the bot acknowledged survives a power cut, not only a crash.
+            await conn.execute("PRAGMA synchronous = FULL")
+            applied = await migrate(conn) if apply_migrations else []
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        return applied
+
+    async def close(self) -> None:
+        """Close the connection (waiting for any unit of work in progress)."""
+        async with self._lock:
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+
+    async def schema_version(self) -> int:
+        """The applied schema version."""
+        async with self._lock:
+            return await current_version(self._connection())
+
+    def _connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StorageError("the database is not open")
+        return self._conn
+
+    def unit_of_work(self, *, read_only: bool = False) -> SqliteUnitOfWork:
+        """A new unit of work; use as ``async with db.unit_of_work() as uow``."""
+        return SqliteUnitOfWork(
+            self._connection, self._lock, read_only=read_only, columns=self._encrypted_columns
+        )

@@ -1,0 +1,111 @@
+"""Versioned schema migrations: ``storage/migrations/NNNN_name.sql``, applied in order.
+
+Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the row that
+records it in ``schema_migrations`` (and ``PRAGMA user_version``), so a failed migration leaves
+the database at the previous version, and two processes starting at once cannot both apply it.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from importlib import resources
+
+import aiosqlite
+
+from core.clock import SystemClock, to_iso
+from core.errors import StorageError
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped with the code, in version order."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda item: item.version)
+    versions = [item.version for item in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StorageError(f"migration files are not numbered 1..n without gaps: {versions}")
+    return found
+
+
+def code_schema_version() -> int:
+    """The schema version this code expects."""
+    return len(available_migrations())
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script into complete statements (triggers with BEGIN…END stay whole)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise StorageError("a migration ends with an incomplete statement")
+    return statements
+
+
+async def current_version(conn: aiosqlite.Connection) -> int:
+    """The highest applied migration (0 for a new database)."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(conn: aiosqlite.Connection) -> list[Migration]:
+    """Apply every pending migration; return the ones applied (empty when up to date)."""
+    migrations = available_migrations()
+    latest = len(migrations)
+    applied: list[Migration] = []
+    while True:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = await current_version(conn)
+            if version > latest:
+                raise StorageError(
+                    f"the database schema is version {version} but this code knows only up to "
+                    f"{latest}: upgrade Verzek Guard before using this database"
+                )
+            if version == latest:
+                await conn.execute("COMMIT")
+                return applied
+            migration = migrations[version]
+            try:
+                for statement in split_statements(migration.sql):
+                    await conn.execute(statement)
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"migration {migration.version:04d}_{migration.name} failed: {exc}"
+                ) from None
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, to_iso(SystemClock().now())),
+            )
+            await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+            await conn.execute("COMMIT")
+            applied.append(migration)
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise

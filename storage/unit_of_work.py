@@ -1,0 +1,71 @@
+"""SQLite implementation of core's UnitOfWork: one transaction, rolled back unless committed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import aiosqlite
+
+from storage.audit_repository import SqliteAuditRepository
+from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
+
+
+class SqliteUnitOfWork:
+    """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
+
+    def __init__(
+        self,
+        connection: Callable[[], aiosqlite.Connection],
+        lock: asyncio.Lock,
+        *,
+        read_only: bool,
+        columns: list[EncryptedColumnSpec],
+    ) -> None:
+        self._connection = connection
+        self._lock = lock
+        self._read_only = read_only
+        self._columns = columns
+        self._conn: aiosqlite.Connection | None = None
+        self._open = False
+
+    async def __aenter__(self) -> Self:
+        await self._lock.acquire()
+        try:
+            conn = self._connection()
+            await conn.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        self._conn = conn
+        self._open = True
+        self.audit = SqliteAuditRepository(conn)
+        self.secrets = SqliteSecretsRepository(conn, self._columns)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._open:
+                await self.rollback()
+        finally:
+            self._lock.release()
+
+    async def commit(self) -> None:
+        """Commit the transaction; the unit is finished afterwards."""
+        if not self._open or self._conn is None:
+            raise RuntimeError("this unit of work is not open")
+        await self._conn.execute("COMMIT")
+        self._open = False
+
+    async def rollback(self) -> None:
+        """Undo the transaction; the unit is finished afterwards."""
+        if self._open and self._conn is not None:
+            self._open = False
+            await self._conn.execute("ROLLBACK")

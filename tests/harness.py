@@ -1,0 +1,107 @@
+"""Drive the real Application against the in-process fake Bot API, like a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.app import VerzekApplication, build_application
+from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
+from bot.update_processor import PerUserUpdateProcessor
+from core.config import Settings
+from core.services import Services
+
+
+class BotHarness:
+    """A running bot plus the users talking to it."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        self.settings = settings
+        self.services = services
+        self.api = FakeBotAPI()
+        self.app: VerzekApplication = build_application(
+            settings,
+            services,
+            request=FakeRequest(self.api),
+            get_updates_request=FakeRequest(self.api),
+        )
+
+    async def start(self) -> None:
+        await self.app.initialize()
+        if self.app.post_init is not None:  # run_polling would call it; we start by hand
+            await self.app.post_init(self.app)
+        await self.app.start()
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    @property
+    def processor(self) -> PerUserUpdateProcessor:
+        processor = self.app.update_processor
+        assert isinstance(processor, PerUserUpdateProcessor)
+        return processor
+
+    def user(self, user_id: int = 1001, first_name: str = "Trader") -> TelegramUser:
+        return TelegramUser(user_id, first_name)
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every queued update has been fully processed."""
+        deadline = time.monotonic() + timeout
+        while self.processor.completed < self.api.updates_queued:
+            if time.monotonic() > deadline:
+                raise AssertionError("the bot did not finish processing in time")
+            await asyncio.sleep(0.005)
+
+    async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while not (result := condition()):
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.01)
+        return result
+
+    def _snapshot(self, chat_id: int) -> int:
+        return len(self.api.sent_to(chat_id))
+
+    async def send(
+        self,
+        user: TelegramUser,
+        text: str | None = None,
+        *,
+        chat_id: int | None = None,
+        **kinds: bool,
+    ) -> list[Message]:
+        """The user sends a message; returns what the bot sent to that chat in response."""
+        chat = chat_id if chat_id is not None else user.id
+        before = self._snapshot(chat)
+        self.last_user_message = self.api.user_sends(user, text, chat_id=chat, **kinds)
+        await self.settle()
+        return self.api.sent_to(chat)[before:]
+
+    async def press(self, user: TelegramUser, message: Message, button: str) -> list[Message]:
+        """Press the button labelled ``button`` (or with that callback data) on ``message``."""
+        data = next(
+            (b.callback_data for b in message.buttons if button in (b.text, b.callback_data)),
+            None,
+        )
+        if data is None:
+            raise AssertionError(f"no button {button!r} on message: {message.buttons}")
+        return await self.press_data(user, message, data)
+
+    async def press_data(self, user: TelegramUser, message: Message, data: str) -> list[Message]:
+        """Send any callback data (including forged data) as if pressed on ``message``."""
+        before = self._snapshot(message.chat_id)
+        self.api.user_presses(user, message, data)
+        await self.settle()
+        return self.api.sent_to(message.chat_id)[before:]
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [m.plain for m in self.api.sent_to(chat_id)]
