@@ -23,7 +23,7 @@ from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
 from bot.context import CONTEXT_TYPES, BotData
 from bot.errors import on_error
 from bot.gate import gate
-from bot.handlers import start
+from bot.handlers import account, login, register, start
 from bot.update_processor import PerUserUpdateProcessor
 from core.config import Settings
 from core.services import Services
@@ -63,16 +63,20 @@ def build_application(
     With ``services`` given, the caller owns their lifecycle (tests, shell); otherwise they are
     built in ``post_init`` and closed in ``post_shutdown``.
     """
-    owned = services is None
+    owned: list[Services] = []  # what post_init built: post_shutdown closes exactly that
 
     async def post_init(application: VerzekApplication) -> None:
         built = services if services is not None else await bootstrap(settings)
+        if services is None:
+            owned.append(built)
         application.bot_data.attach(built)
         await set_command_menus(application, settings)
 
     async def post_shutdown(application: VerzekApplication) -> None:
-        if owned:
-            await application.bot_data.services.aclose()
+        # run_polling calls this even when start-up failed before post_init (Telegram
+        # unreachable): then nothing was built and there is nothing to close.
+        while owned:
+            await owned.pop().aclose()
 
     token = settings.telegram.token.get() if settings.telegram.token else "0:offline"
     builder = (
@@ -94,7 +98,8 @@ def build_application(
     if services is not None:
         application.bot_data.attach(services)
     application.add_handler(TypeHandler(Update, gate), group=-1)
-    start.register(application)
+    for feature in (start, register, login, account):
+        feature.register(application)
     start.register_fallback(application)
     application.add_error_handler(on_error)
     return application

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from core.accounts import AccountService
 from core.audit import AuditLog
+from core.captcha import CaptchaService
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.crypto import EncryptionService
+from core.passwords import PasswordService
 from core.services import Services
+from core.sessions import SessionService
 from storage.database import Database
 
 
@@ -16,12 +20,25 @@ async def bootstrap(settings: Settings, clock: Clock | None = None) -> Services:
     crypto = EncryptionService(settings.encryption)  # refuses a missing/malformed key first
     database = Database(settings.database.path)
     await database.open()
+    uow = database.unit_of_work
+    audit = AuditLog(uow, clock)
+    passwords = PasswordService()
+    sessions = SessionService(
+        uow,
+        audit,
+        clock,
+        session_hours=settings.security.session_hours,
+        idle_minutes=settings.security.idle_minutes,
+    )
     services = Services(
         settings=settings,
         clock=clock,
         crypto=crypto,
-        uow=database.unit_of_work,
-        audit=AuditLog(database.unit_of_work, clock),
+        uow=uow,
+        audit=audit,
+        sessions=sessions,
+        accounts=AccountService(uow, audit, clock, passwords, sessions),
+        captcha=CaptchaService(),
     )
-    services.closers.append(database.close)
+    services.closers += [database.close, passwords.aclose]
     return services

@@ -15,6 +15,13 @@ class Command:
 USER_COMMANDS: list[Command] = [
     Command("start", "Welcome and next step"),
     Command("help", "What I can do"),
+    Command("register", "Create an account"),
+    Command("login", "Log in"),
+    Command("me", "Your account and session"),
+    Command("password", "Change your password"),
+    Command("email", "Change your email"),
+    Command("logout", "Log out"),
+    Command("cancel", "Stop what you are doing"),
 ]
 ADMIN_COMMANDS: list[Command] = []
 

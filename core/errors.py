@@ -44,3 +44,7 @@ class DecryptionError(VerzekError):
 
 class StorageError(VerzekError):
     """The database cannot be used as it is."""
+
+
+class DuplicateError(VerzekError):
+    """A unique value (email, referral code, transaction hash) is already taken."""

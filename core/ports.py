@@ -94,6 +94,8 @@ class UnitOfWork(Protocol):
 
     audit: AuditRepository
     secrets: SecretsRepository
+    accounts: AccountsRepository
+    sessions: SessionsRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -114,3 +116,119 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A platform account as stored."""
+
+    id: int
+    email: str
+    password_hash: str
+    referral_code: str
+    referred_by: int | None
+    created_at: str
+    last_telegram_user_id: int | None
+    last_login_at: str | None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A login session bound to one Telegram user."""
+
+    id: int
+    account_id: int
+    telegram_user_id: int
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    ended_at: str | None
+
+
+class AccountsRepository(Protocol):
+    """Users and the failures that throttle their logins."""
+
+    async def add(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        referral_code: str,
+        referred_by: int | None,
+        created_at: str,
+    ) -> int:
+        """Insert a user; return its id. Raises ``DuplicateError`` on a taken email/code."""
+        ...
+
+    async def by_id(self, account_id: int) -> UserRecord | None:
+        """The user with this id."""
+        ...
+
+    async def by_email(self, email: str) -> UserRecord | None:
+        """The user with this (lowercased) email."""
+        ...
+
+    async def by_referral_code(self, code: str) -> UserRecord | None:
+        """The user owning this referral code."""
+        ...
+
+    async def referral_code_taken(self, code: str) -> bool:
+        """True when some account already has ``code``."""
+        ...
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        """Replace the password hash."""
+        ...
+
+    async def set_email(self, account_id: int, email: str) -> None:
+        """Replace the email. Raises ``DuplicateError`` when taken."""
+        ...
+
+    async def record_login(self, account_id: int, telegram_user_id: int, at: str) -> None:
+        """Remember the Telegram account and time of a successful login."""
+        ...
+
+    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> None:
+        """Record one failed password check."""
+        ...
+
+    async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
+        """Times (ascending) of failures for this email key since ``since``."""
+        ...
+
+    async def telegram_failures_since(self, *, telegram_user_id: int, since: str) -> list[str]:
+        """Times (ascending) of failures by this Telegram user since ``since``."""
+        ...
+
+    async def clear_login_failures(self, email_key: str) -> None:
+        """Forget failures for this email key (after a successful login)."""
+        ...
+
+
+class SessionsRepository(Protocol):
+    """Sessions bound to Telegram users."""
+
+    async def add(
+        self, *, account_id: int, telegram_user_id: int, created_at: str, expires_at: str
+    ) -> int:
+        """Insert a live session; return its id."""
+        ...
+
+    async def live_for_telegram_user(self, telegram_user_id: int) -> SessionRecord | None:
+        """The live (not ended) session of a Telegram user."""
+        ...
+
+    async def touch(self, session_id: int, at: str) -> None:
+        """Record activity."""
+        ...
+
+    async def end(self, session_id: int, at: str, reason: str) -> None:
+        """End one session."""
+        ...
+
+    async def end_for_account(
+        self, account_id: int, at: str, reason: str, *, keep_session_id: int | None = None
+    ) -> list[int]:
+        """End every live session of an account except ``keep_session_id``; return the
+        Telegram user ids whose sessions ended."""
+        ...

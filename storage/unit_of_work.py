@@ -9,8 +9,10 @@ from typing import Self
 
 import aiosqlite
 
+from storage.accounts_repository import SqliteAccountsRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
+from storage.sessions_repository import SqliteSessionsRepository
 
 
 class SqliteUnitOfWork:
@@ -43,6 +45,8 @@ class SqliteUnitOfWork:
         self._open = True
         self.audit = SqliteAuditRepository(conn)
         self.secrets = SqliteSecretsRepository(conn, self._columns)
+        self.accounts = SqliteAccountsRepository(conn)
+        self.sessions = SqliteSessionsRepository(conn)
         return self
 
     async def __aexit__(

@@ -36,6 +36,12 @@ async def show_help(update: Update, context: Context) -> None:
         )
 
 
+async def nothing_to_cancel(update: Update, context: Context) -> None:
+    """/cancel outside any flow."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(texts.NOTHING_TO_CANCEL)
+
+
 async def fallback(update: Update, context: Context) -> None:
     """Anything no other handler took: a hint towards /help."""
     if update.effective_message is not None:
@@ -56,6 +62,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
 
 def register_fallback(application: Application) -> None:  # type: ignore[type-arg]
     """The last resort; registered after every feature so it only sees what none took."""
+    application.add_handler(CommandHandler("cancel", nothing_to_cancel))
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED, fallback)
     )

@@ -1,0 +1,168 @@
+"""/me, /password and /email."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, MessageHandler
+
+from bot import texts
+from bot.context import Context
+from bot.flows import (
+    END,
+    TEXT,
+    clear_flow,
+    conversation,
+    flow_data,
+    message_of,
+    require_session,
+    take_secret,
+)
+from core.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+PW_CURRENT, PW_NEW = range(2)
+EMAIL_PASSWORD, EMAIL_NEW = range(2)
+
+
+async def me(update: Update, context: Context) -> None:
+    """Account, tier, license, 2FA and session facts."""
+    session = await require_session(update, context)
+    if session is None:
+        return
+    services = context.bot_data.services
+    account = await services.accounts.account(session.account_id)
+    await message_of(update).reply_text(
+        texts.ME.format(
+            email=escape(account.email),
+            tier="free",
+            license="none — see /plans",
+            mfa="off",
+            session_expires=session.expires_at.strftime("%Y-%m-%d %H:%M"),
+            idle=services.settings.security.idle_minutes,
+        )
+    )
+
+
+async def start_password_change(update: Update, context: Context) -> int:
+    """Begin: needs a session; ask for the current password."""
+    clear_flow(context, "password")
+    session = await require_session(update, context)
+    if session is None:
+        return END
+    flow_data(context, "password")["session"] = session
+    await message_of(update).reply_text(texts.PW_ASK_CURRENT)
+    return PW_CURRENT
+
+
+async def got_current_password(update: Update, context: Context) -> int:
+    """Re-authenticate with the current password."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, "password")
+    try:
+        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
+            data["session"], password
+        )
+    except UserError as exc:
+        clear_flow(context, "password")
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    await message_of(update).reply_text(f"{note}\n\n{texts.PW_ASK_NEW}")
+    return PW_NEW
+
+
+async def got_new_password(update: Update, context: Context) -> int:
+    """Set the new password; other sessions end and are told."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, "password")
+    try:
+        ended = await context.bot_data.services.accounts.change_password(
+            data["session"], data["proof"], password
+        )
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return PW_NEW
+    clear_flow(context, "password")
+    others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else texts.PW_NO_OTHERS
+    await message_of(update).reply_text(f"{note}\n\n{texts.PW_DONE.format(others=others)}")
+    for telegram_user_id in ended:
+        try:
+            await context.bot.send_message(telegram_user_id, texts.PW_CHANGED_ELSEWHERE)
+        except TelegramError as exc:
+            logger.warning("could not notify an ended session: %s", type(exc).__name__)
+    return END
+
+
+async def start_email_change(update: Update, context: Context) -> int:
+    """Begin: needs a session; ask for the password."""
+    clear_flow(context, "email")
+    session = await require_session(update, context)
+    if session is None:
+        return END
+    flow_data(context, "email")["session"] = session
+    await message_of(update).reply_text(texts.EMAIL_ASK_PASSWORD)
+    return EMAIL_PASSWORD
+
+
+async def got_email_password(update: Update, context: Context) -> int:
+    """Re-authenticate; ask for the new address."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, "email")
+    try:
+        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
+            data["session"], password
+        )
+    except UserError as exc:
+        clear_flow(context, "email")
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    await message_of(update).reply_text(f"{note}\n\n{texts.EMAIL_ASK_NEW}")
+    return EMAIL_NEW
+
+
+async def got_new_email(update: Update, context: Context) -> int:
+    """Change the email."""
+    data = flow_data(context, "email")
+    try:
+        email = await context.bot_data.services.accounts.change_email(
+            data["session"], data["proof"], message_of(update).text or ""
+        )
+    except UserError as exc:
+        await message_of(update).reply_text(exc.user_message)
+        return EMAIL_NEW
+    clear_flow(context, "email")
+    await message_of(update).reply_text(texts.EMAIL_DONE.format(email=escape(email)))
+    return END
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /me, /password, /email."""
+    application.add_handler(CommandHandler("me", me))
+    application.add_handler(
+        conversation(
+            name="password",
+            entry="password",
+            entry_callback=start_password_change,
+            states={
+                PW_CURRENT: [MessageHandler(TEXT, got_current_password)],
+                PW_NEW: [MessageHandler(TEXT, got_new_password)],
+            },
+            restart_hint="Start again with /password.",
+        )
+    )
+    application.add_handler(
+        conversation(
+            name="email",
+            entry="email",
+            entry_callback=start_email_change,
+            states={
+                EMAIL_PASSWORD: [MessageHandler(TEXT, got_email_password)],
+                EMAIL_NEW: [MessageHandler(TEXT, got_new_email)],
+            },
+            restart_hint="Start again with /email.",
+        )
+    )

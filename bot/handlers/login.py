@@ -1,0 +1,132 @@
+"""/login (email → password → captcha → session) and /logout."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, MessageHandler
+
+from bot import texts
+from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
+from bot.context import Context
+from bot.flows import END, TEXT, clear_flow, conversation, flow_data, message_of, take_secret
+from core.accounts import LoginAttempt, locked_message, normalise_email
+from core.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+EMAIL, PASSWORD, CAPTCHA = range(3)
+FLOW = "login"
+
+
+async def start_login(update: Update, context: Context) -> int:
+    """Begin: ask for the email."""
+    clear_flow(context, FLOW)
+    await message_of(update).reply_text(texts.LOGIN_ASK_EMAIL)
+    return EMAIL
+
+
+async def got_email(update: Update, context: Context) -> int:
+    """Check the email's form only (existence is never revealed); ask for the password."""
+    try:
+        email = normalise_email(message_of(update).text or "")
+    except UserError as exc:
+        await message_of(update).reply_text(exc.user_message)
+        return EMAIL
+    flow_data(context, FLOW)["email"] = email
+    await message_of(update).reply_text(texts.LOGIN_ASK_PASSWORD)
+    return PASSWORD
+
+
+async def got_password(update: Update, context: Context) -> int:
+    """Delete the message and check the password now; the result waits for the captcha."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, FLOW)
+    user = update.effective_user
+    assert user is not None
+    data["attempt"] = await context.bot_data.services.accounts.check_credentials(
+        data["email"], password, user.id
+    )
+    del password
+    if captcha_enabled(context):
+        await message_of(update).reply_text(note)
+        await send_captcha(update, context, data, texts.LOGIN_CAPTCHA)
+        return CAPTCHA
+    return await finish(update, context, note)
+
+
+async def got_captcha(update: Update, context: Context) -> int:
+    """Check the captcha; only then say how the login went."""
+    data = flow_data(context, FLOW)
+    outcome = await check_captcha(update, context, data)
+    if outcome is CaptchaOutcome.PASSED:
+        return await finish(update, context)
+    if outcome is CaptchaOutcome.RESTART:
+        clear_flow(context, FLOW)
+        await message_of(update).reply_text(texts.LOGIN_ASK_EMAIL)
+        return EMAIL
+    return CAPTCHA
+
+
+async def finish(update: Update, context: Context, note: str = "") -> int:
+    """Open the session, or give the one reply used for every kind of failure."""
+    data = flow_data(context, FLOW)
+    clear_flow(context, FLOW)
+    attempt: LoginAttempt = data["attempt"]
+    prefix = f"{note}\n\n" if note else ""
+    if attempt.locked_seconds:
+        await message_of(update).reply_text(prefix + locked_message(attempt.locked_seconds))
+        return END
+    if not attempt.ok:
+        await message_of(update).reply_text(prefix + texts.LOGIN_FAILED)
+        return END
+    user = update.effective_user
+    assert user is not None
+    services = context.bot_data.services
+    result = await services.accounts.complete_login(attempt, user.id)
+    await message_of(update).reply_text(
+        prefix
+        + texts.LOGIN_DONE.format(
+            email=escape(result.email),
+            idle=services.settings.security.idle_minutes,
+            expires=result.session.expires_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    )
+    if result.previous_telegram_user_id is not None:
+        try:
+            await context.bot.send_message(
+                result.previous_telegram_user_id,
+                texts.LOGIN_ELSEWHERE.format(email=escape(result.email)),
+            )
+        except TelegramError as exc:
+            logger.warning("could not warn the previous Telegram account: %s", type(exc).__name__)
+    return END
+
+
+async def logout(update: Update, context: Context) -> None:
+    """End the session."""
+    user = update.effective_user
+    assert user is not None
+    ended = await context.bot_data.services.sessions.logout(user.id)
+    await message_of(update).reply_text(texts.LOGOUT_DONE if ended else texts.LOGOUT_NONE)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /login and /logout."""
+    application.add_handler(
+        conversation(
+            name=FLOW,
+            entry="login",
+            entry_callback=start_login,
+            states={
+                EMAIL: [MessageHandler(TEXT, got_email)],
+                PASSWORD: [MessageHandler(TEXT, got_password)],
+                CAPTCHA: [MessageHandler(TEXT, got_captcha)],
+            },
+            restart_hint="Start again with /login.",
+        )
+    )
+    application.add_handler(CommandHandler("logout", logout))

@@ -1,0 +1,375 @@
+"""Accounts: registration, login with throttling and no enumeration, password/email change.
+
+Login is split in two so the bot can put the captcha between them without ever holding a
+password: :meth:`AccountService.check_credentials` verifies the password at once (recording a
+failure immediately, so abandoning the captcha cannot dodge the throttle) and returns an opaque
+:class:`LoginAttempt`; :meth:`AccountService.complete_login` turns a good attempt into a session.
+
+Unknown emails and wrong passwords take the same path: a dummy hash is verified for unknown
+emails, failures are keyed by the normalised email typed (not the account), so an unknown email
+locks exactly as a real one does, and callers show one message for both.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+
+from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.clock import Clock, from_iso, to_iso
+from core.errors import DuplicateError, UserError
+from core.passwords import PasswordService
+from core.ports import UnitOfWork, UserRecord
+from core.sessions import Session, SessionService
+
+REFERRAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+REFERRAL_LENGTH = 8
+MAX_EMAIL_LENGTH = 254
+
+LOCK_FAILURES = 5
+LOCK_WINDOW = timedelta(minutes=10)
+LOCK_DURATION = timedelta(minutes=10)
+HOURLY_CAP = 100
+REAUTH_VALIDITY = timedelta(minutes=5)
+
+
+def mask_email(email: str) -> str:
+    """``jane.doe@example.com`` → ``j***@example.com`` (for audit details and notices)."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def normalise_email(text: str) -> str:
+    """Validate syntax (no DNS) and return the lowercased address, or raise UserError."""
+    candidate = text.strip()
+    if not candidate or len(candidate) > MAX_EMAIL_LENGTH:
+        raise UserError("That doesn't look like an email address. Please send it again.")
+    try:
+        result = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError:
+        raise UserError(
+            "That doesn't look like an email address (for example <i>name@example.com</i>). "
+            "Please send it again."
+        ) from None
+    return result.normalized.lower()
+
+
+def _locked_until(failure_times: list[datetime], now: datetime) -> datetime | None:
+    """When the lock caused by these failures (ascending) ends, if it is still on."""
+    until: datetime | None = None
+    start = 0
+    for index, at in enumerate(failure_times):
+        while failure_times[start] <= at - LOCK_WINDOW:
+            start += 1
+        if index - start + 1 >= LOCK_FAILURES:
+            until = max(until or at, at + LOCK_DURATION)
+    hour = [at for at in failure_times if at > now - timedelta(hours=1)]
+    if len(hour) >= HOURLY_CAP:
+        until = max(until or now, hour[0] + timedelta(hours=1))
+    return until if until is not None and until > now else None
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """The outcome of a password check. ``account_id`` is set only when it succeeded."""
+
+    account_id: int | None
+    locked_seconds: int = 0
+    # A new hash when the stored one uses outdated parameters (written on completion), so
+    # nobody has to keep the password around until then.
+    rehash: str | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.account_id is not None
+
+
+@dataclass(frozen=True)
+class ReauthProof:
+    """Evidence of a fresh password (or 2FA) check, demanded by sensitive operations."""
+
+    session_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A completed login."""
+
+    session: Session
+    email: str
+    previous_telegram_user_id: int | None  # set when the last login came from another account
+
+
+class AccountService:
+    """Everything about platform accounts."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[..., UnitOfWork],
+        audit: AuditLog,
+        clock: Clock,
+        passwords: PasswordService,
+        sessions: SessionService,
+    ) -> None:
+        self._uow = uow_factory
+        self._audit = audit
+        self._clock = clock
+        self.passwords = passwords
+        self._sessions = sessions
+
+    # --- registration ----------------------------------------------------------------------
+
+    async def check_new_password(self, password: str, email: str) -> None:
+        """Raise UserError explaining why ``password`` is refused for ``email``."""
+        await self.passwords.check_policy(password, email)
+
+    async def referral_code_exists(self, code: str) -> bool:
+        """True when ``code`` (any case) belongs to an account."""
+        cleaned = code.strip().upper()
+        if not cleaned or len(cleaned) > 32:
+            return False
+        async with self._uow(read_only=True) as uow:
+            return await uow.accounts.referral_code_taken(cleaned)
+
+    async def register(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        referral_code: str | None,
+        telegram_user_id: int,
+    ) -> UserRecord:
+        """Create the account (and its REGISTERED event) in one transaction."""
+        now = to_iso(self._clock.now())
+        async with self._uow() as uow:
+            referrer = None
+            if referral_code:
+                referrer = await uow.accounts.by_referral_code(referral_code.strip().upper())
+                if referrer is None:
+                    raise UserError("I don't know that referral code.")
+            for _ in range(10):
+                code = "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_LENGTH))
+                if not await uow.accounts.referral_code_taken(code):
+                    break
+            try:
+                account_id = await uow.accounts.add(
+                    email=email,
+                    password_hash=password_hash,
+                    referral_code=code,
+                    referred_by=referrer.id if referrer else None,
+                    created_at=now,
+                )
+            except DuplicateError:
+                raise UserError(
+                    "I couldn't create an account with these details. If you already have an "
+                    "account, log in with /login."
+                ) from None
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.REGISTERED,
+                    account_id=account_id,
+                    telegram_user_id=telegram_user_id,
+                    details={"referred": referrer is not None},
+                ),
+            )
+            user = await uow.accounts.by_id(account_id)
+            await uow.commit()
+        assert user is not None
+        return user
+
+    # --- login -----------------------------------------------------------------------------
+
+    async def _lock_seconds(self, uow: UnitOfWork, email_key: str, telegram_user_id: int) -> int:
+        now = self._clock.now()
+        since = to_iso(now - timedelta(hours=1))
+        by_email = await uow.accounts.login_failures_since(email_key=email_key, since=since)
+        by_user = await uow.accounts.telegram_failures_since(
+            telegram_user_id=telegram_user_id, since=since
+        )
+        ends = [
+            until
+            for times in (by_email, by_user)
+            if (until := _locked_until([from_iso(t) for t in times], now)) is not None
+        ]
+        if not ends:
+            return 0
+        return max(1, int((max(ends) - now).total_seconds() + 0.999))
+
+    async def check_credentials(
+        self, email_text: str, password: str, telegram_user_id: int
+    ) -> LoginAttempt:
+        """Verify email + password under the throttle; audit the outcome."""
+        try:
+            email_key = normalise_email(email_text)
+        except UserError:
+            email_key = email_text.strip().lower()[:MAX_EMAIL_LENGTH]
+        async with self._uow(read_only=True) as uow:
+            locked = await self._lock_seconds(uow, email_key, telegram_user_id)
+            user = await uow.accounts.by_email(email_key) if not locked else None
+        if locked:
+            await self.passwords.verify_dummy(password)
+            await self._audit.record(
+                AuditEvent(
+                    EventType.LOGIN_FAILED,
+                    Severity.WARNING,
+                    telegram_user_id=telegram_user_id,
+                    details={"reason": "locked"},
+                )
+            )
+            return LoginAttempt(None, locked_seconds=locked)
+        if user is None:
+            await self.passwords.verify_dummy(password)
+            good = False
+        else:
+            good = await self.passwords.verify(user.password_hash, password)
+        now = to_iso(self._clock.now())
+        async with self._uow() as uow:
+            if good and user is not None:
+                await uow.accounts.clear_login_failures(email_key)
+                await uow.commit()
+            else:
+                await uow.accounts.add_login_failure(email_key, telegram_user_id, now)
+                await self._audit.append(
+                    uow,
+                    AuditEvent(
+                        EventType.LOGIN_FAILED,
+                        Severity.WARNING,
+                        account_id=user.id if user else None,
+                        telegram_user_id=telegram_user_id,
+                        details={"reason": "bad_credentials"},
+                    ),
+                )
+                await uow.commit()
+                return LoginAttempt(None)
+        rehash = (
+            await self.passwords.hash(password)
+            if self.passwords.needs_rehash(user.password_hash)
+            else None
+        )
+        return LoginAttempt(user.id, rehash=rehash)
+
+    async def complete_login(self, attempt: LoginAttempt, telegram_user_id: int) -> LoginResult:
+        """Open the session for a successful attempt; LOGIN_SUCCESS audited."""
+        if attempt.account_id is None:
+            raise ValueError("complete_login needs a successful attempt")
+        new_hash = attempt.rehash
+        now = to_iso(self._clock.now())
+        async with self._uow() as uow:
+            user = await uow.accounts.by_id(attempt.account_id)
+            if user is None:
+                raise UserError("This account no longer exists.")
+            if new_hash:
+                await uow.accounts.set_password_hash(user.id, new_hash)
+            session = await self._sessions.start(uow, user.id, telegram_user_id)
+            previous = user.last_telegram_user_id
+            await uow.accounts.record_login(user.id, telegram_user_id, now)
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.LOGIN_SUCCESS,
+                    account_id=user.id,
+                    telegram_user_id=telegram_user_id,
+                    details={"new_telegram_account": previous not in (None, telegram_user_id)},
+                ),
+            )
+            await uow.commit()
+        return LoginResult(
+            session,
+            user.email,
+            previous if previous not in (None, telegram_user_id) else None,
+        )
+
+    # --- with a session ----------------------------------------------------------------------
+
+    async def account(self, account_id: int) -> UserRecord:
+        """The account behind a session."""
+        async with self._uow(read_only=True) as uow:
+            user = await uow.accounts.by_id(account_id)
+        if user is None:
+            raise UserError("This account no longer exists.")
+        return user
+
+    async def reauthenticate(self, session: Session, password: str) -> ReauthProof:
+        """Fresh password check for a sensitive action (throttled like a login).
+
+        Returns a proof the sensitive operation demands; raises UserError when wrong.
+        """
+        user = await self.account(session.account_id)
+        attempt = await self.check_credentials(user.email, password, session.telegram_user_id)
+        if attempt.locked_seconds:
+            raise UserError(locked_message(attempt.locked_seconds))
+        if not attempt.ok:
+            raise UserError("That password is not correct. Nothing was changed.")
+        return ReauthProof(session.id, self._clock.now())
+
+    def _require_fresh(self, session: Session, proof: ReauthProof) -> None:
+        if proof.session_id != session.id or self._clock.now() - proof.at > REAUTH_VALIDITY:
+            raise UserError("Please confirm with your password again; nothing was changed.")
+
+    async def change_password(self, session: Session, proof: ReauthProof, new: str) -> list[int]:
+        """Replace the password, end every other session; return their Telegram user ids."""
+        self._require_fresh(session, proof)
+        user = await self.account(session.account_id)
+        await self.passwords.check_policy(new, user.email)
+        if await self.passwords.verify(user.password_hash, new):
+            raise UserError("The new password must be different from the current one.")
+        new_hash = await self.passwords.hash(new)
+        now = to_iso(self._clock.now())
+        async with self._uow() as uow:
+            await uow.accounts.set_password_hash(user.id, new_hash)
+            ended = await uow.sessions.end_for_account(
+                user.id, now, "password_changed", keep_session_id=session.id
+            )
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.PASSWORD_CHANGED,
+                    account_id=user.id,
+                    telegram_user_id=session.telegram_user_id,
+                    details={"other_sessions_ended": len(ended)},
+                ),
+            )
+            await uow.commit()
+        return ended
+
+    async def change_email(self, session: Session, proof: ReauthProof, new_email_text: str) -> str:
+        """Replace the email after a fresh password check; return the new address."""
+        self._require_fresh(session, proof)
+        new_email = normalise_email(new_email_text)
+        user = await self.account(session.account_id)
+        if new_email == user.email:
+            raise UserError("That is already your email address.")
+        async with self._uow() as uow:
+            try:
+                await uow.accounts.set_email(user.id, new_email)
+            except DuplicateError:
+                raise UserError(
+                    "That email address can't be used. Please send a different one."
+                ) from None
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.EMAIL_CHANGED,
+                    account_id=user.id,
+                    telegram_user_id=session.telegram_user_id,
+                    details={"old": mask_email(user.email), "new": mask_email(new_email)},
+                ),
+            )
+            await uow.commit()
+        return new_email
+
+
+def locked_message(seconds: int) -> str:
+    """The text shown while password login is locked (identical for every email)."""
+    minutes = max(1, (seconds + 59) // 60)
+    unit = "minute" if minutes == 1 else "minutes"
+    return (
+        f"Too many failed attempts. For your safety, password login is paused for about "
+        f"{minutes} {unit}. Please try again later."
+    )

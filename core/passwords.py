@@ -1,0 +1,101 @@
+"""Password rules (SPEC §4) and argon2id hashing off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
+
+from core.errors import UserError
+
+MIN_LENGTH = 12
+MAX_LENGTH = 128
+MIN_SCORE = 3
+
+
+def _policy_problem(password: str, email: str) -> str | None:
+    if len(password) < MIN_LENGTH:
+        return (
+            f"Your password needs at least {MIN_LENGTH} characters (this one has "
+            f"{len(password)}). A few unrelated words make a strong password that is easy to "
+            "remember."
+        )
+    if len(password) > MAX_LENGTH:
+        return f"Your password can be at most {MAX_LENGTH} characters."
+    local = email.split("@", 1)[0].lower()
+    if len(local) >= 3 and local in password.lower():
+        return "Your password must not contain the name part of your email address."
+    result = zxcvbn(password, user_inputs=[email, local], max_length=MAX_LENGTH)
+    if result["score"] < MIN_SCORE:
+        feedback = result.get("feedback") or {}
+        hints = " ".join(
+            part
+            for part in [feedback.get("warning") or "", *feedback.get("suggestions", [])]
+            if part
+        )
+        return (
+            "That password is too easy to guess."
+            + (f" {hints}" if hints else "")
+            + (" Longer passphrases of unrelated words work well.")
+        )
+    return None
+
+
+class PasswordService:
+    """Checks, hashes and verifies passwords; the CPU-heavy parts run in a thread pool."""
+
+    def __init__(self, hasher: argon2.PasswordHasher | None = None, workers: int = 0) -> None:
+        self._hasher = hasher or argon2.PasswordHasher()  # argon2id, RFC 9106 parameters
+        # A bounded pool: each argon2 hash holds 64 MiB while it runs.
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="argon2"
+        )
+        self._dummy_hash: str | None = None
+
+    async def _run(self, func, *args):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN202
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    async def check_policy(self, password: str, email: str) -> None:
+        """Raise :class:`UserError` with a helpful reason when ``password`` is not acceptable."""
+        if len(password) > MAX_LENGTH:  # never feed huge input to zxcvbn
+            raise UserError(f"Your password can be at most {MAX_LENGTH} characters.")
+        problem = await self._run(_policy_problem, password, email)
+        if problem:
+            raise UserError(problem)
+
+    async def hash(self, password: str) -> str:
+        """argon2id hash of ``password``."""
+        return str(await self._run(self._hasher.hash, password))
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """True when ``password`` matches; False on mismatch or a damaged hash."""
+
+        def check() -> bool:
+            try:
+                return bool(self._hasher.verify(password_hash, password))
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
+
+        return bool(await self._run(check))
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend the same time as a real verification (unknown accounts, locked logins)."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+        await self.verify(self._dummy_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with other parameters than today's."""
+        try:
+            return bool(self._hasher.check_needs_rehash(password_hash))
+        except InvalidHashError:
+            return True
+
+    async def aclose(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

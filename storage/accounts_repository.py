@@ -1,0 +1,124 @@
+"""SQL for users and login failures."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from core.errors import DuplicateError
+from core.ports import UserRecord
+
+_USER_COLUMNS = (
+    "id, email, password_hash, referral_code, referred_by, created_at, "
+    "last_telegram_user_id, last_login_at"
+)
+
+
+def _user(row: Any) -> UserRecord | None:
+    return UserRecord(*row) if row else None
+
+
+class SqliteAccountsRepository:
+    """Users and login failures in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        async with self._conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def add(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        referral_code: str,
+        referred_by: int | None,
+        created_at: str,
+    ) -> int:
+        """Insert a user and return its id."""
+        try:
+            cursor = await self._conn.execute(
+                "INSERT INTO users (email, password_hash, referral_code, referred_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (email, password_hash, referral_code, referred_by, created_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("email or referral code already taken") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def by_id(self, account_id: int) -> UserRecord | None:
+        """The user with this id."""
+        return _user(
+            await self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (account_id,))  # noqa: S608
+        )
+
+    async def by_email(self, email: str) -> UserRecord | None:
+        """The user with this email."""
+        return _user(
+            await self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (email,))  # noqa: S608
+        )
+
+    async def by_referral_code(self, code: str) -> UserRecord | None:
+        """The user owning this referral code."""
+        return _user(
+            await self._one(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE referral_code = ?",  # noqa: S608
+                (code,),
+            )
+        )
+
+    async def referral_code_taken(self, code: str) -> bool:
+        """True when the code exists."""
+        return bool(await self._one("SELECT 1 FROM users WHERE referral_code = ?", (code,)))
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        """Replace the password hash."""
+        await self._conn.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+        )
+
+    async def set_email(self, account_id: int, email: str) -> None:
+        """Replace the email."""
+        try:
+            await self._conn.execute("UPDATE users SET email = ? WHERE id = ?", (email, account_id))
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("email already taken") from exc
+
+    async def record_login(self, account_id: int, telegram_user_id: int, at: str) -> None:
+        """Remember where and when the account last logged in."""
+        await self._conn.execute(
+            "UPDATE users SET last_telegram_user_id = ?, last_login_at = ? WHERE id = ?",
+            (telegram_user_id, at, account_id),
+        )
+
+    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> None:
+        """Record one failed password check."""
+        await self._conn.execute(
+            "INSERT INTO login_failures (email_key, telegram_user_id, at) VALUES (?, ?, ?)",
+            (email_key, telegram_user_id, at),
+        )
+
+    async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
+        """Failure times for an email key (index range scan)."""
+        async with self._conn.execute(
+            "SELECT at FROM login_failures WHERE email_key = ? AND at >= ? ORDER BY at",
+            (email_key, since),
+        ) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def telegram_failures_since(self, *, telegram_user_id: int, since: str) -> list[str]:
+        """Failure times for a Telegram user (index range scan)."""
+        async with self._conn.execute(
+            "SELECT at FROM login_failures WHERE telegram_user_id = ? AND at >= ? ORDER BY at",
+            (telegram_user_id, since),
+        ) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def clear_login_failures(self, email_key: str) -> None:
+        """Forget an email key's failures."""
+        await self._conn.execute("DELETE FROM login_failures WHERE email_key = ?", (email_key,))

@@ -1,0 +1,64 @@
+"""SQL for sessions."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from core.ports import SessionRecord
+
+_COLUMNS = "id, account_id, telegram_user_id, created_at, last_seen_at, expires_at, ended_at"
+
+
+class SqliteSessionsRepository:
+    """Sessions in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def add(
+        self, *, account_id: int, telegram_user_id: int, created_at: str, expires_at: str
+    ) -> int:
+        """Insert a live session."""
+        cursor = await self._conn.execute(
+            "INSERT INTO sessions (account_id, telegram_user_id, created_at, last_seen_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?)",
+            (account_id, telegram_user_id, created_at, created_at, expires_at),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def live_for_telegram_user(self, telegram_user_id: int) -> SessionRecord | None:
+        """The live session of a Telegram user, if any."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM sessions WHERE telegram_user_id = ? AND ended_at IS NULL",  # noqa: S608
+            (telegram_user_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return SessionRecord(*row) if row else None
+
+    async def touch(self, session_id: int, at: str) -> None:
+        """Record activity."""
+        await self._conn.execute(
+            "UPDATE sessions SET last_seen_at = ? WHERE id = ?", (at, session_id)
+        )
+
+    async def end(self, session_id: int, at: str, reason: str) -> None:
+        """End one session."""
+        await self._conn.execute(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            (at, reason, session_id),
+        )
+
+    async def end_for_account(
+        self, account_id: int, at: str, reason: str, *, keep_session_id: int | None = None
+    ) -> list[int]:
+        """End an account's live sessions except one; return their Telegram user ids."""
+        async with self._conn.execute(
+            "SELECT id, telegram_user_id FROM sessions"
+            " WHERE account_id = ? AND ended_at IS NULL AND id IS NOT ?",
+            (account_id, keep_session_id),
+        ) as cur:
+            rows = await cur.fetchall()
+        for session_id, _ in rows:
+            await self.end(int(session_id), at, reason)
+        return [int(row[1]) for row in rows]

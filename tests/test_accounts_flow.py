@@ -1,0 +1,390 @@
+"""Accounts through the real bot: register, login, sessions, password and email change."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.fakeapi import TelegramUser
+from core.audit import EventType
+from core.clock import FakeClock
+from tests.harness import BotHarness
+
+EMAIL = "trader@example.com"
+PASSWORD = "violet canyon trumpet 42 orbit"
+NEW_PASSWORD = "quiet harbour lantern 77 meadow"
+
+
+async def events(bot: BotHarness) -> list:
+    return [row async for row in bot.services.audit.export()]
+
+
+async def db_rows(bot: BotHarness, sql: str, *params) -> list[tuple]:
+    async with aiosqlite.connect(bot.settings.database.path) as conn:
+        async with conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+
+async def register(
+    bot: BotHarness,
+    user: TelegramUser,
+    email: str = EMAIL,
+    password: str = PASSWORD,
+    referral: str | None = None,
+) -> str:
+    await bot.send(user, "/register")
+    await bot.send(user, email)
+    (prompt,) = await bot.send(user, password)
+    if referral is None:
+        (done,) = await bot.press(user, prompt, "Skip")
+    else:
+        (done,) = await bot.send(user, referral)
+    return done.plain
+
+
+async def login(
+    bot: BotHarness, user: TelegramUser, email: str = EMAIL, password: str = PASSWORD
+) -> str:
+    await bot.send(user, "/login")
+    await bot.send(user, email)
+    replies = await bot.send(user, password)
+    return replies[-1].plain
+
+
+async def test_register_then_login_then_me_then_logout(bot: BotHarness) -> None:
+    alice = bot.user(1)
+    (ask_email,) = await bot.send(alice, "/register")
+    assert "Step 1 of 4" in ask_email.plain
+    (ask_password,) = await bot.send(alice, "Trader@Example.COM")
+    assert "Step 2 of 4" in ask_password.plain
+
+    password_message_replies = await bot.send(alice, PASSWORD)
+    assert bot.last_user_message.deleted, "the password message must be deleted"
+    (prompt,) = password_message_replies
+    assert "I deleted your message" in prompt.plain and "referral code" in prompt.plain
+    (done,) = await bot.press(alice, prompt, "Skip")
+    assert "trader@example.com" in done.plain and "referral code" in done.plain
+
+    [(email, pw_hash, code, referred_by)] = await db_rows(
+        bot, "SELECT email, password_hash, referral_code, referred_by FROM users"
+    )
+    assert email == "trader@example.com" and pw_hash.startswith("$argon2id$")
+    assert len(code) == 8 and referred_by is None and code in done.plain
+    assert PASSWORD not in pw_hash
+
+    reply = await login(bot, alice)
+    assert "You're logged in as trader@example.com" in reply
+    assert bot.last_user_message.deleted
+
+    (me,) = await bot.send(alice, "/me")
+    assert "trader@example.com" in me.plain and "Tier: free" in me.plain
+    assert "Two-factor authentication: off" in me.plain and "Session ends" in me.plain
+
+    (bye,) = await bot.send(alice, "/logout")
+    assert "logged out" in bye.plain
+    (me_again,) = await bot.send(alice, "/me")
+    assert me_again.plain == "Please /login first."
+
+    kinds = [e.event_type for e in await events(bot)]
+    assert kinds == ["REGISTERED", "LOGIN_SUCCESS", "LOGOUT"]
+    login_event = (await events(bot))[1]
+    assert login_event.telegram_user_id == 1 and login_event.account_id == 1
+
+
+async def test_weak_passwords_are_refused_with_a_reason(bot: BotHarness) -> None:
+    alice = bot.user(1)
+    await bot.send(alice, "/register")
+    await bot.send(alice, EMAIL)
+    cases = {
+        "short pass": "at least 12 characters",
+        "password1234": "too easy to guess",
+        "trader-2024-rocks-hard!": "must not contain the name part",
+        "x" * 129: "at most 128 characters",
+    }
+    for password, reason in cases.items():
+        (reply,) = await bot.send(alice, password)
+        assert reason in reply.plain, (password, reply.plain)
+        assert "Please send another password" in reply.plain
+        assert bot.last_user_message.deleted
+    assert await db_rows(bot, "SELECT * FROM users") == []
+
+
+async def test_referral_code_links_the_new_account(bot: BotHarness) -> None:
+    done = await register(bot, bot.user(1))
+    [(code,)] = await db_rows(bot, "SELECT referral_code FROM users")
+    assert code in done
+    bob = bot.user(2)
+    await bot.send(bob, "/register")
+    await bot.send(bob, "bob@example.com")
+    await bot.send(bob, NEW_PASSWORD)
+    (unknown,) = await bot.send(bob, "NOPE1234")
+    assert "don't know that referral code" in unknown.plain
+    (ok,) = await bot.send(bob, code.lower())
+    assert "is ready" in ok.plain
+    rows = await db_rows(bot, "SELECT email, referred_by FROM users ORDER BY id")
+    assert rows == [("trader@example.com", None), ("bob@example.com", 1)]
+
+
+async def test_duplicate_email_gets_a_neutral_reply(bot: BotHarness) -> None:
+    await register(bot, bot.user(1))
+    reply = await register(bot, bot.user(2), password=NEW_PASSWORD)
+    assert "couldn't create an account" in reply and "/login" in reply
+    assert len(await db_rows(bot, "SELECT id FROM users")) == 1
+
+
+async def test_unknown_email_and_wrong_password_look_the_same(bot: BotHarness) -> None:
+    await register(bot, bot.user(1))
+    eve = bot.user(66)
+    started = time.perf_counter()
+    wrong_password = await login(bot, eve, EMAIL, "not the password at all 1")
+    wrong_took = time.perf_counter() - started
+    started = time.perf_counter()
+    unknown_email = await login(bot, eve, "nobody@example.com", "not the password at all 1")
+    unknown_took = time.perf_counter() - started
+    assert wrong_password == unknown_email
+    assert "email or password is not correct" in wrong_password
+    # Both paths run one argon2 verification: neither is an order of magnitude faster.
+    assert unknown_took > wrong_took / 3 and wrong_took > unknown_took / 3
+    failed = [e for e in await events(bot) if e.event_type == EventType.LOGIN_FAILED]
+    assert [e.telegram_user_id for e in failed] == [66, 66]
+    assert failed[0].account_id == 1 and failed[1].account_id is None
+
+
+async def test_five_failures_lock_password_login_for_ten_minutes(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    await register(bot, bot.user(1))
+    mallory = bot.user(2)
+    for _ in range(5):
+        assert "not correct" in await login(bot, mallory, EMAIL, "guess guess guess 1")
+    # Even the right password, from the right person, is refused while locked.
+    locked = await login(bot, bot.user(1), EMAIL, PASSWORD)
+    assert "Too many failed attempts" in locked and "10 minutes" in locked
+    # An unknown email locks in exactly the same way (no enumeration through the lock).
+    for _ in range(5):
+        await login(bot, bot.user(3), "ghost@example.com", "guess guess guess 1")
+    ghost = await login(bot, bot.user(4), "ghost@example.com", "guess guess guess 1")
+    assert ghost == locked
+
+    clock.advance(minutes=10, seconds=1)
+    assert "You're logged in" in await login(bot, bot.user(1), EMAIL, PASSWORD)
+
+
+async def test_one_telegram_user_trying_many_emails_is_throttled(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    await register(bot, bot.user(1))
+    sprayer = bot.user(5)
+    for n in range(5):
+        await login(bot, sprayer, f"victim{n}@example.com", "Summer2024!Summer")
+    reply = await login(bot, sprayer, EMAIL, PASSWORD)
+    assert "Too many failed attempts" in reply
+    # The real owner on their own Telegram account is not affected.
+    assert "You're logged in" in await login(bot, bot.user(1), EMAIL, PASSWORD)
+
+
+async def test_login_from_another_telegram_account_warns_the_previous_chat(
+    bot: BotHarness,
+) -> None:
+    await register(bot, bot.user(1))
+    await login(bot, bot.user(1))
+    before = len(bot.api.sent_to(1))
+    assert "You're logged in" in await login(bot, bot.user(2))
+    warning = bot.api.sent_to(1)[before:]
+    assert len(warning) == 1 and "another Telegram account" in warning[0].plain
+
+
+async def test_sessions_expire_when_idle_and_at_the_absolute_limit(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice = bot.user(1)
+    await register(bot, alice)
+    await login(bot, alice)
+    clock.advance(minutes=29)
+    (me,) = await bot.send(alice, "/me")
+    assert "trader@example.com" in me.plain
+    clock.advance(minutes=31)
+    (me,) = await bot.send(alice, "/me")
+    assert me.plain == "Please /login first."
+
+    await login(bot, alice)
+    for _ in range(36):  # active every 20 minutes for 12 hours
+        clock.advance(minutes=20)
+        await bot.send(alice, "/me")
+    (me,) = await bot.send(alice, "/me")
+    assert me.plain == "Please /login first."
+
+
+async def test_password_change_ends_other_sessions_and_notifies(bot: BotHarness) -> None:
+    alice, laptop = bot.user(1), bot.user(2)
+    await register(bot, alice)
+    await login(bot, laptop)
+    await login(bot, alice)
+
+    await bot.send(alice, "/password")
+    (wrong,) = await bot.send(alice, "not my password 123")
+    assert "not correct" in wrong.plain and bot.last_user_message.deleted
+
+    await bot.send(alice, "/password")
+    (ask_new,) = await bot.send(alice, PASSWORD)
+    assert "new" in ask_new.plain
+    (weak,) = await bot.send(alice, "password1234")
+    assert "too easy" in weak.plain
+    before = len(bot.api.sent_to(2))
+    (done,) = await bot.send(alice, NEW_PASSWORD)
+    assert bot.last_user_message.deleted
+    assert "password was changed" in done.plain and "other sessions (1)" in done.plain
+    assert "logged out" in bot.api.sent_to(2)[before].plain
+    (laptop_me,) = await bot.send(laptop, "/me")
+    assert laptop_me.plain == "Please /login first."
+    (alice_me,) = await bot.send(alice, "/me")
+    assert "trader@example.com" in alice_me.plain
+
+    assert "not correct" in await login(bot, laptop, EMAIL, PASSWORD)
+    assert "You're logged in" in await login(bot, laptop, EMAIL, NEW_PASSWORD)
+    assert EventType.PASSWORD_CHANGED in [e.event_type for e in await events(bot)]
+
+
+async def test_email_change_needs_the_password(bot: BotHarness) -> None:
+    alice = bot.user(1)
+    await register(bot, alice)
+    await register(bot, bot.user(2), "other@example.com", NEW_PASSWORD)
+    await login(bot, alice)
+    await bot.send(alice, "/email")
+    (ask,) = await bot.send(alice, PASSWORD)
+    assert bot.last_user_message.deleted and "new email" in ask.plain
+    (bad,) = await bot.send(alice, "not an email")
+    assert "doesn't look like an email" in bad.plain
+    (taken,) = await bot.send(alice, "other@example.com")
+    assert "can't be used" in taken.plain
+    (done,) = await bot.send(alice, "New.Address@Example.com")
+    assert "new.address@example.com" in done.plain
+    changed = [e for e in await events(bot) if e.event_type == EventType.EMAIL_CHANGED]
+    assert changed[0].details == {"old": "t***@example.com", "new": "n***@example.com"}
+    await bot.send(alice, "/logout")
+    assert "You're logged in" in await login(bot, alice, "new.address@example.com")
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["", " ", "x" * 10_000, "' OR 1=1; DROP TABLE users; --", "ユーザー@例え.テスト", "🙂" * 50],
+)
+async def test_junk_input_gets_a_clear_reply_and_saves_nothing(bot: BotHarness, junk: str) -> None:
+    alice = bot.user(1)
+    await bot.send(alice, "/register")
+    if junk.strip():
+        (reply,) = await bot.send(alice, junk)
+        assert reply.plain
+    (photo_reply,) = await bot.send(alice, photo=True)
+    assert "text message" in photo_reply.plain
+    (sticker_reply,) = await bot.send(alice, sticker=True)
+    assert "text message" in sticker_reply.plain
+    (cancelled,) = await bot.send(alice, "/cancel")
+    assert "Nothing was saved" in cancelled.plain
+    assert await db_rows(bot, "SELECT * FROM users") == []
+    assert await db_rows(bot, "PRAGMA integrity_check") == [("ok",)]
+
+
+async def test_commands_inside_a_flow_are_answered(bot: BotHarness) -> None:
+    alice = bot.user(1)
+    await bot.send(alice, "/register")
+    (busy,) = await bot.send(alice, "/me")
+    assert "/cancel" in busy.plain
+    (again,) = await bot.send(alice, "/register")
+    assert "Step 1 of 4" in again.plain
+
+
+async def test_flows_time_out_after_five_minutes(bot: BotHarness) -> None:
+    from telegram.ext import ConversationHandler
+
+    flows = [h for h in bot.app.handlers[0] if isinstance(h, ConversationHandler)]
+    assert {h.name for h in flows} == {"register", "login", "password", "email"}
+    assert all(h.conversation_timeout == 300 for h in flows)
+    register_flow = next(h for h in flows if h.name == "register")
+    object.__setattr__(register_flow, "_conversation_timeout", 0.3)
+    alice = bot.user(1)
+    await bot.send(alice, "/register")
+    await bot.send(alice, EMAIL)
+    await bot.wait_for(lambda: "took longer than 5 minutes" in bot.api.sent_to(1)[-1].plain)
+    (reply,) = await bot.send(alice, PASSWORD)
+    assert "/help" in reply.plain  # the flow is over: a password now is just unknown text
+    assert await db_rows(bot, "SELECT * FROM users") == []
+
+
+async def test_password_hashing_does_not_block_other_users(bot: BotHarness) -> None:
+    await register(bot, bot.user(1))
+    slow_users = [bot.user(100 + n) for n in range(8)]
+    for user in slow_users:
+        await bot.send(user, "/login")
+        await bot.send(user, EMAIL)
+    for user in slow_users:
+        bot.api.user_sends(user, PASSWORD)  # 8 argon2 verifications start now
+    started = time.perf_counter()
+    bob = bot.user(2)
+    bot.api.user_sends(bob, "/start")
+    await bot.wait_for(lambda: bot.api.sent_to(2))
+    bob_waited = time.perf_counter() - started
+    await bot.settle()
+    all_done = time.perf_counter() - started
+    assert bob_waited < all_done / 2, (bob_waited, all_done)
+
+
+@pytest.fixture
+def captcha_settings(settings):
+    return replace(settings, security=replace(settings.security, captcha=True))
+
+
+async def test_captcha_three_tries_then_restart(captcha_settings, tmp_path: Path) -> None:
+    from bot.bootstrap import bootstrap
+
+    services = await bootstrap(captcha_settings, FakeClock())
+    bot = BotHarness(captcha_settings, services)
+    await bot.start()
+    try:
+        alice = bot.user(1)
+        await bot.send(alice, "/register")
+        await bot.send(alice, EMAIL)
+        _note, picture = await bot.send(alice, PASSWORD)
+        assert picture.photo is not None and picture.photo.startswith(b"\x89PNG")
+        assert "3 left" in picture.plain
+        for left in (2, 1):
+            (retry,) = await bot.send(alice, "wrong")
+            assert retry.photo is not None and f"{left} left" in retry.plain
+        (restart, ask_email) = await bot.send(alice, "wrong")
+        assert "start over" in restart.plain and "Step 1 of 4" in ask_email.plain
+
+        await bot.send(alice, EMAIL)
+        await bot.send(alice, PASSWORD)
+        answer = bot.app.user_data[1]["register"]["captcha"].answer
+        (prompt,) = await bot.send(alice, answer.lower())
+        (done,) = await bot.press(alice, prompt, "Skip")
+        assert "is ready" in done.plain
+
+        await bot.send(alice, "/login")
+        await bot.send(alice, EMAIL)
+        await bot.send(alice, "wrong password here 1")
+        answer = bot.app.user_data[1]["login"]["captcha"].answer
+        (reply,) = await bot.send(alice, answer)
+        assert "not correct" in reply.plain  # the verdict comes only after the captcha
+    finally:
+        await bot.stop()
+        await services.aclose()
+
+
+async def test_concurrent_registrations_of_one_email_create_one_account(bot: BotHarness) -> None:
+    users = [bot.user(200 + n) for n in range(4)]
+    for user in users:
+        await bot.send(user, "/register")
+        await bot.send(user, EMAIL)
+        await bot.send(user, PASSWORD)
+    prompts = [bot.api.sent_to(u.id)[-1] for u in users]
+    for user, prompt in zip(users, prompts, strict=True):
+        bot.api.user_presses(user, prompt, "reg:skip")
+    await bot.settle()
+    assert len(await db_rows(bot, "SELECT id FROM users")) == 1
+    await asyncio.sleep(0)
