@@ -31,7 +31,6 @@ from core.services import Services
 logger = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 VerzekApplication = Application[Any, Any, Any, Any, BotData, Any]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -153,6 +154,26 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     return asyncio.run(_with_database(settings, work))
 
 
+class _OneLineFor(logging.Filter):
+    """Logs records about the given exceptions from python-telegram-bot without a traceback.
+
+    PTB logs a failed start-up (Telegram unreachable, token refused) with a full traceback
+    before raising it; ``cmd_run`` reports those in one ``verzek:`` line, so the traceback is
+    only noise (and not the "no tracebacks" promised for expected failures).
+    """
+
+    def __init__(self, kinds: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self._kinds = kinds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.name.startswith("telegram") and isinstance(error, self._kinds):
+            record.msg, record.args = f"{record.getMessage()} ({type(error).__name__})", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the bot (polling) until interrupted."""
     from telegram.error import InvalidToken, NetworkError
@@ -174,6 +195,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if s is not None
     ]
     configure_logging(os.environ.get("VERZEK_LOG_LEVEL", "INFO"), secrets)
+    one_line = _OneLineFor((NetworkError, InvalidToken))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(one_line)
     _progress(f"Verzek Guard starting; database {settings.database.path}")
     application = build_application(settings)
     try:

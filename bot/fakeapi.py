@@ -453,11 +453,16 @@ class FakeBotAPI:
         )
         return self._message_json(message)
 
-    def _file_bytes(self, value: Any, files: dict[str, Any]) -> bytes:
+    def _file_bytes(self, params: dict[str, Any], files: dict[str, Any], name: str) -> bytes:
+        value = params.get(name)
         if isinstance(value, str) and value.startswith("attach://"):
-            content = files[value.removeprefix("attach://")][1]
-            return content if isinstance(content, bytes) else content.read()
-        raise _BadRequest("Bad Request: only uploads are supported by the fake Bot API")
+            key = value.removeprefix("attach://")
+        elif value is None and name in files:
+            key = name  # a single upload: PTB sends it as the part named after the parameter
+        else:
+            raise _BadRequest("Bad Request: only uploads are supported by the fake Bot API")
+        content = files[key][1]
+        return content if isinstance(content, bytes) else content.read()
 
     async def _api_sendPhoto(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         caption = params.get("caption")
@@ -466,7 +471,7 @@ class FakeBotAPI:
             self._check_text(str(caption), parse_mode, 1024)
         message = self._store(
             int(params["chat_id"]),
-            photo=self._file_bytes(params.get("photo"), files),
+            photo=self._file_bytes(params, files, "photo"),
             caption=caption,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
@@ -480,7 +485,7 @@ class FakeBotAPI:
             self._check_text(str(caption), parse_mode, 1024)
         message = self._store(
             int(params["chat_id"]),
-            document=self._file_bytes(params.get("document"), files),
+            document=self._file_bytes(params, files, "document"),
             caption=caption,
             parse_mode=parse_mode,
         )
