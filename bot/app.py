@@ -22,8 +22,16 @@ from bot.bootstrap import bootstrap
 from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
 from bot.context import CONTEXT_TYPES, BotData
 from bot.errors import on_error
-from bot.gate import gate
-from bot.handlers import account, login, register, start
+from bot.gate import SWEEP_SECONDS, gate, sweep_rate_limits
+from bot.handlers import account, apikeys, killswitch, login, register, start, twofactor
+from bot.handlers import activity as activity_feature
+from bot.handlers import admin_audit as admin_audit_feature
+from bot.handlers import admin_payments as admin_payments_feature
+from bot.handlers import backups as backups_feature
+from bot.handlers import payments as payments_feature
+from bot.jobs import backups as nightly_backup
+from bot.jobs import outbox
+from bot.jobs import payments as payment_jobs
 from bot.update_processor import PerUserUpdateProcessor
 from core.config import Settings
 from core.services import Services
@@ -97,8 +105,20 @@ def build_application(
     if services is not None:
         application.bot_data.attach(services)
     application.add_handler(TypeHandler(Update, gate), group=-1)
-    for feature in (start, register, login, account):
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            sweep_rate_limits, interval=SWEEP_SECONDS, first=SWEEP_SECONDS, name="ratelimit-sweep"
+        )
+    for feature in (start, register, login, account, twofactor, apikeys, killswitch):
         feature.register(application)
+    activity_feature.register(application)
+    admin_audit_feature.register(application)
+    backups_feature.register(application)
+    payments_feature.register(application)
+    admin_payments_feature.register(application)
+    nightly_backup.register(application, settings)
+    outbox.register(application)  # alerts to the admin chat, notices to owners
+    payment_jobs.register(application)  # re-checks pending payments every minute
     start.register_fallback(application)
     application.add_error_handler(on_error)
     return application

@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
+import httpx
+
 from core.accounts import AccountService
+from core.activity import ActivityService
+from core.alerts import AlertService
+from core.apikeys import ApiKeyService
 from core.audit import AuditLog
+from core.backups import BackupService
 from core.captcha import CaptchaService
+from core.chain import TransactionSource
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.crypto import EncryptionService
+from core.detection import Detector
+from core.licenses import LicenseService, LicenseTierResolver
+from core.notices import NoticeService, OwnerNotifier
 from core.passwords import PasswordService
+from core.payments import PaymentService
+from core.ratelimit import RateLimitService
+from core.ratelimit_storage import open_storage
+from core.safety import SafetyService
 from core.services import Services
 from core.sessions import SessionService
+from core.suspicion import SuspicionReporter
+from core.tronscan import TronscanClient
+from core.twofactor import TwoFactorService
+from core.wallet import WalletLedger
 from storage.database import Database
+from storage.snapshot import SqliteDatabaseFiles
 
 
-async def bootstrap(settings: Settings, clock: Clock | None = None) -> Services:
-    """Check the key, open and migrate the database, wire the services."""
+async def bootstrap(
+    settings: Settings, clock: Clock | None = None, *, chain: TransactionSource | None = None
+) -> Services:
+    """Check the key, open and migrate the database, wire the services.
+
+    ``chain`` replaces the TronScan client (tests pass one over a fake transport).
+    """
     clock = clock or SystemClock()
     crypto = EncryptionService(settings.encryption)  # refuses a missing/malformed key first
+    limits_storage = await open_storage(settings.rate_limits.storage, clock)  # Redis must answer
     database = Database(settings.database.path)
     await database.open()
     uow = database.unit_of_work
-    audit = AuditLog(uow, clock)
+    # Every appended event passes the detector and the owner notifier, inside its transaction.
+    audit = AuditLog(uow, clock, [Detector(settings.alerts), OwnerNotifier()])
     passwords = PasswordService()
     sessions = SessionService(
         uow,
@@ -30,6 +56,28 @@ async def bootstrap(settings: Settings, clock: Clock | None = None) -> Services:
         session_hours=settings.security.session_hours,
         idle_minutes=settings.security.idle_minutes,
     )
+    accounts = AccountService(uow, audit, clock, passwords, sessions)
+    twofactor = TwoFactorService(uow, audit, clock, crypto, accounts)
+    safety = SafetyService(uow, audit, clock, twofactor, settings.telegram.admins)
+    suspicion = SuspicionReporter(audit, clock, settings.alerts)
+    licenses = LicenseService(uow, clock, crypto, suspicion)
+    http: httpx.AsyncClient | None = None
+    if chain is None:
+        http = httpx.AsyncClient()
+        chain = TronscanClient(http, settings.tronscan)
+    payments = PaymentService(
+        uow,
+        audit,
+        clock,
+        crypto,
+        settings,
+        chain,
+        accounts=accounts,
+        licenses=licenses,
+        wallet=WalletLedger(crypto),
+        suspicion=suspicion,
+    )
+    tiers = LicenseTierResolver(uow, clock, licenses, idle_minutes=settings.security.idle_minutes)
     services = Services(
         settings=settings,
         clock=clock,
@@ -37,8 +85,20 @@ async def bootstrap(settings: Settings, clock: Clock | None = None) -> Services:
         uow=uow,
         audit=audit,
         sessions=sessions,
-        accounts=AccountService(uow, audit, clock, passwords, sessions),
+        accounts=accounts,
         captcha=CaptchaService(),
+        alerts=AlertService(uow, clock),
+        notices=NoticeService(uow, clock),
+        activity=ActivityService(uow, audit),
+        twofactor=twofactor,
+        ratelimit=RateLimitService(settings.rate_limits, limits_storage, audit, tiers),
+        safety=safety,
+        apikeys=ApiKeyService(uow, audit, clock, crypto, accounts, twofactor, safety),
+        backups=BackupService(settings.backups, SqliteDatabaseFiles(database), audit, clock),
+        payments=payments,
+        licenses=licenses,
     )
-    services.closers += [database.close, passwords.aclose]
+    services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
+    if http is not None:
+        services.closers.append(http.aclose)
     return services

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.cli_backups import add_backup_commands
 from core.audit import AuditLog
 from core.clock import SystemClock, to_iso
 from core.config import Settings, load_settings
@@ -212,6 +213,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_shell(args: argparse.Namespace) -> int:
+    """Talk to the real bot from this terminal: a fake Telegram, no network, no token."""
+    from bot.shell import run_shell
+
+    return run_shell(_settings(args), user_id=args.as_user, admin=args.admin, db=args.db)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and --help)."""
     parser = argparse.ArgumentParser(prog="verzek", description="Verzek Guard")
@@ -222,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     with_config(sub.add_parser("run", help="start the bot")).set_defaults(func=cmd_run)
+    shell = with_config(sub.add_parser("shell", help="use the bot from this terminal"))
+    shell.add_argument("--as", dest="as_user", type=int, metavar="USER_ID", help="Telegram user id")
+    shell.add_argument("--admin", action="store_true", help="start as the configured admin")
+    shell.add_argument("--db", type=Path, help="keep the database in this file")
+    shell.set_defaults(func=cmd_shell)
     sub.add_parser("keygen", help="print a new master key").set_defaults(func=cmd_keygen)
     with_config(sub.add_parser("migrate", help="apply database migrations")).set_defaults(
         func=cmd_migrate
@@ -238,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = with_config(audit.add_parser("export", help="JSON Lines to stdout"))
     export.add_argument("--since", help="only events from this date (YYYY-MM-DD)")
     export.set_defaults(func=cmd_audit_export)
+    add_backup_commands(sub, with_config)
     return parser
 
 

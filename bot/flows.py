@@ -27,6 +27,14 @@ from core.sessions import Session
 logger = logging.getLogger(__name__)
 
 CONVERSATION_TIMEOUT = 300  # seconds (SPEC §3)
+
+# Flow name -> states that ask for a 2FA code: auth-class steps for the rate limit (SPEC §5).
+CODE_STEPS: dict[str, set[object]] = {}
+
+
+def mark_code_step(flow: str, state: object) -> None:
+    """Declare that ``state`` of ``flow`` asks for a 2FA code."""
+    CODE_STEPS.setdefault(flow, set()).add(state)
 END = ConversationHandler.END
 
 
@@ -60,6 +68,18 @@ async def require_session(update: Update, context: Context) -> Session | None:
     return session
 
 
+async def require_admin_session(update: Update, context: Context) -> Session | None:
+    """For admin actions that change money or data: the admin's own live session, with 2FA
+    on (SPEC §3). Replies with what is missing and returns None otherwise."""
+    session = await require_session(update, context)
+    if session is None:
+        return None
+    if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
+        await message_of(update).reply_text(texts.ADMIN_NEEDS_2FA)
+        return None
+    return session
+
+
 def flow_data(context: Context, key: str) -> dict[str, Any]:
     """Per-user scratch space of one flow."""
     assert context.user_data is not None
@@ -72,6 +92,23 @@ def clear_flow(context: Context, key: str) -> None:
         context.user_data.pop(key, None)
 
 
+def delete_later(context: Context, flow: str, message: Message) -> None:
+    """Remember a bot message to delete when the flow ends (success, cancel or timeout)."""
+    flow_data(context, flow).setdefault("cleanup", []).append(
+        (message.chat_id, message.message_id)
+    )
+
+
+async def end_flow(context: Context, flow: str) -> None:
+    """Delete the flow's sensitive messages and forget its data."""
+    for chat_id, message_id in flow_data(context, flow).get("cleanup", []):
+        try:
+            await context.bot.delete_message(chat_id, message_id)
+        except TelegramError as exc:
+            logger.warning("could not delete a sensitive message: %s", type(exc).__name__)
+    clear_flow(context, flow)
+
+
 def conversation(
     *,
     name: str,
@@ -79,17 +116,22 @@ def conversation(
     entry_callback: Callable[[Update, Context], Awaitable[object]],
     states: dict[object, list[BaseHandler[Update, Any, Any]]],
     restart_hint: str,
+    extra_entries: Sequence[BaseHandler[Update, Any, Any]] = (),
     extra_fallbacks: Sequence[BaseHandler[Update, Any, Any]] = (),
 ) -> ConversationHandler[Any]:
-    """A flow with /cancel, a 5-minute timeout, and polite replies to unexpected input."""
+    """A flow with /cancel, a 5-minute timeout, and polite replies to unexpected input.
+
+    Messages listed with :func:`delete_later` (a QR code, a secret) are deleted when the flow
+    is cancelled or times out.
+    """
 
     async def cancel(update: Update, context: Context) -> int:
-        clear_flow(context, name)
+        await end_flow(context, name)
         await message_of(update).reply_text(texts.CANCELLED)
         return END
 
     async def timed_out(update: Update, context: Context) -> None:
-        clear_flow(context, name)
+        await end_flow(context, name)
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is not None:
             await context.bot.send_message(
@@ -107,7 +149,7 @@ def conversation(
         # is exactly per_message=False; PTB warns about that choice on every construction.
         warnings.filterwarnings("ignore", "If 'per_message=False'", PTBUserWarning)
         return ConversationHandler(
-            entry_points=[CommandHandler(entry, entry_callback)],
+            entry_points=[CommandHandler(entry, entry_callback), *extra_entries],
             states={
                 **states,
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],

@@ -1,7 +1,8 @@
 """The gate in front of every handler (group -1): deny by default, before any handler runs.
 
-It drops updates that have no user, refuses admin commands and admin buttons to non-admins
-with a neutral reply and an audit event, and keeps account business out of group chats.
+It drops updates that have no user, stops updates over the sender's rate limit (SPEC §5,
+answered once per window), refuses admin commands and admin buttons to non-admins with a
+neutral reply and an audit event, and keeps account business out of group chats.
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import ApplicationHandlerStop
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ConversationHandler
 
 from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY
 from bot.context import Context
+from bot.flows import CODE_STEPS, take_secret
 from core.audit import AuditEvent, EventType, Severity
+from core.ratelimit import is_auth_step
 
 logger = logging.getLogger(__name__)
 
 _GROUP_OK = frozenset({"start", "help"})
+SWEEP_SECONDS = 60  # how often ended rate-limit windows are forgotten
 
 
 def command_name(update: Update) -> str | None:
@@ -54,12 +59,62 @@ async def _deny(update: Update, context: Context, what: str) -> None:
         await update.effective_message.reply_text(texts.NOT_ALLOWED)
 
 
+def _in_code_step(update: Update, context: Context) -> bool:
+    """Asks PTB's own ConversationHandlers whether the sender is at a 2FA code step."""
+    for handlers in context.application.handlers.values():
+        for handler in handlers:
+            if isinstance(handler, ConversationHandler) and handler.name in CODE_STEPS:
+                found = handler.check_update(update)  # (state, key, handler, check) or None
+                if found is not None and found[0] in CODE_STEPS[handler.name]:
+                    return True
+    return False
+
+
+async def _rate_limit(update: Update, context: Context, command: str | None) -> None:
+    """Stop an update over the sender's limit; only a window's first refusal is answered."""
+    chat, query, user = update.effective_chat, update.callback_query, update.effective_user
+    if chat is not None and chat.type != ChatType.PRIVATE and command is None and query is None:
+        return  # group chatter costs nothing: it is dropped below without a word
+    assert user is not None
+    auth = is_auth_step(command, command is None and _in_code_step(update, context))
+    try:
+        decision = await context.bot_data.services.ratelimit.check(user.id, auth=auth)
+    except Exception:
+        logger.exception("rate limit check failed; the update is dropped")
+        raise ApplicationHandlerStop from None
+    if decision.allowed:
+        return
+    if not decision.notify:
+        raise ApplicationHandlerStop  # told once already in this window: drop in silence
+    text = texts.RATE_LIMITED.format(seconds=decision.retry_after)
+    message = update.effective_message
+    try:
+        if query is not None:
+            await query.answer(text, show_alert=True)
+        elif message is not None:
+            if auth and command is None and message.text:
+                # A step of an auth flow may carry a password or code, and the step that
+                # would have deleted it never runs.
+                _, note = await take_secret(update, "password or code")
+                text = f"{text}\n\n{note}"
+            await message.reply_text(text)
+    except TelegramError as exc:
+        logger.warning("could not tell a user about their rate limit: %s", type(exc).__name__)
+    raise ApplicationHandlerStop
+
+
+async def sweep_rate_limits(context: Context) -> None:
+    """Job: forget ended rate-limit windows, so memory follows the users of the last minute."""
+    await context.bot_data.services.ratelimit.sweep()
+
+
 async def gate(update: Update, context: Context) -> None:
     """Let an update through to the handlers, or stop it here."""
     if update.effective_user is None or update.effective_user.is_bot:
         raise ApplicationHandlerStop
     admin = is_admin(update, context)
     command = command_name(update)
+    await _rate_limit(update, context, command)
     if command in ADMIN_ONLY and not admin:
         await _deny(update, context, f"/{command}")
         raise ApplicationHandlerStop

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -25,6 +26,7 @@ from core.errors import DuplicateError, UserError
 from core.passwords import PasswordService
 from core.ports import UnitOfWork, UserRecord
 from core.sessions import Session, SessionService
+from core.throttle import window_lock_until
 
 REFERRAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 REFERRAL_LENGTH = 8
@@ -59,14 +61,10 @@ def normalise_email(text: str) -> str:
 
 
 def _locked_until(failure_times: list[datetime], now: datetime) -> datetime | None:
-    """When the lock caused by these failures (ascending) ends, if it is still on."""
-    until: datetime | None = None
-    start = 0
-    for index, at in enumerate(failure_times):
-        while failure_times[start] <= at - LOCK_WINDOW:
-            start += 1
-        if index - start + 1 >= LOCK_FAILURES:
-            until = max(until or at, at + LOCK_DURATION)
+    """When the password-login lock caused by these failures (ascending) ends, if still on."""
+    until = window_lock_until(
+        failure_times, now, limit=LOCK_FAILURES, window=LOCK_WINDOW, duration=LOCK_DURATION
+    )
     hour = [at for at in failure_times if at > now - timedelta(hours=1)]
     if len(hour) >= HOURLY_CAP:
         until = max(until or now, hour[0] + timedelta(hours=1))
@@ -79,6 +77,7 @@ class LoginAttempt:
 
     account_id: int | None
     locked_seconds: int = 0
+    mfa_required: bool = False
     # A new hash when the stored one uses outdated parameters (written on completion), so
     # nobody has to keep the password around until then.
     rehash: str | None = field(default=None, repr=False)
@@ -86,6 +85,16 @@ class LoginAttempt:
     @property
     def ok(self) -> bool:
         return self.account_id is not None
+
+
+class SecondFactor(Protocol):
+    """A second-factor proof (made by the 2FA service)."""
+
+    @property
+    def account_id(self) -> int: ...
+
+    @property
+    def at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -252,10 +261,23 @@ class AccountService:
             if self.passwords.needs_rehash(user.password_hash)
             else None
         )
-        return LoginAttempt(user.id, rehash=rehash)
+        async with self._uow(read_only=True) as uow:
+            mfa = await uow.twofactor.get(user.id)
+        return LoginAttempt(
+            user.id, rehash=rehash, mfa_required=mfa is not None and mfa.enabled_at is not None
+        )
 
-    async def complete_login(self, attempt: LoginAttempt, telegram_user_id: int) -> LoginResult:
-        """Open the session for a successful attempt; LOGIN_SUCCESS audited."""
+    async def complete_login(
+        self,
+        attempt: LoginAttempt,
+        telegram_user_id: int,
+        second_factor: SecondFactor | None = None,
+    ) -> LoginResult:
+        """Open the session for a successful attempt; LOGIN_SUCCESS audited.
+
+        When the account has 2FA on, a fresh second-factor proof for it is required here,
+        whatever the caller believed when the attempt started.
+        """
         if attempt.account_id is None:
             raise ValueError("complete_login needs a successful attempt")
         new_hash = attempt.rehash
@@ -264,6 +286,13 @@ class AccountService:
             user = await uow.accounts.by_id(attempt.account_id)
             if user is None:
                 raise UserError("This account no longer exists.")
+            mfa = await uow.twofactor.get(user.id)
+            if mfa is not None and mfa.enabled_at is not None and (
+                second_factor is None
+                or second_factor.account_id != user.id
+                or self._clock.now() - second_factor.at > REAUTH_VALIDITY
+            ):
+                raise UserError("A two-factor code is needed to finish logging in. /login")
             if new_hash:
                 await uow.accounts.set_password_hash(user.id, new_hash)
             session = await self._sessions.start(uow, user.id, telegram_user_id)
@@ -308,13 +337,14 @@ class AccountService:
             raise UserError("That password is not correct. Nothing was changed.")
         return ReauthProof(session.id, self._clock.now())
 
-    def _require_fresh(self, session: Session, proof: ReauthProof) -> None:
+    def require_fresh(self, session: Session, proof: ReauthProof) -> None:
+        """Raise unless ``proof`` was made for this session in the last few minutes."""
         if proof.session_id != session.id or self._clock.now() - proof.at > REAUTH_VALIDITY:
             raise UserError("Please confirm with your password again; nothing was changed.")
 
     async def change_password(self, session: Session, proof: ReauthProof, new: str) -> list[int]:
         """Replace the password, end every other session; return their Telegram user ids."""
-        self._require_fresh(session, proof)
+        self.require_fresh(session, proof)
         user = await self.account(session.account_id)
         await self.passwords.check_policy(new, user.email)
         if await self.passwords.verify(user.password_hash, new):
@@ -340,7 +370,7 @@ class AccountService:
 
     async def change_email(self, session: Session, proof: ReauthProof, new_email_text: str) -> str:
         """Replace the email after a fresh password check; return the new address."""
-        self._require_fresh(session, proof)
+        self.require_fresh(session, proof)
         new_email = normalise_email(new_email_text)
         user = await self.account(session.account_id)
         if new_email == user.email:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from core.clock import Clock, to_iso
 from core.ports import AuditRow, UnitOfWork
@@ -68,7 +68,7 @@ class Severity(StrEnum):
 # Detail keys that would suggest a secret is being logged; refused outright.
 _SECRET_KEY = re.compile(
     r"pass(word|phrase)|secret|token|(^|_)otp($|_)|api_?key|private_?key|mnemonic|seed"
-    r"|^code$|backup_?codes?|^key$",
+    r"|^code$|^backup_?codes?$|^key$",
     re.IGNORECASE,
 )
 
@@ -119,12 +119,31 @@ class ChainReport:
     reason: str = ""
 
 
-class AuditLog:
-    """Appends events to the chain and verifies it."""
+class AuditObserver(Protocol):
+    """Sees each appended event inside the same unit of work (detection, owner notices).
 
-    def __init__(self, uow_factory: Callable[..., UnitOfWork], clock: Clock) -> None:
+    Whatever an observer writes commits or rolls back with the event. Observers are not called
+    for SUSPICIOUS_ACTIVITY events, which is what they write themselves, so detection never
+    recurses.
+    """
+
+    async def observe(self, uow: UnitOfWork, row: AuditRow, log: AuditLog) -> None:
+        """React to ``row``, just appended through ``log``."""
+        ...
+
+
+class AuditLog:
+    """Appends events to the chain (telling the observers) and verifies it."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[..., UnitOfWork],
+        clock: Clock,
+        observers: Sequence[AuditObserver] = (),
+    ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
+        self._observers = tuple(observers)
 
     async def append(self, uow: UnitOfWork, event: AuditEvent) -> AuditRow:
         """Add ``event`` inside the caller's unit of work (it commits with the caller)."""
@@ -144,6 +163,9 @@ class AuditLog:
         )
         row = AuditRow(**{**draft.__dict__, "hash": row_hash(draft)})
         await uow.audit.append(row)
+        if row.event_type != EventType.SUSPICIOUS_ACTIVITY:
+            for observer in self._observers:
+                await observer.observe(uow, row, self)
         return row
 
     async def record(self, event: AuditEvent) -> AuditRow:

@@ -6,7 +6,8 @@ VerzekError
 ├── ConfigError         -- bad or missing configuration; carries one line per problem.
 ├── EncryptionKeyError  -- missing or malformed master key (start-up stops).
 ├── DecryptionError     -- a ciphertext that fails its key or its owner/purpose binding.
-└── StorageError        -- the database is unusable (newer schema, failed migration).
+├── StorageError        -- the database is unusable (newer schema, failed migration).
+└── ChainUnavailableError -- no trustworthy answer from the blockchain API (after retries).
 
 None of these messages may carry a secret: they reach logs and terminals.
 """
@@ -48,3 +49,10 @@ class StorageError(VerzekError):
 
 class DuplicateError(VerzekError):
     """A unique value (email, referral code, transaction hash) is already taken."""
+
+
+class ChainUnavailableError(VerzekError):
+    """The blockchain API gave no trustworthy answer (timeouts, throttling, 5xx, bad JSON).
+
+    The message names the kind of failure only, never a URL with credentials or a header.
+    """

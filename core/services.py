@@ -6,13 +6,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.accounts import AccountService
+from core.activity import ActivityService
+from core.alerts import AlertService
+from core.apikeys import ApiKeyService
 from core.audit import AuditLog
+from core.backups import BackupService
 from core.captcha import CaptchaService
 from core.clock import Clock
 from core.config import Settings
 from core.crypto import EncryptionService
+from core.licenses import LicenseService
+from core.notices import NoticeService
+from core.payments import PaymentService
 from core.ports import UnitOfWork
+from core.ratelimit import RateLimitService
+from core.safety import SafetyService
 from core.sessions import SessionService
+from core.twofactor import TwoFactorService
 
 
 @dataclass
@@ -27,6 +37,16 @@ class Services:
     sessions: SessionService
     accounts: AccountService
     captcha: CaptchaService
+    alerts: AlertService
+    notices: NoticeService
+    activity: ActivityService
+    twofactor: TwoFactorService
+    ratelimit: RateLimitService
+    safety: SafetyService
+    apikeys: ApiKeyService
+    backups: BackupService
+    payments: PaymentService
+    licenses: LicenseService
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

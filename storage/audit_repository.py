@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiosqlite
@@ -60,6 +60,38 @@ class SqliteAuditRepository:
             "ON CONFLICT (singleton) DO UPDATE SET last_id = excluded.last_id, "
             "last_hash = excluded.last_hash",
             (row.id, row.hash),
+        )
+
+    async def append_many(self, rows: Sequence[AuditRow]) -> None:
+        """Bulk-insert rows already chained by the caller, in order, and move the head to the
+        last one (benchmarks and imports; the app appends one event at a time)."""
+        if not rows:
+            return
+        await self._conn.executemany(
+            f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            [
+                (
+                    row.id,
+                    row.ts,
+                    row.event_type,
+                    row.severity,
+                    row.account_id,
+                    row.telegram_user_id,
+                    json.dumps(
+                        row.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                    ),
+                    row.prev_hash,
+                    row.hash,
+                )
+                for row in rows
+            ],
+        )
+        last = rows[-1]
+        await self._conn.execute(
+            "INSERT INTO audit_head (singleton, last_id, last_hash) VALUES (1, ?, ?) "
+            "ON CONFLICT (singleton) DO UPDATE SET last_id = excluded.last_id, "
+            "last_hash = excluded.last_hash",
+            (last.id, last.hash),
         )
 
     async def iter_rows(

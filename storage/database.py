@@ -8,7 +8,8 @@ the CLI) is taken up front instead of failing half-way with SQLITE_BUSY.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
@@ -16,7 +17,7 @@ import aiosqlite
 from core.errors import StorageError
 from storage.migrator import Migration, current_version, migrate
 from storage.secrets_repository import ENCRYPTED_COLUMNS, EncryptedColumnSpec
-from storage.unit_of_work import SqliteUnitOfWork
+from storage.unit_of_work import SqliteUnitOfWork, TransactionLock
 
 
 class Database:
@@ -32,7 +33,7 @@ class Database:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._lock = TransactionLock()
         self._encrypted_columns = (
             encrypted_columns if encrypted_columns is not None else ENCRYPTED_COLUMNS
         )
@@ -71,6 +72,28 @@ class Database:
             if self._conn is not None:
                 await self._conn.close()
                 self._conn = None
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Hold off every unit of work, e.g. to replace the file (restoring a backup).
+
+        Yields ``close()``: once called, the connection is closed and the file may be replaced.
+        Leaving the block (re)opens and migrates the database, also when it could not be opened
+        before (a damaged file being restored over). Units of work started meanwhile wait, then
+        run on whatever file is in place by then.
+        """
+        async with self._lock:
+
+            async def close() -> None:
+                if self._conn is not None:
+                    await self._conn.close()
+                    self._conn = None
+
+            try:
+                yield close
+            finally:
+                if self._conn is None:
+                    await self.open()
 
     async def schema_version(self) -> int:
         """The applied schema version."""

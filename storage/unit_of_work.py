@@ -10,9 +10,47 @@ from typing import Self
 import aiosqlite
 
 from storage.accounts_repository import SqliteAccountsRepository
+from storage.alerts_repository import SqliteAlertsRepository
+from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
+from storage.audit_search_repository import SqliteAuditSearchRepository
+from storage.licenses_repository import SqliteLicensesRepository
+from storage.notices_repository import SqliteNoticesRepository
+from storage.payments_repository import SqlitePaymentsRepository
+from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
 from storage.sessions_repository import SqliteSessionsRepository
+from storage.twofactor_repository import SqliteTwoFactorRepository
+from storage.wallet_repository import SqliteWalletRepository
+
+
+class TransactionLock:
+    """An asyncio lock that refuses re-entry from the task holding it.
+
+    One connection serves the process, so a unit of work opened inside another in the same
+    task would wait for itself forever; this turns that bug into an immediate error.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[object] | None = None
+
+    async def acquire(self) -> None:
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise RuntimeError("a unit of work was opened inside another one in the same task")
+        await self._lock.acquire()
+        self._holder = task
+
+    def release(self) -> None:
+        self._holder = None
+        self._lock.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
 
 
 class SqliteUnitOfWork:
@@ -21,7 +59,7 @@ class SqliteUnitOfWork:
     def __init__(
         self,
         connection: Callable[[], aiosqlite.Connection],
-        lock: asyncio.Lock,
+        lock: TransactionLock,
         *,
         read_only: bool,
         columns: list[EncryptedColumnSpec],
@@ -47,6 +85,15 @@ class SqliteUnitOfWork:
         self.secrets = SqliteSecretsRepository(conn, self._columns)
         self.accounts = SqliteAccountsRepository(conn)
         self.sessions = SqliteSessionsRepository(conn)
+        self.audit_search = SqliteAuditSearchRepository(conn)
+        self.alerts = SqliteAlertsRepository(conn)
+        self.notices = SqliteNoticesRepository(conn)
+        self.twofactor = SqliteTwoFactorRepository(conn)
+        self.apikeys = SqliteApiKeysRepository(conn)
+        self.safety = SqliteSafetyRepository(conn)
+        self.payments = SqlitePaymentsRepository(conn)
+        self.licenses = SqliteLicensesRepository(conn)
+        self.wallet = SqliteWalletRepository(conn)
         return self
 
     async def __aexit__(

@@ -35,7 +35,9 @@ def env(tmp_path: Path, master_key: str) -> dict[str, str]:
 @pytest.fixture
 def settings(env: dict[str, str], tmp_path: Path) -> Settings:
     config = tmp_path / "config.toml"
-    config.write_text("[security]\ncaptcha = false\n")
+    # A register + login takes more than 5 auth steps inside one (frozen) minute; the real
+    # limits are exercised in tests/test_ratelimit.py.
+    config.write_text('[security]\ncaptcha = false\n[rate_limits]\nauth = "1000/minute"\n')
     return load_settings(config, env)
 
 

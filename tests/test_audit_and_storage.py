@@ -225,3 +225,12 @@ async def test_cli_verify_and_export(tmp_path: Path, capsys, monkeypatch) -> Non
     await tamper(path, "UPDATE audit_events SET severity = 'info' WHERE id = 2")
     assert await asyncio.to_thread(main, ["audit", "verify"]) == 1
     assert "BROKEN at row 2" in capsys.readouterr().out
+
+
+async def test_nested_unit_of_work_fails_fast_instead_of_deadlocking(database: Database) -> None:
+    async with database.unit_of_work():
+        with pytest.raises(RuntimeError, match="inside another one"):
+            async with database.unit_of_work():
+                pass
+    async with database.unit_of_work(read_only=True):  # the lock was released properly
+        pass

@@ -21,7 +21,9 @@ from bot.flows import (
     require_session,
     take_secret,
 )
+from bot.handlers.payments import license_line
 from core.errors import UserError
+from core.licenses import FREE
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +38,19 @@ async def me(update: Update, context: Context) -> None:
         return
     services = context.bot_data.services
     account = await services.accounts.account(session.account_id)
+    mfa = await services.twofactor.status(session.account_id)
+    license_status = await services.licenses.status(session.account_id)
+    mfa_text = (
+        f"on (since {mfa.enabled_since:%Y-%m-%d}, {mfa.backup_codes_left} backup codes left)"
+        if mfa.enabled and mfa.enabled_since
+        else "off — turn it on with /2fa_enroll"
+    )
     await message_of(update).reply_text(
         texts.ME.format(
             email=escape(account.email),
-            tier="free",
-            license="none — see /plans",
-            mfa="off",
+            tier=escape(license_status.tier) if license_status else FREE,
+            license=license_line(license_status),
+            mfa=mfa_text,
             session_expires=session.expires_at.strftime("%Y-%m-%d %H:%M"),
             idle=services.settings.security.idle_minutes,
         )

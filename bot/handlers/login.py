@@ -12,13 +12,23 @@ from telegram.ext import Application, CommandHandler, MessageHandler
 from bot import texts
 from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
 from bot.context import Context
-from bot.flows import END, TEXT, clear_flow, conversation, flow_data, message_of, take_secret
+from bot.flows import (
+    END,
+    TEXT,
+    clear_flow,
+    conversation,
+    flow_data,
+    mark_code_step,
+    message_of,
+    take_secret,
+)
 from core.accounts import LoginAttempt, locked_message, normalise_email
 from core.errors import UserError
+from core.twofactor import CodeBlocked, SecondFactorProof
 
 logger = logging.getLogger(__name__)
 
-EMAIL, PASSWORD, CAPTCHA = range(3)
+EMAIL, PASSWORD, CAPTCHA, CODE = range(4)
 FLOW = "login"
 
 
@@ -83,10 +93,47 @@ async def finish(update: Update, context: Context, note: str = "") -> int:
     if not attempt.ok:
         await message_of(update).reply_text(prefix + texts.LOGIN_FAILED)
         return END
+    if attempt.mfa_required:
+        flow_data(context, FLOW)["attempt"] = attempt
+        await message_of(update).reply_text(prefix + texts.MFA_ASK_CODE_OR_BACKUP)
+        return CODE
+    return await open_session(update, context, attempt, None, prefix)
+
+
+async def got_code(update: Update, context: Context) -> int:
+    """The second factor: a TOTP code or a backup code (deleted from the chat)."""
+    code, note = await take_secret(update, "code")
+    data = flow_data(context, FLOW)
+    attempt: LoginAttempt = data["attempt"]
+    user = update.effective_user
+    assert user is not None and attempt.account_id is not None
+    try:
+        proof = await context.bot_data.services.twofactor.verify(
+            attempt.account_id, user.id, code, purpose="login"
+        )
+    except CodeBlocked as exc:
+        clear_flow(context, FLOW)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return CODE
+    clear_flow(context, FLOW)
+    return await open_session(update, context, attempt, proof, f"{note}\n\n")
+
+
+async def open_session(
+    update: Update,
+    context: Context,
+    attempt: LoginAttempt,
+    proof: SecondFactorProof | None,
+    prefix: str,
+) -> int:
+    """Complete the login and warn the previous Telegram account if it changed."""
     user = update.effective_user
     assert user is not None
     services = context.bot_data.services
-    result = await services.accounts.complete_login(attempt, user.id)
+    result = await services.accounts.complete_login(attempt, user.id, proof)
     await message_of(update).reply_text(
         prefix
         + texts.LOGIN_DONE.format(
@@ -116,6 +163,7 @@ async def logout(update: Update, context: Context) -> None:
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Wire /login and /logout."""
+    mark_code_step(FLOW, CODE)
     application.add_handler(
         conversation(
             name=FLOW,
@@ -125,6 +173,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 EMAIL: [MessageHandler(TEXT, got_email)],
                 PASSWORD: [MessageHandler(TEXT, got_password)],
                 CAPTCHA: [MessageHandler(TEXT, got_captcha)],
+                CODE: [MessageHandler(TEXT, got_code)],
             },
             restart_hint="Start again with /login.",
         )

@@ -1,0 +1,193 @@
+"""Benchmark: backup and restore of a ~1 GB database, next to ``sqlite3 .backup`` + ``gzip``.
+
+Run from the repository root:  python bench/backup.py [--size-mb 1024] [--keep-dir DIR]
+
+It builds a database at the current schema plus one table of random blobs (incompressible:
+the worst case for gzip, and what encrypted or hashed data looks like), then times in the same
+run:
+
+- ours: ``BackupService.create`` (one-step online snapshot, integrity check, SHA-256, tar+gzip
+  level 6, fsync, rename, full verification of the written archive) and
+  ``BackupService.restore`` (unpack + SHA-256 + integrity/foreign-key checks, safety backup of
+  the live database, swap, reopen);
+- baseline: the sqlite3 CLI's ``.backup`` followed by ``gzip -6`` for the backup, and
+  ``gunzip`` for the restore (no checks at all). Without the sqlite3/gzip programs it falls
+  back to Python's sqlite3 backup API and gzip module, and says so.
+
+Everything lives in a temporary folder that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import itertools
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.audit import AuditLog
+from core.backups import BackupService, human_size
+from core.clock import SystemClock
+from core.config import BackupSettings
+from storage.database import Database
+from storage.snapshot import SqliteDatabaseFiles
+
+BLOB = 4000  # bytes per row: about one page each
+
+
+def build(path: Path, size_mb: int) -> None:
+    """A migrated database plus ``size_mb`` of random blobs."""
+
+    async def migrate() -> None:
+        database = Database(path)
+        await database.open()
+        await database.close()
+
+    asyncio.run(migrate())
+    rows = size_mb * 1024 * 1024 // BLOB
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("CREATE TABLE bench_blobs (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")
+        batch = 20_000
+        for start in range(0, rows, batch):
+            count = min(batch, rows - start)
+            conn.execute("BEGIN")
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                "INSERT INTO bench_blobs (b) SELECT randomblob(?) FROM n",
+                (count, BLOB),
+            )
+            conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class Steps:
+    """Collects progress lines with the time since start."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.lines: list[tuple[float, str]] = []
+
+    def __call__(self, text: str) -> None:
+        if not text.startswith("…"):
+            self.lines.append((time.perf_counter() - self.start, text))
+
+    def show(self, total: float) -> None:
+        marks = [*self.lines, (total, "done")]
+        for (at, text), (nxt, _) in itertools.pairwise(marks):
+            print(f"      {nxt - at:7.2f} s  {text[:70]}")
+
+
+def timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def run(cmd: list[str], **kwargs: object) -> None:
+    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def baseline_backup(db: Path, out: Path, cli: bool) -> Path:
+    copy = out / "baseline.db"
+    if cli:
+        run(["sqlite3", str(db), f".backup '{copy}'"])
+        run(["gzip", "-6", str(copy)])
+    else:
+        with closing(sqlite3.connect(db)) as src, closing(sqlite3.connect(copy)) as dst:
+            src.backup(dst, pages=-1)
+        with copy.open("rb") as raw, gzip.open(f"{copy}.gz", "wb", compresslevel=6) as packed:
+            shutil.copyfileobj(raw, packed, 1024 * 1024)
+        copy.unlink()
+    return Path(f"{copy}.gz")
+
+
+def baseline_restore(archive: Path, target: Path, cli: bool) -> None:
+    if cli:
+        with target.open("wb") as handle:
+            run(["gunzip", "-c", str(archive)], stdout=handle)
+    else:
+        with gzip.open(archive, "rb") as packed, target.open("wb") as raw:
+            shutil.copyfileobj(packed, raw, 1024 * 1024)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="blob data to generate")
+    args = parser.parse_args()
+    cli = shutil.which("sqlite3") is not None and shutil.which("gzip") is not None
+    with tempfile.TemporaryDirectory(prefix="verzek-bench-") as folder:
+        root = Path(folder)
+        db = root / "data" / "verzek.db"
+        db.parent.mkdir()
+        print(f"building a {args.size_mb} MB database of random blobs in {root} …")
+        took = timed(lambda: build(db, args.size_mb))
+        print(f"  built {human_size(db.stat().st_size)} in {took:.1f} s")
+
+        baseline_kind = (
+            "sqlite3 CLI .backup + gzip -6 / gunzip"
+            if cli
+            else "stdlib sqlite3 backup + gzip module level 6 / gunzip"
+        )
+        base_dir = root / "baseline"
+        base_dir.mkdir()
+        base_backup = timed(lambda: baseline_backup(db, base_dir, cli))
+        base_archive = base_dir / "baseline.db.gz"
+        base_restore = timed(lambda: baseline_restore(base_archive, base_dir / "restored.db", cli))
+
+        async def ours() -> tuple[float, float, int, Steps, Steps]:
+            database = Database(db)
+            await database.open()
+            clock = SystemClock()
+            service = BackupService(
+                BackupSettings(dir=root / "backups"),
+                SqliteDatabaseFiles(database),
+                AuditLog(database.unit_of_work, clock),
+                clock,
+            )
+            try:
+                backup_steps = Steps()
+                info = await service.create(progress=backup_steps)
+                backup = time.perf_counter() - backup_steps.start
+                await asyncio.sleep(1.1)  # the safety backup gets its own second in its name
+                restore_steps = Steps()
+                await service.restore(info.name, progress=restore_steps)
+                restore = time.perf_counter() - restore_steps.start
+            finally:
+                await database.close()
+            return backup, restore, info.size, backup_steps, restore_steps
+
+        backup, restore, size, backup_steps, restore_steps = asyncio.run(ours())
+
+        db_size = db.stat().st_size
+        print()
+        print(f"database: {human_size(db_size)}; baseline: {baseline_kind}")
+        print(f"{'':24}{'ours':>10}{'baseline':>12}{'ours/baseline':>16}")
+        print(f"{'backup (s)':24}{backup:10.1f}{base_backup:12.1f}{backup / base_backup:16.2f}")
+        print(
+            f"{'restore (s)':24}{restore:10.1f}{base_restore:12.1f}{restore / base_restore:16.2f}"
+        )
+        base_size = base_archive.stat().st_size
+        print(
+            f"{'archive size':24}{human_size(size):>10}{human_size(base_size):>12}"
+            f"{size / base_size:16.3f}"
+        )
+        print("\nours, backup steps:")
+        backup_steps.show(backup)
+        print("ours, restore steps (includes a full safety backup of the live database):")
+        restore_steps.show(restore)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

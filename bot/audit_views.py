@@ -1,0 +1,176 @@
+"""Audit rows, alerts and notices rendered as Telegram HTML (every value escaped)."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from bot import texts
+from core.clock import from_iso
+from core.money import format_usdt
+from core.ports import AlertRecord, AuditRow, NoticeRecord
+
+_DETAIL_CHARS = 100
+_VALUE_CHARS = 80
+_SHOWN_IN_EVIDENCE = {"count", "threshold", "window_minutes", "per", "amount_micro"}
+_HIDDEN_IN_EVIDENCE = {"threshold_micro", "trigger_event_id"}
+
+
+def when(ts: str, *, seconds: bool = True) -> str:
+    """``2026-01-01T10:00:05.000000Z`` → ``2026-01-01 10:00:05`` (UTC)."""
+    return from_iso(ts).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def rule_label(rule: str) -> str:
+    """Human name of a detection rule (unknown rules: their id, readable)."""
+    return texts.RULE_LABELS.get(rule, rule.replace("_", " ").capitalize())
+
+
+def severity_icon(severity: str) -> str:
+    """🚨 / ⚠️ / ℹ️."""
+    return texts.SEVERITY_ICONS.get(severity, "ℹ️")
+
+
+def _short(value: Any, limit: int = _VALUE_CHARS) -> str:
+    if isinstance(value, list | tuple):
+        value = ", ".join(str(item) for item in value)
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def evidence_text(evidence: dict[str, Any]) -> str:
+    """A short, escaped summary of an alert's evidence."""
+    parts = []
+    if "count" in evidence and "window_minutes" in evidence:
+        part = (
+            f"{evidence['count']} in {evidence['window_minutes']} min "
+            f"(threshold {evidence.get('threshold', '?')})"
+        )
+        if evidence.get("per"):
+            part += f", per {str(evidence['per']).replace('_', ' ')}"
+        parts.append(part)
+    amount = evidence.get("amount_micro")
+    if isinstance(amount, int) and not isinstance(amount, bool):
+        part = f"{format_usdt(amount)} USDT"
+        limit = evidence.get("threshold_micro")
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            part += f" (threshold {format_usdt(limit)} USDT)"
+        parts.append(part)
+    for key in sorted(evidence):
+        if key not in _SHOWN_IN_EVIDENCE and key not in _HIDDEN_IN_EVIDENCE:
+            parts.append(f"{key}: {_short(evidence[key])}")
+    return escape("; ".join(parts) or "—")
+
+
+def who_text(account_id: int | None, telegram_user_id: int | None, subject: str) -> str:
+    """``account #12 · Telegram user 345`` (escaped)."""
+    parts = []
+    if account_id is not None:
+        parts.append(f"account #{account_id}")
+    if telegram_user_id is not None:
+        parts.append(f"Telegram user {telegram_user_id}")
+    return escape(" · ".join(parts) or subject)
+
+
+def audit_command(account_id: int | None, telegram_user_id: int | None) -> str:
+    """The /audit command that shows this subject's trail."""
+    if account_id is not None:
+        return f"/audit {account_id}"
+    if telegram_user_id is not None:
+        return f"/audit tg:{telegram_user_id}"
+    return "/alerts"
+
+
+def alert_message(alert: AlertRecord) -> str:
+    """The message delivered to the admin chat."""
+    lines = [
+        texts.ALERT_TITLE.format(
+            icon=severity_icon(alert.severity), rule=escape(rule_label(alert.rule))
+        ),
+        texts.ALERT_WHO.format(
+            who=who_text(alert.account_id, alert.telegram_user_id, alert.subject)
+        ),
+        texts.ALERT_WHEN.format(when=when(alert.created_at)),
+        texts.ALERT_EVIDENCE.format(evidence=evidence_text(alert.evidence)),
+    ]
+    if alert.folded:
+        lines.append(texts.ALERT_FOLDED.format(count=alert.folded))
+    lines.append(
+        texts.ALERT_MORE.format(
+            audit=audit_command(alert.account_id, alert.telegram_user_id),
+            event_id=alert.audit_event_id,
+        )
+    )
+    return "\n".join(lines)
+
+
+def alert_line(alert: AlertRecord) -> str:
+    """One line of /alerts."""
+    line = (
+        f"{severity_icon(alert.severity)} <code>{when(alert.created_at, seconds=False)}</code> "
+        f"<b>{escape(rule_label(alert.rule))}</b> — "
+        f"{who_text(alert.account_id, alert.telegram_user_id, alert.subject)}"
+    )
+    if alert.hits > 1:
+        line += f" ({alert.hits} hits)"
+    if alert.status != "sent":
+        line += " " + texts.ALERT_PENDING.format(attempts=alert.attempts)
+    return line
+
+
+def _activity_label(row: AuditRow) -> str:
+    label = texts.EVENT_LABELS.get(row.event_type, row.event_type.replace("_", " ").lower())
+    details = row.details
+    if row.event_type == "SUSPICIOUS_ACTIVITY":
+        label += f": {rule_label(str(details.get('rule', '')))}"
+    elif row.event_type == "LOGIN_SUCCESS" and details.get("new_telegram_account") is True:
+        label += " (new Telegram account)"
+    elif row.event_type == "EMAIL_CHANGED" and "new" in details:
+        label += f" (now {_short(details['new'])})"
+    elif row.event_type.startswith("API_KEY_") and "exchange" in details:
+        label += f" ({_short(details['exchange'])}, {_short(details.get('label', ''))})"
+    return escape(label)
+
+
+def activity_line(row: AuditRow, viewer_telegram_user_id: int) -> str:
+    """One line of a user's own /activity."""
+    line = f"<code>{when(row.ts, seconds=False)}</code> {_activity_label(row)}"
+    if row.telegram_user_id == viewer_telegram_user_id:
+        line += f" · {texts.FROM_THIS_TELEGRAM}"
+    elif row.telegram_user_id is not None:
+        line += f" · {texts.FROM_OTHER_TELEGRAM}"
+    return line
+
+
+def audit_line(row: AuditRow) -> str:
+    """One line of an admin's /audit: id, time, type, who, compact details."""
+    who = []
+    if row.account_id is not None:
+        who.append(f"acc {row.account_id}")
+    if row.telegram_user_id is not None:
+        who.append(f"tg {row.telegram_user_id}")
+    details = json.dumps(row.details, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return (
+        f"#{row.id} <code>{when(row.ts)}</code> {severity_icon(row.severity)} "
+        f"<b>{escape(row.event_type)}</b> {escape(' '.join(who))} "
+        f"<code>{escape(_short(details, _DETAIL_CHARS))}</code>"
+    )
+
+
+def notice_text(notice: NoticeRecord) -> str:
+    """The message telling an account owner about a security change."""
+    details = notice.details
+
+    def field(name: str) -> str:
+        return escape(_short(details.get(name, "?")))
+
+    if notice.event_type == "EMAIL_CHANGED":
+        return texts.NOTICE_EMAIL_CHANGED.format(old=field("old"), new=field("new"))
+    key = {"exchange": field("exchange"), "label": field("label"), "masked": field("masked_key")}
+    if notice.event_type == "API_KEY_ADDED":
+        return texts.NOTICE_API_KEY_ADDED.format(**key)
+    if notice.event_type == "API_KEY_DELETED":
+        return texts.NOTICE_API_KEY_DELETED.format(**key)
+    what = texts.EVENT_LABELS.get(notice.event_type, notice.event_type).lower()
+    return texts.NOTICE_GENERIC.format(what=escape(what))

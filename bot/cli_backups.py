@@ -1,0 +1,176 @@
+"""``verzek backup create|list|verify NAME|restore NAME``, for when the bot is stopped.
+
+The same :class:`core.backups.BackupService` the bot uses. Results go to stdout, progress
+lines to stderr; a refusal raises a :class:`core.errors.VerzekError`, which ``verzek`` prints
+as one ``verzek:`` line with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+
+from core.audit import AuditLog
+from core.backups import BackupInfo, BackupService, human_size
+from core.clock import SystemClock
+from core.config import Settings, load_settings
+from core.errors import StorageError, VerzekError
+from storage.database import Database
+from storage.snapshot import SqliteDatabaseFiles
+
+EXIT_OK, EXIT_FAILED = 0, 1
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, os.environ)
+
+
+def _service(settings: Settings, database: Database) -> BackupService:
+    clock = SystemClock()
+    return BackupService(
+        settings.backups,
+        SqliteDatabaseFiles(database),
+        AuditLog(database.unit_of_work, clock),
+        clock,
+    )
+
+
+def _line(info: BackupInfo) -> str:
+    manifest = info.manifest
+    rows = (
+        " ".join(f"{table}={count}" for table, count in manifest.row_counts.items())
+        if manifest is not None
+        else "-"
+    )
+    verified = "yes" if info.verified else f"NO ({info.problem})"
+    schema = manifest.schema_version if manifest is not None else "?"
+    return (
+        f"{info.name}  {info.created_at.strftime(TIME_FORMAT)} UTC  {human_size(info.size):>9}  "
+        f"schema {schema}  verified: {verified}  {rows}"
+    )
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    """Back up the database now."""
+    settings = _settings(args)
+    path = settings.database.path
+    if not path.is_file():
+        raise VerzekError(f"there is no database at {path} to back up")
+
+    async def work() -> int:
+        database = Database(path)
+        # No migrations: a backup taken before an upgrade must hold the old schema as it is.
+        await database.open(apply_migrations=False)
+        try:
+            info = await _service(settings, database).create(progress=_progress)
+        finally:
+            await database.close()
+        print(f"{settings.backups.dir / info.name}")
+        print(_line(info))
+        return EXIT_OK
+
+    return asyncio.run(work())
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Every archive, newest first, verified."""
+    settings = _settings(args)
+
+    async def work() -> int:
+        service = _service(settings, Database(settings.database.path))
+        infos = await service.list_backups(progress=_progress)
+        if not infos:
+            _progress(f"no backups in {settings.backups.dir}")
+        for info in infos:
+            print(_line(info))
+        return EXIT_OK
+
+    return asyncio.run(work())
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify one archive as a restore would."""
+    settings = _settings(args)
+
+    async def work() -> int:
+        service = _service(settings, Database(settings.database.path))
+        info = await service.verify(args.name, progress=_progress)
+        print(_line(info))
+        if not info.verified:
+            raise VerzekError(f"{info.name} does not verify: {info.problem}")
+        return EXIT_OK
+
+    return asyncio.run(work())
+
+
+def _confirmed(args: argparse.Namespace, settings: Settings, ask: Callable[[str], str]) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise VerzekError("restore replaces the whole database: add --yes to confirm")
+    _progress(
+        f"This replaces ALL data in {settings.database.path} with {args.name} (a safety "
+        "backup is taken first) and ends every session."
+    )
+    return ask("Type the backup's name to go on: ").strip() == args.name
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the database with an archive (the bot must be stopped)."""
+    settings = _settings(args)
+    if not _confirmed(args, settings, input):
+        raise VerzekError("not confirmed; nothing was changed")
+    path = settings.database.path
+
+    async def work() -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        database = Database(path)
+        if path.exists():
+            try:
+                await database.open(apply_migrations=False)
+            except (StorageError, sqlite3.Error) as exc:
+                # Restoring over a damaged file is what restore is for: go on without it.
+                _progress(f"the current database cannot be opened ({exc}); restoring over it")
+        try:
+            result = await _service(settings, database).restore(args.name, progress=_progress)
+        finally:
+            await database.close()
+        print(f"restored {result.name} (taken {result.restored.created_at:%Y-%m-%d %H:%M:%S} UTC)")
+        print(f"safety backup of the replaced data: {result.safety_backup or 'none (no database)'}")
+        print(f"{result.sessions_ended} session(s) ended: everyone logs in again")
+        return EXIT_OK
+
+    return asyncio.run(work())
+
+
+def add_backup_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+) -> None:
+    """``verzek backup …``."""
+    backup = sub.add_parser("backup", help="back up, list, verify and restore the database")
+    commands = backup.add_subparsers(dest="backup_command", required=True)
+    with_config(commands.add_parser("create", help="back up the database now")).set_defaults(
+        func=cmd_create
+    )
+    with_config(commands.add_parser("list", help="archives, newest first, verified")).set_defaults(
+        func=cmd_list
+    )
+    verify = with_config(commands.add_parser("verify", help="verify one archive"))
+    verify.add_argument("name", help="archive name, e.g. verzek-20260101T020000Z.tar.gz")
+    verify.set_defaults(func=cmd_verify)
+    restore = with_config(
+        commands.add_parser("restore", help="replace the database with an archive (bot stopped)")
+    )
+    restore.add_argument("name", help="archive name, e.g. verzek-20260101T020000Z.tar.gz")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(func=cmd_restore)

@@ -1,0 +1,171 @@
+"""Admin views of the security data: /alerts, /suspicious and /audit EMAIL_OR_ID.
+
+Non-admins never get here: the gate refuses these commands and every ``adm:`` button first.
+The output names users and their events, so it is shown only in a private chat with an admin
+or in the configured admin chat, never in some other group the bot happens to be in.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import texts
+from bot.audit_views import alert_line, audit_line, rule_label
+from bot.commands import ADMIN_CALLBACK_PREFIX
+from bot.context import Context
+from bot.flows import message_of
+from core.activity import AuditTarget, Page
+from core.errors import UserError
+
+CALLBACK_PREFIX = f"{ADMIN_CALLBACK_PREFIX}audit:"
+_CALLBACK = re.compile(r"^adm:audit:([at]):(\d{1,18}):([on]):(\d{1,18})$")
+
+
+def _allowed_chat(update: Update, context: Context) -> bool:
+    chat = update.effective_chat
+    if chat is None:
+        return False
+    admin_chat = context.bot_data.services.settings.telegram.admin_chat_id
+    return chat.type == ChatType.PRIVATE or chat.id == admin_chat
+
+
+async def _refuse_chat(update: Update) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.ADMIN_DATA_CHAT_ONLY, show_alert=True)
+    else:
+        await message_of(update).reply_text(texts.ADMIN_DATA_CHAT_ONLY)
+
+
+async def alerts(update: Update, context: Context) -> None:
+    """The newest alerts and their delivery state."""
+    if not _allowed_chat(update, context):
+        await _refuse_chat(update)
+        return
+    recent = await context.bot_data.services.alerts.recent(20)
+    if not recent:
+        await message_of(update).reply_text(texts.ALERTS_EMPTY)
+        return
+    await message_of(update).reply_text(
+        "\n".join([texts.ALERTS_HEADER, "", *(alert_line(alert) for alert in recent)])
+    )
+
+
+async def suspicious(update: Update, context: Context) -> None:
+    """Hits per rule over the last 24 hours."""
+    if not _allowed_chat(update, context):
+        await _refuse_chat(update)
+        return
+    summary = await context.bot_data.services.alerts.summary(hours=24)
+    if not summary:
+        await message_of(update).reply_text(texts.SUSPICIOUS_EMPTY)
+        return
+    lines = [
+        texts.SUSPICIOUS_LINE.format(
+            rule=escape(rule_label(line.rule)),
+            hits=line.hits,
+            subjects=line.subjects,
+            sent=line.alerts_sent,
+            pending=line.alerts_pending,
+        )
+        for line in summary
+    ]
+    await message_of(update).reply_text("\n".join([texts.SUSPICIOUS_HEADER, "", *lines]))
+
+
+def render(target: AuditTarget, page: Page) -> str:
+    """One page of an account's (or Telegram user's) trail."""
+    if target.kind == "account":
+        header = texts.AUDIT_HEADER_ACCOUNT.format(
+            id=target.id, email=escape(target.email or "deleted account")
+        )
+    else:
+        header = texts.AUDIT_HEADER_TELEGRAM.format(id=target.id)
+    if not page.events:
+        return f"{header}\n\n{texts.AUDIT_EMPTY}"
+    return "\n".join([header, "", *(audit_line(row) for row in page.events)])
+
+
+def keyboard(target: AuditTarget, page: Page) -> InlineKeyboardMarkup | None:
+    """Newer/Older buttons (admin callback data: the gate refuses them to non-admins)."""
+    kind = "a" if target.kind == "account" else "t"
+    buttons = []
+    if page.has_newer and page.newest_id is not None:
+        buttons.append(
+            InlineKeyboardButton(
+                texts.PAGE_NEWER,
+                callback_data=f"{CALLBACK_PREFIX}{kind}:{target.id}:n:{page.newest_id}",
+            )
+        )
+    if page.has_older and page.oldest_id is not None:
+        buttons.append(
+            InlineKeyboardButton(
+                texts.PAGE_OLDER,
+                callback_data=f"{CALLBACK_PREFIX}{kind}:{target.id}:o:{page.oldest_id}",
+            )
+        )
+    return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def audit(update: Update, context: Context) -> None:
+    """/audit EMAIL | ACCOUNT_ID | tg:TELEGRAM_USER_ID — that subject's newest events."""
+    if not _allowed_chat(update, context):
+        await _refuse_chat(update)
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await message_of(update).reply_text(texts.AUDIT_USAGE)
+        return
+    activity = context.bot_data.services.activity
+    try:
+        target = await activity.resolve_target(args[0])
+    except UserError as exc:
+        await message_of(update).reply_text(f"{exc.user_message}\n\n{texts.AUDIT_USAGE}")
+        return
+    user = update.effective_user
+    assert user is not None
+    await activity.record_admin_view(user.id, target)
+    page = await activity.target_page(target)
+    await message_of(update).reply_text(render(target, page), reply_markup=keyboard(target, page))
+
+
+async def turn_page(update: Update, context: Context) -> None:
+    """Older/Newer on an /audit page."""
+    query = update.callback_query
+    assert query is not None
+    if not _allowed_chat(update, context):
+        await _refuse_chat(update)
+        return
+    match = _CALLBACK.match(query.data or "")
+    if match is None:
+        await query.answer(texts.STALE_BUTTON, show_alert=True)
+        return
+    kind, subject_id, direction, cursor = match[1], int(match[2]), match[3], int(match[4])
+    activity = context.bot_data.services.activity
+    if kind == "a":
+        target = await activity.account_target(subject_id)
+    else:
+        target = AuditTarget("telegram", subject_id)
+    if direction == "o":
+        page = await activity.target_page(target, before_id=cursor)
+    else:
+        page = await activity.target_page(target, after_id=cursor)
+    await query.answer()
+    try:
+        await query.edit_message_text(render(target, page), reply_markup=keyboard(target, page))
+    except BadRequest as exc:
+        if "not modified" not in exc.message:
+            raise
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /alerts, /suspicious, /audit and the /audit page buttons."""
+    application.add_handler(CommandHandler("alerts", alerts))
+    application.add_handler(CommandHandler("suspicious", suspicious))
+    application.add_handler(CommandHandler("audit", audit))
+    application.add_handler(CallbackQueryHandler(turn_page, pattern=f"^{CALLBACK_PREFIX}"))

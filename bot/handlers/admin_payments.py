@@ -1,0 +1,229 @@
+"""Admin payment commands: /pending, /verify ID, /approve ID (2FA code), /reject ID REASON.
+
+The gate refuses these to non-admins before any handler runs. Decisions (approve, reject)
+need the admin's own session with 2FA on; approving also asks for a fresh 2FA code.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, MessageHandler
+
+from bot import texts
+from bot.context import Context
+from bot.flows import (
+    END,
+    TEXT,
+    conversation,
+    end_flow,
+    flow_data,
+    mark_code_step,
+    message_of,
+    require_admin_session,
+    take_secret,
+)
+from bot.handlers.payments import minute, reason_text, tell_outcome
+from core.errors import UserError
+from core.money import format_usdt
+from core.payments import CheckReport, PaymentView
+from core.twofactor import CodeBlocked
+
+logger = logging.getLogger(__name__)
+
+APPROVE = "approve_payment"
+CODE = 0
+_MAX_MESSAGE = 4000  # under Telegram's 4096, with room for HTML
+_MARKS = {True: "✅", False: "❌", None: "⏳"}
+
+
+def _payment_id(context: Context) -> int | None:
+    args = context.args or []
+    text = args[0].lstrip("#") if args else ""
+    return int(text) if text.isdigit() else None
+
+
+async def _reply_lines(message: Message, lines: list[str]) -> None:
+    """Reply with ``lines``, split into as few messages as Telegram's limit allows."""
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len("\n".join([*chunk, line])) > _MAX_MESSAGE:
+            await message.reply_text("\n".join(chunk))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        await message.reply_text("\n".join(chunk))
+
+
+def _invoice_facts(view: PaymentView) -> dict[str, object]:
+    invoice = view.invoice
+    return {
+        "invoice": view.payment.invoice_id,
+        "plan": escape(invoice.plan) if invoice else "?",
+        "amount": format_usdt(invoice.amount_micro) if invoice else "?",
+        "email": escape(view.email),
+    }
+
+
+async def show_pending(update: Update, context: Context) -> None:
+    """Pending payments, least recently checked first."""
+    views = await context.bot_data.services.payments.pending()
+    if not views:
+        await message_of(update).reply_text(texts.ADMIN_PENDING_NONE)
+        return
+    lines = [texts.ADMIN_PENDING_HEADER]
+    for view in views:
+        payment = view.payment
+        lines.append(
+            texts.ADMIN_PENDING_LINE.format(
+                id=payment.id,
+                note=reason_text(payment.note) if payment.note else "not checked yet",
+                checks=payment.checks,
+                tx=payment.tx_hash,
+                **_invoice_facts(view),
+            )
+        )
+    await _reply_lines(message_of(update), lines)
+
+
+def verification_lines(view: PaymentView, report: CheckReport) -> list[str]:
+    """/verify's answer: every check with its facts, the result, the signature state."""
+    payment = report.payment
+    lines = [
+        texts.ADMIN_VERIFY_HEADER.format(
+            id=payment.id,
+            status=texts.PAYMENT_STATES.get(payment.status, payment.status),
+            tx=payment.tx_hash,
+            **_invoice_facts(view),
+        ),
+        "",
+    ]
+    if report.verification is None:
+        lines.append(texts.ADMIN_VERIFY_UNAVAILABLE)
+    else:
+        lines += [
+            texts.ADMIN_VERIFY_CHECK.format(
+                mark=_MARKS[result.passed],
+                name=texts.CHECK_NAMES.get(result.check, result.check),
+                detail=escape(result.detail),
+            )
+            for result in report.verification.checks
+        ]
+    decided = (
+        texts.ADMIN_VERIFY_DECIDED.format(
+            status=texts.PAYMENT_STATES.get(payment.status, payment.status)
+        )
+        if report.decided
+        else ""
+    )
+    lines.append(
+        texts.ADMIN_VERIFY_RESULT.format(reason=reason_text(report.reason), decided=decided)
+    )
+    if report.signature_ok is not None:
+        lines.append(texts.ADMIN_SIGNATURE_OK if report.signature_ok else texts.ADMIN_SIGNATURE_BAD)
+    return lines
+
+
+async def verify(update: Update, context: Context) -> None:
+    """/verify ID: run the chain checks now and show each one (an outcome is applied)."""
+    payment_id = _payment_id(context)
+    if payment_id is None:
+        await message_of(update).reply_text(texts.ADMIN_VERIFY_USAGE)
+        return
+    payments = context.bot_data.services.payments
+    view = await payments.view(payment_id)
+    report = await payments.check(payment_id)
+    await _reply_lines(message_of(update), verification_lines(view, report))
+    await tell_outcome(context.bot, report)
+
+
+async def start_approve(update: Update, context: Context) -> int:
+    """/approve ID: admin session with 2FA on; show the payment; ask for a code."""
+    await end_flow(context, APPROVE)
+    payment_id = _payment_id(context)
+    if payment_id is None:
+        await message_of(update).reply_text(texts.ADMIN_APPROVE_USAGE)
+        return END
+    session = await require_admin_session(update, context)
+    if session is None:
+        return END
+    view = await context.bot_data.services.payments.view(payment_id)
+    flow_data(context, APPROVE).update(session=session, payment_id=payment_id)
+    await message_of(update).reply_text(
+        texts.ADMIN_APPROVE_ASK_CODE.format(
+            id=payment_id,
+            status=texts.PAYMENT_STATES.get(view.payment.status, view.payment.status),
+            **_invoice_facts(view),
+        )
+    )
+    return CODE
+
+
+async def got_approve_code(update: Update, context: Context) -> int:
+    """Check the fresh 2FA code, then approve."""
+    code, note = await take_secret(update, "2FA code")
+    data = flow_data(context, APPROVE)
+    services = context.bot_data.services
+    session, payment_id = data["session"], data["payment_id"]
+    try:
+        proof = await services.twofactor.proof_for_action(session, code, APPROVE)
+    except CodeBlocked as exc:
+        await end_flow(context, APPROVE)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return CODE
+    await end_flow(context, APPROVE)
+    try:
+        report = await services.payments.approve_manually(session, proof, payment_id)
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    ends = minute(report.license.ends_at) if report.license else "?"
+    await message_of(update).reply_text(
+        f"{note}\n\n" + texts.ADMIN_APPROVED.format(id=payment_id, ends=ends)
+    )
+    await tell_outcome(context.bot, report)
+    return END
+
+
+async def reject(update: Update, context: Context) -> None:
+    """/reject ID REASON: admin session with 2FA on; the user is told why."""
+    payment_id = _payment_id(context)
+    reason = " ".join((context.args or [])[1:])
+    if payment_id is None or not reason.strip():
+        await message_of(update).reply_text(texts.ADMIN_REJECT_USAGE)
+        return
+    session = await require_admin_session(update, context)
+    if session is None:
+        return
+    payment = await context.bot_data.services.payments.reject(session, payment_id, reason)
+    await message_of(update).reply_text(texts.ADMIN_REJECTED.format(id=payment.id))
+    try:
+        await context.bot.send_message(
+            payment.telegram_user_id,
+            texts.PAY_REJECTED.format(id=payment.id, reason=escape(payment.note)),
+        )
+    except TelegramError as exc:
+        logger.warning("could not tell a user about a rejection: %s", type(exc).__name__)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /pending, /verify, /approve, /reject."""
+    application.add_handler(CommandHandler("pending", show_pending))
+    application.add_handler(CommandHandler("verify", verify))
+    application.add_handler(CommandHandler("reject", reject))
+    mark_code_step(APPROVE, CODE)  # the 2FA code counts against the auth rate limit
+    application.add_handler(
+        conversation(
+            name=APPROVE,
+            entry="approve",
+            entry_callback=start_approve,
+            states={CODE: [MessageHandler(TEXT, got_approve_code)]},
+            restart_hint="Start again with /approve PAYMENT_ID.",
+        )
+    )

@@ -1,0 +1,288 @@
+"""/backup, /backups and /restore NAME (admins only: the gate refuses everyone else).
+
+/backup and /restore change data, so they also need the admin's own session with 2FA on;
+/restore then asks for a confirmation press and a fresh 2FA code, and runs in a private chat
+only (the code must not be typed where others read along).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
+
+from bot import texts
+from bot.commands import ADMIN_CALLBACK_PREFIX
+from bot.context import Context
+from bot.flows import (
+    END,
+    TEXT,
+    conversation,
+    end_flow,
+    flow_data,
+    message_of,
+    require_admin_session,
+    take_secret,
+)
+from core.backups import MANUAL, BackupError, BackupInfo, Manifest, RestoreIncomplete, human_size
+from core.errors import UserError
+from core.twofactor import CodeBlocked
+
+logger = logging.getLogger(__name__)
+
+RESTORE = "restore"
+CONFIRM, CODE = range(2)
+# "adm:" makes the gate refuse these buttons to non-admins, even with forged callback data.
+GO = f"{ADMIN_CALLBACK_PREFIX}restore:go"
+STOP = f"{ADMIN_CALLBACK_PREFIX}restore:cancel"
+MESSAGE_LIMIT = 4096
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+async def tell_admins(context: Context, text: str) -> None:
+    """Send ``text`` to the admin chat; a failure is logged, never raised."""
+    chat_id = context.bot_data.services.settings.telegram.admin_chat_id
+    if chat_id is None:
+        logger.error("telegram.admin_chat_id is not set: an admin message was not sent")
+        return
+    try:
+        await context.bot.send_message(chat_id, text)
+    except TelegramError as exc:
+        logger.error("could not send a message to the admin chat: %s", type(exc).__name__)
+
+
+def _rows(manifest: Manifest | None) -> int | str:
+    return sum(manifest.row_counts.values()) if manifest is not None else "?"
+
+
+def _item(info: BackupInfo) -> str:
+    """One archive in the /backups list."""
+    manifest = info.manifest
+    counts = (
+        ", ".join(f"{escape(table)} {count}" for table, count in manifest.row_counts.items())
+        if manifest is not None
+        else "no readable manifest"
+    )
+    status = (
+        texts.BACKUPS_VERIFIES
+        if info.verified
+        else texts.BACKUPS_FAILS.format(problem=escape(info.problem or "unknown"))
+    )
+    return texts.BACKUPS_ITEM.format(
+        mark="✅" if info.verified else "❌",
+        name=escape(info.name),
+        time=info.created_at.strftime(TIME_FORMAT),
+        size=human_size(info.size),
+        schema=manifest.schema_version if manifest is not None else "?",
+        status=status,
+        counts=counts,
+    )
+
+
+def _messages(blocks: list[str]) -> list[str]:
+    """Blocks joined by blank lines into as few messages as Telegram's length limit allows."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        block = block[:MESSAGE_LIMIT]
+        if current and len(current) + 2 + len(block) > MESSAGE_LIMIT:
+            messages.append(current)
+            current = ""
+        current = f"{current}\n\n{block}" if current else block
+    if current:
+        messages.append(current)
+    return messages
+
+
+async def backup_now(update: Update, context: Context) -> None:
+    """Make a backup now and say how it went."""
+    session = await require_admin_session(update, context)
+    if session is None:
+        return
+    message = message_of(update)
+    await message.reply_text(texts.BACKUP_STARTED)
+    try:
+        info = await context.bot_data.services.backups.create(
+            reason=MANUAL,
+            account_id=session.account_id,
+            telegram_user_id=session.telegram_user_id,
+        )
+    except BackupError as exc:
+        logger.error("a backup requested by an admin failed: %s", exc.user_message)
+        reason = escape(exc.user_message)
+        await message.reply_text(texts.BACKUP_FAILED.format(reason=reason))
+        what = texts.BACKUP_ALERT_MANUAL.format(admin=session.telegram_user_id)
+        await tell_admins(context, texts.BACKUP_ALERT.format(what=what, reason=reason))
+        return
+    manifest = info.manifest
+    await message.reply_text(
+        texts.BACKUP_DONE.format(
+            name=escape(info.name),
+            size=human_size(info.size),
+            schema=manifest.schema_version if manifest is not None else "?",
+            rows=_rows(manifest),
+            tables=len(manifest.row_counts) if manifest is not None else "?",
+        )
+    )
+
+
+async def list_backups(update: Update, context: Context) -> None:
+    """Every archive with its time, size, row counts and whether it verifies."""
+    message = message_of(update)
+    infos = await context.bot_data.services.backups.list_backups()
+    if not infos:
+        await message.reply_text(texts.BACKUPS_EMPTY)
+        return
+    blocks = [texts.BACKUPS_HEADER, *(_item(info) for info in infos), texts.BACKUPS_FOOTER]
+    for text in _messages(blocks):
+        await message.reply_text(text)
+
+
+# --- restore -------------------------------------------------------------------------------
+
+
+async def start_restore(update: Update, context: Context) -> int:
+    """Check the name, show what the archive holds and ask for a confirmation press."""
+    await end_flow(context, RESTORE)
+    message = message_of(update)
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        await message.reply_text(texts.RESTORE_PRIVATE_ONLY)
+        return END
+    session = await require_admin_session(update, context)
+    if session is None:
+        return END
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_text(texts.RESTORE_USAGE)
+        return END
+    name = args[0]
+    try:
+        manifest = await context.bot_data.services.backups.peek(name)
+    except BackupError as exc:
+        await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.user_message)))
+        return END
+    flow_data(context, RESTORE).update(session=session, name=name)
+    buttons = [
+        InlineKeyboardButton(texts.RESTORE_BUTTON, callback_data=GO),
+        InlineKeyboardButton(texts.RESTORE_CANCEL_BUTTON, callback_data=STOP),
+    ]
+    await message.reply_text(
+        texts.RESTORE_CONFIRM.format(
+            name=escape(name),
+            time=manifest.created_at.strftime(TIME_FORMAT),
+            schema=manifest.schema_version,
+            rows=_rows(manifest),
+        ),
+        reply_markup=InlineKeyboardMarkup([buttons]),
+    )
+    return CONFIRM
+
+
+async def _answer_and_disarm(update: Update) -> None:
+    """Acknowledge a press and take the buttons away, so they cannot be pressed twice."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    with contextlib.suppress(TelegramError):
+        await query.edit_message_reply_markup(None)
+
+
+async def confirmed(update: Update, context: Context) -> int:
+    """Restore pressed: ask for a fresh 2FA code."""
+    await _answer_and_disarm(update)
+    await message_of(update).reply_text(texts.RESTORE_ASK_CODE)
+    return CODE
+
+
+async def cancelled(update: Update, context: Context) -> int:
+    """Cancel pressed."""
+    await _answer_and_disarm(update)
+    await end_flow(context, RESTORE)
+    await message_of(update).reply_text(texts.RESTORE_CANCELLED)
+    return END
+
+
+async def got_code(update: Update, context: Context) -> int:
+    """Check the code, restore, and tell the admin and the admin chat."""
+    code, note = await take_secret(update, "code")
+    message = message_of(update)
+    data = flow_data(context, RESTORE)
+    session, name = data["session"], data["name"]
+    services = context.bot_data.services
+    current = await services.sessions.current(session.telegram_user_id)
+    if current is None or current.id != session.id:
+        await end_flow(context, RESTORE)
+        await message.reply_text(f"{note}\n\n{texts.LOGIN_FIRST}")
+        return END
+    try:
+        await services.twofactor.proof_for_action(session, code, "restore")
+    except CodeBlocked as exc:
+        await end_flow(context, RESTORE)
+        await message.reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    except UserError as exc:
+        await message.reply_text(f"{note}\n\n{exc.user_message}")
+        return CODE
+    await end_flow(context, RESTORE)
+    await message.reply_text(f"{note}\n\n{texts.RESTORE_RUNNING}")
+    try:
+        result = await services.backups.restore(
+            name, account_id=session.account_id, telegram_user_id=session.telegram_user_id
+        )
+    except RestoreIncomplete as exc:
+        logger.critical("restore of %s incomplete: %s", name, exc.user_message)
+        reason = escape(exc.user_message)
+        await message.reply_text(texts.RESTORE_FAILED.format(reason=reason))
+        what = f"Restore of {escape(name)}"
+        await tell_admins(context, texts.BACKUP_ALERT.format(what=what, reason=reason))
+        return END
+    except BackupError as exc:
+        logger.warning("restore of %s refused: %s", name, exc.user_message)
+        await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.user_message)))
+        return END
+    taken = result.restored.created_at.strftime(TIME_FORMAT)
+    safety = (
+        f"<code>{escape(result.safety_backup)}</code>"
+        if result.safety_backup
+        else texts.RESTORE_NO_SAFETY
+    )
+    await message.reply_text(
+        texts.RESTORE_DONE.format(
+            name=escape(name), time=taken, safety=safety, sessions=result.sessions_ended
+        )
+    )
+    await tell_admins(
+        context,
+        texts.RESTORE_ADMIN_NOTICE.format(
+            name=escape(name), time=taken, admin=session.telegram_user_id, safety=safety
+        ),
+    )
+    return END
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /backup, /backups and the /restore flow."""
+    application.add_handler(CommandHandler("backup", backup_now))
+    application.add_handler(CommandHandler("backups", list_backups))
+    application.add_handler(
+        conversation(
+            name=RESTORE,
+            entry="restore",
+            entry_callback=start_restore,
+            states={
+                CONFIRM: [
+                    CallbackQueryHandler(confirmed, pattern=f"^{GO}$"),
+                    CallbackQueryHandler(cancelled, pattern=f"^{STOP}$"),
+                ],
+                CODE: [MessageHandler(TEXT, got_code)],
+            },
+            restart_hint="Start again with /restore NAME.",
+        )
+    )

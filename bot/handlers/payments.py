@@ -1,0 +1,236 @@
+"""/plans, /subscribe (plan buttons → invoice), /pay, /payments; telling users the outcome."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import texts
+from bot.audit_views import when
+from bot.context import Context
+from bot.flows import message_of, require_session
+from core.clock import to_iso
+from core.licenses import LicenseStatus
+from core.money import format_usdt
+from core.payments import CheckReport, PaymentStatus
+from core.services import Services
+
+logger = logging.getLogger(__name__)
+
+PLAN_CALLBACK = "sub:"
+
+
+def minute(ts: str) -> str:
+    """A stored timestamp as ``2026-01-31 12:00`` (UTC)."""
+    return when(ts, seconds=False)
+
+
+def license_line(status: LicenseStatus | None) -> str:
+    """The license part of /me."""
+    if status is None:
+        return texts.LICENSE_NONE
+    line = texts.LICENSE_ACTIVE.format(
+        plan=escape(status.plan), ends=minute(to_iso(status.tier_ends_at))
+    )
+    if status.paid_until > status.tier_ends_at:
+        line = texts.LICENSE_PAID_UNTIL.format(
+            license=line, until=minute(to_iso(status.paid_until))
+        )
+    return line
+
+
+def reason_text(reason: str) -> str:
+    """What a check's reason means for the user."""
+    return texts.PAY_REASONS.get(reason, reason.replace("_", " "))
+
+
+def outcome_text(report: CheckReport, *, first: bool = False) -> str | None:
+    """The message for the payer after a check, or None when there is nothing new to say."""
+    payment, invoice = report.payment, report.invoice
+    if report.decided and payment.status == PaymentStatus.APPROVED and report.license:
+        return texts.PAY_APPROVED.format(
+            id=payment.id,
+            amount=format_usdt(payment.amount_micro or 0),
+            plan=escape(report.license.plan),
+            starts=minute(report.license.starts_at),
+            ends=minute(report.license.ends_at),
+        )
+    if report.decided and payment.status == PaymentStatus.FAILED:
+        return texts.PAY_FAILED.format(id=payment.id, reason=reason_text(report.reason))
+    if report.decided and payment.status == PaymentStatus.EXPIRED:
+        return texts.PAY_EXPIRED.format(id=payment.id, invoice=invoice.id)
+    if first and payment.status == PaymentStatus.PENDING:
+        return texts.PAY_STILL_PENDING.format(
+            id=payment.id,
+            reason=reason_text(report.reason),
+            invoice=invoice.id,
+            expires=minute(invoice.expires_at),
+        )
+    return None
+
+
+async def tell_outcome(bot: Bot, report: CheckReport, *, first: bool = False) -> None:
+    """Tell the payer what a check decided (a failed send is logged, never raised)."""
+    text = outcome_text(report, first=first)
+    if text is None:
+        return
+    try:
+        await bot.send_message(report.payment.telegram_user_id, text)
+    except TelegramError as exc:
+        logger.warning("could not tell a user about their payment: %s", type(exc).__name__)
+
+
+async def check_and_tell(bot: Bot, services: Services, payment_id: int) -> None:
+    """The first check right after /pay, off the user's reply path."""
+    try:
+        report = await services.payments.check(payment_id)
+    except Exception:
+        # The payment is stored and pending: the job checks it again within a minute.
+        logger.exception("the first check of payment %d failed", payment_id)
+        return
+    await tell_outcome(bot, report, first=True)
+
+
+async def show_plans(update: Update, context: Context) -> None:
+    """The plans on sale."""
+    payments = context.bot_data.services.payments
+    lines = [texts.PLANS_HEADER]
+    for plan in payments.plans():
+        lines.append(
+            texts.PLAN_LINE.format(
+                name=escape(plan.name),
+                price=format_usdt(plan.price_micro),
+                days=plan.days,
+                tier=escape(plan.tier),
+            )
+        )
+    lines += ["", texts.PLANS_FOOTER if payments.enabled else texts.PLANS_PAYMENTS_OFF]
+    await message_of(update).reply_text("\n".join(lines))
+
+
+async def subscribe(update: Update, context: Context) -> None:
+    """Plan buttons."""
+    payments = context.bot_data.services.payments
+    if not payments.enabled:
+        await message_of(update).reply_text(texts.PAYMENTS_OFF)
+        return
+    if await require_session(update, context) is None:
+        return
+    buttons = [
+        [
+            InlineKeyboardButton(
+                texts.PLAN_BUTTON.format(
+                    name=plan.name, price=format_usdt(plan.price_micro), days=plan.days
+                ),
+                callback_data=f"{PLAN_CALLBACK}{plan.name}",
+            )
+        ]
+        for plan in payments.plans()
+    ]
+    await message_of(update).reply_text(
+        texts.SUBSCRIBE_PICK, reply_markup=InlineKeyboardMarkup(buttons)
+    )
+
+
+async def picked_plan(update: Update, context: Context) -> None:
+    """A plan button: make (or show the open) invoice."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    session = await require_session(update, context)
+    if session is None:
+        return
+    plan_name = (query.data or "").removeprefix(PLAN_CALLBACK)
+    invoice = await context.bot_data.services.payments.create_invoice(session, plan_name)
+    await message_of(update).reply_text(
+        texts.INVOICE.format(
+            id=invoice.id,
+            plan=escape(invoice.plan),
+            days=invoice.days,
+            amount=format_usdt(invoice.amount_micro),
+            address=invoice.receive_address,
+            expires=minute(invoice.expires_at),
+        )
+    )
+
+
+async def pay(update: Update, context: Context) -> None:
+    """/pay INVOICE TX_HASH: store it, answer at once, verify in the background."""
+    services = context.bot_data.services
+    if not services.payments.enabled:
+        await message_of(update).reply_text(texts.PAYMENTS_OFF)
+        return
+    session = await require_session(update, context)
+    if session is None:
+        return
+    args = context.args or []
+    invoice_text = args[0].lstrip("#") if args else ""
+    if len(args) != 2 or not invoice_text.isdigit():
+        await message_of(update).reply_text(texts.PAY_USAGE)
+        return
+    payment = await services.payments.submit(session, int(invoice_text), args[1])
+    await message_of(update).reply_text(
+        texts.PAY_RECEIVED.format(id=payment.id, invoice=payment.invoice_id)
+    )
+    # A TronScan lookup may take seconds (retries); the user's next update must not wait.
+    context.application.create_task(
+        check_and_tell(context.bot, services, payment.id), name=f"payment-check-{payment.id}"
+    )
+
+
+async def show_payments(update: Update, context: Context) -> None:
+    """The user's invoices and payments with their states."""
+    session = await require_session(update, context)
+    if session is None:
+        return
+    history = await context.bot_data.services.payments.history(session.account_id)
+    if not history.invoices and not history.payments:
+        await message_of(update).reply_text(texts.PAYMENTS_NONE)
+        return
+    lines = [texts.PAYMENTS_INVOICES]
+    for invoice in history.invoices:
+        status = (
+            texts.INVOICE_OPEN_UNTIL.format(expires=minute(invoice.expires_at))
+            if invoice.status == "open"
+            else texts.INVOICE_STATES.get(invoice.status, invoice.status)
+        )
+        lines.append(
+            texts.INVOICE_LINE.format(
+                id=invoice.id,
+                plan=escape(invoice.plan),
+                amount=format_usdt(invoice.amount_micro),
+                status=status,
+            )
+        )
+    if history.payments:
+        lines += ["", texts.PAYMENTS_PAYMENTS]
+    for payment in history.payments:
+        status = (
+            texts.PAYMENT_UNDER_REVIEW
+            if payment.id in history.untrusted
+            else texts.PAYMENT_STATES.get(payment.status, payment.status)
+        )
+        if payment.status == PaymentStatus.PENDING and payment.note:
+            status += f" ({reason_text(payment.note)})"
+        lines.append(
+            texts.PAYMENT_LINE.format(
+                id=payment.id,
+                invoice=payment.invoice_id,
+                status=status,
+                tx=f"{payment.tx_hash[:10]}…{payment.tx_hash[-6:]}",
+            )
+        )
+    await message_of(update).reply_text("\n".join(lines))
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /plans, /subscribe, /pay, /payments."""
+    application.add_handler(CommandHandler("plans", show_plans))
+    application.add_handler(CommandHandler("subscribe", subscribe))
+    application.add_handler(CallbackQueryHandler(picked_plan, pattern=f"^{PLAN_CALLBACK}"))
+    application.add_handler(CommandHandler("pay", pay))
+    application.add_handler(CommandHandler("payments", show_payments))

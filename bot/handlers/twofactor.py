@@ -1,0 +1,238 @@
+"""/2fa, /2fa_enroll, /2fa_disable, /backup_codes."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
+
+from bot import texts
+from bot.context import Context
+from bot.flows import (
+    END,
+    TEXT,
+    conversation,
+    delete_later,
+    end_flow,
+    flow_data,
+    mark_code_step,
+    message_of,
+    require_session,
+    take_secret,
+)
+from core.errors import UserError
+from core.twofactor import CodeBlocked, format_backup_code
+
+logger = logging.getLogger(__name__)
+
+ENROLL, DISABLE, CODES = "2fa_enroll", "2fa_disable", "backup_codes"
+CODE, PASSWORD = range(2)
+
+
+async def _ack(update: Update) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+
+
+def _codes_block(codes: list[str]) -> str:
+    return "\n".join(f"<code>{format_backup_code(code)}</code>" for code in codes)
+
+
+async def show_status(update: Update, context: Context) -> None:
+    """2FA state with the buttons that fit it."""
+    session = await require_session(update, context)
+    if session is None:
+        return
+    status = await context.bot_data.services.twofactor.status(session.account_id)
+    if status.enabled and status.enabled_since is not None:
+        text = texts.MFA_STATUS_ON.format(
+            since=status.enabled_since.strftime("%Y-%m-%d %H:%M"), left=status.backup_codes_left
+        )
+        buttons = [
+            InlineKeyboardButton(texts.MFA_BUTTON_CODES, callback_data="2fa:codes"),
+            InlineKeyboardButton(texts.MFA_BUTTON_DISABLE, callback_data="2fa:disable"),
+        ]
+    else:
+        text = texts.MFA_STATUS_OFF
+        buttons = [InlineKeyboardButton(texts.MFA_BUTTON_ENROLL, callback_data="2fa:enroll")]
+    await message_of(update).reply_text(text, reply_markup=InlineKeyboardMarkup([buttons]))
+
+
+# --- enrolment ---------------------------------------------------------------------------
+
+
+async def start_enroll(update: Update, context: Context) -> int:
+    """Send the QR code and the key; wait for the first code."""
+    await _ack(update)
+    await end_flow(context, ENROLL)
+    session = await require_session(update, context)
+    if session is None:
+        return END
+    try:
+        enrollment = await context.bot_data.services.twofactor.start_enrollment(session)
+    except UserError as exc:
+        await message_of(update).reply_text(exc.user_message)
+        return END
+    flow_data(context, ENROLL)["session"] = session
+    chat = message_of(update)
+    delete_later(context, ENROLL, await chat.reply_photo(enrollment.qr_png, caption=texts.MFA_SCAN))
+    spaced = " ".join(enrollment.secret[i : i + 4] for i in range(0, len(enrollment.secret), 4))
+    delete_later(context, ENROLL, await chat.reply_text(texts.MFA_MANUAL.format(secret=spaced)))
+    await chat.reply_text(texts.MFA_ASK_FIRST_CODE)
+    return CODE
+
+
+async def got_enroll_code(update: Update, context: Context) -> int:
+    """Confirm with the first code; show the backup codes once."""
+    code, note = await take_secret(update, "code")
+    session = flow_data(context, ENROLL)["session"]
+    try:
+        codes = await context.bot_data.services.twofactor.confirm_enrollment(session, code)
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return CODE
+    await end_flow(context, ENROLL)
+    await message_of(update).reply_text(
+        f"{note}\n\n" + texts.MFA_ENABLED.format(codes=_codes_block(codes))
+    )
+    return END
+
+
+# --- new backup codes --------------------------------------------------------------------
+
+
+async def start_codes(update: Update, context: Context) -> int:
+    """Ask for a current code."""
+    await _ack(update)
+    await end_flow(context, CODES)
+    session = await require_session(update, context)
+    if session is None:
+        return END
+    if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
+        await message_of(update).reply_text(texts.MFA_NOT_ON)
+        return END
+    flow_data(context, CODES)["session"] = session
+    await message_of(update).reply_text(texts.MFA_ASK_CODE)
+    return CODE
+
+
+async def got_codes_code(update: Update, context: Context) -> int:
+    """Replace the backup codes."""
+    code, note = await take_secret(update, "code")
+    session = flow_data(context, CODES)["session"]
+    try:
+        codes = await context.bot_data.services.twofactor.regenerate_backup_codes(session, code)
+    except CodeBlocked as exc:
+        await end_flow(context, CODES)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return CODE
+    await end_flow(context, CODES)
+    await message_of(update).reply_text(
+        f"{note}\n\n" + texts.MFA_NEW_CODES.format(codes=_codes_block(codes))
+    )
+    return END
+
+
+# --- disabling ---------------------------------------------------------------------------
+
+
+async def start_disable(update: Update, context: Context) -> int:
+    """Ask for the password first."""
+    await _ack(update)
+    await end_flow(context, DISABLE)
+    session = await require_session(update, context)
+    if session is None:
+        return END
+    if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
+        await message_of(update).reply_text(texts.MFA_NOT_ON)
+        return END
+    flow_data(context, DISABLE)["session"] = session
+    await message_of(update).reply_text(texts.MFA_DISABLE_ASK_PASSWORD)
+    return PASSWORD
+
+
+async def got_disable_password(update: Update, context: Context) -> int:
+    """Re-authenticate, then ask for a code."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, DISABLE)
+    try:
+        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
+            data["session"], password
+        )
+    except UserError as exc:
+        await end_flow(context, DISABLE)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    await message_of(update).reply_text(f"{note}\n\n{texts.MFA_ASK_CODE}")
+    return CODE
+
+
+async def got_disable_code(update: Update, context: Context) -> int:
+    """Turn 2FA off; other sessions end and are told."""
+    code, note = await take_secret(update, "code")
+    data = flow_data(context, DISABLE)
+    try:
+        ended = await context.bot_data.services.twofactor.disable(
+            data["session"], data["proof"], code
+        )
+    except CodeBlocked as exc:
+        await end_flow(context, DISABLE)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return CODE
+    await end_flow(context, DISABLE)
+    others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""
+    await message_of(update).reply_text(f"{note}\n\n" + texts.MFA_DISABLED.format(others=others))
+    for telegram_user_id in ended:
+        try:
+            await context.bot.send_message(telegram_user_id, texts.MFA_DISABLED_ELSEWHERE)
+        except TelegramError as exc:
+            logger.warning("could not notify an ended session: %s", type(exc).__name__)
+    return END
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire the 2FA commands and buttons."""
+    for flow in (ENROLL, CODES, DISABLE):
+        mark_code_step(flow, CODE)
+    application.add_handler(CommandHandler("2fa", show_status))
+    application.add_handler(
+        conversation(
+            name=ENROLL,
+            entry="2fa_enroll",
+            entry_callback=start_enroll,
+            extra_entries=[CallbackQueryHandler(start_enroll, pattern="^2fa:enroll$")],
+            states={CODE: [MessageHandler(TEXT, got_enroll_code)]},
+            restart_hint="Start again with /2fa_enroll.",
+        )
+    )
+    application.add_handler(
+        conversation(
+            name=CODES,
+            entry="backup_codes",
+            entry_callback=start_codes,
+            extra_entries=[CallbackQueryHandler(start_codes, pattern="^2fa:codes$")],
+            states={CODE: [MessageHandler(TEXT, got_codes_code)]},
+            restart_hint="Start again with /backup_codes.",
+        )
+    )
+    application.add_handler(
+        conversation(
+            name=DISABLE,
+            entry="2fa_disable",
+            entry_callback=start_disable,
+            extra_entries=[CallbackQueryHandler(start_disable, pattern="^2fa:disable$")],
+            states={
+                PASSWORD: [MessageHandler(TEXT, got_disable_password)],
+                CODE: [MessageHandler(TEXT, got_disable_code)],
+            },
+            restart_hint="Start again with /2fa_disable.",
+        )
+    )

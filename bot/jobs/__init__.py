@@ -1,0 +1,1 @@
+"""Repeating work run by PTB's JobQueue; each module exposes ``register(application)``."""

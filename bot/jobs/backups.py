@@ -1,0 +1,62 @@
+"""The nightly backup (SPEC §8): every day at ``backups.hour_utc`` (UTC), then retention.
+
+Any failure goes straight to the admin chat. Deliberately not through the alert outbox: that
+outbox lives in the database, and the database is often exactly what a failed backup is about
+(full disk, damaged file).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, time
+from html import escape
+
+from telegram.ext import Application
+
+from bot import texts
+from bot.context import Context
+from bot.handlers.backups import tell_admins
+from core.backups import NIGHTLY, human_size
+from core.config import Settings
+from core.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "nightly-backup"
+
+
+def _reason(exc: Exception) -> str:
+    return exc.user_message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+
+
+async def nightly_backup(context: Context) -> None:
+    """Back up, then delete archives past retention; alert the admin chat on any failure."""
+    backups = context.bot_data.services.backups
+    try:
+        info = await backups.create(reason=NIGHTLY)
+    except Exception as exc:  # whatever went wrong, the admins must hear of it
+        logger.error("nightly backup failed: %s", _reason(exc), exc_info=exc)
+        text = texts.BACKUP_ALERT.format(
+            what=texts.BACKUP_ALERT_NIGHTLY, reason=escape(_reason(exc))
+        )
+        await tell_admins(context, text)
+        return
+    logger.info("nightly backup %s written (%s)", info.name, human_size(info.size))
+    try:
+        removed = await backups.prune()
+    except Exception as exc:  # same: never fail silently
+        logger.error("pruning old backups failed: %s", _reason(exc), exc_info=exc)
+        text = texts.BACKUP_ALERT.format(what=texts.BACKUP_ALERT_PRUNE, reason=escape(_reason(exc)))
+        await tell_admins(context, text)
+        return
+    if removed:
+        logger.info("removed %d backup(s) past retention: %s", len(removed), ", ".join(removed))
+
+
+def register(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    """Schedule :func:`nightly_backup` daily at ``backups.hour_utc`` UTC."""
+    if application.job_queue is None:
+        raise RuntimeError("the job queue is missing: install python-telegram-bot[job-queue]")
+    application.job_queue.run_daily(
+        nightly_backup, time=time(hour=settings.backups.hour_utc, tzinfo=UTC), name=JOB_NAME
+    )

@@ -1,0 +1,46 @@
+"""Re-checks pending payments every minute and tells users what was decided (SPEC §7).
+
+A payment stays pending while its transfer is unknown, short of confirmations or TronScan is
+unreachable; each round checks it again, approves or fails it when the chain says so, and
+expires it when its invoice expires with the transfer still unknown. Invoices nobody paid are
+expired in the same round. A slow round (TronScan retrying) makes the next tick a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram.ext import Application
+
+from bot.context import Context
+from bot.handlers.payments import tell_outcome
+
+INTERVAL = 60.0  # seconds
+
+
+class PaymentRecheck:
+    """The job callback; one round at a time."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, context: Context) -> None:
+        """One round (JobQueue entry point)."""
+        if self._lock.locked():
+            return
+        async with self._lock:
+            for report in await context.bot_data.services.payments.recheck_pending():
+                await tell_outcome(context.bot, report)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Schedule the re-check job."""
+    if application.job_queue is None:
+        raise RuntimeError("the job queue is missing: install python-telegram-bot[job-queue]")
+    application.job_queue.run_repeating(
+        PaymentRecheck(),
+        interval=INTERVAL,
+        first=INTERVAL,
+        name="payments-recheck",
+        job_kwargs={"max_instances": 2, "coalesce": True},
+    )

@@ -1,0 +1,59 @@
+"""SQL for licenses."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from core.errors import DuplicateError
+from core.ports import LicenseRecord
+
+_LICENSE_COLUMNS = (
+    "id, account_id, payment_id, plan, tier, starts_at, ends_at, created_at, signature"
+)
+
+
+class SqliteLicensesRepository:
+    """Licenses in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def add(
+        self,
+        *,
+        account_id: int,
+        payment_id: int,
+        plan: str,
+        tier: str,
+        starts_at: str,
+        ends_at: str,
+        created_at: str,
+    ) -> int:
+        """Insert a license (one per payment) and return its id."""
+        try:
+            cursor = await self._conn.execute(
+                "INSERT INTO licenses (account_id, payment_id, plan, tier, starts_at, ends_at,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (account_id, payment_id, plan, tier, starts_at, ends_at, created_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("this payment already has a license") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def sign(self, license_id: int, signature: str) -> None:
+        """Store the license's signature."""
+        await self._conn.execute(
+            "UPDATE licenses SET signature = ? WHERE id = ?", (signature, license_id)
+        )
+
+    async def ending_after(self, account_id: int, when: str) -> list[LicenseRecord]:
+        """The account's licenses ending after ``when``, by start."""
+        async with self._conn.execute(
+            f"SELECT {_LICENSE_COLUMNS} FROM licenses WHERE account_id = ? AND ends_at > ?"  # noqa: S608
+            " ORDER BY starts_at, id",
+            (account_id, when),
+        ) as cur:
+            return [LicenseRecord(*row) for row in await cur.fetchall()]

@@ -1,0 +1,116 @@
+"""SQL for the outbox of security notices to account owners (``user_notices``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiosqlite
+
+from core.ports import NoticeRecord
+
+_COLUMNS = (
+    "id, created_at, telegram_user_id, account_id, audit_event_id, event_type, details, attempts"
+)
+
+
+def _notice(raw: Any) -> NoticeRecord:
+    return NoticeRecord(
+        id=int(raw[0]),
+        created_at=str(raw[1]),
+        telegram_user_id=int(raw[2]),
+        account_id=int(raw[3]),
+        audit_event_id=int(raw[4]),
+        event_type=str(raw[5]),
+        details=json.loads(raw[6]),
+        attempts=int(raw[7]),
+    )
+
+
+class SqliteNoticesRepository:
+    """User notices in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def recipients(self, account_id: int, *, since: str, limit: int) -> list[int]:
+        """Telegram users with a session on the account since ``since``, plus its last one."""
+        async with self._conn.execute(
+            "SELECT telegram_user_id FROM sessions WHERE account_id = ? AND created_at > ?"
+            " GROUP BY telegram_user_id ORDER BY MAX(created_at) DESC LIMIT ?",
+            (account_id, since, limit),
+        ) as cur:
+            found = [int(row[0]) for row in await cur.fetchall()]
+        async with self._conn.execute(
+            "SELECT last_telegram_user_id FROM users WHERE id = ?", (account_id,)
+        ) as cur:
+            last = await cur.fetchone()
+        if last and last[0] is not None and int(last[0]) not in found:
+            found.insert(0, int(last[0]))
+        return found[:limit]
+
+    async def add(
+        self,
+        *,
+        created_at: str,
+        telegram_user_id: int,
+        account_id: int,
+        audit_event_id: int,
+        event_type: str,
+        details: dict[str, Any],
+    ) -> int:
+        """Queue a notice, due at once."""
+        cursor = await self._conn.execute(
+            "INSERT INTO user_notices (created_at, telegram_user_id, account_id, audit_event_id,"
+            " event_type, details, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                created_at,
+                telegram_user_id,
+                account_id,
+                audit_event_id,
+                event_type,
+                json.dumps(details, sort_keys=True, separators=(",", ":")),
+                created_at,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def claim_due(self, *, now: str, lease_until: str, limit: int) -> list[NoticeRecord]:
+        """Due pending notices, oldest first, each with one more attempt and a lease."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM user_notices WHERE status = 'pending'"  # noqa: S608
+            " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+            (now, limit),
+        ) as cur:
+            due = [_notice(raw) for raw in await cur.fetchall()]
+        for notice in due:
+            await self._conn.execute(
+                "UPDATE user_notices SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
+                (lease_until, notice.id),
+            )
+        return [NoticeRecord(**{**n.__dict__, "attempts": n.attempts + 1}) for n in due]
+
+    async def mark_sent(self, notice_id: int, *, at: str) -> None:
+        """Delivered."""
+        await self._conn.execute(
+            "UPDATE user_notices SET status = 'sent', sent_at = ?, last_error = NULL"
+            " WHERE id = ? AND status = 'pending'",
+            (at, notice_id),
+        )
+
+    async def reschedule(self, notice_id: int, *, next_attempt_at: str, error: str) -> None:
+        """Try again later."""
+        await self._conn.execute(
+            "UPDATE user_notices SET next_attempt_at = ?, last_error = ? WHERE id = ?"
+            " AND status = 'pending'",
+            (next_attempt_at, error[:200], notice_id),
+        )
+
+    async def give_up(self, notice_id: int, *, error: str) -> None:
+        """Stop trying."""
+        await self._conn.execute(
+            "UPDATE user_notices SET status = 'failed', last_error = ? WHERE id = ?"
+            " AND status = 'pending'",
+            (error[:200], notice_id),
+        )

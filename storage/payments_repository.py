@@ -1,0 +1,264 @@
+"""SQL for invoices and payments."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from core.errors import DuplicateError
+from core.ports import InvoiceRecord, PaymentRecord
+
+_INVOICE_COLUMNS = (
+    "id, account_id, plan, tier, days, amount_micro, receive_address, created_at, expires_at,"
+    " status, signature"
+)
+_PAYMENT_COLUMNS = (
+    "id, invoice_id, account_id, telegram_user_id, tx_hash, expected_micro, status, note,"
+    " submitted_at, checked_at, checks, decided_at, amount_micro, approved_at,"
+    " approved_by_account_id, signature"
+)
+
+
+def _invoice(row: Any) -> InvoiceRecord:
+    return InvoiceRecord(*row)
+
+
+def _payment(row: Any) -> PaymentRecord:
+    return PaymentRecord(*row)
+
+
+def _placeholders(values: tuple[str, ...]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class SqlitePaymentsRepository:
+    """Invoices and payments in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    # --- invoices --------------------------------------------------------------------------
+
+    async def add_invoice(
+        self,
+        *,
+        account_id: int,
+        plan: str,
+        tier: str,
+        days: int,
+        amount_micro: int,
+        receive_address: str,
+        created_at: str,
+        expires_at: str,
+    ) -> int:
+        """Insert an open invoice and return its id."""
+        try:
+            cursor = await self._conn.execute(
+                "INSERT INTO invoices (account_id, plan, tier, days, amount_micro,"
+                " receive_address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account_id,
+                    plan,
+                    tier,
+                    days,
+                    amount_micro,
+                    receive_address,
+                    created_at,
+                    expires_at,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("an open invoice already has this amount") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def sign_invoice(self, invoice_id: int, signature: str) -> None:
+        """Store the invoice's signature."""
+        await self._conn.execute(
+            "UPDATE invoices SET signature = ? WHERE id = ?", (signature, invoice_id)
+        )
+
+    async def invoice(self, invoice_id: int) -> InvoiceRecord | None:
+        """The invoice with this id."""
+        rows = await self._rows(
+            f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE id = ?",  # noqa: S608
+            (invoice_id,),
+        )
+        return _invoice(rows[0]) if rows else None
+
+    async def open_invoice(self, account_id: int, plan: str, *, now: str) -> InvoiceRecord | None:
+        """The account's newest open, unexpired invoice for ``plan``."""
+        rows = await self._rows(
+            f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE account_id = ? AND plan = ?"  # noqa: S608
+            " AND status = 'open' AND expires_at > ? ORDER BY id DESC LIMIT 1",
+            (account_id, plan, now),
+        )
+        return _invoice(rows[0]) if rows else None
+
+    async def open_amounts(self, low: int, high: int) -> list[int]:
+        """Amounts of open invoices in ``[low, high]`` (the partial unique index answers)."""
+        rows = await self._rows(
+            "SELECT amount_micro FROM invoices WHERE status = 'open'"
+            " AND amount_micro BETWEEN ? AND ? ORDER BY amount_micro",
+            (low, high),
+        )
+        return [int(row[0]) for row in rows]
+
+    async def invoices_for(self, account_id: int, limit: int) -> list[InvoiceRecord]:
+        """The account's newest invoices first."""
+        rows = await self._rows(
+            f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE account_id = ?"  # noqa: S608
+            " ORDER BY id DESC LIMIT ?",
+            (account_id, limit),
+        )
+        return [_invoice(row) for row in rows]
+
+    async def set_invoice_status(self, invoice_id: int, status: str, *, was: str) -> bool:
+        """Compare-and-set of an invoice's status."""
+        cursor = await self._conn.execute(
+            "UPDATE invoices SET status = ? WHERE id = ? AND status = ?", (status, invoice_id, was)
+        )
+        return cursor.rowcount == 1
+
+    async def expire_invoices(self, now: str) -> int:
+        """Expire open invoices past their time that no pending payment still waits on."""
+        cursor = await self._conn.execute(
+            "UPDATE invoices SET status = 'expired' WHERE status = 'open' AND expires_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM payments"
+            " WHERE payments.invoice_id = invoices.id AND payments.status = 'pending')",
+            (now,),
+        )
+        return cursor.rowcount
+
+    # --- payments --------------------------------------------------------------------------
+
+    async def add_payment(
+        self,
+        *,
+        invoice_id: int,
+        account_id: int,
+        telegram_user_id: int,
+        tx_hash: str,
+        expected_micro: int,
+        submitted_at: str,
+    ) -> int:
+        """Insert a pending payment; the UNIQUE hash refuses a reused transfer."""
+        try:
+            cursor = await self._conn.execute(
+                "INSERT INTO payments (invoice_id, account_id, telegram_user_id, tx_hash,"
+                " expected_micro, submitted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (invoice_id, account_id, telegram_user_id, tx_hash, expected_micro, submitted_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("this transaction hash was already submitted") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def payment(self, payment_id: int) -> PaymentRecord | None:
+        """The payment with this id."""
+        rows = await self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = ?",  # noqa: S608
+            (payment_id,),
+        )
+        return _payment(rows[0]) if rows else None
+
+    async def payment_by_tx(self, tx_hash: str) -> PaymentRecord | None:
+        """The payment that used this hash."""
+        rows = await self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE tx_hash = ?",  # noqa: S608
+            (tx_hash,),
+        )
+        return _payment(rows[0]) if rows else None
+
+    async def payments_for(self, account_id: int, limit: int) -> list[PaymentRecord]:
+        """The account's newest payments first."""
+        rows = await self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE account_id = ?"  # noqa: S608
+            " ORDER BY id DESC LIMIT ?",
+            (account_id, limit),
+        )
+        return [_payment(row) for row in rows]
+
+    async def pending(self, limit: int) -> list[PaymentRecord]:
+        """Pending payments, never-checked and least recently checked first."""
+        rows = await self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'pending'"  # noqa: S608
+            " ORDER BY checked_at IS NOT NULL, checked_at, id LIMIT ?",
+            (limit,),
+        )
+        return [_payment(row) for row in rows]
+
+    async def pending_count(self, invoice_id: int) -> int:
+        """Pending payments of one invoice."""
+        rows = await self._rows(
+            "SELECT COUNT(*) FROM payments WHERE invoice_id = ? AND status = 'pending'",
+            (invoice_id,),
+        )
+        return int(rows[0][0])
+
+    async def record_check(self, payment_id: int, *, at: str, note: str) -> None:
+        """A verification that left the payment pending."""
+        await self._conn.execute(
+            "UPDATE payments SET checked_at = ?, checks = checks + 1, note = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (at, note, payment_id),
+        )
+
+    async def decide(
+        self, payment_id: int, *, status: str, note: str, at: str, was: tuple[str, ...]
+    ) -> bool:
+        """Compare-and-set of a payment's status (never to approved: see :meth:`approve`)."""
+        if status == "approved":
+            raise ValueError("approvals go through approve(), which stores the signature")
+        cursor = await self._conn.execute(
+            "UPDATE payments SET status = ?, note = ?, decided_at = ?, checked_at = ?,"  # noqa: S608
+            f" checks = checks + 1 WHERE id = ? AND status IN ({_placeholders(was)})",
+            (status, note, at, at, payment_id, *was),
+        )
+        return cursor.rowcount == 1
+
+    async def approve(
+        self,
+        payment_id: int,
+        *,
+        amount_micro: int,
+        approved_at: str,
+        approved_by_account_id: int | None,
+        signature: str,
+        note: str,
+        was: tuple[str, ...],
+    ) -> bool:
+        """Approve (with its signature) a payment whose status is in ``was``."""
+        cursor = await self._conn.execute(
+            "UPDATE payments SET status = 'approved', amount_micro = ?, approved_at = ?,"  # noqa: S608
+            " approved_by_account_id = ?, signature = ?, note = ?, decided_at = ?,"
+            " checked_at = ?, checks = checks + 1"
+            f" WHERE id = ? AND status IN ({_placeholders(was)})",
+            (
+                amount_micro,
+                approved_at,
+                approved_by_account_id,
+                signature,
+                note,
+                approved_at,
+                approved_at,
+                payment_id,
+                *was,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def failed_since(self, account_id: int, since: str) -> int:
+        """Payments of the account that failed verification after ``since``."""
+        rows = await self._rows(
+            "SELECT COUNT(*) FROM payments WHERE account_id = ? AND status = 'failed'"
+            " AND decided_at > ?",
+            (account_id, since),
+        )
+        return int(rows[0][0])

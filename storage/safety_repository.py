@@ -1,0 +1,45 @@
+"""SQL for platform-wide safety switches (``safety_state``), such as the kill switch."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from core.ports import SafetyRecord
+
+
+class SqliteSafetyRepository:
+    """Safety switches in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, name: str) -> SafetyRecord | None:
+        """The switch's state; None when it was never set."""
+        async with self._conn.execute(
+            "SELECT name, active, reason, changed_at, changed_by_account, changed_by_telegram"
+            " FROM safety_state WHERE name = ?",
+            (name,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return SafetyRecord(str(row[0]), bool(row[1]), str(row[2]), str(row[3]), row[4], row[5])
+
+    async def put(self, record: SafetyRecord) -> None:
+        """Store the switch's new state (insert or replace)."""
+        await self._conn.execute(
+            "INSERT INTO safety_state (name, active, reason, changed_at, changed_by_account,"
+            " changed_by_telegram) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET active = excluded.active,"
+            " reason = excluded.reason, changed_at = excluded.changed_at,"
+            " changed_by_account = excluded.changed_by_account,"
+            " changed_by_telegram = excluded.changed_by_telegram",
+            (
+                record.name,
+                int(record.active),
+                record.reason,
+                record.changed_at,
+                record.changed_by_account,
+                record.changed_by_telegram,
+            ),
+        )

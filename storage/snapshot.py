@@ -1,0 +1,235 @@
+"""SQLite mechanics of backups: the online snapshot, checks of a copy, and the restore swap.
+
+:mod:`core.backups` holds the procedure; this module holds everything that speaks SQL or knows
+SQLite's files, behind :class:`core.ports.DatabaseFiles`. The functions block and run in a
+worker thread (``asyncio.to_thread``) on connections of their own, so the bot's connection
+keeps serving while a snapshot is taken or a copy is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from core.errors import StorageError
+from core.ports import DatabaseCheck
+from storage.database import Database
+from storage.migrator import code_schema_version
+
+# Files SQLite keeps next to a database; a leftover one would be applied to the restored file.
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
+INTEGRITY_MESSAGES = 20  # how many problems integrity_check reports before stopping
+BUSY_TIMEOUT_S = 10.0
+IN_USE_TIMEOUT_S = 1.0
+
+
+def _connect(path: Path, *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """A connection to an existing file (never creates one), in autocommit mode."""
+    if not path.is_file():
+        raise StorageError(f"no database file at {path}")
+    uri = f"{path.resolve().as_uri()}?mode=rw"
+    return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames and deletions in a folder durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def snapshot_file(source: Path, dest: Path) -> None:
+    """Copy ``source`` into the new file ``dest`` with the online backup API, in one step.
+
+    ``pages=-1`` copies every page under a single read transaction: in WAL mode writers keep
+    committing meanwhile and the copy is the database as of the step's start. A stepwise copy
+    restarts whenever another connection writes between steps, so under steady writes it may
+    never finish. The copy is switched to rollback-journal mode, which makes it one
+    self-contained file, and flushed to disk.
+    """
+    if dest.exists():
+        raise StorageError(f"{dest} already exists")
+    src = _connect(source)
+    try:
+        dst = sqlite3.connect(dest, isolation_level=None)
+        try:
+            src.backup(dst, pages=-1)
+            dst.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"snapshot of {source} failed: {exc}") from None
+    finally:
+        src.close()
+    fsync_file(dest)
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+        "ESCAPE '\\' ORDER BY name"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_file(path: Path) -> DatabaseCheck:
+    """Integrity, foreign keys, schema version and row counts of a database file.
+
+    Meant for copies (snapshots, restore candidates), never the live file: it is opened
+    read-write because a WAL-mode copy cannot be read otherwise, but ``query_only`` refuses
+    any change.
+    """
+    try:
+        conn = _connect(path)
+    except sqlite3.Error as exc:
+        raise StorageError(f"not a readable SQLite database ({exc})") from None
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        integrity = [
+            str(row[0])
+            for row in conn.execute(f"PRAGMA integrity_check({INTEGRITY_MESSAGES})").fetchall()
+        ]
+        violations = len(conn.execute("PRAGMA foreign_key_check").fetchall())
+        tables = _tables(conn)
+        version: int | None = None
+        if "schema_migrations" in tables:
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+            version = int(row[0]) if row else 0
+        counts = {
+            table: int(conn.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()[0])  # noqa: S608
+            for table in tables
+        }
+    except sqlite3.Error as exc:
+        raise StorageError(f"not a readable SQLite database ({exc})") from None
+    finally:
+        conn.close()
+    return DatabaseCheck(integrity, violations, version, counts)
+
+
+def end_live_sessions(path: Path, at: str, reason: str) -> int:
+    """End every live session in the (not live) database file at ``path``; return how many.
+
+    A restored file carries the sessions of its day: ones ended since (a logout, a password
+    change after a compromise) would otherwise come back to life.
+    """
+    conn = _connect(path)
+    try:
+        if "sessions" not in _tables(conn):
+            return 0
+        conn.execute("BEGIN IMMEDIATE")
+        cursor = conn.execute(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL",
+            (at, reason),
+        )
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = DELETE")
+        ended = max(cursor.rowcount, 0)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot prepare {path.name} for restore: {exc}") from None
+    finally:
+        conn.close()
+    fsync_file(path)
+    return ended
+
+
+def _claim(target: Path) -> None:
+    """Refuse when any other connection (this process or another) still has ``target`` open.
+
+    Leaving WAL mode needs the only connection to the file, so it fails while anyone else is
+    connected; as a side effect the WAL is folded into the file before it is replaced.
+    """
+    try:
+        conn = _connect(target, timeout=IN_USE_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {target}: {exc}") from None
+    try:
+        row = conn.execute("PRAGMA journal_mode = DELETE").fetchone()
+        mode = str(row[0]).lower() if row else ""
+    except sqlite3.OperationalError as exc:
+        mode = "busy" if "lock" in str(exc) or "busy" in str(exc) else "unreadable"
+    except sqlite3.DatabaseError:
+        mode = "unreadable"  # a damaged file: nobody can be using it, and it is being replaced
+    finally:
+        conn.close()
+    if mode not in {"delete", "unreadable"}:
+        raise StorageError(
+            f"{target} is in use by another process; stop the bot (and any other verzek "
+            "command) and try again"
+        )
+
+
+def install_file(candidate: Path, target: Path) -> None:
+    """Make ``candidate`` the database at ``target``, atomically and durably.
+
+    The target must have no open connection left. Its ``-wal``/``-shm`` (and any journal) are
+    removed first, since SQLite would apply them to the new file; then the candidate (already
+    flushed, in the same folder) is renamed over the target and the folder is flushed.
+    """
+    if candidate.parent.resolve() != target.parent.resolve():
+        raise StorageError("the replacement must be in the same folder as the database")
+    if target.exists():
+        _claim(target)
+    fsync_file(candidate)
+    for suffix in SIDE_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{target}{suffix}")
+    os.replace(candidate, target)
+    fsync_dir(target.parent)
+
+
+class SqliteDatabaseFiles:
+    """:class:`core.ports.DatabaseFiles` for the SQLite file behind a :class:`Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @property
+    def path(self) -> Path:
+        """Where the live database file is."""
+        return self._database.path
+
+    def code_schema_version(self) -> int:
+        """The newest schema version this code knows."""
+        return code_schema_version()
+
+    async def snapshot(self, dest: Path) -> None:
+        """Online backup of the live file into ``dest`` (see :func:`snapshot_file`)."""
+        await asyncio.to_thread(snapshot_file, self._database.path, dest)
+
+    async def check(self, path: Path) -> DatabaseCheck:
+        """See :func:`check_file`."""
+        return await asyncio.to_thread(check_file, path)
+
+    async def end_sessions(self, path: Path, at: str, reason: str) -> int:
+        """See :func:`end_live_sessions`."""
+        return await asyncio.to_thread(end_live_sessions, path, at, reason)
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """See :meth:`Database.exclusive`."""
+        async with self._database.exclusive() as close:
+            yield close
+
+    async def install(self, candidate: Path) -> None:
+        """See :func:`install_file`."""
+        await asyncio.to_thread(install_file, candidate, self._database.path)

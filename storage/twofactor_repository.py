@@ -1,0 +1,91 @@
+"""SQL for TOTP secrets, backup codes and wrong-code attempts."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from core.ports import BackupCodeRecord, MfaRecord
+
+
+class SqliteTwoFactorRepository:
+    """Two-factor state in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, account_id: int) -> MfaRecord | None:
+        """The account's 2FA row (pending or enabled)."""
+        async with self._conn.execute(
+            "SELECT account_id, secret_enc, created_at, enabled_at, last_used_step"
+            " FROM mfa WHERE account_id = ?",
+            (account_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return MfaRecord(*row) if row else None
+
+    async def put_pending(self, account_id: int, secret_enc: str, created_at: str) -> None:
+        """Start (or restart) an enrolment; never touches an enabled row."""
+        await self._conn.execute(
+            "INSERT INTO mfa (account_id, secret_enc, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET secret_enc = excluded.secret_enc,"
+            " created_at = excluded.created_at, last_used_step = -1"
+            " WHERE mfa.enabled_at IS NULL",
+            (account_id, secret_enc, created_at),
+        )
+
+    async def enable(self, account_id: int, at: str, step: int) -> None:
+        """Mark enrolment complete."""
+        await self._conn.execute(
+            "UPDATE mfa SET enabled_at = ?, last_used_step = ? WHERE account_id = ?",
+            (at, step, account_id),
+        )
+
+    async def use_step(self, account_id: int, step: int) -> bool:
+        """Record an accepted time step; False when it is not newer than the last one."""
+        cursor = await self._conn.execute(
+            "UPDATE mfa SET last_used_step = ? WHERE account_id = ? AND last_used_step < ?",
+            (step, account_id, step),
+        )
+        return cursor.rowcount == 1
+
+    async def delete(self, account_id: int) -> None:
+        """Remove 2FA and every backup code."""
+        await self._conn.execute("DELETE FROM backup_codes WHERE account_id = ?", (account_id,))
+        await self._conn.execute("DELETE FROM mfa WHERE account_id = ?", (account_id,))
+
+    async def replace_backup_codes(self, account_id: int, hashes: list[str], at: str) -> None:
+        """Void the old set and store a new one."""
+        await self._conn.execute("DELETE FROM backup_codes WHERE account_id = ?", (account_id,))
+        await self._conn.executemany(
+            "INSERT INTO backup_codes (account_id, code_hash, created_at) VALUES (?, ?, ?)",
+            [(account_id, code_hash, at) for code_hash in hashes],
+        )
+
+    async def unused_backup_codes(self, account_id: int) -> list[BackupCodeRecord]:
+        """Backup codes not used yet."""
+        async with self._conn.execute(
+            "SELECT id, code_hash FROM backup_codes WHERE account_id = ? AND used_at IS NULL",
+            (account_id,),
+        ) as cur:
+            return [BackupCodeRecord(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+
+    async def use_backup_code(self, code_id: int, at: str) -> bool:
+        """Spend a backup code; False when it was already used."""
+        cursor = await self._conn.execute(
+            "UPDATE backup_codes SET used_at = ? WHERE id = ? AND used_at IS NULL", (at, code_id)
+        )
+        return cursor.rowcount == 1
+
+    async def add_failure(self, account_id: int, at: str) -> None:
+        """Record a wrong code."""
+        await self._conn.execute(
+            "INSERT INTO mfa_failures (account_id, at) VALUES (?, ?)", (account_id, at)
+        )
+
+    async def failures_since(self, account_id: int, since: str) -> list[str]:
+        """Times (ascending) of wrong codes since ``since``."""
+        async with self._conn.execute(
+            "SELECT at FROM mfa_failures WHERE account_id = ? AND at >= ? ORDER BY at",
+            (account_id, since),
+        ) as cur:
+            return [str(r[0]) for r in await cur.fetchall()]

@@ -1,0 +1,64 @@
+"""SQL for the wallet ledger (``wallet_entries``): a balance is the sum of the entries."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from core.errors import DuplicateError
+from core.ports import WalletEntryRecord
+
+_ENTRY_COLUMNS = "id, account_id, amount_micro, kind, payment_id, created_at, signature"
+
+
+class SqliteWalletRepository:
+    """The wallet ledger in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def add(
+        self,
+        *,
+        account_id: int,
+        amount_micro: int,
+        kind: str,
+        payment_id: int | None,
+        created_at: str,
+    ) -> int:
+        """Append an entry and return its id."""
+        try:
+            cursor = await self._conn.execute(
+                "INSERT INTO wallet_entries (account_id, amount_micro, kind, payment_id,"
+                " created_at) VALUES (?, ?, ?, ?, ?)",
+                (account_id, amount_micro, kind, payment_id, created_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("this payment already caused such an entry") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def sign(self, entry_id: int, signature: str) -> None:
+        """Store the entry's signature."""
+        await self._conn.execute(
+            "UPDATE wallet_entries SET signature = ? WHERE id = ?", (signature, entry_id)
+        )
+
+    async def entries(self, account_id: int, limit: int) -> list[WalletEntryRecord]:
+        """The account's newest entries first."""
+        async with self._conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM wallet_entries WHERE account_id = ?"  # noqa: S608
+            " ORDER BY id DESC LIMIT ?",
+            (account_id, limit),
+        ) as cur:
+            return [WalletEntryRecord(*row) for row in await cur.fetchall()]
+
+    async def balance(self, account_id: int) -> int:
+        """SUM of the account's entries (0 without any)."""
+        async with self._conn.execute(
+            "SELECT COALESCE(SUM(amount_micro), 0) FROM wallet_entries WHERE account_id = ?",
+            (account_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,117 @@
+"""A fake TronScan for tests: serves the recorded fixtures (and variants) over httpx.MockTransport.
+
+The fixtures live beside the clone in ``shared/fixtures/tronscan`` (CI copies ``shared/`` there
+the same way). Variants are made by copying a loaded fixture and changing fields.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.config import TronscanSettings
+from core.tronscan import TronscanClient
+
+FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures" / "tronscan"
+RECEIVE_ADDRESS = "TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa"
+USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+FAKE_USDT = "TGnR6uLrfkU3rjrEzejMH1K8sdUcUV1so3"
+SUCCESS_HASH = "767c006d8cdc22d8b1318f75ce5478a7e3f165ec4968409f8793757111e770ea"
+TX_TIME_MS = 1764300000000  # the fixtures' block time: 2025-11-28 03:20:00 UTC
+BASE_URL = "https://tronscan.test"
+API_KEY = "tronscan-key-0123456789abcdef"
+
+
+def load(name: str) -> Any:
+    """A fixture file, parsed."""
+    return json.loads((FIXTURES / name).read_text())
+
+
+def success(
+    *,
+    tx_hash: str | None = None,
+    amount_str: str | None = None,
+    confirmations: int | None = None,
+    timestamp: int | None = None,
+) -> dict[str, Any]:
+    """The success fixture, optionally with another hash, amount, confirmations or time."""
+    tx = copy.deepcopy(load("transaction-info.success.json"))
+    if tx_hash is not None:
+        tx["hash"] = tx_hash
+    if amount_str is not None:
+        tx["trc20TransferInfo"][0]["amount_str"] = amount_str
+    if confirmations is not None:
+        tx["confirmations"] = confirmations
+    if timestamp is not None:
+        tx["timestamp"] = timestamp
+    return tx
+
+
+def tx_hash(n: int) -> str:
+    """A distinct, valid-looking transaction hash."""
+    return f"{n:064x}"
+
+
+class FakeTronscan:
+    """``GET /api/transaction-info?hash=``: known hashes answer their JSON, others ``{}``.
+
+    ``failures`` are used up one per request ("timeout", "connect", "bad_json", or an HTTP
+    status; 403 answers the recorded throttling body); ``always`` fails every request.
+    """
+
+    def __init__(self) -> None:
+        self.transactions: dict[str, dict[str, Any]] = {}
+        self.failures: list[str | int] = []
+        self.always: str | int | None = None
+        self.requests: list[httpx.Request] = []
+
+    def add(self, tx: dict[str, Any]) -> str:
+        self.transactions[tx["hash"]] = tx
+        return str(tx["hash"])
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        assert request.method == "GET" and request.url.path == "/api/transaction-info"
+        failure = self.failures.pop(0) if self.failures else self.always
+        if failure == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        if failure == "connect":
+            raise httpx.ConnectError("connection refused", request=request)
+        if failure == "bad_json":
+            return httpx.Response(200, text="<html>maintenance</html>")
+        if failure == 403:
+            return httpx.Response(403, json=load("throttled-403.json"))
+        if isinstance(failure, int):
+            return httpx.Response(failure, text="upstream error")
+        return httpx.Response(200, json=self.transactions.get(request.url.params["hash"], {}))
+
+    def client(
+        self, settings: TronscanSettings | None = None, *, attempts: int = 4
+    ) -> TronscanClient:
+        """A real client over this fake, with backoff sleeps made tiny."""
+        http = httpx.AsyncClient(transport=httpx.MockTransport(self))
+        settings = settings or TronscanSettings(base_url=BASE_URL)
+        return TronscanClient(http, settings, backoff=(0.001,) * (attempts - 1))
+
+
+def payments_config(tmp_path: Path, *, receive_address: str | None = RECEIVE_ADDRESS) -> Path:
+    """The test config of tests/conftest.py plus payments pointed at the fake TronScan."""
+    config = tmp_path / "config.toml"
+    lines = [
+        "[security]",
+        "captcha = false",
+        "[rate_limits]",
+        'auth = "1000/minute"',
+        "[tronscan]",
+        f'base_url = "{BASE_URL}"',
+        f'api_key = "{API_KEY}"',
+        "[payments]",
+    ]
+    if receive_address is not None:
+        lines.append(f'receive_address = "{receive_address}"')
+    config.write_text("\n".join(lines) + "\n")
+    return config

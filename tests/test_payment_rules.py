@@ -1,0 +1,195 @@
+"""Verification rules, each against its own variant of the recorded TronScan fixtures."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from core.clock import to_iso
+from core.config import PaymentSettings
+from core.errors import UserError
+from core.payments import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
+from core.ports import InvoiceRecord
+from core.tronscan import parse_transaction_info
+from tests.fake_tronscan import (
+    FAKE_USDT,
+    RECEIVE_ADDRESS,
+    SUCCESS_HASH,
+    TX_TIME_MS,
+    USDT,
+    load,
+    success,
+)
+
+SETTINGS = PaymentSettings(receive_address=RECEIVE_ADDRESS)
+CREATED = datetime(2025, 11, 28, 3, 0, tzinfo=UTC)  # 20 minutes before the fixtures' transfer
+
+
+def invoice(amount_micro: int = 29_000_000, created: datetime = CREATED) -> InvoiceRecord:
+    return InvoiceRecord(
+        id=1,
+        account_id=1,
+        plan="basic",
+        tier="basic",
+        days=30,
+        amount_micro=amount_micro,
+        receive_address=RECEIVE_ADDRESS,
+        created_at=to_iso(created),
+        expires_at=to_iso(created + timedelta(hours=24)),
+        status="open",
+        signature=None,
+    )
+
+
+def judge(data: dict[str, Any], inv: InvoiceRecord | None = None):
+    tx = parse_transaction_info(data, data.get("hash", SUCCESS_HASH))
+    return evaluate(tx, inv or invoice(), SETTINGS)
+
+
+def variant(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = success()
+    change(data)
+    return data
+
+
+def transfer(data: dict[str, Any]) -> dict[str, Any]:
+    return data["trc20TransferInfo"][0]
+
+
+def test_the_recorded_success_is_approved_with_every_check_passing() -> None:
+    verdict = judge(load("transaction-info.success.json"))
+    assert verdict.outcome is Outcome.APPROVE and verdict.reason is Reason.OK
+    assert verdict.paid_micro == 29_000_000
+    assert [c.check for c in verdict.checks] == list(Check)
+    assert all(c.passed for c in verdict.checks)
+
+
+def test_out_of_energy_is_refused_although_revert_is_false() -> None:
+    data = load("transaction-info.out-of-energy.json")
+    assert data["revert"] is False and data["contractRet"] == "OUT_OF_ENERGY"
+    verdict = judge(data)
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.TX_FAILED
+
+
+@pytest.mark.parametrize("result", ["REVERT", "", "success", None])
+def test_only_contract_ret_success_counts(result: str | None) -> None:
+    verdict = judge(variant(lambda d: d.update(contractRet=result)))
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.TX_FAILED
+
+
+def test_unknown_hash_stays_pending() -> None:
+    verdict = evaluate(None, invoice(), SETTINGS)
+    assert verdict.outcome is Outcome.PENDING and verdict.reason is Reason.NOT_FOUND
+
+
+def test_a_token_that_calls_itself_usdt_is_refused() -> None:
+    data = variant(lambda d: transfer(d).update(contract_address=FAKE_USDT))
+    assert transfer(data)["symbol"] == "USDT" and transfer(data)["name"] == "Tether USD"
+    verdict = judge(data)
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.WRONG_TOKEN
+
+
+def test_the_top_level_to_address_is_never_taken_for_the_payee() -> None:
+    def elsewhere(d: dict[str, Any]) -> None:
+        transfer(d)["to_address"] = "TS8rFyec428XemxfPXTdPM7FAyiX88qr59"
+        d["toAddress"] = RECEIVE_ADDRESS
+        d["trigger_info"]["parameter"]["_to"] = RECEIVE_ADDRESS
+        d["tokenTransferInfo"]["to_address"] = RECEIVE_ADDRESS
+
+    verdict = judge(variant(elsewhere))
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.WRONG_RECIPIENT
+
+
+def test_any_transfer_of_the_list_may_be_ours() -> None:
+    def two(d: dict[str, Any]) -> None:
+        other = copy.deepcopy(transfer(d))
+        other["to_address"] = "TS8rFyec428XemxfPXTdPM7FAyiX88qr59"
+        other["amount_str"] = "5000000"
+        d["trc20TransferInfo"].insert(0, other)
+
+    verdict = judge(variant(two))
+    assert verdict.outcome is Outcome.APPROVE and verdict.paid_micro == 29_000_000
+
+
+def test_a_transaction_without_transfers_is_refused() -> None:
+    verdict = judge(variant(lambda d: d.update(trc20TransferInfo=[])))
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.NO_TRANSFER
+
+
+@pytest.mark.parametrize(
+    ("amount_str", "outcome"),
+    [
+        ("29000000", Outcome.APPROVE),
+        ("29010000", Outcome.APPROVE),  # exactly +0.01
+        ("28990000", Outcome.APPROVE),  # exactly -0.01
+        ("29010001", Outcome.FAIL),  # +0.010001
+        ("28989999", Outcome.FAIL),  # -0.010001
+        ("2900000", Outcome.FAIL),  # a decimal place off
+        ("29000000000000000000000000", Outcome.FAIL),  # 18 decimals' worth
+        ("29.000000", Outcome.FAIL),  # not an integer string
+    ],
+)
+def test_the_amount_is_compared_in_integers_within_the_tolerance(
+    amount_str: str, outcome: Outcome
+) -> None:
+    verdict = judge(variant(lambda d: transfer(d).update(amount_str=amount_str)))
+    assert verdict.outcome is outcome
+    if outcome is Outcome.FAIL:
+        assert verdict.reason is Reason.AMOUNT_MISMATCH
+
+
+def test_the_decimals_field_does_not_change_the_amount() -> None:
+    verdict = judge(variant(lambda d: transfer(d).update(decimals=18)))
+    assert verdict.outcome is Outcome.APPROVE and verdict.paid_micro == 29_000_000
+
+
+def test_an_invoice_two_steps_up_does_not_accept_the_base_price() -> None:
+    verdict = judge(success(), invoice(amount_micro=29_020_000))
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.AMOUNT_MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("confirmations", "outcome"),
+    [(0, Outcome.PENDING), (18, Outcome.PENDING), (19, Outcome.APPROVE)],
+)
+def test_confirmations_below_the_minimum_keep_it_pending(
+    confirmations: int, outcome: Outcome
+) -> None:
+    verdict = judge(success(confirmations=confirmations))
+    assert verdict.outcome is outcome
+    if outcome is Outcome.PENDING:
+        assert verdict.reason is Reason.CONFIRMATIONS
+
+
+def test_the_confirmed_flag_alone_is_not_enough() -> None:
+    verdict = judge(variant(lambda d: d.update(confirmed=True, confirmations=3)))
+    assert verdict.outcome is Outcome.PENDING
+
+
+def test_a_transfer_older_than_the_invoice_is_refused() -> None:
+    created_after = datetime.fromtimestamp(TX_TIME_MS // 1000, UTC) + timedelta(milliseconds=1)
+    verdict = judge(success(), invoice(created=created_after))
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.BEFORE_INVOICE
+    same_ms = datetime.fromtimestamp(TX_TIME_MS // 1000, UTC)
+    assert epoch_ms(same_ms) == TX_TIME_MS
+    assert judge(success(), invoice(created=same_ms)).outcome is Outcome.APPROVE
+
+
+def test_another_receive_address_in_the_invoice_is_what_counts() -> None:
+    other = InvoiceRecord(**{**invoice().__dict__, "receive_address": USDT})
+    verdict = judge(success(), other)
+    assert verdict.reason is Reason.WRONG_RECIPIENT
+
+
+@pytest.mark.parametrize("text", ["", "abc", "g" * 64, "0x" + "a" * 64, "a" * 63, "a" * 65])
+def test_transaction_hashes_are_64_hex(text: str) -> None:
+    with pytest.raises(UserError, match="64 characters"):
+        normalise_tx_hash(text)
+
+
+def test_transaction_hashes_are_stored_lowercase() -> None:
+    assert normalise_tx_hash(f"  {SUCCESS_HASH.upper()} ") == SUCCESS_HASH

@@ -1,0 +1,267 @@
+"""Two-factor authentication, exercised the way a phone would: scan the QR the bot sent."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pyotp
+import pytest
+import zxingcpp
+from PIL import Image
+
+from bot.fakeapi import TelegramUser
+from core.audit import EventType
+from core.clock import FakeClock
+from core.crypto import generate_master_key
+from core.errors import UserError
+from tests.harness import BotHarness
+from tests.test_accounts_flow import EMAIL, PASSWORD, db_rows, events, login, register
+
+CODE_RE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5})\b")
+
+
+def scan_qr(png: bytes) -> str:
+    (result,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    return result.text
+
+
+async def enable_2fa(bot: BotHarness, user: TelegramUser, clock: FakeClock):
+    """Register, log in and enrol like a person with a phone; return (totp, backup codes)."""
+    await register(bot, user)
+    await login(bot, user)
+    photo, manual, _prompt = await bot.send(user, "/2fa_enroll")
+    uri = scan_qr(photo.photo)
+    parsed = urlparse(uri)
+    assert parsed.scheme == "otpauth" and parsed.netloc == "totp"
+    assert unquote(parsed.path) == f"/Verzek:{EMAIL}"
+    query = parse_qs(parsed.query)
+    assert query["issuer"] == ["Verzek"]
+    secret = query["secret"][0]
+    assert len(secret) == 32  # 160 bits
+    assert secret in manual.plain.replace(" ", "")
+    totp = pyotp.TOTP(secret)
+    (done,) = await bot.send(user, totp.at(clock.now()))
+    assert bot.last_user_message.deleted
+    assert photo.deleted and manual.deleted
+    codes = CODE_RE.findall(done.plain)
+    assert "Two-factor authentication is on" in done.plain and len(codes) == 10
+    return totp, codes
+
+
+async def login_with_code(bot: BotHarness, user: TelegramUser, code: str) -> str:
+    reply = await login(bot, user)
+    assert "Two-factor authentication is on for this account" in reply
+    replies = await bot.send(user, code)
+    assert bot.last_user_message.deleted
+    return replies[-1].plain
+
+
+async def test_enrol_by_scanning_then_log_in_with_the_phone_code(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice = bot.user(1)
+    totp, _ = await enable_2fa(bot, alice, clock)
+    (me,) = await bot.send(alice, "/me")
+    assert "Two-factor authentication: on" in me.plain and "10 backup codes" in me.plain
+    (status,) = await bot.send(alice, "/2fa")
+    assert "is on" in status.plain and [b.text for b in status.buttons] == [
+        "New backup codes",
+        "Turn off",
+    ]
+    await bot.send(alice, "/logout")
+    clock.advance(seconds=30)
+    reply = await login_with_code(bot, alice, totp.at(clock.now()))
+    assert "You're logged in" in reply
+    kinds = [e.event_type for e in await events(bot)]
+    assert EventType.MFA_ENABLED in kinds and kinds[-2:] == ["MFA_VERIFIED", "LOGIN_SUCCESS"]
+
+
+async def test_wrong_first_code_keeps_2fa_off(bot: BotHarness, clock: FakeClock) -> None:
+    alice = bot.user(1)
+    await register(bot, alice)
+    await login(bot, alice)
+    await bot.send(alice, "/2fa_enroll")
+    (reply,) = await bot.send(alice, "000000")
+    assert "didn't match" in reply.plain
+    await bot.send(alice, "/cancel")
+    assert [m.deleted for m in bot.api.sent_to(1) if m.photo] == [True]
+    (me,) = await bot.send(alice, "/me")
+    assert "Two-factor authentication: off" in me.plain
+
+
+async def test_enrolment_messages_are_deleted_on_timeout(bot: BotHarness) -> None:
+    from telegram.ext import ConversationHandler
+
+    flow = next(
+        h
+        for h in bot.app.handlers[0]
+        if isinstance(h, ConversationHandler) and h.name == "2fa_enroll"
+    )
+    object.__setattr__(flow, "_conversation_timeout", 0.3)
+    alice = bot.user(1)
+    await register(bot, alice)
+    await login(bot, alice)
+    photo, manual, _ = await bot.send(alice, "/2fa_enroll")
+    await bot.wait_for(lambda: photo.deleted and manual.deleted)
+    assert "took longer than 5 minutes" in bot.api.sent_to(1)[-1].plain
+
+
+async def test_a_used_code_is_refused_as_a_replay_and_audited(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice = bot.user(1)
+    totp, _ = await enable_2fa(bot, alice, clock)
+    await bot.send(alice, "/logout")
+    clock.advance(seconds=30)
+    code = totp.at(clock.now())
+    assert "You're logged in" in await login_with_code(bot, alice, code)
+    await bot.send(alice, "/logout")
+    replay = await login_with_code(bot, alice, code)
+    assert "already used" in replay
+    # An older code (the step before) is refused the same way, even inside the skew window.
+    (older,) = await bot.send(alice, totp.at(clock.now(), counter_offset=-1))
+    assert "already used" in older.plain
+    failed = [e for e in await events(bot) if e.event_type == EventType.MFA_FAILED]
+    assert [e.details["reason"] for e in failed] == ["replay", "replay"]
+    assert failed[0].severity == "critical" and failed[0].account_id == 1
+
+
+async def test_five_wrong_codes_block_code_entry_for_five_minutes(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice = bot.user(1)
+    totp, _ = await enable_2fa(bot, alice, clock)
+    await bot.send(alice, "/logout")
+    await login(bot, alice)
+    for _ in range(5):
+        (reply,) = await bot.send(alice, "123456")
+        assert "didn't work" in reply.plain
+    clock.advance(seconds=30)
+    (blocked,) = await bot.send(alice, totp.at(clock.now()))
+    assert "Too many wrong codes" in blocked.plain and "5 minutes" in blocked.plain
+    clock.advance(minutes=5)
+    assert "You're logged in" in await login_with_code(bot, alice, totp.at(clock.now()))
+
+
+async def test_backup_codes_work_once_and_regeneration_voids_them(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice = bot.user(1)
+    totp, codes = await enable_2fa(bot, alice, clock)
+    await bot.send(alice, "/logout")
+    assert "You're logged in" in await login_with_code(bot, alice, codes[0].lower())
+    await bot.send(alice, "/logout")
+    assert "didn't work" in await login_with_code(bot, alice, codes[0])
+    (ok,) = await bot.send(alice, codes[1].replace("-", ""))
+    assert "You're logged in" in ok.plain
+    (me,) = await bot.send(alice, "/me")
+    assert "8 backup codes" in me.plain
+
+    await bot.send(alice, "/backup_codes")
+    clock.advance(seconds=30)
+    (fresh,) = await bot.send(alice, totp.at(clock.now()))
+    new_codes = CODE_RE.findall(fresh.plain)
+    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+    await bot.send(alice, "/logout")
+    assert "didn't work" in await login_with_code(bot, alice, codes[2])
+    (ok,) = await bot.send(alice, new_codes[0])
+    assert "You're logged in" in ok.plain
+
+
+async def test_disable_needs_password_and_code_and_ends_other_sessions(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice, tablet = bot.user(1), bot.user(2)
+    totp, _ = await enable_2fa(bot, alice, clock)
+    clock.advance(seconds=30)
+    assert "You're logged in" in await login_with_code(bot, tablet, totp.at(clock.now()))
+
+    (status,) = await bot.send(alice, "/2fa")
+    (ask_password,) = await bot.press(alice, status, "Turn off")
+    assert "send your password" in ask_password.plain
+    await bot.send(alice, PASSWORD)
+    assert bot.last_user_message.deleted
+    before = len(bot.api.sent_to(2))
+    clock.advance(seconds=30)
+    (done,) = await bot.send(alice, totp.at(clock.now()))
+    assert "now off" in done.plain and bot.last_user_message.deleted
+    assert "turned off" in bot.api.sent_to(2)[before].plain
+    (tablet_me,) = await bot.send(tablet, "/me")
+    assert tablet_me.plain == "Please /login first."
+    assert EventType.MFA_DISABLED in [e.event_type for e in await events(bot)]
+    await bot.send(alice, "/logout")
+    assert "You're logged in" in await login(bot, alice)
+
+
+async def test_clock_skew_of_one_step_is_accepted_three_is_not(services, clock) -> None:
+    from core.twofactor import SecondFactorProof
+
+    accounts, mfa = services.accounts, services.twofactor
+    await accounts.register(
+        email=EMAIL,
+        password_hash=await accounts.passwords.hash(PASSWORD),
+        referral_code=None,
+        telegram_user_id=1,
+    )
+    attempt = await accounts.check_credentials(EMAIL, PASSWORD, 1)
+    session = (await accounts.complete_login(attempt, 1)).session
+    enrollment = await mfa.start_enrollment(session)
+    totp = pyotp.TOTP(enrollment.secret)
+    await mfa.confirm_enrollment(session, totp.at(clock.now()))
+
+    clock.advance(minutes=10)
+    phone_behind = totp.at(clock.now().timestamp() - 30)
+    assert isinstance(await mfa.verify(1, 1, phone_behind, purpose="t"), SecondFactorProof)
+    clock.advance(minutes=10)
+    phone_ahead = totp.at(clock.now().timestamp() + 30)
+    assert await mfa.verify(1, 1, phone_ahead, purpose="t")
+    clock.advance(minutes=10)
+    for skew in (-90, 90):
+        with pytest.raises(UserError, match="didn't work"):
+            await mfa.verify(1, 1, totp.at(clock.now().timestamp() + skew), purpose="t")
+
+    # Without the second factor, a login of a 2FA account cannot be completed in core.
+    attempt = await accounts.check_credentials(EMAIL, PASSWORD, 1)
+    assert attempt.mfa_required
+    with pytest.raises(UserError, match="two-factor code"):
+        await accounts.complete_login(attempt, 1)
+
+
+async def test_database_file_holds_no_secret_or_backup_code(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice = bot.user(1)
+    totp, codes = await enable_2fa(bot, alice, clock)
+    path: Path = bot.settings.database.path
+    raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert totp.secret.encode() not in raw
+    for code in codes:
+        assert code.replace("-", "").encode() not in raw
+        assert code.encode() not in raw
+    [(stored,)] = await db_rows(bot, "SELECT secret_enc FROM mfa")
+    assert totp.secret not in stored
+
+
+async def test_rotated_key_still_opens_totp_secrets(
+    bot: BotHarness, clock: FakeClock, monkeypatch
+) -> None:
+    import asyncio
+
+    from bot.cli import main
+    from core.config import EncryptionSettings, Secret
+    from core.crypto import EncryptionService
+
+    alice = bot.user(1)
+    totp, _ = await enable_2fa(bot, alice, clock)
+    old = bot.settings.encryption.master_key.get()
+    new = generate_master_key()
+    monkeypatch.setenv("VERZEK_DB", str(bot.settings.database.path))
+    monkeypatch.setenv("ENCRYPTION_MASTER_KEY", new)
+    monkeypatch.setenv("ENCRYPTION_OLD_KEYS", old)
+    assert await asyncio.to_thread(main, ["rotate-key"]) == 0
+    [(token,)] = await db_rows(bot, "SELECT secret_enc FROM mfa")
+    only_new = EncryptionService(EncryptionSettings(Secret(new)))
+    assert only_new.decrypt(token, owner=1, purpose="totp") == totp.secret
