@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC
 from typing import Any
 
@@ -15,7 +16,14 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults, TypeHandler
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    Defaults,
+    TypeHandler,
+)
 from telegram.request import BaseRequest
 
 from bot.bootstrap import bootstrap
@@ -37,6 +45,10 @@ from core.config import Settings
 from core.services import Services
 
 logger = logging.getLogger(__name__)
+
+# Opt in to PTB's future behaviour (RetryAfter.retry_after as a timedelta) now: without it
+# PTB 22 emits a DeprecationWarning on every 429, and our code reads both forms.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 VerzekApplication = Application[Any, Any, Any, Any, BotData, Any]
@@ -64,11 +76,14 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
 ) -> VerzekApplication:
     """The Application with every handler registered.
 
     With ``services`` given, the caller owns their lifecycle (tests, shell); otherwise they are
     built in ``post_init`` and closed in ``post_shutdown``.
+    ``rate_limiter`` replaces the outgoing limiter (Telegram's flood limits, 429 retries);
+    ``bench/updates.py`` passes one without the 30 messages/s cap to time the bot itself.
     """
     owned: list[Services] = []  # what post_init built: post_shutdown closes exactly that
 
@@ -93,7 +108,7 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=UTC, link_preview_options=NO_PREVIEW))
         .concurrent_updates(PerUserUpdateProcessor())
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=5))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )

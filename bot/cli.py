@@ -23,7 +23,7 @@ from core.clock import SystemClock, to_iso
 from core.config import Settings, load_settings
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import ConfigError, VerzekError
-from core.keyrotation import rotate_all
+from core.keyrotation import resign_all, rotate_all
 from storage.database import Database
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -126,7 +126,10 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
-    """Re-encrypt every secret under the newest key and print counts."""
+    """Re-encrypt every secret and re-sign every signed row under the newest key; print counts.
+
+    Rows whose signature no configured key made are refused (left as they are, still
+    untrusted): the exit code is then non-zero, as for undecryptable secrets."""
     settings = _settings(args)
     crypto = EncryptionService(settings.encryption)
 
@@ -145,11 +148,34 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
             failed += count.failed
         total = sum(count.rotated for count in counts)
         print(f"total: {total} re-encrypted across {len(counts)} encrypted columns")
+        signed = await resign_all(
+            database.unit_of_work,
+            crypto,
+            progress=lambda table, n: _progress(f"… {table}: {n:,} re-signed"),
+        )
+        refused = 0
+        for table in signed:
+            print(
+                f"{table.table}: {table.resigned} re-signed, "
+                f"{table.already_current} already current, {table.refused} refused (bad signature)"
+            )
+            refused += table.refused
+        total = sum(table.resigned for table in signed)
+        print(f"total: {total} re-signed across {len(signed)} signed tables")
+        problems = []
         if failed:
-            return _fail(
+            problems.append(
                 f"{failed} values could not be decrypted with any configured key and were left "
                 "as they are; add the missing key to ENCRYPTION_OLD_KEYS and run again"
             )
+        if refused:
+            problems.append(
+                f"{refused} signed rows fail their signature under every configured key (tampered, "
+                "or signed by a key missing from ENCRYPTION_OLD_KEYS) and were left as they are, "
+                "still untrusted; investigate them before dropping any old key"
+            )
+        if problems:
+            return _fail("; ".join(problems))
         return EXIT_OK
 
     return asyncio.run(_with_database(settings, work))
@@ -240,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_migrate
     )
     with_config(
-        sub.add_parser("rotate-key", help="re-encrypt secrets under the newest key")
+        sub.add_parser(
+            "rotate-key", help="re-encrypt secrets and re-sign signed rows under the newest key"
+        )
     ).set_defaults(func=cmd_rotate_key)
     audit = sub.add_parser("audit", help="audit log tools").add_subparsers(
         dest="audit_command", required=True

@@ -69,7 +69,10 @@ class EncryptionService:
         ]
         self._fernet = MultiFernet([_fernet_for(key) for key in [master, *olds]])
         self._primary = _fernet_for(master)
-        self._hmac_key = _derive(master, b"verzek/signatures/v1")
+        # One HMAC key per configured master key, newest first: signing uses the newest,
+        # verification accepts any (rows signed before a rotation still verify until
+        # `verzek rotate-key` re-signs them and the old key is dropped).
+        self._hmac_keys = [_derive(key, b"verzek/signatures/v1") for key in [master, *olds]]
         self._key_count = 1 + len(olds)
 
     def __repr__(self) -> str:
@@ -124,11 +127,26 @@ class EncryptionService:
             return False
         return True
 
+    @staticmethod
+    def _message(fields: tuple[str | int, ...]) -> bytes:
+        return json.dumps([str(item) for item in fields], separators=(",", ":")).encode("utf-8")
+
+    @staticmethod
+    def _mac(key: bytes, message: bytes) -> bytes:
+        return hmac.new(key, message, hashlib.sha256).hexdigest().encode("ascii")
+
     def sign(self, *fields: str | int) -> str:
-        """HMAC-SHA256 over the fields (unambiguous encoding), hex."""
-        message = json.dumps([str(item) for item in fields], separators=(",", ":"))
-        return hmac.new(self._hmac_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+        """HMAC-SHA256 over the fields (unambiguous encoding), hex, under the newest key."""
+        return self._mac(self._hmac_keys[0], self._message(fields)).decode("ascii")
+
+    def signed_by(self, signature: str, *fields: str | int) -> int | None:
+        """Which configured key made ``signature`` over the fields: 0 for the newest (current),
+        1… for ``ENCRYPTION_OLD_KEYS`` in order, None for none of them (tampered, or made by a
+        key that is no longer configured). Every key is compared, each in constant time."""
+        given, message = str(signature).encode("utf-8", "replace"), self._message(fields)
+        matches = [hmac.compare_digest(given, self._mac(key, message)) for key in self._hmac_keys]
+        return matches.index(True) if any(matches) else None
 
     def verify_signature(self, signature: str, *fields: str | int) -> bool:
-        """Constant-time check of a signature made by :meth:`sign`."""
-        return hmac.compare_digest(signature, self.sign(*fields))
+        """Constant-time check of a signature made by :meth:`sign` under any configured key."""
+        return self.signed_by(signature, *fields) is not None

@@ -10,12 +10,14 @@ Leaving the block without ``commit()`` rolls everything back. Repositories never
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
+
+from core.signing import SignedFields
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,45 @@ class SecretsRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SignedTable:
+    """A table whose rows carry an HMAC signature over ``fields`` (see core/signing.py)."""
+
+    table: str
+    fields: SignedFields
+
+
+@dataclass(frozen=True)
+class SignedRow:
+    """One row that must carry a signature: its signed fields as stored, and the signature."""
+
+    row_id: int
+    values: Mapping[str, Any]
+    signature: str | None
+
+
+class SignaturesRepository(Protocol):
+    """Access to every signed table, for re-signing under a new key (``verzek rotate-key``)."""
+
+    def tables(self) -> list[SignedTable]:
+        """Every table whose rows are signed."""
+        ...
+
+    def iter_rows(self, table: SignedTable) -> AsyncIterator[SignedRow]:
+        """Yield each row that carries, or must carry, a signature, in id order."""
+        ...
+
+    async def replace(self, table: SignedTable, row_id: int, signature: str) -> None:
+        """Overwrite one row's signature."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
     audit: AuditRepository
     secrets: SecretsRepository
+    signatures: SignaturesRepository
     accounts: AccountsRepository
     sessions: SessionsRepository
     audit_search: AuditSearchRepository
@@ -107,6 +143,7 @@ class UnitOfWork(Protocol):
     payments: PaymentsRepository
     licenses: LicensesRepository
     wallet: WalletRepository
+    withdrawals: WithdrawalsRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -213,6 +250,10 @@ class AccountsRepository(Protocol):
 
     async def clear_login_failures(self, email_key: str) -> None:
         """Forget failures for this email key (after a successful login)."""
+        ...
+
+    async def referred_count(self, account_id: int) -> int:
+        """How many accounts registered with this account's referral code."""
         ...
 
 
@@ -797,6 +838,80 @@ class WalletRepository(Protocol):
 
     async def balance(self, account_id: int) -> int:
         """The sum of the account's entries."""
+        ...
+
+
+@dataclass(frozen=True)
+class WithdrawalRecord:
+    """A withdrawal request (``status``: requested, completed, rejected) and its outcome."""
+
+    id: int
+    account_id: int
+    telegram_user_id: int
+    amount_micro: int
+    address: str
+    status: str
+    requested_at: str
+    hold_entry_id: int | None
+    decided_at: str | None
+    decided_by_account_id: int | None
+    tx_hash: str | None
+    reason: str
+    signature: str | None
+
+
+class WithdrawalsRepository(Protocol):
+    """Withdrawal requests; reads for users are scoped to the owning account."""
+
+    async def add(
+        self,
+        *,
+        account_id: int,
+        telegram_user_id: int,
+        amount_micro: int,
+        address: str,
+        requested_at: str,
+    ) -> int:
+        """Insert a requested withdrawal; return its id. :meth:`attach_hold` must follow in
+        the same unit of work."""
+        ...
+
+    async def attach_hold(self, withdrawal_id: int, hold_entry_id: int, signature: str) -> None:
+        """Store the ledger entry holding the amount and the request's signature."""
+        ...
+
+    async def get(self, withdrawal_id: int) -> WithdrawalRecord | None:
+        """The withdrawal with this id (admins only: users go through :meth:`for_account`)."""
+        ...
+
+    async def by_tx_hash(self, tx_hash: str) -> WithdrawalRecord | None:
+        """The withdrawal completed with this payout transaction."""
+        ...
+
+    async def for_account(self, account_id: int, limit: int) -> list[WithdrawalRecord]:
+        """The account's newest withdrawals first."""
+        ...
+
+    async def requested(self, limit: int) -> list[WithdrawalRecord]:
+        """Withdrawals waiting for an admin, oldest first."""
+        ...
+
+    async def totals(self, account_id: int) -> dict[str, int]:
+        """Sum of the account's withdrawal amounts per status (missing statuses: none)."""
+        ...
+
+    async def decide(
+        self,
+        withdrawal_id: int,
+        *,
+        status: str,
+        at: str,
+        by_account_id: int,
+        tx_hash: str | None,
+        reason: str,
+    ) -> bool:
+        """Move a requested withdrawal to ``status``; False when it was no longer requested.
+        Raises ``DuplicateError`` when ``tx_hash`` already completed another withdrawal."""
         ...
 
 

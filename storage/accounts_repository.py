@@ -122,3 +122,11 @@ class SqliteAccountsRepository:
     async def clear_login_failures(self, email_key: str) -> None:
         """Forget an email key's failures."""
         await self._conn.execute("DELETE FROM login_failures WHERE email_key = ?", (email_key,))
+
+    async def referred_count(self, account_id: int) -> int:
+        """Accounts registered with this account's referral code (``users_referred_by``)."""
+        async with self._conn.execute(
+            "SELECT COUNT(*) FROM users WHERE referred_by = ?", (account_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0

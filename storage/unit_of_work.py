@@ -20,8 +20,10 @@ from storage.payments_repository import SqlitePaymentsRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
 from storage.sessions_repository import SqliteSessionsRepository
+from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesRepository
 from storage.twofactor_repository import SqliteTwoFactorRepository
 from storage.wallet_repository import SqliteWalletRepository
+from storage.withdrawals_repository import SqliteWithdrawalsRepository
 
 
 class TransactionLock:
@@ -83,6 +85,7 @@ class SqliteUnitOfWork:
         self._open = True
         self.audit = SqliteAuditRepository(conn)
         self.secrets = SqliteSecretsRepository(conn, self._columns)
+        self.signatures = SqliteSignaturesRepository(conn, SIGNED_TABLES)
         self.accounts = SqliteAccountsRepository(conn)
         self.sessions = SqliteSessionsRepository(conn)
         self.audit_search = SqliteAuditSearchRepository(conn)
@@ -94,6 +97,7 @@ class SqliteUnitOfWork:
         self.payments = SqlitePaymentsRepository(conn)
         self.licenses = SqliteLicensesRepository(conn)
         self.wallet = SqliteWalletRepository(conn)
+        self.withdrawals = SqliteWithdrawalsRepository(conn)
         return self
 
     async def __aexit__(

@@ -138,7 +138,7 @@ async def test_cancel_wrong_code_bad_names_and_group_chats_change_nothing(
     bot: BotHarness, clock: FakeClock
 ) -> None:
     admin = bot.user(ADMIN_ID, "Admin")
-    await enable_2fa(bot, admin, clock)
+    totp, _ = await enable_2fa(bot, admin, clock)
     name = await backup_now(bot, admin)
 
     (confirm,) = await bot.send(admin, f"/restore {name}")
@@ -152,6 +152,15 @@ async def test_cancel_wrong_code_bad_names_and_group_chats_change_nothing(
     (reply,) = await bot.send(admin, "/cancel")
     assert reply.plain == texts.CANCELLED
 
+    (confirm,) = await bot.send(admin, f"/restore {name}")
+    await bot.press(admin, confirm, "Restore")
+    clock.advance(minutes=31)  # the session idles out before the code arrives
+    (reply,) = await bot.send(admin, totp.at(clock.now()))
+    assert texts.LOGIN_FIRST in reply.plain and bot.last_user_message.deleted
+
+    await login(bot, admin)
+    clock.advance(seconds=30)
+    await bot.send(admin, totp.at(clock.now()))
     for bad in ("../verzek.db", "/etc/passwd", "verzek-20990101T000000Z.tar.gz"):
         (reply,) = await bot.send(admin, f"/restore {bad}")
         assert "Restore refused" in reply.plain and "not changed" in reply.plain

@@ -1,0 +1,609 @@
+"""The wallet as users see it, referral stats, and withdrawals (SPEC §3, §6, §7).
+
+Balances come only from the signed wallet ledger (:class:`~core.wallet.WalletLedger`). A
+withdrawal moves money in three kinds of entries:
+
+- ``withdrawal_hold`` (−amount) when the user asks: written in the same transaction as the
+  balance check. Writers start with ``BEGIN IMMEDIATE``, so two requests (from two devices,
+  or two bot processes) are serialised and can never spend the same balance twice.
+- ``withdrawal_release`` (+amount) and ``withdrawal_debit`` (−amount) when an admin records
+  the payout: the hold becomes the final debit.
+- ``withdrawal_release`` (+amount) alone when an admin rejects it: the money is available again.
+
+So "available" is the sum of the account's authentic entries, "held" is holds minus releases
+and "withdrawn" is the sum of debits. The ``withdrawals`` table says what each hold is for;
+its request fields are signed like every other row that moves money.
+
+Paying out trusts nothing that does not verify: an account whose ledger holds an entry with a
+bad signature, or whose ledger disagrees with its withdrawals (a hold deleted, say), cannot
+withdraw until an admin looked (``SUSPICIOUS_ACTIVITY`` + alert), and a withdrawal row whose
+signature fails can be neither completed nor rejected.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.clock import Clock, to_iso
+from core.crypto import EncryptionService
+from core.errors import DuplicateError, UserError
+from core.money import MICRO, format_usdt, to_micro
+from core.payments import normalise_tx_hash
+from core.ports import UnitOfWork, WithdrawalRecord
+from core.safety import Action, SafetyService
+from core.sessions import Session
+from core.suspicion import SuspicionReporter
+from core.tron import is_valid_tron_address
+from core.twofactor import TwoFactorService
+from core.wallet import REFERRAL_COMMISSION, WalletLedger
+
+MIN_WITHDRAWAL_MICRO = 1 * MICRO  # the smallest payout worth a TRON transfer fee
+AMOUNT_MAX_DIGITS = 12  # whole USDT digits accepted (far above any balance, far below int64)
+LEDGER_LIMIT = 100_000  # entries read per account (WalletLedger.balance's own default)
+RECENT_LIMIT = 5  # withdrawals shown in /wallet
+PENDING_LIMIT = 50  # withdrawals listed for the admins
+REASON_MAX = 200
+ACTION = "withdraw"  # the purpose recorded with the 2FA code (MFA_VERIFIED / MFA_FAILED)
+
+WITHDRAWAL_HOLD = "withdrawal_hold"
+WITHDRAWAL_RELEASE = "withdrawal_release"
+WITHDRAWAL_DEBIT = "withdrawal_debit"
+
+# Suspicious-activity rule: the ledger and the withdrawals table disagree.
+RULE_LEDGER_MISMATCH = "wallet_ledger_mismatch"
+
+_AMOUNT = re.compile(r"^(?=[.,]?\d)\d*(?:[.,]\d*)?$")
+_SPACES = re.compile(r"\s+")
+
+
+class WithdrawalStatus(StrEnum):
+    REQUESTED = "requested"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class WithdrawalRefused(UserError):
+    """A withdrawal request that cannot go ahead as asked (retrying the same step won't help)."""
+
+
+class TwoFactorRequired(WithdrawalRefused):
+    """Withdrawals need 2FA on the account."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "🛡 Withdrawals need two-factor authentication, so a stolen password alone can't "
+            "move your money. Turn it on with /2fa_enroll, then send /withdraw again."
+        )
+
+
+class UnderReview(WithdrawalRefused):
+    """The account's ledger failed an integrity check: no payouts until an admin looked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "⚠️ Your wallet is under review after an integrity check, so withdrawals are paused "
+            "for your account. The admins have been alerted; please contact support."
+        )
+
+
+def mask_address(address: str) -> str:
+    """``TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE`` → ``TQn9…bLSE``: readable in audit and lists."""
+    return f"{address[:4]}…{address[-4:]}" if len(address) > 8 else address
+
+
+def parse_amount(text: str) -> int:
+    """A typed USDT amount (``12``, ``12.5``, ``12,50``) → integer micro-USDT, or a UserError.
+
+    Decimal arithmetic only; more than 6 decimals, zero, negatives, exponents and anything
+    below :data:`MIN_WITHDRAWAL_MICRO` are refused with a reason.
+    """
+    cleaned = text.strip().replace(",", ".")
+    if not _AMOUNT.match(cleaned) or len(cleaned.split(".")[0]) > AMOUNT_MAX_DIGITS:
+        raise UserError(
+            "That amount isn't a number I can use. Write it like <code>25</code> or "
+            "<code>12.50</code> (USDT, a dot for decimals)."
+        )
+    try:
+        micro = to_micro(Decimal(cleaned))
+    except (InvalidOperation, ValueError):
+        raise UserError(
+            "USDT has at most 6 decimals, e.g. <code>12.345678</code>. Please round the amount."
+        ) from None
+    if micro < MIN_WITHDRAWAL_MICRO:
+        raise UserError(
+            f"The smallest withdrawal is {format_usdt(MIN_WITHDRAWAL_MICRO)} USDT, so a "
+            "transfer fee never eats most of it."
+        )
+    return micro
+
+
+def parse_address(text: str) -> str:
+    """A TRON (TRC20) address, checked with its base58check checksum, or a UserError."""
+    address = text.strip()
+    if not is_valid_tron_address(address):
+        raise UserError(
+            "That isn't a valid TRON address. It starts with <b>T</b>, has 34 characters and "
+            "a built-in checksum, so one wrong character is caught. Copy it from your wallet's "
+            "<b>USDT TRC20</b> receive screen."
+        )
+    return address
+
+
+def clean_reason(text: str) -> str:
+    """A one-line reason shown to the user: whitespace folded, 1–200 ordinary characters."""
+    reason = _SPACES.sub(" ", text).strip()
+    if not reason:
+        raise UserError("Say why: /reject_withdrawal ID REASON")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in reason):
+        raise UserError("The reason may only contain ordinary text.")
+    if len(reason) > REASON_MAX:
+        raise UserError(f"Please keep the reason under {REASON_MAX} characters.")
+    return reason
+
+
+@dataclass(frozen=True)
+class WalletPosition:
+    """An account's money from its authentic ledger entries, checked against its withdrawals.
+
+    ``sound`` is False when an entry fails its signature or the ledger disagrees with the
+    withdrawals table; then nothing may be paid out.
+    """
+
+    available_micro: int
+    held_micro: int
+    withdrawn_micro: int
+    referral_micro: int
+    untrusted_entry_ids: tuple[int, ...]
+    consistent: bool
+
+    @property
+    def sound(self) -> bool:
+        """True when every entry verifies and the ledger matches the withdrawals."""
+        return not self.untrusted_entry_ids and self.consistent
+
+
+@dataclass(frozen=True)
+class WalletSummary:
+    """What /wallet shows."""
+
+    position: WalletPosition
+    recent: list[WithdrawalRecord]
+
+
+@dataclass(frozen=True)
+class ReferralSummary:
+    """What /referral shows."""
+
+    code: str
+    referred: int
+    earnings_micro: int
+
+
+@dataclass(frozen=True)
+class WithdrawalDraft:
+    """A checked request, waiting for the user's 2FA code."""
+
+    amount_micro: int
+    address: str
+
+
+@dataclass(frozen=True)
+class WithdrawalView:
+    """A withdrawal as the admins see it; ``authentic`` is False for a tampered row."""
+
+    withdrawal: WithdrawalRecord
+    email: str
+    authentic: bool
+
+
+class WithdrawalService:
+    """Wallet summaries, referral stats, withdrawal requests and the admins' decisions."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[..., UnitOfWork],
+        audit: AuditLog,
+        clock: Clock,
+        crypto: EncryptionService,
+        *,
+        ledger: WalletLedger,
+        twofactor: TwoFactorService,
+        safety: SafetyService,
+        suspicion: SuspicionReporter,
+        admins: Iterable[int],
+        receive_address: str | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._audit = audit
+        self._clock = clock
+        self._crypto = crypto
+        self._ledger = ledger
+        self._twofactor = twofactor
+        self._safety = safety
+        self._suspicion = suspicion
+        self._admins = frozenset(admins)
+        self._receive_address = receive_address
+
+    # --- signatures ------------------------------------------------------------------------
+
+    @staticmethod
+    def _fields(withdrawal: WithdrawalRecord, hold_entry_id: int) -> tuple[str | int, ...]:
+        return (
+            "withdrawal/v1",
+            withdrawal.id,
+            withdrawal.account_id,
+            withdrawal.telegram_user_id,
+            withdrawal.amount_micro,
+            withdrawal.address,
+            withdrawal.requested_at,
+            hold_entry_id,
+        )
+
+    def is_authentic(self, withdrawal: WithdrawalRecord) -> bool:
+        """True when the request's key fields carry a valid signature."""
+        if withdrawal.signature is None or withdrawal.hold_entry_id is None:
+            return False
+        return self._crypto.verify_signature(
+            withdrawal.signature, *self._fields(withdrawal, withdrawal.hold_entry_id)
+        )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def _position(self, uow: UnitOfWork, account_id: int) -> WalletPosition:
+        balance = await self._ledger.balance(uow, account_id, limit=LEDGER_LIMIT)
+        by_kind: dict[str, int] = {}
+        for entry in await uow.wallet.entries(account_id, LEDGER_LIMIT):
+            if self._ledger.is_authentic(entry):
+                by_kind[entry.kind] = by_kind.get(entry.kind, 0) + entry.amount_micro
+        holds = -by_kind.get(WITHDRAWAL_HOLD, 0)
+        releases = by_kind.get(WITHDRAWAL_RELEASE, 0)
+        debits = -by_kind.get(WITHDRAWAL_DEBIT, 0)
+        totals = await uow.withdrawals.totals(account_id)
+        requested = totals.get(WithdrawalStatus.REQUESTED, 0)
+        completed = totals.get(WithdrawalStatus.COMPLETED, 0)
+        rejected = totals.get(WithdrawalStatus.REJECTED, 0)
+        consistent = (
+            holds == requested + completed + rejected
+            and releases == completed + rejected
+            and debits == completed
+        )
+        return WalletPosition(
+            available_micro=balance.micro,
+            held_micro=holds - releases,
+            withdrawn_micro=debits,
+            referral_micro=by_kind.get(REFERRAL_COMMISSION, 0),
+            untrusted_entry_ids=balance.untrusted_entry_ids,
+            consistent=consistent,
+        )
+
+    async def _report_unsound(
+        self, uow: UnitOfWork, account_id: int, position: WalletPosition
+    ) -> None:
+        for entry_id in position.untrusted_entry_ids:
+            await self._suspicion.report_tampered(uow, "wallet_entry", entry_id, account_id)
+        if not position.consistent:
+            await self._suspicion.report(
+                uow,
+                RULE_LEDGER_MISMATCH,
+                Severity.CRITICAL,
+                account_id=account_id,
+                telegram_user_id=None,
+                evidence={"held_micro": position.held_micro},
+            )
+
+    async def _checked_position(self, account_id: int) -> WalletPosition:
+        """The position read on its own; an unsound one is reported (in a second unit)."""
+        async with self._uow(read_only=True) as uow:
+            position = await self._position(uow, account_id)
+        if not position.sound:
+            async with self._uow() as uow:
+                await self._report_unsound(uow, account_id, position)
+                await uow.commit()
+        return position
+
+    async def summary(self, account_id: int) -> WalletSummary:
+        """Available, held, withdrawn and referral earnings, plus the newest withdrawals."""
+        position = await self._checked_position(account_id)
+        async with self._uow(read_only=True) as uow:
+            recent = await uow.withdrawals.for_account(account_id, RECENT_LIMIT)
+        return WalletSummary(position, recent)
+
+    async def referral(self, account_id: int) -> ReferralSummary:
+        """The account's referral code, how many signed up with it, and what it earned."""
+        async with self._uow(read_only=True) as uow:
+            user = await uow.accounts.by_id(account_id)
+            if user is None:
+                raise UserError("Please /login first.")
+            referred = await uow.accounts.referred_count(account_id)
+            position = await self._position(uow, account_id)
+        return ReferralSummary(user.referral_code, referred, position.referral_micro)
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _check_draft(self, amount_micro: int, address: str) -> None:
+        if amount_micro < MIN_WITHDRAWAL_MICRO:
+            raise WithdrawalRefused(
+                f"The smallest withdrawal is {format_usdt(MIN_WITHDRAWAL_MICRO)} USDT."
+            )
+        if not is_valid_tron_address(address):
+            raise WithdrawalRefused("That isn't a valid TRON address.")
+        if address == self._receive_address:
+            raise WithdrawalRefused(
+                "That is Verzek's own payment address. Send your withdrawal to an address of "
+                "your own wallet."
+            )
+
+    @staticmethod
+    def _insufficient(amount_micro: int, available_micro: int) -> WithdrawalRefused:
+        return WithdrawalRefused(
+            f"You can withdraw at most {format_usdt(available_micro)} USDT right now (asked: "
+            f"{format_usdt(amount_micro)} USDT). /wallet shows your balance."
+        )
+
+    async def prepare(self, session: Session, amount_text: str, address_text: str) -> WithdrawalDraft:
+        """Check a ``/withdraw AMOUNT ADDRESS`` before asking for the 2FA code.
+
+        Refuses (UserError) a bad amount or address, the kill switch, an account without 2FA
+        and an amount over the available balance. Nothing is held yet: :meth:`request` checks
+        everything again in the transaction that holds the money.
+        """
+        amount = parse_amount(amount_text)
+        address = parse_address(address_text)
+        self._check_draft(amount, address)
+        await self._safety.ensure_allowed(Action.WITHDRAWALS)
+        if not await self._twofactor.is_enabled(session.account_id):
+            raise TwoFactorRequired()
+        position = await self._checked_position(session.account_id)
+        if not position.sound:
+            raise UnderReview()
+        if amount > position.available_micro:
+            raise self._insufficient(amount, position.available_micro)
+        return WithdrawalDraft(amount, address)
+
+    async def request(self, session: Session, draft: WithdrawalDraft, code: str) -> WithdrawalRecord:
+        """Hold the amount for a payout, confirmed by a fresh 2FA code.
+
+        The kill switch, the balance and the ledger's integrity are checked inside the
+        transaction that writes the hold, the request and WITHDRAWAL_REQUESTED (which the
+        detector sees: a large amount raises an alert), so concurrent requests are decided one
+        after the other on the balance the previous one left. Raises :class:`WithdrawalRefused`
+        (or the kill switch's ``Halted``) when it cannot go ahead, and a plain UserError for a
+        wrong code (the user may try another).
+        """
+        self._check_draft(draft.amount_micro, draft.address)
+        await self._safety.ensure_allowed(Action.WITHDRAWALS)
+        if not await self._twofactor.is_enabled(session.account_id):
+            raise TwoFactorRequired()
+        await self._twofactor.proof_for_action(session, code, ACTION)
+        account_id = session.account_id
+        async with self._uow() as uow:
+            await self._safety.check(uow, Action.WITHDRAWALS)
+            position = await self._position(uow, account_id)
+            if not position.sound:
+                await self._report_unsound(uow, account_id, position)
+                await uow.commit()
+                raise UnderReview()
+            if draft.amount_micro > position.available_micro:
+                raise self._insufficient(draft.amount_micro, position.available_micro)
+            at = to_iso(self._clock.now())
+            withdrawal_id = await uow.withdrawals.add(
+                account_id=account_id,
+                telegram_user_id=session.telegram_user_id,
+                amount_micro=draft.amount_micro,
+                address=draft.address,
+                requested_at=at,
+            )
+            hold = await self._ledger.append(
+                uow,
+                account_id=account_id,
+                amount_micro=-draft.amount_micro,
+                kind=WITHDRAWAL_HOLD,
+                payment_id=None,
+                at=at,
+            )
+            record = WithdrawalRecord(
+                id=withdrawal_id,
+                account_id=account_id,
+                telegram_user_id=session.telegram_user_id,
+                amount_micro=draft.amount_micro,
+                address=draft.address,
+                status=WithdrawalStatus.REQUESTED,
+                requested_at=at,
+                hold_entry_id=hold.id,
+                decided_at=None,
+                decided_by_account_id=None,
+                tx_hash=None,
+                reason="",
+                signature=None,
+            )
+            signature = self._crypto.sign(*self._fields(record, hold.id))
+            await uow.withdrawals.attach_hold(withdrawal_id, hold.id, signature)
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.WITHDRAWAL_REQUESTED,
+                    account_id=account_id,
+                    telegram_user_id=session.telegram_user_id,
+                    details={
+                        "withdrawal_id": withdrawal_id,
+                        "amount_micro": draft.amount_micro,
+                        "address": mask_address(draft.address),
+                    },
+                ),
+            )
+            await uow.commit()
+        return WithdrawalRecord(**{**record.__dict__, "signature": signature})
+
+    # --- the admins ------------------------------------------------------------------------
+
+    async def pending(self) -> list[WithdrawalView]:
+        """Requested withdrawals, oldest first, with the account's email."""
+        async with self._uow(read_only=True) as uow:
+            views = []
+            for withdrawal in await uow.withdrawals.requested(PENDING_LIMIT):
+                user = await uow.accounts.by_id(withdrawal.account_id)
+                views.append(
+                    WithdrawalView(
+                        withdrawal, user.email if user else "?", self.is_authentic(withdrawal)
+                    )
+                )
+        return views
+
+    async def _require_admin(self, admin: Session) -> None:
+        if admin.telegram_user_id not in self._admins:
+            raise UserError("Sorry, that command is not available.")
+        if not await self._twofactor.is_enabled(admin.account_id):
+            raise UserError(
+                "This admin action needs your own account logged in with two-factor "
+                "authentication on. Turn it on with /2fa_enroll."
+            )
+
+    async def _open_to_decide(
+        self, uow: UnitOfWork, withdrawal_id: int, verb: str
+    ) -> WithdrawalRecord:
+        """The withdrawal if it is still requested and its row verifies; else a polite no."""
+        withdrawal = await uow.withdrawals.get(withdrawal_id)
+        if withdrawal is None:
+            raise UserError(f"There is no withdrawal #{withdrawal_id}. See /withdrawals.")
+        if withdrawal.status == WithdrawalStatus.COMPLETED:
+            raise UserError(
+                f"Withdrawal #{withdrawal_id} is already completed (transaction "
+                f"<code>{withdrawal.tx_hash}</code>); there is nothing to {verb}."
+            )
+        if withdrawal.status == WithdrawalStatus.REJECTED:
+            raise UserError(
+                f"Withdrawal #{withdrawal_id} was already rejected and its amount released; "
+                f"there is nothing to {verb}."
+            )
+        return withdrawal
+
+    async def _refuse_tampered(self, uow: UnitOfWork, withdrawal: WithdrawalRecord) -> None:
+        await self._suspicion.report_tampered(
+            uow, "withdrawal", withdrawal.id, withdrawal.account_id
+        )
+        await uow.commit()
+        raise UserError(
+            f"Withdrawal #{withdrawal.id} fails its integrity check (amount or address may have "
+            "been changed), so it can't be decided here. It was reported; look at it in the "
+            "database before paying anything."
+        )
+
+    async def complete(self, admin: Session, withdrawal_id: int, tx_hash: str) -> WithdrawalRecord:
+        """An admin records the payout transaction: the hold becomes a final debit.
+
+        Needs the admin's own session with 2FA on; audited as WITHDRAWAL_COMPLETED. Completing
+        twice, completing a rejected withdrawal or reusing a transaction is refused politely.
+        """
+        await self._require_admin(admin)
+        tx = normalise_tx_hash(tx_hash)
+        async with self._uow() as uow:
+            withdrawal = await self._open_to_decide(uow, withdrawal_id, "complete")
+            if not self.is_authentic(withdrawal):
+                await self._refuse_tampered(uow, withdrawal)
+            used = await uow.withdrawals.by_tx_hash(tx)
+            if used is not None:
+                raise UserError(
+                    f"That transaction already completed withdrawal #{used.id}. Check the hash."
+                )
+            at = to_iso(self._clock.now())
+            try:
+                decided = await uow.withdrawals.decide(
+                    withdrawal.id,
+                    status=WithdrawalStatus.COMPLETED,
+                    at=at,
+                    by_account_id=admin.account_id,
+                    tx_hash=tx,
+                    reason="",
+                )
+            except DuplicateError:
+                raise UserError("That transaction already completed another withdrawal.") from None
+            if not decided:
+                raise UserError(f"Withdrawal #{withdrawal.id} was decided meanwhile.")
+            for kind, amount in (
+                (WITHDRAWAL_RELEASE, withdrawal.amount_micro),
+                (WITHDRAWAL_DEBIT, -withdrawal.amount_micro),
+            ):
+                await self._ledger.append(
+                    uow,
+                    account_id=withdrawal.account_id,
+                    amount_micro=amount,
+                    kind=kind,
+                    payment_id=None,
+                    at=at,
+                )
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.WITHDRAWAL_COMPLETED,
+                    account_id=withdrawal.account_id,
+                    telegram_user_id=admin.telegram_user_id,
+                    details={
+                        "withdrawal_id": withdrawal.id,
+                        "amount_micro": withdrawal.amount_micro,
+                        "address": mask_address(withdrawal.address),
+                        "tx_hash": tx,
+                        "admin_account_id": admin.account_id,
+                    },
+                ),
+            )
+            await uow.commit()
+        return await self._reload(withdrawal.id)
+
+    async def reject(self, admin: Session, withdrawal_id: int, reason: str) -> WithdrawalRecord:
+        """An admin refuses a withdrawal: the held amount is available again, the user is
+        shown ``reason``. Audited as ADMIN_ACTION (``action: reject_withdrawal``)."""
+        await self._require_admin(admin)
+        reason = clean_reason(reason)
+        async with self._uow() as uow:
+            withdrawal = await self._open_to_decide(uow, withdrawal_id, "reject")
+            if not self.is_authentic(withdrawal):
+                await self._refuse_tampered(uow, withdrawal)
+            at = to_iso(self._clock.now())
+            if not await uow.withdrawals.decide(
+                withdrawal.id,
+                status=WithdrawalStatus.REJECTED,
+                at=at,
+                by_account_id=admin.account_id,
+                tx_hash=None,
+                reason=reason,
+            ):
+                raise UserError(f"Withdrawal #{withdrawal.id} was decided meanwhile.")
+            await self._ledger.append(
+                uow,
+                account_id=withdrawal.account_id,
+                amount_micro=withdrawal.amount_micro,
+                kind=WITHDRAWAL_RELEASE,
+                payment_id=None,
+                at=at,
+            )
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.ADMIN_ACTION,
+                    Severity.WARNING,
+                    account_id=withdrawal.account_id,
+                    telegram_user_id=admin.telegram_user_id,
+                    details={
+                        "action": "reject_withdrawal",
+                        "outcome": "rejected",
+                        "withdrawal_id": withdrawal.id,
+                        "amount_micro": withdrawal.amount_micro,
+                        "reason": reason,
+                        "admin_account_id": admin.account_id,
+                    },
+                ),
+            )
+            await uow.commit()
+        return await self._reload(withdrawal.id)
+
+    async def _reload(self, withdrawal_id: int) -> WithdrawalRecord:
+        async with self._uow(read_only=True) as uow:
+            withdrawal = await uow.withdrawals.get(withdrawal_id)
+        assert withdrawal is not None
+        return withdrawal

@@ -1,0 +1,116 @@
+"""SQL for withdrawal requests (``withdrawals``); the money itself moves in the wallet ledger."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from core.errors import DuplicateError
+from core.ports import WithdrawalRecord
+
+_COLUMNS = (
+    "id, account_id, telegram_user_id, amount_micro, address, status, requested_at,"
+    " hold_entry_id, decided_at, decided_by_account_id, tx_hash, reason, signature"
+)
+
+
+class SqliteWithdrawalsRepository:
+    """Withdrawal requests in SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def add(
+        self,
+        *,
+        account_id: int,
+        telegram_user_id: int,
+        amount_micro: int,
+        address: str,
+        requested_at: str,
+    ) -> int:
+        """Insert a requested withdrawal and return its id."""
+        cursor = await self._conn.execute(
+            "INSERT INTO withdrawals (account_id, telegram_user_id, amount_micro, address,"
+            " requested_at) VALUES (?, ?, ?, ?, ?)",
+            (account_id, telegram_user_id, amount_micro, address, requested_at),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def attach_hold(self, withdrawal_id: int, hold_entry_id: int, signature: str) -> None:
+        """Store the hold entry and the signature of a new request."""
+        await self._conn.execute(
+            "UPDATE withdrawals SET hold_entry_id = ?, signature = ? WHERE id = ?",
+            (hold_entry_id, signature, withdrawal_id),
+        )
+
+    async def get(self, withdrawal_id: int) -> WithdrawalRecord | None:
+        """The withdrawal with this id."""
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} FROM withdrawals WHERE id = ?",  # noqa: S608
+            (withdrawal_id,),
+        )
+        return WithdrawalRecord(*rows[0]) if rows else None
+
+    async def by_tx_hash(self, tx_hash: str) -> WithdrawalRecord | None:
+        """The withdrawal completed with this transaction (the column is UNIQUE)."""
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} FROM withdrawals WHERE tx_hash = ?",  # noqa: S608
+            (tx_hash,),
+        )
+        return WithdrawalRecord(*rows[0]) if rows else None
+
+    async def for_account(self, account_id: int, limit: int) -> list[WithdrawalRecord]:
+        """The account's newest withdrawals first."""
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} FROM withdrawals WHERE account_id = ?"  # noqa: S608
+            " ORDER BY id DESC LIMIT ?",
+            (account_id, limit),
+        )
+        return [WithdrawalRecord(*row) for row in rows]
+
+    async def requested(self, limit: int) -> list[WithdrawalRecord]:
+        """Withdrawals waiting for an admin, oldest first (the partial index answers)."""
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} FROM withdrawals WHERE status = 'requested'"  # noqa: S608
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [WithdrawalRecord(*row) for row in rows]
+
+    async def totals(self, account_id: int) -> dict[str, int]:
+        """Sum of the account's withdrawal amounts per status."""
+        rows = await self._rows(
+            "SELECT status, SUM(amount_micro) FROM withdrawals WHERE account_id = ?"
+            " GROUP BY status",
+            (account_id,),
+        )
+        return {str(status): int(total) for status, total in rows}
+
+    async def decide(
+        self,
+        withdrawal_id: int,
+        *,
+        status: str,
+        at: str,
+        by_account_id: int,
+        tx_hash: str | None,
+        reason: str,
+    ) -> bool:
+        """Compare-and-set from 'requested': decided once, whoever is quicker."""
+        try:
+            cursor = await self._conn.execute(
+                "UPDATE withdrawals SET status = ?, decided_at = ?, decided_by_account_id = ?,"
+                " tx_hash = ?, reason = ? WHERE id = ? AND status = 'requested'",
+                (status, at, by_account_id, tx_hash, reason, withdrawal_id),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("this transaction already completed a withdrawal") from exc
+        return cursor.rowcount == 1
