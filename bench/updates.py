@@ -2,7 +2,8 @@
 
 Run from the repository root (everything lives in a temp folder):
 
-    python -m bench.updates [--quick] [--users 400] [--updates 3000] [--rate 50] [--profile]
+    python -m bench.updates [--quick] [--users 400] [--updates 3000] [--rate 50]
+                            [--profile FILE]
 
 Both bots run as separate processes, started the way they are deployed: ours is
 ``build_application(settings)`` with PTB's own ``HTTPXRequest`` and long polling (services built
@@ -20,7 +21,10 @@ above the traffic, so every update passes the whole gate and the /me handler.
 Scenarios (the two bots take turns, so load from other processes hits both alike):
 
 1. burst: N updates queued at once from U users; updates/s = N / (last reply − first queued).
-   Latencies here include the wait in the queue.
+   Latencies here include the wait in the queue. Also the CPU time each bot's process used
+   per update (all its threads, from /proc): on a machine shared with other work, a steadier
+   comparison than the rate. For scale, the bare bot also runs one update at a time (PTB's
+   default): with 256 requests in flight httpcore's connection pool costs more per request.
 2. paced: /me at a steady ``--rate`` per second; p50/p99 latency.
 3. logins: the same paced /me stream while 20 users' passwords (argon2id checks) are in flight
    at once; p50/p99 of the /me updates queued during that window (target p99 < 100 ms).
@@ -29,8 +33,9 @@ Scenarios (the two bots take turns, so load from other processes hits both alike
 
 Scenarios 1–3 lift the 30 messages/s cap for both bots (``AIORateLimiter`` with no overall
 or group rate, still retrying 429s): with it, both bots answer at most 30 updates/s and the
-comparison would show Telegram's limit, not the bots. ``--profile`` runs ours under cProfile
-and prints where its main thread spends the time.
+comparison would show Telegram's limit, not the bots. ``--profile FILE`` runs ours under
+cProfile (scenarios 1–3), saves the statistics to FILE and prints where its main thread spends
+the time (SQLite work happens in aiosqlite's thread and shows as waiting).
 """
 
 from __future__ import annotations
@@ -52,8 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler, filters
@@ -61,7 +65,9 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Messa
 from bot.fakeapi import FakeBotAPI, Message, TelegramUser
 from bot.fakeapi_http import FakeBotAPIServer
 
+REPO = Path(__file__).resolve().parent.parent
 VERZEK, ECHO = "verzek", "echo"
+SEQUENTIAL = "echo-1"  # results key of the bare bot one update at a time (PTB's default)
 LIFTED, SHIPPED = "lifted", "shipped"
 LOGINS = 20
 PASSWORD = "violet canyon trumpet 42 orbit"
@@ -94,7 +100,7 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(message.text)
 
 
-def run_bot(kind: str, mode: str, profile: Path | None) -> None:
+def run_bot(kind: str, mode: str, profile: Path | None, concurrency: int = 256) -> None:
     """Child process: run one bot with long polling until SIGTERM."""
     from bot.app import build_application
     from bot.logging_setup import configure_logging
@@ -109,7 +115,7 @@ def run_bot(kind: str, mode: str, profile: Path | None) -> None:
             ApplicationBuilder()
             .token(TOKEN)
             .base_url(settings.telegram.base_url)
-            .concurrent_updates(256)  # what PerUserUpdateProcessor() allows
+            .concurrent_updates(concurrency)  # 256: what PerUserUpdateProcessor() allows
             .rate_limiter(outgoing_limiter(mode))
             .build()
         )
@@ -209,7 +215,9 @@ class Replies:
         keys = self.queued.keys() if chats is None else chats
         return sum(len(self.queued.get(chat, ())) for chat in keys)
 
-    async def settle(self, chats: Iterable[int] | None = None, bot: BotProcess | None = None) -> None:
+    async def settle(
+        self, chats: Iterable[int] | None = None, bot: BotProcess | None = None
+    ) -> None:
         """Wait until every update sent (to ``chats``) has its reply."""
         wanted = None if chats is None else list(chats)
         deadline = time.monotonic() + WAIT_SECONDS
@@ -234,12 +242,24 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Figures:
-    """Latencies (seconds) of one kind of run, pooled over rounds, plus per-round rates."""
+    """Latencies (seconds) of one kind of run, pooled over rounds, plus per-round rates and
+    CPU seconds per update of the bot's process and of the fake (this process)."""
 
     latencies: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
+    bot_cpu: list[float] = field(default_factory=list)
+    fake_cpu: list[float] = field(default_factory=list)
 
     def add(self, samples: list[Sample], count_rate: bool = False) -> None:
         self.latencies += [s.latency for s in samples]
@@ -247,6 +267,17 @@ class Figures:
             first = min(s.queued_at for s in samples)
             last = max(s.replied_at for s in samples)
             self.rates.append(len(samples) / (last - first))
+
+    def add_cpu(self, bot: float, fake: float, updates: int) -> None:
+        self.bot_cpu.append(bot / updates)
+        self.fake_cpu.append(fake / updates)
+
+    def cpu_line(self) -> str:
+        if not self.bot_cpu:
+            return ""
+        bot = statistics.median(self.bot_cpu) * 1000
+        fake = statistics.median(self.fake_cpu) * 1000
+        return f"CPU per update: bot {bot:.2f} ms, fake {fake:.2f} ms"
 
     @property
     def rate(self) -> float:
@@ -266,12 +297,23 @@ class Figures:
 # --- scenarios ---------------------------------------------------------------------------------
 
 
-async def burst(replies: Replies, users: list[TelegramUser], count: int, bot: BotProcess) -> list[Sample]:
+async def burst(
+    replies: Replies,
+    users: list[TelegramUser],
+    count: int,
+    bot: BotProcess,
+    figures: Figures | None = None,
+) -> list[Sample]:
     mark = len(replies.samples)
+    bot_cpu, fake_cpu = bot.cpu_seconds(), time.process_time()
     for k in range(count):
         replies.send(users[k % len(users)], "/me")
     await replies.settle(bot=bot)
-    return replies.samples[mark:]
+    samples = replies.samples[mark:]
+    if figures is not None:
+        figures.add(samples, count_rate=True)
+        figures.add_cpu(bot.cpu_seconds() - bot_cpu, time.process_time() - fake_cpu, count)
+    return samples
 
 
 async def paced(
@@ -315,10 +357,13 @@ async def logins_under_load(
     """20 logins' password checks at once, inside a steady /me stream."""
     logins = login_users()
     chats = [u.id for u in logins]
-    for text in ("/login", None):  # to the password step: /login, then the email
-        for user in logins:
-            replies.send(user, text or email_of(user))
-        await replies.settle(chats, bot)
+    for user in logins:  # to the password step: /login, then the email
+        replies.send(user, "/login")
+    await replies.settle(chats, bot)
+    for user in logins:
+        replies.send(user, email_of(user))
+    await replies.settle(chats, bot)
+    await asyncio.sleep(1.0)  # quiet again (as shipped, the outgoing limiter's bucket drains)
     stop = asyncio.Event()
     stream = asyncio.create_task(paced(replies, users, rate, stop=stop))
     await asyncio.sleep(0.5)  # the stream runs steadily before the logins start
@@ -344,16 +389,18 @@ async def logins_under_load(
 class BotProcess:
     """One bot in a child process, with its own fake Bot API server in this process."""
 
-    def __init__(self, kind: str, mode: str, workdir: Path, env: dict[str, str]) -> None:
-        self.kind, self.mode = kind, mode
-        self.label = f"{kind} ({mode})"
+    def __init__(
+        self, kind: str, mode: str, workdir: Path, env: dict[str, str], concurrency: int = 256
+    ) -> None:
+        self.kind, self.mode, self.concurrency = kind, mode, concurrency
+        self.label = f"{kind} ({mode})" if concurrency == 256 else f"{kind} ({mode}, {concurrency})"
         self.workdir = workdir
         self.env = env
         self.server = FakeBotAPIServer(FakeBotAPI())
         self.replies = Replies(self.server.api)
         self.process: asyncio.subprocess.Process | None = None
         self.profile: Path | None = None
-        self._log = workdir / f"{kind}-{mode}.log"
+        self._log = workdir / f"{kind}-{mode}-{concurrency}.log"
         self._log_file: IO[bytes] | None = None
 
     @property
@@ -364,12 +411,15 @@ class BotProcess:
     def stderr(self) -> str:
         return self._log.read_text(errors="replace")[-3000:]
 
-    async def start(self, profile: bool, warm_users: list[TelegramUser]) -> None:
+    def cpu_seconds(self) -> float:
+        return process_cpu(self.process.pid) if self.process else float("nan")
+
+    async def start(self, profile: Path | None, warm_users: list[TelegramUser]) -> None:
         await self.server.start()
         env = {**self.env, "TELEGRAM_BASE_URL": self.server.base_url}
-        args = ["--child", self.kind, "--mode", self.mode]
+        args = ["--child", self.kind, "--mode", self.mode, "--concurrency", str(self.concurrency)]
         if profile:
-            self.profile = self.workdir / f"{self.kind}-{self.mode}.prof"
+            self.profile = profile
             args += ["--profile-to", str(self.profile)]
         self._log_file = self._log.open("wb")
         self.process = await asyncio.create_subprocess_exec(
@@ -435,136 +485,176 @@ def print_profile(path: Path, limit: int = 25) -> None:
     stats.sort_stats("tottime").print_stats(limit)
 
 
-async def bench(plan: Plan, profile: bool) -> int:
+def environment(workdir: Path) -> dict[str, str]:
+    """The bots' configuration: captcha off, limits far above the traffic, all in ``workdir``."""
+    from core.crypto import generate_master_key
+
+    config = workdir / "config.toml"
+    room = "1000000/minute"
+    config.write_text(
+        "[security]\ncaptcha = false\n"
+        f'[rate_limits]\nauth = "{room}"\ndefault = "{room}"\n'
+        f'[rate_limits.tiers]\nfree = "{room}"\nbasic = "{room}"\npro = "{room}"\n'
+        f'[backups]\ndir = "{workdir / "backups"}"\n'
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "VERZEK_", "ENCRYPTION_", "TRONSCAN_", "ADMIN_"))
+    }
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "BENCH_CONFIG": str(config),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "ADMIN_CHAT_ID": "-100500",
+            "VERZEK_ADMINS": "9001",
+            "VERZEK_DB": str(workdir / "data" / "verzek.db"),
+            "ENCRYPTION_MASTER_KEY": generate_master_key(),
+        }
+    )
+    return env
+
+
+@dataclass
+class Results:
+    """Everything measured, by (bot, scenario)."""
+
+    lifted: dict[tuple[str, str], Figures] = field(default_factory=dict)
+    login_seconds: list[float] = field(default_factory=list)
+    shipped_logins: Figures = field(default_factory=Figures)
+    shipped_bursts: dict[str, Figures] = field(default_factory=dict)
+
+    def get(self, kind: str, scenario: str) -> Figures:
+        return self.lifted.setdefault((kind, scenario), Figures())
+
+
+async def lifted_phase(
+    plan: Plan, workdir: Path, env: dict[str, str], profile: Path | None, results: Results
+) -> Path | None:
+    """Scenarios 1–3, both bots without the 30 messages/s cap; returns ours' profile."""
+    users = me_users(plan.users)
+    ours = BotProcess(VERZEK, LIFTED, workdir, env)
+    bare = BotProcess(ECHO, LIFTED, workdir, env)
+    sequential = BotProcess(ECHO, LIFTED, workdir, env, concurrency=1)
+    bots = [ours, bare]
+    keys = {id(ours): VERZEK, id(bare): ECHO, id(sequential): SEQUENTIAL}
+    try:
+        progress("starting the bots …")
+        await asyncio.gather(
+            *(b.start(profile if b is ours else None, users) for b in [*bots, sequential])
+        )
+        for round_ in range(plan.rounds):
+            turn = bots if round_ % 2 == 0 else bots[::-1]
+            for bot in [*turn, sequential]:
+                progress(f"round {round_ + 1}: {bot.label} burst of {plan.updates:,}")
+                figures = results.get(keys[id(bot)], "burst")
+                await burst(bot.replies, users, plan.updates, bot, figures)
+            for bot in turn:
+                progress(f"round {round_ + 1}: {bot.label} paced {plan.rate:g}/s")
+                samples = await paced_run(bot.replies, users, plan.rate, plan.paced_seconds, bot)
+                results.get(bot.kind, "paced").add(samples)
+        for round_ in range(plan.login_rounds):
+            progress(f"logins round {round_ + 1}: {LOGINS} logins under /me at {plan.rate:g}/s")
+            result = await logins_under_load(ours.replies, users, plan.rate, ours)
+            if result.logged_in != LOGINS:
+                raise SystemExit(f"only {result.logged_in} of {LOGINS} logins succeeded")
+            results.get(VERZEK, "logins").add(result.me)
+            results.login_seconds.append(result.login_seconds)
+    finally:
+        await asyncio.gather(*(b.stop() for b in [*bots, sequential]))
+    return ours.profile
+
+
+async def shipped_phase(
+    plan: Plan, workdir: Path, env: dict[str, str], results: Results, rate: float
+) -> None:
+    """Scenario 4: ours as shipped (30 messages/s) with 20 logins; bursts in full mode."""
+    users = me_users(plan.users)
+    ours = BotProcess(VERZEK, SHIPPED, workdir, env)
+    bots = [ours, BotProcess(ECHO, SHIPPED, workdir, env)] if plan.shipped_burst else [ours]
+    try:
+        progress("as shipped (30 messages/s): starting …")
+        await asyncio.gather(*(b.start(None, users[:20]) for b in bots))
+        progress(f"as shipped: {LOGINS} logins under /me at {rate:g}/s")
+        result = await logins_under_load(ours.replies, users, rate, ours)
+        results.shipped_logins.add(result.me)
+        for bot in bots if plan.shipped_burst else []:
+            await asyncio.sleep(1.5)  # the limiter's bucket drains
+            progress(f"as shipped: {bot.label} burst of {plan.shipped_burst}")
+            figures = results.shipped_bursts.setdefault(bot.kind, Figures())
+            await burst(bot.replies, users, plan.shipped_burst, bot, figures)
+    finally:
+        await asyncio.gather(*(b.stop() for b in bots))
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def report(plan: Plan, results: Results, shipped_rate: float) -> None:
+    ours, bare = results.get(VERZEK, "burst"), results.get(ECHO, "burst")
+    ratio = ours.rate / bare.rate if bare.rate else 0.0
+    cpu_ratio = statistics.median(bare.bot_cpu) / statistics.median(ours.bot_cpu)
+    logins = results.get(VERZEK, "logins")
+    p99 = logins.p(0.99) * 1000
+    print("\noutgoing 30 messages/s cap lifted for both bots (the bots' own cost):")
+    print(f"  burst  ours /me      {ours.line()}")
+    print(f"                       {ours.cpu_line()}")
+    print(f"  burst  bare echo     {bare.line()}")
+    print(f"                       {bare.cpu_line()}")
+    print(
+        f"  throughput ours/bare: {ratio:.2f} (target ≥ {RATIO_TARGET}: "
+        f"{verdict(ratio >= RATIO_TARGET)}); bot CPU per update bare/ours: {cpu_ratio:.2f}"
+    )
+    sequential = results.get(SEQUENTIAL, "burst")
+    print("  burst  bare echo, one update at a time (PTB's default, for scale):")
+    print(f"                       {sequential.line()}")
+    print(f"                       {sequential.cpu_line()}")
+    print(f"  paced  ours /me      {results.get(VERZEK, 'paced').line()}")
+    print(f"  paced  bare echo     {results.get(ECHO, 'paced').line()}")
+    print(f"  ours /me while {LOGINS} logins are in flight (paced {plan.rate:g}/s):")
+    print(f"                       {logins.line()}")
+    print(
+        f"  the {LOGINS} password checks took {statistics.median(results.login_seconds):.2f} s "
+        f"(median); /me p99 {p99:.1f} ms (target < {P99_TARGET_MS:.0f} ms: "
+        f"{verdict(p99 < P99_TARGET_MS)})"
+    )
+    if results.shipped_logins.latencies:
+        print("as shipped (PTB AIORateLimiter: 30 messages/s for the whole bot):")
+        print(f"  ours /me while {LOGINS} logins are in flight (paced {shipped_rate:g}/s):")
+        print(f"                       {results.shipped_logins.line()}")
+        for kind, figures in results.shipped_bursts.items():
+            name = "ours /me " if kind == VERZEK else "bare echo"
+            print(f"  burst  {name}     {figures.line()}")
+    print(
+        f"RESULT: ours {ours.rate:,.0f} updates/s vs bare {bare.rate:,.0f} ({ratio:.2f}x, "
+        f"CPU {cpu_ratio:.2f}x); /me p99 {p99:.0f} ms with {LOGINS} logins in flight"
+    )
+
+
+async def bench(plan: Plan, profile: Path | None) -> int:
     print(f"machine: {machine()}")
     print(
         f"plan: {plan.users} logged-in users; bursts of {plan.updates:,} /me x {plan.rounds} "
         f"rounds; paced {plan.rate:g}/s for {plan.paced_seconds:g} s x {plan.rounds}; "
         f"{LOGINS} logins x {plan.login_rounds} rounds"
     )
+    results = Results()
+    shipped_rate = min(plan.rate, 20.0)
     with tempfile.TemporaryDirectory(prefix="verzek-bench-") as tmp:
         workdir = Path(tmp)
-        config = workdir / "config.toml"
-        unlimited = "1000000/minute"
-        config.write_text(
-            "[security]\ncaptcha = false\n"
-            f'[rate_limits]\nauth = "{unlimited}"\ndefault = "{unlimited}"\n'
-            f'[rate_limits.tiers]\nfree = "{unlimited}"\nbasic = "{unlimited}"\n'
-            f'pro = "{unlimited}"\n'
-            f'[backups]\ndir = "{workdir / "backups"}"\n'
-        )
-        from core.crypto import generate_master_key
-
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("TELEGRAM_", "VERZEK_", "ENCRYPTION_", "TRONSCAN_", "ADMIN_"))
-        }
-        env.update(
-            {
-                "PYTHONPATH": str(REPO),
-                "BENCH_CONFIG": str(config),
-                "TELEGRAM_BOT_TOKEN": TOKEN,
-                "ADMIN_CHAT_ID": "-100500",
-                "VERZEK_ADMINS": "9001",
-                "VERZEK_DB": str(workdir / "data" / "verzek.db"),
-                "ENCRYPTION_MASTER_KEY": generate_master_key(),
-            }
-        )
+        env = environment(workdir)
         progress(f"creating {plan.users + LOGINS} accounts and {plan.users} sessions …")
         started = time.perf_counter()
-        await create_accounts(env, config, plan.users)
+        await create_accounts(env, Path(env["BENCH_CONFIG"]), plan.users)
         progress(f"  done in {time.perf_counter() - started:.1f} s")
-        users = me_users(plan.users)
-
-        ours = BotProcess(VERZEK, LIFTED, workdir, env)
-        bare = BotProcess(ECHO, LIFTED, workdir, env)
-        bots = [ours, bare]
-        figures = {
-            (bot.kind, what): Figures() for bot in bots for what in ("burst", "paced", "logins")
-        }
-        login_seconds: list[float] = []
-        try:
-            progress("starting both bots …")
-            await asyncio.gather(*(b.start(profile and b is ours, users) for b in bots))
-            for round_ in range(plan.rounds):
-                for bot in bots if round_ % 2 == 0 else bots[::-1]:
-                    progress(f"round {round_ + 1}: {bot.label} burst of {plan.updates:,}")
-                    samples = await burst(bot.replies, users, plan.updates, bot)
-                    figures[bot.kind, "burst"].add(samples, count_rate=True)
-                for bot in bots if round_ % 2 == 0 else bots[::-1]:
-                    progress(f"round {round_ + 1}: {bot.label} paced {plan.rate:g}/s")
-                    samples = await paced_run(
-                        bot.replies, users, plan.rate, plan.paced_seconds, bot
-                    )
-                    figures[bot.kind, "paced"].add(samples)
-            for round_ in range(plan.login_rounds):
-                progress(f"logins round {round_ + 1}: {LOGINS} logins under /me at {plan.rate:g}/s")
-                result = await logins_under_load(ours.replies, users, plan.rate, ours)
-                if result.logged_in != LOGINS:
-                    raise SystemExit(f"only {result.logged_in} of {LOGINS} logins succeeded")
-                figures[VERZEK, "logins"].add(result.me)
-                login_seconds.append(result.login_seconds)
-        finally:
-            await asyncio.gather(*(b.stop() for b in bots))
-
-        shipped: dict[str, Figures] = {}
-        shipped_logins = Figures()
-        shipped_rate = min(plan.rate, 20.0)
-        if not profile:
-            ours_s = BotProcess(VERZEK, SHIPPED, workdir, env)
-            bare_s = BotProcess(ECHO, SHIPPED, workdir, env)
-            shipped_bots = [ours_s, bare_s] if plan.shipped_burst else [ours_s]
-            try:
-                progress("as shipped (30 messages/s): starting …")
-                warm = users[:20]
-                await asyncio.gather(*(b.start(False, warm) for b in shipped_bots))
-                await asyncio.sleep(1.5)  # let the limiter's bucket drain after the warm-up
-                progress(f"as shipped: {LOGINS} logins under /me at {shipped_rate:g}/s")
-                result = await logins_under_load(ours_s.replies, users, shipped_rate, ours_s)
-                shipped_logins.add(result.me)
-                if plan.shipped_burst:
-                    for bot in shipped_bots:
-                        await asyncio.sleep(1.5)
-                        progress(f"as shipped: {bot.label} burst of {plan.shipped_burst}")
-                        samples = await burst(bot.replies, users, plan.shipped_burst, bot)
-                        shipped.setdefault(bot.kind, Figures()).add(samples, count_rate=True)
-            finally:
-                await asyncio.gather(*(b.stop() for b in shipped_bots))
-
-        ours_rate = figures[VERZEK, "burst"].rate
-        bare_rate = figures[ECHO, "burst"].rate
-        ratio = ours_rate / bare_rate if bare_rate else 0.0
-        logins_p99 = figures[VERZEK, "logins"].p(0.99) * 1000
-        print("\noutgoing 30 messages/s cap lifted for both bots (the bots' own cost):")
-        print(f"  burst  ours /me      {figures[VERZEK, 'burst'].line()}")
-        print(f"  burst  bare echo     {figures[ECHO, 'burst'].line()}")
-        print(
-            f"  throughput ratio ours/bare: {ratio:.2f}  "
-            f"(target ≥ {RATIO_TARGET}: {'met' if ratio >= RATIO_TARGET else 'MISSED'})"
-        )
-        print(f"  paced  ours /me      {figures[VERZEK, 'paced'].line()}")
-        print(f"  paced  bare echo     {figures[ECHO, 'paced'].line()}")
-        print(f"  ours /me during {LOGINS} logins in flight (paced {plan.rate:g}/s):")
-        print(f"                       {figures[VERZEK, 'logins'].line()}")
-        print(
-            f"  20 password checks took {statistics.median(login_seconds):.2f} s (median); "
-            f"/me p99 {logins_p99:.1f} ms (target < {P99_TARGET_MS:.0f} ms: "
-            f"{'met' if logins_p99 < P99_TARGET_MS else 'MISSED'})"
-        )
-        if shipped_logins.latencies:
-            print("as shipped (PTB AIORateLimiter: 30 messages/s for the whole bot):")
-            print(f"  ours /me during {LOGINS} logins (paced {shipped_rate:g}/s):")
-            print(f"                       {shipped_logins.line()}")
-            for kind, figs in shipped.items():
-                name = "ours /me " if kind == VERZEK else "bare echo"
-                print(f"  burst  {name}     {figs.line()}")
-        print(
-            f"RESULT: ours {ours_rate:,.0f} updates/s vs bare {bare_rate:,.0f} "
-            f"({ratio:.2f}x); /me p99 {logins_p99:.0f} ms during {LOGINS} logins"
-        )
-        if profile and ours.profile is not None and ours.profile.exists():
-            print_profile(ours.profile)
+        written = await lifted_phase(plan, workdir, env, profile, results)
+        if profile is None:
+            await shipped_phase(plan, workdir, env, results, shipped_rate)
+    report(plan, results, shipped_rate)
+    if written is not None and written.exists():
+        print_profile(written)
     return 0
 
 
@@ -575,13 +665,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, default=None, help="updates per burst (3000)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per scenario (3)")
     parser.add_argument("--rate", type=float, default=50.0, help="paced /me per second")
-    parser.add_argument("--profile", action="store_true", help="cProfile ours and print it")
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE", help="cProfile ours into FILE and print the top"
+    )
     parser.add_argument("--child", choices=[VERZEK, ECHO], help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=[LIFTED, SHIPPED], default=LIFTED, help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=256, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        run_bot(args.child, args.mode, args.profile_to)
+        run_bot(args.child, args.mode, args.profile_to, args.concurrency)
         return 0
     quick = args.quick
     plan = Plan(
@@ -593,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         login_rounds=1 if quick else 3,
         shipped_burst=0 if quick else 150,
     )
-    return asyncio.run(bench(plan, args.profile))
+    profile = args.profile.resolve() if args.profile else None
+    return asyncio.run(bench(plan, profile))
 
 
 if __name__ == "__main__":

@@ -35,8 +35,11 @@ from bot.handlers import account, apikeys, killswitch, login, register, start, t
 from bot.handlers import activity as activity_feature
 from bot.handlers import admin_audit as admin_audit_feature
 from bot.handlers import admin_payments as admin_payments_feature
+from bot.handlers import admin_stats as admin_stats_feature
+from bot.handlers import admin_withdrawals as admin_withdrawals_feature
 from bot.handlers import backups as backups_feature
 from bot.handlers import payments as payments_feature
+from bot.handlers import wallet as wallet_feature
 from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
@@ -128,9 +131,12 @@ def build_application(
         feature.register(application)
     activity_feature.register(application)
     admin_audit_feature.register(application)
+    admin_stats_feature.register(application)
     backups_feature.register(application)
     payments_feature.register(application)
     admin_payments_feature.register(application)
+    wallet_feature.register(application)
+    admin_withdrawals_feature.register(application)
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     payment_jobs.register(application)  # re-checks pending payments every minute

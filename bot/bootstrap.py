@@ -25,10 +25,12 @@ from core.ratelimit_storage import open_storage
 from core.safety import SafetyService
 from core.services import Services
 from core.sessions import SessionService
+from core.stats import StatsService
 from core.suspicion import SuspicionReporter
 from core.tronscan import TronscanClient
 from core.twofactor import TwoFactorService
 from core.wallet import WalletLedger
+from core.withdrawals import WithdrawalService
 from storage.database import Database
 from storage.snapshot import SqliteDatabaseFiles
 
@@ -65,6 +67,7 @@ async def bootstrap(
     if chain is None:
         http = httpx.AsyncClient()
         chain = TronscanClient(http, settings.tronscan)
+    ledger = WalletLedger(crypto)
     payments = PaymentService(
         uow,
         audit,
@@ -74,7 +77,7 @@ async def bootstrap(
         chain,
         accounts=accounts,
         licenses=licenses,
-        wallet=WalletLedger(crypto),
+        wallet=ledger,
         suspicion=suspicion,
     )
     tiers = LicenseTierResolver(uow, clock, licenses, idle_minutes=settings.security.idle_minutes)
@@ -97,6 +100,19 @@ async def bootstrap(
         backups=BackupService(settings.backups, SqliteDatabaseFiles(database), audit, clock),
         payments=payments,
         licenses=licenses,
+        withdrawals=WithdrawalService(
+            uow,
+            audit,
+            clock,
+            crypto,
+            ledger=ledger,
+            twofactor=twofactor,
+            safety=safety,
+            suspicion=suspicion,
+            admins=settings.telegram.admins,
+            receive_address=settings.payments.receive_address,
+        ),
+        stats=StatsService(uow, clock),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:

@@ -126,7 +126,15 @@ async def gate(update: Update, context: Context) -> None:
     if chat is not None and chat.type != ChatType.PRIVATE:
         if command is None and query is None:
             raise ApplicationHandlerStop  # group chatter is none of our business
-        if command is not None and command not in _GROUP_OK and command not in ADMIN_ONLY:
+        admin_chat = chat.id == context.bot_data.services.settings.telegram.admin_chat_id
+        # Admin commands show emails and payments: only in a private chat or the admin chat,
+        # never in some other group an admin happens to be in.
+        allowed = command in _GROUP_OK or (command in ADMIN_ONLY and admin_chat)
+        if command is not None and not allowed:
             if update.effective_message is not None:
-                await update.effective_message.reply_text(texts.PRIVATE_CHAT_ONLY)
+                await update.effective_message.reply_text(
+                    texts.ADMIN_PRIVATE_CHAT_ONLY
+                    if command in ADMIN_ONLY
+                    else texts.PRIVATE_CHAT_ONLY
+                )
             raise ApplicationHandlerStop

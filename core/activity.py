@@ -19,6 +19,12 @@ from core.ports import AuditRow, UnitOfWork
 ACTIVITY_PAGE = 10
 AUDIT_PAGE = 20
 
+
+def _is_id(text: str) -> bool:
+    """ASCII digits within SQLite's INTEGER range ("²".isdigit() is True, int() refuses it)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 TargetKind = Literal["account", "telegram"]
 
 
@@ -76,10 +82,10 @@ class ActivityService:
         there is no such account. A number that is no account id means a Telegram user."""
         raw = text.strip()
         lowered = raw.lower()
-        if lowered.startswith("tg:") and lowered[3:].isdigit():
+        if lowered.startswith("tg:") and _is_id(lowered[3:]):
             return AuditTarget("telegram", int(lowered[3:]))
         async with self._uow(read_only=True) as uow:
-            if raw.isdigit() and len(raw) <= 18:
+            if _is_id(raw):
                 user = await uow.accounts.by_id(int(raw))
                 if user is None:
                     return AuditTarget("telegram", int(raw))

@@ -20,6 +20,7 @@ from core.clock import Clock, from_iso, to_iso
 from core.config import TIERS, Plan
 from core.crypto import EncryptionService
 from core.ports import LicenseRecord, UnitOfWork
+from core.signing import LICENSE_SIGNATURE, sign_record, verify_record
 from core.suspicion import SuspicionReporter
 
 logger = logging.getLogger(__name__)
@@ -58,23 +59,10 @@ class LicenseService:
         self._crypto = crypto
         self._suspicion = suspicion
 
-    def _fields(self, record: LicenseRecord) -> tuple[str | int, ...]:
-        return (
-            "license/v1",
-            record.id,
-            record.account_id,
-            record.payment_id,
-            record.plan,
-            record.tier,
-            record.starts_at,
-            record.ends_at,
-        )
-
     def is_authentic(self, record: LicenseRecord) -> bool:
-        """True when the row carries a valid signature over its key fields."""
-        return record.signature is not None and self._crypto.verify_signature(
-            record.signature, *self._fields(record)
-        )
+        """True when the row carries a valid signature over its key fields (the fields are
+        ``LICENSE_SIGNATURE`` in core/signing.py; any configured key)."""
+        return verify_record(self._crypto, LICENSE_SIGNATURE, record)
 
     def split(
         self, records: Sequence[LicenseRecord]
@@ -117,7 +105,7 @@ class LicenseService:
             created_at=record.created_at,
         )
         record = LicenseRecord(**{**record.__dict__, "id": license_id})
-        signature = self._crypto.sign(*self._fields(record))
+        signature = sign_record(self._crypto, LICENSE_SIGNATURE, record)
         await uow.licenses.sign(license_id, signature)
         return LicenseRecord(**{**record.__dict__, "signature": signature}), starts > now
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import argon2
@@ -16,6 +19,19 @@ from core.errors import UserError
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 MIN_SCORE = 3
+# CPU priority (nice) of the hashing threads. argon2 runs 4 lanes per hash, so a burst of
+# logins keeps every core busy; at the same priority the event loop and the SQLite thread
+# then wait for the scheduler on each hop, and every other user's command stalls for
+# hundreds of milliseconds (bench/updates.py). Lower priority lets them cut in.
+HASHING_NICE = 19
+
+
+def _lower_thread_priority() -> None:
+    """Thread-pool initializer: run this worker (and the lanes it starts) at a lower
+    priority. Linux only, where the nice value belongs to the thread."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
 
 
 def _policy_problem(password: str, email: str) -> str | None:
@@ -53,7 +69,9 @@ class PasswordService:
         self._hasher = hasher or argon2.PasswordHasher()  # argon2id, RFC 9106 parameters
         # A bounded pool: each argon2 hash holds 64 MiB while it runs.
         self._pool = ThreadPoolExecutor(
-            max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="argon2"
+            max_workers=workers or max(2, os.cpu_count() or 2),
+            thread_name_prefix="argon2",
+            initializer=_lower_thread_priority,
         )
         self._dummy_hash: str | None = None
 

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -41,6 +41,7 @@ from core.licenses import LicenseService
 from core.money import format_usdt
 from core.ports import InvoiceRecord, LicenseRecord, PaymentRecord, UnitOfWork
 from core.sessions import Session
+from core.signing import INVOICE_SIGNATURE, PAYMENT_SIGNATURE, sign_record, verify_record
 from core.suspicion import SuspicionReporter
 from core.wallet import REFERRAL_COMMISSION, WalletLedger, commission_micro
 
@@ -316,41 +317,11 @@ class PaymentService:
             raise UserError("Payments are not set up yet. Please try again later.")
         return address
 
-    # --- signatures ------------------------------------------------------------------------
-
-    def _invoice_fields(self, invoice: InvoiceRecord) -> tuple[str | int, ...]:
-        return (
-            "invoice/v1",
-            invoice.id,
-            invoice.account_id,
-            invoice.plan,
-            invoice.tier,
-            invoice.days,
-            invoice.amount_micro,
-            invoice.receive_address,
-            invoice.created_at,
-            invoice.expires_at,
-        )
-
-    @staticmethod
-    def _payment_fields(
-        payment: PaymentRecord, amount_micro: int, approved_at: str
-    ) -> tuple[str | int, ...]:
-        return (
-            "payment/v1",
-            payment.id,
-            payment.account_id,
-            payment.invoice_id,
-            payment.tx_hash,
-            amount_micro,
-            approved_at,
-        )
+    # --- signatures (fields: core/signing.py) ---------------------------------------------
 
     def invoice_is_authentic(self, invoice: InvoiceRecord) -> bool:
-        """True when the invoice row carries a valid signature."""
-        return invoice.signature is not None and self._crypto.verify_signature(
-            invoice.signature, *self._invoice_fields(invoice)
-        )
+        """True when the invoice row carries a valid signature (by any configured key)."""
+        return verify_record(self._crypto, INVOICE_SIGNATURE, invoice)
 
     def payment_is_authentic(self, payment: PaymentRecord) -> bool:
         """An approved payment must carry a valid signature; other states grant nothing."""
@@ -358,10 +329,7 @@ class PaymentService:
             return True
         if payment.signature is None or payment.amount_micro is None or not payment.approved_at:
             return False
-        return self._crypto.verify_signature(
-            payment.signature,
-            *self._payment_fields(payment, payment.amount_micro, payment.approved_at),
-        )
+        return verify_record(self._crypto, PAYMENT_SIGNATURE, payment)
 
     # --- invoices --------------------------------------------------------------------------
 
@@ -420,7 +388,7 @@ class PaymentService:
                 expires_at=draft.expires_at,
             )
             invoice = InvoiceRecord(**{**draft.__dict__, "id": invoice_id})
-            signature = self._crypto.sign(*self._invoice_fields(invoice))
+            signature = sign_record(self._crypto, INVOICE_SIGNATURE, invoice)
             await uow.payments.sign_invoice(invoice_id, signature)
             await uow.commit()
         return InvoiceRecord(**{**invoice.__dict__, "signature": signature})
@@ -701,7 +669,8 @@ class PaymentService:
         admin: Session | None,
     ) -> LicenseRecord | None:
         """Sign and approve, mark the invoice paid, grant the license, pay the referrer."""
-        signature = self._crypto.sign(*self._payment_fields(payment, amount_micro, at))
+        approval = replace(payment, amount_micro=amount_micro, approved_at=at)
+        signature = sign_record(self._crypto, PAYMENT_SIGNATURE, approval)
         approved = await uow.payments.approve(
             payment.id,
             amount_micro=amount_micro,

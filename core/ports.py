@@ -144,6 +144,7 @@ class UnitOfWork(Protocol):
     licenses: LicensesRepository
     wallet: WalletRepository
     withdrawals: WithdrawalsRepository
+    stats: StatsRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -964,4 +965,22 @@ class DatabaseFiles(Protocol):
         """Inside :meth:`exclusive`, after ``close()``: make ``candidate`` (a file in the same
         folder) the live database durably; raises ``StorageError`` when another process still
         has the database open."""
+        ...
+
+
+@dataclass(frozen=True)
+class PlatformStats:
+    """The admin's one-glance numbers (/stats)."""
+
+    users: int
+    active_licenses: int
+    pending_payments: int
+    alerts_today: int
+
+
+class StatsRepository(Protocol):
+    """Counts across the platform."""
+
+    async def snapshot(self, *, now: str, day_start: str) -> PlatformStats:
+        """Users, licenses active at ``now``, pending payments, alerts since ``day_start``."""
         ...

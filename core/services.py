@@ -22,7 +22,9 @@ from core.ports import UnitOfWork
 from core.ratelimit import RateLimitService
 from core.safety import SafetyService
 from core.sessions import SessionService
+from core.stats import StatsService
 from core.twofactor import TwoFactorService
+from core.withdrawals import WithdrawalService
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Services:
     backups: BackupService
     payments: PaymentService
     licenses: LicenseService
+    withdrawals: WithdrawalService
+    stats: StatsService
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

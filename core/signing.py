@@ -85,6 +85,19 @@ WALLET_ENTRY_SIGNATURE = SignedFields(
     "wallet_entry/v1",
     ("id", "account_id", "amount_micro", "kind", "payment_id", "created_at"),
 )
+# A withdrawal request, signed when its hold entry is attached (in the insert's transaction).
+WITHDRAWAL_SIGNATURE = SignedFields(
+    "withdrawal/v1",
+    (
+        "id",
+        "account_id",
+        "telegram_user_id",
+        "amount_micro",
+        "address",
+        "requested_at",
+        "hold_entry_id",
+    ),
+)
 
 
 def sign_record(crypto: EncryptionService, spec: SignedFields, record: object) -> str:

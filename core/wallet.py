@@ -1,7 +1,8 @@
 """The wallet ledger: signed integer micro-USDT entries; a balance is their sum.
 
 Every entry is written through :class:`WalletLedger`, which signs it (HMAC over its key fields,
-see :meth:`core.crypto.EncryptionService.sign`). Whatever pays money out (withdrawals) must
+``WALLET_ENTRY_SIGNATURE`` in core/signing.py, the list ``verzek rotate-key`` re-signs with; see
+:meth:`core.crypto.EncryptionService.sign`). Whatever pays money out (withdrawals) must
 count only entries for which :meth:`WalletLedger.is_authentic` holds.
 """
 
@@ -12,6 +13,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from core.crypto import EncryptionService
 from core.ports import UnitOfWork, WalletEntryRecord
+from core.signing import WALLET_ENTRY_SIGNATURE
 
 REFERRAL_COMMISSION = "referral_commission"
 
@@ -37,15 +39,7 @@ class WalletLedger:
         self._crypto = crypto
 
     def _fields(self, entry: WalletEntryRecord) -> tuple[str | int, ...]:
-        return (
-            "wallet_entry/v1",
-            entry.id,
-            entry.account_id,
-            entry.amount_micro,
-            entry.kind,
-            entry.payment_id if entry.payment_id is not None else "",
-            entry.created_at,
-        )
+        return WALLET_ENTRY_SIGNATURE.message(entry)
 
     def is_authentic(self, entry: WalletEntryRecord) -> bool:
         """True when the entry carries a valid signature over its key fields."""

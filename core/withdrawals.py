@@ -12,7 +12,8 @@ withdrawal moves money in three kinds of entries:
 
 So "available" is the sum of the account's authentic entries, "held" is holds minus releases
 and "withdrawn" is the sum of debits. The ``withdrawals`` table says what each hold is for;
-its request fields are signed like every other row that moves money.
+its request fields are signed like every other row that moves money
+(``WITHDRAWAL_SIGNATURE`` in core/signing.py, re-signed by ``verzek rotate-key``).
 
 Paying out trusts nothing that does not verify: an account whose ledger holds an entry with a
 bad signature, or whose ledger disagrees with its withdrawals (a hold deleted, say), cannot
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import NoReturn
 
 from core.audit import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, to_iso
@@ -38,6 +40,7 @@ from core.payments import normalise_tx_hash
 from core.ports import UnitOfWork, WithdrawalRecord
 from core.safety import Action, SafetyService
 from core.sessions import Session
+from core.signing import WITHDRAWAL_SIGNATURE, sign_record, verify_record
 from core.suspicion import SuspicionReporter
 from core.tron import is_valid_tron_address
 from core.twofactor import TwoFactorService
@@ -232,25 +235,11 @@ class WithdrawalService:
 
     # --- signatures ------------------------------------------------------------------------
 
-    @staticmethod
-    def _fields(withdrawal: WithdrawalRecord, hold_entry_id: int) -> tuple[str | int, ...]:
-        return (
-            "withdrawal/v1",
-            withdrawal.id,
-            withdrawal.account_id,
-            withdrawal.telegram_user_id,
-            withdrawal.amount_micro,
-            withdrawal.address,
-            withdrawal.requested_at,
-            hold_entry_id,
-        )
-
     def is_authentic(self, withdrawal: WithdrawalRecord) -> bool:
-        """True when the request's key fields carry a valid signature."""
-        if withdrawal.signature is None or withdrawal.hold_entry_id is None:
-            return False
-        return self._crypto.verify_signature(
-            withdrawal.signature, *self._fields(withdrawal, withdrawal.hold_entry_id)
+        """True when the request's key fields (``WITHDRAWAL_SIGNATURE``) carry a valid
+        signature; a row without its hold entry never does."""
+        return withdrawal.hold_entry_id is not None and verify_record(
+            self._crypto, WITHDRAWAL_SIGNATURE, withdrawal
         )
 
     # --- reading ---------------------------------------------------------------------------
@@ -346,7 +335,9 @@ class WithdrawalService:
             f"{format_usdt(amount_micro)} USDT). /wallet shows your balance."
         )
 
-    async def prepare(self, session: Session, amount_text: str, address_text: str) -> WithdrawalDraft:
+    async def prepare(
+        self, session: Session, amount_text: str, address_text: str
+    ) -> WithdrawalDraft:
         """Check a ``/withdraw AMOUNT ADDRESS`` before asking for the 2FA code.
 
         Refuses (UserError) a bad amount or address, the kill switch, an account without 2FA
@@ -366,7 +357,9 @@ class WithdrawalService:
             raise self._insufficient(amount, position.available_micro)
         return WithdrawalDraft(amount, address)
 
-    async def request(self, session: Session, draft: WithdrawalDraft, code: str) -> WithdrawalRecord:
+    async def request(
+        self, session: Session, draft: WithdrawalDraft, code: str
+    ) -> WithdrawalRecord:
         """Hold the amount for a payout, confirmed by a fresh 2FA code.
 
         The kill switch, the balance and the ledger's integrity are checked inside the
@@ -422,7 +415,7 @@ class WithdrawalService:
                 reason="",
                 signature=None,
             )
-            signature = self._crypto.sign(*self._fields(record, hold.id))
+            signature = sign_record(self._crypto, WITHDRAWAL_SIGNATURE, record)
             await uow.withdrawals.attach_hold(withdrawal_id, hold.id, signature)
             await self._audit.append(
                 uow,
@@ -483,7 +476,7 @@ class WithdrawalService:
             )
         return withdrawal
 
-    async def _refuse_tampered(self, uow: UnitOfWork, withdrawal: WithdrawalRecord) -> None:
+    async def _refuse_tampered(self, uow: UnitOfWork, withdrawal: WithdrawalRecord) -> NoReturn:
         await self._suspicion.report_tampered(
             uow, "withdrawal", withdrawal.id, withdrawal.account_id
         )

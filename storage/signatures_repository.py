@@ -19,6 +19,7 @@ from core.signing import (
     LICENSE_SIGNATURE,
     PAYMENT_SIGNATURE,
     WALLET_ENTRY_SIGNATURE,
+    WITHDRAWAL_SIGNATURE,
     SignedFields,
 )
 
@@ -40,17 +41,18 @@ class SignedTableSpec:
         return SignedTable(self.table, self.fields)
 
 
-# Every signed table of the schema. A migration adding one (e.g. a withdrawals table whose rows
-# carry their own signature) adds its line here, with its field list defined once in
-# core/signing.py and used by the domain code that signs the rows. New kinds of wallet entries
-# (withdrawal holds, debits, …) written through core/wallet.py's WalletLedger are already covered
-# by the wallet_entries line.
+# Every signed table of the schema. A migration adding a table whose rows carry a signature adds
+# its line here, with its field list defined once in core/signing.py and used (sign_record /
+# verify_record) by the domain code that signs the rows. New kinds of wallet entries (withdrawal
+# holds, releases, debits, …) written through core/wallet.py's WalletLedger need nothing: the
+# wallet_entries line covers every kind.
 SIGNED_TABLES: list[SignedTableSpec] = [
     SignedTableSpec("invoices", INVOICE_SIGNATURE),
     # Signed at approval; other states grant nothing and carry no signature.
     SignedTableSpec("payments", PAYMENT_SIGNATURE, must_be_signed="status = 'approved'"),
     SignedTableSpec("licenses", LICENSE_SIGNATURE),
     SignedTableSpec("wallet_entries", WALLET_ENTRY_SIGNATURE),
+    SignedTableSpec("withdrawals", WITHDRAWAL_SIGNATURE),
 ]
 
 
@@ -80,7 +82,7 @@ class SqliteSignaturesRepository:
                 f"ORDER BY {spec.id_column} LIMIT 1000",
                 (last,),
             ) as cur:
-                rows = await cur.fetchall()
+                rows = list(await cur.fetchall())
             if not rows:
                 return
             for row in rows:

@@ -21,6 +21,7 @@ from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
 from storage.sessions_repository import SqliteSessionsRepository
 from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesRepository
+from storage.stats_repository import SqliteStatsRepository
 from storage.twofactor_repository import SqliteTwoFactorRepository
 from storage.wallet_repository import SqliteWalletRepository
 from storage.withdrawals_repository import SqliteWithdrawalsRepository
@@ -98,6 +99,7 @@ class SqliteUnitOfWork:
         self.licenses = SqliteLicensesRepository(conn)
         self.wallet = SqliteWalletRepository(conn)
         self.withdrawals = SqliteWithdrawalsRepository(conn)
+        self.stats = SqliteStatsRepository(conn)
         return self
 
     async def __aexit__(

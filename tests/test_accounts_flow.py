@@ -140,18 +140,21 @@ async def test_duplicate_email_gets_a_neutral_reply(bot: BotHarness) -> None:
 async def test_unknown_email_and_wrong_password_look_the_same(bot: BotHarness) -> None:
     await register(bot, bot.user(1))
     eve = bot.user(66)
-    started = time.perf_counter()
-    wrong_password = await login(bot, eve, EMAIL, "not the password at all 1")
-    wrong_took = time.perf_counter() - started
-    started = time.perf_counter()
-    unknown_email = await login(bot, eve, "nobody@example.com", "not the password at all 1")
-    unknown_took = time.perf_counter() - started
+    wrong_times, unknown_times = [], []
+    for n in range(2):  # the fastest of two runs: robust against a busy machine
+        started = time.perf_counter()
+        wrong_password = await login(bot, eve, EMAIL, "not the password at all 1")
+        wrong_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        unknown_email = await login(bot, eve, f"nobody{n}@example.com", "not the password 1")
+        unknown_times.append(time.perf_counter() - started)
     assert wrong_password == unknown_email
     assert "email or password is not correct" in wrong_password
     # Both paths run one argon2 verification: neither is an order of magnitude faster.
-    assert unknown_took > wrong_took / 3 and wrong_took > unknown_took / 3
+    wrong_took, unknown_took = min(wrong_times), min(unknown_times)
+    assert unknown_took > wrong_took / 4 and wrong_took > unknown_took / 4
     failed = [e for e in await events(bot) if e.event_type == EventType.LOGIN_FAILED]
-    assert [e.telegram_user_id for e in failed] == [66, 66]
+    assert [e.telegram_user_id for e in failed] == [66, 66, 66, 66]
     assert failed[0].account_id == 1 and failed[1].account_id is None
 
 

@@ -118,3 +118,25 @@ async def test_users_are_served_concurrently_but_in_order(bot: BotHarness) -> No
     assert seen.index((2, "fast-b")) < seen.index((1, "slow"))
     assert seen.index((1, "slow")) < seen.index((1, "fast-a"))
     assert bot.processor.active_users == 0
+
+
+async def test_stats_counts_users_and_is_admin_only(bot: BotHarness) -> None:
+    from tests.test_accounts_flow import register
+
+    await register(bot, bot.user(1))
+    await register(bot, bot.user(2), "second@example.com", "quiet harbour lantern 77 meadow")
+    (stats,) = await bot.send(bot.user(ADMIN_ID), "/stats")
+    assert "Users: 2" in stats.plain and "Active licenses: 0" in stats.plain
+    assert "Payments waiting: 0" in stats.plain
+    (refused,) = await bot.send(bot.user(1), "/stats")
+    assert refused.plain == "Sorry, that command is not available."
+    (stats,) = await bot.send(bot.user(ADMIN_ID), "/stats")
+    assert "Security alerts today (UTC): 1" in stats.plain  # the refused admin command
+
+
+async def test_admin_commands_run_only_in_private_or_the_admin_chat(bot: BotHarness) -> None:
+    admin = bot.user(ADMIN_ID)
+    (refused,) = await bot.send(admin, "/stats", chat_id=-777)
+    assert "private chat" in refused.plain
+    (stats,) = await bot.send(admin, "/stats", chat_id=ADMIN_CHAT_ID)
+    assert "Users:" in stats.plain

@@ -43,7 +43,8 @@ _MARKS = {True: "✅", False: "❌", None: "⏳"}
 def _payment_id(context: Context) -> int | None:
     args = context.args or []
     text = args[0].lstrip("#") if args else ""
-    return int(text) if text.isdigit() else None
+    # ASCII digits only ("²".isdigit() is True) and within SQLite's INTEGER range.
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 async def _reply_lines(message: Message, lines: list[str]) -> None:

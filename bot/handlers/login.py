@@ -134,14 +134,18 @@ async def open_session(
     assert user is not None
     services = context.bot_data.services
     result = await services.accounts.complete_login(attempt, user.id, proof)
-    await message_of(update).reply_text(
-        prefix
-        + texts.LOGIN_DONE.format(
-            email=escape(result.email),
-            idle=services.settings.security.idle_minutes,
-            expires=result.session.expires_at.strftime("%Y-%m-%d %H:%M"),
+    try:
+        await message_of(update).reply_text(
+            prefix
+            + texts.LOGIN_DONE.format(
+                email=escape(result.email),
+                idle=services.settings.security.idle_minutes,
+                expires=result.session.expires_at.strftime("%Y-%m-%d %H:%M"),
+            )
         )
-    )
+    except TelegramError as exc:
+        # The session is committed, so the flow is over even if Telegram lost the news.
+        logger.warning("logged in; Telegram did not take the reply: %s", type(exc).__name__)
     if result.previous_telegram_user_id is not None:
         try:
             await context.bot.send_message(

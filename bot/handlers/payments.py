@@ -169,7 +169,9 @@ async def pay(update: Update, context: Context) -> None:
         return
     args = context.args or []
     invoice_text = args[0].lstrip("#") if args else ""
-    if len(args) != 2 or not invoice_text.isdigit():
+    # ASCII digits only ("²".isdigit() is True) and within SQLite's INTEGER range.
+    number = invoice_text.isascii() and invoice_text.isdigit() and len(invoice_text) <= 18
+    if len(args) != 2 or not number:
         await message_of(update).reply_text(texts.PAY_USAGE)
         return
     payment = await services.payments.submit(session, int(invoice_text), args[1])

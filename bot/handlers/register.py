@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler
 
 from bot import texts
@@ -13,6 +15,8 @@ from bot.context import Context
 from bot.flows import END, TEXT, clear_flow, conversation, flow_data, message_of, take_secret
 from core.accounts import normalise_email
 from core.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 EMAIL, PASSWORD, CAPTCHA, REFERRAL = range(4)
 FLOW = "register"
@@ -93,8 +97,13 @@ async def skipped_referral(update: Update, context: Context) -> int:
     """The Skip button: create the account without a referrer."""
     query = update.callback_query
     assert query is not None
-    await query.answer()
-    await query.edit_message_reply_markup(None)
+    try:
+        await query.answer()
+        await query.edit_message_reply_markup(None)
+    except TelegramError as exc:
+        # Only cosmetic (the button's spinner, the old keyboard): a Telegram outage must not
+        # cost the user the account they just finished setting up.
+        logger.warning("could not tidy up the Skip button: %s", type(exc).__name__)
     return await create_account(update, context, None)
 
 
@@ -114,9 +123,14 @@ async def create_account(update: Update, context: Context, code: str | None) -> 
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return END
-    await message_of(update).reply_text(
-        texts.REG_DONE.format(email=escape(account.email), code=account.referral_code)
-    )
+    try:
+        await message_of(update).reply_text(
+            texts.REG_DONE.format(email=escape(account.email), code=account.referral_code)
+        )
+    except TelegramError as exc:
+        # The account is committed, so the flow is over even if Telegram lost the news:
+        # raising here would leave the user stuck in a finished flow.
+        logger.warning("account created; Telegram did not take the reply: %s", type(exc).__name__)
     return END
 
 

@@ -103,19 +103,37 @@ async def got_enroll_code(update: Update, context: Context) -> int:
 # --- new backup codes --------------------------------------------------------------------
 
 
-async def start_codes(update: Update, context: Context) -> int:
-    """Ask for a current code."""
+async def _start_with_2fa_on(
+    update: Update, context: Context, flow: str, prompt: str, state: int
+) -> int:
+    """Common start of the flows that need a session with 2FA on: ask the first question."""
     await _ack(update)
-    await end_flow(context, CODES)
+    await end_flow(context, flow)
     session = await require_session(update, context)
     if session is None:
         return END
     if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
         await message_of(update).reply_text(texts.MFA_NOT_ON)
         return END
-    flow_data(context, CODES)["session"] = session
-    await message_of(update).reply_text(texts.MFA_ASK_CODE)
+    flow_data(context, flow)["session"] = session
+    await message_of(update).reply_text(prompt)
+    return state
+
+
+async def _reply_after_code_error(
+    update: Update, context: Context, flow: str, note: str, exc: UserError
+) -> int:
+    """A refused code: blocked ends the flow, anything else asks again."""
+    await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    if isinstance(exc, CodeBlocked):
+        await end_flow(context, flow)
+        return END
     return CODE
+
+
+async def start_codes(update: Update, context: Context) -> int:
+    """Ask for a current code."""
+    return await _start_with_2fa_on(update, context, CODES, texts.MFA_ASK_CODE, CODE)
 
 
 async def got_codes_code(update: Update, context: Context) -> int:
@@ -124,13 +142,8 @@ async def got_codes_code(update: Update, context: Context) -> int:
     session = flow_data(context, CODES)["session"]
     try:
         codes = await context.bot_data.services.twofactor.regenerate_backup_codes(session, code)
-    except CodeBlocked as exc:
-        await end_flow(context, CODES)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
-        return END
     except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
-        return CODE
+        return await _reply_after_code_error(update, context, CODES, note, exc)
     await end_flow(context, CODES)
     await message_of(update).reply_text(
         f"{note}\n\n" + texts.MFA_NEW_CODES.format(codes=_codes_block(codes))
@@ -143,17 +156,9 @@ async def got_codes_code(update: Update, context: Context) -> int:
 
 async def start_disable(update: Update, context: Context) -> int:
     """Ask for the password first."""
-    await _ack(update)
-    await end_flow(context, DISABLE)
-    session = await require_session(update, context)
-    if session is None:
-        return END
-    if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
-        await message_of(update).reply_text(texts.MFA_NOT_ON)
-        return END
-    flow_data(context, DISABLE)["session"] = session
-    await message_of(update).reply_text(texts.MFA_DISABLE_ASK_PASSWORD)
-    return PASSWORD
+    return await _start_with_2fa_on(
+        update, context, DISABLE, texts.MFA_DISABLE_ASK_PASSWORD, PASSWORD
+    )
 
 
 async def got_disable_password(update: Update, context: Context) -> int:
@@ -180,13 +185,8 @@ async def got_disable_code(update: Update, context: Context) -> int:
         ended = await context.bot_data.services.twofactor.disable(
             data["session"], data["proof"], code
         )
-    except CodeBlocked as exc:
-        await end_flow(context, DISABLE)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
-        return END
     except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
-        return CODE
+        return await _reply_after_code_error(update, context, DISABLE, note, exc)
     await end_flow(context, DISABLE)
     others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""
     await message_of(update).reply_text(f"{note}\n\n" + texts.MFA_DISABLED.format(others=others))

@@ -1,0 +1,28 @@
+"""/stats: users, active licenses, pending payments, alerts today."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler
+
+from bot import texts
+from bot.context import Context
+from bot.flows import message_of
+
+
+async def show_stats(update: Update, context: Context) -> None:
+    """Admin-only (the gate refuses others): the platform at a glance."""
+    stats = await context.bot_data.services.stats.snapshot()
+    await message_of(update).reply_text(
+        texts.STATS.format(
+            users=stats.users,
+            licenses=stats.active_licenses,
+            pending=stats.pending_payments,
+            alerts=stats.alerts_today,
+        )
+    )
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /stats."""
+    application.add_handler(CommandHandler("stats", show_stats))

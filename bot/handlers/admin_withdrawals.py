@@ -1,0 +1,174 @@
+"""Admin withdrawal commands: /withdrawals, /complete_withdrawal ID TX_HASH,
+/reject_withdrawal ID REASON.
+
+The gate refuses these to non-admins before any handler runs (``ADMIN_ONLY``). Payouts are
+sent by hand from the platform's wallet; these commands list what is waiting and record the
+outcome. Recording one needs the admin's own session with 2FA on; core checks that again and
+refuses a second decision on the same withdrawal. The user is told either way. Emails,
+addresses and amounts are shown only in a private chat or the admin chat.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler
+
+from bot import texts
+from bot.context import Context
+from bot.flows import message_of, require_admin_session
+from bot.handlers.payments import minute
+from core.errors import UserError
+from core.money import format_usdt
+
+logger = logging.getLogger(__name__)
+
+_MAX_MESSAGE = 4000  # under Telegram's 4096, with room for HTML
+
+
+def _withdrawal_id(context: Context) -> int | None:
+    args = context.args or []
+    text = args[0].lstrip("#") if args else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+async def _reply_lines(message: Message, lines: list[str]) -> None:
+    """Reply with ``lines``, split into as few messages as Telegram's limit allows."""
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len("\n".join([*chunk, line])) > _MAX_MESSAGE:
+            await message.reply_text("\n".join(chunk))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        await message.reply_text("\n".join(chunk))
+
+
+async def _in_allowed_chat(update: Update, context: Context) -> bool:
+    """Emails, addresses and amounts stay in private chats and the admin chat; any other
+    group an admin happens to be in is refused (the gate lets admin commands into groups)."""
+    chat = update.effective_chat
+    admin_chat = context.bot_data.services.settings.telegram.admin_chat_id
+    if chat is not None and (chat.type == ChatType.PRIVATE or chat.id == admin_chat):
+        return True
+    await message_of(update).reply_text(texts.ADMIN_WITHDRAWALS_CHAT_ONLY)
+    return False
+
+
+async def _tell_user(context: Context, telegram_user_id: int, text: str) -> str:
+    """Send the user the outcome; the admin's reply says whether it arrived."""
+    try:
+        await context.bot.send_message(telegram_user_id, text)
+    except TelegramError as exc:
+        logger.warning("could not tell a user about their withdrawal: %s", type(exc).__name__)
+        return texts.ADMIN_USER_NOT_TOLD
+    return texts.ADMIN_USER_TOLD
+
+
+async def show_withdrawals(update: Update, context: Context) -> None:
+    """Requested withdrawals, oldest first, with the full address to pay."""
+    if not await _in_allowed_chat(update, context):
+        return
+    services = context.bot_data.services
+    views = await services.withdrawals.pending()
+    if not views:
+        await message_of(update).reply_text(texts.ADMIN_WITHDRAWALS_NONE)
+        return
+    lines = [texts.ADMIN_WITHDRAWALS_HEADER]
+    if (await services.safety.killswitch()).active:
+        lines.append(texts.ADMIN_WITHDRAWALS_KILLSWITCH)
+    for view in views:
+        withdrawal = view.withdrawal
+        lines.append(
+            texts.ADMIN_WITHDRAWAL_LINE.format(
+                id=withdrawal.id,
+                email=escape(view.email),
+                account=withdrawal.account_id,
+                amount=format_usdt(withdrawal.amount_micro),
+                address=escape(withdrawal.address),
+                at=minute(withdrawal.requested_at),
+                flag="" if view.authentic else texts.ADMIN_WITHDRAWAL_TAMPERED,
+            )
+        )
+    lines += ["", texts.ADMIN_WITHDRAWALS_FOOTER]
+    await _reply_lines(message_of(update), lines)
+
+
+async def complete(update: Update, context: Context) -> None:
+    """/complete_withdrawal ID TX_HASH: the payout was sent; the user is told."""
+    if not await _in_allowed_chat(update, context):
+        return
+    withdrawal_id = _withdrawal_id(context)
+    args = context.args or []
+    if withdrawal_id is None or len(args) != 2:
+        await message_of(update).reply_text(texts.ADMIN_COMPLETE_USAGE)
+        return
+    session = await require_admin_session(update, context)
+    if session is None:
+        return
+    try:
+        withdrawal = await context.bot_data.services.withdrawals.complete(
+            session, withdrawal_id, args[1]
+        )
+    except UserError as exc:
+        await message_of(update).reply_text(exc.user_message)
+        return
+    amount = format_usdt(withdrawal.amount_micro)
+    told = await _tell_user(
+        context,
+        withdrawal.telegram_user_id,
+        texts.WITHDRAWAL_SENT_USER.format(
+            id=withdrawal.id,
+            amount=amount,
+            address=escape(withdrawal.address),
+            tx=withdrawal.tx_hash,
+        ),
+    )
+    await message_of(update).reply_text(
+        texts.ADMIN_WITHDRAWAL_COMPLETED.format(
+            id=withdrawal.id, amount=amount, tx=withdrawal.tx_hash, told=told
+        )
+    )
+
+
+async def reject(update: Update, context: Context) -> None:
+    """/reject_withdrawal ID REASON: the amount is released; the user is told why."""
+    if not await _in_allowed_chat(update, context):
+        return
+    withdrawal_id = _withdrawal_id(context)
+    reason = " ".join((context.args or [])[1:])
+    if withdrawal_id is None or not reason.strip():
+        await message_of(update).reply_text(texts.ADMIN_REJECT_WITHDRAWAL_USAGE)
+        return
+    session = await require_admin_session(update, context)
+    if session is None:
+        return
+    try:
+        withdrawal = await context.bot_data.services.withdrawals.reject(
+            session, withdrawal_id, reason
+        )
+    except UserError as exc:
+        await message_of(update).reply_text(exc.user_message)
+        return
+    amount = format_usdt(withdrawal.amount_micro)
+    told = await _tell_user(
+        context,
+        withdrawal.telegram_user_id,
+        texts.WITHDRAWAL_REJECTED_USER.format(
+            id=withdrawal.id, amount=amount, reason=escape(withdrawal.reason)
+        ),
+    )
+    await message_of(update).reply_text(
+        texts.ADMIN_WITHDRAWAL_REJECTED.format(id=withdrawal.id, amount=amount, told=told)
+    )
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal."""
+    application.add_handler(CommandHandler("withdrawals", show_withdrawals))
+    application.add_handler(CommandHandler("complete_withdrawal", complete))
+    application.add_handler(CommandHandler("reject_withdrawal", reject))

@@ -1,0 +1,172 @@
+"""/wallet, /referral and /withdraw AMOUNT ADDRESS (confirmed with a fresh 2FA code).
+
+``/withdraw`` checks the amount, the address, the kill switch, 2FA and the balance before it
+asks for anything, so a refusal comes at once and costs no code. The code is asked in a short
+flow, deleted from the chat as soon as it is read and counted against the auth rate limit;
+the money is held only then, in one transaction with the balance check (core does that).
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler, MessageHandler
+
+from bot import texts
+from bot.context import Context
+from bot.flows import (
+    END,
+    TEXT,
+    conversation,
+    end_flow,
+    flow_data,
+    mark_code_step,
+    message_of,
+    require_session,
+    take_secret,
+)
+from core.errors import UserError
+from core.money import format_usdt
+from core.ports import WithdrawalRecord
+from core.safety import Halted
+from core.twofactor import CodeBlocked
+from core.withdrawals import MIN_WITHDRAWAL_MICRO, WithdrawalDraft, WithdrawalRefused, mask_address
+
+FLOW = "withdraw"
+CODE = 0
+
+# Errors after which sending another code cannot help: the flow ends.
+_FINAL = (CodeBlocked, Halted, WithdrawalRefused)
+
+
+def withdrawal_line(withdrawal: WithdrawalRecord) -> str:
+    """One of the user's withdrawals: amount, masked address, state (and tx or reason)."""
+    line = texts.WITHDRAWAL_LINE.format(
+        id=withdrawal.id,
+        amount=format_usdt(withdrawal.amount_micro),
+        address=escape(mask_address(withdrawal.address)),
+        status=texts.WITHDRAWAL_STATES.get(withdrawal.status, escape(withdrawal.status)),
+    )
+    if withdrawal.tx_hash:
+        line += texts.WITHDRAWAL_LINE_TX.format(tx=withdrawal.tx_hash)
+    if withdrawal.reason:
+        line += texts.WITHDRAWAL_LINE_REASON.format(reason=escape(withdrawal.reason))
+    return line
+
+
+async def show_wallet(update: Update, context: Context) -> None:
+    """Available balance, amounts held and withdrawn, referral earnings, recent withdrawals."""
+    session = await require_session(update, context)
+    if session is None:
+        return
+    summary = await context.bot_data.services.withdrawals.summary(session.account_id)
+    position = summary.position
+    lines = [
+        texts.WALLET.format(
+            available=format_usdt(position.available_micro),
+            held=format_usdt(position.held_micro),
+            withdrawn=format_usdt(position.withdrawn_micro),
+            referral=format_usdt(position.referral_micro),
+        )
+    ]
+    if not position.sound:
+        lines += ["", texts.WALLET_UNDER_REVIEW]
+    if summary.recent:
+        lines += ["", texts.WALLET_RECENT, *(withdrawal_line(w) for w in summary.recent)]
+    lines += ["", texts.WALLET_FOOTER.format(minimum=format_usdt(MIN_WITHDRAWAL_MICRO))]
+    await message_of(update).reply_text("\n".join(lines))
+
+
+async def show_referral(update: Update, context: Context) -> None:
+    """The caller's referral code, how many accounts used it, and the commission earned."""
+    session = await require_session(update, context)
+    if session is None:
+        return
+    services = context.bot_data.services
+    referral = await services.withdrawals.referral(session.account_id)
+    await message_of(update).reply_text(
+        texts.REFERRAL.format(
+            code=escape(referral.code),
+            referred=referral.referred,
+            earnings=format_usdt(referral.earnings_micro),
+            percent=format(services.settings.referrals.commission_percent.normalize(), "f"),
+        )
+    )
+
+
+async def start_withdraw(update: Update, context: Context) -> int:
+    """/withdraw AMOUNT ADDRESS: check everything, then ask for a fresh 2FA code."""
+    await end_flow(context, FLOW)
+    args = context.args or []
+    if len(args) != 2:
+        await message_of(update).reply_text(
+            texts.WITHDRAW_USAGE.format(minimum=format_usdt(MIN_WITHDRAWAL_MICRO))
+        )
+        return END
+    session = await require_session(update, context)
+    if session is None:
+        return END
+    try:
+        draft = await context.bot_data.services.withdrawals.prepare(session, args[0], args[1])
+    except UserError as exc:
+        await message_of(update).reply_text(exc.user_message)
+        return END
+    data = flow_data(context, FLOW)
+    data["session"], data["draft"] = session, draft
+    await message_of(update).reply_text(
+        texts.WITHDRAW_ASK_CODE.format(
+            amount=format_usdt(draft.amount_micro), address=escape(draft.address)
+        )
+    )
+    return CODE
+
+
+async def got_code(update: Update, context: Context) -> int:
+    """Read (and delete) the code; hold the amount and record the request."""
+    code, note = await take_secret(update, "code")
+    data = flow_data(context, FLOW)
+    user = update.effective_user
+    live = await context.bot_data.services.sessions.current(user.id) if user else None
+    started = data.get("session")
+    if live is None or started is None or live.id != started.id:
+        # Logged out, expired or logged in elsewhere while the code was being typed.
+        await end_flow(context, FLOW)
+        await message_of(update).reply_text(f"{note}\n\n{texts.LOGIN_FIRST}")
+        return END
+    draft: WithdrawalDraft = data["draft"]
+    try:
+        withdrawal = await context.bot_data.services.withdrawals.request(live, draft, code)
+    except _FINAL as exc:
+        await end_flow(context, FLOW)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    except UserError as exc:  # a wrong or reused code: another one may work
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return CODE
+    await end_flow(context, FLOW)
+    await message_of(update).reply_text(
+        f"{note}\n\n"
+        + texts.WITHDRAW_REQUESTED.format(
+            id=withdrawal.id,
+            amount=format_usdt(withdrawal.amount_micro),
+            address=escape(withdrawal.address),
+        )
+    )
+    return END
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Wire /wallet, /referral and /withdraw."""
+    application.add_handler(CommandHandler("wallet", show_wallet))
+    application.add_handler(CommandHandler("referral", show_referral))
+    mark_code_step(FLOW, CODE)  # the 2FA code counts against the auth rate limit
+    application.add_handler(
+        conversation(
+            name=FLOW,
+            entry="withdraw",
+            entry_callback=start_withdraw,
+            states={CODE: [MessageHandler(TEXT, got_code)]},
+            restart_hint="Start again with /withdraw AMOUNT ADDRESS.",
+        )
+    )

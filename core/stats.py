@@ -1,0 +1,23 @@
+"""The numbers an admin checks first (/stats)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.clock import Clock, to_iso
+from core.ports import PlatformStats, UnitOfWork
+
+
+class StatsService:
+    """Reads platform-wide counts."""
+
+    def __init__(self, uow_factory: Callable[..., UnitOfWork], clock: Clock) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+
+    async def snapshot(self) -> PlatformStats:
+        """Users, active licenses, pending payments and alerts since 00:00 UTC today."""
+        now = self._clock.now()
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self._uow(read_only=True) as uow:
+            return await uow.stats.snapshot(now=to_iso(now), day_start=to_iso(day_start))

@@ -1,0 +1,28 @@
+"""SQL for the admin's /stats numbers (each an index-backed count)."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from core.ports import PlatformStats
+
+
+class SqliteStatsRepository:
+    """Platform-wide counts."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def snapshot(self, *, now: str, day_start: str) -> PlatformStats:
+        """Users, licenses active at ``now``, pending payments, alerts since ``day_start``."""
+        async with self._conn.execute(
+            "SELECT (SELECT COUNT(*) FROM users),"
+            " (SELECT COUNT(DISTINCT account_id) FROM licenses"
+            "   WHERE starts_at <= ? AND ends_at > ?),"
+            " (SELECT COUNT(*) FROM payments WHERE status = 'pending'),"
+            " (SELECT COUNT(*) FROM alerts WHERE created_at >= ?)",
+            (now, now, day_start),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return PlatformStats(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
