@@ -1,7 +1,9 @@
 """A fake TronScan for tests: serves the recorded fixtures (and variants) over httpx.MockTransport.
 
-The fixtures live beside the clone in ``shared/fixtures/tronscan`` (CI copies ``shared/`` there
-the same way). Variants are made by copying a loaded fixture and changing fields.
+The fixtures are copies of the team's recorded real-format responses (``shared/fixtures/tronscan``)
+kept in ``tests/fixtures/tronscan`` so a clone tests on its own; a test checks the copies still
+match the originals when those are beside the clone. Variants are made by copying a loaded
+fixture and changing fields.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import httpx
 from core.config import TronscanSettings
 from core.tronscan import TronscanClient
 
-FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures" / "tronscan"
+FIXTURES = Path(__file__).parent / "fixtures" / "tronscan"
+SHARED_FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures" / "tronscan"
 RECEIVE_ADDRESS = "TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa"
 USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 FAKE_USDT = "TGnR6uLrfkU3rjrEzejMH1K8sdUcUV1so3"

@@ -118,3 +118,14 @@ async def test_the_api_key_never_reaches_logs_or_errors(caplog: pytest.LogCaptur
     assert "attempt 4/4" in caplog.text
     for text in (caplog.text, str(raised.value), repr(client), repr(WITH_KEY)):
         assert API_KEY not in text
+
+
+def test_fixture_copies_match_the_shared_originals() -> None:
+    import pytest
+
+    from tests.fake_tronscan import FIXTURES, SHARED_FIXTURES
+
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip("shared/ is not beside this clone")
+    for original in SHARED_FIXTURES.iterdir():
+        assert (FIXTURES / original.name).read_bytes() == original.read_bytes(), original.name
