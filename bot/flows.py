@@ -22,6 +22,8 @@ from telegram.warnings import PTBUserWarning
 
 from bot import texts
 from bot.context import Context
+from core.accounts import normalise_email
+from core.errors import UserError
 from core.sessions import Session
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ CODE_STEPS: dict[str, set[object]] = {}
 def mark_code_step(flow: str, state: object) -> None:
     """Declare that ``state`` of ``flow`` asks for a 2FA code."""
     CODE_STEPS.setdefault(flow, set()).add(state)
+
+
 END = ConversationHandler.END
 
 
@@ -80,6 +84,58 @@ async def require_admin_session(update: Update, context: Context) -> Session | N
     return session
 
 
+async def start_with_session(
+    update: Update, context: Context, flow: str, prompt: str, state: int
+) -> int:
+    """Common start of flows that need a session: remember it, ask the first question."""
+    await end_flow(context, flow)
+    session = await require_session(update, context)
+    if session is None:
+        return END
+    flow_data(context, flow)["session"] = session
+    await message_of(update).reply_text(prompt)
+    return state
+
+
+async def email_step(update: Update, context: Context, flow: str, next_prompt: str) -> bool:
+    """Read an email address into the flow's data; False (after saying why) when malformed."""
+    try:
+        email = normalise_email(message_of(update).text or "")
+    except UserError as exc:
+        await message_of(update).reply_text(exc.user_message)
+        return False
+    flow_data(context, flow)["email"] = email
+    await message_of(update).reply_text(next_prompt)
+    return True
+
+
+async def password_step(
+    update: Update, context: Context, flow: str, next_prompt: str, next_state: int
+) -> int:
+    """Read the password (deleted from the chat) and keep core's fresh re-auth proof."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, flow)
+    try:
+        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
+            data["session"], password
+        )
+    except UserError as exc:
+        await end_flow(context, flow)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    await message_of(update).reply_text(f"{note}\n\n{next_prompt}")
+    return next_state
+
+
+async def tell_chats(context: Context, chat_ids: Sequence[int], text: str) -> None:
+    """Best-effort notices (e.g. to sessions that were just ended); failures are logged."""
+    for chat_id in chat_ids:
+        try:
+            await context.bot.send_message(chat_id, text)
+        except TelegramError as exc:
+            logger.warning("could not notify a chat: %s", type(exc).__name__)
+
+
 def flow_data(context: Context, key: str) -> dict[str, Any]:
     """Per-user scratch space of one flow."""
     assert context.user_data is not None
@@ -94,9 +150,7 @@ def clear_flow(context: Context, key: str) -> None:
 
 def delete_later(context: Context, flow: str, message: Message) -> None:
     """Remember a bot message to delete when the flow ends (success, cancel or timeout)."""
-    flow_data(context, flow).setdefault("cleanup", []).append(
-        (message.chat_id, message.message_id)
-    )
+    flow_data(context, flow).setdefault("cleanup", []).append((message.chat_id, message.message_id))
 
 
 async def end_flow(context: Context, flow: str) -> None:

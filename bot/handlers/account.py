@@ -6,7 +6,6 @@ import logging
 from html import escape
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
@@ -18,8 +17,11 @@ from bot.flows import (
     conversation,
     flow_data,
     message_of,
+    password_step,
     require_session,
+    start_with_session,
     take_secret,
+    tell_chats,
 )
 from bot.handlers.payments import license_line
 from core.errors import UserError
@@ -59,29 +61,12 @@ async def me(update: Update, context: Context) -> None:
 
 async def start_password_change(update: Update, context: Context) -> int:
     """Begin: needs a session; ask for the current password."""
-    clear_flow(context, "password")
-    session = await require_session(update, context)
-    if session is None:
-        return END
-    flow_data(context, "password")["session"] = session
-    await message_of(update).reply_text(texts.PW_ASK_CURRENT)
-    return PW_CURRENT
+    return await start_with_session(update, context, "password", texts.PW_ASK_CURRENT, PW_CURRENT)
 
 
 async def got_current_password(update: Update, context: Context) -> int:
     """Re-authenticate with the current password."""
-    password, note = await take_secret(update, "password")
-    data = flow_data(context, "password")
-    try:
-        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
-            data["session"], password
-        )
-    except UserError as exc:
-        clear_flow(context, "password")
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
-        return END
-    await message_of(update).reply_text(f"{note}\n\n{texts.PW_ASK_NEW}")
-    return PW_NEW
+    return await password_step(update, context, "password", texts.PW_ASK_NEW, PW_NEW)
 
 
 async def got_new_password(update: Update, context: Context) -> int:
@@ -98,39 +83,20 @@ async def got_new_password(update: Update, context: Context) -> int:
     clear_flow(context, "password")
     others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else texts.PW_NO_OTHERS
     await message_of(update).reply_text(f"{note}\n\n{texts.PW_DONE.format(others=others)}")
-    for telegram_user_id in ended:
-        try:
-            await context.bot.send_message(telegram_user_id, texts.PW_CHANGED_ELSEWHERE)
-        except TelegramError as exc:
-            logger.warning("could not notify an ended session: %s", type(exc).__name__)
+    await tell_chats(context, ended, texts.PW_CHANGED_ELSEWHERE)
     return END
 
 
 async def start_email_change(update: Update, context: Context) -> int:
     """Begin: needs a session; ask for the password."""
-    clear_flow(context, "email")
-    session = await require_session(update, context)
-    if session is None:
-        return END
-    flow_data(context, "email")["session"] = session
-    await message_of(update).reply_text(texts.EMAIL_ASK_PASSWORD)
-    return EMAIL_PASSWORD
+    return await start_with_session(
+        update, context, "email", texts.EMAIL_ASK_PASSWORD, EMAIL_PASSWORD
+    )
 
 
 async def got_email_password(update: Update, context: Context) -> int:
     """Re-authenticate; ask for the new address."""
-    password, note = await take_secret(update, "password")
-    data = flow_data(context, "email")
-    try:
-        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
-            data["session"], password
-        )
-    except UserError as exc:
-        clear_flow(context, "email")
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
-        return END
-    await message_of(update).reply_text(f"{note}\n\n{texts.EMAIL_ASK_NEW}")
-    return EMAIL_NEW
+    return await password_step(update, context, "email", texts.EMAIL_ASK_NEW, EMAIL_NEW)
 
 
 async def got_new_email(update: Update, context: Context) -> int:

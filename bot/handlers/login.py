@@ -17,12 +17,13 @@ from bot.flows import (
     TEXT,
     clear_flow,
     conversation,
+    email_step,
     flow_data,
     mark_code_step,
     message_of,
     take_secret,
 )
-from core.accounts import LoginAttempt, locked_message, normalise_email
+from core.accounts import LoginAttempt, locked_message
 from core.errors import UserError
 from core.twofactor import CodeBlocked, SecondFactorProof
 
@@ -41,14 +42,8 @@ async def start_login(update: Update, context: Context) -> int:
 
 async def got_email(update: Update, context: Context) -> int:
     """Check the email's form only (existence is never revealed); ask for the password."""
-    try:
-        email = normalise_email(message_of(update).text or "")
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
-        return EMAIL
-    flow_data(context, FLOW)["email"] = email
-    await message_of(update).reply_text(texts.LOGIN_ASK_PASSWORD)
-    return PASSWORD
+    ok = await email_step(update, context, FLOW, texts.LOGIN_ASK_PASSWORD)
+    return PASSWORD if ok else EMAIL
 
 
 async def got_password(update: Update, context: Context) -> int:

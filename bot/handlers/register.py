@@ -12,8 +12,16 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler
 from bot import texts
 from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
 from bot.context import Context
-from bot.flows import END, TEXT, clear_flow, conversation, flow_data, message_of, take_secret
-from core.accounts import normalise_email
+from bot.flows import (
+    END,
+    TEXT,
+    clear_flow,
+    conversation,
+    email_step,
+    flow_data,
+    message_of,
+    take_secret,
+)
 from core.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -32,14 +40,8 @@ async def start_registration(update: Update, context: Context) -> int:
 
 async def got_email(update: Update, context: Context) -> int:
     """Validate the email; ask for a password."""
-    try:
-        email = normalise_email(message_of(update).text or "")
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
-        return EMAIL
-    flow_data(context, FLOW)["email"] = email
-    await message_of(update).reply_text(texts.REG_ASK_PASSWORD)
-    return PASSWORD
+    ok = await email_step(update, context, FLOW, texts.REG_ASK_PASSWORD)
+    return PASSWORD if ok else EMAIL
 
 
 async def got_password(update: Update, context: Context) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
@@ -19,8 +18,10 @@ from bot.flows import (
     flow_data,
     mark_code_step,
     message_of,
+    password_step,
     require_session,
     take_secret,
+    tell_chats,
 )
 from core.errors import UserError
 from core.twofactor import CodeBlocked, format_backup_code
@@ -163,18 +164,7 @@ async def start_disable(update: Update, context: Context) -> int:
 
 async def got_disable_password(update: Update, context: Context) -> int:
     """Re-authenticate, then ask for a code."""
-    password, note = await take_secret(update, "password")
-    data = flow_data(context, DISABLE)
-    try:
-        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
-            data["session"], password
-        )
-    except UserError as exc:
-        await end_flow(context, DISABLE)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
-        return END
-    await message_of(update).reply_text(f"{note}\n\n{texts.MFA_ASK_CODE}")
-    return CODE
+    return await password_step(update, context, DISABLE, texts.MFA_ASK_CODE, CODE)
 
 
 async def got_disable_code(update: Update, context: Context) -> int:
@@ -190,11 +180,7 @@ async def got_disable_code(update: Update, context: Context) -> int:
     await end_flow(context, DISABLE)
     others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""
     await message_of(update).reply_text(f"{note}\n\n" + texts.MFA_DISABLED.format(others=others))
-    for telegram_user_id in ended:
-        try:
-            await context.bot.send_message(telegram_user_id, texts.MFA_DISABLED_ELSEWHERE)
-        except TelegramError as exc:
-            logger.warning("could not notify an ended session: %s", type(exc).__name__)
+    await tell_chats(context, ended, texts.MFA_DISABLED_ELSEWHERE)
     return END
 
 
