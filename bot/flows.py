@@ -24,6 +24,7 @@ from bot import texts
 from bot.context import Context
 from core.accounts import normalise_email
 from core.errors import UserError
+from core.ids import parse_id
 from core.sessions import Session
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,27 @@ async def tell_chats(context: Context, chat_ids: Sequence[int], text: str) -> No
             await context.bot.send_message(chat_id, text)
         except TelegramError as exc:
             logger.warning("could not notify a chat: %s", type(exc).__name__)
+
+
+MAX_REPLY = 4000  # under Telegram's 4096, with room for HTML
+
+
+async def reply_lines(message: Message, lines: list[str]) -> None:
+    """Reply with ``lines``, split into as few messages as Telegram's limit allows."""
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len("\n".join([*chunk, line])) > MAX_REPLY:
+            await message.reply_text("\n".join(chunk))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        await message.reply_text("\n".join(chunk))
+
+
+def id_argument(context: Context) -> int | None:
+    """The record id given as the command's first argument, or None."""
+    args = context.args or []
+    return parse_id(args[0]) if args else None
 
 
 def flow_data(context: Context, key: str) -> dict[str, Any]:

@@ -14,15 +14,11 @@ from typing import Literal
 from core.accounts import normalise_email
 from core.audit import AuditEvent, AuditLog, EventType
 from core.errors import UserError
+from core.ids import parse_id
 from core.ports import AuditRow, UnitOfWork
 
 ACTIVITY_PAGE = 10
 AUDIT_PAGE = 20
-
-
-def _is_id(text: str) -> bool:
-    """ASCII digits within SQLite's INTEGER range ("²".isdigit() is True, int() refuses it)."""
-    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 TargetKind = Literal["account", "telegram"]
@@ -82,10 +78,10 @@ class ActivityService:
         there is no such account. A number that is no account id means a Telegram user."""
         raw = text.strip()
         lowered = raw.lower()
-        if lowered.startswith("tg:") and _is_id(lowered[3:]):
+        if lowered.startswith("tg:") and parse_id(lowered[3:]) is not None:
             return AuditTarget("telegram", int(lowered[3:]))
         async with self._uow(read_only=True) as uow:
-            if _is_id(raw):
+            if parse_id(raw) is not None:
                 user = await uow.accounts.by_id(int(raw))
                 if user is None:
                     return AuditTarget("telegram", int(raw))

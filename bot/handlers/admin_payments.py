@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler
 
@@ -21,8 +21,10 @@ from bot.flows import (
     conversation,
     end_flow,
     flow_data,
+    id_argument,
     mark_code_step,
     message_of,
+    reply_lines,
     require_admin_session,
     take_secret,
 )
@@ -36,27 +38,7 @@ logger = logging.getLogger(__name__)
 
 APPROVE = "approve_payment"
 CODE = 0
-_MAX_MESSAGE = 4000  # under Telegram's 4096, with room for HTML
 _MARKS = {True: "✅", False: "❌", None: "⏳"}
-
-
-def _payment_id(context: Context) -> int | None:
-    args = context.args or []
-    text = args[0].lstrip("#") if args else ""
-    # ASCII digits only ("²".isdigit() is True) and within SQLite's INTEGER range.
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
-
-
-async def _reply_lines(message: Message, lines: list[str]) -> None:
-    """Reply with ``lines``, split into as few messages as Telegram's limit allows."""
-    chunk: list[str] = []
-    for line in lines:
-        if chunk and len("\n".join([*chunk, line])) > _MAX_MESSAGE:
-            await message.reply_text("\n".join(chunk))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        await message.reply_text("\n".join(chunk))
 
 
 def _invoice_facts(view: PaymentView) -> dict[str, object]:
@@ -87,7 +69,7 @@ async def show_pending(update: Update, context: Context) -> None:
                 **_invoice_facts(view),
             )
         )
-    await _reply_lines(message_of(update), lines)
+    await reply_lines(message_of(update), lines)
 
 
 def verification_lines(view: PaymentView, report: CheckReport) -> list[str]:
@@ -130,21 +112,21 @@ def verification_lines(view: PaymentView, report: CheckReport) -> list[str]:
 
 async def verify(update: Update, context: Context) -> None:
     """/verify ID: run the chain checks now and show each one (an outcome is applied)."""
-    payment_id = _payment_id(context)
+    payment_id = id_argument(context)
     if payment_id is None:
         await message_of(update).reply_text(texts.ADMIN_VERIFY_USAGE)
         return
     payments = context.bot_data.services.payments
     view = await payments.view(payment_id)
     report = await payments.check(payment_id)
-    await _reply_lines(message_of(update), verification_lines(view, report))
+    await reply_lines(message_of(update), verification_lines(view, report))
     await tell_outcome(context.bot, report)
 
 
 async def start_approve(update: Update, context: Context) -> int:
     """/approve ID: admin session with 2FA on; show the payment; ask for a code."""
     await end_flow(context, APPROVE)
-    payment_id = _payment_id(context)
+    payment_id = id_argument(context)
     if payment_id is None:
         await message_of(update).reply_text(texts.ADMIN_APPROVE_USAGE)
         return END
@@ -194,7 +176,7 @@ async def got_approve_code(update: Update, context: Context) -> int:
 
 async def reject(update: Update, context: Context) -> None:
     """/reject ID REASON: admin session with 2FA on; the user is told why."""
-    payment_id = _payment_id(context)
+    payment_id = id_argument(context)
     reason = " ".join((context.args or [])[1:])
     if payment_id is None or not reason.strip():
         await message_of(update).reply_text(texts.ADMIN_REJECT_USAGE)

@@ -13,39 +13,19 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler
 
 from bot import texts
 from bot.context import Context
-from bot.flows import message_of, require_admin_session
+from bot.flows import id_argument, message_of, reply_lines, require_admin_session
 from bot.handlers.payments import minute
 from core.errors import UserError
 from core.money import format_usdt
 
 logger = logging.getLogger(__name__)
-
-_MAX_MESSAGE = 4000  # under Telegram's 4096, with room for HTML
-
-
-def _withdrawal_id(context: Context) -> int | None:
-    args = context.args or []
-    text = args[0].lstrip("#") if args else ""
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
-
-
-async def _reply_lines(message: Message, lines: list[str]) -> None:
-    """Reply with ``lines``, split into as few messages as Telegram's limit allows."""
-    chunk: list[str] = []
-    for line in lines:
-        if chunk and len("\n".join([*chunk, line])) > _MAX_MESSAGE:
-            await message.reply_text("\n".join(chunk))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        await message.reply_text("\n".join(chunk))
 
 
 async def _in_allowed_chat(update: Update, context: Context) -> bool:
@@ -95,14 +75,14 @@ async def show_withdrawals(update: Update, context: Context) -> None:
             )
         )
     lines += ["", texts.ADMIN_WITHDRAWALS_FOOTER]
-    await _reply_lines(message_of(update), lines)
+    await reply_lines(message_of(update), lines)
 
 
 async def complete(update: Update, context: Context) -> None:
     """/complete_withdrawal ID TX_HASH: the payout was sent; the user is told."""
     if not await _in_allowed_chat(update, context):
         return
-    withdrawal_id = _withdrawal_id(context)
+    withdrawal_id = id_argument(context)
     args = context.args or []
     if withdrawal_id is None or len(args) != 2:
         await message_of(update).reply_text(texts.ADMIN_COMPLETE_USAGE)
@@ -139,7 +119,7 @@ async def reject(update: Update, context: Context) -> None:
     """/reject_withdrawal ID REASON: the amount is released; the user is told why."""
     if not await _in_allowed_chat(update, context):
         return
-    withdrawal_id = _withdrawal_id(context)
+    withdrawal_id = id_argument(context)
     reason = " ".join((context.args or [])[1:])
     if withdrawal_id is None or not reason.strip():
         await message_of(update).reply_text(texts.ADMIN_REJECT_WITHDRAWAL_USAGE)

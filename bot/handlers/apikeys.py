@@ -44,6 +44,7 @@ from core.apikeys import (
     validate_secret,
 )
 from core.errors import UserError
+from core.ids import parse_id
 from core.safety import Action, Halted
 from core.sessions import Session
 from core.twofactor import CodeBlocked
@@ -319,8 +320,7 @@ async def got_confirmation(update: Update, context: Context) -> int:
 def _key_id(args: list[str] | None) -> int | None:
     if not args or len(args) != 1:
         return None
-    raw = args[0].removeprefix("#")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18 else None
+    return parse_id(args[0])
 
 
 async def start_delete(update: Update, context: Context) -> int:

@@ -14,6 +14,7 @@ from bot.audit_views import when
 from bot.context import Context
 from bot.flows import message_of, require_session
 from core.clock import to_iso
+from core.ids import parse_id
 from core.licenses import LicenseStatus
 from core.money import format_usdt
 from core.payments import CheckReport, PaymentStatus
@@ -168,13 +169,11 @@ async def pay(update: Update, context: Context) -> None:
     if session is None:
         return
     args = context.args or []
-    invoice_text = args[0].lstrip("#") if args else ""
-    # ASCII digits only ("²".isdigit() is True) and within SQLite's INTEGER range.
-    number = invoice_text.isascii() and invoice_text.isdigit() and len(invoice_text) <= 18
-    if len(args) != 2 or not number:
+    invoice_id = parse_id(args[0]) if args else None
+    if len(args) != 2 or invoice_id is None:
         await message_of(update).reply_text(texts.PAY_USAGE)
         return
-    payment = await services.payments.submit(session, int(invoice_text), args[1])
+    payment = await services.payments.submit(session, invoice_id, args[1])
     await message_of(update).reply_text(
         texts.PAY_RECEIVED.format(id=payment.id, invoice=payment.invoice_id)
     )
