@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -22,30 +21,7 @@ from core.sessions import Session
 from core.wallet import REFERRAL_COMMISSION, WalletLedger
 from storage.migrator import available_migrations
 from tests.fake_tronscan import FakeTronscan, load, payments_config, success, tx_hash
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2025, 11, 28, 3, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def settings(env: dict[str, str], tmp_path: Path) -> Settings:
-    return load_settings(payments_config(tmp_path), env)
-
-
-@pytest.fixture
-def fake() -> FakeTronscan:
-    return FakeTronscan()
-
-
-@pytest.fixture
-async def services(
-    settings: Settings, clock: FakeClock, fake: FakeTronscan
-) -> AsyncIterator[Services]:
-    built = await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
-    yield built
-    await built.aclose()
+from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
 
 
 async def account(services: Services, n: int, referred_by: int | None = None) -> Session:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
 
 import aiosqlite
 import pytest
@@ -13,8 +10,7 @@ import pytest
 from bot.bootstrap import bootstrap
 from bot.fakeapi import TelegramUser
 from core.clock import FakeClock
-from core.config import PaymentSettings, Settings, load_settings
-from core.services import Services
+from core.config import PaymentSettings, Settings
 from core.tronscan import API_KEY_HEADER
 from tests.conftest import ADMIN_ID
 from tests.fake_tronscan import (
@@ -23,40 +19,15 @@ from tests.fake_tronscan import (
     RECEIVE_ADDRESS,
     SUCCESS_HASH,
     FakeTronscan,
-    payments_config,
     success,
     tx_hash,
 )
 from tests.harness import BotHarness
+from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
 from tests.test_accounts_flow import EMAIL, PASSWORD, db_rows, events, login, register
 from tests.test_twofactor import enable_2fa
 
 TRADER = "trader2@example.com"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # 20 minutes before the fixtures' transfer, so invoices made now are older than it.
-    return FakeClock(datetime(2025, 11, 28, 3, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def settings(env: dict[str, str], tmp_path: Path) -> Settings:
-    return load_settings(payments_config(tmp_path), env)
-
-
-@pytest.fixture
-def fake() -> FakeTronscan:
-    return FakeTronscan()
-
-
-@pytest.fixture
-async def services(
-    settings: Settings, clock: FakeClock, fake: FakeTronscan
-) -> AsyncIterator[Services]:
-    built = await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
-    yield built
-    await built.aclose()
 
 
 async def trader(bot: BotHarness, user_id: int = 2, referral: str | None = None) -> TelegramUser:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -21,7 +20,6 @@ from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
 from core.ports import SafetyRecord
-from core.services import Services
 from core.tron import is_valid_tron_address
 from core.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.withdrawals import WithdrawalRefused, parse_amount
@@ -35,6 +33,7 @@ from tests.fake_tronscan import (
     tx_hash,
 )
 from tests.harness import BotHarness
+from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
 from tests.test_accounts_flow import db_rows, events, login, register
 
 ALICE, BOB, ADMIN = "alice@example.com", "bob@example.com", "admin@example.com"
@@ -55,31 +54,6 @@ def tron_address(seed: int) -> str:
 
 ADDRESS = tron_address(1)
 MASKED = f"{ADDRESS[:4]}…{ADDRESS[-4:]}"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # 20 minutes before the TronScan fixtures' transfer (see tests/test_payments_flow.py).
-    return FakeClock(datetime(2025, 11, 28, 3, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def settings(env: dict[str, str], tmp_path: Path) -> Settings:
-    return load_settings(payments_config(tmp_path), env)
-
-
-@pytest.fixture
-def fake() -> FakeTronscan:
-    return FakeTronscan()
-
-
-@pytest.fixture
-async def services(
-    settings: Settings, clock: FakeClock, fake: FakeTronscan
-) -> AsyncIterator[Services]:
-    built = await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
-    yield built
-    await built.aclose()
 
 
 class Person:
