@@ -1,0 +1,1 @@
+"""An attacker's notebook: each module is one class of trick, tried in several variants."""
