@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from bot import texts
+from bot.wording import plural
 from core.clock import from_iso
 from core.money import format_usdt
 from core.ports import AlertRecord, AuditRow, NoticeRecord
@@ -95,7 +96,7 @@ def alert_message(alert: AlertRecord) -> str:
         texts.ALERT_EVIDENCE.format(evidence=evidence_text(alert.evidence)),
     ]
     if alert.folded:
-        lines.append(texts.ALERT_FOLDED.format(count=alert.folded))
+        lines.append(texts.ALERT_FOLDED.format(count=plural(alert.folded, "more hit")))
     lines.append(
         texts.ALERT_MORE.format(
             audit=audit_command(alert.account_id, alert.telegram_user_id),

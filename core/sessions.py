@@ -23,6 +23,14 @@ class Session:
     telegram_user_id: int
     started_at: datetime
     expires_at: datetime  # the earlier of the absolute and the idle deadline
+    # The absolute deadline alone (activity never moves it); None only for hand-made sessions
+    # in tests, which then end at ``expires_at``.
+    absolute_expires_at: datetime | None = None
+
+    @property
+    def ends_at_latest(self) -> datetime:
+        """The absolute end: activity keeps a session alive until then, never longer."""
+        return self.absolute_expires_at or self.expires_at
 
 
 class SessionService:
@@ -50,6 +58,7 @@ class SessionService:
             record.telegram_user_id,
             from_iso(record.created_at),
             min(from_iso(record.expires_at), last_seen + self._idle),
+            from_iso(record.expires_at),
         )
 
     async def start(self, uow: UnitOfWork, account_id: int, telegram_user_id: int) -> Session:
@@ -64,7 +73,9 @@ class SessionService:
             created_at=to_iso(now),
             expires_at=to_iso(now + self._absolute),
         )
-        return Session(session_id, account_id, telegram_user_id, now, now + self._idle)
+        return Session(
+            session_id, account_id, telegram_user_id, now, now + self._idle, now + self._absolute
+        )
 
     async def current(self, telegram_user_id: int) -> Session | None:
         """The live session of this Telegram user, or None (expired ones are ended here)."""

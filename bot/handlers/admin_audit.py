@@ -20,6 +20,7 @@ from bot.audit_views import alert_line, audit_line, rule_label
 from bot.commands import ADMIN_CALLBACK_PREFIX
 from bot.context import Context
 from bot.flows import message_of
+from bot.wording import plural
 from core.activity import AuditTarget, Page
 from core.errors import UserError
 
@@ -68,8 +69,8 @@ async def suspicious(update: Update, context: Context) -> None:
     lines = [
         texts.SUSPICIOUS_LINE.format(
             rule=escape(rule_label(line.rule)),
-            hits=line.hits,
-            subjects=line.subjects,
+            hits=plural(line.hits, "hit"),
+            subjects=plural(line.subjects, "subject"),
             sent=line.alerts_sent,
             pending=line.alerts_pending,
         )

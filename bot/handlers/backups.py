@@ -29,6 +29,7 @@ from bot.flows import (
     require_admin_session,
     take_secret,
 )
+from bot.wording import plural
 from core.backups import MANUAL, BackupError, BackupInfo, Manifest, RestoreIncomplete, human_size
 from core.errors import UserError
 from core.twofactor import CodeBlocked
@@ -56,8 +57,12 @@ async def tell_admins(context: Context, text: str) -> None:
         logger.error("could not send a message to the admin chat: %s", type(exc).__name__)
 
 
-def _rows(manifest: Manifest | None) -> int | str:
-    return sum(manifest.row_counts.values()) if manifest is not None else "?"
+def _rows(manifest: Manifest | None) -> str:
+    return plural(sum(manifest.row_counts.values()), "row") if manifest is not None else "? rows"
+
+
+def _tables(manifest: Manifest | None) -> str:
+    return plural(len(manifest.row_counts), "table") if manifest is not None else "? tables"
 
 
 def _item(info: BackupInfo) -> str:
@@ -126,7 +131,7 @@ async def backup_now(update: Update, context: Context) -> None:
             size=human_size(info.size),
             schema=manifest.schema_version if manifest is not None else "?",
             rows=_rows(manifest),
-            tables=len(manifest.row_counts) if manifest is not None else "?",
+            tables=_tables(manifest),
         )
     )
 
@@ -255,7 +260,10 @@ async def got_code(update: Update, context: Context) -> int:
     )
     await message.reply_text(
         texts.RESTORE_DONE.format(
-            name=escape(name), time=taken, safety=safety, sessions=result.sessions_ended
+            name=escape(name),
+            time=taken,
+            safety=safety,
+            sessions=plural(result.sessions_ended, "session"),
         )
     )
     await tell_admins(
