@@ -10,6 +10,7 @@ from bot import texts
 from bot.wording import plural
 from core.clock import from_iso
 from core.money import format_usdt
+from core.notices import REFERRAL_CREDITED
 from core.ports import AlertRecord, AuditRow, NoticeRecord
 
 _DETAIL_CHARS = 100
@@ -166,6 +167,10 @@ def notice_text(notice: NoticeRecord) -> str:
     def field(name: str) -> str:
         return escape(_short(details.get(name, "?")))
 
+    if notice.event_type == REFERRAL_CREDITED:
+        amount = details.get("amount_micro")
+        shown = format_usdt(amount) if isinstance(amount, int) else "?"
+        return texts.NOTICE_REFERRAL_CREDITED.format(amount=shown)
     if notice.event_type == "EMAIL_CHANGED":
         return texts.NOTICE_EMAIL_CHANGED.format(old=field("old"), new=field("new"))
     key = {"exchange": field("exchange"), "label": field("label"), "masked": field("masked_key")}

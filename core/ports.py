@@ -956,6 +956,11 @@ class DatabaseFiles(Protocol):
         many."""
         ...
 
+    async def live_session_users(self, path: Path, at: str) -> list[int]:
+        """Telegram users with a live session at ``at`` in the database file at ``path`` (read
+        only); raises ``StorageError`` when it cannot be read."""
+        ...
+
     def exclusive(self) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:
         """Hold off every unit of work. Yields ``close()``, which closes the live connection
         so the file may be replaced; leaving the block reopens (and migrates) the database."""

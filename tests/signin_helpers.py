@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import aiosqlite
+import pyotp
 
 from bot.bootstrap import bootstrap
 from bot.fakeapi import Message, TelegramUser
@@ -76,3 +77,28 @@ async def rows(bot: BotHarness, sql: str, *params: object) -> list[tuple[object,
 async def event_types(bot: BotHarness) -> list[str]:
     """Every audit event type, oldest first."""
     return [str(row.event_type) async for row in bot.services.audit.export()]
+
+
+async def turn_on_2fa(
+    bot: BotHarness, user: TelegramUser, clock: FakeClock
+) -> tuple[pyotp.TOTP, list[str]]:
+    """2FA on for the user's logged-in account, the way the phone app would confirm it."""
+    services = bot.services
+    session = await services.sessions.current(user.id)
+    assert session is not None
+    enrollment = await services.twofactor.start_enrollment(session)
+    totp = pyotp.TOTP(enrollment.secret)
+    codes = await services.twofactor.confirm_enrollment(session, totp.at(clock.now()))
+    clock.advance(seconds=30)  # the next code is a new one
+    return totp, codes
+
+
+async def login_with_code(
+    bot: BotHarness, user: TelegramUser, code: str, email: str = EMAIL, password: str = PASSWORD
+) -> str:
+    """/login with the password, then a 2FA or backup code; the last reply's text."""
+    await bot.send(user, "/login")
+    await bot.send(user, email)
+    (ask,) = await bot.send(user, password)
+    assert "Two-factor authentication is on" in ask.plain, ask.plain
+    return (await bot.send(user, code))[-1].plain
