@@ -62,8 +62,8 @@ ADMIN_NEEDS_2FA = (
     "Turn it on with /2fa_enroll."
 )
 CAPTCHA_PROMPT = (
-    "Type the characters you see in the picture: letters and digits, never {left_out}. "
-    "Capitals or not, either is fine. ({tries_left})"
+    "Type the characters in the picture. They are letters and digits, never {left_out}; "
+    "small or capital letters both work. ({tries_left})"
 )
 CAPTCHA_TRIES_LEFT = "{tries} left"
 CAPTCHA_WRONG = "That didn't match. Look at the same picture again ({tries_left})."
@@ -75,8 +75,8 @@ SKIP = "Skip"
 
 # --- register ------------------------------------------------------------------------------
 REG_ASK_EMAIL = (
-    "Let's create your Verzek account.\n\n<b>Step 1 of {total}</b> — send your email address.\n"
-    "(Send /cancel at any time to stop.)"
+    "Let's create your Verzek account.\n\n<b>Step 1 of {total}</b> — send your email address. "
+    "(/cancel to stop)"
 )
 REG_ASK_PASSWORD = (
     "<b>Step 2 of {total}</b> — choose a password: 12 to 128 characters, anything you like. A few "
@@ -91,7 +91,7 @@ REG_UNKNOWN_REFERRAL = "I don't know that referral code. Send another one, or pr
 REG_DONE = (
     "✅ Your account <b>{email}</b> is ready, and you're logged in.\n\n{referred}"
     "Your own referral code: <code>{code}</code>\n\n{session}\n\n"
-    "Next: protect your account with two-factor authentication: /2fa_enroll."
+    "Next: protect your account with two-factor authentication (/2fa_enroll)."
 )
 
 # --- login ---------------------------------------------------------------------------------
@@ -394,8 +394,8 @@ BACKUPS_HEADER = "<b>Backups</b> (newest first, times in UTC)"
 BACKUPS_ITEM = "{mark} <code>{name}</code>\n{time} · {size} · schema {schema} · {status}\n{counts}"
 BACKUPS_VERIFIES = "verifies"
 BACKUPS_FAILS = "does NOT verify: {problem}"
-BACKUPS_FOOTER = "Restore one with /restore NAME."
-RESTORE_USAGE = "Send /restore NAME, with the name of an archive from /backups."
+BACKUPS_FOOTER = "Restore one with <code>/restore NAME</code>."
+RESTORE_USAGE = "Send <code>/restore NAME</code> with the name of an archive from /backups."
 RESTORE_PRIVATE_ONLY = (
     "For your safety, restore backups in a private chat with me: it asks for your 2FA code."
 )
@@ -618,7 +618,9 @@ ADMIN_WITHDRAWALS_FOOTER = (
     "After sending: <code>/complete_withdrawal ID TX_HASH</code>. To refuse: "
     "<code>/reject_withdrawal ID REASON</code>."
 )
-ADMIN_COMPLETE_USAGE = "Send <code>/complete_withdrawal ID TX_HASH</code> once you sent the USDT."
+ADMIN_COMPLETE_USAGE = (
+    "Send <code>/complete_withdrawal ID TX_HASH</code> once you have sent the USDT."
+)
 ADMIN_WITHDRAWAL_COMPLETED = (
     "✅ Withdrawal #{id} is completed: {amount} USDT, transaction <code>{tx}</code>. {told}"
 )
