@@ -202,3 +202,21 @@ async def test_login_and_me_show_the_idle_end_and_the_absolute_end(
     clock.advance(minutes=20)  # 11:40: the idle end can't lie beyond the absolute end
     (me,) = await bot.send(alice, "/me")
     assert "(at 2026-01-01 12:00 UTC" in me.plain
+
+
+async def test_a_timed_out_flow_removes_its_picture(settings: Settings, clock: FakeClock) -> None:
+    from telegram.ext import ConversationHandler
+
+    async with bot_with_captcha(settings, clock) as bot:
+        flow = next(
+            h
+            for h in bot.app.handlers[0]
+            if isinstance(h, ConversationHandler) and h.name == "login"
+        )
+        object.__setattr__(flow, "_conversation_timeout", 0.5)
+        alice = bot.user(1)
+        await bot.send(alice, "/login")
+        await bot.send(alice, EMAIL)
+        _, picture = await bot.send(alice, PASSWORD)
+        await bot.wait_for(lambda: "took longer than 5 minutes" in bot.api.sent_to(1)[-1].plain)
+        assert picture.deleted
