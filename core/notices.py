@@ -65,7 +65,6 @@ class OwnerNotifier:
                 details=row.details,
             )
 
-
     async def _tell_referrer(self, uow: UnitOfWork, row: AuditRow) -> None:
         """A payment that credited a referral commission: tell the referrer how much (never
         who paid)."""
