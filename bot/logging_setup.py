@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 
-_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+_BOT_TOKEN = re.compile(r"\b[0-9]{5,}:[A-Za-z0-9_-]{30,}\b")
 MASK = "[redacted]"
 
 
