@@ -7,17 +7,16 @@ each. Secrets are wrapped in :class:`Secret` so ``repr()`` of the settings never
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
 
+from core.config_values import Secret, SecretUrl, remote_base_url
 from core.errors import ConfigError
 from core.money import MICRO, to_micro
 from core.tron import is_valid_tron_address
@@ -26,58 +25,6 @@ DEFAULT_CONFIG_PATH = Path("config.toml")
 TELEGRAM_DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 TIERS = ("free", "basic", "pro")
-
-
-class Secret:
-    """A string that never shows itself in ``repr()``/``str()``; call :meth:`get` to use it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        """Return the wrapped value (only where it is really needed)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-class SecretUrl(Secret):
-    """A URL that may carry credentials (``redis://:pw@host/0``): ``repr()`` shows where it
-    points with the user and password masked; :meth:`get` gives the real URL to connect."""
-
-    __slots__ = ()
-
-    def password(self) -> str | None:
-        """The password in the URL, if any (for the log filter's list of secrets)."""
-        try:
-            return urlsplit(self.get()).password or None
-        except ValueError:
-            return None
-
-    def __repr__(self) -> str:
-        return f"SecretUrl({_without_credentials(self.get())!r})"
-
-    __str__ = __repr__
-
-
-def _without_credentials(url: str) -> str:
-    """``scheme://user:pw@host/0`` → ``scheme://***@host/0``: everything up to the last ``@``
-    is masked, so a password with a stray ``/`` or ``@`` in it is hidden too."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "**********"
-    return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
 @dataclass(frozen=True)
@@ -245,35 +192,8 @@ def _secret(raw: Any) -> Secret:
     return Secret(_text(raw))
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _url(raw: Any) -> str:
-    """A remote service's base URL: https, or plain http only to a loopback host (a local
-    test server), so tokens and API keys never cross a network in clear text."""
-    text = _text(raw)
-    if not text.startswith(("http://", "https://")):
-        raise ValueError("must start with https://")
-    try:
-        parts = urlsplit(text)
-        host = (parts.hostname or "").lower()
-        _ = parts.port  # a malformed port raises here
-    except ValueError:
-        raise ValueError("is not a valid URL") from None
-    if not host or "@" in parts.netloc or "\\" in text or any(ch.isspace() for ch in text):
-        raise ValueError("is not a valid URL (a host, no user name, password or spaces)")
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise ValueError(
-            "must use https:// (plain http:// is allowed only for a loopback host: "
-            "127.0.0.1, ::1 or localhost)"
-        )
-    return text
+    return remote_base_url(_text(raw))
 
 
 def _rate(raw: Any) -> str:
