@@ -200,6 +200,16 @@ def test_backup_names_and_retry_after_in_lookalike_digits() -> None:
     assert _retry_after({"retry-after": "30"}) == 30.0
 
 
+async def test_audit_targets_read_ids_once(services: Services) -> None:
+    """``/audit tg:#12`` passed the id check and then crashed int("#12"); ``tg:١٢`` is no id
+    at all (so it is read as an email, and refused as one)."""
+    assert (await services.activity.resolve_target("tg:#12")).id == 12
+    assert (await services.activity.resolve_target(" 42 ")).id == 42
+    for text in ("tg:١٢", "١٢", "tg:12\u200b"):
+        with pytest.raises(UserError):
+            await services.activity.resolve_target(text)
+
+
 # --- through the bot -------------------------------------------------------------------------
 
 

@@ -393,3 +393,26 @@ async def test_twenty_accounts_race_the_code_step_through_the_bot(
     live = await rows(path, "SELECT telegram_user_id FROM sessions WHERE ended_at IS NULL")
     assert live == [(VICTIM_TELEGRAM_ID,)]
     assert account_id == session.account_id
+
+
+async def test_the_bot_says_the_same_for_a_real_and_an_unknown_email(bot: BotHarness) -> None:
+    """Racing the bot on an address nobody owns gives the same replies, in the same numbers,
+    as racing it on the victim's: the lock is no way to find out who has an account."""
+    await register_victim(bot.services)
+
+    async def race(email: str, first_id: int) -> Counter[str]:
+        crowd = [bot.user(first_id + n) for n in range(12)]
+        for step in ("/login", email):
+            for someone in crowd:
+                bot.api.user_sends(someone, step)
+            await bot.settle()
+        for n, someone in enumerate(crowd):
+            bot.api.user_sends(someone, f"wrong guess {n} sunflower")
+        await bot.settle(timeout=30)
+        return Counter(bot.texts(someone.id)[-1] for someone in crowd)
+
+    real = await race(VICTIM_EMAIL, 5000)
+    ghost = await race("nobody@example.com", 6000)
+    assert real == ghost
+    assert sum(real.values()) == 12
+    assert sum(n for text, n in real.items() if texts.LOGIN_FAILED in text) == LIMIT
