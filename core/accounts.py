@@ -9,6 +9,10 @@ dodge the throttle) and returns an opaque
 Unknown emails and wrong passwords take the same path: a dummy hash is verified for unknown
 emails, failures are keyed by the normalised email typed (not the account), so an unknown email
 locks exactly as a real one does, and callers show one message for both.
+
+A Telegram user that logged in to the account in the last 30 days is throttled on its own
+failures; every other Telegram user shares the email's bucket, so strangers hammering an address
+lock each other out, never the owner's phone.
 """
 
 from __future__ import annotations

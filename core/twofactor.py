@@ -4,7 +4,10 @@
 - Codes: 6 digits, 30 s steps, one step of clock skew either way. The newest accepted step is
   stored and a code is accepted only for a newer step, so a code (or an older one) that was
   already used is refused as a replay, audited and raised as suspicious.
-- Throttle: 5 wrong codes within 5 minutes block code entry for 5 minutes.
+- Throttle: 5 wrong codes within 5 minutes block code entry for 5 minutes. Each attempt is
+  checked and reserved as a failure in one write transaction before any code is compared, so
+  concurrent guesses (any number of tasks or processes) cannot slip past it.
+- Codes are ASCII: a code in other digits (``١٢٣٤٥٦``) is a wrong code (see core.digits).
 - Backup codes: 10 per set, 10 Crockford base32 characters (50 bits), shown once, stored as
   salted argon2id hashes (cheap parameters: the codes are random, not human passwords), each
   usable once.
