@@ -221,6 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         if s is not None
     ]
+    secrets += [p for p in [settings.rate_limits.storage.password()] if p]
     configure_logging(os.environ.get("VERZEK_LOG_LEVEL", "INFO"), secrets)
     one_line = _OneLineFor((NetworkError, InvalidToken))
     for handler in logging.getLogger().handlers:

@@ -12,7 +12,9 @@ import logging
 import re
 from collections.abc import Iterable
 
-_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+_BOT_TOKEN = re.compile(r"\b[0-9]{5,}:[A-Za-z0-9_-]{30,}\b")
+# The user:password part of any URL (a Redis URL in an error message, say).
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@]*:[^/\s@]*@")
 MASK = "[redacted]"
 
 
@@ -26,7 +28,7 @@ class RedactingFilter(logging.Filter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
-        return _BOT_TOKEN.sub(MASK, text)
+        return _URL_CREDENTIALS.sub(f"{MASK}@", _BOT_TOKEN.sub(MASK, text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -29,6 +29,7 @@ from bot.update_processor import PerUserUpdateProcessor
 from core.config import Secret, Settings
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import ConfigError
+from core.ids import parse_id
 
 SHELL_USER_ID = 1001
 SHELL_ADMIN_ID = 9001  # made an admin when telegram.admins is empty
@@ -235,14 +236,14 @@ class Shell:
             return False
         elif command == ":help":
             say(HELP)
-        elif command == ":as" and arg.strip().isdigit() and int(arg) > 0:
-            self.terminal.user_id = int(arg)
+        elif command == ":as" and (user_id := parse_id(arg)):
+            self.terminal.user_id = user_id
             say(f"[you are now Telegram user {self.user.id}]")
         elif command == ":admin":
             self.terminal.user_id = min(self.settings.telegram.admins)
             say(f"[you are now the admin, Telegram user {self.user.id}]")
-        elif command == ":press" and arg.strip().isdigit():
-            self._press(int(arg))
+        elif command == ":press" and (number := parse_id(arg)) is not None:
+            self._press(number)
         else:
             say("[unknown shell command: type :help]")
         await self.settle()

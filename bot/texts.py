@@ -98,7 +98,9 @@ REG_DONE = (
 LOGIN_ASK_EMAIL = "Log in to Verzek.\n\nSend your email address. (/cancel to stop)"
 LOGIN_ASK_PASSWORD = "Now send your password. I'll delete your message right after reading it."
 LOGIN_CAPTCHA = "One more step — prove you're human."
-LOGIN_FAILED = "The email or password is not correct. Start again with /login."
+# The one verdict for a wrong password and an unknown email; a hint follows it.
+LOGIN_FAILED = "The email or password is not correct."
+LOGIN_FAILED_START_OVER = "Start again with /login."
 LOGIN_DONE = "✅ You're logged in as <b>{email}</b>.\n\n{session}"
 LOGIN_ELSEWHERE = (
     "⚠️ Your Verzek account <b>{email}</b> was just logged in from another Telegram account. "
@@ -647,8 +649,7 @@ REG_CONFIRM_PASSWORD = (
 PASSWORDS_DIFFER = "The two passwords weren't the same, so I kept neither."
 REG_REFERRED = "You were referred by code <code>{code}</code>.\n\n"
 LOGIN_FAILED_TRY_AGAIN = (
-    "The email or password is not correct. Send the password again, or start over with /login "
-    "if the email was wrong."
+    "Send the password again, or start over with /login if the email was wrong."
 )
 SESSION_LIMITS = (
     "Your session ends after {idle} without activity (at {idle_end} UTC if you do nothing "

@@ -120,9 +120,13 @@ async def wrong_password(update: Update, context: Context, prefix: str) -> int:
     """
     if flow_data(context, FLOW).get("password_tries", 0) >= MAX_PASSWORD_TRIES:
         await end_flow(context, FLOW)
-        await message_of(update).reply_text(prefix + texts.LOGIN_FAILED)
+        await message_of(update).reply_text(
+            f"{prefix}{texts.LOGIN_FAILED} {texts.LOGIN_FAILED_START_OVER}"
+        )
         return END
-    await message_of(update).reply_text(prefix + texts.LOGIN_FAILED_TRY_AGAIN)
+    await message_of(update).reply_text(
+        f"{prefix}{texts.LOGIN_FAILED} {texts.LOGIN_FAILED_TRY_AGAIN}"
+    )
     return PASSWORD
 
 
