@@ -40,7 +40,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+def configure_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> None:
     """Root logging to stderr with redaction; noisy or leaky libraries capped."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
