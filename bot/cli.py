@@ -262,7 +262,13 @@ def cmd_shell(args: argparse.Namespace) -> int:
     """Talk to the real bot from this terminal: a fake Telegram, no network, no token."""
     from bot.shell import run_shell
 
-    return run_shell(_settings(args), user_id=args.as_user, admin=args.admin, db=args.db)
+    return run_shell(
+        _settings(args),
+        user_id=args.as_user,
+        admin=args.admin,
+        db=args.db,
+        real_tronscan=args.real_tronscan,
+    )
 
 
 def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -289,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     shell.add_argument("--as", dest="as_user", type=int, metavar="USER_ID", help="Telegram user id")
     shell.add_argument("--admin", action="store_true", help="start as the configured admin")
     shell.add_argument("--db", type=Path, help="keep the database in this file")
+    shell.add_argument(
+        "--real-tronscan",
+        action="store_true",
+        help="ask the real TronScan (network) instead of the simulated one",
+    )
     shell.set_defaults(func=cmd_shell)
     sub.add_parser("keygen", help="print a new master key").set_defaults(func=cmd_keygen)
     with_config(sub.add_parser("migrate", help="apply database migrations")).set_defaults(
