@@ -59,3 +59,4 @@ def configure_logging(
     logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(max(logging.INFO, root.level))  # "Using selector"
