@@ -159,7 +159,6 @@ async def test_a_payment_tried_end_to_end_on_the_simulated_chain(tmp_path: Path)
     done = await shell.read_until("19 blocks added")
     await shell.send("/me")
     me = await shell.read_until("Email:")
-    outcome = short + done + me
     assert "Payment #1" not in short.split("5 blocks added", 1)[1], "5 of 19: still pending"
     assert re.search(r"Payment #1 (confirmed|approved)", done + me), shell.seen
     assert "basic" in me.lower()
