@@ -153,7 +153,15 @@ def log_started(settings: Settings, identity: BotIdentity) -> None:
     """One INFO line per fact an operator checks first."""
     logger.info("bot: @%s (id %d)", identity.username, identity.id)
     logger.info("database: %s", settings.database.path.resolve())
-    logger.info("admin chat: %s; admins: %s", settings.telegram.admin_chat_id,
-                ", ".join(str(a) for a in sorted(settings.telegram.admins)) or "none")
+    admins = ", ".join(str(a) for a in sorted(settings.telegram.admins))
+    chat = settings.telegram.admin_chat_id
+    logger.info(
+        "admin chat: %s; admins: %s%s",
+        chat,
+        admins or "none",
+        " (send /id to the bot, privately and in the admin group, to find the ids)"
+        if not admins or not chat
+        else "",
+    )
     for line in feature_lines(settings):
         logger.info("%s", line)
