@@ -106,3 +106,32 @@ def table_counts(path: Path) -> dict[str, int]:
     """Rows per table: what "nothing was written" is checked against."""
     names = [row[0] for row in sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")]
     return {str(name): int(sql(path, f"SELECT COUNT(*) FROM {name}")[0][0]) for name in names}
+
+
+def add_signed_invoice(path: Path, key: str, account_id: int = 2) -> None:
+    """A user with an invoice signed under ``key`` (and no encrypted secret at all)."""
+    from core.ports import InvoiceRecord
+    from core.signing import INVOICE_SIGNATURE, sign_record
+
+    sql(
+        path,
+        "INSERT INTO users (id, email, password_hash, referral_code, created_at) "
+        "VALUES (?, ?, 'x', ?, '2026-01-01T00:00:00.000000Z')",
+        account_id,
+        f"user{account_id}@example.com",
+        f"REF{account_id:05d}",
+    )
+    invoice = InvoiceRecord(
+        id=1, account_id=account_id, plan="basic", tier="basic", days=30,
+        amount_micro=29_000_000, receive_address="TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa",
+        created_at="2026-01-01T00:00:00.000000Z", expires_at="2026-01-02T00:00:00.000000Z",
+        status="open", signature=None,
+    )
+    sql(
+        path,
+        "INSERT INTO invoices (id, account_id, plan, tier, days, amount_micro, receive_address, "
+        "created_at, expires_at, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        invoice.id, invoice.account_id, invoice.plan, invoice.tier, invoice.days,
+        invoice.amount_micro, invoice.receive_address, invoice.created_at, invoice.expires_at,
+        sign_record(crypto_for(key), INVOICE_SIGNATURE, invoice),
+    )

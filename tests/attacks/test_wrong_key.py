@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakeapi_http import FakeBotAPIThread
 from core.crypto import generate_master_key
 from tests.first_day_helpers import (
+    add_signed_invoice,
     add_totp_secret,
     assert_one_line_failure,
     clean_env,
@@ -74,6 +76,29 @@ def test_a_freshly_generated_key_is_refused_by_every_command(
     assert "Verzek Guard shell" not in done.stdout  # refused before the session began
     assert table_counts(db) == before and key_check_rows(db) == check
     assert not list(tmp_path.glob("backups/verzek-*")), "no backup made with the wrong key"
+
+
+def test_verzek_run_with_a_new_key_stops_before_it_talks_to_telegram(
+    tmp_path: Path, key: str
+) -> None:
+    """The original trap: ``export ENCRYPTION_MASTER_KEY=$(verzek keygen)`` pasted again, then
+    ``verzek run``. It used to start, answer users and fail every 2FA login."""
+    db = first_start(tmp_path, key)
+    before, check = table_counts(db), key_check_rows(db)
+    with FakeBotAPIThread() as served:
+        env = clean_env(
+            TELEGRAM_BOT_TOKEN="123456789:AA" + "x" * 33,
+            TELEGRAM_BASE_URL=served.base_url,
+            ADMIN_CHAT_ID="-100500",
+            VERZEK_DB=str(db),
+            ENCRYPTION_MASTER_KEY=generate_master_key(),
+            VERZEK_LOG_LEVEL="DEBUG",
+        )
+        done = verzek("run", env=env, cwd=tmp_path)
+        assert served.server.requests_served == 0, "refused before any Bot API call"
+    assert_one_line_failure(done, WRONG)
+    assert env["ENCRYPTION_MASTER_KEY"] not in done.stderr
+    assert table_counts(db) == before and key_check_rows(db) == check
 
 
 def test_shell_db_without_a_key_does_not_invent_one(tmp_path: Path, key: str) -> None:
@@ -185,3 +210,21 @@ def test_an_empty_old_database_takes_the_key_it_is_started_with(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     [(_, mac, _)] = key_check_rows(db)
     assert crypto_for(key).key_check_made_by(str(mac)) == 0
+
+
+def test_signed_rows_alone_also_tell_the_key(tmp_path: Path) -> None:
+    """A database from before the check with payments but no 2FA secret: the signatures of
+    its invoices decide, as secrets would."""
+    key = generate_master_key()
+    db = tmp_path / "data" / "verzek.db"
+    assert verzek("migrate", env=clean_env(VERZEK_DB=str(db)), cwd=tmp_path).returncode == 0
+    add_signed_invoice(db, key)
+    make_pre_check(db)
+    intruder = clean_env(ENCRYPTION_MASTER_KEY=generate_master_key())
+    done = verzek("shell", "--db", str(db), env=intruder, cwd=tmp_path, stdin=":quit\n")
+    assert_one_line_failure(done, WRONG)
+    assert key_check_rows(db) == []
+    owner = clean_env(ENCRYPTION_MASTER_KEY=key)
+    done = verzek("shell", "--db", str(db), env=owner, cwd=tmp_path, stdin=":quit\n")
+    assert done.returncode == 0, done.stderr
+    assert len(key_check_rows(db)) == 1
