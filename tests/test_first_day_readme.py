@@ -89,3 +89,14 @@ def test_the_shell_config_in_the_readme_can_try_payments(tmp_path: Path) -> None
     settings = load_settings(config, {})
     assert settings.payments.receive_address is not None
     assert settings.security.captcha is False
+
+
+def test_the_contract_in_docs_is_the_teams_current_one() -> None:
+    """docs/SPEC.md is a copy, so a clone reads the contract on its own; when the team's
+    original is beside the clone, the copy must not have fallen behind."""
+    original = REPO_ROOT.parent / "shared" / "SPEC.md"
+    if not original.is_file():
+        return  # a clone on its own: the copy is all there is
+    assert (REPO_ROOT / "docs" / "SPEC.md").read_text() == original.read_text(), (
+        "copy shared/SPEC.md to docs/SPEC.md"
+    )
