@@ -88,9 +88,16 @@ def add_totp_secret(path: Path, key: str, account_id: int = 1) -> None:
 
 
 def make_pre_check(path: Path) -> None:
-    """Turn a database into one from before the key check existed (no table, older schema)."""
-    sql(path, "DROP TABLE key_check")
+    """Turn a database into one from before the key check existed (no table, older schema).
+
+    When later migrations follow the key check's (numbers are assigned at merge), undoing it
+    alone would leave a gap: then only its row goes, which the code treats the same way."""
     [(version,)] = sql(path, "SELECT version FROM schema_migrations WHERE name = 'key_check'")
+    [(latest,)] = sql(path, "SELECT MAX(version) FROM schema_migrations")
+    if version != latest:
+        sql(path, "DELETE FROM key_check")
+        return
+    sql(path, "DROP TABLE key_check")
     sql(path, "DELETE FROM schema_migrations WHERE version = ?", version)
     sql(path, f"PRAGMA user_version = {int(version) - 1}")
 
