@@ -113,6 +113,13 @@ class Shell:
             self.process.stdin.write(f"{line}\n".encode())
         await self.process.stdin.drain()
 
+    async def ask(self, line: str) -> str:
+        """Send ``line``; everything the shell printed in answer (up to a marker command
+        sent right after it: the shell handles lines one at a time)."""
+        marker = "[you are now Telegram user 1001]"
+        await self.send(line, ":as 1001")
+        return (await self.read_until(marker)).removesuffix(marker + "\n")
+
     async def read_until(self, text: str) -> str:
         assert self.process.stdout is not None
         chunk = ""
@@ -137,15 +144,35 @@ def banner_path(seen: str, label: str) -> Path:
     return Path(match.group(1))
 
 
+async def subscribed(shell: Shell) -> str:
+    """Register, log in if registering did not already, and ask for the basic plan's invoice.
+
+    Written to the flow's outcome, not its exact steps (a password may be asked twice, a
+    registration may already start the session)."""
+    await shell.ask("/register")
+    await shell.ask(EMAIL)
+    answer = await shell.ask(PASSWORD)
+    if "[1] Skip" not in answer:  # the password typed a second time, to compare
+        answer = await shell.ask(PASSWORD)
+    assert "[1] Skip" in answer, shell.seen
+    await shell.ask(":press 1")
+    plans = await shell.ask("/subscribe")
+    if "[1] basic" not in plans:
+        await shell.ask("/login")
+        await shell.ask(EMAIL)
+        await shell.ask(PASSWORD)
+        plans = await shell.ask("/subscribe")
+    assert "[1] basic" in plans, shell.seen
+    return await shell.ask(":press 1")
+
+
 async def test_a_payment_tried_end_to_end_on_the_simulated_chain(tmp_path: Path) -> None:
     shell = await Shell.start(tmp_path)
     banner = await shell.read_until("Try /start")
     assert "TronScan: simulated, no network" in banner
     log = banner_path(banner, "Log")
-    await shell.send("/register", EMAIL, PASSWORD, ":press 1", "/login", EMAIL, PASSWORD)
-    await shell.read_until("You're logged in")
-    await shell.send("/subscribe", ":press 1")
-    invoice = await shell.read_until("/pay 1 TRANSACTION_HASH")
+    invoice = await subscribed(shell)
+    assert "/pay 1 TRANSACTION_HASH" in invoice
     assert "Send exactly 29.00 USDT" in invoice
 
     await shell.send(":chain pay 1")
