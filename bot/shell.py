@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import io
+import logging
 import signal
 import sys
 import tempfile
@@ -432,6 +433,7 @@ def run_shell(
             asyncio.run(_check_key(settings))
         log_file = log_file_for(workdir, db)
         configure_logging("INFO", [settings.encryption.master_key.get()], log_file=log_file)
+        logging.captureWarnings(True)  # Python warnings too go to the file, not over the prompt
         api = FakeBotAPI()
         terminal = Terminal(api, out, workdir, settings.telegram.admin_chat_id)
         if admin:

@@ -43,7 +43,19 @@ async def test_id_in_a_private_chat_shows_the_user_id(bot: BotHarness) -> None:
     (reply,) = await bot.send(alice, "/id")
     assert "Your Telegram user id: 424242" in reply.plain
     assert "VERZEK_ADMINS" in reply.plain and "ADMIN_CHAT_ID" in reply.plain
+    assert "/id@" in reply.plain  # how a command reaches a bot in privacy mode in a group
+    assert "configured admin" not in reply.plain
     assert reply.parse_mode == "HTML"
+
+
+async def test_id_confirms_what_is_configured(bot: BotHarness) -> None:
+    admin = bot.user(ADMIN_ID, "Admin")
+    (private,) = await bot.send(admin, "/id")
+    assert "You are a configured admin" in private.plain
+    (group,) = await bot.send(admin, "/id", chat_id=ADMIN_CHAT_ID)
+    assert "This chat is the configured admin chat" in group.plain
+    (other,) = await bot.send(admin, "/id", chat_id=-1009999)
+    assert "configured admin chat" not in other.plain
 
 
 @pytest.mark.parametrize("chat_id", [-1001234567890, ADMIN_CHAT_ID])

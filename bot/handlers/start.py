@@ -43,10 +43,16 @@ async def show_ids(update: Update, context: Context) -> None:
     message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None or user is None or chat is None:
         return
+    telegram = context.bot_data.services.settings.telegram
+    bot_name = context.bot.username or "YourBot"
     if chat.type == ChatType.PRIVATE:
-        text = texts.IDS_PRIVATE.format(user_id=user.id)
+        text = texts.IDS_PRIVATE.format(user_id=user.id, bot=bot_name)
     else:
         text = texts.IDS_GROUP.format(user_id=user.id, chat_id=chat.id)
+        if chat.id == telegram.admin_chat_id:
+            text += "\n" + texts.IDS_IS_ADMIN_CHAT
+    if user.id in telegram.admins:
+        text += "\n" + texts.IDS_IS_ADMIN
     await message.reply_text(text)
 
 
