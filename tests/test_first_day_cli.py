@@ -62,3 +62,33 @@ def test_backup_list_fits_80_columns_and_counts_in_words(
     assert "0 sessions ended: everyone logs in again" in restored.stdout
     for output in (listed, verified, exported, restored):
         assert "(s)" not in output.stdout + output.stderr
+
+
+def test_relative_paths_follow_the_config_file_not_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.config import load_settings
+
+    conf = tmp_path / "etc" / "verzek"
+    conf.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    given = conf / "given.toml"
+    given.write_text('[database]\npath = "db/v.db"\n[backups]\ndir = "../archives"\n')
+    settings = load_settings(given, {})
+    assert settings.database.path == conf / "db" / "v.db"
+    assert settings.backups.dir == conf / ".." / "archives"
+    # Left out of the file: the defaults live beside the file too.
+    empty = conf / "empty.toml"
+    empty.write_text("")
+    defaults = load_settings(empty, {})
+    assert defaults.database.path == conf / "data" / "verzek.db"
+    assert defaults.backups.dir == conf / "backups"
+    # Absolute paths stay; a relative VERZEK_DB was typed in a shell: the current folder's.
+    absolute = conf / "absolute.toml"
+    absolute.write_text(f'[database]\npath = "{tmp_path / "abs.db"}"\n')
+    assert load_settings(absolute, {}).database.path == tmp_path / "abs.db"
+    assert load_settings(given, {"VERZEK_DB": "here.db"}).database.path == Path("here.db")
+    # Without a config file nothing changes: relative to the current folder, as before.
+    assert load_settings(None, {}).database.path == Path("data/verzek.db")
