@@ -184,10 +184,10 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
             )
         if refused:
             problems.append(
-                f"{count(refused, 'signed row')} {'fails' if refused == 1 else 'fail'} "
-                "their signature under every configured key (tampered, or signed by a key missing "
-                "from ENCRYPTION_OLD_KEYS), left as stored and still untrusted; investigate "
-                "before dropping any old key"
+                f"{count(refused, 'signed row')} "
+                f"{'fails its' if refused == 1 else 'fail their'} signature under every "
+                "configured key (tampered, or signed by a key missing from ENCRYPTION_OLD_KEYS), "
+                "left as stored and still untrusted; investigate before dropping any old key"
             )
         if problems:
             return _fail("; ".join(problems))
