@@ -304,6 +304,12 @@ _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
     "days": _int(1, 3660),
     "tier": _text,
 }
+# Paths resolved against the config file's folder when relative (environment values are not:
+# they were typed in a shell, relative to its current folder).
+_RELATIVE_TO_CONFIG: dict[str, Path] = {
+    "database.path": DatabaseSettings.path,
+    "backups.dir": BackupSettings.dir,
+}
 # Config keys whose Settings field has another name (unit made explicit).
 _FIELD_NAMES = {
     "payments.amount_tolerance": "amount_tolerance_micro",
@@ -383,6 +389,14 @@ def load_settings(
             except ValueError as exc:
                 problems.append(f"{where} {exc}")
 
+    if path is not None:
+        # Relative paths of a config file (and the defaults it leaves alone) are relative to
+        # the file's folder, not to wherever the command was started.
+        base = path.expanduser().resolve().parent
+        for dotted, default in _RELATIVE_TO_CONFIG.items():
+            given = values.get(dotted, default)
+            if isinstance(given, Path) and not given.is_absolute():
+                values[dotted] = base / given
     for dotted, (env_name, parser) in _KEYS.items():
         if env_name and env.get(env_name, "").strip():
             try:

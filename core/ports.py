@@ -126,6 +126,18 @@ class SignaturesRepository(Protocol):
         ...
 
 
+class KeyCheckRepository(Protocol):
+    """The stored proof of which master key the database belongs to (core/keycheck.py)."""
+
+    async def get(self) -> str | None:
+        """The stored check, or None when none was written yet."""
+        ...
+
+    async def put(self, mac: str, written_at: str) -> None:
+        """Store or replace the check."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -145,6 +157,7 @@ class UnitOfWork(Protocol):
     wallet: WalletRepository
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
+    key_check: KeyCheckRepository
 
     async def __aenter__(self) -> Self: ...
 
