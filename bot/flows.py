@@ -224,7 +224,7 @@ async def tell_flow_ended(
             logger.warning("could not delete a late answer: %s", type(exc).__name__)
     reason = str(ended.reason)
     restart = escape(restart_hint)
-    if reason in texts.FLOW_END_NEEDS_LOGIN:
+    if ended.session_ended:
         restart = f"{texts.FLOW_ENDED_LOG_IN} {restart}"
     text = texts.FLOW_ENDED.format(
         reason=texts.FLOW_END_REASONS.get(reason, texts.FLOW_END_REASONS["ended"]),

@@ -632,7 +632,7 @@ FLOW_ENDED_LOG_IN = "Log in again with /login first."
 FLOW_ENDED_DELETED = "🔒 I deleted your message, in case it held a secret."
 # Why a flow ended, by core.sessions.EndReason value ("This step ended because …").
 FLOW_END_REASONS = {
-    "logout": "you logged out",
+    "logout": "you logged out (here or on another device)",
     "expired": "your session reached its 12-hour limit",
     "idle": "your session expired after a while without activity",
     "replaced": "this Telegram account logged in again",
@@ -644,8 +644,6 @@ FLOW_END_REASONS = {
     "proof_expired": "your password or code was confirmed more than 5 minutes ago",
     "ended": "your session ended",
 }
-# Reasons after which the user has no session any more.
-FLOW_END_NEEDS_LOGIN = frozenset({"logout", "expired", "idle", "replaced", "restored", "ended"})
 MFA_ENROLL_ASK_PASSWORD = (
     "Set up two-factor authentication.\n\nFirst confirm it's you: send your password. "
     "(/cancel to stop)"

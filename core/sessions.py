@@ -67,9 +67,10 @@ class FlowEnded(VerzekError):
     it (asking again cannot help). The bot ends the flow and tells the user ``reason``.
     """
 
-    def __init__(self, reason: EndReason) -> None:
+    def __init__(self, reason: EndReason, *, session_ended: bool = False) -> None:
         super().__init__(f"flow ended: {reason}")
         self.reason = reason
+        self.session_ended = session_ended  # True: the user must log in again
 
 
 @dataclass(frozen=True)
@@ -220,13 +221,13 @@ class SessionService:
             or record.telegram_user_id != session.telegram_user_id
             or record.created_at != to_iso(session.started_at)
         ):
-            raise FlowEnded(EndReason.ENDED)
+            raise FlowEnded(EndReason.ENDED, session_ended=True)
         if record.ended_at is not None:
-            raise FlowEnded(EndReason.of(record.end_reason))
+            raise FlowEnded(EndReason.of(record.end_reason), session_ended=True)
         if now >= from_iso(record.expires_at):
-            raise FlowEnded(EndReason.EXPIRED)
+            raise FlowEnded(EndReason.EXPIRED, session_ended=True)
         if now >= from_iso(record.last_seen_at) + self._idle:
-            raise FlowEnded(EndReason.IDLE)
+            raise FlowEnded(EndReason.IDLE, session_ended=True)
         state = await uow.security.get(session.account_id)
         if state.stamp != session.stamp:
             raise FlowEnded(EndReason.of(state.stamp_reason))
