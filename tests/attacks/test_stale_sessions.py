@@ -24,6 +24,7 @@ import pytest
 from core.clock import FakeClock
 from core.money import MICRO
 from core.sessions import EndReason, FlowEnded
+from tests.conftest import ADMIN_ID
 from tests.harness import BotHarness
 from tests.sessions_helpers import (
     ADDRESS,
@@ -34,8 +35,10 @@ from tests.sessions_helpers import (
     PASSWORD,
     Victim,
     credit,
+    enrol,
     login,
     make_victim,
+    register,
     rows,
 )
 
@@ -319,3 +322,94 @@ async def test_a_login_attempt_ends_when_the_owner_logs_out_or_turns_2fa_off(
         await accounts.complete_login(attempt, ATTACKER)
     assert ended.value.reason is EndReason.RESTORED
     assert await _attacker_sessions(bot) == []
+
+
+# --- admin final steps -----------------------------------------------------------------------
+
+
+async def _admin(bot: BotHarness, clock: FakeClock) -> Victim:
+    """The admin: their own account with 2FA, on the admin Telegram account and a second one."""
+    admin, other = bot.user(ADMIN_ID, "Admin"), bot.user(ADMIN_ID + 1, "Admin laptop")
+    await register(bot, admin, email="admin@example.com")
+    assert "You're logged in" in await login(bot, admin, email="admin@example.com")
+    [(account_id,)] = await rows(bot, "SELECT id FROM users WHERE email = 'admin@example.com'")
+    who = Victim(account_id, admin, other)
+    who.totp, _ = await enrol(bot, admin, clock)
+    assert "Two-factor" in await login(bot, other, email="admin@example.com")
+    await bot.send(other, who.code(clock))
+    return who
+
+
+async def test_a_kill_switch_change_from_an_idled_out_admin_session_is_refused(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """The admin asks for /killswitch on and walks away; 31 minutes later someone at the
+    admin's desk sends a code: the switch does not move."""
+    admin = await _admin(bot, clock)
+    (ask,) = await bot.send(admin.phone, "/killswitch on maintenance window")
+    assert "Send the 6-digit code" in ask.plain
+    clock.advance(minutes=31)
+    (reply,) = await bot.send(admin.phone, admin.code(clock))
+    assert ENDED in reply.plain and "expired" in reply.plain
+    assert await rows(bot, "SELECT count(*) FROM safety_state WHERE active = 1") == [(0,)]
+
+
+async def test_a_restore_confirmed_after_the_admin_logged_out_elsewhere_is_refused(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """/restore NAME, Restore pressed; the admin logs out on their other device; a code sent
+    now restores nothing (the account registered after the backup is still there)."""
+    admin = await _admin(bot, clock)
+    backup = await bot.services.backups.create()
+    await register(bot, bot.user(3003, "Later"), email="later@example.com")
+    (confirm,) = await bot.send(admin.phone, f"/restore {backup.name}")
+    (ask,) = await bot.press(admin.phone, confirm, "Restore")
+    assert "6-digit code" in ask.plain
+    await bot.send(admin.laptop, "/logout")
+    (reply,) = await bot.send(admin.phone, admin.code(clock))
+    assert ENDED in reply.plain and "you logged out" in reply.plain
+    assert ("later@example.com",) in await rows(bot, "SELECT email FROM users")
+
+
+async def test_the_restore_guard_runs_with_everything_else_held_off(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Core: a restore whose admin session ended after the code was checked stops inside
+    the exclusive section, before the safety backup and the swap."""
+    admin = await _admin(bot, clock)
+    services = bot.services
+    session = await services.sessions.current(admin.phone.id)
+    assert session is not None
+    backup = await services.backups.create()
+    await register(bot, bot.user(3003, "Later"), email="later@example.com")
+    proof = await services.twofactor.proof_for_action(session, admin.code(clock), "restore")
+    await services.sessions.logout(admin.phone.id)
+    archives = len(await services.backups.list_backups())
+    with pytest.raises(FlowEnded) as ended:
+        await services.backups.restore(
+            backup.name, guard=lambda uow: services.sessions.require_live(uow, session, proof)
+        )
+    assert ended.value.reason is EndReason.LOGGED_OUT
+    assert ("later@example.com",) in await rows(bot, "SELECT email FROM users")
+    assert len(await services.backups.list_backups()) == archives  # no safety backup either
+
+
+async def test_an_approval_from_a_stale_admin_session_is_refused_before_anything_is_read(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Core: approve_manually checks the admin's session and proof first, in its own
+    transaction; an admin whose password changed since the code was checked approves
+    nothing."""
+    admin = await _admin(bot, clock)
+    services = bot.services
+    session = await services.sessions.current(admin.phone.id)
+    laptop = await services.sessions.current(admin.laptop.id)
+    assert session is not None and laptop is not None
+    proof = await services.twofactor.proof_for_action(session, admin.code(clock), "approve")
+    await services.accounts.change_password(
+        laptop, await services.accounts.reauthenticate(laptop, PASSWORD), NEW_PASSWORD
+    )
+    with pytest.raises(FlowEnded) as ended:
+        await services.payments.approve_manually(session, proof, 1)
+    assert ended.value.reason is EndReason.PASSWORD_CHANGED
+    assert await rows(bot, "SELECT count(*) FROM licenses") == [(0,)]
