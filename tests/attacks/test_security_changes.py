@@ -141,7 +141,7 @@ async def test_a_stolen_password_enrolment_is_announced_and_holds_withdrawals(
     _totp, done = await enrol(bot, attacker, clock)
     assert "Two-factor authentication is on" in done
     await laptop_told(bot, "Two-factor authentication was turned on")
-    assert any("turned on" in text for text in texts_to(bot, victim.phone.id))
+    await bot.wait_for(lambda: any("turned on" in t for t in texts_to(bot, victim.phone.id)))
 
     (refused,) = await bot.send(attacker, f"/withdraw 50 {ADDRESS}")
     assert "Withdrawals are paused until" in refused.plain
