@@ -220,8 +220,9 @@ async def test_the_cooldown_is_checked_again_when_the_money_is_held(
     assert "Send the 6-digit code" in ask.plain
     await bot.send(victim.laptop, "/backup_codes")
     await bot.send(victim.laptop, victim.code(clock))
-    (refused,) = await bot.send(victim.phone, victim.code(clock))
-    assert "Withdrawals are paused until" in refused.plain
+    # (The phone may also get the owner notice about the laptop's new codes meanwhile.)
+    replies = await bot.send(victim.phone, victim.code(clock))
+    assert any("Withdrawals are paused until" in m.plain for m in replies)
     assert await nothing_held(bot)
 
 

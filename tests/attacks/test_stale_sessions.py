@@ -144,6 +144,13 @@ async def _logs_out_on_laptop(bot: BotHarness, victim: Victim, clock: FakeClock)
     assert "logged out" in done.plain.lower()
 
 
+async def _logs_out_on_the_phone(bot: BotHarness, victim: Victim, clock: FakeClock) -> None:
+    """The victim gets the phone back and logs out; the attacker's step is still pending
+    in that chat when they pick the phone up again."""
+    (done,) = await bot.send(victim.phone, "/logout")
+    assert "logged out" in done.plain.lower()
+
+
 async def _changes_password_on_laptop(bot: BotHarness, victim: Victim, clock: FakeClock) -> None:
     await bot.send(victim.laptop, "/password")
     await bot.send(victim.laptop, PASSWORD)
@@ -163,6 +170,7 @@ async def _admin_restores(bot: BotHarness, victim: Victim, clock: FakeClock) -> 
 # event -> (what happens, the reason the attacker is told, whether the phone's session ended)
 EVENTS: dict[str, tuple[Step, str, bool]] = {
     "victim logs out on the laptop": (_logs_out_on_laptop, "you logged out", False),
+    "victim logs out on the phone itself": (_logs_out_on_the_phone, "you logged out", True),
     "victim changes the password on the laptop": (
         _changes_password_on_laptop,
         "the account's password was changed",
