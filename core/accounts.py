@@ -43,7 +43,6 @@ LOCK_FAILURES = 5
 LOCK_WINDOW = timedelta(minutes=10)
 LOCK_DURATION = timedelta(minutes=10)
 HOURLY_CAP = 100
-__all__ = ["REAUTH_VALIDITY", "ReauthProof"]  # re-exported: they used to live here
 
 
 def mask_email(email: str) -> str:
