@@ -421,3 +421,28 @@ async def test_an_approval_from_a_stale_admin_session_is_refused_before_anything
         await services.payments.approve_manually(session, proof, 1)
     assert ended.value.reason is EndReason.PASSWORD_CHANGED
     assert await rows(bot, "SELECT count(*) FROM licenses") == [(0,)]
+
+
+async def test_every_step_of_every_flow_checks_its_session_first(bot: BotHarness) -> None:
+    """No flow can be added that forgets the check: every state handler of every
+    conversation runs behind the stale-flow guard of bot/flows.py."""
+    from telegram.ext import ConversationHandler
+
+    flows = [
+        handler
+        for group in bot.app.handlers.values()
+        for handler in group
+        if isinstance(handler, ConversationHandler)
+    ]
+    assert {"password", "email", "2fa_enroll", "withdraw", "restore", "killswitch"} <= {
+        flow.name for flow in flows
+    }
+    for flow in flows:
+        for state, handlers in flow.states.items():
+            if state == ConversationHandler.TIMEOUT:
+                continue
+            for handler in handlers:
+                assert handler.callback.__qualname__ == "_ends_when_stale.<locals>.step", (
+                    flow.name,
+                    state,
+                )
