@@ -45,6 +45,7 @@ class SecuritySettings:
     session_hours: int = 12
     idle_minutes: int = 30
     captcha: bool = True
+    withdrawal_cooldown_hours: int = 24  # after a 2FA, password or email change
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "security.session_hours": (None, _int(1, 24 * 30)),
     "security.idle_minutes": (None, _int(1, 24 * 60)),
     "security.captcha": (None, _bool),
+    "security.withdrawal_cooldown_hours": (None, _int(0, 24 * 30)),
     "rate_limits.auth": (None, _rate),
     "rate_limits.default": (None, _rate),
     "rate_limits.storage": (None, _rate_storage),

@@ -34,7 +34,7 @@ from tests.fake_tronscan import (
 )
 from tests.harness import BotHarness
 from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
-from tests.test_accounts_flow import db_rows, events, login, register
+from tests.test_accounts_flow import PASSWORD, db_rows, events, login, register
 
 ALICE, BOB, ADMIN = "alice@example.com", "bob@example.com", "admin@example.com"
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -80,7 +80,8 @@ async def person(
     [(account_id,)] = await db_rows(bot, "SELECT id FROM users WHERE email = ?", email)
     who = Person(bot.user(user_id), account_id)
     if mfa:
-        _photo, manual, _ask = await bot.send(who.user, "/2fa_enroll")
+        await bot.send(who.user, "/2fa_enroll")
+        _photo, manual, _ask = await bot.send(who.user, PASSWORD)
         secret = manual.plain.split("key:")[1].replace(" ", "").strip()
         who.totp = pyotp.TOTP(secret)
         (done,) = await bot.send(who.user, who.totp.at(clock.now()))

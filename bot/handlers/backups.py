@@ -222,7 +222,7 @@ async def got_code(update: Update, context: Context) -> int:
         await message.reply_text(f"{note}\n\n{texts.LOGIN_FIRST}")
         return END
     try:
-        await services.twofactor.proof_for_action(session, code, "restore")
+        proof = await services.twofactor.proof_for_action(session, code, "restore")
     except CodeBlocked as exc:
         await end_flow(context, RESTORE)
         await message.reply_text(f"{note}\n\n{exc.user_message}")
@@ -234,7 +234,11 @@ async def got_code(update: Update, context: Context) -> int:
     await message.reply_text(f"{note}\n\n{texts.RESTORE_RUNNING}")
     try:
         result = await services.backups.restore(
-            name, account_id=session.account_id, telegram_user_id=session.telegram_user_id
+            name,
+            account_id=session.account_id,
+            telegram_user_id=session.telegram_user_id,
+            # Re-checked with every other unit of work held off, just before the swap.
+            guard=lambda uow: services.sessions.require_live(uow, session, proof),
         )
     except RestoreIncomplete as exc:
         logger.critical("restore of %s incomplete: %s", name, exc.user_message)
