@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from bot import texts
-from bot.wording import plural
+from bot.wording import count
 from core.clock import from_iso
 from core.money import format_usdt
 from core.notices import REFERRAL_CREDITED
@@ -97,7 +97,7 @@ def alert_message(alert: AlertRecord) -> str:
         texts.ALERT_EVIDENCE.format(evidence=evidence_text(alert.evidence)),
     ]
     if alert.folded:
-        lines.append(texts.ALERT_FOLDED.format(count=plural(alert.folded, "more hit")))
+        lines.append(texts.ALERT_FOLDED.format(count=count(alert.folded, "more hit")))
     lines.append(
         texts.ALERT_MORE.format(
             audit=audit_command(alert.account_id, alert.telegram_user_id),
@@ -178,5 +178,29 @@ def notice_text(notice: NoticeRecord) -> str:
         return texts.NOTICE_API_KEY_ADDED.format(**key)
     if notice.event_type == "API_KEY_DELETED":
         return texts.NOTICE_API_KEY_DELETED.format(**key)
+    security = _security_notice(notice)
+    if security is not None:
+        return security
     what = texts.EVENT_LABELS.get(notice.event_type, notice.event_type).lower()
     return texts.NOTICE_GENERIC.format(what=escape(what))
+
+
+def _security_notice(notice: NoticeRecord) -> str | None:
+    """2FA changes, new backup codes and withdrawals (SPEC §10), or None for other events."""
+    details = notice.details
+    if notice.event_type == "MFA_ENABLED":
+        return texts.NOTICE_MFA_ENABLED
+    if notice.event_type == "MFA_DISABLED":
+        return texts.NOTICE_MFA_DISABLED
+    if notice.event_type == "SETTINGS_CHANGED" and details.get("change") == (
+        "backup_codes_regenerated"
+    ):
+        return texts.NOTICE_BACKUP_CODES
+    if notice.event_type == "WITHDRAWAL_REQUESTED":
+        amount = details.get("amount_micro")
+        return texts.NOTICE_WITHDRAWAL.format(
+            amount=format_usdt(amount) if isinstance(amount, int) else "?",
+            address=escape(_short(details.get("address", "?"))),
+            id=escape(_short(details.get("withdrawal_id", "?"))),
+        )
+    return None

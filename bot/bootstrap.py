@@ -112,6 +112,7 @@ async def bootstrap(
             suspicion=suspicion,
             admins=settings.telegram.admins,
             receive_address=settings.payments.receive_address,
+            cooldown_hours=settings.security.withdrawal_cooldown_hours,
         ),
         stats=StatsService(uow, clock),
     )

@@ -19,7 +19,7 @@ from telegram.error import TelegramError
 from bot import texts
 from bot.context import Context
 from bot.flows import message_of
-from bot.wording import join_words, plural
+from bot.wording import count, join_words
 from core.captcha import LEFT_OUT, MAX_PICTURES, MAX_TRIES, Captcha
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def captcha_enabled(context: Context) -> bool:
 
 def tries_left(left: int) -> str:
     """"3 tries left", "1 try left"."""
-    return texts.CAPTCHA_TRIES_LEFT.format(tries=plural(left, "try", "tries"))
+    return texts.CAPTCHA_TRIES_LEFT.format(tries=count(left, "try", "tries"))
 
 
 def captcha_caption(intro: str, left: int) -> str:

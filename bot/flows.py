@@ -22,10 +22,10 @@ from telegram.warnings import PTBUserWarning
 
 from bot import texts
 from bot.context import Context
-from core.accounts import normalise_email
+from core.accounts import LoginAttempt, normalise_email
 from core.errors import UserError
 from core.ids import parse_id
-from core.sessions import Session
+from core.sessions import FlowEnded, ReauthProof, Session
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,10 @@ async def require_session(update: Update, context: Context) -> Session | None:
 async def require_admin_session(update: Update, context: Context) -> Session | None:
     """For admin actions that change money or data: the admin's own live session, with 2FA
     on (SPEC §3). Replies with what is missing and returns None otherwise."""
-    session = await require_session(update, context)
-    if session is None:
+    user = update.effective_user
+    session = await context.bot_data.services.sessions.current(user.id) if user else None
+    if session is None:  # an admin's first try: say how to get a session, not only "log in"
+        await message_of(update).reply_text(texts.ADMIN_NEEDS_ACCOUNT)
         return None
     if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
         await message_of(update).reply_text(texts.ADMIN_NEEDS_2FA)
@@ -185,6 +187,77 @@ async def end_flow(context: Context, flow: str) -> None:
     clear_flow(context, flow)
 
 
+async def _check_pending(context: Context, flow: str) -> None:
+    """Raise FlowEnded when what the flow holds (its session and proof, or a login attempt)
+    went stale since the last step. Core checks again in every committing transaction."""
+    data = (context.user_data or {}).get(flow)
+    if not isinstance(data, dict):
+        return
+    services = context.bot_data.services
+    session, proof, attempt = data.get("session"), data.get("proof"), data.get("attempt")
+    if isinstance(session, Session):
+        await services.sessions.check_live(
+            session, proof if isinstance(proof, ReauthProof) else None
+        )
+    if isinstance(attempt, LoginAttempt) and attempt.ok:
+        await services.accounts.check_attempt(attempt)
+
+
+async def tell_flow_ended(
+    update: Update,
+    context: Context,
+    flow: str,
+    restart_hint: str,
+    ended: FlowEnded,
+    *,
+    delete_answer: bool = False,
+) -> None:
+    """End the flow and say why: "This step ended because …; start again with /x". With
+    ``delete_answer``, the answer the user just sent (maybe a secret) is deleted first."""
+    await end_flow(context, flow)
+    note = ""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    elif delete_answer and update.message is not None and update.message.text:
+        try:
+            await update.message.delete()
+            note = texts.FLOW_ENDED_DELETED + "\n\n"
+        except TelegramError as exc:
+            logger.warning("could not delete a late answer: %s", type(exc).__name__)
+    reason = str(ended.reason)
+    restart = escape(restart_hint)
+    if ended.session_ended:
+        restart = f"{texts.FLOW_ENDED_LOG_IN} {restart}"
+    text = texts.FLOW_ENDED.format(
+        reason=texts.FLOW_END_REASONS.get(reason, texts.FLOW_END_REASONS["ended"]),
+        restart=restart,
+    )
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot.send_message(chat.id, note + text)
+
+
+def _ends_when_stale(
+    flow: str, restart_hint: str, callback: Callable[[Update, Context], Awaitable[object]]
+) -> Callable[[Update, Context], Awaitable[object]]:
+    """A step that first checks the flow is still live, and ends it (saying why) when the
+    check here or core's check in the committing transaction finds it stale."""
+
+    async def step(update: Update, context: Context) -> object:
+        try:
+            await _check_pending(context, flow)
+        except FlowEnded as ended:  # the step's handler never saw the answer: delete it here
+            await tell_flow_ended(update, context, flow, restart_hint, ended, delete_answer=True)
+            return END
+        try:
+            return await callback(update, context)
+        except FlowEnded as ended:
+            await tell_flow_ended(update, context, flow, restart_hint, ended)
+            return END
+
+    return step
+
+
 def conversation(
     *,
     name: str,
@@ -219,6 +292,10 @@ def conversation(
 
     async def not_text(update: Update, context: Context) -> None:
         await message_of(update).reply_text(texts.TEXT_EXPECTED)
+
+    for handlers in states.values():
+        for handler in handlers:
+            handler.callback = _ends_when_stale(name, restart_hint, handler.callback)
 
     with warnings.catch_warnings():
         # Buttons inside a flow belong to the user's current step, not to one message, which

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """``count`` with the right form of the noun: ``plural(1, "row")`` → ``"1 row"``.
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """``count(1, "row")`` → ``1 row``; ``count(1200, "row")`` → ``1,200 rows``.
 
     The plural defaults to ``singular + "s"``; pass it for irregular nouns
-    (``plural(2, "entry", "entries")``).
+    (``count(2, "try", "tries")``).
     """
-    word = singular if count == 1 else (plural_form or f"{singular}s")
-    return f"{count} {word}"
+    word = singular if number == 1 else (plural if plural is not None else singular + "s")
+    return f"{number:,} {word}"
 
 
 def join_words(items: Sequence[str], conjunction: str = "or") -> str:

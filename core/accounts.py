@@ -30,7 +30,14 @@ from core.clock import Clock, from_iso, to_iso
 from core.errors import DuplicateError, UserError
 from core.passwords import PasswordService
 from core.ports import UnitOfWork, UserRecord
-from core.sessions import Session, SessionService
+from core.sessions import (
+    REAUTH_VALIDITY,
+    EndReason,
+    FlowEnded,
+    ReauthProof,
+    Session,
+    SessionService,
+)
 from core.throttle import window_lock_until
 
 REFERRAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
@@ -41,7 +48,6 @@ LOCK_FAILURES = 5
 LOCK_WINDOW = timedelta(minutes=10)
 LOCK_DURATION = timedelta(minutes=10)
 HOURLY_CAP = 100
-REAUTH_VALIDITY = timedelta(minutes=5)
 # A Telegram user that logged in this recently has a login throttle of its own on the account.
 TRUSTED_FOR = timedelta(days=30)
 
@@ -104,6 +110,10 @@ class LoginAttempt:
     # A new hash when the stored one uses outdated parameters (written on completion), so
     # nobody has to keep the password around until then.
     rehash: str | None = field(default=None, repr=False)
+    # The account's security stamp read before the password was checked, and when: the login
+    # completes only under the same stamp and within the flow timeout (SPEC §10).
+    stamp: str = ""
+    checked_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,14 +128,6 @@ class SecondFactor(Protocol):
 
     @property
     def at(self) -> datetime: ...
-
-
-@dataclass(frozen=True)
-class ReauthProof:
-    """Evidence of a fresh password (or 2FA) check, demanded by sensitive operations."""
-
-    session_id: int
-    at: datetime
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,12 @@ class AccountService:
         self._clock = clock
         self.passwords = passwords
         self._sessions = sessions
+
+    @property
+    def sessions(self) -> SessionService:
+        """The session service (its :meth:`~SessionService.require_live` is the final check
+        of every flow)."""
+        return self._sessions
 
     # --- registration ----------------------------------------------------------------------
 
@@ -299,6 +307,8 @@ class AccountService:
             email_key = email_text.strip().lower()[:MAX_EMAIL_LENGTH]
         async with self._uow() as uow:
             user = await uow.accounts.by_email(email_key)
+            # Read with the password hash: a password change after this ends the attempt.
+            stamp_before = await self._sessions.stamp(uow, user.id) if user is not None else ""
             locked = await self._lock_seconds(uow, email_key, user, telegram_user_id)
             if locked:
                 await self._audit.append(
@@ -349,8 +359,29 @@ class AccountService:
         async with self._uow(read_only=True) as uow:
             mfa = await uow.twofactor.get(user.id)
         return LoginAttempt(
-            user.id, rehash=rehash, mfa_required=mfa is not None and mfa.enabled_at is not None
+            user.id,
+            rehash=rehash,
+            mfa_required=mfa is not None and mfa.enabled_at is not None,
+            stamp=stamp_before,
+            checked_at=self._clock.now(),
         )
+
+    def _attempt_problem(self, attempt: LoginAttempt, stamp: str, reason: str) -> None:
+        """Raise :class:`FlowEnded` when a checked password may no longer open a session."""
+        if attempt.stamp != stamp:
+            raise FlowEnded(EndReason.of(reason))
+        if attempt.checked_at is None or self._clock.now() - attempt.checked_at > REAUTH_VALIDITY:
+            raise FlowEnded(EndReason.PROOF_EXPIRED)
+
+    async def check_attempt(self, attempt: LoginAttempt) -> None:
+        """Before the 2FA step of a login: raise :class:`FlowEnded` when the password check
+        is older than the flow timeout or from before a security change of the account
+        (:meth:`complete_login` checks again inside its transaction)."""
+        if attempt.account_id is None:
+            return
+        async with self._uow(read_only=True) as uow:
+            state = await uow.security.get(attempt.account_id)
+        self._attempt_problem(attempt, state.stamp, state.stamp_reason)
 
     async def complete_login(
         self,
@@ -361,7 +392,9 @@ class AccountService:
         """Open the session for a successful attempt; LOGIN_SUCCESS audited.
 
         When the account has 2FA on, a fresh second-factor proof for it is required here,
-        whatever the caller believed when the attempt started.
+        whatever the caller believed when the attempt started. Raises :class:`FlowEnded`
+        when the password was checked before a security change of the account (password,
+        email or 2FA change, logout, restore) or longer ago than the flow timeout.
         """
         if attempt.account_id is None:
             raise ValueError("complete_login needs a successful attempt")
@@ -371,6 +404,8 @@ class AccountService:
             user = await uow.accounts.by_id(attempt.account_id)
             if user is None:
                 raise UserError("This account no longer exists.")
+            state = await uow.security.get(user.id)
+            self._attempt_problem(attempt, state.stamp, state.stamp_reason)
             mfa = await uow.twofactor.get(user.id)
             if mfa is not None and mfa.enabled_at is not None and (
                 second_factor is None
@@ -420,16 +455,16 @@ class AccountService:
             raise UserError(locked_message(attempt.locked_seconds))
         if not attempt.ok:
             raise UserError("That password is not correct. Nothing was changed.")
-        return ReauthProof(session.id, self._clock.now())
-
-    def require_fresh(self, session: Session, proof: ReauthProof) -> None:
-        """Raise unless ``proof`` was made for this session in the last few minutes."""
-        if proof.session_id != session.id or self._clock.now() - proof.at > REAUTH_VALIDITY:
-            raise UserError("Please confirm with your password again; nothing was changed.")
+        return await self._sessions.proof(session)
 
     async def change_password(self, session: Session, proof: ReauthProof, new: str) -> list[int]:
-        """Replace the password, end every other session; return their Telegram user ids."""
-        self.require_fresh(session, proof)
+        """Replace the password, end every other session; return their Telegram user ids.
+
+        The session and ``proof`` are checked again in the transaction that writes (raises
+        :class:`FlowEnded`); the stamp is replaced, so every other pending flow and login
+        attempt of the account ends, and withdrawals wait their cool-down.
+        """
+        await self._sessions.check_live(session, proof)
         user = await self.account(session.account_id)
         await self.passwords.check_policy(new, user.email)
         if await self.passwords.verify(user.password_hash, new):
@@ -437,10 +472,13 @@ class AccountService:
         new_hash = await self.passwords.hash(new)
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
+            await self._sessions.require_live(uow, session, proof)
             await uow.accounts.set_password_hash(user.id, new_hash)
             ended = await uow.sessions.end_for_account(
-                user.id, now, "password_changed", keep_session_id=session.id
+                user.id, now, EndReason.PASSWORD_CHANGED, keep_session_id=session.id
             )
+            await self._sessions.replace_stamp(uow, user.id, EndReason.PASSWORD_CHANGED)
+            await uow.security.record_change(user.id, EndReason.PASSWORD_CHANGED, now)
             await self._audit.append(
                 uow,
                 AuditEvent(
@@ -454,13 +492,19 @@ class AccountService:
         return ended
 
     async def change_email(self, session: Session, proof: ReauthProof, new_email_text: str) -> str:
-        """Replace the email after a fresh password check; return the new address."""
-        self.require_fresh(session, proof)
+        """Replace the email after a fresh password check; return the new address.
+
+        Checked and stamped like :meth:`change_password` (other sessions stay open).
+        """
         new_email = normalise_email(new_email_text)
         user = await self.account(session.account_id)
         if new_email == user.email:
             raise UserError("That is already your email address.")
+        now = to_iso(self._clock.now())
         async with self._uow() as uow:
+            await self._sessions.require_live(uow, session, proof)
+            await self._sessions.replace_stamp(uow, user.id, EndReason.EMAIL_CHANGED)
+            await uow.security.record_change(user.id, EndReason.EMAIL_CHANGED, now)
             try:
                 await uow.accounts.set_email(user.id, new_email)
             except DuplicateError:

@@ -29,7 +29,7 @@ from core.crypto import EncryptionService
 from core.errors import UserError
 from core.ports import ApiKeyRecord, ApiKeyTokens, UnitOfWork
 from core.safety import Action, SafetyService
-from core.sessions import Session
+from core.sessions import ReauthProof, Session
 from core.twofactor import TwoFactorService
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx", "kucoin", "other")
@@ -296,11 +296,12 @@ class ApiKeyService:
         """
         draft = draft.validated()
         await self._safety.ensure_allowed(Action.API_KEYS)
-        await self._confirm(session, confirmation, "api_key_add")
+        proof = await self._confirm(session, confirmation, "api_key_add")
         account_id = session.account_id
         hint = draft.key[-HINT_LENGTH:]
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
+            await self._accounts.sessions.require_live(uow, session, proof)
             await self._safety.check(uow, Action.API_KEYS)
             existing = await uow.apikeys.by_label(account_id, draft.exchange, draft.label)
             if existing is None:
@@ -347,11 +348,13 @@ class ApiKeyService:
         """
         await self._safety.ensure_allowed(Action.API_KEYS)
         await self.get(session.account_id, key_id)  # not found: refuse before asking for a code
+        proof: ReauthProof | None = None
         if await self._twofactor.is_enabled(session.account_id):
             if code is None:
                 raise UserError("Deleting a key needs a code from your authenticator app.")
-            await self._twofactor.proof_for_action(session, code, "api_key_delete")
+            proof = await self._twofactor.proof_for_action(session, code, "api_key_delete")
         async with self._uow() as uow:
+            await self._accounts.sessions.require_live(uow, session, proof)
             await self._safety.check(uow, Action.API_KEYS)
             record = await uow.apikeys.get(session.account_id, key_id)
             if record is None or not await uow.apikeys.delete(session.account_id, key_id):
@@ -376,13 +379,12 @@ class ApiKeyService:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    async def _confirm(self, session: Session, confirmation: str, action: str) -> None:
-        """A fresh 2FA code when 2FA is on, else the password (SPEC §4); UserError if wrong."""
+    async def _confirm(self, session: Session, confirmation: str, action: str) -> ReauthProof:
+        """A fresh 2FA code when 2FA is on, else the password (SPEC §4); UserError if wrong.
+        The proof is checked again in the writing transaction."""
         if await self._twofactor.is_enabled(session.account_id):
-            await self._twofactor.proof_for_action(session, confirmation, action)
-        else:
-            proof = await self._accounts.reauthenticate(session, confirmation)
-            self._accounts.require_fresh(session, proof)
+            return await self._twofactor.proof_for_action(session, confirmation, action)
+        return await self._accounts.reauthenticate(session, confirmation)
 
     def _seal(self, account_id: int, key_id: int, draft: ApiKeyDraft) -> ApiKeyTokens:
         def seal(value: str, purpose: str) -> str:

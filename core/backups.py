@@ -26,6 +26,7 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ from core.backup_archive import BackupError, Manifest, Progress, human_size, par
 from core.clock import Clock, to_iso
 from core.config import BackupSettings
 from core.errors import StorageError
-from core.ports import DatabaseCheck, DatabaseFiles
+from core.ports import DatabaseCheck, DatabaseFiles, UnitOfWork
 
 __all__ = [
     "MANUAL",
@@ -306,6 +307,7 @@ class BackupService:
         account_id: int | None = None,
         telegram_user_id: int | None = None,
         progress: Progress | None = None,
+        guard: Callable[[UnitOfWork], Awaitable[None]] | None = None,
     ) -> RestoreResult:
         """Replace the live database with archive ``name`` (SPEC §8).
 
@@ -325,6 +327,11 @@ class BackupService:
 
         The copy is unpacked once, before the pause, so the file installed is byte for byte
         the file that was verified, and the bot pauses only for steps 3–5.
+
+        ``guard`` (the admin's session and proof check, see ``SessionService.require_live``)
+        runs at the start of step 3 on the live database, with every other unit of work held
+        off; raising refuses the restore with nothing changed. Step 2 also gives every
+        account a new security stamp, so no flow or login begun before the restore finishes.
         """
         say = progress or archive.quiet
         async with self._lock:
@@ -339,11 +346,11 @@ class BackupService:
                 manifest = await self._unpack_and_check(path, candidate, say)
                 try:
                     ended = await self._files.end_sessions(
-                        candidate, to_iso(self._clock.now()), "restored"
+                        candidate, to_iso(self._clock.now()), "restored", secrets.token_hex(16)
                     )
                 except StorageError as exc:
                     raise BackupError(str(exc)) from None
-                async with self._files.exclusive() as close:
+                async with self._files.exclusive(guard) as close:
                     if target.exists():
                         say("taking a safety backup of the current database")
                         safety = await self._create(PRE_RESTORE, say, require_sound=False)

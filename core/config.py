@@ -45,6 +45,7 @@ class SecuritySettings:
     session_hours: int = 12
     idle_minutes: int = 30
     captcha: bool = True
+    withdrawal_cooldown_hours: int = 24  # after a 2FA, password or email change
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "security.session_hours": (None, _int(1, 24 * 30)),
     "security.idle_minutes": (None, _int(1, 24 * 60)),
     "security.captcha": (None, _bool),
+    "security.withdrawal_cooldown_hours": (None, _int(0, 24 * 30)),
     "rate_limits.auth": (None, _rate),
     "rate_limits.default": (None, _rate),
     "rate_limits.storage": (None, _rate_storage),
@@ -303,6 +305,12 @@ _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
     "price_usdt": _usdt,
     "days": _int(1, 3660),
     "tier": _text,
+}
+# Paths resolved against the config file's folder when relative (environment values are not:
+# they were typed in a shell, relative to its current folder).
+_RELATIVE_TO_CONFIG: dict[str, Path] = {
+    "database.path": DatabaseSettings.path,
+    "backups.dir": BackupSettings.dir,
 }
 # Config keys whose Settings field has another name (unit made explicit).
 _FIELD_NAMES = {
@@ -383,6 +391,14 @@ def load_settings(
             except ValueError as exc:
                 problems.append(f"{where} {exc}")
 
+    if path is not None:
+        # Relative paths of a config file (and the defaults it leaves alone) are relative to
+        # the file's folder, not to wherever the command was started.
+        base = path.expanduser().resolve().parent
+        for dotted, default in _RELATIVE_TO_CONFIG.items():
+            given = values.get(dotted, default)
+            if isinstance(given, Path) and not given.is_absolute():
+                values[dotted] = base / given
     for dotted, (env_name, parser) in _KEYS.items():
         if env_name and env.get(env_name, "").strip():
             try:

@@ -21,15 +21,21 @@ from core.audit import AuditLog, EventType
 from core.clock import Clock, from_iso, to_iso
 from core.ports import AuditRow, NoticeRecord, UnitOfWork
 
-# PASSWORD_CHANGED and MFA_DISABLED are announced by their own flows (to the sessions they
-# end); move them here, and drop those direct messages, to announce them this way instead.
+# PASSWORD_CHANGED is announced by its own flow (to the sessions it ends); move it here, and
+# drop that direct message, to announce it this way instead. 2FA changes and withdrawals are
+# announced here (SPEC §10): someone with the phone for a few minutes can't hide them.
 OWNER_NOTICE_EVENTS: frozenset[str] = frozenset(
     {
         str(EventType.EMAIL_CHANGED),
         str(EventType.API_KEY_ADDED),
         str(EventType.API_KEY_DELETED),
+        str(EventType.MFA_ENABLED),
+        str(EventType.MFA_DISABLED),
+        str(EventType.WITHDRAWAL_REQUESTED),
     }
 )
+# SETTINGS_CHANGED rows announced, by their ``change`` detail (other settings are not news).
+OWNER_NOTICE_SETTINGS: frozenset[str] = frozenset({"backup_codes_regenerated"})
 # Not an audit type: the referrer's own news, drawn from the payer's PAYMENT_APPROVED (whose
 # details name the referrer and the commission), so the referrer's chats are told.
 REFERRAL_CREDITED = "REFERRAL_CREDITED"
@@ -42,14 +48,25 @@ BATCH = 10
 class OwnerNotifier:
     """Queues notices about security changes to the account's own Telegram accounts."""
 
-    def __init__(self, events: frozenset[str] = OWNER_NOTICE_EVENTS) -> None:
+    def __init__(
+        self,
+        events: frozenset[str] = OWNER_NOTICE_EVENTS,
+        settings: frozenset[str] = OWNER_NOTICE_SETTINGS,
+    ) -> None:
         self._events = events
+        self._settings = settings
+
+    def announced(self, row: AuditRow) -> bool:
+        """True when owners are told about ``row``."""
+        if row.event_type == EventType.SETTINGS_CHANGED:
+            return str(row.details.get("change", "")) in self._settings
+        return row.event_type in self._events
 
     async def observe(self, uow: UnitOfWork, row: AuditRow, log: AuditLog) -> None:
         """Queue a notice per recipient when ``row`` is a change owners are told about."""
         if row.event_type == EventType.PAYMENT_APPROVED:
             await self._tell_referrer(uow, row)
-        if row.event_type not in self._events or row.account_id is None:
+        if row.account_id is None or not self.announced(row):
             return
         since = to_iso(from_iso(row.ts) - timedelta(days=RECIPIENT_DAYS))
         recipients = await uow.notices.recipients(row.account_id, since=since, limit=MAX_RECIPIENTS)

@@ -804,10 +804,14 @@ class PaymentService:
     async def approve_manually(
         self, admin: Session, proof: ReauthProof, payment_id: int
     ) -> CheckReport:
-        """An admin approves a payment the chain cannot confirm (needs a fresh 2FA proof)."""
-        self._accounts.require_fresh(admin, proof)
+        """An admin approves a payment the chain cannot confirm (needs a fresh 2FA proof).
+
+        The admin's session and proof are checked inside the approving transaction
+        (:class:`~core.sessions.FlowEnded` when the session or proof went stale).
+        """
         at = to_iso(self._clock.now())
         async with self._uow() as uow:
+            await self._accounts.sessions.require_live(uow, admin, proof)
             payment = await uow.payments.payment(payment_id)
             invoice = await uow.payments.invoice(payment.invoice_id) if payment else None
             if payment is None or invoice is None:

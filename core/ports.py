@@ -126,6 +126,18 @@ class SignaturesRepository(Protocol):
         ...
 
 
+class KeyCheckRepository(Protocol):
+    """The stored proof of which master key the database belongs to (core/keycheck.py)."""
+
+    async def get(self) -> str | None:
+        """The stored check, or None when none was written yet."""
+        ...
+
+    async def put(self, mac: str, written_at: str) -> None:
+        """Store or replace the check."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -134,6 +146,7 @@ class UnitOfWork(Protocol):
     signatures: SignaturesRepository
     accounts: AccountsRepository
     sessions: SessionsRepository
+    security: SecurityRepository
     audit_search: AuditSearchRepository
     alerts: AlertsRepository
     notices: NoticesRepository
@@ -145,6 +158,7 @@ class UnitOfWork(Protocol):
     wallet: WalletRepository
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
+    key_check: KeyCheckRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -192,6 +206,33 @@ class SessionRecord:
     last_seen_at: str
     expires_at: str
     ended_at: str | None
+    end_reason: str | None = None  # read only by ``SessionsRepository.get``
+
+
+@dataclass(frozen=True)
+class SecurityState:
+    """An account's security stamp and its last cool-down change (see migration 0008)."""
+
+    stamp: str  # '' until the first change
+    stamp_reason: str
+    changed_at: str | None  # the last change that starts the withdrawal cool-down
+    change_kind: str | None
+
+
+class SecurityRepository(Protocol):
+    """Per-account security stamps (ending pending flows) and cool-down changes."""
+
+    async def get(self, account_id: int) -> SecurityState:
+        """The account's state; stamp '' when nothing was ever recorded."""
+        ...
+
+    async def replace_stamp(self, account_id: int, stamp: str, reason: str, at: str) -> None:
+        """Give the account a new stamp (every flow begun under the old one ends)."""
+        ...
+
+    async def record_change(self, account_id: int, kind: str, at: str) -> None:
+        """Remember a change that starts the withdrawal cool-down."""
+        ...
 
 
 class AccountsRepository(Protocol):
@@ -296,6 +337,10 @@ class SessionsRepository(Protocol):
         """The live (not ended) session of a Telegram user."""
         ...
 
+    async def get(self, session_id: int) -> SessionRecord | None:
+        """A session by id, ended or not, with its ``end_reason``."""
+        ...
+
     async def touch(self, session_id: int, at: str) -> None:
         """Record activity."""
         ...
@@ -342,8 +387,8 @@ class TwoFactorRepository(Protocol):
         """Start or restart an enrolment (an enabled row is left alone)."""
         ...
 
-    async def enable(self, account_id: int, at: str, step: int) -> None:
-        """Complete the enrolment."""
+    async def enable(self, account_id: int, at: str, step: int) -> bool:
+        """Complete a pending enrolment; False when it was already enabled (or gone)."""
         ...
 
     async def use_step(self, account_id: int, step: int) -> bool:
@@ -980,9 +1025,9 @@ class DatabaseFiles(Protocol):
         raises ``StorageError`` when it is not a readable database at all."""
         ...
 
-    async def end_sessions(self, path: Path, at: str, reason: str) -> int:
+    async def end_sessions(self, path: Path, at: str, reason: str, new_stamp: str = "") -> int:
         """End every live session in the (not live) database file at ``path``; return how
-        many."""
+        many. With ``new_stamp``, every account's security stamp becomes that value."""
         ...
 
     async def live_session_users(self, path: Path, at: str) -> list[int]:
@@ -990,9 +1035,12 @@ class DatabaseFiles(Protocol):
         only); raises ``StorageError`` when it cannot be read."""
         ...
 
-    def exclusive(self) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:
+    def exclusive(
+        self, guard: Callable[[UnitOfWork], Awaitable[None]] | None = None
+    ) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:
         """Hold off every unit of work. Yields ``close()``, which closes the live connection
-        so the file may be replaced; leaving the block reopens (and migrates) the database."""
+        so the file may be replaced; leaving the block reopens (and migrates) the database.
+        ``guard`` first runs on a unit of work of the live database (raising refuses)."""
         ...
 
     async def install(self, candidate: Path) -> None:

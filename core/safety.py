@@ -178,9 +178,10 @@ class SafetyService:
             )
         if (await self.killswitch()).active == active:
             raise AlreadySet(active)
-        await self._twofactor.proof_for_action(session, code, KILLSWITCH)
+        proof = await self._twofactor.proof_for_action(session, code, KILLSWITCH)
         state_word = "on" if active else "off"
         async with self._uow() as uow:
+            await self._twofactor.sessions.require_live(uow, session, proof)
             current = _state(await uow.safety.get(KILLSWITCH))
             if current.active == active:  # another admin was quicker
                 raise AlreadySet(active)

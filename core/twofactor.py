@@ -35,7 +35,7 @@ from core.crypto import EncryptionService
 from core.digits import parse_code
 from core.errors import UserError
 from core.ports import MfaRecord, UnitOfWork
-from core.sessions import Session
+from core.sessions import EndReason, Session, SessionService
 from core.throttle import window_lock_until
 
 ISSUER = "Verzek"
@@ -48,6 +48,7 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 FAIL_LIMIT = 5
 FAIL_WINDOW = timedelta(minutes=5)
 BLOCK_FOR = timedelta(minutes=5)
+BACKUP_CODES_CHANGE = "backup_codes"  # the cool-down change kind of a new set of codes
 
 CODE_DIGITS = 6
 # Crockford decoding is forgiving: I/L read as 1, O as 0, dashes and spaces ignored.
@@ -123,6 +124,11 @@ class TwoFactorService:
         self._accounts = accounts
         self._code_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
 
+    @property
+    def sessions(self) -> SessionService:
+        """The session service, for the final-step check of flows confirmed with a code."""
+        return self._accounts.sessions
+
     # --- helpers -------------------------------------------------------------------------
 
     def _step(self, when: datetime) -> int:
@@ -186,12 +192,17 @@ class TwoFactorService:
         """True when 2FA protects the account."""
         return (await self.status(account_id)).enabled
 
-    async def start_enrollment(self, session: Session) -> Enrollment:
-        """New secret (stored encrypted, pending) and its QR code; 2FA is not on yet."""
+    async def start_enrollment(self, session: Session, proof: ReauthProof) -> Enrollment:
+        """New secret (stored encrypted, pending) and its QR code; 2FA is not on yet.
+
+        Needs a fresh password ``proof``: someone with only a stolen session (an unlocked
+        phone) or a stolen password and a fresh login must not bind their own authenticator.
+        """
         user = await self._accounts.account(session.account_id)
         secret = pyotp.random_base32(32)  # 32 base32 characters = 160 bits
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
         async with self._uow() as uow:
+            await self._accounts.sessions.require_live(uow, session, proof)
             record = await uow.twofactor.get(user.id)
             if record is not None and record.enabled_at is not None:
                 raise UserError("Two-factor authentication is already on. See /2fa.")
@@ -204,8 +215,16 @@ class TwoFactorService:
         png = await asyncio.to_thread(_qr_png, uri)
         return Enrollment(secret, uri, png)
 
-    async def confirm_enrollment(self, session: Session, code: str) -> list[str]:
-        """Turn 2FA on with the first valid code; return the backup codes (shown once)."""
+    async def confirm_enrollment(
+        self, session: Session, proof: ReauthProof, code: str
+    ) -> list[str]:
+        """Turn 2FA on with the first valid code; return the backup codes (shown once).
+
+        The session and the password ``proof`` of :meth:`start_enrollment` are checked again
+        in the transaction that turns 2FA on (:class:`~core.sessions.FlowEnded`). 2FA on is a
+        security change: the stamp is replaced and withdrawals wait their cool-down.
+        """
+        await self._accounts.sessions.check_live(session, proof)
         code = code.strip().replace(" ", "")
         async with self._uow(read_only=True) as uow:
             record = await uow.twofactor.get(session.account_id)
@@ -222,8 +241,14 @@ class TwoFactorService:
         codes, hashes = await self._new_backup_codes()
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
-            await uow.twofactor.enable(session.account_id, now, step)
+            await self._accounts.sessions.require_live(uow, session, proof)
+            if not await uow.twofactor.enable(session.account_id, now, step):
+                raise UserError("Two-factor authentication is already on.")
             await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
+            await self._accounts.sessions.replace_stamp(
+                uow, session.account_id, EndReason.MFA_ENABLED
+            )
+            await uow.security.record_change(session.account_id, EndReason.MFA_ENABLED, now)
             await self._audit.append(
                 uow,
                 AuditEvent(
@@ -348,20 +373,25 @@ class TwoFactorService:
     async def proof_for_action(self, session: Session, code: str, action: str) -> ReauthProof:
         """A fresh 2FA code as re-authentication for a sensitive action."""
         await self.verify(session.account_id, session.telegram_user_id, code, purpose=action)
-        return ReauthProof(session.id, self._clock.now())
+        return await self._accounts.sessions.proof(session)
 
     # --- changes ---------------------------------------------------------------------------
 
     async def regenerate_backup_codes(self, session: Session, code: str) -> list[str]:
-        """A current code → a new set of backup codes; the old set stops working."""
-        await self.verify(
-            session.account_id, session.telegram_user_id, code, purpose="backup_codes"
-        )
+        """A current code → a new set of backup codes; the old set stops working.
+
+        Checked inside the writing transaction like every final step. New codes are a 2FA
+        change for the withdrawal cool-down (whoever holds them can pass the second factor),
+        but do not end other flows: nothing that was protected before is weaker now.
+        """
+        await self._accounts.sessions.check_live(session)
+        proof = await self.proof_for_action(session, code, "backup_codes")
         codes, hashes = await self._new_backup_codes()
+        now = to_iso(self._clock.now())
         async with self._uow() as uow:
-            await uow.twofactor.replace_backup_codes(
-                session.account_id, hashes, to_iso(self._clock.now())
-            )
+            await self._accounts.sessions.require_live(uow, session, proof)
+            await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
+            await uow.security.record_change(session.account_id, BACKUP_CODES_CHANGE, now)
             await self._audit.append(
                 uow,
                 AuditEvent(
@@ -375,15 +405,23 @@ class TwoFactorService:
         return codes
 
     async def disable(self, session: Session, proof: ReauthProof, code: str) -> list[int]:
-        """Password proof + a current code → 2FA off, other sessions ended (their users)."""
-        self._accounts.require_fresh(session, proof)
+        """Password proof + a current code → 2FA off, other sessions ended (their users).
+
+        The session and ``proof`` are checked again in the writing transaction; the stamp is
+        replaced (every other pending flow ends) and withdrawals wait their cool-down.
+        """
+        sessions = self._accounts.sessions
+        await sessions.check_live(session, proof)
         await self.verify(session.account_id, session.telegram_user_id, code, purpose="disable")
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
+            await sessions.require_live(uow, session, proof)
             await uow.twofactor.delete(session.account_id)
             ended = await uow.sessions.end_for_account(
-                session.account_id, now, "mfa_disabled", keep_session_id=session.id
+                session.account_id, now, EndReason.MFA_DISABLED, keep_session_id=session.id
             )
+            await sessions.replace_stamp(uow, session.account_id, EndReason.MFA_DISABLED)
+            await uow.security.record_change(session.account_id, EndReason.MFA_DISABLED, now)
             await self._audit.append(
                 uow,
                 AuditEvent(

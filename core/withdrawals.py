@@ -33,6 +33,7 @@ from typing import NoReturn
 
 from core.audit import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, to_iso
+from core.cooldown import CoolingDown, cooldown_until
 from core.crypto import EncryptionService
 from core.digits import parse_decimal
 from core.errors import DuplicateError, UserError
@@ -221,6 +222,7 @@ class WithdrawalService:
         suspicion: SuspicionReporter,
         admins: Iterable[int],
         receive_address: str | None = None,
+        cooldown_hours: int = 24,
     ) -> None:
         self._uow = uow_factory
         self._audit = audit
@@ -232,6 +234,7 @@ class WithdrawalService:
         self._suspicion = suspicion
         self._admins = frozenset(admins)
         self._receive_address = receive_address
+        self._cooldown_hours = cooldown_hours
 
     # --- signatures ------------------------------------------------------------------------
 
@@ -328,6 +331,14 @@ class WithdrawalService:
                 "your own wallet."
             )
 
+    async def _refuse_during_cooldown(self, uow: UnitOfWork, account_id: int) -> None:
+        """Raise :class:`~core.cooldown.CoolingDown` while a recent security change holds
+        withdrawals back (core/cooldown.py)."""
+        state = await uow.security.get(account_id)
+        until = cooldown_until(state, self._clock.now(), self._cooldown_hours)
+        if until is not None:
+            raise CoolingDown(until, state.change_kind or "")
+
     @staticmethod
     def _insufficient(amount_micro: int, available_micro: int) -> WithdrawalRefused:
         return WithdrawalRefused(
@@ -342,7 +353,8 @@ class WithdrawalService:
 
         Refuses (UserError) a bad amount or address, the kill switch, an account without 2FA
         and an amount over the available balance. Nothing is held yet: :meth:`request` checks
-        everything again in the transaction that holds the money.
+        everything again in the transaction that holds the money. Refuses with
+        :class:`~core.cooldown.CoolingDown` after a recent security change.
         """
         amount = parse_amount(amount_text)
         address = parse_address(address_text)
@@ -350,6 +362,8 @@ class WithdrawalService:
         await self._safety.ensure_allowed(Action.WITHDRAWALS)
         if not await self._twofactor.is_enabled(session.account_id):
             raise TwoFactorRequired()
+        async with self._uow(read_only=True) as uow:
+            await self._refuse_during_cooldown(uow, session.account_id)
         position = await self._checked_position(session.account_id)
         if not position.sound:
             raise UnderReview()
@@ -373,9 +387,14 @@ class WithdrawalService:
         await self._safety.ensure_allowed(Action.WITHDRAWALS)
         if not await self._twofactor.is_enabled(session.account_id):
             raise TwoFactorRequired()
-        await self._twofactor.proof_for_action(session, code, ACTION)
+        await self._twofactor.sessions.check_live(session)
+        async with self._uow(read_only=True) as uow:
+            await self._refuse_during_cooldown(uow, session.account_id)
+        proof = await self._twofactor.proof_for_action(session, code, ACTION)
         account_id = session.account_id
         async with self._uow() as uow:
+            await self._twofactor.sessions.require_live(uow, session, proof)
+            await self._refuse_during_cooldown(uow, account_id)
             await self._safety.check(uow, Action.WITHDRAWALS)
             position = await self._position(uow, account_id)
             if not position.sound:

@@ -17,7 +17,7 @@ import aiosqlite
 from core.errors import StorageError
 from storage.migrator import Migration, current_version, migrate
 from storage.secrets_repository import ENCRYPTED_COLUMNS, EncryptedColumnSpec
-from storage.unit_of_work import SqliteUnitOfWork, TransactionLock
+from storage.unit_of_work import HeldLock, SqliteUnitOfWork, TransactionLock
 
 
 class Database:
@@ -104,6 +104,13 @@ class Database:
         if self._conn is None:
             raise StorageError("the database is not open")
         return self._conn
+
+    def unit_of_work_in_exclusive(self) -> SqliteUnitOfWork:
+        """A unit of work for the holder of :meth:`exclusive` (before ``close()``): it takes
+        no lock, since ``exclusive`` already holds off every other unit of work."""
+        return SqliteUnitOfWork(
+            self._connection, HeldLock(), read_only=False, columns=self._encrypted_columns
+        )
 
     def unit_of_work(self, *, read_only: bool = False) -> SqliteUnitOfWork:
         """A new unit of work; use as ``async with db.unit_of_work() as uow``."""

@@ -36,6 +36,15 @@ class SqliteSessionsRepository:
             row = await cur.fetchone()
         return SessionRecord(*row) if row else None
 
+    async def get(self, session_id: int) -> SessionRecord | None:
+        """A session by id, ended or not, with its end reason."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS}, end_reason FROM sessions WHERE id = ?",  # noqa: S608
+            (session_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return SessionRecord(*row) if row else None
+
     async def touch(self, session_id: int, at: str) -> None:
         """Record activity."""
         await self._conn.execute(

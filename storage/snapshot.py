@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from core.errors import StorageError
-from core.ports import DatabaseCheck
+from core.ports import DatabaseCheck, UnitOfWork
 from storage.database import Database
 from storage.migrator import code_schema_version
 
@@ -126,21 +126,32 @@ def check_file(path: Path) -> DatabaseCheck:
     return DatabaseCheck(integrity, violations, version, counts)
 
 
-def end_live_sessions(path: Path, at: str, reason: str) -> int:
+def end_live_sessions(path: Path, at: str, reason: str, new_stamp: str = "") -> int:
     """End every live session in the (not live) database file at ``path``; return how many.
 
     A restored file carries the sessions of its day: ones ended since (a logout, a password
-    change after a compromise) would otherwise come back to life.
+    change after a compromise) would otherwise come back to life. With ``new_stamp``, every
+    account also gets that security stamp, so no flow or login attempt begun before the
+    restore can finish after it.
     """
     conn = _connect(path)
     try:
-        if "sessions" not in _tables(conn):
+        tables = _tables(conn)
+        if "sessions" not in tables:
             return 0
         conn.execute("BEGIN IMMEDIATE")
         cursor = conn.execute(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL",
             (at, reason),
         )
+        if new_stamp and "account_security" in tables:
+            conn.execute(
+                "INSERT INTO account_security (account_id, stamp, stamp_reason, stamp_at)"
+                " SELECT id, ?, ?, ? FROM users WHERE true ON CONFLICT (account_id) DO UPDATE"
+                " SET stamp = excluded.stamp, stamp_reason = excluded.stamp_reason,"
+                " stamp_at = excluded.stamp_at",
+                (new_stamp, reason, at),
+            )
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = DELETE")
         ended = max(cursor.rowcount, 0)
@@ -243,18 +254,24 @@ class SqliteDatabaseFiles:
         """See :func:`check_file`."""
         return await asyncio.to_thread(check_file, path)
 
-    async def end_sessions(self, path: Path, at: str, reason: str) -> int:
+    async def end_sessions(self, path: Path, at: str, reason: str, new_stamp: str = "") -> int:
         """See :func:`end_live_sessions`."""
-        return await asyncio.to_thread(end_live_sessions, path, at, reason)
+        return await asyncio.to_thread(end_live_sessions, path, at, reason, new_stamp)
 
     async def live_session_users(self, path: Path, at: str) -> list[int]:
         """See :func:`live_session_users`."""
         return await asyncio.to_thread(live_session_users, path, at)
 
     @asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-        """See :meth:`Database.exclusive`."""
+    async def exclusive(
+        self, guard: Callable[[UnitOfWork], Awaitable[None]] | None = None
+    ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """See :meth:`Database.exclusive`; ``guard`` runs first, on the live database, with
+        every other unit of work held off (it raises to refuse)."""
         async with self._database.exclusive() as close:
+            if guard is not None:
+                async with self._database.unit_of_work_in_exclusive() as uow:
+                    await guard(uow)
             yield close
 
     async def install(self, candidate: Path) -> None:

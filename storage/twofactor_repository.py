@@ -33,12 +33,14 @@ class SqliteTwoFactorRepository:
             (account_id, secret_enc, created_at),
         )
 
-    async def enable(self, account_id: int, at: str, step: int) -> None:
-        """Mark enrolment complete."""
-        await self._conn.execute(
-            "UPDATE mfa SET enabled_at = ?, last_used_step = ? WHERE account_id = ?",
+    async def enable(self, account_id: int, at: str, step: int) -> bool:
+        """Mark a pending enrolment complete; False when it was already enabled (or gone)."""
+        cursor = await self._conn.execute(
+            "UPDATE mfa SET enabled_at = ?, last_used_step = ?"
+            " WHERE account_id = ? AND enabled_at IS NULL",
             (at, step, account_id),
         )
+        return cursor.rowcount == 1
 
     async def use_step(self, account_id: int, step: int) -> bool:
         """Record an accepted time step; False when it is not newer than the last one."""

@@ -14,11 +14,13 @@ from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
+from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.payments_repository import SqlitePaymentsRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
+from storage.security_repository import SqliteSecurityRepository
 from storage.sessions_repository import SqliteSessionsRepository
 from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesRepository
 from storage.stats_repository import SqliteStatsRepository
@@ -56,6 +58,16 @@ class TransactionLock:
         self.release()
 
 
+class HeldLock(TransactionLock):
+    """For a unit of work opened while :meth:`Database.exclusive` already holds the lock."""
+
+    async def acquire(self) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+
 class SqliteUnitOfWork:
     """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
 
@@ -89,6 +101,7 @@ class SqliteUnitOfWork:
         self.signatures = SqliteSignaturesRepository(conn, SIGNED_TABLES)
         self.accounts = SqliteAccountsRepository(conn)
         self.sessions = SqliteSessionsRepository(conn)
+        self.security = SqliteSecurityRepository(conn)
         self.audit_search = SqliteAuditSearchRepository(conn)
         self.alerts = SqliteAlertsRepository(conn)
         self.notices = SqliteNoticesRepository(conn)
@@ -100,6 +113,7 @@ class SqliteUnitOfWork:
         self.wallet = SqliteWalletRepository(conn)
         self.withdrawals = SqliteWithdrawalsRepository(conn)
         self.stats = SqliteStatsRepository(conn)
+        self.key_check = SqliteKeyCheckRepository(conn)
         return self
 
     async def __aexit__(

@@ -45,8 +45,10 @@ def settings(env: dict[str, str], tmp_path: Path) -> Settings:
     config = tmp_path / "config.toml"
     # Tests log in many times inside one (frozen) minute; the real limits are exercised in
     # tests/test_ratelimit.py. Backups go to the test's own folder, never the repository.
+    # Withdrawals right after enrolling 2FA: the cool-down is tested in tests/attacks/.
     config.write_text(
-        '[security]\ncaptcha = false\n[rate_limits]\nauth = "1000/minute"\n'
+        '[security]\ncaptcha = false\nwithdrawal_cooldown_hours = 0\n'
+        '[rate_limits]\nauth = "1000/minute"\n'
         f'[backups]\ndir = "{tmp_path / "backups"}"\n'
     )
     return load_settings(config, env)

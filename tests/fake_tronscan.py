@@ -107,6 +107,7 @@ def payments_config(tmp_path: Path, *, receive_address: str | None = RECEIVE_ADD
     lines = [
         "[security]",
         "captcha = false",
+        "withdrawal_cooldown_hours = 0",  # the cool-down is tested in tests/attacks/
         "[rate_limits]",
         'auth = "1000/minute"',
         "[tronscan]",

@@ -80,15 +80,16 @@ async def event_types(bot: BotHarness) -> list[str]:
 
 
 async def turn_on_2fa(
-    bot: BotHarness, user: TelegramUser, clock: FakeClock
+    bot: BotHarness, user: TelegramUser, clock: FakeClock, password: str = PASSWORD
 ) -> tuple[pyotp.TOTP, list[str]]:
     """2FA on for the user's logged-in account, the way the phone app would confirm it."""
     services = bot.services
     session = await services.sessions.current(user.id)
     assert session is not None
-    enrollment = await services.twofactor.start_enrollment(session)
+    proof = await services.accounts.reauthenticate(session, password)
+    enrollment = await services.twofactor.start_enrollment(session, proof)
     totp = pyotp.TOTP(enrollment.secret)
-    codes = await services.twofactor.confirm_enrollment(session, totp.at(clock.now()))
+    codes = await services.twofactor.confirm_enrollment(session, proof, totp.at(clock.now()))
     clock.advance(seconds=30)  # the next code is a new one
     return totp, codes
 

@@ -10,6 +10,7 @@ import pytest
 from core.accounts import _locked_until, normalise_email
 from core.errors import UserError
 from core.services import Services
+from core.sessions import EndReason, FlowEnded
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -73,7 +74,8 @@ async def test_sensitive_changes_demand_a_fresh_proof(services: Services, clock)
     )
     proof = await accounts.reauthenticate(result.session, pw)
     clock.advance(minutes=6)
-    with pytest.raises(UserError, match="confirm with your password"):
+    with pytest.raises(FlowEnded) as ended:
         await accounts.change_email(result.session, proof, "b@example.com")
+    assert ended.value.reason is EndReason.PROOF_EXPIRED
     with pytest.raises(UserError, match="not correct"):
         await accounts.reauthenticate(result.session, "wrong password entirely 9")

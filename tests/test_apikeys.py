@@ -308,7 +308,8 @@ async def test_a_session_that_ended_mid_flow_cannot_finish_it(
     clock.advance(minutes=31)  # idle timeout of the session
     (reply,) = await bot.send(alice, PASSWORD)
     assert bot.last_user_message.deleted
-    assert reply.plain.endswith("Please /login first.") and "I deleted your message" in reply.plain
+    assert "This step ended because your session expired" in reply.plain
+    assert "/login" in reply.plain and "I deleted your message" in reply.plain
     assert await db_rows(bot, "SELECT COUNT(*) FROM api_keys") == [(0,)]
 
 

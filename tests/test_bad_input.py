@@ -80,7 +80,7 @@ PLACES = {
     "register: email step": ["/register"],
     "register: password step": ["/register", "fuzz@example.com"],
     "login: email step": ["/login"],
-    "2fa enrolment: code step": ["/2fa_enroll"],
+    "2fa enrolment: password step": ["/2fa_enroll"],
     "api key: label step": ["/apikey_add"],
     "password change: current step": ["/password"],
 }

@@ -156,6 +156,8 @@ async def test_2fa_enrolment_shows_a_scannable_qr_code(tmp_path: Path) -> None:
         await shell.send(line)
     await shell.read_until("You're logged in")
     await shell.send("/2fa_enroll")
+    await shell.read_until("send your password")
+    await shell.send(PASSWORD)
     enrolment = await shell.read_until("Then send the 6-digit code")
     drawing = enrolment.split("[QR code, also saved to ", 1)[1].split("\n", 1)[1]
     drawing = drawing.split("Scan this QR code", 1)[0]

@@ -34,7 +34,7 @@ from tests.fake_tronscan import (
 )
 from tests.harness import BotHarness
 from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
-from tests.test_accounts_flow import db_rows, events, login, register
+from tests.test_accounts_flow import PASSWORD, db_rows, events, login, register
 
 ALICE, BOB, ADMIN = "alice@example.com", "bob@example.com", "admin@example.com"
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -80,7 +80,8 @@ async def person(
     [(account_id,)] = await db_rows(bot, "SELECT id FROM users WHERE email = ?", email)
     who = Person(bot.user(user_id), account_id)
     if mfa:
-        _photo, manual, _ask = await bot.send(who.user, "/2fa_enroll")
+        await bot.send(who.user, "/2fa_enroll")
+        _photo, manual, _ask = await bot.send(who.user, PASSWORD)
         secret = manual.plain.split("key:")[1].replace(" ", "").strip()
         who.totp = pyotp.TOTP(secret)
         (done,) = await bot.send(who.user, who.totp.at(clock.now()))
@@ -343,7 +344,7 @@ async def test_admin_decisions_need_the_admins_session_with_2fa(
     admin = bot.user(ADMIN_ID)
     for command in (f"/complete_withdrawal 1 {tx_hash(1)}", "/reject_withdrawal 1 no"):
         (reply,) = await bot.send(admin, command)
-        assert reply.plain == "Please /login first.", command
+        assert "Admin actions need your own account with 2FA" in reply.plain, command
         # Emails and addresses never go to a group other than the admin chat.
         (group,) = await bot.send(admin, command, chat_id=-4242)
         assert "only in a private chat with an admin or in the admin chat" in group.plain

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from bot import texts
 from bot.fakeapi import _check_html
-from bot.wording import join_words, plural
+from bot.wording import count, join_words
 from core.captcha import ALPHABET, LEFT_OUT
 
 
@@ -42,14 +42,14 @@ def test_no_text_counts_with_an_s_in_brackets() -> None:
 
 
 def test_no_text_hard_codes_a_count_that_can_be_wrong() -> None:
-    """"{n} rows" reads "1 rows" for one row: counted nouns come from plural() instead."""
+    """"{n} rows" reads "1 rows" for one row: counted nouns come from count() instead."""
     counted = re.compile(r"\{[a-z_]+\} (rows|tables|days|sessions|checks|hits|codes|tries)\b")
     assert [name for name, text in all_texts() if counted.search(text)] == []
 
 
 def test_plural_and_join_words() -> None:
-    assert plural(1, "row") == "1 row" and plural(2, "row") == "2 rows"
-    assert plural(0, "try", "tries") == "0 tries" and plural(1, "try", "tries") == "1 try"
+    assert count(1, "row") == "1 row" and count(2, "row") == "2 rows"
+    assert count(0, "try", "tries") == "0 tries" and count(1, "try", "tries") == "1 try"
     assert join_words(["I", "L", "O"]) == "I, L or O" and join_words(["a"]) == "a"
     assert join_words(["a", "b"], "and") == "a and b" and join_words([]) == ""
 

@@ -63,9 +63,10 @@ async def log_in(
 
 async def enrol_2fa(services: Services, session: Session, clock: FakeClock) -> pyotp.TOTP:
     """Turn 2FA on for the session's account through core; return the authenticator."""
-    enrollment = await services.twofactor.start_enrollment(session)
+    proof = await services.accounts.reauthenticate(session, VICTIM_PASSWORD)
+    enrollment = await services.twofactor.start_enrollment(session, proof)
     totp = pyotp.TOTP(enrollment.secret)
-    await services.twofactor.confirm_enrollment(session, totp.at(clock.now()))
+    await services.twofactor.confirm_enrollment(session, proof, totp.at(clock.now()))
     clock.advance(seconds=30)  # the enrolment code's step is spent
     return totp
 

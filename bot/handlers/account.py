@@ -25,7 +25,7 @@ from bot.flows import (
 )
 from bot.handlers.payments import license_line
 from bot.session_view import session_limits
-from bot.wording import plural
+from bot.wording import count
 from core.errors import UserError
 from core.licenses import FREE
 
@@ -47,7 +47,7 @@ async def me(update: Update, context: Context) -> None:
     mfa_text = (
         texts.ME_MFA_ON.format(
             since=f"{mfa.enabled_since:%Y-%m-%d}",
-            left=plural(mfa.backup_codes_left, "backup code"),
+            left=count(mfa.backup_codes_left, "backup code"),
         )
         if mfa.enabled and mfa.enabled_since
         else texts.ME_MFA_OFF
@@ -107,7 +107,7 @@ async def got_new_password_again(update: Update, context: Context) -> int:
         return PW_NEW
     clear_flow(context, "password")
     others = (
-        texts.PW_OTHERS_ENDED.format(count=plural(len(ended), "other session"))
+        texts.PW_OTHERS_ENDED.format(count=count(len(ended), "other session"))
         if ended
         else texts.PW_NO_OTHERS
     )

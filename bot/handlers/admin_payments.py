@@ -29,7 +29,7 @@ from bot.flows import (
     take_secret,
 )
 from bot.handlers.payments import minute, reason_text, tell_outcome
-from bot.wording import plural
+from bot.wording import count
 from core.errors import UserError
 from core.money import format_usdt
 from core.payments import CheckReport, PaymentView
@@ -65,7 +65,7 @@ async def show_pending(update: Update, context: Context) -> None:
             texts.ADMIN_PENDING_LINE.format(
                 id=payment.id,
                 note=reason_text(payment.note) if payment.note else "not checked yet",
-                checks=plural(payment.checks, "check"),
+                checks=count(payment.checks, "check"),
                 tx=payment.tx_hash,
                 **_invoice_facts(view),
             )

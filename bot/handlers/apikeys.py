@@ -107,7 +107,7 @@ async def _flow_session(
         await end_flow(context, flow)
         await message_of(update).reply_text(f"{note}\n\n{texts.LOGIN_FIRST}".strip())
         return None
-    return live
+    return started  # the flow's own session: core re-checks it (and its stamp) when writing
 
 
 async def _drop_buttons(update: Update) -> None:

@@ -30,7 +30,7 @@ from bot.flows import (
     take_secret,
     tell_chats,
 )
-from bot.wording import plural
+from bot.wording import count
 from core.backups import MANUAL, BackupError, BackupInfo, Manifest, RestoreIncomplete, human_size
 from core.errors import UserError
 from core.twofactor import CodeBlocked
@@ -59,18 +59,18 @@ async def tell_admins(context: Context, text: str) -> None:
 
 
 def _rows(manifest: Manifest | None) -> str:
-    return plural(sum(manifest.row_counts.values()), "row") if manifest is not None else "? rows"
+    return count(sum(manifest.row_counts.values()), "row") if manifest is not None else "? rows"
 
 
 def _tables(manifest: Manifest | None) -> str:
-    return plural(len(manifest.row_counts), "table") if manifest is not None else "? tables"
+    return count(len(manifest.row_counts), "table") if manifest is not None else "? tables"
 
 
 def _item(info: BackupInfo) -> str:
     """One archive in the /backups list."""
     manifest = info.manifest
     counts = (
-        ", ".join(f"{escape(table)} {count}" for table, count in manifest.row_counts.items())
+        ", ".join(f"{escape(table)} {rows}" for table, rows in manifest.row_counts.items())
         if manifest is not None
         else "no readable manifest"
     )
@@ -228,7 +228,7 @@ async def got_code(update: Update, context: Context) -> int:
         await message.reply_text(f"{note}\n\n{texts.LOGIN_FIRST}")
         return END
     try:
-        await services.twofactor.proof_for_action(session, code, "restore")
+        proof = await services.twofactor.proof_for_action(session, code, "restore")
     except CodeBlocked as exc:
         await end_flow(context, RESTORE)
         await message.reply_text(f"{note}\n\n{exc.user_message}")
@@ -240,7 +240,11 @@ async def got_code(update: Update, context: Context) -> int:
     await message.reply_text(f"{note}\n\n{texts.RESTORE_RUNNING}")
     try:
         result = await services.backups.restore(
-            name, account_id=session.account_id, telegram_user_id=session.telegram_user_id
+            name,
+            account_id=session.account_id,
+            telegram_user_id=session.telegram_user_id,
+            # Re-checked with every other unit of work held off, just before the swap.
+            guard=lambda uow: services.sessions.require_live(uow, session, proof),
         )
     except RestoreIncomplete as exc:
         logger.critical("restore of %s incomplete: %s", name, exc.user_message)
@@ -264,7 +268,7 @@ async def got_code(update: Update, context: Context) -> int:
             name=escape(name),
             time=taken,
             safety=safety,
-            sessions=plural(result.sessions_ended, "session"),
+            sessions=count(result.sessions_ended, "session"),
         )
     )
     await tell_admins(

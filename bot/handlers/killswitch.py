@@ -89,7 +89,7 @@ async def got_code(update: Update, context: Context) -> int:
         return END
     try:
         state = await context.bot_data.services.safety.set_killswitch(
-            session, active=data["active"], reason=data["reason"], code=code
+            data["session"], active=data["active"], reason=data["reason"], code=code
         )
     except (CodeBlocked, AlreadySet) as exc:
         await end_flow(context, FLOW)

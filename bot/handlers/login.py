@@ -24,7 +24,7 @@ from bot.flows import (
     take_secret,
 )
 from bot.session_view import session_limits
-from bot.wording import plural
+from bot.wording import count
 from core.accounts import LOCK_FAILURES, LoginAttempt, locked_message
 from core.errors import UserError
 from core.twofactor import CodeBlocked, SecondFactorProof
@@ -159,7 +159,7 @@ def backup_code_note(proof: SecondFactorProof | None) -> str:
     left = proof.backup_codes_left
     if left == 0:
         return f"\n\n{texts.LOGIN_LAST_BACKUP_CODE}"
-    text = texts.LOGIN_BACKUP_CODE_USED.format(left=plural(left, "backup code"))
+    text = texts.LOGIN_BACKUP_CODE_USED.format(left=count(left, "backup code"))
     return f"\n\n{text}" + (f" {texts.LOGIN_FEW_BACKUP_CODES}" if left <= 3 else "")
 
 

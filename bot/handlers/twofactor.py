@@ -21,7 +21,6 @@ from bot.flows import (
     password_step,
     require_session,
     take_secret,
-    tell_chats,
 )
 from core.errors import UserError
 from core.twofactor import CodeBlocked, format_backup_code
@@ -65,32 +64,49 @@ async def show_status(update: Update, context: Context) -> None:
 
 
 async def start_enroll(update: Update, context: Context) -> int:
-    """Send the QR code and the key; wait for the first code."""
+    """Ask for the password first: a secret is shown only to whoever knows it (SPEC §10)."""
     await _ack(update)
     await end_flow(context, ENROLL)
     session = await require_session(update, context)
     if session is None:
         return END
-    try:
-        enrollment = await context.bot_data.services.twofactor.start_enrollment(session)
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    if await context.bot_data.services.twofactor.is_enabled(session.account_id):
+        await message_of(update).reply_text(texts.MFA_ALREADY_ON)
         return END
     flow_data(context, ENROLL)["session"] = session
+    await message_of(update).reply_text(texts.MFA_ENROLL_ASK_PASSWORD)
+    return PASSWORD
+
+
+async def got_enroll_password(update: Update, context: Context) -> int:
+    """Check the password; then send the QR code and the key and wait for the first code."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, ENROLL)
+    services = context.bot_data.services
+    try:
+        proof = await services.accounts.reauthenticate(data["session"], password)
+        enrollment = await services.twofactor.start_enrollment(data["session"], proof)
+    except UserError as exc:
+        await end_flow(context, ENROLL)
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        return END
+    data["proof"] = proof
     chat = message_of(update)
     delete_later(context, ENROLL, await chat.reply_photo(enrollment.qr_png, caption=texts.MFA_SCAN))
     spaced = " ".join(enrollment.secret[i : i + 4] for i in range(0, len(enrollment.secret), 4))
     delete_later(context, ENROLL, await chat.reply_text(texts.MFA_MANUAL.format(secret=spaced)))
-    await chat.reply_text(texts.MFA_ASK_FIRST_CODE)
+    await chat.reply_text(f"{note}\n\n{texts.MFA_ASK_FIRST_CODE}")
     return CODE
 
 
 async def got_enroll_code(update: Update, context: Context) -> int:
     """Confirm with the first code; show the backup codes once."""
     code, note = await take_secret(update, "code")
-    session = flow_data(context, ENROLL)["session"]
+    data = flow_data(context, ENROLL)
     try:
-        codes = await context.bot_data.services.twofactor.confirm_enrollment(session, code)
+        codes = await context.bot_data.services.twofactor.confirm_enrollment(
+            data["session"], data["proof"], code
+        )
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return CODE
@@ -180,7 +196,7 @@ async def got_disable_code(update: Update, context: Context) -> int:
     await end_flow(context, DISABLE)
     others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""
     await message_of(update).reply_text(f"{note}\n\n" + texts.MFA_DISABLED.format(others=others))
-    await tell_chats(context, ended, texts.MFA_DISABLED_ELSEWHERE)
+    # The owner's other chats (those logged out included) hear of it from core/notices.py.
     return END
 
 
@@ -195,7 +211,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             entry="2fa_enroll",
             entry_callback=start_enroll,
             extra_entries=[CallbackQueryHandler(start_enroll, pattern="^2fa:enroll$")],
-            states={CODE: [MessageHandler(TEXT, got_enroll_code)]},
+            states={
+                PASSWORD: [MessageHandler(TEXT, got_enroll_password)],
+                CODE: [MessageHandler(TEXT, got_enroll_code)],
+            },
             restart_hint="Start again with /2fa_enroll.",
         )
     )

@@ -26,6 +26,7 @@ from bot.flows import (
     require_session,
     take_secret,
 )
+from core.cooldown import CoolingDown
 from core.errors import UserError
 from core.money import format_usdt
 from core.ports import WithdrawalRecord
@@ -38,6 +39,15 @@ CODE = 0
 
 # Errors after which sending another code cannot help: the flow ends.
 _FINAL = (CodeBlocked, Halted, WithdrawalRefused)
+
+
+def cooldown_text(context: Context, refusal: CoolingDown) -> str:
+    """Withdrawals wait after a security change: until when, and why."""
+    return texts.WITHDRAW_COOLDOWN.format(
+        until=f"{refusal.until:%Y-%m-%d %H:%M}",
+        what=texts.WITHDRAW_COOLDOWN_CHANGES.get(refusal.kind, "a security setting changed"),
+        hours=context.bot_data.services.settings.security.withdrawal_cooldown_hours,
+    )
 
 
 def withdrawal_line(withdrawal: WithdrawalRecord) -> str:
@@ -109,6 +119,9 @@ async def start_withdraw(update: Update, context: Context) -> int:
         return END
     try:
         draft = await context.bot_data.services.withdrawals.prepare(session, args[0], args[1])
+    except CoolingDown as refusal:
+        await message_of(update).reply_text(cooldown_text(context, refusal))
+        return END
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return END
@@ -126,17 +139,16 @@ async def got_code(update: Update, context: Context) -> int:
     """Read (and delete) the code; hold the amount and record the request."""
     code, note = await take_secret(update, "code")
     data = flow_data(context, FLOW)
-    user = update.effective_user
-    live = await context.bot_data.services.sessions.current(user.id) if user else None
-    started = data.get("session")
-    if live is None or started is None or live.id != started.id:
-        # Logged out, expired or logged in elsewhere while the code was being typed.
-        await end_flow(context, FLOW)
-        await message_of(update).reply_text(f"{note}\n\n{texts.LOGIN_FIRST}")
-        return END
+    # The session the flow began in: core re-checks it (and its stamp) in the holding
+    # transaction; a logout, expiry or security change meanwhile raises FlowEnded.
+    started = data["session"]
     draft: WithdrawalDraft = data["draft"]
     try:
-        withdrawal = await context.bot_data.services.withdrawals.request(live, draft, code)
+        withdrawal = await context.bot_data.services.withdrawals.request(started, draft, code)
+    except CoolingDown as refusal:
+        await end_flow(context, FLOW)
+        await message_of(update).reply_text(f"{note}\n\n{cooldown_text(context, refusal)}")
+        return END
     except _FINAL as exc:
         await end_flow(context, FLOW)
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from hypothesis import strategies as st
 from bot import texts
 from bot.fakeapi import TelegramUser
 from core.accounts import normalise_email
-from core.clock import FakeClock
+from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import UserError
 from core.services import Services
@@ -157,6 +158,7 @@ class World:
     caplog: pytest.LogCaptureFixture
     totps: dict[str, pyotp.TOTP] = field(default_factory=dict)
     originals: list[tuple[Any, ...]] = field(default_factory=list)
+    stamps: list[tuple[Any, ...]] = field(default_factory=list)
     strangers: int = 300_000
 
     async def ensure(self) -> None:
@@ -174,6 +176,7 @@ class World:
             if who != "plain":
                 self.totps[who] = await enrol_2fa(services, session, self.clock)
         self.originals = await self.rows(SNAPSHOT["users"])
+        self.stamps = await self.rows("SELECT * FROM account_security")
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
         async with aiosqlite.connect(self.bot.settings.database.path) as conn:
@@ -184,9 +187,20 @@ class World:
         return {name: await self.rows(sql) for name, sql in SNAPSHOT.items()}
 
     async def reset(self) -> None:
-        """Between examples: fresh throttles (so each example reaches its step) and the
-        accounts' original email/password (a fuzzed text may legitimately change them)."""
+        """Between examples: fresh throttles (so each example reaches its step), the
+        accounts' original email/password and security stamps (a fuzzed text may legitimately
+        change them), and sessions kept fresh while the clock moves on."""
+        self.clock.advance(seconds=31)  # a fresh TOTP step each example
+        now = self.clock.now()
         async with aiosqlite.connect(self.bot.settings.database.path) as conn:
+            await conn.execute("DELETE FROM account_security")
+            await conn.executemany(
+                "INSERT INTO account_security VALUES (?, ?, ?, ?, ?, ?)", self.stamps
+            )
+            await conn.execute(
+                "UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE ended_at IS NULL",
+                (to_iso(now), to_iso(now + timedelta(hours=12))),
+            )
             await conn.execute("DELETE FROM login_failures")
             await conn.execute("DELETE FROM mfa_failures")
             for account_id, email, password_hash in self.originals:
@@ -195,7 +209,6 @@ class World:
                     (email, password_hash, account_id),
                 )
             await conn.commit()
-        self.clock.advance(seconds=31)  # a fresh TOTP step each example
 
     def user(self, who: str) -> TelegramUser:
         if who == "stranger":
