@@ -625,3 +625,9 @@ STATS = (
     "Payments waiting: {pending}\n"
     "Security alerts today (UTC): {alerts}"
 )
+
+# --- commands: forwarded and edited messages, admin rights -------------------------------------
+FORWARDED_IGNORED = (
+    "I don't act on forwarded messages or messages sent via a bot: please type it yourself."
+)
+EDITED_IGNORED = "I don't act on edited messages: please send it again as a new message."

@@ -13,11 +13,11 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot import texts
 from bot.audit_views import alert_line, audit_line, rule_label
-from bot.commands import ADMIN_CALLBACK_PREFIX
+from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly
 from bot.context import Context
 from bot.flows import message_of
 from core.activity import AuditTarget, Page
@@ -163,9 +163,10 @@ async def turn_page(update: Update, context: Context) -> None:
             raise
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /alerts, /suspicious, /audit and the /audit page buttons."""
-    application.add_handler(CommandHandler("alerts", alerts))
-    application.add_handler(CommandHandler("suspicious", suspicious))
-    application.add_handler(CommandHandler("audit", audit))
-    application.add_handler(CallbackQueryHandler(turn_page, pattern=f"^{CALLBACK_PREFIX}"))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /alerts, /suspicious, /audit and the /audit page buttons (admin-filtered)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("alerts", alerts, filters=only))
+    application.add_handler(CommandHandler("suspicious", suspicious, filters=only))
+    application.add_handler(CommandHandler("audit", audit, filters=only))
+    application.add_handler(admins.button(turn_page, pattern=f"^{CALLBACK_PREFIX}"))

@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
+from bot.commands import AdminOnly
 from bot.context import Context
 from bot.flows import (
     END,
@@ -195,18 +196,20 @@ async def reject(update: Update, context: Context) -> None:
         logger.warning("could not tell a user about a rejection: %s", type(exc).__name__)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /pending, /verify, /approve, /reject."""
-    application.add_handler(CommandHandler("pending", show_pending))
-    application.add_handler(CommandHandler("verify", verify))
-    application.add_handler(CommandHandler("reject", reject))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /pending, /verify, /approve, /reject (each with its own admin filter)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("pending", show_pending, filters=only))
+    application.add_handler(CommandHandler("verify", verify, filters=only))
+    application.add_handler(CommandHandler("reject", reject, filters=only))
     mark_code_step(APPROVE, CODE)  # the 2FA code counts against the auth rate limit
     application.add_handler(
         conversation(
             name=APPROVE,
             entry="approve",
             entry_callback=start_approve,
-            states={CODE: [MessageHandler(TEXT, got_approve_code)]},
+            entry_filter=only,
+            states={CODE: [MessageHandler(TEXT & only, got_approve_code)]},
             restart_hint="Start again with /approve PAYMENT_ID.",
         )
     )

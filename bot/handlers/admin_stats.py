@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot import texts
+from bot.commands import AdminOnly
 from bot.context import Context
 from bot.flows import message_of
 
@@ -23,6 +24,6 @@ async def show_stats(update: Update, context: Context) -> None:
     )
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /stats."""
-    application.add_handler(CommandHandler("stats", show_stats))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /stats (with its own admin filter)."""
+    application.add_handler(CommandHandler("stats", show_stats, filters=admins.filter))

@@ -19,6 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler
 
 from bot import texts
+from bot.commands import AdminOnly
 from bot.context import Context
 from bot.flows import id_argument, message_of, reply_lines, require_admin_session
 from bot.handlers.payments import minute
@@ -147,8 +148,9 @@ async def reject(update: Update, context: Context) -> None:
     )
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal."""
-    application.add_handler(CommandHandler("withdrawals", show_withdrawals))
-    application.add_handler(CommandHandler("complete_withdrawal", complete))
-    application.add_handler(CommandHandler("reject_withdrawal", reject))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal (admin-filtered)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("withdrawals", show_withdrawals, filters=only))
+    application.add_handler(CommandHandler("complete_withdrawal", complete, filters=only))
+    application.add_handler(CommandHandler("reject_withdrawal", reject, filters=only))

@@ -14,10 +14,10 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
+from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
-from bot.commands import ADMIN_CALLBACK_PREFIX
+from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly
 from bot.context import Context
 from bot.flows import (
     END,
@@ -267,21 +267,23 @@ async def got_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /backup, /backups and the /restore flow."""
-    application.add_handler(CommandHandler("backup", backup_now))
-    application.add_handler(CommandHandler("backups", list_backups))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /backup, /backups and the /restore flow (each with its own admin filter)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("backup", backup_now, filters=only))
+    application.add_handler(CommandHandler("backups", list_backups, filters=only))
     application.add_handler(
         conversation(
             name=RESTORE,
             entry="restore",
             entry_callback=start_restore,
+            entry_filter=only,
             states={
                 CONFIRM: [
-                    CallbackQueryHandler(confirmed, pattern=f"^{GO}$"),
-                    CallbackQueryHandler(cancelled, pattern=f"^{STOP}$"),
+                    admins.button(confirmed, pattern=f"^{GO}$"),
+                    admins.button(cancelled, pattern=f"^{STOP}$"),
                 ],
-                CODE: [MessageHandler(TEXT, got_code)],
+                CODE: [MessageHandler(TEXT & only, got_code)],
             },
             restart_hint="Start again with /restore NAME.",
         )

@@ -14,6 +14,7 @@ from telegram.constants import ChatType
 from telegram.ext import Application, MessageHandler
 
 from bot import texts
+from bot.commands import AdminOnly
 from bot.context import Context
 from bot.flows import (
     END,
@@ -104,14 +105,15 @@ async def got_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /killswitch."""
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /killswitch (with its own admin filter)."""
     application.add_handler(
         conversation(
             name=FLOW,
             entry="killswitch",
             entry_callback=start,
-            states={CODE: [MessageHandler(TEXT, got_code)]},
+            entry_filter=admins.filter,
+            states={CODE: [MessageHandler(TEXT & admins.filter, got_code)]},
             restart_hint="Start again with /killswitch on|off REASON.",
         )
     )
