@@ -14,7 +14,9 @@ import sqlite3
 import sys
 from collections.abc import Callable
 
+# The CLI runs on the machine, with the key and the database: it acts as the operator.
 from core.audit import AuditLog
+from core.authz import OPERATOR, AdminRights
 from core.backups import BackupInfo, BackupService, human_size
 from core.clock import SystemClock
 from core.config import Settings, load_settings
@@ -41,6 +43,7 @@ def _service(settings: Settings, database: Database) -> BackupService:
         SqliteDatabaseFiles(database),
         AuditLog(database.unit_of_work, clock),
         clock,
+        rights=AdminRights(settings.telegram.admins),
     )
 
 
@@ -71,7 +74,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         # No migrations: a backup taken before an upgrade must hold the old schema as it is.
         await database.open(apply_migrations=False)
         try:
-            info = await _service(settings, database).create(progress=_progress)
+            info = await _service(settings, database).create(OPERATOR, progress=_progress)
         finally:
             await database.close()
         print(f"{settings.backups.dir / info.name}")
@@ -87,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         service = _service(settings, Database(settings.database.path))
-        infos = await service.list_backups(progress=_progress)
+        infos = await service.list_backups(OPERATOR, progress=_progress)
         if not infos:
             _progress(f"no backups in {settings.backups.dir}")
         for info in infos:
@@ -103,7 +106,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         service = _service(settings, Database(settings.database.path))
-        info = await service.verify(args.name, progress=_progress)
+        info = await service.verify(OPERATOR, args.name, progress=_progress)
         print(_line(info))
         if not info.verified:
             raise VerzekError(f"{info.name} does not verify: {info.problem}")
@@ -141,7 +144,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 # Restoring over a damaged file is what restore is for: go on without it.
                 _progress(f"the current database cannot be opened ({exc}); restoring over it")
         try:
-            result = await _service(settings, database).restore(args.name, progress=_progress)
+            service = _service(settings, database)
+            result = await service.restore(OPERATOR, args.name, progress=_progress)
         finally:
             await database.close()
         print(f"restored {result.name} (taken {result.restored.created_at:%Y-%m-%d %H:%M:%S} UTC)")

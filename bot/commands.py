@@ -15,6 +15,8 @@ from typing import Any
 from telegram import Message, MessageEntity, Update
 from telegram.ext import CallbackQueryHandler, filters
 
+from core.authz import Actor
+
 
 @dataclass(frozen=True)
 class Command:
@@ -129,6 +131,17 @@ def _leading_command(
     if addressee.lower() != bot_username.lower():
         return None
     return parts[0].lower()
+
+
+def sender(update: Update) -> Actor:
+    """The core actor for the update's sender (the gate lets no update without one through).
+
+    Handlers only ever build Telegram actors: core decides from the id whether it is an admin.
+    """
+    user = update.effective_user
+    if user is None:
+        raise RuntimeError("update without a sender")
+    return Actor.telegram(user.id)
 
 
 class AdminOnly:

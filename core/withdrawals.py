@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import NoReturn
 
 from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.authz import Actor, AdminRights
 from core.clock import Clock, to_iso
 from core.crypto import EncryptionService
 from core.errors import DuplicateError, UserError
@@ -219,7 +220,7 @@ class WithdrawalService:
         twofactor: TwoFactorService,
         safety: SafetyService,
         suspicion: SuspicionReporter,
-        admins: Iterable[int],
+        rights: AdminRights,
         receive_address: str | None = None,
     ) -> None:
         self._uow = uow_factory
@@ -230,7 +231,7 @@ class WithdrawalService:
         self._twofactor = twofactor
         self._safety = safety
         self._suspicion = suspicion
-        self._admins = frozenset(admins)
+        self._rights = rights
         self._receive_address = receive_address
 
     # --- signatures ------------------------------------------------------------------------
@@ -435,8 +436,9 @@ class WithdrawalService:
 
     # --- the admins ------------------------------------------------------------------------
 
-    async def pending(self) -> list[WithdrawalView]:
-        """Requested withdrawals, oldest first, with the account's email."""
+    async def pending(self, actor: Actor) -> list[WithdrawalView]:
+        """Requested withdrawals, oldest first, with the account's email (admins only)."""
+        self._rights.require(actor, "withdrawals")
         async with self._uow(read_only=True) as uow:
             views = []
             for withdrawal in await uow.withdrawals.requested(PENDING_LIMIT):
@@ -449,8 +451,7 @@ class WithdrawalService:
         return views
 
     async def _require_admin(self, admin: Session) -> None:
-        if admin.telegram_user_id not in self._admins:
-            raise UserError("Sorry, that command is not available.")
+        self._rights.require_session(admin, "withdrawal decision")
         if not await self._twofactor.is_enabled(admin.account_id):
             raise UserError(
                 "This admin action needs your own account logged in with two-factor "

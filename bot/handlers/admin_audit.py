@@ -17,7 +17,7 @@ from telegram.ext import Application, CommandHandler
 
 from bot import texts
 from bot.audit_views import alert_line, audit_line, rule_label
-from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly
+from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context
 from bot.flows import message_of
 from core.activity import AuditTarget, Page
@@ -47,7 +47,7 @@ async def alerts(update: Update, context: Context) -> None:
     if not _allowed_chat(update, context):
         await _refuse_chat(update)
         return
-    recent = await context.bot_data.services.alerts.recent(20)
+    recent = await context.bot_data.services.alerts.recent(sender(update), 20)
     if not recent:
         await message_of(update).reply_text(texts.ALERTS_EMPTY)
         return
@@ -61,7 +61,7 @@ async def suspicious(update: Update, context: Context) -> None:
     if not _allowed_chat(update, context):
         await _refuse_chat(update)
         return
-    summary = await context.bot_data.services.alerts.summary(hours=24)
+    summary = await context.bot_data.services.alerts.summary(sender(update), hours=24)
     if not summary:
         await message_of(update).reply_text(texts.SUSPICIOUS_EMPTY)
         return
@@ -122,15 +122,14 @@ async def audit(update: Update, context: Context) -> None:
         await message_of(update).reply_text(texts.AUDIT_USAGE)
         return
     activity = context.bot_data.services.activity
+    actor = sender(update)
     try:
-        target = await activity.resolve_target(args[0])
+        target = await activity.resolve_target(actor, args[0])
     except UserError as exc:
         await message_of(update).reply_text(f"{exc.user_message}\n\n{texts.AUDIT_USAGE}")
         return
-    user = update.effective_user
-    assert user is not None
-    await activity.record_admin_view(user.id, target)
-    page = await activity.target_page(target)
+    await activity.record_admin_view(actor, target)
+    page = await activity.target_page(actor, target)
     await message_of(update).reply_text(render(target, page), reply_markup=keyboard(target, page))
 
 
@@ -147,14 +146,15 @@ async def turn_page(update: Update, context: Context) -> None:
         return
     kind, subject_id, direction, cursor = match[1], int(match[2]), match[3], int(match[4])
     activity = context.bot_data.services.activity
+    actor = sender(update)
     if kind == "a":
-        target = await activity.account_target(subject_id)
+        target = await activity.account_target(actor, subject_id)
     else:
         target = AuditTarget("telegram", subject_id)
     if direction == "o":
-        page = await activity.target_page(target, before_id=cursor)
+        page = await activity.target_page(actor, target, before_id=cursor)
     else:
-        page = await activity.target_page(target, after_id=cursor)
+        page = await activity.target_page(actor, target, after_id=cursor)
     await query.answer()
     try:
         await query.edit_message_text(render(target, page), reply_markup=keyboard(target, page))

@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
-from bot.commands import AdminOnly
+from bot.commands import AdminOnly, sender
 from bot.context import Context
 from bot.flows import (
     END,
@@ -30,6 +30,7 @@ from bot.flows import (
     take_secret,
 )
 from bot.handlers.payments import minute, reason_text, tell_outcome
+from core.authz import Actor
 from core.errors import UserError
 from core.money import format_usdt
 from core.payments import CheckReport, PaymentView
@@ -54,7 +55,7 @@ def _invoice_facts(view: PaymentView) -> dict[str, object]:
 
 async def show_pending(update: Update, context: Context) -> None:
     """Pending payments, least recently checked first."""
-    views = await context.bot_data.services.payments.pending()
+    views = await context.bot_data.services.payments.pending(sender(update))
     if not views:
         await message_of(update).reply_text(texts.ADMIN_PENDING_NONE)
         return
@@ -118,8 +119,8 @@ async def verify(update: Update, context: Context) -> None:
         await message_of(update).reply_text(texts.ADMIN_VERIFY_USAGE)
         return
     payments = context.bot_data.services.payments
-    view = await payments.view(payment_id)
-    report = await payments.check(payment_id)
+    view = await payments.view(sender(update), payment_id)
+    report = await payments.verify(sender(update), payment_id)
     await reply_lines(message_of(update), verification_lines(view, report))
     await tell_outcome(context.bot, report)
 
@@ -134,7 +135,7 @@ async def start_approve(update: Update, context: Context) -> int:
     session = await require_admin_session(update, context)
     if session is None:
         return END
-    view = await context.bot_data.services.payments.view(payment_id)
+    view = await context.bot_data.services.payments.view(Actor.of_session(session), payment_id)
     flow_data(context, APPROVE).update(session=session, payment_id=payment_id)
     await message_of(update).reply_text(
         texts.ADMIN_APPROVE_ASK_CODE.format(

@@ -6,14 +6,14 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot import texts
-from bot.commands import AdminOnly
+from bot.commands import AdminOnly, sender
 from bot.context import Context
 from bot.flows import message_of
 
 
 async def show_stats(update: Update, context: Context) -> None:
     """Admin-only (the gate refuses others): the platform at a glance."""
-    stats = await context.bot_data.services.stats.snapshot()
+    stats = await context.bot_data.services.stats.snapshot(sender(update))
     await message_of(update).reply_text(
         texts.STATS.format(
             users=stats.users,

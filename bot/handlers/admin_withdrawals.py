@@ -19,7 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler
 
 from bot import texts
-from bot.commands import AdminOnly
+from bot.commands import AdminOnly, sender
 from bot.context import Context
 from bot.flows import id_argument, message_of, reply_lines, require_admin_session
 from bot.handlers.payments import minute
@@ -55,7 +55,7 @@ async def show_withdrawals(update: Update, context: Context) -> None:
     if not await _in_allowed_chat(update, context):
         return
     services = context.bot_data.services
-    views = await services.withdrawals.pending()
+    views = await services.withdrawals.pending(sender(update))
     if not views:
         await message_of(update).reply_text(texts.ADMIN_WITHDRAWALS_NONE)
         return

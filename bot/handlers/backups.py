@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
-from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly
+from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context
 from bot.flows import (
     END,
@@ -29,6 +29,7 @@ from bot.flows import (
     require_admin_session,
     take_secret,
 )
+from core.authz import Actor
 from core.backups import MANUAL, BackupError, BackupInfo, Manifest, RestoreIncomplete, human_size
 from core.errors import UserError
 from core.twofactor import CodeBlocked
@@ -108,9 +109,7 @@ async def backup_now(update: Update, context: Context) -> None:
     await message.reply_text(texts.BACKUP_STARTED)
     try:
         info = await context.bot_data.services.backups.create(
-            reason=MANUAL,
-            account_id=session.account_id,
-            telegram_user_id=session.telegram_user_id,
+            Actor.of_session(session), reason=MANUAL
         )
     except BackupError as exc:
         logger.error("a backup requested by an admin failed: %s", exc.user_message)
@@ -134,7 +133,7 @@ async def backup_now(update: Update, context: Context) -> None:
 async def list_backups(update: Update, context: Context) -> None:
     """Every archive with its time, size, row counts and whether it verifies."""
     message = message_of(update)
-    infos = await context.bot_data.services.backups.list_backups()
+    infos = await context.bot_data.services.backups.list_backups(sender(update))
     if not infos:
         await message.reply_text(texts.BACKUPS_EMPTY)
         return
@@ -163,7 +162,7 @@ async def start_restore(update: Update, context: Context) -> int:
         return END
     name = args[0]
     try:
-        manifest = await context.bot_data.services.backups.peek(name)
+        manifest = await context.bot_data.services.backups.peek(Actor.of_session(session), name)
     except BackupError as exc:
         await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.user_message)))
         return END
@@ -233,9 +232,7 @@ async def got_code(update: Update, context: Context) -> int:
     await end_flow(context, RESTORE)
     await message.reply_text(f"{note}\n\n{texts.RESTORE_RUNNING}")
     try:
-        result = await services.backups.restore(
-            name, account_id=session.account_id, telegram_user_id=session.telegram_user_id
-        )
+        result = await services.backups.restore(Actor.of_session(session), name)
     except RestoreIncomplete as exc:
         logger.critical("restore of %s incomplete: %s", name, exc.user_message)
         reason = escape(exc.user_message)
