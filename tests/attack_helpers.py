@@ -48,9 +48,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(env: dict[str, str], tmp_path: Path) -> Settings:
     config = payments_config(tmp_path)
-    text = config.read_text().replace(
-        'auth = "1000/minute"', 'auth = "100000/minute"\ndefault = "100000/minute"'
-    )
+    roomy = 'auth = "100000/minute"\ndefault = "100000/minute"\n'
+    roomy += "".join(f'tiers.{tier} = "100000/minute"\n' for tier in ("free", "basic", "pro"))
+    text = config.read_text().replace('auth = "1000/minute"\n', roomy)
     config.write_text(text + f'[backups]\ndir = "{tmp_path / "backups"}"\n')
     return load_settings(config, env)
 
