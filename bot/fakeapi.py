@@ -28,7 +28,13 @@ from typing import Any
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from bot.fakeapi_entities import ForwardKind, bot_command_entities, forward_origin, via_bot
+from bot.fakeapi_entities import (
+    TELEGRAM_SERVICE_USER,
+    ForwardKind,
+    bot_command_entities,
+    forward_origin,
+    via_bot,
+)
 
 BOT_USER = {
     "id": 7_000_000_001,
@@ -249,7 +255,10 @@ class FakeBotAPI:
         if forwarded is not None or automatic_forward:
             body["forward_origin"] = forward_origin(forwarded or "channel", now - 60)
         if automatic_forward:
+            # Telegram posts the copy as its service account on behalf of the channel.
             body["is_automatic_forward"] = True
+            body["from"] = TELEGRAM_SERVICE_USER
+            body["sender_chat"] = body["forward_origin"]["chat"]
         if via is not None:
             body["via_bot"] = via_bot(via)
         if photo:
@@ -277,6 +286,20 @@ class FakeBotAPI:
         self._user_bodies[(chat, message_id)] = body
         self._queue({"message": body})
         return message
+
+    def channel_posts(self, chat_id: int, text: str, *, edited: bool = False) -> None:
+        """A post in a channel the bot administers (no ``from``: the channel is the sender)."""
+        channel = {"id": chat_id, "type": "channel", "title": self.chat_titles.get(chat_id, "C")}
+        body: dict[str, Any] = {
+            "message_id": self._next_message_id(chat_id),
+            "date": int(self._clock()),
+            "chat": channel,
+            "sender_chat": channel,
+        }
+        _add_text(body, "text", "entities", text)
+        if edited:
+            body["edit_date"] = int(self._clock())
+        self._queue({"edited_channel_post" if edited else "channel_post": body})
 
     def user_edits(self, user: TelegramUser, message: Message, text: str) -> None:
         """The user edits their own text (or caption) message: an ``edited_message`` update."""

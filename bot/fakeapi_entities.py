@@ -27,6 +27,8 @@ COMMAND_MAX = 64
 MENTION_MIN, MENTION_MAX = 3, 32
 
 ForwardKind = Literal["user", "hidden_user", "chat", "channel"]
+# The sender of automatic forwards in discussion groups.
+TELEGRAM_SERVICE_USER = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
 
 
 def utf16_length(text: str) -> int:

@@ -1,6 +1,7 @@
 """Admin views of the security data: /alerts, /suspicious and /audit EMAIL_OR_ID.
 
-Non-admins never get here: the gate refuses these commands and every ``adm:`` button first.
+Non-admins never get here: the gate refuses these commands and every ``adm:`` button first,
+the handlers carry their own admin filter, and core checks the actor of every read again.
 The output names users and their events, so it is shown only in a private chat with an admin
 or in the configured admin chat, never in some other group the bot happens to be in.
 """

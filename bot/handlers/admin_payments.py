@@ -1,6 +1,8 @@
 """Admin payment commands: /pending, /verify ID, /approve ID (2FA code), /reject ID REASON.
 
-The gate refuses these to non-admins before any handler runs. Decisions (approve, reject)
+Three checks, each enough alone (SPEC §10): the gate refuses these to non-admins before any
+handler runs, every handler here carries its own admin filter, and core checks the actor
+again. Decisions (approve, reject)
 need the admin's own session with 2FA on; approving also asks for a fresh 2FA code.
 """
 

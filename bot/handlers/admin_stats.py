@@ -12,7 +12,8 @@ from bot.flows import message_of
 
 
 async def show_stats(update: Update, context: Context) -> None:
-    """Admin-only (the gate refuses others): the platform at a glance."""
+    """Admin-only (the gate, the handler's filter and core refuse others): the platform at a
+    glance."""
     stats = await context.bot_data.services.stats.snapshot(sender(update))
     await message_of(update).reply_text(
         texts.STATS.format(

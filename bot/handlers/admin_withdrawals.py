@@ -1,7 +1,8 @@
 """Admin withdrawal commands: /withdrawals, /complete_withdrawal ID TX_HASH,
 /reject_withdrawal ID REASON.
 
-The gate refuses these to non-admins before any handler runs (``ADMIN_ONLY``). Payouts are
+The gate refuses these to non-admins before any handler runs (``ADMIN_ONLY``); each handler
+carries its own admin filter as well. Payouts are
 sent by hand from the platform's wallet; these commands list what is waiting and record the
 outcome. Recording one needs the admin's own session with 2FA on; core checks that again and
 refuses a second decision on the same withdrawal. The user is told either way. Emails,

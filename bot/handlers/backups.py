@@ -1,4 +1,5 @@
-"""/backup, /backups and /restore NAME (admins only: the gate refuses everyone else).
+"""/backup, /backups and /restore NAME (admins only: the gate refuses everyone else, each
+handler carries its own admin filter, and core checks the actor again).
 
 /backup and /restore change data, so they also need the admin's own session with 2FA on;
 /restore then asks for a confirmation press and a fresh 2FA code, and runs in a private chat

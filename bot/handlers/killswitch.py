@@ -1,6 +1,7 @@
 """/killswitch on|off REASON (admin): halt API-key changes and withdrawals platform-wide.
 
-The gate already refuses the command to non-admins (``ADMIN_ONLY``). Changing the switch takes
+The gate already refuses the command to non-admins (``ADMIN_ONLY``), the handlers carry their
+own admin filter, and core checks the session's user again. Changing the switch takes
 the admin's own session with 2FA on and a fresh code, asked for in a short flow in a private
 chat; ``/killswitch`` alone shows the state anywhere an admin asks.
 """

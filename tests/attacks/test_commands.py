@@ -241,3 +241,14 @@ async def test_an_edited_command_is_never_run_again(bot: BotHarness) -> None:
     (reply,) = await bot.edit(user, message, "/help")
     assert reply.plain == html_to_plain(texts.EDITED_IGNORED)
     assert await bot.edit(user, message, "just words") == []
+
+
+async def test_a_channel_post_is_nobodys_command(bot: BotHarness, eve: Equipped) -> None:
+    """A post (or an edited post) in a channel the bot is in has no sender: dropped."""
+    before = await table_rows(bot.settings.database.path)
+    for edited in (False, True):
+        bot.api.channel_posts(-100999, "/approve 1", edited=edited)
+        bot.api.channel_posts(-100999, f"/stats@{BOT}", edited=edited)
+    await bot.settle()
+    assert bot.api.sent_to(-100999) == []
+    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
