@@ -30,8 +30,9 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.fakeapi_entities import (
     TELEGRAM_SERVICE_USER,
+    TEXT_FIELDS,
     ForwardKind,
-    bot_command_entities,
+    add_text,
     forward_origin,
     via_bot,
 )
@@ -250,8 +251,8 @@ class FakeBotAPI:
             "chat": self._chat(chat, user),
             "from": user.to_dict(),
         }
-        _add_text(body, "text", "entities", text)
-        _add_text(body, "caption", "caption_entities", caption)
+        add_text(body, "text", "entities", text)
+        add_text(body, "caption", "caption_entities", caption)
         if forwarded is not None or automatic_forward:
             body["forward_origin"] = forward_origin(forwarded or "channel", now - 60)
         if automatic_forward:
@@ -296,7 +297,7 @@ class FakeBotAPI:
             "chat": channel,
             "sender_chat": channel,
         }
-        _add_text(body, "text", "entities", text)
+        add_text(body, "text", "entities", text)
         if edited:
             body["edit_date"] = int(self._clock())
         self._queue({"edited_channel_post" if edited else "channel_post": body})
@@ -307,13 +308,13 @@ class FakeBotAPI:
         original = self._user_bodies.get(key)
         if original is None or message.from_bot or original["from"]["id"] != user.id:
             raise ValueError("a user can only edit their own messages")
-        body = {k: v for k, v in original.items() if k not in _TEXT_FIELDS}
+        body = {k: v for k, v in original.items() if k not in TEXT_FIELDS}
         body["edit_date"] = int(self._clock())
         if "caption" in original:
-            _add_text(body, "caption", "caption_entities", text)
+            add_text(body, "caption", "caption_entities", text)
             message.caption = text
         else:
-            _add_text(body, "text", "entities", text)
+            add_text(body, "text", "entities", text)
             message.text = text
         message.edits += 1
         self._user_bodies[key] = body
@@ -591,19 +592,6 @@ class FakeBotAPI:
         for listener in self.listeners:
             listener("edited", message)
         return self._message_json(message)
-
-
-_TEXT_FIELDS = ("text", "entities", "caption", "caption_entities")
-
-
-def _add_text(body: dict[str, Any], field: str, entities_field: str, text: str | None) -> None:
-    """Put ``text`` and the entities Telegram would find in it into an update's message."""
-    if text is None:
-        return
-    body[field] = text
-    entities = bot_command_entities(text)
-    if entities:
-        body[entities_field] = entities
 
 
 def _file(file_id: str, **extra: Any) -> dict[str, Any]:

@@ -88,6 +88,19 @@ def bot_command_entities(text: str) -> list[dict[str, Any]]:
     ]
 
 
+TEXT_FIELDS = ("text", "entities", "caption", "caption_entities")
+
+
+def add_text(body: dict[str, Any], field: str, entities_field: str, text: str | None) -> None:
+    """Put ``text`` and the entities Telegram would find in it into an update's message."""
+    if text is None:
+        return
+    body[field] = text
+    entities = bot_command_entities(text)
+    if entities:
+        body[entities_field] = entities
+
+
 def forward_origin(kind: ForwardKind, date: int, *, user_id: int = 555) -> dict[str, Any]:
     """A ``forward_origin`` of the given type, shaped as the Bot API sends it."""
     if kind == "user":

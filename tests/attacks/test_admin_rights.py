@@ -19,6 +19,7 @@ kill switch.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,16 @@ from telegram.ext import CallbackQueryHandler, TypeHandler
 from bot import texts
 from bot.commands import ADMIN_ONLY, USER_COMMANDS
 from bot.fakeapi import BOT_USER, html_to_plain
-from core.activity import AuditTarget
+from core.activity import ActivityService, AuditTarget
+from core.alerts import AlertService
 from core.authz import OPERATOR, Actor, NotAdmin
+from core.backups import BackupService
 from core.clock import FakeClock
+from core.payments import PaymentService
+from core.safety import SafetyService
 from core.services import Services
+from core.stats import StatsService
+from core.withdrawals import WithdrawalService
 from tests.attack_helpers import *  # noqa: F403  (fixtures: payments on, roomy limits)
 from tests.attack_helpers import (
     Equipped,
@@ -323,6 +330,32 @@ async def test_the_same_core_operations_work_for_the_admin(
     assert await services.withdrawals.pending(me) == []
     assert (await services.backups.create(me)).verified
     assert len(await services.backups.list_backups(me)) == 1
+
+
+# Admin operations by service; whole classes are admin-only, so a method added later is too.
+ADMIN_ONLY_SERVICES = (BackupService, StatsService)
+ADMIN_METHODS = {
+    PaymentService: {"pending", "view", "verify", "approve_manually", "reject"},
+    ActivityService: {"target_page", "resolve_target", "record_admin_view", "account_target"},
+    AlertService: {"recent", "summary"},
+    WithdrawalService: {"pending", "complete", "reject"},
+    SafetyService: {"set_killswitch"},
+}
+
+
+def test_admin_operations_cannot_be_called_without_naming_the_actor() -> None:
+    """Forgetting is impossible: each admin method's first parameter is a required Actor
+    (or the admin's Session), with no default."""
+    methods = [
+        (cls, name)
+        for cls in ADMIN_ONLY_SERVICES
+        for name, member in inspect.getmembers(cls, inspect.iscoroutinefunction)
+        if not name.startswith("_")
+    ] + [(cls, name) for cls, names in ADMIN_METHODS.items() for name in sorted(names)]
+    for cls, name in methods:
+        first = list(inspect.signature(getattr(cls, name)).parameters.values())[1]
+        assert first.annotation in ("Actor", "Session"), (cls.__name__, name)
+        assert first.default is inspect.Parameter.empty, (cls.__name__, name)
 
 
 def test_handlers_can_only_name_the_sender() -> None:
