@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, TypeHandler
+from telegram.ext import CallbackQueryHandler, ConversationHandler, TypeHandler
 
 from bot import texts
 from bot.commands import ADMIN_ONLY, USER_COMMANDS
@@ -183,16 +183,21 @@ async def test_every_admin_button_handler_ignores_non_admins(bot: BotHarness) ->
 async def test_admin_flow_steps_ignore_non_admins(bot: BotHarness) -> None:
     """The code steps inside /approve, /restore and /killswitch take no text from others."""
     names = {"approve_payment", "restore", "killswitch"}
-    flows = [h for g in bot.app.handlers.values() for h in g if getattr(h, "name", None) in names]
-    assert {f.name for f in flows} == names  # type: ignore[attr-defined]
+    flows = [
+        h
+        for group in bot.app.handlers.values()
+        for h in group
+        if isinstance(h, ConversationHandler) and h.name in names
+    ]
+    assert {flow.name for flow in flows} == names
+    body = message_from(EVE, "123456")
+    del body["entities"]
     for flow in flows:
-        for state_handlers in flow.states.values():  # type: ignore[attr-defined]
+        for state_handlers in flow.states.values():
             for handler in state_handlers:
                 if isinstance(handler, TypeHandler):
                     continue  # the timeout handler: never reached by an update
-                body = message_from(EVE, "123456")
-                del body["entities"]
-                assert not handler.check_update(update(bot, body)), flow.name  # type: ignore[attr-defined]
+                assert not handler.check_update(update(bot, body)), flow.name
 
 
 async def test_with_the_gate_removed_the_handlers_still_refuse(

@@ -16,6 +16,8 @@ generated text, over every CommandHandler the real Application registers.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
@@ -24,10 +26,12 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot import texts
+from bot.bootstrap import bootstrap
 from bot.commands import ADMIN_ONLY, command_of
 from bot.fakeapi import BOT_USER, html_to_plain
 from bot.fakeapi_entities import bot_command_entities
 from core.clock import FakeClock
+from core.config import Settings
 from tests.attack_helpers import *  # noqa: F403  (fixtures: payments on, roomy limits)
 from tests.attack_helpers import (
     Equipped,
@@ -38,6 +42,7 @@ from tests.attack_helpers import (
     table_rows,
 )
 from tests.conftest import ADMIN_ID
+from tests.fake_tronscan import FakeTronscan
 from tests.harness import BotHarness
 
 REFUSED = html_to_plain(texts.NOT_ALLOWED)
@@ -257,3 +262,24 @@ async def test_a_channel_post_is_nobodys_command(bot: BotHarness, eve: Equipped)
     await bot.settle()
     assert bot.api.sent_to(-100999) == []
     assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+
+
+async def test_disguised_auth_commands_still_count_against_the_auth_limit(
+    settings: Settings, clock: FakeClock, fake: FakeTronscan
+) -> None:
+    """The limiter reads the same command as the handlers: "/login." starts /login, so it is
+    an auth hit; glued junk cannot buy a sixth guess a minute."""
+    strict = replace(settings, rate_limits=replace(settings.rate_limits, auth="5/minute"))
+    services = await bootstrap(strict, clock, chain=fake.client(strict.tronscan))
+    bot = BotHarness(strict, services)
+    await bot.start()
+    try:
+        mallory = bot.user(7373, "Mallory")
+        for text in ("/login.", "/LOGIN", f"/login@{BOT}", "/login,x", "/register."):
+            (reply,) = await bot.send(mallory, text)
+            assert "Too many requests" not in reply.plain, text
+        (refused,) = await bot.send(mallory, "/login\u200b")
+        assert refused.plain == html_to_plain(texts.RATE_LIMITED.format(seconds=60))
+    finally:
+        await bot.stop()
+        await services.aclose()
