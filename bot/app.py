@@ -44,6 +44,7 @@ from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
 from bot.update_processor import PerUserUpdateProcessor
+from core.chain import TransactionSource
 from core.config import Settings
 from core.services import Services
 
@@ -80,6 +81,7 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limiter: BaseRateLimiter[Any] | None = None,
+    chain: TransactionSource | None = None,
 ) -> VerzekApplication:
     """The Application with every handler registered.
 
@@ -87,11 +89,12 @@ def build_application(
     built in ``post_init`` and closed in ``post_shutdown``.
     ``rate_limiter`` replaces the outgoing limiter (Telegram's flood limits, 429 retries);
     ``bench/updates.py`` passes one without the 30 messages/s cap to time the bot itself.
+    ``chain`` replaces the TronScan client (``verzek shell`` passes its simulated chain).
     """
     owned: list[Services] = []  # what post_init built: post_shutdown closes exactly that
 
     async def post_init(application: VerzekApplication) -> None:
-        built = services if services is not None else await bootstrap(settings)
+        built = services if services is not None else await bootstrap(settings, chain=chain)
         if services is None:
             owned.append(built)
         application.bot_data.attach(built)

@@ -45,7 +45,8 @@ async def bootstrap(
     """
     clock = clock or SystemClock()
     crypto = EncryptionService(settings.encryption)  # refuses a missing/malformed key first
-    limits_storage = await open_storage(settings.rate_limits.storage, clock)  # Redis must answer
+    # Redis must answer
+    limits_storage = await open_storage(settings.rate_limits.storage.get(), clock)
     database = Database(settings.database.path)
     await database.open()
     uow = database.unit_of_work

@@ -18,11 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.cli_backups import add_backup_commands
+from bot.cli_keycheck import check_key, open_checked
+from bot.wording import count
 from core.audit import AuditLog
 from core.clock import SystemClock, to_iso
 from core.config import Settings, load_settings
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import ConfigError, VerzekError
+from core.keycheck import store_key_check
 from core.keyrotation import resign_all, rotate_all
 from storage.database import Database
 
@@ -43,8 +46,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
-    database = Database(settings.database.path)
-    await database.open()
+    # These commands need no key; a configured one must still fit (a wrong one is a mistake
+    # the operator wants to hear about before the bot starts with it).
+    database = await open_checked(settings, required=False)
     try:
         return await work(database)
     finally:
@@ -70,6 +74,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         database = Database(settings.database.path)
         applied = await database.open()
         try:
+            await check_key(settings, database, required=False)
             for migration in applied:
                 _progress(f"applied {migration.version:04d}_{migration.name}")
             version = await database.schema_version()
@@ -87,13 +92,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
     async def work(database: Database) -> int:
         log = AuditLog(database.unit_of_work, SystemClock())
-        report = await log.verify(progress=lambda n: _progress(f"… {n:,} rows verified"))
+        report = await log.verify(progress=lambda n: _progress(f"… {count(n, 'row')} verified"))
         if report.ok:
-            print(f"audit chain OK: {report.checked:,} rows verified")
+            print(f"audit chain OK: {count(report.checked, 'row')} verified")
             return EXIT_OK
         print(
             f"audit chain BROKEN at row {report.bad_row_id}: {report.reason} "
-            f"({report.checked:,} rows before it verified)"
+            f"({count(report.checked, 'row')} before it verified)"
         )
         return EXIT_FAILED
 
@@ -115,11 +120,11 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
     async def work(database: Database) -> int:
         log = AuditLog(database.unit_of_work, SystemClock())
-        count = 0
+        exported = 0
         async for row in log.export(since=since):
             sys.stdout.write(json.dumps(asdict(row), ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
-        _progress(f"exported {count:,} events")
+            exported += 1
+        _progress(f"exported {count(exported, 'event')}")
         return EXIT_OK
 
     return asyncio.run(_with_database(settings, work))
@@ -133,20 +138,28 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     settings = _settings(args)
     crypto = EncryptionService(settings.encryption)
 
-    async def work(database: Database) -> int:
+    async def work() -> int:
+        # The newest key or an old one must fit: rotating is how an old one stops being needed.
+        database = await open_checked(settings, write=True, accept_old=True)
+        try:
+            return await rotate(database)
+        finally:
+            await database.close()
+
+    async def rotate(database: Database) -> int:
         counts = await rotate_all(
             database.unit_of_work,
             crypto,
             progress=lambda column, n: _progress(f"… {column}: {n:,} re-encrypted"),
         )
         failed = 0
-        for count in counts:
+        for column in counts:
             print(
-                f"{count.column}: {count.rotated} re-encrypted, "
-                f"{count.already_current} already current, {count.failed} undecryptable"
+                f"{column.column}: {column.rotated} re-encrypted, "
+                f"{column.already_current} already current, {column.failed} undecryptable"
             )
-            failed += count.failed
-        total = sum(count.rotated for count in counts)
+            failed += column.failed
+        total = sum(column.rotated for column in counts)
         print(f"total: {total} re-encrypted across {len(counts)} encrypted columns")
         signed = await resign_all(
             database.unit_of_work,
@@ -162,23 +175,25 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
             refused += table.refused
         total = sum(table.resigned for table in signed)
         print(f"total: {total} re-signed across {len(signed)} signed tables")
+        await store_key_check(database.unit_of_work, crypto, SystemClock())
         problems = []
         if failed:
             problems.append(
-                f"{failed} values could not be decrypted with any configured key and were left "
-                "as they are; add the missing key to ENCRYPTION_OLD_KEYS and run again"
+                f"{count(failed, 'value')} could not be decrypted with any configured key "
+                "(left as stored); add the missing key to ENCRYPTION_OLD_KEYS and run again"
             )
         if refused:
             problems.append(
-                f"{refused} signed rows fail their signature under every configured key (tampered, "
-                "or signed by a key missing from ENCRYPTION_OLD_KEYS) and were left as they are, "
-                "still untrusted; investigate them before dropping any old key"
+                f"{count(refused, 'signed row')} "
+                f"{'fails its' if refused == 1 else 'fail their'} signature under every "
+                "configured key (tampered, or signed by a key missing from ENCRYPTION_OLD_KEYS), "
+                "left as stored and still untrusted; investigate before dropping any old key"
             )
         if problems:
             return _fail("; ".join(problems))
         return EXIT_OK
 
-    return asyncio.run(_with_database(settings, work))
+    return asyncio.run(work())
 
 
 class _OneLineFor(logging.Filter):
@@ -207,10 +222,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from bot.app import build_application
     from bot.logging_setup import configure_logging
+    from bot.startup import log_started, parse_log_level, preflight
 
     settings = _settings(args)
     settings.require_for_run()
     EncryptionService(settings.encryption)  # refuse a missing/malformed key before anything
+    level = parse_log_level(os.environ.get("VERZEK_LOG_LEVEL"))
     secrets = [
         s.get()
         for s in (
@@ -221,11 +238,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         if s is not None
     ]
-    configure_logging(os.environ.get("VERZEK_LOG_LEVEL", "INFO"), secrets)
+    secrets += [p for p in [settings.rate_limits.storage.password()] if p]
+    configure_logging(level, secrets)
     one_line = _OneLineFor((NetworkError, InvalidToken))
     for handler in logging.getLogger().handlers:
         handler.addFilter(one_line)
-    _progress(f"Verzek Guard starting; database {settings.database.path}")
+    # Key, Bot API and TronScan are checked before PTB starts: each failure is one line.
+    identity = asyncio.run(preflight(settings))
+    log_started(settings, identity)
     application = build_application(settings)
     try:
         application.run_polling(drop_pending_updates=False)
@@ -243,7 +263,23 @@ def cmd_shell(args: argparse.Namespace) -> int:
     """Talk to the real bot from this terminal: a fake Telegram, no network, no token."""
     from bot.shell import run_shell
 
-    return run_shell(_settings(args), user_id=args.as_user, admin=args.admin, db=args.db)
+    return run_shell(
+        _settings(args),
+        user_id=args.as_user,
+        admin=args.admin,
+        db=args.db,
+        real_tronscan=args.real_tronscan,
+    )
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command without its subcommand prints its help (``verzek audit``)."""
+
+    def show(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return EXIT_OK
+
+    return show
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     shell.add_argument("--as", dest="as_user", type=int, metavar="USER_ID", help="Telegram user id")
     shell.add_argument("--admin", action="store_true", help="start as the configured admin")
     shell.add_argument("--db", type=Path, help="keep the database in this file")
+    shell.add_argument(
+        "--real-tronscan",
+        action="store_true",
+        help="ask the real TronScan (network) instead of the simulated one",
+    )
     shell.set_defaults(func=cmd_shell)
     sub.add_parser("keygen", help="print a new master key").set_defaults(func=cmd_keygen)
     with_config(sub.add_parser("migrate", help="apply database migrations")).set_defaults(
@@ -270,9 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
             "rotate-key", help="re-encrypt secrets and re-sign signed rows under the newest key"
         )
     ).set_defaults(func=cmd_rotate_key)
-    audit = sub.add_parser("audit", help="audit log tools").add_subparsers(
-        dest="audit_command", required=True
-    )
+    audit_parser = sub.add_parser("audit", help="audit log tools")
+    audit_parser.set_defaults(func=_help_of(audit_parser))
+    audit = audit_parser.add_subparsers(dest="audit_command", metavar="{verify,export}")
     with_config(audit.add_parser("verify", help="check the hash chain")).set_defaults(
         func=cmd_audit_verify
     )

@@ -12,10 +12,14 @@ import asyncio
 import os
 import sqlite3
 import sys
+import textwrap
 from collections.abc import Callable
 
-# The CLI runs on the machine, with the key and the database: it acts as the operator.
+from bot.cli_keycheck import check_key
+from bot.wording import count
 from core.audit import AuditLog
+
+# The CLI runs on the machine, with the key and the database: it acts as the operator.
 from core.authz import OPERATOR, AdminRights
 from core.backups import BackupInfo, BackupService, human_size
 from core.clock import SystemClock
@@ -26,6 +30,7 @@ from storage.snapshot import SqliteDatabaseFiles
 
 EXIT_OK, EXIT_FAILED = 0, 1
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+LINE_WIDTH = 80  # `backup list` fits a standard terminal
 
 
 def _progress(text: str) -> None:
@@ -47,19 +52,30 @@ def _service(settings: Settings, database: Database) -> BackupService:
     )
 
 
-def _line(info: BackupInfo) -> str:
+def _line(info: BackupInfo, width: int = LINE_WIDTH) -> str:
+    """One archive in lines of at most ``width`` columns: name, time, size and schema; whether
+    it verifies; its rows per table, wrapped."""
     manifest = info.manifest
+    schema = manifest.schema_version if manifest is not None else "?"
+    head = (
+        f"{info.name}  {info.created_at.strftime(TIME_FORMAT)} UTC  "
+        f"{human_size(info.size):>8}  schema {schema}"
+    )
+    verified = "yes" if info.verified else f"NO ({info.problem})"
     rows = (
-        " ".join(f"{table}={count}" for table, count in manifest.row_counts.items())
+        " ".join(f"{table}={rows}" for table, rows in manifest.row_counts.items())
         if manifest is not None
         else "-"
     )
-    verified = "yes" if info.verified else f"NO ({info.problem})"
-    schema = manifest.schema_version if manifest is not None else "?"
-    return (
-        f"{info.name}  {info.created_at.strftime(TIME_FORMAT)} UTC  {human_size(info.size):>9}  "
-        f"schema {schema}  verified: {verified}  {rows}"
+    lines = [head] if len(head) <= width else textwrap.wrap(head, width, subsequent_indent="  ")
+    lines += textwrap.wrap(
+        f"verified: {verified}", width, initial_indent="  ", subsequent_indent="    "
     )
+    lines += textwrap.wrap(
+        f"rows: {rows}", width, initial_indent="  ", subsequent_indent="        ",
+        break_long_words=False, break_on_hyphens=False,
+    )
+    return "\n".join(lines)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -74,6 +90,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         # No migrations: a backup taken before an upgrade must hold the old schema as it is.
         await database.open(apply_migrations=False)
         try:
+            await check_key(settings, database, required=False)
             info = await _service(settings, database).create(OPERATOR, progress=_progress)
         finally:
             await database.close()
@@ -93,8 +110,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         infos = await service.list_backups(OPERATOR, progress=_progress)
         if not infos:
             _progress(f"no backups in {settings.backups.dir}")
-        for info in infos:
-            print(_line(info))
+        for index, info in enumerate(infos):
+            print(("\n" if index else "") + _line(info))
         return EXIT_OK
 
     return asyncio.run(work())
@@ -143,6 +160,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
             except (StorageError, sqlite3.Error) as exc:
                 # Restoring over a damaged file is what restore is for: go on without it.
                 _progress(f"the current database cannot be opened ({exc}); restoring over it")
+            else:
+                try:
+                    await check_key(settings, database, required=False)
+                except BaseException:
+                    await database.close()
+                    raise
         try:
             service = _service(settings, database)
             result = await service.restore(OPERATOR, args.name, progress=_progress)
@@ -150,7 +173,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             await database.close()
         print(f"restored {result.name} (taken {result.restored.created_at:%Y-%m-%d %H:%M:%S} UTC)")
         print(f"safety backup of the replaced data: {result.safety_backup or 'none (no database)'}")
-        print(f"{result.sessions_ended} session(s) ended: everyone logs in again")
+        print(f"{count(result.sessions_ended, 'session')} ended: everyone logs in again")
         return EXIT_OK
 
     return asyncio.run(work())
@@ -162,7 +185,13 @@ def add_backup_commands(
 ) -> None:
     """``verzek backup …``."""
     backup = sub.add_parser("backup", help="back up, list, verify and restore the database")
-    commands = backup.add_subparsers(dest="backup_command", required=True)
+
+    def show_help(args: argparse.Namespace) -> int:
+        backup.print_help()
+        return EXIT_OK
+
+    backup.set_defaults(func=show_help)
+    commands = backup.add_subparsers(dest="backup_command", metavar="{create,list,verify,restore}")
     with_config(commands.add_parser("create", help="back up the database now")).set_defaults(
         func=cmd_create
     )

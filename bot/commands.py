@@ -28,6 +28,7 @@ class Command:
 USER_COMMANDS: list[Command] = [
     Command("start", "Welcome and next step"),
     Command("help", "What I can do"),
+    Command("id", "Your Telegram user id and this chat's id"),
     Command("register", "Create an account"),
     Command("login", "Log in"),
     Command("me", "Your account and session"),

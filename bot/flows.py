@@ -76,8 +76,10 @@ async def require_session(update: Update, context: Context) -> Session | None:
 async def require_admin_session(update: Update, context: Context) -> Session | None:
     """For admin actions that change money or data: the admin's own live session, with 2FA
     on (SPEC §3). Replies with what is missing and returns None otherwise."""
-    session = await require_session(update, context)
-    if session is None:
+    user = update.effective_user
+    session = await context.bot_data.services.sessions.current(user.id) if user else None
+    if session is None:  # an admin's first try: say how to get a session, not only "log in"
+        await message_of(update).reply_text(texts.ADMIN_NEEDS_ACCOUNT)
         return None
     if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
         await message_of(update).reply_text(texts.ADMIN_NEEDS_2FA)

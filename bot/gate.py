@@ -27,7 +27,7 @@ from core.ratelimit import is_auth_step
 
 logger = logging.getLogger(__name__)
 
-_GROUP_OK = frozenset({"start", "help"})
+_GROUP_OK = frozenset({"start", "help", "id"})  # /id: how the admin chat id is found
 SWEEP_SECONDS = 60  # how often ended rate-limit windows are forgotten
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
-_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+_BOT_TOKEN = re.compile(r"\b[0-9]{5,}:[A-Za-z0-9_-]{30,}\b")
+# The user:password part of any URL (a Redis URL in an error message, say).
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@]*:[^/\s@]*@")
 MASK = "[redacted]"
 
 
@@ -26,7 +29,7 @@ class RedactingFilter(logging.Filter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
-        return _BOT_TOKEN.sub(MASK, text)
+        return _URL_CREDENTIALS.sub(f"{MASK}@", _BOT_TOKEN.sub(MASK, text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -40,9 +43,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Root logging to stderr with redaction; noisy or leaky libraries capped."""
-    handler = logging.StreamHandler()
+def configure_logging(
+    level: str | int = "INFO", secrets: Iterable[str] = (), *, log_file: Path | None = None
+) -> None:
+    """Root logging to stderr (or appended to ``log_file``) with redaction; noisy or leaky
+    libraries capped."""
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler()
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
@@ -53,3 +61,4 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(max(logging.INFO, root.level))  # "Using selector"

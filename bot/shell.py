@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import dataclasses
 import io
+import logging
+import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TextIO
@@ -23,12 +26,17 @@ from typing import TextIO
 import qrcode
 
 from bot.app import VerzekApplication, build_application
+from bot.cli_keycheck import open_checked
 from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.logging_setup import configure_logging
+from bot.shell_chain import CHAIN_HELP, chain_command
 from bot.update_processor import PerUserUpdateProcessor
+from core.clock import SystemClock
 from core.config import Secret, Settings
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import ConfigError
+from core.ids import parse_id
+from core.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
 
 SHELL_USER_ID = 1001
 SHELL_ADMIN_ID = 9001  # made an admin when telegram.admins is empty
@@ -39,17 +47,19 @@ DUMMY_TOKEN = "0:verzek-shell"  # noqa: S105
 # zxing-cpp (a test extra) reads the QR code out of the bot's enrolment picture.
 HAVE_ZXING = find_spec("zxingcpp") is not None
 
-HELP = """\
+HELP = f"""\
 Type as you would in Telegram: "/start", "/register", or the answer to the last question.
   :press N   press button N of the latest message that has buttons
   :as ID     continue as the Telegram user ID (a new chat)
   :admin     continue as the configured admin
+{CHAIN_HELP}
   :help      this list
   :quit      leave (Ctrl-D works too)"""
+LOG_FILE_NAME = "verzek-shell.log"
 
 
 def prepare_settings(
-    settings: Settings, *, workdir: Path, db: Path | None
+    settings: Settings, *, workdir: Path, db: Path | None, real_tronscan: bool = False
 ) -> tuple[Settings, list[str]]:
     """The settings adjusted for a local session, and lines telling what was changed."""
     notes = []
@@ -66,8 +76,11 @@ def prepare_settings(
         backups = dataclasses.replace(settings.backups, dir=workdir / "backups")
         notes.append("Database: a throwaway one, deleted when you quit (--db PATH to keep one).")
     else:
-        database, backups = dataclasses.replace(settings.database, path=db), settings.backups
-        notes.append(f"Database: {db}")
+        db = db.resolve()
+        database = dataclasses.replace(settings.database, path=db)
+        # Beside the database the person chose, never ./backups of wherever the shell started.
+        backups = dataclasses.replace(settings.backups, dir=db.parent / "backups")
+        notes.append(f"Database: {db} (backups go to {backups.dir})")
     encryption = settings.encryption
     if encryption.master_key is None:
         encryption = dataclasses.replace(encryption, master_key=Secret(generate_master_key()))
@@ -79,8 +92,21 @@ def prepare_settings(
         notes.append("Encryption: using ENCRYPTION_MASTER_KEY from the environment.")
     if not settings.security.captcha:
         notes.append("Captcha: off (security.captcha = false in the config).")
+    tronscan = settings.tronscan
+    if real_tronscan:
+        notes.append(f"TronScan: the real one at {tronscan.base_url} (--real-tronscan).")
+    else:
+        tronscan = dataclasses.replace(tronscan, base_url=SIMULATED_BASE_URL, api_key=None)
+        notes.append("TronScan: simulated, no network (:chain pay / :chain confirm).")
+    if settings.payments.receive_address is None:
+        notes.append("Payments: off (set payments.receive_address in the config to try them).")
     shell_settings = dataclasses.replace(
-        settings, telegram=telegram, database=database, backups=backups, encryption=encryption
+        settings,
+        telegram=telegram,
+        database=database,
+        backups=backups,
+        encryption=encryption,
+        tronscan=tronscan,
     )
     return shell_settings, notes
 
@@ -133,9 +159,16 @@ class Terminal:
         self.user_id = SHELL_USER_ID
         self.tty = out.isatty()
         self._texts: dict[tuple[int, int], str] = {}  # what each message said, to spot edits
+        # Set while readline waits for a line: output then goes above the prompt, which is
+        # drawn again with what was typed so far.
+        self.prompt_waiting: str | None = None
+        self.typed_so_far: Callable[[], str] = str
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
+        if self.prompt_waiting is not None:
+            self.out.write("\r\x1b[K" + text + "\n" + self.prompt_waiting + self.typed_so_far())
+        else:
+            self.out.write(text + "\n")
         self.out.flush()
 
     def on_event(self, kind: str, message: Message) -> None:
@@ -181,12 +214,22 @@ class Terminal:
 class Shell:
     """The running bot and the person at the keyboard."""
 
-    def __init__(self, settings: Settings, terminal: Terminal, api: FakeBotAPI) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        terminal: Terminal,
+        api: FakeBotAPI,
+        chain: SimulatedTronscan | None = None,
+    ) -> None:
         self.settings = settings
         self.terminal = terminal
         self.api = api
+        self.chain = chain  # None: the real TronScan (--real-tronscan)
         self.app: VerzekApplication = build_application(
-            settings, request=FakeRequest(api), get_updates_request=FakeRequest(api)
+            settings,
+            request=FakeRequest(api),
+            get_updates_request=FakeRequest(api),
+            chain=chain.client(settings.tronscan) if chain is not None else None,
         )
 
     @property
@@ -214,6 +257,8 @@ class Shell:
         await self.app.shutdown()
         if self.app.post_shutdown is not None:
             await self.app.post_shutdown(self.app)
+        if self.chain is not None:
+            await self.chain.aclose()
 
     async def settle(self) -> None:
         """Wait until the bot has finished every update sent so far (as tests/harness.py)."""
@@ -235,14 +280,16 @@ class Shell:
             return False
         elif command == ":help":
             say(HELP)
-        elif command == ":as" and arg.strip().isdigit() and int(arg) > 0:
-            self.terminal.user_id = int(arg)
+        elif command == ":as" and (user_id := parse_id(arg)):
+            self.terminal.user_id = user_id
             say(f"[you are now Telegram user {self.user.id}]")
         elif command == ":admin":
             self.terminal.user_id = min(self.settings.telegram.admins)
             say(f"[you are now the admin, Telegram user {self.user.id}]")
-        elif command == ":press" and arg.strip().isdigit():
-            self._press(int(arg))
+        elif command == ":press" and (number := parse_id(arg)) is not None:
+            self._press(number)
+        elif command == ":chain":
+            await chain_command(arg, self.app, self.chain, say)
         else:
             say("[unknown shell command: type :help]")
         await self.settle()
@@ -266,7 +313,7 @@ class Shell:
 
 
 def _read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
-    """Thread: stdin lines into ``queue``, then None at end of input.
+    """Thread: piped stdin lines into ``queue``, then None at end of input.
 
     A daemon thread rather than run_in_executor: a read blocked on the keyboard must not keep
     the process alive after :quit or Ctrl-C.
@@ -278,20 +325,66 @@ def _read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
 
-async def _session(settings: Settings, terminal: Terminal, api: FakeBotAPI) -> None:
-    shell = Shell(settings, terminal, api)
+def _read_keyboard(
+    loop: asyncio.AbstractEventLoop,
+    queue: asyncio.Queue[str | None],
+    terminal: Terminal,
+    prompt: Callable[[], str],
+    ready: threading.Event,
+) -> None:
+    """Thread: lines typed at a terminal, read with readline (line editing, history).
+
+    One line at a time: the next prompt appears once the bot has answered the last line.
+    Only commands (``/…``, ``:…``) stay in the history; answers (emails, passwords, codes)
+    are taken out at once, so the arrow keys never bring a password back.
+    """
+    import readline  # gives input() line editing and history
+
+    terminal.typed_so_far = readline.get_line_buffer
+    while True:
+        ready.wait()
+        ready.clear()
+        shown = prompt()
+        terminal.prompt_waiting = shown
+        try:
+            line: str | None = input(shown)
+        except (EOFError, KeyboardInterrupt):
+            line = None
+        finally:
+            terminal.prompt_waiting = None
+        if line is not None and not line.lstrip().startswith(("/", ":")):
+            length = readline.get_current_history_length()
+            if length:
+                readline.remove_history_item(length - 1)
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        if line is None:
+            return
+
+
+async def _session(
+    settings: Settings, terminal: Terminal, api: FakeBotAPI, chain: SimulatedTronscan | None
+) -> None:
+    shell = Shell(settings, terminal, api, chain)
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    for stop_signal in (signal.SIGHUP, signal.SIGTERM):  # closing the terminal, or `kill`
+        loop.add_signal_handler(stop_signal, lines.put_nowait, None)
     try:
         await shell.start()
-        lines: asyncio.Queue[str | None] = asyncio.Queue()
-        reader = threading.Thread(
-            target=_read_lines, args=(asyncio.get_running_loop(), lines), daemon=True
-        )
+        interactive = sys.stdin.isatty() and terminal.out.isatty()
+        ready = threading.Event()
+        if interactive:
+            reader = threading.Thread(
+                target=_read_keyboard,
+                args=(loop, lines, terminal, lambda: shell.prompt, ready),
+                daemon=True,
+            )
+        else:
+            reader = threading.Thread(target=_read_lines, args=(loop, lines), daemon=True)
         reader.start()
-        interactive = sys.stdin.isatty()
         while True:
-            if interactive:
-                terminal.out.write(shell.prompt)
-                terminal.out.flush()
+            ready.set()
             line = await lines.get()
             if line is None:
                 break
@@ -300,7 +393,19 @@ async def _session(settings: Settings, terminal: Terminal, api: FakeBotAPI) -> N
             if not await shell.handle(line):
                 break
     finally:
+        for stop_signal in (signal.SIGHUP, signal.SIGTERM):
+            loop.remove_signal_handler(stop_signal)
         await shell.stop()
+
+
+def log_file_for(workdir: Path, db: Path | None) -> Path:
+    """Where the shell's log lines go: beside a kept database, else in the throwaway folder."""
+    return (db.resolve().parent if db is not None else workdir) / LOG_FILE_NAME
+
+
+async def _check_key(settings: Settings) -> None:
+    database = await open_checked(settings, write=True)
+    await database.close()
 
 
 def run_shell(
@@ -309,18 +414,27 @@ def run_shell(
     user_id: int | None = None,
     admin: bool = False,
     db: Path | None = None,
+    real_tronscan: bool = False,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Run an interactive session until :quit or end of input; the exit code."""
+    """Run an interactive session until :quit, end of input or SIGHUP/SIGTERM; the exit code.
+
+    The throwaway folder (database, pictures, log) is removed on every one of those."""
     if user_id is not None and user_id <= 0:
         raise ConfigError([f"--as {user_id}: a Telegram user id is a positive number"])
     with tempfile.TemporaryDirectory(prefix="verzek-shell-") as tmp:
         workdir = Path(tmp)
-        settings, notes = prepare_settings(settings, workdir=workdir, db=db)
+        settings, notes = prepare_settings(
+            settings, workdir=workdir, db=db, real_tronscan=real_tronscan
+        )
         EncryptionService(settings.encryption)  # a malformed key stops here, in one line
         assert settings.encryption.master_key is not None
         assert settings.telegram.admin_chat_id is not None
-        configure_logging("WARNING", [settings.encryption.master_key.get()])
+        if db is not None:  # a kept database must belong to this key (a throwaway one never)
+            asyncio.run(_check_key(settings))
+        log_file = log_file_for(workdir, db)
+        configure_logging("INFO", [settings.encryption.master_key.get()], log_file=log_file)
+        logging.captureWarnings(True)  # Python warnings too go to the file, not over the prompt
         api = FakeBotAPI()
         terminal = Terminal(api, out, workdir, settings.telegram.admin_chat_id)
         if admin:
@@ -331,6 +445,10 @@ def run_shell(
         terminal.say("Verzek Guard shell: the real bot, a fake Telegram, no network.")
         for note in notes:
             terminal.say(note)
+        terminal.say(f"Log: {log_file} (the bot's log lines go there, not over this prompt).")
         terminal.say(f"You are Telegram user {terminal.user_id}. Try /start; :help for more.")
-        asyncio.run(_session(settings, terminal, api))
+        chain = None if real_tronscan else SimulatedTronscan(
+            SystemClock(), usdt_contract=settings.payments.usdt_contract
+        )
+        asyncio.run(_session(settings, terminal, api, chain))
     return 0

@@ -1,13 +1,18 @@
 """Accounts: registration, login with throttling and no enumeration, password/email change.
 
 Login is split in two so the bot can put the captcha between them without ever holding a
-password: :meth:`AccountService.check_credentials` verifies the password at once (recording a
-failure immediately, so abandoning the captcha cannot dodge the throttle) and returns an opaque
+password: :meth:`AccountService.check_credentials` verifies the password at once (reserving a
+failure before the check, so neither abandoning the captcha nor racing many guesses at once can
+dodge the throttle) and returns an opaque
 :class:`LoginAttempt`; :meth:`AccountService.complete_login` turns a good attempt into a session.
 
 Unknown emails and wrong passwords take the same path: a dummy hash is verified for unknown
 emails, failures are keyed by the normalised email typed (not the account), so an unknown email
 locks exactly as a real one does, and callers show one message for both.
+
+A Telegram user that logged in to the account in the last 30 days is throttled on its own
+failures; every other Telegram user shares the email's bucket, so strangers hammering an address
+lock each other out, never the owner's phone.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ LOCK_WINDOW = timedelta(minutes=10)
 LOCK_DURATION = timedelta(minutes=10)
 HOURLY_CAP = 100
 REAUTH_VALIDITY = timedelta(minutes=5)
+# A Telegram user that logged in this recently has a login throttle of its own on the account.
+TRUSTED_FOR = timedelta(days=30)
 
 
 def mask_email(email: str) -> str:
@@ -60,15 +67,31 @@ def normalise_email(text: str) -> str:
     return result.normalized.lower()
 
 
-def _locked_until(failure_times: list[datetime], now: datetime) -> datetime | None:
-    """When the password-login lock caused by these failures (ascending) ends, if still on."""
-    until = window_lock_until(
+def _window_locked_until(failure_times: list[datetime], now: datetime) -> datetime | None:
+    """When the 5-in-10-minutes lock caused by these failures (ascending) ends, if still on."""
+    return window_lock_until(
         failure_times, now, limit=LOCK_FAILURES, window=LOCK_WINDOW, duration=LOCK_DURATION
     )
+
+
+def _hourly_cap_until(failure_times: list[datetime], now: datetime) -> datetime | None:
+    """When the 100-an-hour cap reached by these failures (ascending) ends, if reached."""
     hour = [at for at in failure_times if at > now - timedelta(hours=1)]
-    if len(hour) >= HOURLY_CAP:
-        until = max(until or now, hour[0] + timedelta(hours=1))
+    until = hour[0] + timedelta(hours=1) if len(hour) >= HOURLY_CAP else None
     return until if until is not None and until > now else None
+
+
+def _locked_until(failure_times: list[datetime], now: datetime) -> datetime | None:
+    """When the password-login lock caused by these failures (ascending) ends, if still on."""
+    ends = [
+        until
+        for until in (
+            _window_locked_until(failure_times, now),
+            _hourly_cap_until(failure_times, now),
+        )
+        if until is not None
+    ]
+    return max(ends) if ends else None
 
 
 @dataclass(frozen=True)
@@ -194,17 +217,48 @@ class AccountService:
 
     # --- login -----------------------------------------------------------------------------
 
-    async def _lock_seconds(self, uow: UnitOfWork, email_key: str, telegram_user_id: int) -> int:
+    async def _lock_seconds(
+        self, uow: UnitOfWork, email_key: str, user: UserRecord | None, telegram_user_id: int
+    ) -> int:
+        """Seconds password login stays locked for this Telegram user on this email (0: open).
+
+        A Telegram user that logged in to the account in the last :data:`TRUSTED_FOR` is
+        throttled on its own failures; everyone else shares the email's bucket, so strangers
+        hammering an address cannot lock its owner's phone out. The hourly cap counts every
+        failure on the email, and a Telegram user's failures on any email lock it too. An
+        unknown email runs the same queries with nobody trusted, like a stranger on a real one.
+        """
         now = self._clock.now()
         since = to_iso(now - timedelta(hours=1))
-        by_email = await uow.accounts.login_failures_since(email_key=email_key, since=since)
+        account_id = user.id if user is not None else 0
+        trusted = await uow.accounts.logged_in_from(
+            account_id=account_id,
+            telegram_user_id=telegram_user_id,
+            since=to_iso(now - TRUSTED_FOR),
+        )
+        if trusted:
+            bucket = await uow.accounts.user_login_failures_since(
+                email_key=email_key, telegram_user_id=telegram_user_id, since=since
+            )
+        else:
+            bucket = await uow.accounts.shared_login_failures_since(
+                email_key=email_key,
+                account_id=account_id,
+                since=since,
+                trusted_since=to_iso(now - TRUSTED_FOR),
+            )
+        every = await uow.accounts.login_failures_since(email_key=email_key, since=since)
         by_user = await uow.accounts.telegram_failures_since(
             telegram_user_id=telegram_user_id, since=since
         )
         ends = [
             until
-            for times in (by_email, by_user)
-            if (until := _locked_until([from_iso(t) for t in times], now)) is not None
+            for until in (
+                _window_locked_until([from_iso(t) for t in bucket], now),
+                _hourly_cap_until([from_iso(t) for t in every], now),
+                _locked_until([from_iso(t) for t in by_user], now),
+            )
+            if until is not None
         ]
         if not ends:
             return 0
@@ -213,37 +267,50 @@ class AccountService:
     async def check_credentials(
         self, email_text: str, password: str, telegram_user_id: int
     ) -> LoginAttempt:
-        """Verify email + password under the throttle; audit the outcome."""
+        """Verify email + password under the throttle; audit the outcome.
+
+        The throttle is checked and the attempt reserved as a failure in one write
+        transaction before the (slow, threaded) password check, so any number of concurrent
+        guesses, from this process or another sharing the database, see each other and at
+        most the allowed few are verified. A right password withdraws its reservation (and
+        the same Telegram user's earlier failures on this email); a wrong one keeps it.
+        """
         try:
             email_key = normalise_email(email_text)
         except UserError:
             email_key = email_text.strip().lower()[:MAX_EMAIL_LENGTH]
-        async with self._uow(read_only=True) as uow:
-            locked = await self._lock_seconds(uow, email_key, telegram_user_id)
-            user = await uow.accounts.by_email(email_key) if not locked else None
-        if locked:
-            await self.passwords.verify_dummy(password)
-            await self._audit.record(
-                AuditEvent(
-                    EventType.LOGIN_FAILED,
-                    Severity.WARNING,
-                    telegram_user_id=telegram_user_id,
-                    details={"reason": "locked"},
+        async with self._uow() as uow:
+            user = await uow.accounts.by_email(email_key)
+            locked = await self._lock_seconds(uow, email_key, user, telegram_user_id)
+            if locked:
+                await self._audit.append(
+                    uow,
+                    AuditEvent(
+                        EventType.LOGIN_FAILED,
+                        Severity.WARNING,
+                        telegram_user_id=telegram_user_id,
+                        details={"reason": "locked"},
+                    ),
                 )
-            )
+            else:
+                await uow.accounts.add_login_failure(
+                    email_key, telegram_user_id, to_iso(self._clock.now())
+                )
+            await uow.commit()
+        if locked:
+            # No password work while locked: the reply already says so, and hashing for
+            # refused guesses would only hand an attacker our CPU.
             return LoginAttempt(None, locked_seconds=locked)
         if user is None:
             await self.passwords.verify_dummy(password)
             good = False
         else:
             good = await self.passwords.verify(user.password_hash, password)
-        now = to_iso(self._clock.now())
         async with self._uow() as uow:
             if good and user is not None:
-                await uow.accounts.clear_login_failures(email_key)
+                await uow.accounts.clear_user_login_failures(email_key, telegram_user_id)
                 await uow.commit()
             else:
-                await uow.accounts.add_login_failure(email_key, telegram_user_id, now)
                 await self._audit.append(
                     uow,
                     AuditEvent(

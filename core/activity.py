@@ -90,13 +90,13 @@ class ActivityService:
         self._rights.require(actor, "/audit")
         raw = text.strip()
         lowered = raw.lower()
-        if lowered.startswith("tg:") and parse_id(lowered[3:]) is not None:
-            return AuditTarget("telegram", int(lowered[3:]))
+        if lowered.startswith("tg:") and (telegram_id := parse_id(lowered[3:])) is not None:
+            return AuditTarget("telegram", telegram_id)
         async with self._uow(read_only=True) as uow:
-            if parse_id(raw) is not None:
-                user = await uow.accounts.by_id(int(raw))
+            if (number := parse_id(raw)) is not None:
+                user = await uow.accounts.by_id(number)
                 if user is None:
-                    return AuditTarget("telegram", int(raw))
+                    return AuditTarget("telegram", number)
                 return AuditTarget("account", user.id, user.email)
             user = await uow.accounts.by_email(normalise_email(raw))
         if user is None:

@@ -35,10 +35,11 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from core.clock import from_iso, to_iso
+from core.digits import parse_int
 from core.errors import UserError
 
-NAME_RE = re.compile(r"^verzek-(\d{8}T\d{6}Z)(?:-([1-9]\d{0,2}))?\.tar\.gz$")
-TEMP_RE = re.compile(r"^\.verzek-(\d{8}T\d{6}Z)-[0-9a-f]{8}\.[a-z]+\.tmp$")
+NAME_RE = re.compile(r"^verzek-([0-9]{8}T[0-9]{6}Z)(?:-([1-9][0-9]{0,2}))?\.tar\.gz$")
+TEMP_RE = re.compile(r"^\.verzek-([0-9]{8}T[0-9]{6}Z)-[0-9a-f]{8}\.[a-z]+\.tmp$")
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MANIFEST_MEMBER = "manifest.json"
 DATABASE_MEMBER = "verzek.db"
@@ -96,7 +97,7 @@ def parse_name(name: str) -> tuple[datetime, int]:
             "(see the list of backups)"
         )
     when = datetime.strptime(match[1], STAMP_FORMAT).replace(tzinfo=UTC)
-    return when, int(match[2] or 0)
+    return when, (parse_int(match[2]) or 0) if match[2] else 0
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from limits import parse as parse_limit
 
+from core.config_values import Secret, SecretUrl, remote_base_url
 from core.errors import ConfigError
 from core.money import MICRO, to_micro
 from core.tron import is_valid_tron_address
@@ -24,30 +25,6 @@ DEFAULT_CONFIG_PATH = Path("config.toml")
 TELEGRAM_DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 TIERS = ("free", "basic", "pro")
-
-
-class Secret:
-    """A string that never shows itself in ``repr()``/``str()``; call :meth:`get` to use it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        """Return the wrapped value (only where it is really needed)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)
@@ -77,7 +54,8 @@ class RateLimitSettings:
     tiers: Mapping[str, str] = field(
         default_factory=lambda: {"free": "100/minute", "basic": "200/minute", "pro": "500/minute"}
     )
-    storage: str = "memory://"
+    # A Redis URL may carry a password.
+    storage: SecretUrl = field(default_factory=lambda: SecretUrl("memory://"))
 
 
 @dataclass(frozen=True)
@@ -215,10 +193,7 @@ def _secret(raw: Any) -> Secret:
 
 
 def _url(raw: Any) -> str:
-    text = _text(raw)
-    if not text.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return text
+    return remote_base_url(_text(raw))
 
 
 def _rate(raw: Any) -> str:
@@ -230,11 +205,11 @@ def _rate(raw: Any) -> str:
     return text
 
 
-def _rate_storage(raw: Any) -> str:
+def _rate_storage(raw: Any) -> SecretUrl:
     text = _text(raw)
     if not text.startswith(("memory://", "redis://", "rediss://", "redis+sentinel://")):
-        raise ValueError('must be "memory://" or a redis:// URL')
-    return text
+        raise ValueError('must be "memory://" or a redis:// URL')  # never echo the value
+    return SecretUrl(text)
 
 
 def _admins(raw: Any) -> frozenset[int]:
@@ -329,6 +304,12 @@ _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
     "days": _int(1, 3660),
     "tier": _text,
 }
+# Paths resolved against the config file's folder when relative (environment values are not:
+# they were typed in a shell, relative to its current folder).
+_RELATIVE_TO_CONFIG: dict[str, Path] = {
+    "database.path": DatabaseSettings.path,
+    "backups.dir": BackupSettings.dir,
+}
 # Config keys whose Settings field has another name (unit made explicit).
 _FIELD_NAMES = {
     "payments.amount_tolerance": "amount_tolerance_micro",
@@ -408,6 +389,14 @@ def load_settings(
             except ValueError as exc:
                 problems.append(f"{where} {exc}")
 
+    if path is not None:
+        # Relative paths of a config file (and the defaults it leaves alone) are relative to
+        # the file's folder, not to wherever the command was started.
+        base = path.expanduser().resolve().parent
+        for dotted, default in _RELATIVE_TO_CONFIG.items():
+            given = values.get(dotted, default)
+            if isinstance(given, Path) and not given.is_absolute():
+                values[dotted] = base / given
     for dotted, (env_name, parser) in _KEYS.items():
         if env_name and env.get(env_name, "").strip():
             try:

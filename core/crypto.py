@@ -27,6 +27,10 @@ from core.errors import DecryptionError, EncryptionKeyError
 
 _KEYGEN_HINT = "make one with `verzek keygen` and set it in the environment"
 _FORMAT = "vz1"
+# The key check (core/keycheck.py): an HMAC of this fixed label under a key of its own purpose,
+# so the stored check can neither decrypt a secret nor forge a signature.
+_KEY_CHECK_PURPOSE = b"verzek/key-check/v1"
+_KEY_CHECK_LABEL = b"this database belongs to this Verzek Guard master key"
 
 
 def generate_master_key() -> str:
@@ -67,8 +71,10 @@ class EncryptionService:
             _decode_key(key.get(), f"ENCRYPTION_OLD_KEYS entry {index}")
             for index, key in enumerate(settings.old_keys, start=1)
         ]
-        self._fernet = MultiFernet([_fernet_for(key) for key in [master, *olds]])
-        self._primary = _fernet_for(master)
+        self._fernets = [_fernet_for(key) for key in [master, *olds]]
+        self._fernet = MultiFernet(self._fernets)
+        self._primary = self._fernets[0]
+        self._check_keys = [_derive(key, _KEY_CHECK_PURPOSE) for key in [master, *olds]]
         # One HMAC key per configured master key, newest first: signing uses the newest,
         # verification accepts any (rows signed before a rotation still verify until
         # `verzek rotate-key` re-signs them and the old key is dropped).
@@ -118,6 +124,32 @@ class EncryptionService:
             raise DecryptionError(
                 "a stored secret could not be decrypted with any configured key"
             ) from None
+
+    def key_check(self) -> str:
+        """The key check of the newest key: HMAC-SHA256 of a fixed label, hex."""
+        return self._mac(self._check_keys[0], _KEY_CHECK_LABEL).decode("ascii")
+
+    def key_check_made_by(self, check: str) -> int | None:
+        """Which configured key made ``check``: 0 for the newest, 1… for ``ENCRYPTION_OLD_KEYS``
+        in order, None for none of them. Every key is compared, each in constant time."""
+        given = str(check).encode("utf-8", "replace")
+        matches = [
+            hmac.compare_digest(given, self._mac(key, _KEY_CHECK_LABEL)) for key in self._check_keys
+        ]
+        return matches.index(True) if any(matches) else None
+
+    def encrypted_by(self, token: str) -> int | None:
+        """Which configured key encrypted ``token`` (0 newest, 1… old keys), None for none.
+
+        Only the key is tested, not the owner/purpose binding: this answers "is this the
+        database's key", for the key check of a database from before it was stored."""
+        for index, fernet in enumerate(self._fernets):
+            try:
+                fernet.decrypt(token.encode("ascii"))
+            except (InvalidToken, UnicodeEncodeError):
+                continue
+            return index
+        return None
 
     def is_current(self, token: str) -> bool:
         """True when ``token`` is already encrypted under the newest key."""

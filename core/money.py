@@ -4,18 +4,48 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core import digits
+
 MICRO = 1_000_000
+DECIMALS = 6
+MAX_WHOLE_DIGITS = 30  # far beyond any amount; keeps the arithmetic small
 
 
 def to_micro(amount: Decimal | int | str) -> int:
-    """Convert a USDT amount to integer micro-USDT; refuse more than 6 decimals."""
-    value = Decimal(str(amount)) if not isinstance(amount, Decimal) else amount
+    """Convert a USDT amount to integer micro-USDT; refuse more than 6 decimals.
+
+    Text must be ASCII (``12``, ``-0.5``; see :mod:`core.digits`); the conversion is exact
+    whatever the Decimal context's precision, and absurd magnitudes are refused before any
+    arithmetic.
+    """
+    if isinstance(amount, str):
+        text = amount.strip()
+        negative = text.startswith("-")
+        parsed = digits.parse_decimal(text.removeprefix("-"), max_whole_digits=MAX_WHOLE_DIGITS)
+        if parsed is None:
+            raise ValueError("must be an amount written with the digits 0-9")
+        value = -parsed if negative else parsed
+    else:
+        value = Decimal(amount) if isinstance(amount, int) else amount
     if not value.is_finite():
         raise ValueError("must be a finite amount")
-    scaled = value * MICRO
-    if scaled != scaled.to_integral_value():
+    sign, coefficient, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if not any(coefficient):
+        return 0
+    figures = list(coefficient)
+    while len(figures) > 1 and figures[-1] == 0 and exponent < 0:
+        figures.pop()
+        exponent += 1
+    if exponent < -DECIMALS:
         raise ValueError("has more than 6 decimals")
-    return int(scaled)
+    if len(figures) + exponent > MAX_WHOLE_DIGITS + DECIMALS:
+        raise ValueError("is far too large")
+    micro = 0
+    for figure in figures:
+        micro = micro * 10 + figure
+    micro *= 10 ** (exponent + DECIMALS)
+    return -micro if sign else micro
 
 
 def format_usdt(micro: int) -> str:

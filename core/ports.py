@@ -126,6 +126,18 @@ class SignaturesRepository(Protocol):
         ...
 
 
+class KeyCheckRepository(Protocol):
+    """The stored proof of which master key the database belongs to (core/keycheck.py)."""
+
+    async def get(self) -> str | None:
+        """The stored check, or None when none was written yet."""
+        ...
+
+    async def put(self, mac: str, written_at: str) -> None:
+        """Store or replace the check."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -145,6 +157,7 @@ class UnitOfWork(Protocol):
     wallet: WalletRepository
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
+    key_check: KeyCheckRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -237,20 +250,45 @@ class AccountsRepository(Protocol):
         """Remember the Telegram account and time of a successful login."""
         ...
 
-    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> None:
-        """Record one failed password check."""
+    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> int:
+        """Record one failed (or reserved, not yet verified) password check; return its id."""
+        ...
+
+    async def remove_login_failure(self, failure_id: int) -> None:
+        """Withdraw a reserved failure whose password turned out to be right."""
         ...
 
     async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
         """Times (ascending) of failures for this email key since ``since``."""
         ...
 
+    async def shared_login_failures_since(
+        self, *, email_key: str, account_id: int, since: str, trusted_since: str
+    ) -> list[str]:
+        """Times (ascending) of failures for this email key by Telegram users with no session
+        on ``account_id`` begun at or after ``trusted_since`` (the shared bucket)."""
+        ...
+
+    async def user_login_failures_since(
+        self, *, email_key: str, telegram_user_id: int, since: str
+    ) -> list[str]:
+        """Times (ascending) of failures for this email key by one Telegram user."""
+        ...
+
     async def telegram_failures_since(self, *, telegram_user_id: int, since: str) -> list[str]:
         """Times (ascending) of failures by this Telegram user since ``since``."""
         ...
 
+    async def logged_in_from(self, *, account_id: int, telegram_user_id: int, since: str) -> bool:
+        """True when this Telegram user began a session on the account at/after ``since``."""
+        ...
+
     async def clear_login_failures(self, email_key: str) -> None:
-        """Forget failures for this email key (after a successful login)."""
+        """Forget failures for this email key."""
+        ...
+
+    async def clear_user_login_failures(self, email_key: str, telegram_user_id: int) -> None:
+        """Forget one Telegram user's failures for this email key (after their good login)."""
         ...
 
     async def referred_count(self, account_id: int) -> int:
@@ -341,8 +379,12 @@ class TwoFactorRepository(Protocol):
         """Spend one code; False when already spent."""
         ...
 
-    async def add_failure(self, account_id: int, at: str) -> None:
-        """Record a wrong code."""
+    async def add_failure(self, account_id: int, at: str) -> int:
+        """Record a wrong (or reserved, not yet checked) code; return its id."""
+        ...
+
+    async def remove_failure(self, failure_id: int) -> None:
+        """Withdraw a reserved failure whose code turned out to be right."""
         ...
 
     async def failures_since(self, account_id: int, since: str) -> list[str]:

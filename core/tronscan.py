@@ -22,6 +22,7 @@ import httpx
 
 from core.chain import ChainTransaction, TokenTransfer
 from core.config import TronscanSettings
+from core.digits import parse_int, parse_seconds
 from core.errors import ChainUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ DEFAULT_BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th attempt
 MAX_RETRY_AFTER = 10.0  # a server's Retry-After is honoured up to this many seconds
 _RETRY_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 _TX_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
-_WHOLE_NUMBER = re.compile(r"^[0-9]{1,40}$")
 
 
 class _BadAnswer(Exception):
@@ -75,9 +75,7 @@ def parse_transaction_info(data: Any, tx_hash: str) -> ChainTransaction | None:
             continue
         amount_text = item.get("amount_str")
         amount = (
-            int(amount_text)
-            if isinstance(amount_text, str) and _WHOLE_NUMBER.match(amount_text)
-            else None
+            parse_int(amount_text, max_digits=40) if isinstance(amount_text, str) else None
         )
         transfers.append(
             TokenTransfer(
@@ -164,4 +162,5 @@ class TronscanClient:
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
+    seconds = parse_seconds(value)
+    return float(seconds) if seconds is not None else None

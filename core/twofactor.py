@@ -4,7 +4,10 @@
 - Codes: 6 digits, 30 s steps, one step of clock skew either way. The newest accepted step is
   stored and a code is accepted only for a newer step, so a code (or an older one) that was
   already used is refused as a replay, audited and raised as suspicious.
-- Throttle: 5 wrong codes within 5 minutes block code entry for 5 minutes.
+- Throttle: 5 wrong codes within 5 minutes block code entry for 5 minutes. Each attempt is
+  checked and reserved as a failure in one write transaction before any code is compared, so
+  concurrent guesses (any number of tasks or processes) cannot slip past it.
+- Codes are ASCII: a code in other digits (``١٢٣٤٥٦``) is a wrong code (see core.digits).
 - Backup codes: 10 per set, 10 Crockford base32 characters (50 bits), shown once, stored as
   salted argon2id hashes (cheap parameters: the codes are random, not human passwords), each
   usable once.
@@ -15,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import io
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from core.accounts import AccountService, ReauthProof
 from core.audit import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, from_iso, to_iso
 from core.crypto import EncryptionService
+from core.digits import parse_code
 from core.errors import UserError
 from core.ports import MfaRecord, UnitOfWork
 from core.sessions import Session
@@ -46,14 +49,21 @@ FAIL_LIMIT = 5
 FAIL_WINDOW = timedelta(minutes=5)
 BLOCK_FOR = timedelta(minutes=5)
 
-_SIX_DIGITS = re.compile(r"^\d{6}$")
+CODE_DIGITS = 6
 # Crockford decoding is forgiving: I/L read as 1, O as 0, dashes and spaces ignored.
 _CROCKFORD_FIX = str.maketrans({"I": "1", "L": "1", "O": "0"})
 
 
 def normalise_backup_code(text: str) -> str | None:
-    """Upper-case, drop separators, fix look-alikes; None when it cannot be a backup code."""
-    cleaned = re.sub(r"[\s-]", "", text).upper().translate(_CROCKFORD_FIX)
+    """Upper-case, drop separators, fix look-alikes; None when it cannot be a backup code.
+
+    ASCII only: ``"ı".upper()`` is ``I`` (read as 1) and ``"ß".upper()`` is two letters, so
+    anything else is refused before case folding.
+    """
+    cleaned = "".join(text.split()).replace("-", "")
+    if not cleaned.isascii():
+        return None
+    cleaned = cleaned.upper().translate(_CROCKFORD_FIX)
     if len(cleaned) != BACKUP_CODE_LENGTH or any(ch not in CROCKFORD for ch in cleaned):
         return None
     return cleaned
@@ -119,7 +129,8 @@ class TwoFactorService:
 
     def _matching_step(self, secret: str, code: str) -> int | None:
         """The time step (within the skew) whose code equals ``code``."""
-        if not _SIX_DIGITS.match(code):
+        code = parse_code(code, CODE_DIGITS)
+        if code is None:
             return None
         totp = pyotp.TOTP(secret)
         current = self._step(self._clock.now())
@@ -233,34 +244,39 @@ class TwoFactorService:
         Raises :class:`CodeBlocked` while throttled and :class:`UserError` for a wrong or
         replayed code; every outcome is audited (MFA_VERIFIED / MFA_FAILED).
         """
-        cleaned = code.strip().replace(" ", "")
+        totp_code = parse_code(code, CODE_DIGITS)
         now = self._clock.now()
-        async with self._uow(read_only=True) as uow:
+        # Check the throttle and reserve this attempt as a failure in one write transaction,
+        # before any code is compared: concurrent guesses (other tasks, other processes on
+        # the same database) each see the others' reservations, so at most FAIL_LIMIT of
+        # them are ever compared. A right code withdraws its reservation afterwards.
+        async with self._uow() as uow:
             record = await uow.twofactor.get(account_id)
+            if record is None or record.enabled_at is None:
+                raise UserError("Two-factor authentication is not on for this account.")
             blocked = await self._blocked_seconds(uow, account_id)
-            candidates = (
-                [(c.id, c.code_hash) for c in await uow.twofactor.unused_backup_codes(account_id)]
-                if not _SIX_DIGITS.match(cleaned)
-                else []
-            )
-        if record is None or record.enabled_at is None:
-            raise UserError("Two-factor authentication is not on for this account.")
-        if blocked:
-            async with self._uow() as uow:
+            if blocked:
                 await self._failed(
                     uow, account_id, telegram_user_id, "throttled", purpose, count=False
                 )
                 await uow.commit()
-            raise CodeBlocked(blocked_message(blocked))
+                raise CodeBlocked(blocked_message(blocked))
+            reservation = await uow.twofactor.add_failure(account_id, to_iso(now))
+            candidates = (
+                [(c.id, c.code_hash) for c in await uow.twofactor.unused_backup_codes(account_id)]
+                if totp_code is None
+                else []
+            )
+            await uow.commit()
 
         method = "totp"
         step: int | None = None
         backup_id: int | None = None
-        if _SIX_DIGITS.match(cleaned):
-            step = self._matching_step(self._secret(record), cleaned)
+        if totp_code is not None:
+            step = self._matching_step(self._secret(record), totp_code)
         else:
             method = "backup_code"
-            normalised = normalise_backup_code(cleaned)
+            normalised = normalise_backup_code(code)
             if normalised is not None and candidates:
                 backup_id = await asyncio.to_thread(
                     self._matching_backup_code, candidates, normalised
@@ -275,6 +291,7 @@ class TwoFactorService:
             else:
                 outcome = "wrong_code"
             if outcome == "ok":
+                await uow.twofactor.remove_failure(reservation)
                 left = len(await uow.twofactor.unused_backup_codes(account_id))
                 await self._audit.append(
                     uow,
@@ -285,8 +302,10 @@ class TwoFactorService:
                         details={"method": method, "purpose": purpose, "backup_codes_left": left},
                     ),
                 )
-            else:
-                await self._failed(uow, account_id, telegram_user_id, outcome, purpose)
+            else:  # the reservation stays: it is this wrong code's failure
+                await self._failed(
+                    uow, account_id, telegram_user_id, outcome, purpose, count=False
+                )
             await uow.commit()
         if outcome == "ok":
             return SecondFactorProof(account_id, now)

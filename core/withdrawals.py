@@ -27,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from enum import StrEnum
 from typing import NoReturn
 
@@ -35,6 +35,7 @@ from core.audit import AuditEvent, AuditLog, EventType, Severity
 from core.authz import Actor, AdminRights
 from core.clock import Clock, to_iso
 from core.crypto import EncryptionService
+from core.digits import parse_decimal
 from core.errors import DuplicateError, UserError
 from core.money import MICRO, format_usdt, to_micro
 from core.payments import normalise_tx_hash
@@ -62,7 +63,6 @@ WITHDRAWAL_DEBIT = "withdrawal_debit"
 # Suspicious-activity rule: the ledger and the withdrawals table disagree.
 RULE_LEDGER_MISMATCH = "wallet_ledger_mismatch"
 
-_AMOUNT = re.compile(r"^(?=[.,]?\d)\d*(?:[.,]\d*)?$")
 _SPACES = re.compile(r"\s+")
 
 
@@ -107,14 +107,14 @@ def parse_amount(text: str) -> int:
     Decimal arithmetic only; more than 6 decimals, zero, negatives, exponents and anything
     below :data:`MIN_WITHDRAWAL_MICRO` are refused with a reason.
     """
-    cleaned = text.strip().replace(",", ".")
-    if not _AMOUNT.match(cleaned) or len(cleaned.split(".")[0]) > AMOUNT_MAX_DIGITS:
+    typed = parse_decimal(text, max_whole_digits=AMOUNT_MAX_DIGITS)
+    if typed is None:
         raise UserError(
             "That amount isn't a number I can use. Write it like <code>25</code> or "
             "<code>12.50</code> (USDT, a dot for decimals)."
         )
     try:
-        micro = to_micro(Decimal(cleaned))
+        micro = to_micro(typed)
     except (InvalidOperation, ValueError):
         raise UserError(
             "USDT has at most 6 decimals, e.g. <code>12.345678</code>. Please round the amount."

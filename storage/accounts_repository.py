@@ -96,18 +96,48 @@ class SqliteAccountsRepository:
             (telegram_user_id, at, account_id),
         )
 
-    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> None:
-        """Record one failed password check."""
-        await self._conn.execute(
+    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> int:
+        """Record one failed (or reserved, not yet verified) password check; return its id."""
+        cursor = await self._conn.execute(
             "INSERT INTO login_failures (email_key, telegram_user_id, at) VALUES (?, ?, ?)",
             (email_key, telegram_user_id, at),
         )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def remove_login_failure(self, failure_id: int) -> None:
+        """Withdraw one reserved failure (its password turned out to be right)."""
+        await self._conn.execute("DELETE FROM login_failures WHERE id = ?", (failure_id,))
 
     async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
         """Failure times for an email key (index range scan)."""
         async with self._conn.execute(
             "SELECT at FROM login_failures WHERE email_key = ? AND at >= ? ORDER BY at",
             (email_key, since),
+        ) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def shared_login_failures_since(
+        self, *, email_key: str, account_id: int, since: str, trusted_since: str
+    ) -> list[str]:
+        """Failure times for an email key by Telegram users NOT trusted by the account (none
+        of their sessions on it began at or after ``trusted_since``)."""
+        async with self._conn.execute(
+            "SELECT at FROM login_failures WHERE email_key = ? AND at >= ?"
+            " AND telegram_user_id NOT IN (SELECT telegram_user_id FROM sessions"
+            "  WHERE account_id = ? AND created_at >= ?) ORDER BY at",
+            (email_key, since, account_id, trusted_since),
+        ) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def user_login_failures_since(
+        self, *, email_key: str, telegram_user_id: int, since: str
+    ) -> list[str]:
+        """Failure times for an email key by one Telegram user."""
+        async with self._conn.execute(
+            "SELECT at FROM login_failures WHERE email_key = ? AND telegram_user_id = ?"
+            " AND at >= ? ORDER BY at",
+            (email_key, telegram_user_id, since),
         ) as cur:
             return [str(row[0]) for row in await cur.fetchall()]
 
@@ -119,9 +149,26 @@ class SqliteAccountsRepository:
         ) as cur:
             return [str(row[0]) for row in await cur.fetchall()]
 
+    async def logged_in_from(self, *, account_id: int, telegram_user_id: int, since: str) -> bool:
+        """True when a session of this account for this Telegram user began at/after ``since``."""
+        return bool(
+            await self._one(
+                "SELECT 1 FROM sessions WHERE account_id = ? AND telegram_user_id = ?"
+                " AND created_at >= ? LIMIT 1",
+                (account_id, telegram_user_id, since),
+            )
+        )
+
     async def clear_login_failures(self, email_key: str) -> None:
         """Forget an email key's failures."""
         await self._conn.execute("DELETE FROM login_failures WHERE email_key = ?", (email_key,))
+
+    async def clear_user_login_failures(self, email_key: str, telegram_user_id: int) -> None:
+        """Forget one Telegram user's failures for an email key (after their good login)."""
+        await self._conn.execute(
+            "DELETE FROM login_failures WHERE email_key = ? AND telegram_user_id = ?",
+            (email_key, telegram_user_id),
+        )
 
     async def referred_count(self, account_id: int) -> int:
         """Accounts registered with this account's referral code (``users_referred_by``)."""

@@ -17,7 +17,7 @@ import aiosqlite
 from core.clock import SystemClock, to_iso
 from core.errors import StorageError
 
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_NAME = re.compile(r"^([0-9]{4})_([a-z0-9_]+)\.sql$")
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,17 @@ class SqliteTwoFactorRepository:
         )
         return cursor.rowcount == 1
 
-    async def add_failure(self, account_id: int, at: str) -> None:
-        """Record a wrong code."""
-        await self._conn.execute(
+    async def add_failure(self, account_id: int, at: str) -> int:
+        """Record a wrong (or reserved, not yet checked) code; return its id."""
+        cursor = await self._conn.execute(
             "INSERT INTO mfa_failures (account_id, at) VALUES (?, ?)", (account_id, at)
         )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def remove_failure(self, failure_id: int) -> None:
+        """Withdraw a reserved failure (its code turned out to be right)."""
+        await self._conn.execute("DELETE FROM mfa_failures WHERE id = ?", (failure_id,))
 
     async def failures_since(self, account_id: int, since: str) -> list[str]:
         """Times (ascending) of wrong codes since ``since``."""

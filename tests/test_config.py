@@ -31,7 +31,7 @@ def test_defaults_match_the_spec() -> None:
         "basic": "200/minute",
         "pro": "500/minute",
     }
-    assert s.rate_limits.storage == "memory://"
+    assert s.rate_limits.storage.get() == "memory://"
     assert (s.backups.hour_utc, s.backups.retention_days) == (2, 30)
     assert s.payments.usdt_contract == "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
     assert (s.payments.min_confirmations, s.payments.amount_tolerance_micro) == (19, 10_000)

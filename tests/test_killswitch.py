@@ -54,7 +54,7 @@ async def test_non_admins_are_refused_and_audited(bot: BotHarness, clock: FakeCl
 async def test_admin_needs_a_session_with_2fa_and_a_reason(bot: BotHarness) -> None:
     admin = bot.user(ADMIN_ID, "Admin")
     (reply,) = await bot.send(admin, "/killswitch on outage")
-    assert reply.plain == "Please /login first."
+    assert "Admin actions need your own account with 2FA" in reply.plain
     await logged_in(bot, admin)
     (reply,) = await bot.send(admin, "/killswitch on outage")
     assert "needs your own account logged in with two-factor authentication on" in reply.plain

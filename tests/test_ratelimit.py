@@ -24,7 +24,7 @@ from bot.bootstrap import bootstrap
 from bot.fakeapi import Message, TelegramUser
 from core.audit import AuditLog, EventType
 from core.clock import FakeClock
-from core.config import Settings
+from core.config import SecretUrl, Settings
 from core.errors import ConfigError
 from core.ratelimit import RateLimitService, is_auth_step
 from core.ratelimit_storage import MemoryWindows
@@ -335,7 +335,8 @@ def _answers_ping(port: int) -> bool:
 async def test_redis_windows_are_shared_by_bot_instances(
     settings: Settings, clock: FakeClock, redis_url: str
 ) -> None:
-    shared = replace(settings, rate_limits=replace(settings.rate_limits, storage=redis_url))
+    limits = replace(settings.rate_limits, storage=SecretUrl(redis_url))
+    shared = replace(settings, rate_limits=limits)
     first, second = await bootstrap(shared, clock), await bootstrap(shared, clock)
     try:
         user = 10**12 + secrets.randbelow(10**9)  # fresh keys on a long-lived server too
@@ -357,7 +358,7 @@ async def test_redis_windows_are_shared_by_bot_instances(
 async def test_unreachable_redis_stops_start_up_with_one_line(settings: Settings) -> None:
     pytest.importorskip("redis", reason="the redis client is not installed")
     url = "redis://:hunter2@127.0.0.1:1/0"  # nothing listens on port 1
-    broken = replace(settings, rate_limits=replace(settings.rate_limits, storage=url))
+    broken = replace(settings, rate_limits=replace(settings.rate_limits, storage=SecretUrl(url)))
     with pytest.raises(ConfigError) as caught:
         await bootstrap(broken)
     assert caught.value.problems == ["rate_limits.storage: the Redis server does not answer"]

@@ -19,9 +19,10 @@ from bot.audit_views import activity_line
 from bot.context import Context
 from bot.flows import message_of, require_session
 from core.activity import Page
+from core.digits import parse_int
 
 CALLBACK_PREFIX = "act:"
-_CALLBACK = re.compile(r"^act:([on]):(\d{1,18})$")
+_CALLBACK = re.compile(r"^act:([on]):([0-9]{1,18})$")
 
 
 def render(page: Page, viewer_telegram_user_id: int) -> str:
@@ -66,15 +67,16 @@ async def turn_page(update: Update, context: Context) -> None:
     if chat is None or chat.type != ChatType.PRIVATE or chat.id != user.id:
         await query.answer(texts.NOT_YOUR_BUTTON, show_alert=True)
         return
-    match = _CALLBACK.match(query.data or "")
-    if match is None:
+    match = _CALLBACK.fullmatch(query.data or "")
+    cursor = parse_int(match[2]) if match is not None else None
+    if match is None or cursor is None:
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return
     session = await context.bot_data.services.sessions.current(user.id)
     if session is None:
         await query.answer(texts.LOGIN_FIRST, show_alert=True)
         return
-    direction, cursor = match[1], int(match[2])
+    direction = match[1]
     activity_service = context.bot_data.services.activity
     if direction == "o":
         page = await activity_service.own_page(session.account_id, before_id=cursor)

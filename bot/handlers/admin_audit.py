@@ -22,10 +22,11 @@ from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context
 from bot.flows import message_of
 from core.activity import AuditTarget, Page
+from core.digits import parse_int
 from core.errors import UserError
 
 CALLBACK_PREFIX = f"{ADMIN_CALLBACK_PREFIX}audit:"
-_CALLBACK = re.compile(r"^adm:audit:([at]):(\d{1,18}):([on]):(\d{1,18})$")
+_CALLBACK = re.compile(r"^adm:audit:([at]):([0-9]{1,18}):([on]):([0-9]{1,18})$")
 
 
 def _allowed_chat(update: Update, context: Context) -> bool:
@@ -141,11 +142,13 @@ async def turn_page(update: Update, context: Context) -> None:
     if not _allowed_chat(update, context):
         await _refuse_chat(update)
         return
-    match = _CALLBACK.match(query.data or "")
-    if match is None:
+    match = _CALLBACK.fullmatch(query.data or "")
+    subject_id = parse_int(match[2]) if match is not None else None
+    cursor = parse_int(match[4]) if match is not None else None
+    if match is None or subject_id is None or cursor is None:
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return
-    kind, subject_id, direction, cursor = match[1], int(match[2]), match[3], int(match[4])
+    kind, direction = match[1], match[3]
     activity = context.bot_data.services.activity
     actor = sender(update)
     if kind == "a":

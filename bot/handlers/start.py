@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -36,6 +37,25 @@ async def show_help(update: Update, context: Context) -> None:
         )
 
 
+async def show_ids(update: Update, context: Context) -> None:
+    """/id: the caller's Telegram user id and this chat's id, for ``VERZEK_ADMINS`` and
+    ``ADMIN_CHAT_ID``. Works in groups too (that is where the admin chat's id is found)."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None:
+        return
+    telegram = context.bot_data.services.settings.telegram
+    bot_name = context.bot.username or "YourBot"
+    if chat.type == ChatType.PRIVATE:
+        text = texts.IDS_PRIVATE.format(user_id=user.id, bot=bot_name)
+    else:
+        text = texts.IDS_GROUP.format(user_id=user.id, chat_id=chat.id)
+        if chat.id == telegram.admin_chat_id:
+            text += "\n" + texts.IDS_IS_ADMIN_CHAT
+    if user.id in telegram.admins:
+        text += "\n" + texts.IDS_IS_ADMIN
+    await message.reply_text(text)
+
+
 async def nothing_to_cancel(update: Update, context: Context) -> None:
     """/cancel outside any flow."""
     if update.effective_message is not None:
@@ -58,6 +78,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     """Wire the handlers of this module."""
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CommandHandler("help", show_help))
+    application.add_handler(CommandHandler("id", show_ids))
 
 
 def register_fallback(application: Application) -> None:  # type: ignore[type-arg]

@@ -1,0 +1,41 @@
+"""SQL for the key check: the one row saying which master key this database belongs to."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from core.errors import StorageError
+
+
+class SqliteKeyCheckRepository:
+    """Reads and writes the ``key_check`` row (migration 0008)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def get(self) -> str | None:
+        """The stored check, or None (none written yet, or a schema from before the table)."""
+        try:
+            async with self._conn.execute("SELECT mac FROM key_check WHERE id = 1") as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return None if row is None else str(row[0])
+
+    async def put(self, mac: str, written_at: str) -> None:
+        """Store (or replace) the check."""
+        try:
+            await self._conn.execute(
+                "INSERT INTO key_check (id, mac, written_at) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET "
+                "mac = excluded.mac, written_at = excluded.written_at",
+                (mac, written_at),
+            )
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise StorageError("this database has no key_check table: migrate it") from None
+            raise
