@@ -27,7 +27,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.bootstrap import bootstrap
-from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
+from bot.commands import ADMIN_COMMANDS, USER_COMMANDS, AdminOnly
 from bot.context import CONTEXT_TYPES, BotData
 from bot.errors import on_error
 from bot.gate import SWEEP_SECONDS, gate, sweep_rate_limits
@@ -130,16 +130,19 @@ def build_application(
         application.job_queue.run_repeating(
             sweep_rate_limits, interval=SWEEP_SECONDS, first=SWEEP_SECONDS, name="ratelimit-sweep"
         )
-    for feature in (start, register, login, account, twofactor, apikeys, killswitch):
+    for feature in (start, register, login, account, twofactor, apikeys):
         feature.register(application)
+    # Every admin handler carries this filter of its own, behind the gate (SPEC §10).
+    admins = AdminOnly(settings.telegram.admins)
+    killswitch.register(application, admins)
     activity_feature.register(application)
-    admin_audit_feature.register(application)
-    admin_stats_feature.register(application)
-    backups_feature.register(application)
+    admin_audit_feature.register(application, admins)
+    admin_stats_feature.register(application, admins)
+    backups_feature.register(application, admins)
     payments_feature.register(application)
-    admin_payments_feature.register(application)
+    admin_payments_feature.register(application, admins)
     wallet_feature.register(application)
-    admin_withdrawals_feature.register(application)
+    admin_withdrawals_feature.register(application, admins)
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     payment_jobs.register(application)  # re-checks pending payments every minute

@@ -267,11 +267,13 @@ def conversation(
     restart_hint: str,
     extra_entries: Sequence[BaseHandler[Update, Any, Any]] = (),
     extra_fallbacks: Sequence[BaseHandler[Update, Any, Any]] = (),
+    entry_filter: filters.BaseFilter | None = None,
 ) -> ConversationHandler[Any]:
     """A flow with /cancel, a 5-minute timeout, and polite replies to unexpected input.
 
     Messages listed with :func:`delete_later` (a QR code, a secret) are deleted when the flow
-    is cancelled or times out.
+    is cancelled or times out. ``entry_filter`` narrows who may start it (admin flows pass
+    their own admin filter).
     """
 
     async def cancel(update: Update, context: Context) -> int:
@@ -302,7 +304,10 @@ def conversation(
         # is exactly per_message=False; PTB warns about that choice on every construction.
         warnings.filterwarnings("ignore", "If 'per_message=False'", PTBUserWarning)
         return ConversationHandler(
-            entry_points=[CommandHandler(entry, entry_callback), *extra_entries],
+            entry_points=[
+                CommandHandler(entry, entry_callback, filters=entry_filter),
+                *extra_entries,
+            ],
             states={
                 **states,
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],

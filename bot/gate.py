@@ -2,7 +2,11 @@
 
 It drops updates that have no user, stops updates over the sender's rate limit (SPEC §5,
 answered once per window), refuses admin commands and admin buttons to non-admins with a
-neutral reply and an audit event, and keeps account business out of group chats.
+neutral reply and an audit event, never lets a forwarded, via-bot or edited message through
+as a command or a flow answer (SPEC §10), and keeps account business out of group chats.
+
+The command of an update is :func:`bot.commands.command_of`, the same rule PTB's
+CommandHandler routes on, so the gate judges exactly the command a handler would run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ConversationHandler
 
 from bot import texts
-from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY
+from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, command_of
 from bot.context import Context
 from bot.flows import CODE_STEPS, take_secret
 from core.audit import AuditEvent, EventType, Severity
@@ -27,13 +31,36 @@ _GROUP_OK = frozenset({"start", "help", "id"})  # /id: how the admin chat id is 
 SWEEP_SECONDS = 60  # how often ended rate-limit windows are forgotten
 
 
-def command_name(update: Update) -> str | None:
-    """The command of a message (``/stats@bot args`` → ``stats``), or None."""
+def update_command(update: Update, context: Context) -> str | None:
+    """The command a handler would run for this update (``/Stats@bot. x`` → ``stats``)."""
+    return command_of(update.effective_message, context.bot.username)
+
+
+def _is_relayed(update: Update) -> bool:
+    """Forwarded, sent via an inline bot, or a channel post copied into a group."""
     message = update.effective_message
-    text = message.text if message is not None else None
-    if not text or not text.startswith("/"):
-        return None
-    return text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else None
+    return message is not None and bool(
+        message.forward_origin is not None
+        or message.via_bot is not None
+        or message.is_automatic_forward
+    )
+
+
+def _is_edit(update: Update) -> bool:
+    return bool(
+        update.edited_message or update.edited_channel_post or update.edited_business_message
+    )
+
+
+async def _say(update: Update, text: str) -> None:
+    """Reply in the sender's private chat; best effort."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None or chat.type != ChatType.PRIVATE:
+        return
+    try:
+        await message.reply_text(text)
+    except TelegramError as exc:
+        logger.warning("could not answer a relayed or edited message: %s", type(exc).__name__)
 
 
 def is_admin(update: Update, context: Context) -> bool:
@@ -113,10 +140,21 @@ async def gate(update: Update, context: Context) -> None:
     if update.effective_user is None or update.effective_user.is_bot:
         raise ApplicationHandlerStop
     admin = is_admin(update, context)
-    command = command_name(update)
+    command = update_command(update, context)
     await _rate_limit(update, context, command)
-    if command in ADMIN_ONLY and not admin:
-        await _deny(update, context, f"/{command}")
+    if _is_relayed(update):
+        # A forwarded "/approve 5" or a forwarded code is someone else's words: never an order.
+        await _say(update, texts.FORWARDED_IGNORED)
+        raise ApplicationHandlerStop
+    caption_command = caption_command_of(update.effective_message, context.bot.username)
+    for name in (command, caption_command):
+        if name in ADMIN_ONLY and not admin:
+            await _deny(update, context, f"/{name}")
+            raise ApplicationHandlerStop
+    if _is_edit(update):
+        # PTB would run an edited command again; an edit is never a new order or answer.
+        if command is not None:
+            await _say(update, texts.EDITED_IGNORED)
         raise ApplicationHandlerStop
     query = update.callback_query
     if query is not None and (query.data or "").startswith(ADMIN_CALLBACK_PREFIX) and not admin:

@@ -701,3 +701,9 @@ NOTICE_WITHDRAWAL = (
     "Verzek account (#{id}). If that wasn't you, contact support right away: it is paid out "
     "only after an admin checks it."
 )
+
+# --- commands: forwarded and edited messages, admin rights -------------------------------------
+FORWARDED_IGNORED = (
+    "I don't act on forwarded messages or messages sent via a bot: please type it yourself."
+)
+EDITED_IGNORED = "I don't act on edited messages: please send it again as a new message."

@@ -77,14 +77,23 @@ class BotHarness:
         text: str | None = None,
         *,
         chat_id: int | None = None,
-        **kinds: bool,
+        **kinds: Any,
     ) -> list[Message]:
-        """The user sends a message; returns what the bot sent to that chat in response."""
+        """The user sends a message; returns what the bot sent to that chat in response.
+
+        ``kinds`` are :meth:`FakeBotAPI.user_sends` options (photo, caption, forwarded, ...)."""
         chat = chat_id if chat_id is not None else user.id
         before = self._snapshot(chat)
         self.last_user_message = self.api.user_sends(user, text, chat_id=chat, **kinds)
         await self.settle()
         return self.api.sent_to(chat)[before:]
+
+    async def edit(self, user: TelegramUser, message: Message, text: str) -> list[Message]:
+        """The user edits ``message`` to ``text``; returns what the bot sent in response."""
+        before = self._snapshot(message.chat_id)
+        self.api.user_edits(user, message, text)
+        await self.settle()
+        return self.api.sent_to(message.chat_id)[before:]
 
     async def press(self, user: TelegramUser, message: Message, button: str) -> list[Message]:
         """Press the button labelled ``button`` (or with that callback data) on ``message``."""
