@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from enum import Enum
 from html import escape
 from typing import Any
 
 from telegram import Message, Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -31,13 +34,42 @@ logger = logging.getLogger(__name__)
 
 CONVERSATION_TIMEOUT = 300  # seconds (SPEC §3)
 
-# Flow name -> states that ask for a 2FA code: auth-class steps for the rate limit (SPEC §5).
+SECRET_AFTERMATH = timedelta(minutes=3)  # texts after a secret-asking flow ended: deleted
+
+
+class Secret(Enum):
+    """What a step of a flow asks for, when it is something that must not stay in the chat.
+
+    Every flow declares its secret steps when it is built (:func:`conversation`), and a test
+    walks every flow of the real Application to check none is missing.
+    """
+
+    PASSWORD = "account password"  # noqa: S105  (checked: a guess for the auth limit)
+    CODE = "code"  # a 2FA or backup code: a guess for the auth limit
+    NEW_SECRET = "new"  # noqa: S105  (a new password, an API credential: never a guess)
+
+    @property
+    def is_guess(self) -> bool:
+        """Whether a wrong answer is a guess that counts against the auth limit (SPEC §5)."""
+        return self is not Secret.NEW_SECRET
+
+
+# Flow name -> states that ask for a password or code: the auth limit judges them (SPEC §5).
+# Filled by :func:`conversation` from each flow's declaration.
 CODE_STEPS: dict[str, set[object]] = {}
 
 
 def mark_code_step(flow: str, state: object) -> None:
-    """Declare that ``state`` of ``flow`` asks for a 2FA code."""
+    """Declare that ``state`` of ``flow`` asks for a password or code (prefer declaring it
+    with ``secrets=`` when the flow is built)."""
     CODE_STEPS.setdefault(flow, set()).add(state)
+
+
+async def charge_auth_failure(update: Update, context: Context) -> None:
+    """A wrong password, code or captcha answer: count it against the auth limit (SPEC §5)."""
+    user = update.effective_user
+    if user is not None:
+        await context.bot_data.services.ratelimit.charge_failure(user.id)
 
 
 END = ConversationHandler.END
@@ -121,6 +153,7 @@ async def password_step(
             data["session"], password
         )
     except UserError as exc:
+        await charge_auth_failure(update, context)
         await end_flow(context, flow)
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return END
@@ -185,6 +218,125 @@ async def end_flow(context: Context, flow: str) -> None:
     clear_flow(context, flow)
 
 
+_LEFT = "_secret_flow_ended"  # user_data: {"flow": name, "until": ISO time}
+FLOW_HINTS: dict[str, str] = {}  # flow name -> how to start it again (secret-asking flows)
+
+
+def remember_secret_flow_ended(context: Context, flow: str) -> None:
+    """A secret-asking flow just ended unfinished: for a few minutes, texts are deleted."""
+    if context.user_data is not None:
+        until = context.bot_data.services.clock.now() + SECRET_AFTERMATH
+        context.user_data[_LEFT] = {"flow": flow, "until": until.isoformat()}
+
+
+def _secret_flow_left(user_data: Mapping[Any, Any] | None, now: datetime) -> str | None:
+    """The flow whose aftermath is still running for this user, if any."""
+    mark = (user_data or {}).get(_LEFT)
+    if not isinstance(mark, dict):
+        return None
+    try:
+        until = datetime.fromisoformat(str(mark.get("until")))
+    except ValueError:
+        return None
+    return str(mark.get("flow", "")) if now < until else None
+
+
+class Flow(ConversationHandler[Any]):
+    """A conversation that knows its secret steps (see :class:`Secret`).
+
+    Flows that ask for a secret run only in private chats (unless the flow checks the chat
+    itself: ``private_only=False``). A conversation restored from the database after a restart
+    has no timeout job: the first update after its deadline is answered as a timeout.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        secrets: Mapping[object, Secret],
+        private_only: bool,
+        restart_hint: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.secret_states: dict[object, Secret] = dict(secrets)
+        self.private_only = private_only
+        self.restart_hint = restart_hint
+
+    @property
+    def guess_states(self) -> set[object]:
+        """States whose answer is a password or code guess (the auth limit judges them)."""
+        return {state for state, kind in self.secret_states.items() if kind.is_guess}
+
+    async def handle_update(  # type: ignore[override]
+        self, update: Update, application: Any, check_result: Any, context: Context
+    ) -> object | None:
+        """Refuse group chats at the entry, end restored flows past their deadline."""
+        state, key, handler, _ = check_result
+        chat = update.effective_chat
+        if handler in self.entry_points:
+            if context.user_data is not None:
+                context.user_data.pop(_LEFT, None)  # a new start: the aftermath is over
+            if self.private_only and chat is not None and chat.type != ChatType.PRIVATE:
+                await _refuse_group(update)
+                return None
+        persistence = application.persistence
+        restored = persistence.restored_at(self.name, key) if persistence is not None else None
+        if restored is not None and state is not None:
+            now = context.bot_data.services.clock.now()
+            if now - restored > timedelta(seconds=CONVERSATION_TIMEOUT):
+                self._update_state(self.END, key)
+                await _after_timeout(update, context, self)
+                message = update.message
+                if message is not None and message.text and not message.text.startswith("/"):
+                    await _delete_quietly(message)  # an answer to a step that is gone
+                return None
+        return await super().handle_update(update, application, check_result, context)
+
+
+async def _refuse_group(update: Update) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.SECRET_FLOW_PRIVATE_ONLY, show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(texts.SECRET_FLOW_PRIVATE_ONLY)
+
+
+async def _after_timeout(update: object, context: Context, flow: Flow) -> None:
+    """What a timeout does: forget the flow, delete its messages, say how to start again."""
+    name = str(flow.name)
+    await end_flow(context, name)
+    if flow.secret_states:
+        remember_secret_flow_ended(context, name)
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if chat is not None:
+        await context.bot.send_message(
+            chat.id, texts.FLOW_TIMEOUT.format(restart=escape(flow.restart_hint))
+        )
+
+
+async def _delete_quietly(message: Message) -> bool:
+    try:
+        await message.delete()
+    except TelegramError as exc:
+        logger.warning("could not delete a message: %s", type(exc).__name__)
+        return False
+    return True
+
+
+def _charging_wrong_answers(
+    callback: Callable[[Update, Context], Awaitable[object]], state: object
+) -> Callable[[Update, Context], Awaitable[object]]:
+    """A guess step that asks again has been given a wrong answer: charge it (SPEC §5)."""
+
+    async def step(update: Update, context: Context) -> object:
+        outcome = await callback(update, context)
+        if outcome == state:
+            await charge_auth_failure(update, context)
+        return outcome
+
+    step.__wrapped__ = callback  # type: ignore[attr-defined]
+    return step
+
+
 def conversation(
     *,
     name: str,
@@ -192,27 +344,46 @@ def conversation(
     entry_callback: Callable[[Update, Context], Awaitable[object]],
     states: dict[object, list[BaseHandler[Update, Any, Any]]],
     restart_hint: str,
+    secrets: Mapping[object, Secret] | None = None,
+    guesses: Sequence[object] = (),
+    private_only: bool = True,
     extra_entries: Sequence[BaseHandler[Update, Any, Any]] = (),
     extra_fallbacks: Sequence[BaseHandler[Update, Any, Any]] = (),
 ) -> ConversationHandler[Any]:
     """A flow with /cancel, a 5-minute timeout, and polite replies to unexpected input.
 
+    ``secrets`` declares every state whose answer is a password, a code or another secret
+    (see :class:`Secret`): password and code steps are judged by the auth limit, and a wrong
+    answer (the step asks again) is charged to it; flows with secrets run only in private
+    chats (``private_only``) and a text sent just after one ended unfinished is deleted.
+    ``guesses`` are states whose answer is a guess but no secret (a captcha): the auth limit
+    judges them too, and their step charges a wrong answer itself.
     Messages listed with :func:`delete_later` (a QR code, a secret) are deleted when the flow
-    is cancelled or times out.
+    is cancelled or times out. The conversation is persisted (see :mod:`bot.persistence`).
     """
+    declared = dict(secrets or {})
+    unknown = (set(declared) | set(guesses)) - set(states)
+    if unknown:
+        raise ValueError(f"flow {name} declares secrets for unknown states {unknown}")
+    guessed = {state for state, kind in declared.items() if kind.is_guess}
+    if guesses or guessed:
+        CODE_STEPS.setdefault(name, set()).update(guessed | set(guesses))
+    if declared:
+        FLOW_HINTS[name] = restart_hint
+    for state in guessed:
+        for handler in states[state]:
+            handler.callback = _charging_wrong_answers(handler.callback, state)
+    flow: Flow
 
     async def cancel(update: Update, context: Context) -> int:
         await end_flow(context, name)
+        if declared:
+            remember_secret_flow_ended(context, name)
         await message_of(update).reply_text(texts.CANCELLED)
         return END
 
     async def timed_out(update: Update, context: Context) -> None:
-        await end_flow(context, name)
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is not None:
-            await context.bot.send_message(
-                chat.id, texts.FLOW_TIMEOUT.format(restart=escape(restart_hint))
-            )
+        await _after_timeout(update, context, flow)
 
     async def busy(update: Update, context: Context) -> None:
         await message_of(update).reply_text(texts.FLOW_BUSY)
@@ -224,7 +395,7 @@ def conversation(
         # Buttons inside a flow belong to the user's current step, not to one message, which
         # is exactly per_message=False; PTB warns about that choice on every construction.
         warnings.filterwarnings("ignore", "If 'per_message=False'", PTBUserWarning)
-        return ConversationHandler(
+        flow = Flow(
             entry_points=[CommandHandler(entry, entry_callback), *extra_entries],
             states={
                 **states,
@@ -239,7 +410,56 @@ def conversation(
             conversation_timeout=CONVERSATION_TIMEOUT,
             name=name,
             allow_reentry=True,
+            persistent=True,
+            secrets=declared,
+            private_only=private_only,
+            restart_hint=restart_hint,
         )
+    return flow
+
+
+class _AfterSecretFlow(BaseHandler[Update, Any, Any]):
+    """Takes a plain private text only while a secret-asking flow's aftermath runs for its
+    sender (ended by timeout, /cancel or a restart), so other texts still reach the hint."""
+
+    def __init__(self, application: Any) -> None:
+        super().__init__(self._callback)
+        self._application = application
+
+    def _flow_for(self, update: Update) -> str | None:
+        user = update.effective_user
+        if user is None:
+            return None
+        services = self._application.bot_data.services
+        left = _secret_flow_left(self._application.user_data.get(user.id), services.clock.now())
+        persistence = self._application.persistence
+        if left is None and persistence is not None:
+            left = persistence.lost_flow(user.id, services.clock.now())
+        return left
+
+    def check_update(self, update: object) -> bool:
+        if not isinstance(update, Update) or update.edited_message is not None:
+            return False
+        message, chat = update.message, update.effective_chat
+        if message is None or chat is None or chat.type != ChatType.PRIVATE:
+            return False
+        if not message.text or message.text.startswith("/"):
+            return False
+        return self._flow_for(update) is not None
+
+    async def _callback(self, update: Update, context: Context) -> None:
+        flow = self._flow_for(update)
+        hint = FLOW_HINTS.get(flow or "", texts.SECRET_LEFT_GENERIC_HINT)
+        message = message_of(update)
+        deleted = await _delete_quietly(message)
+        text = texts.SECRET_LEFT_DELETED if deleted else texts.SECRET_LEFT_NOT_DELETED
+        await context.bot.send_message(message.chat_id, text.format(restart=escape(hint)))
+
+
+def register_after_secret_guard(application: Any) -> None:
+    """Delete texts that arrive just after a secret-asking flow ended; register after every
+    flow and before the catch-all hint."""
+    application.add_handler(_AfterSecretFlow(application))
 
 
 TEXT = filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED

@@ -14,6 +14,7 @@ from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
+from storage.conversation_state_repository import SqliteConversationStateRepository
 from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.payments_repository import SqlitePaymentsRepository
@@ -100,6 +101,7 @@ class SqliteUnitOfWork:
         self.wallet = SqliteWalletRepository(conn)
         self.withdrawals = SqliteWithdrawalsRepository(conn)
         self.stats = SqliteStatsRepository(conn)
+        self.conversation_state = SqliteConversationStateRepository(conn)
         return self
 
     async def __aexit__(

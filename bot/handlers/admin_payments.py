@@ -18,11 +18,11 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
     id_argument,
-    mark_code_step,
     message_of,
     reply_lines,
     require_admin_session,
@@ -200,7 +200,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("pending", show_pending))
     application.add_handler(CommandHandler("verify", verify))
     application.add_handler(CommandHandler("reject", reject))
-    mark_code_step(APPROVE, CODE)  # the 2FA code counts against the auth rate limit
     application.add_handler(
         conversation(
             name=APPROVE,
@@ -208,5 +207,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             entry_callback=start_approve,
             states={CODE: [MessageHandler(TEXT, got_approve_code)]},
             restart_hint="Start again with /approve PAYMENT_ID.",
+            secrets={CODE: Secret.CODE},
         )
     )

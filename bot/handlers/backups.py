@@ -22,6 +22,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
@@ -284,5 +285,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 CODE: [MessageHandler(TEXT, got_code)],
             },
             restart_hint="Start again with /restore NAME.",
+            secrets={CODE: Secret.CODE},
+            private_only=False,  # start_restore says so itself
         )
     )

@@ -18,6 +18,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
@@ -113,5 +114,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             entry_callback=start,
             states={CODE: [MessageHandler(TEXT, got_code)]},
             restart_hint="Start again with /killswitch on|off REASON.",
+            secrets={CODE: Secret.CODE},
+            private_only=False,  # /killswitch alone shows the state anywhere; start() checks
         )
     )
