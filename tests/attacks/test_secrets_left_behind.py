@@ -166,7 +166,9 @@ async def test_an_honest_first_day_never_hits_the_auth_limit(
 
 async def breaches(bot: BotHarness) -> list:
     return [
-        e async for e in bot.services.audit.export() if e.event_type == EventType.RATE_LIMIT_EXCEEDED
+        event
+        async for event in bot.services.audit.export()
+        if event.event_type == EventType.RATE_LIMIT_EXCEEDED
     ]
 
 
@@ -258,7 +260,7 @@ async def test_correct_answers_are_free_and_wrong_captchas_count(
             await bot.send(alice, "WRONG")
         await bot.send(alice, EMAIL)
         await bot.send(alice, PASSWORD)
-        (picture,) = [m for m in await bot.send(alice, "WRONG") if m.photo]  # hit 5
+        (_picture,) = [m for m in await bot.send(alice, "WRONG") if m.photo]  # hit 5
         (refused,) = await bot.send(alice, "WRONG")
         assert TOO_MANY in refused.plain
         assert await db_rows(bot, "SELECT * FROM users") == []
