@@ -204,7 +204,7 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
                 if not str(exc).endswith("stays in memory"):
                     logger.warning("flow data %s kept in memory only: %s", name, exc)
         key = json.dumps(user_id)
-        if not stored:
+        if not stored and not unsaved:
             if self._written.pop(user_id, None) is not None or user_id in self._unsaved:
                 self._unsaved.pop(user_id, None)
                 self._queue(USER_DATA, "", key, None)

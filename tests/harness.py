@@ -17,10 +17,13 @@ from core.services import Services
 class BotHarness:
     """A running bot plus the users talking to it."""
 
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(
+        self, settings: Settings, services: Services, api: FakeBotAPI | None = None
+    ) -> None:
         self.settings = settings
         self.services = services
-        self.api = FakeBotAPI()
+        self.api = api if api is not None else FakeBotAPI()  # given: the same Telegram, restarted
+        self._queued_before = self.api.updates_queued
         self.app: VerzekApplication = build_application(
             settings,
             services,
@@ -55,7 +58,7 @@ class BotHarness:
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every queued update has been fully processed."""
         deadline = time.monotonic() + timeout
-        while self.processor.completed < self.api.updates_queued:
+        while self.processor.completed < self.api.updates_queued - self._queued_before:
             if time.monotonic() > deadline:
                 raise AssertionError("the bot did not finish processing in time")
             await asyncio.sleep(0.005)

@@ -58,10 +58,11 @@ async def enable_2fa_directly(bot: BotHarness, user: TelegramUser, clock: FakeCl
 
 async def restart(bot: BotHarness, settings: Settings, clock: FakeClock) -> BotHarness:
     """Stop the bot (the persistence writes what it holds) and start a new process's worth of
-    it on the same database: new services, new Application, nothing shared in memory."""
+    it on the same database: new services, new Application, nothing shared in memory but the
+    fake Telegram (the chats are still there)."""
     await bot.stop()
     services: Services = await bootstrap(settings, clock)
-    fresh = BotHarness(settings, services)
+    fresh = BotHarness(settings, services, bot.api)
     await fresh.start()
     return fresh
 

@@ -285,3 +285,104 @@ async def test_every_text_the_limiter_drops_in_private_is_deleted(bot: BotHarnes
         guesses.append(bot.last_user_message)
     await bot.wait_for(lambda: all(m.deleted for m in guesses), timeout=5)
     assert await db_rows(bot, "SELECT * FROM users WHERE password_hash IS NULL") == []
+
+
+# --- a text after a secret-asking flow ended is deleted ----------------------------------
+
+
+async def test_a_password_typed_after_cancel_is_deleted_with_a_note(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Trick (on the victim's habits): they cancel /login, then type the password anyway; as
+    unknown text it would stay in the chat. It is deleted, with how to start again."""
+    alice = bot.user(1)
+    await register(bot, alice)
+    await bot.send(alice, "/login")
+    await bot.send(alice, EMAIL)
+    await bot.send(alice, "/cancel")
+    (note,) = await bot.send(alice, PASSWORD)
+    assert bot.last_user_message.deleted
+    assert "deleted it" in note.plain and "/login" in note.plain
+    assert await bot.services.sessions.current(alice.id) is None
+    clock.advance(minutes=4)  # the aftermath is over: ordinary text again
+    (hint,) = await bot.send(alice, "hello there")
+    assert not bot.last_user_message.deleted and "/help" in hint.plain
+
+
+async def test_a_code_typed_after_a_timeout_is_deleted_with_a_note(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Variant: the flow timed out while the victim looked for the code in their app."""
+    alice = bot.user(1)
+    await register(bot, alice)
+    await login(bot, alice)
+    await enable_2fa_directly(bot, alice, clock)
+    flow = next(f for f in _flows(bot) if f.name == "backup_codes")
+    object.__setattr__(flow, "_conversation_timeout", 0.3)
+    await bot.send(alice, "/backup_codes")
+    await bot.wait_for(lambda: "longer than 5 minutes" in bot.api.sent_to(1)[-1].plain)
+    before = await db_rows(bot, "SELECT * FROM backup_codes")
+    (note,) = await bot.send(alice, "123 456")
+    assert bot.last_user_message.deleted and "/backup_codes" in note.plain
+    assert await db_rows(bot, "SELECT * FROM backup_codes") == before
+
+
+async def test_a_new_command_ends_the_aftermath(bot: BotHarness) -> None:
+    """Not an attack: after /cancel, starting anything else means texts are answers again."""
+    alice = bot.user(1)
+    await bot.send(alice, "/login")
+    await bot.send(alice, "/cancel")
+    await bot.send(alice, "/register")
+    (reply,) = await bot.send(alice, EMAIL)
+    assert not bot.last_user_message.deleted and "Step 2 of 4" in reply.plain
+
+
+# --- the backup codes do not stay on screen ------------------------------------------------
+
+
+async def _new_backup_codes(bot: BotHarness, clock: FakeClock):
+    alice = bot.user(1)
+    await register(bot, alice)
+    await login(bot, alice)
+    totp = await enable_2fa_directly(bot, alice, clock)
+    await bot.send(alice, "/backup_codes")
+    (codes,) = await bot.send(alice, totp.at(clock.now()))
+    assert "new backup codes" in codes.plain
+    return alice, codes
+
+
+async def test_backup_codes_are_protected_and_gone_after_i_saved_them(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Trick: forward the victim's backup-codes message to yourself, or read it later. It is
+    sent with protect_content, and pressing "I saved them" deletes it."""
+    alice, codes = await _new_backup_codes(bot, clock)
+    assert codes.protect_content
+    await bot.press(alice, codes, "✅ I saved them")
+    assert codes.deleted
+    assert "deleted" in bot.api.callback_answers[-1]["text"]
+
+
+async def test_a_forged_i_saved_them_deletes_nothing_else(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Variant: the button's data pressed on another message (the bot's welcome): a stale
+    button, nothing is deleted; the codes message still goes at its time."""
+    alice, codes = await _new_backup_codes(bot, clock)
+    (welcome,) = await bot.send(alice, "/start")
+    await bot.press_data(alice, welcome, "2fa:saved")
+    assert not welcome.deleted and not codes.deleted
+    assert bot.api.callback_answers[-1]["show_alert"] is True
+
+
+async def test_backup_codes_are_deleted_after_ten_minutes(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Variant: the victim never presses the button: the message goes after 10 minutes."""
+    _alice, codes = await _new_backup_codes(bot, clock)
+    (sweep,) = bot.app.job_queue.get_jobs_by_name("codes-sweep")
+    await sweep.run(bot.app)
+    assert not codes.deleted
+    clock.advance(minutes=10, seconds=1)
+    await sweep.run(bot.app)
+    assert codes.deleted
