@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -65,8 +66,13 @@ def mark_code_step(flow: str, state: object) -> None:
     CODE_STEPS.setdefault(flow, set()).add(state)
 
 
+# Set while an update is handled when its answer was charged as wrong (see Flow).
+_CHARGED: contextvars.ContextVar[bool] = contextvars.ContextVar("charged", default=False)
+
+
 async def charge_auth_failure(update: Update, context: Context) -> None:
     """A wrong password, code or captcha answer: count it against the auth limit (SPEC §5)."""
+    _CHARGED.set(True)
     user = update.effective_user
     if user is not None:
         await context.bot_data.services.ratelimit.charge_failure(user.id)
@@ -290,7 +296,12 @@ class Flow(ConversationHandler[Any]):
                 if message is not None and message.text and not message.text.startswith("/"):
                     await _delete_quietly(message)  # an answer to a step that is gone
                 return None
-        return await super().handle_update(update, application, check_result, context)
+        _CHARGED.set(False)
+        outcome = await super().handle_update(update, application, check_result, context)
+        if _CHARGED.get() and self.secret_states and key not in self._conversations:
+            # A wrong answer ended the flow: the next text may well be the password again.
+            remember_secret_flow_ended(context, str(self.name))
+        return outcome
 
 
 async def _refuse_group(update: Update) -> None:
