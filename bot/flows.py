@@ -287,7 +287,7 @@ class Flow(ConversationHandler[Any]):
                 return None
         persistence = application.persistence
         restored = persistence.restored_at(self.name, key) if persistence is not None else None
-        if restored is not None and state is not None:
+        if restored is not None and state is not None and handler not in self.entry_points:
             now = context.bot_data.services.clock.now()
             if now - restored > timedelta(seconds=CONVERSATION_TIMEOUT):
                 self._update_state(self.END, key)

@@ -141,9 +141,12 @@ def end_live_sessions(path: Path, at: str, reason: str) -> int:
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL",
             (at, reason),
         )
+        ended = max(cursor.rowcount, 0)
+        if "conversation_state" in _tables(conn):
+            # The flows of the backup's day would come back at the next start.
+            conn.execute("DELETE FROM conversation_state")
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = DELETE")
-        ended = max(cursor.rowcount, 0)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot prepare {path.name} for restore: {exc}") from None
     finally:
