@@ -217,7 +217,7 @@ async def test_every_code_step_belongs_to_a_conversation_of_the_bot(bot: BotHarn
         "backup_codes",
         "apikey_add",
         "apikey_delete",
-        "approve",
+        "approve_payment",
         "restore",
         "killswitch",
         "withdraw",

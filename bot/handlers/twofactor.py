@@ -264,7 +264,11 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(saved_codes, pattern=f"^{CB_SAVED}$"))
     if application.job_queue is not None:
         application.job_queue.run_repeating(
-            sweep_codes_messages, interval=CODES_SWEEP_SECONDS, first=0, name="codes-sweep"
+            sweep_codes_messages,
+            interval=CODES_SWEEP_SECONDS,
+            first=1,  # soon after start-up: a restart keeps the 10-minute promise
+            name="codes-sweep",
+            job_kwargs={"misfire_grace_time": None, "coalesce": True},
         )
     application.add_handler(
         conversation(

@@ -31,6 +31,8 @@ from tests.secrets_helpers import (
     enable_2fa_directly,
     login,
     register,
+    restart,
+    stop_restarted,
 )
 
 
@@ -386,3 +388,17 @@ async def test_backup_codes_are_deleted_after_ten_minutes(
     clock.advance(minutes=10, seconds=1)
     await sweep.run(bot.app)
     assert codes.deleted
+
+
+async def test_the_ten_minutes_hold_across_a_restart(
+    bot: BotHarness, settings: Settings, clock: FakeClock
+) -> None:
+    """Variant: the bot restarts before the 10 minutes are up (a deploy, a crash): the due
+    time was stored, and the sweep at start-up deletes the message once it is due."""
+    _alice, codes = await _new_backup_codes(bot, clock)
+    clock.advance(minutes=11)
+    fresh = await restart(bot, settings, clock)
+    try:
+        await fresh.wait_for(lambda: codes.deleted, timeout=5)
+    finally:
+        await stop_restarted(fresh)
