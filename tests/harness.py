@@ -62,6 +62,11 @@ class BotHarness:
             if time.monotonic() > deadline:
                 raise AssertionError("the bot did not finish processing in time")
             await asyncio.sleep(0.005)
+        if self.app.persistence is not None and self.app.running:
+            # What the flows keep reaches the database now, not at the next interval, so a
+            # test's "nothing was written" compares the database after each step.
+            await self.app.update_persistence()
+            await self.app.persistence.flush()
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
         deadline = time.monotonic() + timeout
