@@ -30,7 +30,6 @@ from bot.bootstrap import bootstrap
 from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
 from bot.context import CONTEXT_TYPES, BotData
 from bot.errors import on_error
-from bot.flows import register_after_secret_guard
 from bot.gate import SWEEP_SECONDS, gate, sweep_rate_limits
 from bot.handlers import account, apikeys, killswitch, login, register, start, twofactor
 from bot.handlers import activity as activity_feature
@@ -45,6 +44,7 @@ from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
 from bot.persistence import SealedPersistence
+from bot.secret_steps import register_after_secret_guard
 from bot.update_processor import PerUserUpdateProcessor
 from core.config import Settings
 from core.services import Services

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
-from enum import Enum
+from datetime import timedelta
 from html import escape
 from typing import Any
 
@@ -26,6 +24,18 @@ from telegram.warnings import PTBUserWarning
 
 from bot import texts
 from bot.context import Context
+from bot.secret_steps import (
+    AFTERMATH_KEY,
+    CODE_STEPS,
+    FLOW_HINTS,
+    WRONG_ANSWER_CHARGED,
+    Secret,
+    charge_auth_failure,
+    charging_wrong_answers,
+    delete_quietly,
+    remember_secret_flow_ended,
+)
+from bot.secret_steps import mark_code_step as mark_code_step  # flows may still call it
 from core.accounts import normalise_email
 from core.errors import UserError
 from core.ids import parse_id
@@ -34,49 +44,6 @@ from core.sessions import Session
 logger = logging.getLogger(__name__)
 
 CONVERSATION_TIMEOUT = 300  # seconds (SPEC §3)
-
-SECRET_AFTERMATH = timedelta(minutes=3)  # texts after a secret-asking flow ended: deleted
-
-
-class Secret(Enum):
-    """What a step of a flow asks for, when it is something that must not stay in the chat.
-
-    Every flow declares its secret steps when it is built (:func:`conversation`), and a test
-    walks every flow of the real Application to check none is missing.
-    """
-
-    PASSWORD = "account password"  # noqa: S105  (checked: a guess for the auth limit)
-    CODE = "code"  # a 2FA or backup code: a guess for the auth limit
-    NEW_SECRET = "new"  # noqa: S105  (a new password, an API credential: never a guess)
-
-    @property
-    def is_guess(self) -> bool:
-        """Whether a wrong answer is a guess that counts against the auth limit (SPEC §5)."""
-        return self is not Secret.NEW_SECRET
-
-
-# Flow name -> states that ask for a password or code: the auth limit judges them (SPEC §5).
-# Filled by :func:`conversation` from each flow's declaration.
-CODE_STEPS: dict[str, set[object]] = {}
-
-
-def mark_code_step(flow: str, state: object) -> None:
-    """Declare that ``state`` of ``flow`` asks for a password or code (prefer declaring it
-    with ``secrets=`` when the flow is built)."""
-    CODE_STEPS.setdefault(flow, set()).add(state)
-
-
-# Set while an update is handled when its answer was charged as wrong (see Flow).
-_CHARGED: contextvars.ContextVar[bool] = contextvars.ContextVar("charged", default=False)
-
-
-async def charge_auth_failure(update: Update, context: Context) -> None:
-    """A wrong password, code or captcha answer: count it against the auth limit (SPEC §5)."""
-    _CHARGED.set(True)
-    user = update.effective_user
-    if user is not None:
-        await context.bot_data.services.ratelimit.charge_failure(user.id)
-
 
 END = ConversationHandler.END
 
@@ -224,29 +191,6 @@ async def end_flow(context: Context, flow: str) -> None:
     clear_flow(context, flow)
 
 
-_LEFT = "_secret_flow_ended"  # user_data: {"flow": name, "until": ISO time}
-FLOW_HINTS: dict[str, str] = {}  # flow name -> how to start it again (secret-asking flows)
-
-
-def remember_secret_flow_ended(context: Context, flow: str) -> None:
-    """A secret-asking flow just ended unfinished: for a few minutes, texts are deleted."""
-    if context.user_data is not None:
-        until = context.bot_data.services.clock.now() + SECRET_AFTERMATH
-        context.user_data[_LEFT] = {"flow": flow, "until": until.isoformat()}
-
-
-def _secret_flow_left(user_data: Mapping[Any, Any] | None, now: datetime) -> str | None:
-    """The flow whose aftermath is still running for this user, if any."""
-    mark = (user_data or {}).get(_LEFT)
-    if not isinstance(mark, dict):
-        return None
-    try:
-        until = datetime.fromisoformat(str(mark.get("until")))
-    except ValueError:
-        return None
-    return str(mark.get("flow", "")) if now < until else None
-
-
 class Flow(ConversationHandler[Any]):
     """A conversation that knows its secret steps (see :class:`Secret`).
 
@@ -281,7 +225,7 @@ class Flow(ConversationHandler[Any]):
         chat = update.effective_chat
         if handler in self.entry_points:
             if context.user_data is not None:
-                context.user_data.pop(_LEFT, None)  # a new start: the aftermath is over
+                context.user_data.pop(AFTERMATH_KEY, None)  # a new start: aftermath over
             if self.private_only and chat is not None and chat.type != ChatType.PRIVATE:
                 await _refuse_group(update)
                 return None
@@ -294,11 +238,12 @@ class Flow(ConversationHandler[Any]):
                 await _after_timeout(update, context, self)
                 message = update.message
                 if message is not None and message.text and not message.text.startswith("/"):
-                    await _delete_quietly(message)  # an answer to a step that is gone
+                    await delete_quietly(message)  # an answer to a step that is gone
                 return None
-        _CHARGED.set(False)
+        WRONG_ANSWER_CHARGED.set(False)
         outcome = await super().handle_update(update, application, check_result, context)
-        if _CHARGED.get() and self.secret_states and key not in self._conversations:
+        ended = key not in self._conversations
+        if WRONG_ANSWER_CHARGED.get() and self.secret_states and ended:
             # A wrong answer ended the flow: the next text may well be the password again.
             remember_secret_flow_ended(context, str(self.name))
         return outcome
@@ -322,30 +267,6 @@ async def _after_timeout(update: object, context: Context, flow: Flow) -> None:
         await context.bot.send_message(
             chat.id, texts.FLOW_TIMEOUT.format(restart=escape(flow.restart_hint))
         )
-
-
-async def _delete_quietly(message: Message) -> bool:
-    try:
-        await message.delete()
-    except TelegramError as exc:
-        logger.warning("could not delete a message: %s", type(exc).__name__)
-        return False
-    return True
-
-
-def _charging_wrong_answers(
-    callback: Callable[[Update, Context], Awaitable[object]], state: object
-) -> Callable[[Update, Context], Awaitable[object]]:
-    """A guess step that asks again has been given a wrong answer: charge it (SPEC §5)."""
-
-    async def step(update: Update, context: Context) -> object:
-        outcome = await callback(update, context)
-        if outcome == state:
-            await charge_auth_failure(update, context)
-        return outcome
-
-    step.__wrapped__ = callback  # type: ignore[attr-defined]
-    return step
 
 
 def conversation(
@@ -383,7 +304,7 @@ def conversation(
         FLOW_HINTS[name] = restart_hint
     for state in guessed:
         for handler in states[state]:
-            handler.callback = _charging_wrong_answers(handler.callback, state)
+            handler.callback = charging_wrong_answers(handler.callback, state)
     flow: Flow
 
     async def cancel(update: Update, context: Context) -> int:
@@ -427,50 +348,6 @@ def conversation(
             restart_hint=restart_hint,
         )
     return flow
-
-
-class _AfterSecretFlow(BaseHandler[Update, Any, Any]):
-    """Takes a plain private text only while a secret-asking flow's aftermath runs for its
-    sender (ended by timeout, /cancel or a restart), so other texts still reach the hint."""
-
-    def __init__(self, application: Any) -> None:
-        super().__init__(self._callback)
-        self._application = application
-
-    def _flow_for(self, update: Update) -> str | None:
-        user = update.effective_user
-        if user is None:
-            return None
-        services = self._application.bot_data.services
-        left = _secret_flow_left(self._application.user_data.get(user.id), services.clock.now())
-        persistence = self._application.persistence
-        if left is None and persistence is not None:
-            left = persistence.lost_flow(user.id, services.clock.now())
-        return left
-
-    def check_update(self, update: object) -> bool:
-        if not isinstance(update, Update) or update.edited_message is not None:
-            return False
-        message, chat = update.message, update.effective_chat
-        if message is None or chat is None or chat.type != ChatType.PRIVATE:
-            return False
-        if not message.text or message.text.startswith("/"):
-            return False
-        return self._flow_for(update) is not None
-
-    async def _callback(self, update: Update, context: Context) -> None:
-        flow = self._flow_for(update)
-        hint = FLOW_HINTS.get(flow or "", texts.SECRET_LEFT_GENERIC_HINT)
-        message = message_of(update)
-        deleted = await _delete_quietly(message)
-        text = texts.SECRET_LEFT_DELETED if deleted else texts.SECRET_LEFT_NOT_DELETED
-        await context.bot.send_message(message.chat_id, text.format(restart=escape(hint)))
-
-
-def register_after_secret_guard(application: Any) -> None:
-    """Delete texts that arrive just after a secret-asking flow ended; register after every
-    flow and before the catch-all hint."""
-    application.add_handler(_AfterSecretFlow(application))
 
 
 TEXT = filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED

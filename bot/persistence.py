@@ -26,7 +26,8 @@ from typing import Any
 from telegram.ext import BasePersistence, PersistenceInput
 
 from bot.context import BotData
-from bot.flows import CONVERSATION_TIMEOUT, FLOW_HINTS, SECRET_AFTERMATH
+from bot.flows import CONVERSATION_TIMEOUT
+from bot.secret_steps import FLOW_HINTS, SECRET_AFTERMATH
 from bot.state_codec import Malformed, NotStorable, decode, encode
 from core.errors import DecryptionError
 from core.ports import StoredConversationState
