@@ -96,6 +96,7 @@ def secret_flow_left(user_data: Mapping[Any, Any] | None, now: datetime) -> str 
 
 
 async def delete_quietly(message: Message) -> bool:
+    """Delete a message; False (logged by error type only) when Telegram refuses."""
     try:
         await message.delete()
     except TelegramError as exc:

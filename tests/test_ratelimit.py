@@ -227,6 +227,25 @@ async def test_every_code_step_belongs_to_a_conversation_of_the_bot(bot: BotHarn
         assert states <= set(flows[name].states)
 
 
+async def test_guesses_are_judged_by_the_auth_window_and_only_wrong_ones_fill_it(
+    settings: Settings, services: Services, clock: FakeClock
+) -> None:
+    roomy = replace(settings.rate_limits, default="1000/minute", tiers={})
+    storage = MemoryWindows(lambda: clock.now().timestamp())
+    limiter = RateLimitService(roomy, storage, services.audit)
+    for _ in range(20):  # right answers: the auth window (5/minute) stays empty
+        assert (await limiter.check_guess(7)).allowed
+    for _ in range(5):
+        assert (await limiter.check_guess(7)).allowed
+        await limiter.charge_failure(7)  # the step found the answer wrong
+    refused = await limiter.check_guess(7)
+    assert not refused.allowed and refused.notify and refused.limit == "auth"
+    assert not (await limiter.check_guess(7)).notify  # told once per window
+    assert (await limiter.check(7, auth=False)).allowed  # other updates: the tier decides
+    clock.advance(seconds=61)
+    assert (await limiter.check_guess(7)).allowed
+
+
 # --- memory ----------------------------------------------------------------------------------
 
 
