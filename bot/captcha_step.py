@@ -9,7 +9,7 @@ from telegram import Update
 
 from bot import texts
 from bot.context import Context
-from bot.flows import message_of
+from bot.flows import charge_auth_failure, message_of
 from core.captcha import MAX_TRIES, Captcha
 
 
@@ -41,6 +41,7 @@ async def check_captcha(update: Update, context: Context, data: dict[str, Any]) 
     if captcha is not None and captcha.matches(typed):
         data.pop("captcha", None)
         return CaptchaOutcome.PASSED
+    await charge_auth_failure(update, context)  # a wrong captcha is a guess (SPEC §5)
     data["captcha_tries"] = data.get("captcha_tries", 0) + 1
     if data["captcha_tries"] >= MAX_TRIES:
         await message_of(update).reply_text(texts.CAPTCHA_RESTART)

@@ -136,6 +136,7 @@ class Message:
     reply_markup: dict[str, Any] | None = None
     deleted: bool = False
     edits: int = 0
+    protect_content: bool = False  # Telegram: no forwarding or saving by the recipient
     sent_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -509,6 +510,7 @@ class FakeBotAPI:
             text=text,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
+            protect_content=bool(params.get("protect_content", False)),
         )
         return self._message_json(message)
 
@@ -565,6 +567,20 @@ class FakeBotAPI:
         message.deleted = True
         for listener in self.listeners:
             listener("deleted", message)
+        return True
+
+    async def _api_deleteMessages(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        # Bot API: 1-100 ids; messages that can't be found are skipped.
+        ids = params.get("message_ids")
+        ids = json.loads(ids) if isinstance(ids, str) else ids
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+            raise _BadRequest("Bad Request: message_ids must be 1-100 message identifiers")
+        for message_id in ids:
+            message = self.messages.get((int(params["chat_id"]), int(message_id)))
+            if message is not None and not message.deleted:
+                message.deleted = True
+                for listener in self.listeners:
+                    listener("deleted", message)
         return True
 
     async def _api_editMessageText(self, params: dict[str, Any], files: dict[str, Any]) -> Any:

@@ -22,6 +22,7 @@ from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, command_of
 from bot.context import Context
 from bot.flows import CODE_STEPS, take_secret
+from bot.update_processor import drop_message
 from core.audit import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
 
@@ -98,32 +99,51 @@ def _in_code_step(update: Update, context: Context) -> bool:
 
 
 async def _rate_limit(update: Update, context: Context, command: str | None) -> None:
-    """Stop an update over the sender's limit; only a window's first refusal is answered."""
+    """Stop an update over the sender's limit; only a window's first refusal is answered.
+
+    An answer to a password or code step is judged by the auth limit (refused unread while
+    it is full; the step charges it when wrong). Every refused text in a private chat is
+    deleted, the silent ones too: any of them may carry a password or code.
+    """
     chat, query, user = update.effective_chat, update.callback_query, update.effective_user
     if chat is not None and chat.type != ChatType.PRIVATE and command is None and query is None:
         return  # group chatter costs nothing: it is dropped below without a word
     assert user is not None
-    auth = is_auth_step(command, command is None and _in_code_step(update, context))
+    guess = command is None and query is None and _in_code_step(update, context)
+    limiter = context.bot_data.services.ratelimit
     try:
-        decision = await context.bot_data.services.ratelimit.check(user.id, auth=auth)
+        if guess:
+            decision = await limiter.check_guess(user.id)
+        else:
+            decision = await limiter.check(user.id, auth=is_auth_step(command, False))
     except Exception:
         logger.exception("rate limit check failed; the update is dropped")
         raise ApplicationHandlerStop from None
     if decision.allowed:
         return
+    message = update.effective_message
+    private_text = (
+        query is None
+        and message is not None
+        and bool(message.text)
+        and chat is not None
+        and chat.type == ChatType.PRIVATE
+    )
     if not decision.notify:
+        if private_text and message is not None:
+            drop_message(context, message)
         raise ApplicationHandlerStop  # told once already in this window: drop in silence
     text = texts.RATE_LIMITED.format(seconds=decision.retry_after)
-    message = update.effective_message
     try:
         if query is not None:
             await query.answer(text, show_alert=True)
         elif message is not None:
-            if auth and command is None and message.text:
-                # A step of an auth flow may carry a password or code, and the step that
-                # would have deleted it never runs.
+            if private_text and command is None:
+                # The step that would have deleted a password or code never runs.
                 _, note = await take_secret(update, "password or code")
                 text = f"{text}\n\n{note}"
+            elif private_text:
+                drop_message(context, message)
             await message.reply_text(text)
     except TelegramError as exc:
         logger.warning("could not tell a user about their rate limit: %s", type(exc).__name__)

@@ -17,10 +17,13 @@ from core.services import Services
 class BotHarness:
     """A running bot plus the users talking to it."""
 
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(
+        self, settings: Settings, services: Services, api: FakeBotAPI | None = None
+    ) -> None:
         self.settings = settings
         self.services = services
-        self.api = FakeBotAPI()
+        self.api = api if api is not None else FakeBotAPI()  # given: the same Telegram, restarted
+        self._queued_before = self.api.updates_queued
         self.app: VerzekApplication = build_application(
             settings,
             services,
@@ -55,10 +58,15 @@ class BotHarness:
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every queued update has been fully processed."""
         deadline = time.monotonic() + timeout
-        while self.processor.completed < self.api.updates_queued:
+        while self.processor.completed < self.api.updates_queued - self._queued_before:
             if time.monotonic() > deadline:
                 raise AssertionError("the bot did not finish processing in time")
             await asyncio.sleep(0.005)
+        if self.app.persistence is not None and self.app.running:
+            # What the flows keep reaches the database now, not at the next interval, so a
+            # test's "nothing was written" compares the database after each step.
+            await self.app.update_persistence()
+            await self.app.persistence.flush()
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
         deadline = time.monotonic() + timeout

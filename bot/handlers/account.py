@@ -13,6 +13,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     clear_flow,
     conversation,
     flow_data,
@@ -127,6 +128,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 PW_NEW: [MessageHandler(TEXT, got_new_password)],
             },
             restart_hint="Start again with /password.",
+            secrets={PW_CURRENT: Secret.PASSWORD, PW_NEW: Secret.NEW_SECRET},
         )
     )
     application.add_handler(
@@ -139,5 +141,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 EMAIL_NEW: [MessageHandler(TEXT, got_new_email)],
             },
             restart_hint="Start again with /email.",
+            secrets={EMAIL_PASSWORD: Secret.PASSWORD},
         )
     )

@@ -21,11 +21,11 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
     id_argument,
-    mark_code_step,
     message_of,
     reply_lines,
     require_admin_session,
@@ -205,7 +205,6 @@ def register(application: Application, admins: AdminOnly) -> None:  # type: igno
     application.add_handler(CommandHandler("pending", show_pending, filters=only))
     application.add_handler(CommandHandler("verify", verify, filters=only))
     application.add_handler(CommandHandler("reject", reject, filters=only))
-    mark_code_step(APPROVE, CODE)  # the 2FA code counts against the auth rate limit
     application.add_handler(
         conversation(
             name=APPROVE,
@@ -214,5 +213,6 @@ def register(application: Application, admins: AdminOnly) -> None:  # type: igno
             entry_filter=only,
             states={CODE: [MessageHandler(TEXT & only, got_approve_code)]},
             restart_hint="Start again with /approve PAYMENT_ID.",
+            secrets={CODE: Secret.CODE},
         )
     )

@@ -23,6 +23,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
@@ -289,5 +290,7 @@ def register(application: Application, admins: AdminOnly) -> None:  # type: igno
                 CODE: [MessageHandler(TEXT & only, got_code)],
             },
             restart_hint="Start again with /restore NAME.",
+            secrets={CODE: Secret.CODE},
+            private_only=False,  # start_restore says so itself
         )
     )

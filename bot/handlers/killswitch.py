@@ -20,6 +20,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
@@ -116,5 +117,7 @@ def register(application: Application, admins: AdminOnly) -> None:  # type: igno
             entry_filter=admins.filter,
             states={CODE: [MessageHandler(TEXT & admins.filter, got_code)]},
             restart_hint="Start again with /killswitch on|off REASON.",
+            secrets={CODE: Secret.CODE},
+            private_only=False,  # /killswitch alone shows the state anywhere; start() checks
         )
     )

@@ -15,11 +15,12 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
+    charge_auth_failure,
     clear_flow,
     conversation,
     email_step,
     flow_data,
-    mark_code_step,
     message_of,
     take_secret,
 )
@@ -56,6 +57,8 @@ async def got_password(update: Update, context: Context) -> int:
         data["email"], password, user.id
     )
     del password
+    if not data["attempt"].ok:
+        await charge_auth_failure(update, context)  # a wrong password is a guess
     if captcha_enabled(context):
         await message_of(update).reply_text(note)
         await send_captcha(update, context, data, texts.LOGIN_CAPTCHA)
@@ -162,7 +165,6 @@ async def logout(update: Update, context: Context) -> None:
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Wire /login and /logout."""
-    mark_code_step(FLOW, CODE)
     application.add_handler(
         conversation(
             name=FLOW,
@@ -175,6 +177,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 CODE: [MessageHandler(TEXT, got_code)],
             },
             restart_hint="Start again with /login.",
+            secrets={PASSWORD: Secret.PASSWORD, CODE: Secret.CODE},
+            guesses=[CAPTCHA],  # bot/captcha_step.py charges a wrong answer
         )
     )
     application.add_handler(CommandHandler("logout", logout))

@@ -15,6 +15,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     clear_flow,
     conversation,
     email_step,
@@ -153,5 +154,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 ],
             },
             restart_hint="Start again with /register.",
+            secrets={PASSWORD: Secret.NEW_SECRET},
+            guesses=[CAPTCHA],  # bot/captcha_step.py charges a wrong answer
         )
     )
