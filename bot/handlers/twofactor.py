@@ -103,7 +103,7 @@ async def sweep_codes_messages(context: Context) -> None:
             continue
         context.application.mark_data_for_update_persistence(user_ids=user_id)
         for entry in list(pending):
-            chat_id, message_id, due_text = (list(entry) + [None, None, None])[:3]
+            chat_id, message_id, due_text = [*entry, None, None, None][:3]
             try:
                 due = datetime.fromisoformat(str(due_text))
             except (ValueError, TypeError):
