@@ -26,6 +26,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 QUICK_ARGS: dict[str, list[str]] = {
     "updates": ["--quick"],
+    "flood": ["--quick"],
     "ratelimit_memory": ["--users", "100000", "--licenses", "1000"],
     "audit_queries": ["--rows", "100000"],
     "backup": ["--size-mb", "64"],

@@ -27,6 +27,7 @@ from pathlib import Path
 from core.activity import ActivityService, AuditTarget
 from core.alerts import AlertService
 from core.audit import GENESIS_HASH, AuditEvent, AuditLog, EventType, row_hash
+from core.authz import OPERATOR, AdminRights
 from core.clock import FakeClock, to_iso
 from core.config import AlertSettings
 from core.detection import Detector
@@ -143,7 +144,7 @@ async def main(argv: list[str] | None = None) -> int:
             clock = FakeClock(start + SPAN + timedelta(seconds=1))
             detector = Detector(AlertSettings())
             audit = AuditLog(database.unit_of_work, clock, [detector])
-            activity = ActivityService(database.unit_of_work, audit)
+            activity = ActivityService(database.unit_of_work, audit, AdminRights(()))
             rng = random.Random(11)
             accounts = [rng.randrange(2, ACCOUNTS) for _ in range(RUNS)]
 
@@ -161,16 +162,16 @@ async def main(argv: list[str] | None = None) -> int:
             )
             await timed(
                 "/audit ACCOUNT, first page (typical account)",
-                lambda n: activity.target_page(AuditTarget("account", accounts[n])),
+                lambda n: activity.target_page(OPERATOR, AuditTarget("account", accounts[n])),
             )
             await timed(
                 "/audit ACCOUNT, first page (hot account)",
-                lambda n: activity.target_page(AuditTarget("account", HOT_ACCOUNT)),
+                lambda n: activity.target_page(OPERATOR, AuditTarget("account", HOT_ACCOUNT)),
             )
             await timed(
                 "/audit tg:USER, first page (typical user)",
                 lambda n: activity.target_page(
-                    AuditTarget("telegram", 1_000_000_000 + accounts[n])
+                    OPERATOR, AuditTarget("telegram", 1_000_000_000 + accounts[n])
                 ),
             )
 
@@ -210,8 +211,10 @@ async def main(argv: list[str] | None = None) -> int:
                 "rule evaluation: LOGIN_FAILED (account under attack)",
                 lambda n: evaluate(HOT_ACCOUNT),
             )
-            service = AlertService(database.unit_of_work, clock)
-            await timed("/suspicious (24 h summary, after the attack)", lambda n: service.summary())
+            service = AlertService(database.unit_of_work, clock, AdminRights(()))
+            await timed(
+                "/suspicious (24 h summary, after the attack)", lambda n: service.summary(OPERATOR)
+            )
             await timed(
                 "append + detect + commit (fsync), one event",
                 lambda n: audit.record(

@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.audit import AuditLog
+from core.authz import OPERATOR, AdminRights
 from core.backups import BackupService, human_size
 from core.clock import SystemClock
 from core.config import BackupSettings
@@ -154,14 +155,15 @@ def main() -> int:
                 SqliteDatabaseFiles(database),
                 AuditLog(database.unit_of_work, clock),
                 clock,
+                rights=AdminRights(()),
             )
             try:
                 backup_steps = Steps()
-                info = await service.create(progress=backup_steps)
+                info = await service.create(OPERATOR, progress=backup_steps)
                 backup = time.perf_counter() - backup_steps.start
                 await asyncio.sleep(1.1)  # the safety backup gets its own second in its name
                 restore_steps = Steps()
-                await service.restore(info.name, progress=restore_steps)
+                await service.restore(OPERATOR, info.name, progress=restore_steps)
                 restore = time.perf_counter() - restore_steps.start
             finally:
                 await database.close()

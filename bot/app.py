@@ -27,7 +27,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.bootstrap import bootstrap
-from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
+from bot.commands import ADMIN_COMMANDS, USER_COMMANDS, AdminOnly
 from bot.context import CONTEXT_TYPES, BotData
 from bot.errors import on_error
 from bot.gate import SWEEP_SECONDS, gate, sweep_rate_limits
@@ -43,6 +43,8 @@ from bot.handlers import wallet as wallet_feature
 from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
+from bot.persistence import SealedPersistence
+from bot.secret_steps import register_after_secret_guard
 from bot.update_processor import PerUserUpdateProcessor
 from core.chain import TransactionSource
 from core.config import Settings
@@ -93,11 +95,17 @@ def build_application(
     """
     owned: list[Services] = []  # what post_init built: post_shutdown closes exactly that
 
+    async def services_now() -> Services:
+        # The persistence loads conversations in Application.initialize, before post_init:
+        # whichever comes first builds the services, once.
+        if services is not None:
+            return services
+        if not owned:
+            owned.append(await bootstrap(settings, chain=chain))
+        return owned[0]
+
     async def post_init(application: VerzekApplication) -> None:
-        built = services if services is not None else await bootstrap(settings, chain=chain)
-        if services is None:
-            owned.append(built)
-        application.bot_data.attach(built)
+        application.bot_data.attach(await services_now())
         await set_command_menus(application, settings)
 
     async def post_shutdown(application: VerzekApplication) -> None:
@@ -114,6 +122,7 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=UTC, link_preview_options=NO_PREVIEW))
         .concurrent_updates(PerUserUpdateProcessor())
+        .persistence(SealedPersistence(services_now))
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=5))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
@@ -130,19 +139,23 @@ def build_application(
         application.job_queue.run_repeating(
             sweep_rate_limits, interval=SWEEP_SECONDS, first=SWEEP_SECONDS, name="ratelimit-sweep"
         )
-    for feature in (start, register, login, account, twofactor, apikeys, killswitch):
+    for feature in (start, register, login, account, twofactor, apikeys):
         feature.register(application)
+    # Every admin handler carries this filter of its own, behind the gate (SPEC §10).
+    admins = AdminOnly(settings.telegram.admins)
+    killswitch.register(application, admins)
     activity_feature.register(application)
-    admin_audit_feature.register(application)
-    admin_stats_feature.register(application)
-    backups_feature.register(application)
+    admin_audit_feature.register(application, admins)
+    admin_stats_feature.register(application, admins)
+    backups_feature.register(application, admins)
     payments_feature.register(application)
-    admin_payments_feature.register(application)
+    admin_payments_feature.register(application, admins)
     wallet_feature.register(application)
-    admin_withdrawals_feature.register(application)
+    admin_withdrawals_feature.register(application, admins)
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     payment_jobs.register(application)  # re-checks pending payments every minute
+    register_after_secret_guard(application)  # after every flow, before the catch-all hint
     start.register_fallback(application)
     application.add_error_handler(on_error)
     return application

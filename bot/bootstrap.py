@@ -9,6 +9,7 @@ from core.activity import ActivityService
 from core.alerts import AlertService
 from core.apikeys import ApiKeyService
 from core.audit import AuditLog
+from core.authz import AdminRights
 from core.backups import BackupService
 from core.captcha import CaptchaService
 from core.chain import TransactionSource
@@ -61,7 +62,9 @@ async def bootstrap(
     )
     accounts = AccountService(uow, audit, clock, passwords, sessions)
     twofactor = TwoFactorService(uow, audit, clock, crypto, accounts)
-    safety = SafetyService(uow, audit, clock, twofactor, settings.telegram.admins)
+    # The one admin check every admin operation of core makes itself (SPEC §10).
+    rights = AdminRights(settings.telegram.admins)
+    safety = SafetyService(uow, audit, clock, twofactor, rights)
     suspicion = SuspicionReporter(audit, clock, settings.alerts)
     licenses = LicenseService(uow, clock, crypto, suspicion)
     http: httpx.AsyncClient | None = None
@@ -80,6 +83,7 @@ async def bootstrap(
         licenses=licenses,
         wallet=ledger,
         suspicion=suspicion,
+        rights=rights,
     )
     tiers = LicenseTierResolver(uow, clock, licenses, idle_minutes=settings.security.idle_minutes)
     services = Services(
@@ -91,14 +95,16 @@ async def bootstrap(
         sessions=sessions,
         accounts=accounts,
         captcha=CaptchaService(),
-        alerts=AlertService(uow, clock),
+        alerts=AlertService(uow, clock, rights),
         notices=NoticeService(uow, clock),
-        activity=ActivityService(uow, audit),
+        activity=ActivityService(uow, audit, rights),
         twofactor=twofactor,
         ratelimit=RateLimitService(settings.rate_limits, limits_storage, audit, tiers),
         safety=safety,
         apikeys=ApiKeyService(uow, audit, clock, crypto, accounts, twofactor, safety),
-        backups=BackupService(settings.backups, SqliteDatabaseFiles(database), audit, clock),
+        backups=BackupService(
+            settings.backups, SqliteDatabaseFiles(database), audit, clock, rights=rights
+        ),
         payments=payments,
         licenses=licenses,
         withdrawals=WithdrawalService(
@@ -110,11 +116,11 @@ async def bootstrap(
             twofactor=twofactor,
             safety=safety,
             suspicion=suspicion,
-            admins=settings.telegram.admins,
+            rights=rights,
             receive_address=settings.payments.receive_address,
             cooldown_hours=settings.security.withdrawal_cooldown_hours,
         ),
-        stats=StatsService(uow, clock),
+        stats=StatsService(uow, clock, rights),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:

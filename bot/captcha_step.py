@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.context import Context
-from bot.flows import message_of
+from bot.flows import charge_auth_failure, message_of
 from bot.wording import count, join_words
 from core.captcha import LEFT_OUT, MAX_PICTURES, MAX_TRIES, Captcha
 
@@ -92,6 +92,7 @@ async def check_captcha(update: Update, context: Context, data: dict[str, Any]) 
     if captcha is not None and captcha.matches(typed):
         await remove_captcha(context, data)
         return CaptchaOutcome.PASSED
+    await charge_auth_failure(update, context)  # a wrong captcha is a guess (SPEC §5)
     data["captcha_tries"] = data.get("captcha_tries", 0) + 1
     left = MAX_TRIES - data["captcha_tries"]
     if left > 0 and captcha is not None:

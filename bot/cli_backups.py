@@ -18,6 +18,9 @@ from collections.abc import Callable
 from bot.cli_keycheck import check_key
 from bot.wording import count
 from core.audit import AuditLog
+
+# The CLI runs on the machine, with the key and the database: it acts as the operator.
+from core.authz import OPERATOR, AdminRights
 from core.backups import BackupInfo, BackupService, human_size
 from core.clock import SystemClock
 from core.config import Settings, load_settings
@@ -45,6 +48,7 @@ def _service(settings: Settings, database: Database) -> BackupService:
         SqliteDatabaseFiles(database),
         AuditLog(database.unit_of_work, clock),
         clock,
+        rights=AdminRights(settings.telegram.admins),
     )
 
 
@@ -87,7 +91,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         await database.open(apply_migrations=False)
         try:
             await check_key(settings, database, required=False)
-            info = await _service(settings, database).create(progress=_progress)
+            info = await _service(settings, database).create(OPERATOR, progress=_progress)
         finally:
             await database.close()
         print(f"{settings.backups.dir / info.name}")
@@ -103,7 +107,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         service = _service(settings, Database(settings.database.path))
-        infos = await service.list_backups(progress=_progress)
+        infos = await service.list_backups(OPERATOR, progress=_progress)
         if not infos:
             _progress(f"no backups in {settings.backups.dir}")
         for index, info in enumerate(infos):
@@ -119,7 +123,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         service = _service(settings, Database(settings.database.path))
-        info = await service.verify(args.name, progress=_progress)
+        info = await service.verify(OPERATOR, args.name, progress=_progress)
         print(_line(info))
         if not info.verified:
             raise VerzekError(f"{info.name} does not verify: {info.problem}")
@@ -163,7 +167,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                     await database.close()
                     raise
         try:
-            result = await _service(settings, database).restore(args.name, progress=_progress)
+            service = _service(settings, database)
+            result = await service.restore(OPERATOR, args.name, progress=_progress)
         finally:
             await database.close()
         print(f"restored {result.name} (taken {result.restored.created_at:%Y-%m-%d %H:%M:%S} UTC)")

@@ -9,7 +9,9 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.context import Context
-from core.errors import UserError
+from core.audit import AuditEvent, EventType, Severity
+from core.authz import NotAdmin
+from core.errors import StorageError, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,12 @@ async def on_error(update: object, context: Context) -> None:
     error = context.error
     if isinstance(error, UserError):
         text = error.user_message
+    elif isinstance(error, NotAdmin):
+        # Core refused an admin operation the bot let through: answer neutrally, and leave a
+        # trace, since the gate and the handler's own filter should have stopped it first.
+        logger.warning("core refused %s to a non-admin", error.operation)
+        await _audit_refusal(context, error)
+        text = texts.NOT_ALLOWED
     else:
         update_id = update.update_id if isinstance(update, Update) else None
         logger.error(
@@ -33,3 +41,21 @@ async def on_error(update: object, context: Context) -> None:
         await context.bot.send_message(update.effective_chat.id, text)
     except TelegramError as exc:
         logger.warning("could not tell the user about an error: %s", type(exc).__name__)
+
+
+async def _audit_refusal(context: Context, error: NotAdmin) -> None:
+    try:
+        await context.bot_data.services.audit.record(
+            AuditEvent(
+                EventType.ADMIN_ACTION,
+                Severity.WARNING,
+                telegram_user_id=error.actor.telegram_user_id,
+                details={
+                    "action": error.operation,
+                    "outcome": "denied",
+                    "reason": "not an admin (core check)",
+                },
+            )
+        )
+    except StorageError as exc:  # the refusal stands either way
+        logger.warning("could not audit a refused admin operation: %s", type(exc).__name__)

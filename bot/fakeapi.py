@@ -28,6 +28,15 @@ from typing import Any
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.fakeapi_entities import (
+    TELEGRAM_SERVICE_USER,
+    TEXT_FIELDS,
+    ForwardKind,
+    add_text,
+    forward_origin,
+    via_bot,
+)
+
 BOT_USER = {
     "id": 7_000_000_001,
     "is_bot": True,
@@ -127,6 +136,7 @@ class Message:
     reply_markup: dict[str, Any] | None = None
     deleted: bool = False
     edits: int = 0
+    protect_content: bool = False  # Telegram: no forwarding or saving by the recipient
     sent_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -190,6 +200,7 @@ class FakeBotAPI:
         self.failures: list[ScheduledFailure] = []
         self.listeners: list[Callable[[str, Message], None]] = []
         self.chat_titles: dict[int, str] = {}
+        self._user_bodies: dict[tuple[int, int], dict[str, Any]] = {}
 
     # --- the users' side -------------------------------------------------------------------
 
@@ -221,21 +232,37 @@ class FakeBotAPI:
         photo: bool = False,
         sticker: bool = False,
         document: bool = False,
+        caption: str | None = None,
+        forwarded: ForwardKind | None = None,
+        via: str | None = None,
+        automatic_forward: bool = False,
     ) -> Message:
-        """A user sends a message (text, or a photo/sticker/document); returns it."""
+        """A user sends a message (text, or a photo/sticker/document, with a caption); returns it.
+
+        Entities are Telegram's (see :mod:`bot.fakeapi_entities`). ``forwarded`` makes it a
+        forward (``forward_origin`` of that type), ``via`` a message sent through that inline
+        bot, ``automatic_forward`` a channel post copied into a discussion group.
+        """
         chat = chat_id if chat_id is not None else user.id
         message_id = self._next_message_id(chat)
+        now = int(self._clock())
         body: dict[str, Any] = {
             "message_id": message_id,
-            "date": int(self._clock()),
+            "date": now,
             "chat": self._chat(chat, user),
             "from": user.to_dict(),
         }
-        if text is not None:
-            body["text"] = text
-            if text.startswith("/"):
-                length = len(text.split(maxsplit=1)[0]) if text.split() else 1
-                body["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        add_text(body, "text", "entities", text)
+        add_text(body, "caption", "caption_entities", caption)
+        if forwarded is not None or automatic_forward:
+            body["forward_origin"] = forward_origin(forwarded or "channel", now - 60)
+        if automatic_forward:
+            # Telegram posts the copy as its service account on behalf of the channel.
+            body["is_automatic_forward"] = True
+            body["from"] = TELEGRAM_SERVICE_USER
+            body["sender_chat"] = body["forward_origin"]["chat"]
+        if via is not None:
+            body["via_bot"] = via_bot(via)
         if photo:
             body["photo"] = [
                 {
@@ -256,10 +283,43 @@ class FakeBotAPI:
             )
         if document:
             body["document"] = _file(f"doc{message_id}")
-        message = Message(chat, message_id, from_bot=False, text=text)
+        message = Message(chat, message_id, from_bot=False, text=text, caption=caption)
         self.messages[(chat, message_id)] = message
+        self._user_bodies[(chat, message_id)] = body
         self._queue({"message": body})
         return message
+
+    def channel_posts(self, chat_id: int, text: str, *, edited: bool = False) -> None:
+        """A post in a channel the bot administers (no ``from``: the channel is the sender)."""
+        channel = {"id": chat_id, "type": "channel", "title": self.chat_titles.get(chat_id, "C")}
+        body: dict[str, Any] = {
+            "message_id": self._next_message_id(chat_id),
+            "date": int(self._clock()),
+            "chat": channel,
+            "sender_chat": channel,
+        }
+        add_text(body, "text", "entities", text)
+        if edited:
+            body["edit_date"] = int(self._clock())
+        self._queue({"edited_channel_post" if edited else "channel_post": body})
+
+    def user_edits(self, user: TelegramUser, message: Message, text: str) -> None:
+        """The user edits their own text (or caption) message: an ``edited_message`` update."""
+        key = (message.chat_id, message.message_id)
+        original = self._user_bodies.get(key)
+        if original is None or message.from_bot or original["from"]["id"] != user.id:
+            raise ValueError("a user can only edit their own messages")
+        body = {k: v for k, v in original.items() if k not in TEXT_FIELDS}
+        body["edit_date"] = int(self._clock())
+        if "caption" in original:
+            add_text(body, "caption", "caption_entities", text)
+            message.caption = text
+        else:
+            add_text(body, "text", "entities", text)
+            message.text = text
+        message.edits += 1
+        self._user_bodies[key] = body
+        self._queue({"edited_message": body})
 
     def user_presses(self, user: TelegramUser, message: Message, callback_data: str) -> None:
         """A user presses an inline button (any data: tests forge data on purpose)."""
@@ -450,6 +510,7 @@ class FakeBotAPI:
             text=text,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
+            protect_content=bool(params.get("protect_content", False)),
         )
         return self._message_json(message)
 
@@ -506,6 +567,20 @@ class FakeBotAPI:
         message.deleted = True
         for listener in self.listeners:
             listener("deleted", message)
+        return True
+
+    async def _api_deleteMessages(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        # Bot API: 1-100 ids; messages that can't be found are skipped.
+        ids = params.get("message_ids")
+        ids = json.loads(ids) if isinstance(ids, str) else ids
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+            raise _BadRequest("Bad Request: message_ids must be 1-100 message identifiers")
+        for message_id in ids:
+            message = self.messages.get((int(params["chat_id"]), int(message_id)))
+            if message is not None and not message.deleted:
+                message.deleted = True
+                for listener in self.listeners:
+                    listener("deleted", message)
         return True
 
     async def _api_editMessageText(self, params: dict[str, Any], files: dict[str, Any]) -> Any:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
 from html import escape
 from typing import Any
 
 from telegram import Message, Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -22,6 +24,18 @@ from telegram.warnings import PTBUserWarning
 
 from bot import texts
 from bot.context import Context
+from bot.secret_steps import (
+    AFTERMATH_KEY,
+    CODE_STEPS,
+    FLOW_HINTS,
+    WRONG_ANSWER_CHARGED,
+    Secret,
+    charge_auth_failure,
+    charging_wrong_answers,
+    delete_quietly,
+    remember_secret_flow_ended,
+)
+from bot.secret_steps import mark_code_step as mark_code_step  # flows may still call it
 from core.accounts import LoginAttempt, normalise_email
 from core.errors import UserError
 from core.ids import parse_id
@@ -30,15 +44,6 @@ from core.sessions import FlowEnded, ReauthProof, Session
 logger = logging.getLogger(__name__)
 
 CONVERSATION_TIMEOUT = 300  # seconds (SPEC §3)
-
-# Flow name -> states that ask for a 2FA code: auth-class steps for the rate limit (SPEC §5).
-CODE_STEPS: dict[str, set[object]] = {}
-
-
-def mark_code_step(flow: str, state: object) -> None:
-    """Declare that ``state`` of ``flow`` asks for a 2FA code."""
-    CODE_STEPS.setdefault(flow, set()).add(state)
-
 
 END = ConversationHandler.END
 
@@ -123,6 +128,7 @@ async def password_step(
             data["session"], password
         )
     except UserError as exc:
+        await charge_auth_failure(update, context)
         await end_flow(context, flow)
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return END
@@ -258,6 +264,84 @@ def _ends_when_stale(
     return step
 
 
+class Flow(ConversationHandler[Any]):
+    """A conversation that knows its secret steps (see :class:`Secret`).
+
+    Flows that ask for a secret run only in private chats (unless the flow checks the chat
+    itself: ``private_only=False``). A conversation restored from the database after a restart
+    has no timeout job: the first update after its deadline is answered as a timeout.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        secrets: Mapping[object, Secret],
+        private_only: bool,
+        restart_hint: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.secret_states: dict[object, Secret] = dict(secrets)
+        self.private_only = private_only
+        self.restart_hint = restart_hint
+
+    @property
+    def guess_states(self) -> set[object]:
+        """States whose answer is a password or code guess (the auth limit judges them)."""
+        return {state for state, kind in self.secret_states.items() if kind.is_guess}
+
+    async def handle_update(  # type: ignore[override]
+        self, update: Update, application: Any, check_result: Any, context: Context
+    ) -> object | None:
+        """Refuse group chats at the entry, end restored flows past their deadline."""
+        state, key, handler, _ = check_result
+        chat = update.effective_chat
+        if handler in self.entry_points:
+            if context.user_data is not None:
+                context.user_data.pop(AFTERMATH_KEY, None)  # a new start: aftermath over
+            if self.private_only and chat is not None and chat.type != ChatType.PRIVATE:
+                await _refuse_group(update)
+                return None
+        persistence = application.persistence
+        restored = persistence.restored_at(self.name, key) if persistence is not None else None
+        if restored is not None and state is not None and handler not in self.entry_points:
+            now = context.bot_data.services.clock.now()
+            if now - restored > timedelta(seconds=CONVERSATION_TIMEOUT):
+                self._update_state(self.END, key)
+                await _after_timeout(update, context, self)
+                message = update.message
+                if message is not None and message.text and not message.text.startswith("/"):
+                    await delete_quietly(message)  # an answer to a step that is gone
+                return None
+        WRONG_ANSWER_CHARGED.set(False)
+        outcome = await super().handle_update(update, application, check_result, context)
+        ended = key not in self._conversations
+        if WRONG_ANSWER_CHARGED.get() and self.secret_states and ended:
+            # A wrong answer ended the flow: the next text may well be the password again.
+            remember_secret_flow_ended(context, str(self.name))
+        return outcome
+
+
+async def _refuse_group(update: Update) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.SECRET_FLOW_PRIVATE_ONLY, show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(texts.SECRET_FLOW_PRIVATE_ONLY)
+
+
+async def _after_timeout(update: object, context: Context, flow: Flow) -> None:
+    """What a timeout does: forget the flow, delete its messages, say how to start again."""
+    name = str(flow.name)
+    await end_flow(context, name)
+    if flow.secret_states:
+        remember_secret_flow_ended(context, name)
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if chat is not None:
+        await context.bot.send_message(
+            chat.id, texts.FLOW_TIMEOUT.format(restart=escape(flow.restart_hint))
+        )
+
+
 def conversation(
     *,
     name: str,
@@ -265,27 +349,48 @@ def conversation(
     entry_callback: Callable[[Update, Context], Awaitable[object]],
     states: dict[object, list[BaseHandler[Update, Any, Any]]],
     restart_hint: str,
+    secrets: Mapping[object, Secret] | None = None,
+    guesses: Sequence[object] = (),
+    private_only: bool = True,
     extra_entries: Sequence[BaseHandler[Update, Any, Any]] = (),
     extra_fallbacks: Sequence[BaseHandler[Update, Any, Any]] = (),
+    entry_filter: filters.BaseFilter | None = None,
 ) -> ConversationHandler[Any]:
     """A flow with /cancel, a 5-minute timeout, and polite replies to unexpected input.
 
+    ``secrets`` declares every state whose answer is a password, a code or another secret
+    (see :class:`Secret`): password and code steps are judged by the auth limit, and a wrong
+    answer (the step asks again) is charged to it; flows with secrets run only in private
+    chats (``private_only``) and a text sent just after one ended unfinished is deleted.
+    ``guesses`` are states whose answer is a guess but no secret (a captcha): the auth limit
+    judges them too, and their step charges a wrong answer itself.
     Messages listed with :func:`delete_later` (a QR code, a secret) are deleted when the flow
-    is cancelled or times out.
+    is cancelled or times out. ``entry_filter`` narrows who may start it (admin flows pass
+    their own admin filter). The conversation is persisted (see :mod:`bot.persistence`).
     """
+    declared = dict(secrets or {})
+    unknown = (set(declared) | set(guesses)) - set(states)
+    if unknown:
+        raise ValueError(f"flow {name} declares secrets for unknown states {unknown}")
+    guessed = {state for state, kind in declared.items() if kind.is_guess}
+    if guesses or guessed:
+        CODE_STEPS.setdefault(name, set()).update(guessed | set(guesses))
+    if declared:
+        FLOW_HINTS[name] = restart_hint
+    for state in guessed:
+        for handler in states[state]:
+            handler.callback = charging_wrong_answers(handler.callback, state)
+    flow: Flow
 
     async def cancel(update: Update, context: Context) -> int:
         await end_flow(context, name)
+        if declared:
+            remember_secret_flow_ended(context, name)
         await message_of(update).reply_text(texts.CANCELLED)
         return END
 
     async def timed_out(update: Update, context: Context) -> None:
-        await end_flow(context, name)
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is not None:
-            await context.bot.send_message(
-                chat.id, texts.FLOW_TIMEOUT.format(restart=escape(restart_hint))
-            )
+        await _after_timeout(update, context, flow)
 
     async def busy(update: Update, context: Context) -> None:
         await message_of(update).reply_text(texts.FLOW_BUSY)
@@ -301,8 +406,11 @@ def conversation(
         # Buttons inside a flow belong to the user's current step, not to one message, which
         # is exactly per_message=False; PTB warns about that choice on every construction.
         warnings.filterwarnings("ignore", "If 'per_message=False'", PTBUserWarning)
-        return ConversationHandler(
-            entry_points=[CommandHandler(entry, entry_callback), *extra_entries],
+        flow = Flow(
+            entry_points=[
+                CommandHandler(entry, entry_callback, filters=entry_filter),
+                *extra_entries,
+            ],
             states={
                 **states,
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],
@@ -316,7 +424,12 @@ def conversation(
             conversation_timeout=CONVERSATION_TIMEOUT,
             name=name,
             allow_reentry=True,
+            persistent=True,
+            secrets=declared,
+            private_only=private_only,
+            restart_hint=restart_hint,
         )
+    return flow
 
 
 TEXT = filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED

@@ -2,7 +2,11 @@
 
 It drops updates that have no user, stops updates over the sender's rate limit (SPEC §5,
 answered once per window), refuses admin commands and admin buttons to non-admins with a
-neutral reply and an audit event, and keeps account business out of group chats.
+neutral reply and an audit event, never lets a forwarded, via-bot or edited message through
+as a command or a flow answer (SPEC §10), and keeps account business out of group chats.
+
+The command of an update is :func:`bot.commands.command_of`, the same rule PTB's
+CommandHandler routes on, so the gate judges exactly the command a handler would run.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ConversationHandler
 
 from bot import texts
-from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY
+from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, command_of
 from bot.context import Context
 from bot.flows import CODE_STEPS, take_secret
+from bot.update_processor import drop_message
 from core.audit import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
 
@@ -27,13 +32,36 @@ _GROUP_OK = frozenset({"start", "help", "id"})  # /id: how the admin chat id is 
 SWEEP_SECONDS = 60  # how often ended rate-limit windows are forgotten
 
 
-def command_name(update: Update) -> str | None:
-    """The command of a message (``/stats@bot args`` → ``stats``), or None."""
+def update_command(update: Update, context: Context) -> str | None:
+    """The command a handler would run for this update (``/Stats@bot. x`` → ``stats``)."""
+    return command_of(update.effective_message, context.bot.username)
+
+
+def _is_relayed(update: Update) -> bool:
+    """Forwarded, sent via an inline bot, or a channel post copied into a group."""
     message = update.effective_message
-    text = message.text if message is not None else None
-    if not text or not text.startswith("/"):
-        return None
-    return text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else None
+    return message is not None and bool(
+        message.forward_origin is not None
+        or message.via_bot is not None
+        or message.is_automatic_forward
+    )
+
+
+def _is_edit(update: Update) -> bool:
+    return bool(
+        update.edited_message or update.edited_channel_post or update.edited_business_message
+    )
+
+
+async def _say(update: Update, text: str) -> None:
+    """Reply in the sender's private chat; best effort."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None or chat.type != ChatType.PRIVATE:
+        return
+    try:
+        await message.reply_text(text)
+    except TelegramError as exc:
+        logger.warning("could not answer a relayed or edited message: %s", type(exc).__name__)
 
 
 def is_admin(update: Update, context: Context) -> bool:
@@ -71,32 +99,51 @@ def _in_code_step(update: Update, context: Context) -> bool:
 
 
 async def _rate_limit(update: Update, context: Context, command: str | None) -> None:
-    """Stop an update over the sender's limit; only a window's first refusal is answered."""
+    """Stop an update over the sender's limit; only a window's first refusal is answered.
+
+    An answer to a password or code step is judged by the auth limit (refused unread while
+    it is full; the step charges it when wrong). Every refused text in a private chat is
+    deleted, the silent ones too: any of them may carry a password or code.
+    """
     chat, query, user = update.effective_chat, update.callback_query, update.effective_user
     if chat is not None and chat.type != ChatType.PRIVATE and command is None and query is None:
         return  # group chatter costs nothing: it is dropped below without a word
     assert user is not None
-    auth = is_auth_step(command, command is None and _in_code_step(update, context))
+    guess = command is None and query is None and _in_code_step(update, context)
+    limiter = context.bot_data.services.ratelimit
     try:
-        decision = await context.bot_data.services.ratelimit.check(user.id, auth=auth)
+        if guess:
+            decision = await limiter.check_guess(user.id)
+        else:
+            decision = await limiter.check(user.id, auth=is_auth_step(command, False))
     except Exception:
         logger.exception("rate limit check failed; the update is dropped")
         raise ApplicationHandlerStop from None
     if decision.allowed:
         return
+    message = update.effective_message
+    private_text = (
+        query is None
+        and message is not None
+        and bool(message.text)
+        and chat is not None
+        and chat.type == ChatType.PRIVATE
+    )
     if not decision.notify:
+        if private_text and message is not None:
+            drop_message(context, message)
         raise ApplicationHandlerStop  # told once already in this window: drop in silence
     text = texts.RATE_LIMITED.format(seconds=decision.retry_after)
-    message = update.effective_message
     try:
         if query is not None:
             await query.answer(text, show_alert=True)
         elif message is not None:
-            if auth and command is None and message.text:
-                # A step of an auth flow may carry a password or code, and the step that
-                # would have deleted it never runs.
+            if private_text and command is None:
+                # The step that would have deleted a password or code never runs.
                 _, note = await take_secret(update, "password or code")
                 text = f"{text}\n\n{note}"
+            elif private_text:
+                drop_message(context, message)
             await message.reply_text(text)
     except TelegramError as exc:
         logger.warning("could not tell a user about their rate limit: %s", type(exc).__name__)
@@ -113,10 +160,21 @@ async def gate(update: Update, context: Context) -> None:
     if update.effective_user is None or update.effective_user.is_bot:
         raise ApplicationHandlerStop
     admin = is_admin(update, context)
-    command = command_name(update)
+    command = update_command(update, context)
     await _rate_limit(update, context, command)
-    if command in ADMIN_ONLY and not admin:
-        await _deny(update, context, f"/{command}")
+    if _is_relayed(update):
+        # A forwarded "/approve 5" or a forwarded code is someone else's words: never an order.
+        await _say(update, texts.FORWARDED_IGNORED)
+        raise ApplicationHandlerStop
+    caption_command = caption_command_of(update.effective_message, context.bot.username)
+    for name in (command, caption_command):
+        if name in ADMIN_ONLY and not admin:
+            await _deny(update, context, f"/{name}")
+            raise ApplicationHandlerStop
+    if _is_edit(update):
+        # PTB would run an edited command again; an edit is never a new order or answer.
+        if command is not None:
+            await _say(update, texts.EDITED_IGNORED)
         raise ApplicationHandlerStop
     query = update.callback_query
     if query is not None and (query.data or "").startswith(ADMIN_CALLBACK_PREFIX) and not admin:

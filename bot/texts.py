@@ -716,6 +716,37 @@ NOTICE_WITHDRAWAL = (
     "only after an admin checks it."
 )
 
+# --- commands: forwarded and edited messages, admin rights -------------------------------------
+FORWARDED_IGNORED = (
+    "I don't act on forwarded messages or messages sent via a bot: please type it yourself."
+)
+EDITED_IGNORED = "I don't act on edited messages: please send it again as a new message."
+# --- secrets never stay behind ----------------------------------------------------------------
+SECRET_FLOW_PRIVATE_ONLY = (
+    "🔒 This asks for a password or a code, so let's continue in a private chat with me: "
+    "send the command there."
+)
+SECRET_LEFT_GENERIC_HINT = "Send /help to see the commands."
+SECRET_LEFT_DELETED = (
+    "🔒 That looked like it might be a password or code, so I deleted it: the step that "
+    "asked for it had already ended. {restart}"
+)
+SECRET_LEFT_NOT_DELETED = (
+    "⚠️ That looked like it might be a password or code, and the step that asked for it had "
+    "already ended. I couldn't delete it: please delete it yourself. {restart}"
+)
+FLOW_LOST = (
+    "⚠️ I couldn't pick up where we were (I restarted and that step was lost), so I stopped. "
+    "Nothing was saved. {restart}"
+)
+BACKUP_CODES_SAVED_BUTTON = "✅ I saved them"
+BACKUP_CODES_AUTO_DELETE = "I'll delete this message when you press the button, or in 10 minutes."
+BACKUP_CODES_GONE = "🔒 I deleted the message with your backup codes."
+FLOOD_DROPPED = (
+    "⏳ You're sending messages faster than I can answer, so I skipped some of them (and "
+    "deleted the texts, in case one held a secret). Wait for my replies, then send again."
+)
+
 
 # --- sign-in, session times and notices people expect ---------------------------------------
 REG_CONFIRM_PASSWORD = (

@@ -5,16 +5,35 @@ user) or everything concurrently (a user's second message can overtake the first
 updates of different users concurrently and each user's updates one after another, in arrival
 order (asyncio locks are FIFO). Locks exist only while a user has updates in flight, so memory
 stays bounded however many users write.
+
+PTB's processor takes one of its slots (a semaphore) before an update waits for its user's
+lock, so one user with hundreds of updates queued would hold the slots everybody needs. Each
+user may have only :data:`PER_USER_IN_FLIGHT` updates in flight; the rest are dropped before
+they take a slot, with one notice per burst, and a dropped text in a private chat is deleted
+(it may carry a password or code) in batches of up to 100 ids per ``deleteMessages`` call, so
+a flood costs Telegram calls in the tens, not the hundreds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from telegram import Update
-from telegram.ext import BaseUpdateProcessor
+from telegram import Bot, Message, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import BaseUpdateProcessor, CallbackContext
+
+from bot import texts
+
+logger = logging.getLogger(__name__)
+
+PER_USER_IN_FLIGHT = 12  # updates of one user queued or running; more are dropped
+DELETE_BATCH = 100  # deleteMessages takes 1 to 100 message ids
+DELETE_DELAY = 0.2  # seconds: dropped texts of a burst are gathered into few calls
 
 
 def _user_key(update: object) -> int | None:
@@ -26,13 +45,108 @@ def _user_key(update: object) -> int | None:
     return None
 
 
-class PerUserUpdateProcessor(BaseUpdateProcessor):
-    """Serialises updates per Telegram user, parallel across users."""
+class DroppedMessages:
+    """Deletes dropped messages in batches, a moment after they were dropped."""
 
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
+    def __init__(self) -> None:
+        self._pending: dict[int, list[int]] = {}
+        self._bot: Bot | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, bot: Bot, chat_id: int, message_id: int) -> None:
+        """Delete this message soon."""
+        self._bot = bot
+        self._pending.setdefault(chat_id, []).append(message_id)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        await asyncio.sleep(DELETE_DELAY)
+        while self._pending and self._bot is not None:
+            chat_id, ids = self._pending.popitem()
+            for start in range(0, len(ids), DELETE_BATCH):
+                try:
+                    await self._bot.delete_messages(chat_id, ids[start : start + DELETE_BATCH])
+                except TelegramError as exc:
+                    logger.warning("could not delete dropped messages: %s", type(exc).__name__)
+
+    async def flush(self) -> None:
+        """Wait until every dropped message was deleted (or could not be)."""
+        while self._task is not None and not self._task.done():
+            await self._task
+
+
+def drop_message(context: CallbackContext[Any, Any, Any, Any], message: Message) -> None:
+    """Delete a message that is dropped unread (it may carry a secret), batched."""
+    processor = context.application.update_processor
+    if isinstance(processor, PerUserUpdateProcessor):
+        processor.drops.add(context.bot, message.chat_id, message.message_id)
+    else:
+        context.application.create_task(message.delete())
+
+
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """Serialises updates per Telegram user, parallel across users; caps each user's queue."""
+
+    def __init__(
+        self, max_concurrent_updates: int = 256, *, per_user: int = PER_USER_IN_FLIGHT
+    ) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
-        self.completed = 0  # updates fully processed (tests wait on this)
+        self._in_flight: dict[int, int] = {}  # user -> updates queued or running
+        self._told: set[int] = set()  # users told about the current burst
+        self.per_user = per_user
+        self.drops = DroppedMessages()
+        self.completed = 0  # updates fully processed or dropped (tests wait on this)
+        self.dropped = 0
+
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Drop the update when its user already has :attr:`per_user` in flight; otherwise
+        count it as theirs and let it wait for one of the slots."""
+        key = _user_key(update)
+        if key is None:
+            await super().process_update(update, coroutine)
+            return
+        in_flight = self._in_flight.get(key, 0)
+        if in_flight >= self.per_user:
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()  # never started: nothing ran for it
+            try:
+                await self._drop(update, key)
+            finally:
+                self.dropped += 1
+                self.completed += 1
+            return
+        self._in_flight[key] = in_flight + 1
+        try:
+            await super().process_update(update, coroutine)
+        finally:
+            left = self._in_flight[key] - 1
+            if left:
+                self._in_flight[key] = left
+            else:
+                del self._in_flight[key]
+                self._told.discard(key)  # the burst is over
+
+    async def _drop(self, update: object, key: int) -> None:
+        if not isinstance(update, Update):
+            return
+        chat, message = update.effective_chat, update.message
+        if chat is None or chat.type != ChatType.PRIVATE:
+            return
+        try:
+            bot = update.get_bot()
+        except RuntimeError:
+            return
+        if message is not None and message.text:
+            self.drops.add(bot, chat.id, message.message_id)
+        if key in self._told:
+            return
+        self._told.add(key)
+        try:
+            await bot.send_message(chat.id, texts.FLOOD_DROPPED)
+        except TelegramError as exc:
+            logger.warning("could not tell a flooding user: %s", type(exc).__name__)
 
     @property
     def active_users(self) -> int:

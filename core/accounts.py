@@ -20,14 +20,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
 from core.audit import AuditEvent, AuditLog, EventType, Severity
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock, to_iso
 from core.errors import DuplicateError, UserError
+from core.login_throttle import login_lock_seconds
 from core.passwords import PasswordService
 from core.ports import UnitOfWork, UserRecord
 from core.sessions import (
@@ -38,18 +39,11 @@ from core.sessions import (
     Session,
     SessionService,
 )
-from core.throttle import window_lock_until
 
 REFERRAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 REFERRAL_LENGTH = 8
 MAX_EMAIL_LENGTH = 254
 
-LOCK_FAILURES = 5
-LOCK_WINDOW = timedelta(minutes=10)
-LOCK_DURATION = timedelta(minutes=10)
-HOURLY_CAP = 100
-# A Telegram user that logged in this recently has a login throttle of its own on the account.
-TRUSTED_FOR = timedelta(days=30)
 
 
 def mask_email(email: str) -> str:
@@ -71,33 +65,6 @@ def normalise_email(text: str) -> str:
             "Please send it again."
         ) from None
     return result.normalized.lower()
-
-
-def _window_locked_until(failure_times: list[datetime], now: datetime) -> datetime | None:
-    """When the 5-in-10-minutes lock caused by these failures (ascending) ends, if still on."""
-    return window_lock_until(
-        failure_times, now, limit=LOCK_FAILURES, window=LOCK_WINDOW, duration=LOCK_DURATION
-    )
-
-
-def _hourly_cap_until(failure_times: list[datetime], now: datetime) -> datetime | None:
-    """When the 100-an-hour cap reached by these failures (ascending) ends, if reached."""
-    hour = [at for at in failure_times if at > now - timedelta(hours=1)]
-    until = hour[0] + timedelta(hours=1) if len(hour) >= HOURLY_CAP else None
-    return until if until is not None and until > now else None
-
-
-def _locked_until(failure_times: list[datetime], now: datetime) -> datetime | None:
-    """When the password-login lock caused by these failures (ascending) ends, if still on."""
-    ends = [
-        until
-        for until in (
-            _window_locked_until(failure_times, now),
-            _hourly_cap_until(failure_times, now),
-        )
-        if until is not None
-    ]
-    return max(ends) if ends else None
 
 
 @dataclass(frozen=True)
@@ -243,53 +210,6 @@ class AccountService:
 
     # --- login -----------------------------------------------------------------------------
 
-    async def _lock_seconds(
-        self, uow: UnitOfWork, email_key: str, user: UserRecord | None, telegram_user_id: int
-    ) -> int:
-        """Seconds password login stays locked for this Telegram user on this email (0: open).
-
-        A Telegram user that logged in to the account in the last :data:`TRUSTED_FOR` is
-        throttled on its own failures; everyone else shares the email's bucket, so strangers
-        hammering an address cannot lock its owner's phone out. The hourly cap counts every
-        failure on the email, and a Telegram user's failures on any email lock it too. An
-        unknown email runs the same queries with nobody trusted, like a stranger on a real one.
-        """
-        now = self._clock.now()
-        since = to_iso(now - timedelta(hours=1))
-        account_id = user.id if user is not None else 0
-        trusted = await uow.accounts.logged_in_from(
-            account_id=account_id,
-            telegram_user_id=telegram_user_id,
-            since=to_iso(now - TRUSTED_FOR),
-        )
-        if trusted:
-            bucket = await uow.accounts.user_login_failures_since(
-                email_key=email_key, telegram_user_id=telegram_user_id, since=since
-            )
-        else:
-            bucket = await uow.accounts.shared_login_failures_since(
-                email_key=email_key,
-                account_id=account_id,
-                since=since,
-                trusted_since=to_iso(now - TRUSTED_FOR),
-            )
-        every = await uow.accounts.login_failures_since(email_key=email_key, since=since)
-        by_user = await uow.accounts.telegram_failures_since(
-            telegram_user_id=telegram_user_id, since=since
-        )
-        ends = [
-            until
-            for until in (
-                _window_locked_until([from_iso(t) for t in bucket], now),
-                _hourly_cap_until([from_iso(t) for t in every], now),
-                _locked_until([from_iso(t) for t in by_user], now),
-            )
-            if until is not None
-        ]
-        if not ends:
-            return 0
-        return max(1, int((max(ends) - now).total_seconds() + 0.999))
-
     async def check_credentials(
         self, email_text: str, password: str, telegram_user_id: int
     ) -> LoginAttempt:
@@ -309,7 +229,9 @@ class AccountService:
             user = await uow.accounts.by_email(email_key)
             # Read with the password hash: a password change after this ends the attempt.
             stamp_before = await self._sessions.stamp(uow, user.id) if user is not None else ""
-            locked = await self._lock_seconds(uow, email_key, user, telegram_user_id)
+            locked = await login_lock_seconds(
+                uow, self._clock.now(), email_key, user, telegram_user_id
+            )
             if locked:
                 await self._audit.append(
                     uow,

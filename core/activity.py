@@ -13,6 +13,7 @@ from typing import Literal
 
 from core.accounts import normalise_email
 from core.audit import AuditEvent, AuditLog, EventType
+from core.authz import Actor, AdminRights
 from core.errors import UserError
 from core.ids import parse_id
 from core.ports import AuditRow, UnitOfWork
@@ -55,9 +56,12 @@ class AuditTarget:
 class ActivityService:
     """Pages of audit events by account or Telegram user."""
 
-    def __init__(self, uow_factory: Callable[..., UnitOfWork], audit: AuditLog) -> None:
+    def __init__(
+        self, uow_factory: Callable[..., UnitOfWork], audit: AuditLog, rights: AdminRights
+    ) -> None:
         self._uow = uow_factory
         self._audit = audit
+        self._rights = rights
 
     async def own_page(
         self, account_id: int, *, before_id: int | None = None, after_id: int | None = None
@@ -68,14 +72,22 @@ class ActivityService:
         )
 
     async def target_page(
-        self, target: AuditTarget, *, before_id: int | None = None, after_id: int | None = None
+        self,
+        actor: Actor,
+        target: AuditTarget,
+        *,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> Page:
         """A page of any account's or Telegram user's events (admins only)."""
+        self._rights.require(actor, "/audit")
         return await self._page(target, AUDIT_PAGE, before_id, after_id)
 
-    async def resolve_target(self, text: str) -> AuditTarget:
+    async def resolve_target(self, actor: Actor, text: str) -> AuditTarget:
         """``EMAIL``, ``ACCOUNT_ID`` or ``tg:TELEGRAM_USER_ID`` → the target; UserError when
-        there is no such account. A number that is no account id means a Telegram user."""
+        there is no such account. A number that is no account id means a Telegram user.
+        Admins only (whether an email has an account is nobody else's business)."""
+        self._rights.require(actor, "/audit")
         raw = text.strip()
         lowered = raw.lower()
         if lowered.startswith("tg:") and (telegram_id := parse_id(lowered[3:])) is not None:
@@ -91,12 +103,13 @@ class ActivityService:
             raise UserError("There is no account with that email.")
         return AuditTarget("account", user.id, user.email)
 
-    async def record_admin_view(self, admin_telegram_user_id: int, target: AuditTarget) -> None:
+    async def record_admin_view(self, actor: Actor, target: AuditTarget) -> None:
         """Audit that an admin opened someone's trail (reading it is sensitive too)."""
+        self._rights.require(actor, "/audit")
         await self._audit.record(
             AuditEvent(
                 EventType.ADMIN_ACTION,
-                telegram_user_id=admin_telegram_user_id,
+                telegram_user_id=actor.telegram_user_id,
                 details={
                     "action": "/audit",
                     "outcome": "allowed",
@@ -105,8 +118,10 @@ class ActivityService:
             )
         )
 
-    async def account_target(self, account_id: int) -> AuditTarget:
-        """The target for an account id (used when paging; the email may have changed)."""
+    async def account_target(self, actor: Actor, account_id: int) -> AuditTarget:
+        """The target for an account id (used when paging; the email may have changed).
+        Admins only."""
+        self._rights.require(actor, "/audit")
         async with self._uow(read_only=True) as uow:
             user = await uow.accounts.by_id(account_id)
         return AuditTarget("account", account_id, user.email if user else None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from core.authz import Actor, AdminRights
 from core.clock import Clock, to_iso
 from core.ports import AlertRecord, RuleCount, UnitOfWork
 
@@ -36,9 +37,12 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
 class AlertService:
     """Delivery bookkeeping and admin views of the alert outbox."""
 
-    def __init__(self, uow_factory: Callable[..., UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self, uow_factory: Callable[..., UnitOfWork], clock: Clock, rights: AdminRights
+    ) -> None:
         self._uow = uow_factory
         self._clock = clock
+        self._rights = rights
 
     async def claim_due(self, limit: int = BATCH) -> list[AlertRecord]:
         """Alerts to send now (oldest first), each leased and with its attempt counted."""
@@ -68,15 +72,17 @@ class AlertService:
             await uow.commit()
         return due
 
-    async def recent(self, limit: int = 20) -> list[AlertRecord]:
-        """The newest alerts, newest first."""
+    async def recent(self, actor: Actor, limit: int = 20) -> list[AlertRecord]:
+        """The newest alerts, newest first (admins only)."""
+        self._rights.require(actor, "alerts")
         async with self._uow(read_only=True) as uow:
             return await uow.alerts.recent(limit)
 
-    async def summary(self, hours: int = 24) -> list[RuleCount]:
+    async def summary(self, actor: Actor, hours: int = 24) -> list[RuleCount]:
         """Per rule over the last ``hours``: hits (folded ones included), distinct subjects,
         and alerts sent/pending. Reads the alert rows, not the audit log, so it stays cheap
-        during an attack (thousands of hits fold into a handful of alerts)."""
+        during an attack (thousands of hits fold into a handful of alerts). Admins only."""
+        self._rights.require(actor, "suspicious")
         since = to_iso(self._clock.now() - timedelta(hours=hours))
         async with self._uow(read_only=True) as uow:
             return await uow.alerts.summary_since(since)

@@ -34,6 +34,7 @@ from typing import Any
 
 from core import backup_archive as archive
 from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.authz import Actor, AdminRights
 from core.backup_archive import BackupError, Manifest, Progress, human_size, parse_name
 from core.clock import Clock, to_iso
 from core.config import BackupSettings
@@ -98,9 +99,11 @@ class BackupService:
         audit: AuditLog,
         clock: Clock,
         *,
+        rights: AdminRights,
         version: str | None = None,
     ) -> None:
         self._settings = settings
+        self._rights = rights
         self._files = files
         self._audit = audit
         self._clock = clock
@@ -119,17 +122,18 @@ class BackupService:
 
     async def create(
         self,
+        actor: Actor,
         *,
         reason: str = MANUAL,
-        account_id: int | None = None,
-        telegram_user_id: int | None = None,
         progress: Progress | None = None,
     ) -> BackupInfo:
         """Back up the live database now (the bot may keep writing); audit BACKUP_CREATED.
 
-        Raises :class:`BackupError` when the database fails its checks or the archive does not
-        verify after writing; nothing is left behind then.
+        Admins only (:class:`~core.authz.NotAdmin` otherwise). Raises :class:`BackupError` when
+        the database fails its checks or the archive does not verify after writing; nothing is
+        left behind then.
         """
+        self._rights.require(actor, "backup")
         async with self._lock:
             try:
                 info = await self._create(reason, progress or archive.quiet, require_sound=True)
@@ -138,8 +142,8 @@ class BackupService:
         await self._audit.record(
             AuditEvent(
                 EventType.BACKUP_CREATED,
-                account_id=account_id,
-                telegram_user_id=telegram_user_id,
+                account_id=actor.account_id,
+                telegram_user_id=actor.telegram_user_id,
                 details=_created_details(info, reason),
             )
         )
@@ -195,22 +199,31 @@ class BackupService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def list_backups(self, progress: Progress | None = None) -> list[BackupInfo]:
-        """Every archive, newest first, each verified (an unchanged file is checked once)."""
+    async def list_backups(
+        self, actor: Actor, progress: Progress | None = None
+    ) -> list[BackupInfo]:
+        """Every archive, newest first, each verified (an unchanged file is checked once).
+
+        Admins only."""
+        self._rights.require(actor, "backups")
         infos = []
         for name in await asyncio.to_thread(self._names):
             with contextlib.suppress(BackupError):  # removed meanwhile
                 infos.append(await self._verdict(name, progress or archive.quiet))
         return infos
 
-    async def verify(self, name: str, progress: Progress | None = None) -> BackupInfo:
+    async def verify(
+        self, actor: Actor, name: str, progress: Progress | None = None
+    ) -> BackupInfo:
         """Verify one archive from scratch; raises :class:`BackupError` for a bad name or a
-        missing file, and otherwise reports the outcome."""
+        missing file, and otherwise reports the outcome. Admins only."""
+        self._rights.require(actor, "backup verify")
         self._verdicts.pop(name, None)
         return await self._verdict(name, progress or archive.quiet)
 
-    async def peek(self, name: str) -> Manifest:
-        """The manifest of an archive (cheap: nothing else is unpacked)."""
+    async def peek(self, actor: Actor, name: str) -> Manifest:
+        """The manifest of an archive (cheap: nothing else is unpacked). Admins only."""
+        self._rights.require(actor, "restore")
         path = self._path(name)
         return await asyncio.to_thread(archive.read_manifest, path)
 
@@ -274,13 +287,14 @@ class BackupService:
 
     # --- retention -------------------------------------------------------------------------
 
-    async def prune(self) -> list[str]:
+    async def prune(self, actor: Actor) -> list[str]:
         """Delete archives older than ``retention_days``; return their names.
 
         The newest archive is never deleted, and neither is the newest one that verifies, so a
         run of failed backups can never leave nothing to restore. Hidden temp files older than
-        a day (left by a crash) go too.
+        a day (left by a crash) go too. Admins only (in practice the nightly job).
         """
+        self._rights.require(actor, "backup prune")
         async with self._lock:
             names = await asyncio.to_thread(self._names)
             if not names:
@@ -302,14 +316,13 @@ class BackupService:
 
     async def restore(
         self,
+        actor: Actor,
         name: str,
         *,
-        account_id: int | None = None,
-        telegram_user_id: int | None = None,
         progress: Progress | None = None,
         guard: Callable[[UnitOfWork], Awaitable[None]] | None = None,
     ) -> RestoreResult:
-        """Replace the live database with archive ``name`` (SPEC §8).
+        """Replace the live database with archive ``name`` (SPEC §8). Admins only.
 
         1. Unpack the database into a temp file in the live database's own folder (flushed)
            and verify it: size and SHA-256 against the manifest, ``integrity_check``,
@@ -333,6 +346,8 @@ class BackupService:
         off; raising refuses the restore with nothing changed. Step 2 also gives every
         account a new security stamp, so no flow or login begun before the restore finishes.
         """
+        self._rights.require(actor, "restore")
+        account_id, telegram_user_id = actor.account_id, actor.telegram_user_id
         say = progress or archive.quiet
         async with self._lock:
             path = self._path(name)

@@ -32,6 +32,7 @@ from enum import StrEnum
 
 from core.accounts import AccountService, ReauthProof
 from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.authz import Actor, AdminRights
 from core.chain import ChainTransaction, TransactionSource
 from core.clock import Clock, from_iso, to_iso
 from core.config import PaymentSettings, Plan, Settings
@@ -285,8 +286,10 @@ class PaymentService:
         licenses: LicenseService,
         wallet: WalletLedger,
         suspicion: SuspicionReporter,
+        rights: AdminRights,
     ) -> None:
         self._uow = uow_factory
+        self._rights = rights
         self._audit = audit
         self._clock = clock
         self._crypto = crypto
@@ -492,7 +495,9 @@ class PaymentService:
         """Verify a payment against the chain now and apply the outcome if it is pending.
 
         The chain is asked outside any transaction; the outcome is applied only if the payment
-        is still pending then, so concurrent checks decide a payment once.
+        is still pending then, so concurrent checks decide a payment once. Only the chain
+        decides here (the first check after /pay, the re-check job); an admin asking goes
+        through :meth:`verify`.
         """
         async with self._uow(read_only=True) as uow:
             payment = await uow.payments.payment(payment_id)
@@ -774,8 +779,14 @@ class PaymentService:
                 await uow.commit()
         return History(invoices, payments, untrusted)
 
-    async def view(self, payment_id: int) -> PaymentView:
+    async def verify(self, actor: Actor, payment_id: int) -> CheckReport:
+        """An admin's /verify: :meth:`check` now (admins only)."""
+        self._rights.require(actor, "verify")
+        return await self.check(payment_id)
+
+    async def view(self, actor: Actor, payment_id: int) -> PaymentView:
         """One payment with its invoice and payer, for the admins."""
+        self._rights.require(actor, "payment view")
         async with self._uow(read_only=True) as uow:
             payment = await uow.payments.payment(payment_id)
             if payment is None:
@@ -784,8 +795,9 @@ class PaymentService:
             invoice = await uow.payments.invoice(payment.invoice_id)
         return PaymentView(payment, invoice, user.email if user else "?")
 
-    async def pending(self) -> list[PaymentView]:
+    async def pending(self, actor: Actor) -> list[PaymentView]:
         """Pending payments for the admins, least recently checked first."""
+        self._rights.require(actor, "pending")
         async with self._uow(read_only=True) as uow:
             views = []
             for payment in await uow.payments.pending(PENDING_LIMIT):
@@ -809,6 +821,7 @@ class PaymentService:
         The admin's session and proof are checked inside the approving transaction
         (:class:`~core.sessions.FlowEnded` when the session or proof went stale).
         """
+        self._rights.require_session(admin, "approve")
         at = to_iso(self._clock.now())
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, admin, proof)
@@ -844,6 +857,7 @@ class PaymentService:
 
     async def reject(self, admin: Session, payment_id: int, reason: str) -> PaymentRecord:
         """An admin rejects a payment with a reason the user is shown (PAYMENT_REJECTED)."""
+        self._rights.require_session(admin, "reject")
         reason = " ".join(reason.split())
         if not reason:
             raise UserError("Say why: /reject PAYMENT_ID REASON")

@@ -159,6 +159,7 @@ class UnitOfWork(Protocol):
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
     key_check: KeyCheckRepository
+    conversation_state: ConversationStateRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -1065,4 +1066,30 @@ class StatsRepository(Protocol):
 
     async def snapshot(self, *, now: str, day_start: str) -> PlatformStats:
         """Users, licenses active at ``now``, pending payments, alerts since ``day_start``."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredConversationState:
+    """One sealed row of conversation state (see bot/persistence.py)."""
+
+    kind: str  # "user_data" or "conversation"
+    name: str  # the conversation's name; "" for user_data
+    key: str  # JSON of the user id or the conversation key
+    sealed: str
+
+
+class ConversationStateRepository(Protocol):
+    """Sealed conversation state, so flows survive a restart."""
+
+    async def load(self, kind: str) -> list[StoredConversationState]:
+        """Every row of one kind."""
+        ...
+
+    async def put(self, row: StoredConversationState, *, at: str) -> None:
+        """Insert or replace a row."""
+        ...
+
+    async def delete(self, kind: str, name: str, key: str) -> None:
+        """Forget a row (no error when there is none)."""
         ...

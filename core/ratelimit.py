@@ -2,9 +2,12 @@
 
 Two classes of limits, both moving windows of the ``limits`` library's async API:
 
-- **auth** (``rate_limits.auth``, 5/minute): /register, /login, the 2FA flows, and every
-  step inside them (email, password, captcha, 2FA and backup codes); see
-  :func:`is_auth_step`. Nobody is exempt, admins included.
+- **auth** (``rate_limits.auth``, 5/minute): starts of /register and /login, and every
+  WRONG password, code or captcha answer in any flow (:meth:`RateLimitService.charge_failure`,
+  called by the step once it has decided). Correct answers do not count, so an honest first
+  day never hits the limit while guessing always does. An answer to a password or code step
+  is refused unread while the auth window is full (:meth:`RateLimitService.check_guess`).
+  Nobody is exempt, admins included.
 - **tier**: everything else, by the user's tier (``rate_limits.tiers``; a tier without a rule
   gets ``rate_limits.default``). The tier comes from a :class:`TierResolver`.
 
@@ -34,21 +37,17 @@ from core.ratelimit_storage import MemoryWindows, clock_of, close_storage
 
 logger = logging.getLogger(__name__)
 
-# Authentication commands (SPEC §5: /register, /login) and the commands that open a 2FA code
-# step. Other steps of these flows (email, password, captcha) count against the tier limit:
-# password guessing is already capped per account and per Telegram user by the login throttle,
-# and counting every step made an honest register-then-login trip the 5/minute limit.
-AUTH_COMMANDS: frozenset[str] = frozenset(
-    {"register", "login", "2fa_enroll", "2fa_disable", "backup_codes"}
-)
+# The commands whose every start counts against the auth limit (SPEC §5). Every other step
+# counts there only when its answer is wrong (a password, code or captcha guess).
+AUTH_COMMANDS: frozenset[str] = frozenset({"register", "login"})
 
 
 def is_auth_step(command: str | None, in_code_step: bool) -> bool:
-    """Whether an update counts against the auth limit.
+    """Whether an update is judged by the auth limit before it runs.
 
     ``command`` is the update's command name (None for anything else); ``in_code_step`` tells
-    whether the sender is at a step of a flow that asks for a 2FA code. A command counts by its
-    name alone, so /cancel inside a flow is a tier hit.
+    whether the sender is at a step of a flow that asks for a password or a code. A command
+    counts by its name alone, so /cancel inside a flow is a tier hit.
     """
     if command is not None:
         return command in AUTH_COMMANDS
@@ -125,13 +124,54 @@ class RateLimitService:
         try:
             if await self._limiter.hit(rule, limit, user):
                 return Decision(True, limit)
+        except StorageError as exc:
+            return self._storage_failed(exc, limit)
+        return await self._refuse(telegram_user_id, limit, rule, tier)
+
+    async def check_guess(self, telegram_user_id: int) -> Decision:
+        """An answer to a password or code step: refused while the auth window is full.
+
+        The answer itself is not counted against the auth limit (only a wrong one is, by
+        :meth:`charge_failure` once the step has decided); it counts as one update of the
+        user's tier like anything else.
+        """
+        rule, user = self._auth, str(telegram_user_id)
+        try:
+            room = await self._limiter.test(rule, LimitClass.AUTH, user)
+        except StorageError as exc:
+            return self._storage_failed(exc, LimitClass.AUTH)
+        if not room:
+            return await self._refuse(telegram_user_id, LimitClass.AUTH, rule, None)
+        return await self.check(telegram_user_id, auth=False)
+
+    async def charge_failure(self, telegram_user_id: int) -> None:
+        """Count one wrong password, code or captcha answer against the auth limit.
+
+        A full window stays full (the next guess is refused by :meth:`check_guess`); a storage
+        failure is logged and forgotten, like in :meth:`check`.
+        """
+        try:
+            await self._limiter.hit(self._auth, LimitClass.AUTH, str(telegram_user_id))
+        except StorageError as exc:
+            self._storage_failed(exc, LimitClass.AUTH)
+
+    @staticmethod
+    def _storage_failed(exc: StorageError, limit: LimitClass) -> Decision:
+        cause = type(getattr(exc, "storage_error", exc)).__name__
+        logger.warning("rate limit storage failed, letting the update pass: %s", cause)
+        return Decision(True, limit)
+
+    async def _refuse(
+        self, telegram_user_id: int, limit: LimitClass, rule: RateLimitItem, tier: str | None
+    ) -> Decision:
+        """A refusal: tell and audit only the first of the window."""
+        user = str(telegram_user_id)
+        try:
             stats = await self._limiter.get_window_stats(rule, limit, user)
             mark = rule.key_for("told", limit, user)
             first = await self._storage.incr(mark, rule.get_expiry()) == 1
         except StorageError as exc:
-            cause = type(getattr(exc, "storage_error", exc)).__name__
-            logger.warning("rate limit storage failed, letting the update pass: %s", cause)
-            return Decision(True, limit)
+            return self._storage_failed(exc, limit)
         retry_after = max(1, math.ceil(stats.reset_time - self._now()))
         if first:
             details: dict[str, object] = {"limit": str(limit), "rule": str(rule)}

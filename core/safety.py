@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.authz import AdminRights
 from core.clock import Clock, from_iso, to_iso
 from core.errors import UserError
 from core.ports import SafetyRecord, UnitOfWork
@@ -132,13 +133,13 @@ class SafetyService:
         audit: AuditLog,
         clock: Clock,
         twofactor: TwoFactorService,
-        admins: Iterable[int],
+        rights: AdminRights,
     ) -> None:
         self._uow = uow_factory
         self._audit = audit
         self._clock = clock
         self._twofactor = twofactor
-        self._admins = frozenset(admins)
+        self._rights = rights
 
     async def killswitch(self) -> KillSwitchState:
         """The kill switch's current state."""
@@ -168,8 +169,7 @@ class SafetyService:
         Audited as SETTINGS_CHANGED and queued for the admin chat, in one transaction with
         the change. Raises :class:`UserError` when refused (nothing changes then).
         """
-        if session.telegram_user_id not in self._admins:
-            raise UserError("Sorry, that command is not available.")
+        self._rights.require_session(session, "killswitch")
         reason = validate_reason(reason)
         if not await self._twofactor.is_enabled(session.account_id):
             raise UserError(

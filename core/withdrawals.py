@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import InvalidOperation
 from enum import StrEnum
 from typing import NoReturn
 
 from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.authz import Actor, AdminRights
 from core.clock import Clock, to_iso
 from core.cooldown import CoolingDown, cooldown_until
 from core.crypto import EncryptionService
@@ -220,7 +221,7 @@ class WithdrawalService:
         twofactor: TwoFactorService,
         safety: SafetyService,
         suspicion: SuspicionReporter,
-        admins: Iterable[int],
+        rights: AdminRights,
         receive_address: str | None = None,
         cooldown_hours: int = 24,
     ) -> None:
@@ -232,7 +233,7 @@ class WithdrawalService:
         self._twofactor = twofactor
         self._safety = safety
         self._suspicion = suspicion
-        self._admins = frozenset(admins)
+        self._rights = rights
         self._receive_address = receive_address
         self._cooldown_hours = cooldown_hours
 
@@ -454,8 +455,9 @@ class WithdrawalService:
 
     # --- the admins ------------------------------------------------------------------------
 
-    async def pending(self) -> list[WithdrawalView]:
-        """Requested withdrawals, oldest first, with the account's email."""
+    async def pending(self, actor: Actor) -> list[WithdrawalView]:
+        """Requested withdrawals, oldest first, with the account's email (admins only)."""
+        self._rights.require(actor, "withdrawals")
         async with self._uow(read_only=True) as uow:
             views = []
             for withdrawal in await uow.withdrawals.requested(PENDING_LIMIT):
@@ -468,8 +470,7 @@ class WithdrawalService:
         return views
 
     async def _require_admin(self, admin: Session) -> None:
-        if admin.telegram_user_id not in self._admins:
-            raise UserError("Sorry, that command is not available.")
+        self._rights.require_session(admin, "withdrawal decision")
         if not await self._twofactor.is_enabled(admin.account_id):
             raise UserError(
                 "This admin action needs your own account logged in with two-factor "

@@ -144,6 +144,7 @@ def end_live_sessions(path: Path, at: str, reason: str, new_stamp: str = "") -> 
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL",
             (at, reason),
         )
+        ended = max(cursor.rowcount, 0)
         if new_stamp and "account_security" in tables:
             conn.execute(
                 "INSERT INTO account_security (account_id, stamp, stamp_reason, stamp_at)"
@@ -152,9 +153,11 @@ def end_live_sessions(path: Path, at: str, reason: str, new_stamp: str = "") -> 
                 " stamp_at = excluded.stamp_at",
                 (new_stamp, reason, at),
             )
+        if "conversation_state" in tables:
+            # The flows of the backup's day would come back at the next start.
+            conn.execute("DELETE FROM conversation_state")
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = DELETE")
-        ended = max(cursor.rowcount, 0)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot prepare {path.name} for restore: {exc}") from None
     finally:

@@ -14,6 +14,7 @@ from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
+from storage.conversation_state_repository import SqliteConversationStateRepository
 from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
@@ -114,6 +115,7 @@ class SqliteUnitOfWork:
         self.withdrawals = SqliteWithdrawalsRepository(conn)
         self.stats = SqliteStatsRepository(conn)
         self.key_check = SqliteKeyCheckRepository(conn)
+        self.conversation_state = SqliteConversationStateRepository(conn)
         return self
 
     async def __aexit__(

@@ -17,10 +17,13 @@ from core.services import Services
 class BotHarness:
     """A running bot plus the users talking to it."""
 
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(
+        self, settings: Settings, services: Services, api: FakeBotAPI | None = None
+    ) -> None:
         self.settings = settings
         self.services = services
-        self.api = FakeBotAPI()
+        self.api = api if api is not None else FakeBotAPI()  # given: the same Telegram, restarted
+        self._queued_before = self.api.updates_queued
         self.app: VerzekApplication = build_application(
             settings,
             services,
@@ -55,10 +58,15 @@ class BotHarness:
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every queued update has been fully processed."""
         deadline = time.monotonic() + timeout
-        while self.processor.completed < self.api.updates_queued:
+        while self.processor.completed < self.api.updates_queued - self._queued_before:
             if time.monotonic() > deadline:
                 raise AssertionError("the bot did not finish processing in time")
             await asyncio.sleep(0.005)
+        if self.app.persistence is not None and self.app.running:
+            # What the flows keep reaches the database now, not at the next interval, so a
+            # test's "nothing was written" compares the database after each step.
+            await self.app.update_persistence()
+            await self.app.persistence.flush()
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
         deadline = time.monotonic() + timeout
@@ -77,14 +85,23 @@ class BotHarness:
         text: str | None = None,
         *,
         chat_id: int | None = None,
-        **kinds: bool,
+        **kinds: Any,
     ) -> list[Message]:
-        """The user sends a message; returns what the bot sent to that chat in response."""
+        """The user sends a message; returns what the bot sent to that chat in response.
+
+        ``kinds`` are :meth:`FakeBotAPI.user_sends` options (photo, caption, forwarded, ...)."""
         chat = chat_id if chat_id is not None else user.id
         before = self._snapshot(chat)
         self.last_user_message = self.api.user_sends(user, text, chat_id=chat, **kinds)
         await self.settle()
         return self.api.sent_to(chat)[before:]
+
+    async def edit(self, user: TelegramUser, message: Message, text: str) -> list[Message]:
+        """The user edits ``message`` to ``text``; returns what the bot sent in response."""
+        before = self._snapshot(message.chat_id)
+        self.api.user_edits(user, message, text)
+        await self.settle()
+        return self.api.sent_to(message.chat_id)[before:]
 
     async def press(self, user: TelegramUser, message: Message, button: str) -> list[Message]:
         """Press the button labelled ``button`` (or with that callback data) on ``message``."""

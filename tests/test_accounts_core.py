@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import argon2
 import pytest
 
-from core.accounts import _locked_until, normalise_email
+from core.accounts import normalise_email
 from core.errors import UserError
+from core.login_throttle import locked_until as _locked_until
 from core.services import Services
 from core.sessions import EndReason, FlowEnded
 

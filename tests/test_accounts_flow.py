@@ -338,7 +338,9 @@ async def test_flows_time_out_after_five_minutes(bot: BotHarness) -> None:
     await bot.send(alice, EMAIL)
     await bot.wait_for(lambda: "took longer than 5 minutes" in bot.api.sent_to(1)[-1].plain)
     (reply,) = await bot.send(alice, PASSWORD)
-    assert "/help" in reply.plain  # the flow is over: a password now is just unknown text
+    # The flow is over: a password typed now is deleted, with a word on how to start again.
+    assert "deleted it" in reply.plain and "/register" in reply.plain
+    assert bot.last_user_message.deleted
     assert await db_rows(bot, "SELECT * FROM users") == []
 
 

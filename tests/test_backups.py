@@ -20,6 +20,7 @@ import pytest
 
 from core import backup_archive as archive
 from core.audit import AuditEvent, EventType
+from core.authz import OPERATOR, Actor, AdminRights
 from core.backups import PRE_RESTORE, BackupError, BackupService
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
@@ -187,7 +188,7 @@ async def test_backup_is_consistent_while_the_bot_keeps_writing(
         assert await asyncio.to_thread(ledger_ready.wait, 10)
         await asyncio.wait_for(audit_ready.wait(), 10)
         before, appended_before = transfers[0], appended[0]
-        info = await services.backups.create()
+        info = await services.backups.create(OPERATOR)
         during, appended_during = transfers[0] - before, appended[0] - appended_before
     finally:
         stop.set()
@@ -213,7 +214,7 @@ async def test_backup_is_consistent_while_the_bot_keeps_writing(
 
 async def test_archive_format_manifest_and_permissions(services: Services, tmp_path: Path) -> None:
     await add_user(services, "alice@example.com", 11)
-    info = await services.backups.create()
+    info = await services.backups.create(OPERATOR)
     path = services.backups.directory / info.name
     assert archive.NAME_RE.fullmatch(info.name)
     assert info.name == f"verzek-{services.clock.now():%Y%m%dT%H%M%SZ}.tar.gz"
@@ -256,7 +257,7 @@ async def test_archive_format_manifest_and_permissions(services: Services, tmp_p
 async def test_a_crash_while_writing_leaves_no_archive_that_lists(
     services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = await services.backups.create()
+    first = await services.backups.create(OPERATOR)
 
     def crash(*args: object) -> str:
         raise KeyboardInterrupt  # the process dies just before the rename
@@ -264,20 +265,20 @@ async def test_a_crash_while_writing_leaves_no_archive_that_lists(
     monkeypatch.setattr(archive, "_publish", crash)
     clock.advance(seconds=5)
     with pytest.raises(KeyboardInterrupt):
-        await services.backups.create()
+        await services.backups.create(OPERATOR)
     monkeypatch.undo()
     folder = services.backups.directory
     (folder / ".verzek-20260101T000000Z-0badf00d.archive.tmp").write_bytes(b"half an archive")
     (folder / "notes.txt").write_text("not a backup")
-    listed = await services.backups.list_backups()
+    listed = await services.backups.list_backups(OPERATOR)
     assert [i.name for i in listed] == [first.name] and listed[0].verified
 
 
 async def test_same_second_backups_get_distinct_names(services: Services) -> None:
-    one = await services.backups.create()
-    two = await services.backups.create()
+    one = await services.backups.create(OPERATOR)
+    two = await services.backups.create(OPERATOR)
     assert two.name == one.name.replace(".tar.gz", "-1.tar.gz")
-    assert [i.name for i in await services.backups.list_backups()] == [two.name, one.name]
+    assert [i.name for i in await services.backups.list_backups(OPERATOR)] == [two.name, one.name]
 
 
 # --- retention -------------------------------------------------------------------------------
@@ -289,22 +290,22 @@ async def test_retention_deletes_old_archives_but_never_the_newest(
     made = {}
     for day in (0, 5, 20, 45):
         clock.set(FakeClock().now() + day * DAY)
-        made[day] = (await services.backups.create()).name
-    assert await services.backups.prune() == [made[5], made[0]]
+        made[day] = (await services.backups.create(OPERATOR)).name
+    assert await services.backups.prune(OPERATOR) == [made[5], made[0]]
     assert names(services.backups) == sorted([made[20], made[45]])
 
     clock.set(FakeClock().now() + 400 * DAY)  # nothing new for a year: the newest stays
-    assert await services.backups.prune() == [made[20]]
+    assert await services.backups.prune(OPERATOR) == [made[20]]
     assert names(services.backups) == [made[45]]
-    assert await services.backups.prune() == []
+    assert await services.backups.prune(OPERATOR) == []
 
 
 async def test_retention_keeps_the_newest_archive_that_verifies(
     services: Services, clock: FakeClock
 ) -> None:
-    good = (await services.backups.create()).name
+    good = (await services.backups.create(OPERATOR)).name
     clock.advance(days=10)
-    bad = (await services.backups.create()).name
+    bad = (await services.backups.create(OPERATOR)).name
     path = services.backups.directory / bad
     path.write_bytes(path.read_bytes()[:200])  # the newest is damaged
     old_temp = services.backups.directory / ".verzek-20250101T000000Z-deadbeef.archive.tmp"
@@ -312,7 +313,7 @@ async def test_retention_keeps_the_newest_archive_that_verifies(
     clock.advance(days=100)
     fresh_temp = archive.temp_path(services.backups.directory, clock.now(), "archive")
     fresh_temp.write_bytes(b"being written right now")
-    assert await services.backups.prune() == []
+    assert await services.backups.prune(OPERATOR) == []
     assert names(services.backups) == sorted([good, bad])
     assert not old_temp.exists() and fresh_temp.exists()
 
@@ -326,14 +327,14 @@ async def test_restore_round_trip_brings_back_the_data_of_backup_time(
     db_path = services.settings.database.path
     await add_user(services, "alice@example.com", 11)
     at_backup = dump(db_path)
-    info = await services.backups.create()
+    info = await services.backups.create(OPERATOR)
     clock.advance(minutes=5)
     await add_user(services, "bob@example.com", 12)
     await services.audit.record(AuditEvent(EventType.SETTINGS_CHANGED, details={"x": 1}))
     before_restore = dump(db_path)
 
     clock.advance(minutes=5)
-    result = await services.backups.restore(info.name, telegram_user_id=9001)
+    result = await services.backups.restore(Actor.telegram(9001), info.name)
 
     after = dump(db_path)
     for table, rows in at_backup.items():
@@ -370,10 +371,10 @@ async def test_restore_round_trip_brings_back_the_data_of_backup_time(
 async def test_every_restore_takes_a_safety_backup_first(
     services: Services, clock: FakeClock
 ) -> None:
-    info = await services.backups.create()
+    info = await services.backups.create(OPERATOR)
     for _ in range(2):
         clock.advance(seconds=10)
-        await services.backups.restore(info.name)
+        await services.backups.restore(OPERATOR, info.name)
     reasons = [
         json.loads(members(services.backups.directory / n)["manifest.json"])["reason"]
         for n in names(services.backups)
@@ -494,7 +495,7 @@ async def test_a_bad_archive_is_refused_and_the_database_is_untouched(
     import re
 
     await add_user(services, "alice@example.com", 11)
-    good = await services.backups.create()
+    good = await services.backups.create(OPERATOR)
     files = members(services.backups.directory / good.name)
     manifest = json.loads(files["manifest.json"])
     build, expected = CORRUPTIONS[kind]
@@ -517,14 +518,14 @@ async def test_a_bad_archive_is_refused_and_the_database_is_untouched(
     )
 
     with pytest.raises(BackupError) as refused:
-        await services.backups.restore(name)
+        await services.backups.restore(OPERATOR, name)
 
     assert re.search(expected, refused.value.user_message), refused.value.user_message
     assert dump(db_path) == before
     assert names(services.backups) == listed_before, "no safety backup: nothing was started"
     assert await audit_types(services) == events_before
     assert not [p for p in db_path.parent.iterdir() if p.name.endswith(".tmp")]
-    verdict = await services.backups.verify(name)
+    verdict = await services.backups.verify(OPERATOR, name)
     assert not verdict.verified and re.search(expected, verdict.problem or "")
     assert await services.sessions.current(12) is not None, "the bot carries on"
 
@@ -535,26 +536,26 @@ async def test_a_bad_archive_is_refused_and_the_database_is_untouched(
 )
 async def test_names_that_are_paths_are_refused(services: Services, name: str) -> None:
     with pytest.raises(BackupError, match="is not a backup name"):
-        await services.backups.restore(name)
+        await services.backups.restore(OPERATOR, name)
     with pytest.raises(BackupError, match="is not a backup name"):
-        await services.backups.verify(name)
+        await services.backups.verify(OPERATOR, name)
 
 
 async def test_a_symlinked_archive_is_refused(services: Services, tmp_path: Path) -> None:
     outside = tmp_path / "outside.tar.gz"
-    info = await services.backups.create()
+    info = await services.backups.create(OPERATOR)
     outside.write_bytes((services.backups.directory / info.name).read_bytes())
     link = services.backups.directory / "verzek-20250101T000000Z.tar.gz"
     os.symlink(outside, link)
     with pytest.raises(BackupError, match="not a regular file"):
-        await services.backups.restore(link.name)
-    assert [i.name for i in await services.backups.list_backups()] == [info.name]
+        await services.backups.restore(OPERATOR, link.name)
+    assert [i.name for i in await services.backups.list_backups(OPERATOR)] == [info.name]
 
 
 async def test_restore_is_refused_while_another_connection_holds_the_database(
     services: Services, clock: FakeClock
 ) -> None:
-    info = await services.backups.create()
+    info = await services.backups.create(OPERATOR)
     await add_user(services, "bob@example.com", 12)
     db_path = services.settings.database.path
     before = dump(db_path)
@@ -562,7 +563,7 @@ async def test_restore_is_refused_while_another_connection_holds_the_database(
     with closing(sqlite3.connect(db_path)) as other:
         other.execute("SELECT COUNT(*) FROM users").fetchone()  # e.g. a second bot process
         with pytest.raises(BackupError, match="in use by another process"):
-            await services.backups.restore(info.name)
+            await services.backups.restore(OPERATOR, info.name)
     after = dump(db_path)
     audit = {"audit_events", "audit_head"}
     assert {k: v for k, v in after.items() if k not in audit} == {
@@ -591,19 +592,20 @@ class UnreadableDatabase:
 async def test_an_unreadable_database_is_kept_as_is_by_the_safety_backup(
     services: Services, clock: FakeClock
 ) -> None:
-    info = await services.backups.create()
+    info = await services.backups.create(OPERATOR)
     damaged = BackupService(
         services.settings.backups,
         UnreadableDatabase(services.backups._files),  # type: ignore[arg-type]
         services.audit,
         clock,
+        rights=AdminRights(services.settings.telegram.admins),
     )
     with pytest.raises(BackupError, match="cannot snapshot the database"):
-        await damaged.create()
+        await damaged.create(OPERATOR)
     clock.advance(seconds=10)
-    result = await damaged.restore(info.name)
+    result = await damaged.restore(OPERATOR, info.name)
     assert result.safety_backup is not None
-    safety = await damaged.verify(result.safety_backup)
+    safety = await damaged.verify(OPERATOR, result.safety_backup)
     assert not safety.verified and safety.manifest is not None
     assert safety.manifest.reason == PRE_RESTORE
 

@@ -15,6 +15,7 @@ from bot import texts
 from bot.cli import main
 from bot.jobs.backups import JOB_NAME, nightly_backup
 from core.audit import EventType
+from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
@@ -220,12 +221,12 @@ async def test_nightly_job_runs_at_the_configured_hour_backs_up_and_prunes(
     assert due is not None and due.astimezone(UTC).hour == settings.backups.hour_utc == 3
     assert (due.minute, due.second) == (0, 0)
 
-    old = await bot.services.backups.create()
+    old = await bot.services.backups.create(OPERATOR)
     clock.advance(days=31)
     await nightly_job(bot)
     names = sorted(p.name for p in bot.services.backups.directory.glob("verzek-*"))
     assert len(names) == 1 and names[0] != old.name
-    assert (await bot.services.backups.peek(names[0])).reason == "nightly"
+    assert (await bot.services.backups.peek(OPERATOR, names[0])).reason == "nightly"
 
     bot.services.backups.directory.rename(bot.services.backups.directory.with_name("moved"))
     bot.services.backups.directory.write_text("not a folder")

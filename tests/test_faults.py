@@ -26,6 +26,7 @@ from bot.fakeapi_http import FakeBotAPIServer
 from bot.jobs.backups import JOB_NAME
 from core import backup_archive
 from core.audit import EventType
+from core.authz import OPERATOR
 from core.backups import BackupError
 from core.clock import FakeClock
 from core.crypto import generate_master_key
@@ -298,14 +299,14 @@ async def test_disk_full_during_a_backup_leaves_no_archive_and_the_bot_working(
     bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = bot.services
-    first = await services.backups.create()
+    first = await services.backups.create(OPERATOR)
     real_new_file = backup_archive._new_file
     monkeypatch.setattr(
         backup_archive, "_new_file", lambda path: _FullDisk(real_new_file(path), 2048)
     )
     clock.advance(seconds=5)
     with pytest.raises(BackupError) as refused:
-        await services.backups.create()
+        await services.backups.create(OPERATOR)
     assert os.strerror(errno.ENOSPC) in refused.value.user_message
 
     # The nightly job hits the same full disk: the admin chat hears of it.
@@ -317,7 +318,7 @@ async def test_disk_full_during_a_backup_leaves_no_archive_and_the_bot_working(
     monkeypatch.undo()
 
     # Nothing half-written lists or lingers; the earlier archive still verifies.
-    listed = await services.backups.list_backups()
+    listed = await services.backups.list_backups(OPERATOR)
     assert [i.name for i in listed] == [first.name] and listed[0].verified
     assert sorted(p.name for p in services.backups.directory.iterdir()) == [first.name]
     kinds = [row.event_type async for row in services.audit.export()]
@@ -328,4 +329,4 @@ async def test_disk_full_during_a_backup_leaves_no_archive_and_the_bot_working(
     assert await integrity(bot.settings.database.path) == "ok"
     assert (await services.audit.verify()).ok
     clock.advance(seconds=5)
-    assert (await services.backups.create()).verified
+    assert (await services.backups.create(OPERATOR)).verified

@@ -8,6 +8,7 @@ import pytest
 from bot.bootstrap import bootstrap
 from bot.fakeapi import TelegramUser
 from core.audit import EventType
+from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
 from core.safety import Halted
@@ -97,7 +98,7 @@ async def test_on_halts_key_changes_survives_a_restart_then_off(
         "reason": "exchange <outage>",
     }
     assert changed.severity == "critical" and changed.telegram_user_id == ADMIN_ID
-    (alert,) = [a for a in await bot.services.alerts.recent() if a.rule == "killswitch"]
+    (alert,) = [a for a in await bot.services.alerts.recent(OPERATOR) if a.rule == "killswitch"]
     assert alert.evidence["state"] == "on" and alert.audit_event_id == changed.id
     # The outbox job delivers it to the admin chat.
     delivered = await bot.wait_for(
@@ -143,9 +144,8 @@ async def test_on_halts_key_changes_survives_a_restart_then_off(
             if e.event_type == EventType.SETTINGS_CHANGED
         ]
         assert states == ["on", "off"]
-        assert [
-            a.evidence["state"] for a in await services.alerts.recent() if a.rule == "killswitch"
-        ] == ["off", "on"]
+        recent = await services.alerts.recent(OPERATOR)
+        assert [a.evidence["state"] for a in recent if a.rule == "killswitch"] == ["off", "on"]
     finally:
         await restarted.stop()
         await services.aclose()

@@ -196,8 +196,8 @@ async def test_group_chatter_costs_nothing(bot: BotHarness) -> None:
 def test_auth_steps_are_auth_commands_and_2fa_code_steps() -> None:
     assert is_auth_step("register", in_code_step=False)
     assert is_auth_step("login", in_code_step=False)
-    assert is_auth_step("2fa_enroll", in_code_step=False)
-    assert is_auth_step(None, in_code_step=True)  # a 2FA code typed inside a flow
+    assert not is_auth_step("2fa_enroll", in_code_step=False)  # only wrong codes count there
+    assert is_auth_step(None, in_code_step=True)  # a password or code typed inside a flow
     assert not is_auth_step(None, in_code_step=False)  # email, password, captcha steps
     assert not is_auth_step("cancel", in_code_step=True)
     assert not is_auth_step("help", in_code_step=False)
@@ -208,10 +208,42 @@ async def test_every_code_step_belongs_to_a_conversation_of_the_bot(bot: BotHarn
 
     handlers = [h for group in bot.app.handlers.values() for h in group]
     flows = {h.name: h for h in handlers if isinstance(h, ConversationHandler)}
-    assert {"login", "2fa_enroll", "2fa_disable", "backup_codes"} <= set(CODE_STEPS)
+    assert {
+        "login",
+        "password",
+        "email",
+        "2fa_enroll",
+        "2fa_disable",
+        "backup_codes",
+        "apikey_add",
+        "apikey_delete",
+        "approve_payment",
+        "restore",
+        "killswitch",
+        "withdraw",
+    } <= set(CODE_STEPS)
     for name, states in CODE_STEPS.items():
         assert name in flows, "a renamed flow would silently leave the auth limit"
         assert states <= set(flows[name].states)
+
+
+async def test_guesses_are_judged_by_the_auth_window_and_only_wrong_ones_fill_it(
+    settings: Settings, services: Services, clock: FakeClock
+) -> None:
+    roomy = replace(settings.rate_limits, default="1000/minute", tiers={})
+    storage = MemoryWindows(lambda: clock.now().timestamp())
+    limiter = RateLimitService(roomy, storage, services.audit)
+    for _ in range(20):  # right answers: the auth window (5/minute) stays empty
+        assert (await limiter.check_guess(7)).allowed
+    for _ in range(5):
+        assert (await limiter.check_guess(7)).allowed
+        await limiter.charge_failure(7)  # the step found the answer wrong
+    refused = await limiter.check_guess(7)
+    assert not refused.allowed and refused.notify and refused.limit == "auth"
+    assert not (await limiter.check_guess(7)).notify  # told once per window
+    assert (await limiter.check(7, auth=False)).allowed  # other updates: the tier decides
+    clock.advance(seconds=61)
+    assert (await limiter.check_guess(7)).allowed
 
 
 # --- memory ----------------------------------------------------------------------------------

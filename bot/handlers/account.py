@@ -13,6 +13,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     clear_flow,
     conversation,
     flow_data,
@@ -157,6 +158,11 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 PW_CONFIRM: [MessageHandler(TEXT, got_new_password_again)],
             },
             restart_hint="Start again with /password.",
+            secrets={
+                PW_CURRENT: Secret.PASSWORD,
+                PW_NEW: Secret.NEW_SECRET,
+                PW_CONFIRM: Secret.NEW_SECRET,
+            },
         )
     )
     application.add_handler(
@@ -169,5 +175,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 EMAIL_NEW: [MessageHandler(TEXT, got_new_email)],
             },
             restart_hint="Start again with /email.",
+            secrets={EMAIL_PASSWORD: Secret.PASSWORD},
         )
     )

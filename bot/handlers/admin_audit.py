@@ -1,6 +1,7 @@
 """Admin views of the security data: /alerts, /suspicious and /audit EMAIL_OR_ID.
 
-Non-admins never get here: the gate refuses these commands and every ``adm:`` button first.
+Non-admins never get here: the gate refuses these commands and every ``adm:`` button first,
+the handlers carry their own admin filter, and core checks the actor of every read again.
 The output names users and their events, so it is shown only in a private chat with an admin
 or in the configured admin chat, never in some other group the bot happens to be in.
 """
@@ -13,11 +14,11 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot import texts
 from bot.audit_views import alert_line, audit_line, rule_label
-from bot.commands import ADMIN_CALLBACK_PREFIX
+from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context
 from bot.flows import message_of
 from bot.wording import count
@@ -49,7 +50,7 @@ async def alerts(update: Update, context: Context) -> None:
     if not _allowed_chat(update, context):
         await _refuse_chat(update)
         return
-    recent = await context.bot_data.services.alerts.recent(20)
+    recent = await context.bot_data.services.alerts.recent(sender(update), 20)
     if not recent:
         await message_of(update).reply_text(texts.ALERTS_EMPTY)
         return
@@ -63,7 +64,7 @@ async def suspicious(update: Update, context: Context) -> None:
     if not _allowed_chat(update, context):
         await _refuse_chat(update)
         return
-    summary = await context.bot_data.services.alerts.summary(hours=24)
+    summary = await context.bot_data.services.alerts.summary(sender(update), hours=24)
     if not summary:
         await message_of(update).reply_text(texts.SUSPICIOUS_EMPTY)
         return
@@ -124,15 +125,14 @@ async def audit(update: Update, context: Context) -> None:
         await message_of(update).reply_text(texts.AUDIT_USAGE)
         return
     activity = context.bot_data.services.activity
+    actor = sender(update)
     try:
-        target = await activity.resolve_target(args[0])
+        target = await activity.resolve_target(actor, args[0])
     except UserError as exc:
         await message_of(update).reply_text(f"{exc.user_message}\n\n{texts.AUDIT_USAGE}")
         return
-    user = update.effective_user
-    assert user is not None
-    await activity.record_admin_view(user.id, target)
-    page = await activity.target_page(target)
+    await activity.record_admin_view(actor, target)
+    page = await activity.target_page(actor, target)
     await message_of(update).reply_text(render(target, page), reply_markup=keyboard(target, page))
 
 
@@ -151,14 +151,15 @@ async def turn_page(update: Update, context: Context) -> None:
         return
     kind, direction = match[1], match[3]
     activity = context.bot_data.services.activity
+    actor = sender(update)
     if kind == "a":
-        target = await activity.account_target(subject_id)
+        target = await activity.account_target(actor, subject_id)
     else:
         target = AuditTarget("telegram", subject_id)
     if direction == "o":
-        page = await activity.target_page(target, before_id=cursor)
+        page = await activity.target_page(actor, target, before_id=cursor)
     else:
-        page = await activity.target_page(target, after_id=cursor)
+        page = await activity.target_page(actor, target, after_id=cursor)
     await query.answer()
     try:
         await query.edit_message_text(render(target, page), reply_markup=keyboard(target, page))
@@ -167,9 +168,10 @@ async def turn_page(update: Update, context: Context) -> None:
             raise
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /alerts, /suspicious, /audit and the /audit page buttons."""
-    application.add_handler(CommandHandler("alerts", alerts))
-    application.add_handler(CommandHandler("suspicious", suspicious))
-    application.add_handler(CommandHandler("audit", audit))
-    application.add_handler(CallbackQueryHandler(turn_page, pattern=f"^{CALLBACK_PREFIX}"))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /alerts, /suspicious, /audit and the /audit page buttons (admin-filtered)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("alerts", alerts, filters=only))
+    application.add_handler(CommandHandler("suspicious", suspicious, filters=only))
+    application.add_handler(CommandHandler("audit", audit, filters=only))
+    application.add_handler(admins.button(turn_page, pattern=f"^{CALLBACK_PREFIX}"))

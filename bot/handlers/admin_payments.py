@@ -1,6 +1,8 @@
 """Admin payment commands: /pending, /verify ID, /approve ID (2FA code), /reject ID REASON.
 
-The gate refuses these to non-admins before any handler runs. Decisions (approve, reject)
+Three checks, each enough alone (SPEC §10): the gate refuses these to non-admins before any
+handler runs, every handler here carries its own admin filter, and core checks the actor
+again. Decisions (approve, reject)
 need the admin's own session with 2FA on; approving also asks for a fresh 2FA code.
 """
 
@@ -14,15 +16,16 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
+from bot.commands import AdminOnly, sender
 from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
     id_argument,
-    mark_code_step,
     message_of,
     reply_lines,
     require_admin_session,
@@ -30,6 +33,7 @@ from bot.flows import (
 )
 from bot.handlers.payments import minute, reason_text, tell_outcome
 from bot.wording import count
+from core.authz import Actor
 from core.errors import UserError
 from core.money import format_usdt
 from core.payments import CheckReport, PaymentView
@@ -54,7 +58,7 @@ def _invoice_facts(view: PaymentView) -> dict[str, object]:
 
 async def show_pending(update: Update, context: Context) -> None:
     """Pending payments, least recently checked first."""
-    views = await context.bot_data.services.payments.pending()
+    views = await context.bot_data.services.payments.pending(sender(update))
     if not views:
         await message_of(update).reply_text(texts.ADMIN_PENDING_NONE)
         return
@@ -118,8 +122,8 @@ async def verify(update: Update, context: Context) -> None:
         await message_of(update).reply_text(texts.ADMIN_VERIFY_USAGE)
         return
     payments = context.bot_data.services.payments
-    view = await payments.view(payment_id)
-    report = await payments.check(payment_id)
+    view = await payments.view(sender(update), payment_id)
+    report = await payments.verify(sender(update), payment_id)
     await reply_lines(message_of(update), verification_lines(view, report))
     await tell_outcome(context.bot, report)
 
@@ -134,7 +138,7 @@ async def start_approve(update: Update, context: Context) -> int:
     session = await require_admin_session(update, context)
     if session is None:
         return END
-    view = await context.bot_data.services.payments.view(payment_id)
+    view = await context.bot_data.services.payments.view(Actor.of_session(session), payment_id)
     flow_data(context, APPROVE).update(session=session, payment_id=payment_id)
     await message_of(update).reply_text(
         texts.ADMIN_APPROVE_ASK_CODE.format(
@@ -196,18 +200,20 @@ async def reject(update: Update, context: Context) -> None:
         logger.warning("could not tell a user about a rejection: %s", type(exc).__name__)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /pending, /verify, /approve, /reject."""
-    application.add_handler(CommandHandler("pending", show_pending))
-    application.add_handler(CommandHandler("verify", verify))
-    application.add_handler(CommandHandler("reject", reject))
-    mark_code_step(APPROVE, CODE)  # the 2FA code counts against the auth rate limit
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /pending, /verify, /approve, /reject (each with its own admin filter)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("pending", show_pending, filters=only))
+    application.add_handler(CommandHandler("verify", verify, filters=only))
+    application.add_handler(CommandHandler("reject", reject, filters=only))
     application.add_handler(
         conversation(
             name=APPROVE,
             entry="approve",
             entry_callback=start_approve,
-            states={CODE: [MessageHandler(TEXT, got_approve_code)]},
+            entry_filter=only,
+            states={CODE: [MessageHandler(TEXT & only, got_approve_code)]},
             restart_hint="Start again with /approve PAYMENT_ID.",
+            secrets={CODE: Secret.CODE},
         )
     )

@@ -6,13 +6,15 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot import texts
+from bot.commands import AdminOnly, sender
 from bot.context import Context
 from bot.flows import message_of
 
 
 async def show_stats(update: Update, context: Context) -> None:
-    """Admin-only (the gate refuses others): the platform at a glance."""
-    stats = await context.bot_data.services.stats.snapshot()
+    """Admin-only (the gate, the handler's filter and core refuse others): the platform at a
+    glance."""
+    stats = await context.bot_data.services.stats.snapshot(sender(update))
     await message_of(update).reply_text(
         texts.STATS.format(
             users=stats.users,
@@ -23,6 +25,6 @@ async def show_stats(update: Update, context: Context) -> None:
     )
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /stats."""
-    application.add_handler(CommandHandler("stats", show_stats))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /stats (with its own admin filter)."""
+    application.add_handler(CommandHandler("stats", show_stats, filters=admins.filter))

@@ -1,7 +1,8 @@
 """Admin withdrawal commands: /withdrawals, /complete_withdrawal ID TX_HASH,
 /reject_withdrawal ID REASON.
 
-The gate refuses these to non-admins before any handler runs (``ADMIN_ONLY``). Payouts are
+The gate refuses these to non-admins before any handler runs (``ADMIN_ONLY``); each handler
+carries its own admin filter as well. Payouts are
 sent by hand from the platform's wallet; these commands list what is waiting and record the
 outcome. Recording one needs the admin's own session with 2FA on; core checks that again and
 refuses a second decision on the same withdrawal. The user is told either way. Emails,
@@ -19,6 +20,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler
 
 from bot import texts
+from bot.commands import AdminOnly, sender
 from bot.context import Context
 from bot.flows import id_argument, message_of, reply_lines, require_admin_session
 from bot.handlers.payments import minute
@@ -54,7 +56,7 @@ async def show_withdrawals(update: Update, context: Context) -> None:
     if not await _in_allowed_chat(update, context):
         return
     services = context.bot_data.services
-    views = await services.withdrawals.pending()
+    views = await services.withdrawals.pending(sender(update))
     if not views:
         await message_of(update).reply_text(texts.ADMIN_WITHDRAWALS_NONE)
         return
@@ -147,8 +149,9 @@ async def reject(update: Update, context: Context) -> None:
     )
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal."""
-    application.add_handler(CommandHandler("withdrawals", show_withdrawals))
-    application.add_handler(CommandHandler("complete_withdrawal", complete))
-    application.add_handler(CommandHandler("reject_withdrawal", reject))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal (admin-filtered)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("withdrawals", show_withdrawals, filters=only))
+    application.add_handler(CommandHandler("complete_withdrawal", complete, filters=only))
+    application.add_handler(CommandHandler("reject_withdrawal", reject, filters=only))

@@ -22,6 +22,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
@@ -436,6 +437,12 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 CONFIRM: [MessageHandler(TEXT, got_confirmation)],
             },
             restart_hint="Start again with /apikey_add.",
+            secrets={
+                KEY: Secret.NEW_SECRET,
+                SECRET: Secret.NEW_SECRET,
+                PASSPHRASE: Secret.NEW_SECRET,
+                CONFIRM: Secret.CODE,  # the 2FA code, or the password without 2FA
+            },
         )
     )
     application.add_handler(
@@ -451,5 +458,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 DELETE_CODE: [MessageHandler(TEXT, got_delete_code)],
             },
             restart_hint="Start again with /apikey_delete ID.",
+            secrets={DELETE_CODE: Secret.CODE},
         )
     )

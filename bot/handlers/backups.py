@@ -1,4 +1,5 @@
-"""/backup, /backups and /restore NAME (admins only: the gate refuses everyone else).
+"""/backup, /backups and /restore NAME (admins only: the gate refuses everyone else, each
+handler carries its own admin filter, and core checks the actor again).
 
 /backup and /restore change data, so they also need the admin's own session with 2FA on;
 /restore then asks for a confirmation press and a fresh 2FA code, and runs in a private chat
@@ -14,14 +15,15 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
+from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
-from bot.commands import ADMIN_CALLBACK_PREFIX
+from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
@@ -31,6 +33,7 @@ from bot.flows import (
     tell_chats,
 )
 from bot.wording import count
+from core.authz import Actor
 from core.backups import MANUAL, BackupError, BackupInfo, Manifest, RestoreIncomplete, human_size
 from core.errors import UserError
 from core.twofactor import CodeBlocked
@@ -114,9 +117,7 @@ async def backup_now(update: Update, context: Context) -> None:
     await message.reply_text(texts.BACKUP_STARTED)
     try:
         info = await context.bot_data.services.backups.create(
-            reason=MANUAL,
-            account_id=session.account_id,
-            telegram_user_id=session.telegram_user_id,
+            Actor.of_session(session), reason=MANUAL
         )
     except BackupError as exc:
         logger.error("a backup requested by an admin failed: %s", exc.user_message)
@@ -140,7 +141,7 @@ async def backup_now(update: Update, context: Context) -> None:
 async def list_backups(update: Update, context: Context) -> None:
     """Every archive with its time, size, row counts and whether it verifies."""
     message = message_of(update)
-    infos = await context.bot_data.services.backups.list_backups()
+    infos = await context.bot_data.services.backups.list_backups(sender(update))
     if not infos:
         await message.reply_text(texts.BACKUPS_EMPTY)
         return
@@ -169,7 +170,7 @@ async def start_restore(update: Update, context: Context) -> int:
         return END
     name = args[0]
     try:
-        manifest = await context.bot_data.services.backups.peek(name)
+        manifest = await context.bot_data.services.backups.peek(Actor.of_session(session), name)
     except BackupError as exc:
         await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.user_message)))
         return END
@@ -240,9 +241,8 @@ async def got_code(update: Update, context: Context) -> int:
     await message.reply_text(f"{note}\n\n{texts.RESTORE_RUNNING}")
     try:
         result = await services.backups.restore(
+            Actor.of_session(session),
             name,
-            account_id=session.account_id,
-            telegram_user_id=session.telegram_user_id,
             # Re-checked with every other unit of work held off, just before the swap.
             guard=lambda uow: services.sessions.require_live(uow, session, proof),
         )
@@ -283,22 +283,26 @@ async def got_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /backup, /backups and the /restore flow."""
-    application.add_handler(CommandHandler("backup", backup_now))
-    application.add_handler(CommandHandler("backups", list_backups))
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /backup, /backups and the /restore flow (each with its own admin filter)."""
+    only = admins.filter
+    application.add_handler(CommandHandler("backup", backup_now, filters=only))
+    application.add_handler(CommandHandler("backups", list_backups, filters=only))
     application.add_handler(
         conversation(
             name=RESTORE,
             entry="restore",
             entry_callback=start_restore,
+            entry_filter=only,
             states={
                 CONFIRM: [
-                    CallbackQueryHandler(confirmed, pattern=f"^{GO}$"),
-                    CallbackQueryHandler(cancelled, pattern=f"^{STOP}$"),
+                    admins.button(confirmed, pattern=f"^{GO}$"),
+                    admins.button(cancelled, pattern=f"^{STOP}$"),
                 ],
-                CODE: [MessageHandler(TEXT, got_code)],
+                CODE: [MessageHandler(TEXT & only, got_code)],
             },
             restart_hint="Start again with /restore NAME.",
+            secrets={CODE: Secret.CODE},
+            private_only=False,  # start_restore says so itself
         )
     )

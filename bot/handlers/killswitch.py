@@ -1,6 +1,7 @@
 """/killswitch on|off REASON (admin): halt API-key changes and withdrawals platform-wide.
 
-The gate already refuses the command to non-admins (``ADMIN_ONLY``). Changing the switch takes
+The gate already refuses the command to non-admins (``ADMIN_ONLY``), the handlers carry their
+own admin filter, and core checks the session's user again. Changing the switch takes
 the admin's own session with 2FA on and a fresh code, asked for in a short flow in a private
 chat; ``/killswitch`` alone shows the state anywhere an admin asks.
 """
@@ -14,10 +15,12 @@ from telegram.constants import ChatType
 from telegram.ext import Application, MessageHandler
 
 from bot import texts
+from bot.commands import AdminOnly
 from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
@@ -104,14 +107,17 @@ async def got_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Wire /killswitch."""
+def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+    """Wire /killswitch (with its own admin filter)."""
     application.add_handler(
         conversation(
             name=FLOW,
             entry="killswitch",
             entry_callback=start,
-            states={CODE: [MessageHandler(TEXT, got_code)]},
+            entry_filter=admins.filter,
+            states={CODE: [MessageHandler(TEXT & admins.filter, got_code)]},
             restart_hint="Start again with /killswitch on|off REASON.",
+            secrets={CODE: Secret.CODE},
+            private_only=False,  # /killswitch alone shows the state anywhere; start() checks
         )
     )

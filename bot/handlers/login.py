@@ -15,18 +15,20 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
+    charge_auth_failure,
     conversation,
     email_step,
     end_flow,
     flow_data,
-    mark_code_step,
     message_of,
     take_secret,
 )
 from bot.session_view import session_limits
 from bot.wording import count
-from core.accounts import LOCK_FAILURES, LoginAttempt, locked_message
+from core.accounts import LoginAttempt, locked_message
 from core.errors import UserError
+from core.login_throttle import LOCK_FAILURES
 from core.twofactor import CodeBlocked, SecondFactorProof
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ async def got_password(update: Update, context: Context) -> int:
         data["email"], password, user.id
     )
     del password
+    if not data["attempt"].ok:
+        await charge_auth_failure(update, context)  # a wrong password is a guess
     data["password_tries"] = data.get("password_tries", 0) + 1
     if captcha_enabled(context) and not data.get("captcha_passed"):
         await message_of(update).reply_text(note)
@@ -206,7 +210,6 @@ async def logout(update: Update, context: Context) -> None:
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Wire /login and /logout."""
-    mark_code_step(FLOW, CODE)
     application.add_handler(
         conversation(
             name=FLOW,
@@ -219,6 +222,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 CODE: [MessageHandler(TEXT, got_code)],
             },
             restart_hint=RESTART_HINT,
+            secrets={PASSWORD: Secret.PASSWORD, CODE: Secret.CODE},
+            guesses=[CAPTCHA],  # bot/captcha_step.py charges a wrong answer
         )
     )
     application.add_handler(CommandHandler("logout", logout))

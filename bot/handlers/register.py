@@ -19,6 +19,7 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     email_step,
     end_flow,
@@ -200,5 +201,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 ],
             },
             restart_hint=RESTART_HINT,
+            secrets={PASSWORD: Secret.NEW_SECRET, CONFIRM: Secret.NEW_SECRET},
+            guesses=[CAPTCHA],  # bot/captcha_step.py charges a wrong answer
         )
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
@@ -12,11 +14,11 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     delete_later,
     end_flow,
     flow_data,
-    mark_code_step,
     message_of,
     password_step,
     require_session,
@@ -38,6 +40,80 @@ async def _ack(update: Update) -> None:
 
 def _codes_block(codes: list[str]) -> str:
     return "\n".join(f"<code>{format_backup_code(code)}</code>" for code in codes)
+
+
+# --- the backup-codes message: protected, and deleted after "I saved them" or 10 minutes ---
+
+CODES_MESSAGE_LIFETIME = timedelta(minutes=10)
+CODES_SWEEP_SECONDS = 30
+CB_SAVED = "2fa:saved"
+_CODES_MESSAGES = "backup_codes_messages"  # user_data: [(chat id, message id, ISO due time)]
+
+
+async def send_backup_codes(update: Update, context: Context, text: str) -> None:
+    """Send the codes so they can't be forwarded or saved, and remember to delete them (the
+    due time is in user_data, which the persistence keeps across restarts)."""
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(texts.BACKUP_CODES_SAVED_BUTTON, callback_data=CB_SAVED)]]
+    )
+    sent = await message_of(update).reply_text(
+        f"{text}\n\n{texts.BACKUP_CODES_AUTO_DELETE}", protect_content=True, reply_markup=keyboard
+    )
+    due = context.bot_data.services.clock.now() + CODES_MESSAGE_LIFETIME
+    assert context.user_data is not None
+    context.user_data.setdefault(_CODES_MESSAGES, []).append(
+        (sent.chat_id, sent.message_id, due.isoformat())
+    )
+
+
+async def _delete_codes_message(context: Context, chat_id: int, message_id: int) -> None:
+    try:
+        await context.bot.delete_message(chat_id, message_id)
+    except TelegramError as exc:
+        logger.warning("could not delete a backup-codes message: %s", type(exc).__name__)
+
+
+async def saved_codes(update: Update, context: Context) -> None:
+    """ "I saved them": delete the message now (only one this user was sent)."""
+    query = update.callback_query
+    assert query is not None
+    pending = context.user_data.get(_CODES_MESSAGES, []) if context.user_data else []
+    target = query.message
+    mine = [
+        entry
+        for entry in pending
+        if target is not None and (entry[0], entry[1]) == (target.chat.id, target.message_id)
+    ]
+    if not mine:
+        await query.answer(texts.STALE_BUTTON, show_alert=True)
+        return
+    await query.answer(texts.BACKUP_CODES_GONE)
+    for entry in mine:
+        pending.remove(entry)
+        await _delete_codes_message(context, entry[0], entry[1])
+
+
+async def sweep_codes_messages(context: Context) -> None:
+    """Job (also at start-up, so a restart keeps the promise): delete the codes messages
+    whose 10 minutes are over."""
+    now = context.bot_data.services.clock.now()
+    for user_id, user_data in list(context.application.user_data.items()):
+        pending = user_data.get(_CODES_MESSAGES)
+        if not pending:
+            continue
+        context.application.mark_data_for_update_persistence(user_ids=user_id)
+        for entry in list(pending):
+            chat_id, message_id, due_text = [*entry, None, None, None][:3]
+            try:
+                due = datetime.fromisoformat(str(due_text))
+            except (ValueError, TypeError):
+                due = now
+            if due <= now:
+                pending.remove(entry)
+                if isinstance(chat_id, int) and isinstance(message_id, int):
+                    await _delete_codes_message(context, chat_id, message_id)
+        if not pending:
+            user_data.pop(_CODES_MESSAGES, None)
 
 
 async def show_status(update: Update, context: Context) -> None:
@@ -111,8 +187,8 @@ async def got_enroll_code(update: Update, context: Context) -> int:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return CODE
     await end_flow(context, ENROLL)
-    await message_of(update).reply_text(
-        f"{note}\n\n" + texts.MFA_ENABLED.format(codes=_codes_block(codes))
+    await send_backup_codes(
+        update, context, f"{note}\n\n" + texts.MFA_ENABLED.format(codes=_codes_block(codes))
     )
     return END
 
@@ -162,8 +238,8 @@ async def got_codes_code(update: Update, context: Context) -> int:
     except UserError as exc:
         return await _reply_after_code_error(update, context, CODES, note, exc)
     await end_flow(context, CODES)
-    await message_of(update).reply_text(
-        f"{note}\n\n" + texts.MFA_NEW_CODES.format(codes=_codes_block(codes))
+    await send_backup_codes(
+        update, context, f"{note}\n\n" + texts.MFA_NEW_CODES.format(codes=_codes_block(codes))
     )
     return END
 
@@ -202,9 +278,16 @@ async def got_disable_code(update: Update, context: Context) -> int:
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Wire the 2FA commands and buttons."""
-    for flow in (ENROLL, CODES, DISABLE):
-        mark_code_step(flow, CODE)
     application.add_handler(CommandHandler("2fa", show_status))
+    application.add_handler(CallbackQueryHandler(saved_codes, pattern=f"^{CB_SAVED}$"))
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            sweep_codes_messages,
+            interval=CODES_SWEEP_SECONDS,
+            first=1,  # soon after start-up: a restart keeps the 10-minute promise
+            name="codes-sweep",
+            job_kwargs={"misfire_grace_time": None, "coalesce": True},
+        )
     application.add_handler(
         conversation(
             name=ENROLL,
@@ -216,6 +299,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 CODE: [MessageHandler(TEXT, got_enroll_code)],
             },
             restart_hint="Start again with /2fa_enroll.",
+            secrets={PASSWORD: Secret.PASSWORD, CODE: Secret.CODE},
         )
     )
     application.add_handler(
@@ -226,6 +310,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             extra_entries=[CallbackQueryHandler(start_codes, pattern="^2fa:codes$")],
             states={CODE: [MessageHandler(TEXT, got_codes_code)]},
             restart_hint="Start again with /backup_codes.",
+            secrets={CODE: Secret.CODE},
         )
     )
     application.add_handler(
@@ -239,5 +324,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 CODE: [MessageHandler(TEXT, got_disable_code)],
             },
             restart_hint="Start again with /2fa_disable.",
+            secrets={PASSWORD: Secret.PASSWORD, CODE: Secret.CODE},
         )
     )

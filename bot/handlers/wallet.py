@@ -18,10 +18,10 @@ from bot.context import Context
 from bot.flows import (
     END,
     TEXT,
+    Secret,
     conversation,
     end_flow,
     flow_data,
-    mark_code_step,
     message_of,
     require_session,
     take_secret,
@@ -172,7 +172,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     """Wire /wallet, /referral and /withdraw."""
     application.add_handler(CommandHandler("wallet", show_wallet))
     application.add_handler(CommandHandler("referral", show_referral))
-    mark_code_step(FLOW, CODE)  # the 2FA code counts against the auth rate limit
     application.add_handler(
         conversation(
             name=FLOW,
@@ -180,5 +179,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             entry_callback=start_withdraw,
             states={CODE: [MessageHandler(TEXT, got_code)]},
             restart_hint="Start again with /withdraw AMOUNT ADDRESS.",
+            secrets={CODE: Secret.CODE},
         )
     )

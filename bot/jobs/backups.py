@@ -16,6 +16,7 @@ from telegram.ext import Application
 from bot import texts
 from bot.context import Context
 from bot.handlers.backups import tell_admins
+from core.authz import SYSTEM
 from core.backups import NIGHTLY, human_size
 from core.config import Settings
 from core.errors import UserError
@@ -33,7 +34,7 @@ async def nightly_backup(context: Context) -> None:
     """Back up, then delete archives past retention; alert the admin chat on any failure."""
     backups = context.bot_data.services.backups
     try:
-        info = await backups.create(reason=NIGHTLY)
+        info = await backups.create(SYSTEM, reason=NIGHTLY)
     except Exception as exc:  # whatever went wrong, the admins must hear of it
         logger.error("nightly backup failed: %s", _reason(exc), exc_info=exc)
         text = texts.BACKUP_ALERT.format(
@@ -43,7 +44,7 @@ async def nightly_backup(context: Context) -> None:
         return
     logger.info("nightly backup %s written (%s)", info.name, human_size(info.size))
     try:
-        removed = await backups.prune()
+        removed = await backups.prune(SYSTEM)
     except Exception as exc:  # same: never fail silently
         logger.error("pruning old backups failed: %s", _reason(exc), exc_info=exc)
         text = texts.BACKUP_ALERT.format(what=texts.BACKUP_ALERT_PRUNE, reason=escape(_reason(exc)))

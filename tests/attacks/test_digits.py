@@ -24,6 +24,7 @@ import pyotp
 import pytest
 
 from bot import texts
+from core.authz import OPERATOR
 from core.backup_archive import parse_name
 from core.digits import is_ascii_digits, parse_code, parse_decimal, parse_id, parse_int
 from core.errors import UserError
@@ -203,11 +204,11 @@ def test_backup_names_and_retry_after_in_lookalike_digits() -> None:
 async def test_audit_targets_read_ids_once(services: Services) -> None:
     """``/audit tg:#12`` passed the id check and then crashed int("#12"); ``tg:١٢`` is no id
     at all (so it is read as an email, and refused as one)."""
-    assert (await services.activity.resolve_target("tg:#12")).id == 12
-    assert (await services.activity.resolve_target(" 42 ")).id == 42
+    assert (await services.activity.resolve_target(OPERATOR, "tg:#12")).id == 12
+    assert (await services.activity.resolve_target(OPERATOR, " 42 ")).id == 42
     for text in ("tg:١٢", "١٢", "tg:12\u200b"):
         with pytest.raises(UserError):
-            await services.activity.resolve_target(text)
+            await services.activity.resolve_target(OPERATOR, text)
 
 
 # --- through the bot -------------------------------------------------------------------------

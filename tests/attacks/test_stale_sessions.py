@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from core.authz import OPERATOR, Actor
 from core.clock import FakeClock
 from core.money import MICRO
 from core.sessions import EndReason, FlowEnded
@@ -165,8 +166,8 @@ async def _session_idles_out(bot: BotHarness, victim: Victim, clock: FakeClock) 
 
 
 async def _admin_restores(bot: BotHarness, victim: Victim, clock: FakeClock) -> None:
-    backup = await bot.services.backups.create()
-    await bot.services.backups.restore(backup.name)
+    backup = await bot.services.backups.create(OPERATOR)
+    await bot.services.backups.restore(OPERATOR, backup.name)
 
 
 # event -> (what happens, the reason the attacker is told, whether the phone's session ended)
@@ -326,8 +327,8 @@ async def test_a_login_attempt_ends_when_the_owner_logs_out_or_turns_2fa_off(
     assert ended.value.reason is EndReason.LOGGED_OUT
 
     attempt = await accounts.check_credentials(EMAIL, PASSWORD, ATTACKER)
-    backup = await bot.services.backups.create()
-    await bot.services.backups.restore(backup.name)
+    backup = await bot.services.backups.create(OPERATOR)
+    await bot.services.backups.restore(OPERATOR, backup.name)
     with pytest.raises(FlowEnded) as ended:
         await accounts.complete_login(attempt, ATTACKER)
     assert ended.value.reason is EndReason.RESTORED
@@ -370,7 +371,7 @@ async def test_a_restore_confirmed_after_the_admin_logged_out_elsewhere_is_refus
     """/restore NAME, Restore pressed; the admin logs out on their other device; a code sent
     now restores nothing (the account registered after the backup is still there)."""
     admin = await _admin(bot, clock)
-    backup = await bot.services.backups.create()
+    backup = await bot.services.backups.create(OPERATOR)
     await register(bot, bot.user(3003, "Later"), email="later@example.com")
     (confirm,) = await bot.send(admin.phone, f"/restore {backup.name}")
     (ask,) = await bot.press(admin.phone, confirm, "Restore")
@@ -390,18 +391,20 @@ async def test_the_restore_guard_runs_with_everything_else_held_off(
     services = bot.services
     session = await services.sessions.current(admin.phone.id)
     assert session is not None
-    backup = await services.backups.create()
+    backup = await services.backups.create(OPERATOR)
     await register(bot, bot.user(3003, "Later"), email="later@example.com")
     proof = await services.twofactor.proof_for_action(session, admin.code(clock), "restore")
     await services.sessions.logout(admin.phone.id)
-    archives = len(await services.backups.list_backups())
+    archives = len(await services.backups.list_backups(OPERATOR))
     with pytest.raises(FlowEnded) as ended:
         await services.backups.restore(
-            backup.name, guard=lambda uow: services.sessions.require_live(uow, session, proof)
+            Actor.of_session(session),
+            backup.name,
+            guard=lambda uow: services.sessions.require_live(uow, session, proof)
         )
     assert ended.value.reason is EndReason.LOGGED_OUT
     assert ("later@example.com",) in await rows(bot, "SELECT email FROM users")
-    assert len(await services.backups.list_backups()) == archives  # no safety backup either
+    assert len(await services.backups.list_backups(OPERATOR)) == archives  # no safety backup either
 
 
 async def test_an_approval_from_a_stale_admin_session_is_refused_before_anything_is_read(

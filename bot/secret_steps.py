@@ -1,0 +1,165 @@
+"""Secret steps of flows: what they ask for, how guesses count, and what happens after.
+
+Every flow declares its secret steps when it is built (:func:`bot.flows.conversation`):
+password and code answers are judged by the auth limit and a wrong one is charged to it
+(:func:`charge_auth_failure`); a text that arrives just after a secret-asking flow ended
+unfinished (timeout, /cancel, a wrong answer, a restart) is deleted with a note
+(:func:`register_after_secret_guard`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from enum import Enum
+from html import escape
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler
+
+from bot import texts
+from bot.context import Context
+
+logger = logging.getLogger(__name__)
+
+SECRET_AFTERMATH = timedelta(minutes=3)  # texts after a secret-asking flow ended: deleted
+
+
+class Secret(Enum):
+    """What a step of a flow asks for, when it is something that must not stay in the chat.
+
+    Every flow declares its secret steps when it is built (:func:`conversation`), and a test
+    walks every flow of the real Application to check none is missing.
+    """
+
+    PASSWORD = "account password"  # noqa: S105  (checked: a guess for the auth limit)
+    CODE = "code"  # a 2FA or backup code: a guess for the auth limit
+    NEW_SECRET = "new"  # noqa: S105  (a new password, an API credential: never a guess)
+
+    @property
+    def is_guess(self) -> bool:
+        """Whether a wrong answer is a guess that counts against the auth limit (SPEC §5)."""
+        return self is not Secret.NEW_SECRET
+
+
+# Flow name -> states that ask for a password or code: the auth limit judges them (SPEC §5).
+# Filled by :func:`conversation` from each flow's declaration.
+CODE_STEPS: dict[str, set[object]] = {}
+
+
+def mark_code_step(flow: str, state: object) -> None:
+    """Declare that ``state`` of ``flow`` asks for a password or code (prefer declaring it
+    with ``secrets=`` when the flow is built)."""
+    CODE_STEPS.setdefault(flow, set()).add(state)
+
+
+# Set while an update is handled when its answer was charged as wrong (see Flow).
+WRONG_ANSWER_CHARGED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "wrong_answer_charged", default=False
+)
+
+
+async def charge_auth_failure(update: Update, context: Context) -> None:
+    """A wrong password, code or captcha answer: count it against the auth limit (SPEC §5)."""
+    WRONG_ANSWER_CHARGED.set(True)
+    user = update.effective_user
+    if user is not None:
+        await context.bot_data.services.ratelimit.charge_failure(user.id)
+
+
+AFTERMATH_KEY = "_secret_flow_ended"  # user_data: {"flow": name, "until": ISO time}
+FLOW_HINTS: dict[str, str] = {}  # flow name -> how to start it again (secret-asking flows)
+
+
+def remember_secret_flow_ended(context: Context, flow: str) -> None:
+    """A secret-asking flow just ended unfinished: for a few minutes, texts are deleted."""
+    if context.user_data is not None:
+        until = context.bot_data.services.clock.now() + SECRET_AFTERMATH
+        context.user_data[AFTERMATH_KEY] = {"flow": flow, "until": until.isoformat()}
+
+
+def secret_flow_left(user_data: Mapping[Any, Any] | None, now: datetime) -> str | None:
+    """The flow whose aftermath is still running for this user, if any."""
+    mark = (user_data or {}).get(AFTERMATH_KEY)
+    if not isinstance(mark, dict):
+        return None
+    try:
+        until = datetime.fromisoformat(str(mark.get("until")))
+    except ValueError:
+        return None
+    return str(mark.get("flow", "")) if now < until else None
+
+
+async def delete_quietly(message: Message) -> bool:
+    """Delete a message; False (logged by error type only) when Telegram refuses."""
+    try:
+        await message.delete()
+    except TelegramError as exc:
+        logger.warning("could not delete a message: %s", type(exc).__name__)
+        return False
+    return True
+
+
+def charging_wrong_answers(
+    callback: Callable[[Update, Context], Awaitable[object]], state: object
+) -> Callable[[Update, Context], Awaitable[object]]:
+    """A guess step that asks again has been given a wrong answer: charge it (SPEC §5)."""
+
+    async def step(update: Update, context: Context) -> object:
+        outcome = await callback(update, context)
+        if outcome == state:
+            await charge_auth_failure(update, context)
+        return outcome
+
+    step.__wrapped__ = callback  # type: ignore[attr-defined]
+    return step
+
+
+class _AfterSecretFlow(BaseHandler[Update, Any, Any]):
+    """Takes a plain private text only while a secret-asking flow's aftermath runs for its
+    sender (ended by timeout, /cancel or a restart), so other texts still reach the hint."""
+
+    def __init__(self, application: Any) -> None:
+        super().__init__(self._callback)
+        self._application = application
+
+    def _flow_for(self, update: Update) -> str | None:
+        user = update.effective_user
+        if user is None:
+            return None
+        services = self._application.bot_data.services
+        left = secret_flow_left(self._application.user_data.get(user.id), services.clock.now())
+        persistence = self._application.persistence
+        if left is None and persistence is not None:
+            left = persistence.lost_flow(user.id, services.clock.now())
+        return left
+
+    def check_update(self, update: object) -> bool:
+        if not isinstance(update, Update) or update.edited_message is not None:
+            return False
+        message, chat = update.message, update.effective_chat
+        if message is None or chat is None or chat.type != ChatType.PRIVATE:
+            return False
+        if not message.text or message.text.startswith("/"):
+            return False
+        return self._flow_for(update) is not None
+
+    async def _callback(self, update: Update, context: Context) -> None:
+        flow = self._flow_for(update)
+        hint = FLOW_HINTS.get(flow or "", texts.SECRET_LEFT_GENERIC_HINT)
+        message = update.effective_message
+        assert message is not None
+        deleted = await delete_quietly(message)
+        text = texts.SECRET_LEFT_DELETED if deleted else texts.SECRET_LEFT_NOT_DELETED
+        await context.bot.send_message(message.chat_id, text.format(restart=escape(hint)))
+
+
+def register_after_secret_guard(application: Any) -> None:
+    """Delete texts that arrive just after a secret-asking flow ended; register after every
+    flow and before the catch-all hint."""
+    application.add_handler(_AfterSecretFlow(application))

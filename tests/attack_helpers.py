@@ -1,0 +1,153 @@
+"""Shared set-up for the attacker's notebook (tests/attacks/): a well-equipped attacker and a
+way to prove that nothing was written.
+
+The attacker is set up through core, not by driving the bot's flows, so the attack tests do not
+depend on how the sign-in flows ask their questions: an account, a live session, 2FA on, and a
+pending payment of their own (the thing they would most like to see approved).
+
+A test module takes the fixtures with ``from tests.attack_helpers import *``: payments are
+configured against the fake TronScan and the rate limits are roomy, because these tests send
+hundreds of messages inside one frozen minute (the real limits are tested elsewhere).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pyotp
+import pytest
+from telegram.ext import BaseHandler, CommandHandler, ConversationHandler
+
+from bot.bootstrap import bootstrap
+from core.clock import FakeClock
+from core.config import Settings, load_settings
+from core.ports import PaymentRecord
+from core.services import Services
+from core.sessions import Session
+from tests.fake_tronscan import FakeTronscan, payments_config, tx_hash
+from tests.harness import BotHarness
+
+__all__ = ["clock", "fake", "services", "settings"]
+
+PASSWORD = "violet canyon trumpet 42 orbit"
+# Tables a refused attempt may write: its audit event and the detector's alert about it.
+AUDIT_TABLES = frozenset({"audit_events", "audit_head", "alerts", "alert_dedupe"})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Before the fixtures' transfer, as in tests/payment_fixtures.py.
+    return FakeClock(datetime(2025, 11, 28, 3, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(env: dict[str, str], tmp_path: Path) -> Settings:
+    config = payments_config(tmp_path)
+    roomy = 'auth = "100000/minute"\ndefault = "100000/minute"\n'
+    roomy += "".join(f'tiers.{tier} = "100000/minute"\n' for tier in ("free", "basic", "pro"))
+    text = config.read_text().replace('auth = "1000/minute"\n', roomy)
+    config.write_text(text + f'[backups]\ndir = "{tmp_path / "backups"}"\n')
+    return load_settings(config, env)
+
+
+@pytest.fixture
+def fake() -> FakeTronscan:
+    return FakeTronscan()
+
+
+@pytest.fixture
+async def services(
+    settings: Settings, clock: FakeClock, fake: FakeTronscan
+) -> AsyncIterator[Services]:
+    built = await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
+    yield built
+    await built.aclose()
+
+
+@dataclass
+class Equipped:
+    """A signed-in user with 2FA on: their session and their authenticator."""
+
+    telegram_user_id: int
+    session: Session
+    totp: pyotp.TOTP
+
+    def code(self, clock: FakeClock) -> str:
+        """A fresh code (the clock moves one step, so no code is ever a replay)."""
+        clock.advance(seconds=30)
+        return self.totp.at(clock.now())
+
+
+async def signed_in_with_2fa(
+    services: Services, clock: FakeClock, telegram_user_id: int, email: str
+) -> Equipped:
+    """Register, log in and turn 2FA on, through core."""
+    hashed = await services.accounts.passwords.hash(PASSWORD)
+    await services.accounts.register(
+        email=email, password_hash=hashed, referral_code=None, telegram_user_id=telegram_user_id
+    )
+    attempt = await services.accounts.check_credentials(email, PASSWORD, telegram_user_id)
+    session = (await services.accounts.complete_login(attempt, telegram_user_id)).session
+    proof = await services.accounts.reauthenticate(session, PASSWORD)
+    enrollment = await services.twofactor.start_enrollment(session, proof)
+    totp = pyotp.TOTP(enrollment.secret)
+    await services.twofactor.confirm_enrollment(session, proof, totp.at(clock.now()))
+    return Equipped(telegram_user_id, session, totp)
+
+
+async def own_pending_payment(services: Services, who: Equipped, n: int = 1) -> PaymentRecord:
+    """An invoice and a reported (unknown to the chain, so pending) payment of ``who``."""
+    invoice = await services.payments.create_invoice(who.session, "basic")
+    return await services.payments.submit(who.session, invoice.id, tx_hash(n))
+
+
+async def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (small databases only)."""
+    async with aiosqlite.connect(database) as conn:
+        async with conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ) as cursor:
+            names = [name for (name,) in await cursor.fetchall()]
+        tables = {}
+        for name in names:
+            async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
+                tables[name] = list(await cursor.fetchall())
+        return tables
+
+
+def changed_tables(
+    before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]
+) -> set[str]:
+    """Tables whose rows differ, audit tables left out."""
+    return {t for t in after if after[t] != before.get(t) and t not in AUDIT_TABLES}
+
+
+def backup_files(services: Services) -> list[str]:
+    """Archive names in the backup folder (none when it does not exist)."""
+    folder = services.backups.directory
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def flattened(handler: BaseHandler[Any, Any, Any]) -> list[BaseHandler[Any, Any, Any]]:
+    """A handler and, for a ConversationHandler, every handler inside it."""
+    if not isinstance(handler, ConversationHandler):
+        return [handler]
+    inner = [*handler.entry_points, *handler.fallbacks]
+    for state_handlers in handler.states.values():
+        inner += state_handlers
+    return [h for nested in inner for h in flattened(nested)]
+
+
+def all_handlers(bot: BotHarness) -> list[BaseHandler[Any, Any, Any]]:
+    """Every handler of the real Application, in every group, nested ones included."""
+    return [h for group in bot.app.handlers.values() for top in group for h in flattened(top)]
+
+
+def command_handlers(bot: BotHarness) -> list[CommandHandler[Any, Any]]:
+    """Every CommandHandler of the real Application."""
+    return [h for h in all_handlers(bot) if isinstance(h, CommandHandler)]
