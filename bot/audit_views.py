@@ -7,8 +7,10 @@ from html import escape
 from typing import Any
 
 from bot import texts
+from bot.wording import count
 from core.clock import from_iso
 from core.money import format_usdt
+from core.notices import REFERRAL_CREDITED
 from core.ports import AlertRecord, AuditRow, NoticeRecord
 
 _DETAIL_CHARS = 100
@@ -95,7 +97,7 @@ def alert_message(alert: AlertRecord) -> str:
         texts.ALERT_EVIDENCE.format(evidence=evidence_text(alert.evidence)),
     ]
     if alert.folded:
-        lines.append(texts.ALERT_FOLDED.format(count=alert.folded))
+        lines.append(texts.ALERT_FOLDED.format(count=count(alert.folded, "more hit")))
     lines.append(
         texts.ALERT_MORE.format(
             audit=audit_command(alert.account_id, alert.telegram_user_id),
@@ -165,6 +167,10 @@ def notice_text(notice: NoticeRecord) -> str:
     def field(name: str) -> str:
         return escape(_short(details.get(name, "?")))
 
+    if notice.event_type == REFERRAL_CREDITED:
+        amount = details.get("amount_micro")
+        shown = format_usdt(amount) if isinstance(amount, int) else "?"
+        return texts.NOTICE_REFERRAL_CREDITED.format(amount=shown)
     if notice.event_type == "EMAIL_CHANGED":
         return texts.NOTICE_EMAIL_CHANGED.format(old=field("old"), new=field("new"))
     key = {"exchange": field("exchange"), "label": field("label"), "masked": field("masked_key")}

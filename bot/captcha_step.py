@@ -1,22 +1,36 @@
-"""The captcha step shared by /register and /login."""
+"""The captcha step shared by /register and /login.
+
+A picture takes :data:`~core.captcha.MAX_TRIES` answers; after that a new picture is shown, up
+to :data:`~core.captcha.MAX_PICTURES` per flow, and then the flow ends. Only the current
+picture stays in the chat: the previous one is deleted when a new one is sent, and the last one
+when the step is passed or the flow ends (also on /cancel and timeout, through the flow's
+clean-up list).
+"""
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from typing import Any
 
 from telegram import Update
+from telegram.error import TelegramError
 
 from bot import texts
 from bot.context import Context
 from bot.flows import charge_auth_failure, message_of
-from core.captcha import MAX_TRIES, Captcha
+from bot.wording import count, join_words
+from core.captcha import LEFT_OUT, MAX_PICTURES, MAX_TRIES, Captcha
+
+logger = logging.getLogger(__name__)
+
+_PICTURE = "captcha_picture"  # (chat id, message id) of the picture on screen
 
 
 class CaptchaOutcome(Enum):
     PASSED = "passed"
-    RETRY = "retry"  # wrong, a new picture was sent
-    RESTART = "restart"  # wrong for the last time
+    RETRY = "retry"  # wrong; the same picture again, or a new one after MAX_TRIES
+    FAILED = "failed"  # wrong on the last try of the last picture: the flow must end
 
 
 def captcha_enabled(context: Context) -> bool:
@@ -24,27 +38,68 @@ def captcha_enabled(context: Context) -> bool:
     return context.bot_data.services.settings.security.captcha
 
 
+def tries_left(left: int) -> str:
+    """"3 tries left", "1 try left"."""
+    return texts.CAPTCHA_TRIES_LEFT.format(tries=count(left, "try", "tries"))
+
+
+def captcha_caption(intro: str, left: int) -> str:
+    """The text under a picture: the step, what to type, what it never uses, tries left."""
+    prompt = texts.CAPTCHA_PROMPT.format(
+        left_out=join_words(list(LEFT_OUT)), tries_left=tries_left(left)
+    )
+    return f"{intro}\n\n{prompt}" if intro else prompt
+
+
+async def remove_captcha(context: Context, data: dict[str, Any]) -> None:
+    """Delete the picture on screen, if any (best effort: it holds no secret)."""
+    picture = data.pop(_PICTURE, None)
+    data.pop("captcha", None)
+    if picture is None:
+        return
+    chat_id, message_id = picture
+    if "cleanup" in data:  # compared as tuples: a persisted flow may hold lists
+        data["cleanup"] = [m for m in data["cleanup"] if tuple(m) != (chat_id, message_id)]
+    try:
+        await context.bot.delete_message(chat_id, message_id)
+    except TelegramError as exc:
+        logger.warning("could not delete an old captcha picture: %s", type(exc).__name__)
+
+
 async def send_captcha(update: Update, context: Context, data: dict[str, Any], intro: str) -> None:
-    """Send a new captcha picture and remember its answer in the flow's data."""
+    """Replace the picture on screen by a new one and remember its answer in the flow's data."""
+    await remove_captcha(context, data)
     captcha = await context.bot_data.services.captcha.new()
     data["captcha"] = captcha
-    left = MAX_TRIES - data.get("captcha_tries", 0)
-    await message_of(update).reply_photo(
-        captcha.image_png, caption=f"{intro}\n\n{texts.CAPTCHA_PROMPT.format(left=left)}"
+    data["captcha_tries"] = 0
+    data["captcha_pictures"] = data.get("captcha_pictures", 0) + 1
+    sent = await message_of(update).reply_photo(
+        captcha.image_png, caption=captcha_caption(intro, MAX_TRIES)
     )
+    picture = (sent.chat_id, sent.message_id)
+    data[_PICTURE] = picture
+    # /cancel and the timeout delete what is listed here (bot.flows.end_flow).
+    data.setdefault("cleanup", []).append(picture)
 
 
 async def check_captcha(update: Update, context: Context, data: dict[str, Any]) -> CaptchaOutcome:
-    """Compare the typed answer; send a new picture or ask for a restart when wrong."""
+    """Compare the typed answer: the same picture again, a new one, or the end of the flow.
+
+    A wrong answer is decided here (the one place such an answer is known to be wrong).
+    """
     captcha: Captcha | None = data.get("captcha")
     typed = message_of(update).text or ""
     if captcha is not None and captcha.matches(typed):
-        data.pop("captcha", None)
+        await remove_captcha(context, data)
         return CaptchaOutcome.PASSED
     await charge_auth_failure(update, context)  # a wrong captcha is a guess (SPEC §5)
     data["captcha_tries"] = data.get("captcha_tries", 0) + 1
-    if data["captcha_tries"] >= MAX_TRIES:
-        await message_of(update).reply_text(texts.CAPTCHA_RESTART)
-        return CaptchaOutcome.RESTART
-    await send_captcha(update, context, data, texts.CAPTCHA_WRONG)
-    return CaptchaOutcome.RETRY
+    left = MAX_TRIES - data["captcha_tries"]
+    if left > 0 and captcha is not None:
+        await message_of(update).reply_text(texts.CAPTCHA_WRONG.format(tries_left=tries_left(left)))
+        return CaptchaOutcome.RETRY
+    if data.get("captcha_pictures", 0) < MAX_PICTURES:
+        await send_captcha(update, context, data, texts.CAPTCHA_NEW_PICTURE)
+        return CaptchaOutcome.RETRY
+    await remove_captcha(context, data)
+    return CaptchaOutcome.FAILED

@@ -9,7 +9,9 @@ WELCOME = (
     "{next_step}\n\n"
     "Send /help to see everything I can do."
 )
-WELCOME_NEXT_STEP = "New here? Create an account with /register. Already have one? /login."
+WELCOME_NEXT_STEP = (
+    "New here? Create an account with /register. Already have one? Log in with /login."
+)
 
 HELP_HEADER = "<b>Commands</b>"
 HELP_ADMIN_HEADER = "<b>Admin commands</b>"
@@ -47,7 +49,7 @@ def help_text(user_lines: list[tuple[str, str]], admin_lines: list[tuple[str, st
 CANCELLED = "Cancelled. Nothing was saved."
 NOTHING_TO_CANCEL = "There is nothing to cancel."
 FLOW_TIMEOUT = "⌛ That took longer than 5 minutes, so I stopped. Nothing was saved. {restart}"
-FLOW_BUSY = "You are in the middle of something. Finish this step, or send /cancel to stop."
+FLOW_BUSY = "You're in the middle of something. Finish this step, or send /cancel to stop."
 TEXT_EXPECTED = "Please send this as a text message."
 SECRET_DELETED = "🔒 I deleted your message so your {what} doesn't stay in this chat."
 SECRET_NOT_DELETED = (
@@ -59,40 +61,47 @@ ADMIN_NEEDS_2FA = (
     "This admin action needs your own account logged in with two-factor authentication on. "
     "Turn it on with /2fa_enroll."
 )
-CAPTCHA_PROMPT = "Type the characters you see in the picture (letters and digits, {left} left)."
-CAPTCHA_WRONG = "That didn't match. Here is a new picture."
-CAPTCHA_RESTART = "That didn't match three times, so let's start over."
+CAPTCHA_PROMPT = (
+    "Type the characters in the picture. They are letters and digits, never {left_out}; "
+    "small or capital letters both work. ({tries_left})"
+)
+CAPTCHA_TRIES_LEFT = "{tries} left"
+CAPTCHA_WRONG = "That didn't match. Look at the same picture again ({tries_left})."
+CAPTCHA_NEW_PICTURE = "That didn't match three times, so here is a new picture."
+CAPTCHA_RESTART = (
+    "That didn't match on several pictures, so I stopped here. Nothing was saved. {restart}"
+)
 SKIP = "Skip"
 
 # --- register ------------------------------------------------------------------------------
 REG_ASK_EMAIL = (
-    "Let's create your Verzek account.\n\n<b>Step 1 of 4</b> — send your email address.\n"
-    "(Send /cancel at any time to stop.)"
+    "Let's create your Verzek account.\n\n<b>Step 1 of {total}</b> — send your email address. "
+    "(/cancel to stop)"
 )
 REG_ASK_PASSWORD = (
-    "<b>Step 2 of 4</b> — choose a password: 12 to 128 characters, anything you like. A few "
+    "<b>Step 2 of {total}</b> — choose a password: 12 to 128 characters, anything you like. A few "
     "unrelated words make a strong one. I'll delete your message right after reading it."
 )
 REG_TRY_ANOTHER_PASSWORD = "Please send another password."
-REG_CAPTCHA = "<b>Step 3 of 4</b> — prove you're human."
+REG_CAPTCHA = "<b>Step 3 of {total}</b> — prove you're human."
 REG_ASK_REFERRAL = (
-    "<b>Step 4 of 4</b> — do you have a referral code? Send it, or press <b>Skip</b>."
+    "<b>Step {step} of {total}</b> — do you have a referral code? Send it, or press <b>Skip</b>."
 )
 REG_UNKNOWN_REFERRAL = "I don't know that referral code. Send another one, or press Skip."
 REG_DONE = (
-    "✅ Your account <b>{email}</b> is ready.\n\nYour referral code: <code>{code}</code>\n\n"
-    "Next: log in with /login, then protect your account with two-factor authentication."
+    "✅ Your account <b>{email}</b> is ready, and you're logged in.\n\n{referred}"
+    "Your own referral code: <code>{code}</code>\n\n{session}\n\n"
+    "Next: protect your account with two-factor authentication (/2fa_enroll)."
 )
 
 # --- login ---------------------------------------------------------------------------------
 LOGIN_ASK_EMAIL = "Log in to Verzek.\n\nSend your email address. (/cancel to stop)"
 LOGIN_ASK_PASSWORD = "Now send your password. I'll delete your message right after reading it."
 LOGIN_CAPTCHA = "One more step — prove you're human."
-LOGIN_FAILED = "The email or password is not correct. Try again with /login."
-LOGIN_DONE = (
-    "✅ You're logged in as <b>{email}</b>.\n\nYour session ends after {idle} minutes without "
-    "activity, or at the latest at {expires} UTC. /logout ends it now."
-)
+# The one verdict for a wrong password and an unknown email; a hint follows it.
+LOGIN_FAILED = "The email or password is not correct."
+LOGIN_FAILED_START_OVER = "Start again with /login."
+LOGIN_DONE = "✅ You're logged in as <b>{email}</b>.\n\n{session}"
 LOGIN_ELSEWHERE = (
     "⚠️ Your Verzek account <b>{email}</b> was just logged in from another Telegram account. "
     "If that wasn't you, log in here and change your password with /password right away."
@@ -106,13 +115,16 @@ ME = (
     "Email: {email}\n"
     "Tier: {tier}\n"
     "License: {license}\n"
-    "Two-factor authentication: {mfa}\n"
-    "Session ends: {session_expires} UTC (after {idle} minutes without activity)"
+    "Two-factor authentication: {mfa}\n\n"
+    "{session}"
 )
 PW_ASK_CURRENT = "Change your password.\n\nSend your <b>current</b> password. (/cancel to stop)"
-PW_ASK_NEW = "Now send the <b>new</b> password (12 to 128 characters)."
+PW_ASK_NEW = (
+    "Now send the <b>new</b> password (12 to 128 characters). I'll delete your message right "
+    "after reading it."
+)
 PW_DONE = "✅ Your password was changed. {others}"
-PW_OTHERS_ENDED = "Your other sessions ({count}) were logged out."
+PW_OTHERS_ENDED = "I logged out your {count}."
 PW_NO_OTHERS = "No other sessions were open."
 PW_CHANGED_ELSEWHERE = (
     "⚠️ The password of your Verzek account was changed, so this session was logged out. "
@@ -287,14 +299,14 @@ ALERT_PENDING = "⏳ not delivered yet (attempt {attempts})"
 SUSPICIOUS_HEADER = "<b>Suspicious activity in the last 24 hours</b>"
 SUSPICIOUS_EMPTY = "Nothing suspicious in the last 24 hours."
 SUSPICIOUS_LINE = (
-    "• <b>{rule}</b>: {hits} hit(s), {subjects} subject(s); alerts sent {sent}, pending {pending}"
+    "• <b>{rule}</b>: {hits} from {subjects}; alerts sent: {sent}, pending: {pending}"
 )
 
 ALERT_TITLE = "{icon} <b>Security alert: {rule}</b>"
 ALERT_WHO = "Who: {who}"
 ALERT_WHEN = "When: {when} UTC"
 ALERT_EVIDENCE = "Evidence: {evidence}"
-ALERT_FOLDED = "Folded in: {count} more hit(s) of this rule for this subject since the last alert"
+ALERT_FOLDED = "Folded in: {count} of this rule for this subject since the last alert"
 ALERT_MORE = "More: {audit} · event #{event_id}"
 
 SEVERITY_ICONS = {"critical": "🚨", "warning": "⚠️", "info": "ℹ️"}
@@ -369,7 +381,7 @@ NOTICE_GENERIC = (
 BACKUP_STARTED = "⏳ Backing up the database… I'll answer once the archive is written and verified."
 BACKUP_DONE = (
     "✅ Backup <code>{name}</code> written and verified.\n"
-    "{size} · schema {schema} · {rows} rows in {tables} tables."
+    "{size} · schema {schema} · {rows} in {tables}."
 )
 BACKUP_FAILED = "❌ The backup failed: {reason}\nThe admin chat was alerted."
 BACKUP_ALERT = (
@@ -384,14 +396,14 @@ BACKUPS_HEADER = "<b>Backups</b> (newest first, times in UTC)"
 BACKUPS_ITEM = "{mark} <code>{name}</code>\n{time} · {size} · schema {schema} · {status}\n{counts}"
 BACKUPS_VERIFIES = "verifies"
 BACKUPS_FAILS = "does NOT verify: {problem}"
-BACKUPS_FOOTER = "Restore one with /restore NAME."
-RESTORE_USAGE = "Send /restore NAME, with the name of an archive from /backups."
+BACKUPS_FOOTER = "Restore one with <code>/restore NAME</code>."
+RESTORE_USAGE = "Send <code>/restore NAME</code> with the name of an archive from /backups."
 RESTORE_PRIVATE_ONLY = (
     "For your safety, restore backups in a private chat with me: it asks for your 2FA code."
 )
 RESTORE_CONFIRM = (
     "♻️ <b>Restore {name}?</b>\n"
-    "Taken {time} UTC · schema {schema} · {rows} rows.\n\n"
+    "Taken {time} UTC · schema {schema} · {rows}.\n\n"
     "This replaces <b>all</b> current data with the backup's: whatever changed since then "
     "(accounts, passwords, 2FA, payments, audit events) leaves the live database and is kept "
     "only in a safety backup I take first. Every session ends, so everyone — you included — "
@@ -412,8 +424,8 @@ RESTORE_FAILED = "❌ Restore failed: {reason}"
 RESTORE_DONE = (
     "✅ <b>Restored {name}</b> (taken {time} UTC).\n"
     "Safety backup of the replaced data: {safety}.\n\n"
-    "{sessions} session(s) were ended, yours included: please /login again, with the "
-    "password and 2FA your account had when the backup was taken."
+    "{sessions} ended, yours included: please /login again, with the password and 2FA your "
+    "account had when the backup was taken."
 )
 RESTORE_NO_SAFETY = "none (there was no database file)"
 RESTORE_ADMIN_NOTICE = (
@@ -424,13 +436,13 @@ RESTORE_ADMIN_NOTICE = (
 # --- payments (USDT TRC20) -----------------------------------------------------------------
 PAYMENTS_OFF = "Payments are not set up yet. Please try again later."
 PLANS_HEADER = "<b>Plans</b> — paid in USDT on TRON (TRC20)"
-PLAN_LINE = "• <b>{name}</b>: {price} USDT for {days} days ({tier} tier)"
+PLAN_LINE = "• <b>{name}</b>: {price} USDT for {days} ({tier} tier)"
 PLANS_FOOTER = "Subscribe with /subscribe. Paying again before the end extends your plan."
 PLANS_PAYMENTS_OFF = "Payments are not set up yet, so you can't subscribe right now."
 SUBSCRIBE_PICK = "Which plan would you like? You get an invoice with the exact amount to send."
-PLAN_BUTTON = "{name} — {price} USDT / {days} days"
+PLAN_BUTTON = "{name} — {price} USDT / {days}"
 INVOICE = (
-    "🧾 <b>Invoice #{id}</b> — {plan} plan, {days} days\n\n"
+    "🧾 <b>Invoice #{id}</b> — {plan} plan, {days}\n\n"
     "Send <b>exactly {amount} USDT</b> (TRC20, on TRON) to:\n<code>{address}</code>\n\n"
     "The exact amount tells your payment apart from others, so please don't round it. Only "
     "USDT on TRON counts: other tokens or networks can't be accepted.\n\n"
@@ -502,7 +514,7 @@ LICENSE_PAID_UNTIL = "{license}, paid until {until} UTC"
 ADMIN_PENDING_NONE = "No payments are pending."
 ADMIN_PENDING_HEADER = "<b>Pending payments</b> (least recently checked first)"
 ADMIN_PENDING_LINE = (
-    "#{id} — {email} — invoice #{invoice} {plan} {amount} USDT — {note} ({checks} checks) — "
+    "#{id} — {email} — invoice #{invoice} {plan} {amount} USDT — {note} ({checks}) — "
     "<code>{tx}</code>"
 )
 ADMIN_VERIFY_USAGE = "Send <code>/verify PAYMENT_ID</code>."
@@ -608,7 +620,9 @@ ADMIN_WITHDRAWALS_FOOTER = (
     "After sending: <code>/complete_withdrawal ID TX_HASH</code>. To refuse: "
     "<code>/reject_withdrawal ID REASON</code>."
 )
-ADMIN_COMPLETE_USAGE = "Send <code>/complete_withdrawal ID TX_HASH</code> once you sent the USDT."
+ADMIN_COMPLETE_USAGE = (
+    "Send <code>/complete_withdrawal ID TX_HASH</code> once you have sent the USDT."
+)
 ADMIN_WITHDRAWAL_COMPLETED = (
     "✅ Withdrawal #{id} is completed: {amount} USDT, transaction <code>{tx}</code>. {told}"
 )
@@ -731,4 +745,40 @@ BACKUP_CODES_GONE = "🔒 I deleted the message with your backup codes."
 FLOOD_DROPPED = (
     "⏳ You're sending messages faster than I can answer, so I skipped some of them (and "
     "deleted the texts, in case one held a secret). Wait for my replies, then send again."
+)
+
+
+# --- sign-in, session times and notices people expect ---------------------------------------
+REG_CONFIRM_PASSWORD = (
+    "<b>Step 2 of {total}</b> — send the same password once more, so a typo can't lock you "
+    "out."
+)
+PASSWORDS_DIFFER = "The two passwords weren't the same, so I kept neither."
+REG_REFERRED = "You were referred by code <code>{code}</code>.\n\n"
+LOGIN_FAILED_TRY_AGAIN = (
+    "Send the password again, or start over with /login if the email was wrong."
+)
+SESSION_LIMITS = (
+    "Your session ends after {idle} without activity (at {idle_end} UTC if you do nothing "
+    "more), and at {absolute_end} UTC at the latest, however active you are. /logout ends it "
+    "now."
+)
+ME_MFA_ON = "on (since {since}, {left} left)"
+ME_MFA_OFF = "off — turn it on with /2fa_enroll"
+PW_CONFIRM_NEW = "Send the new password once more, so a typo can't lock you out."
+LOGIN_BACKUP_CODE_USED = "🛡 You used a backup code, so it won't work again: {left} left."
+LOGIN_FEW_BACKUP_CODES = "Make a new set soon with /backup_codes."
+LOGIN_LAST_BACKUP_CODE = (
+    "⚠️ That was your last backup code. Make a new set now with /backup_codes, so losing your "
+    "phone can't lock you out."
+)
+NOTICE_REFERRAL_CREDITED = (
+    "🤝 <b>{amount} USDT</b> referral commission was credited to your /wallet: someone who "
+    "signed up with your code paid for a plan."
+)
+RESTORE_LOGGED_OUT = (
+    "♻️ An admin restored the Verzek database from a backup taken {time} UTC, so every "
+    "session ended, yours included. Please /login again, with the password and 2FA your "
+    "account had then. If you registered after that time, your account is not in the backup: "
+    "please contact support."
 )

@@ -150,8 +150,14 @@ class AccountService:
         password_hash: str,
         referral_code: str | None,
         telegram_user_id: int,
+        sign_in: bool = False,
     ) -> UserRecord:
-        """Create the account (and its REGISTERED event) in one transaction."""
+        """Create the account (and its REGISTERED event) in one transaction.
+
+        With ``sign_in`` the same transaction opens a session for ``telegram_user_id`` (audited
+        as LOGIN_SUCCESS): the person just chose the password and passed the captcha, so a
+        second captcha and password check would prove nothing new.
+        """
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
             referrer = None
@@ -185,6 +191,18 @@ class AccountService:
                     details={"referred": referrer is not None},
                 ),
             )
+            if sign_in:
+                await self._sessions.start(uow, account_id, telegram_user_id)
+                await uow.accounts.record_login(account_id, telegram_user_id, now)
+                await self._audit.append(
+                    uow,
+                    AuditEvent(
+                        EventType.LOGIN_SUCCESS,
+                        account_id=account_id,
+                        telegram_user_id=telegram_user_id,
+                        details={"new_telegram_account": False, "via": "registration"},
+                    ),
+                )
             user = await uow.accounts.by_id(account_id)
             await uow.commit()
         assert user is not None

@@ -84,6 +84,9 @@ class RestoreResult:
     restored: Manifest
     safety_backup: str | None  # None only when there was no database file to save
     sessions_ended: int
+    # Telegram users logged in just before the swap: the restore logged them out, and they
+    # should be told why (the bot tells them; a CLI restore only counts them).
+    logged_out: tuple[int, ...] = ()
 
 
 class BackupService:
@@ -351,6 +354,7 @@ class BackupService:
             target = self._files.path
             candidate = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}.tmp"
             safety: BackupInfo | None = None
+            logged_out: tuple[int, ...] = ()
             installed = False
             try:
                 say(f"verifying {name}")
@@ -365,6 +369,7 @@ class BackupService:
                     if target.exists():
                         say("taking a safety backup of the current database")
                         safety = await self._create(PRE_RESTORE, say, require_sound=False)
+                        logged_out = await self._logged_in_now(target)
                     say("closing the database")
                     await close()
                     say(f"putting {name} in place")
@@ -406,7 +411,16 @@ class BackupService:
                 },
             )
         )
-        return RestoreResult(name, manifest, safety.name if safety else None, ended)
+        return RestoreResult(name, manifest, safety.name if safety else None, ended, logged_out)
+
+    async def _logged_in_now(self, target: Path) -> tuple[int, ...]:
+        """Who is logged in to the live database (units of work are held off, so nobody logs
+        in meanwhile). A damaged file, which a restore is also for, just yields nobody."""
+        try:
+            users = await self._files.live_session_users(target, to_iso(self._clock.now()))
+        except StorageError:
+            return ()
+        return tuple(users)
 
     @staticmethod
     def _safety_event(

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+import string
 from dataclasses import dataclass
 
 from captcha.image import ImageCaptcha
 
 # No 0/O, 1/I/L: people should fail a captcha for being a bot, not for reading a glyph.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+# What a picture never shows, told to the person so they don't hunt for an O or a 0.
+LEFT_OUT = "".join(c for c in string.ascii_uppercase + string.digits if c not in ALPHABET)
 LENGTH = 5
-MAX_TRIES = 3
+MAX_TRIES = 3  # answers per picture; then a new picture
+MAX_PICTURES = 3  # pictures per flow; then the flow ends (a bot gets 9 guesses, a person plenty)
 
 
 @dataclass(frozen=True)

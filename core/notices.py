@@ -36,6 +36,9 @@ OWNER_NOTICE_EVENTS: frozenset[str] = frozenset(
 )
 # SETTINGS_CHANGED rows announced, by their ``change`` detail (other settings are not news).
 OWNER_NOTICE_SETTINGS: frozenset[str] = frozenset({"backup_codes_regenerated"})
+# Not an audit type: the referrer's own news, drawn from the payer's PAYMENT_APPROVED (whose
+# details name the referrer and the commission), so the referrer's chats are told.
+REFERRAL_CREDITED = "REFERRAL_CREDITED"
 RECIPIENT_DAYS = 30
 MAX_RECIPIENTS = 10
 MAX_ATTEMPTS = 12
@@ -61,6 +64,8 @@ class OwnerNotifier:
 
     async def observe(self, uow: UnitOfWork, row: AuditRow, log: AuditLog) -> None:
         """Queue a notice per recipient when ``row`` is a change owners are told about."""
+        if row.event_type == EventType.PAYMENT_APPROVED:
+            await self._tell_referrer(uow, row)
         if row.account_id is None or not self.announced(row):
             return
         since = to_iso(from_iso(row.ts) - timedelta(days=RECIPIENT_DAYS))
@@ -75,6 +80,26 @@ class OwnerNotifier:
                 audit_event_id=row.id,
                 event_type=row.event_type,
                 details=row.details,
+            )
+
+    async def _tell_referrer(self, uow: UnitOfWork, row: AuditRow) -> None:
+        """A payment that credited a referral commission: tell the referrer how much (never
+        who paid)."""
+        referrer = row.details.get("referrer_account_id")
+        amount = row.details.get("referral_commission_micro")
+        if not isinstance(referrer, int) or not isinstance(amount, int) or amount <= 0:
+            return
+        since = to_iso(from_iso(row.ts) - timedelta(days=RECIPIENT_DAYS))
+        for telegram_user_id in await uow.notices.recipients(
+            referrer, since=since, limit=MAX_RECIPIENTS
+        ):
+            await uow.notices.add(
+                created_at=row.ts,
+                telegram_user_id=telegram_user_id,
+                account_id=referrer,
+                audit_event_id=row.id,
+                event_type=REFERRAL_CREDITED,
+                details={"amount_micro": amount},
             )
 
 

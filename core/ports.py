@@ -1031,6 +1031,11 @@ class DatabaseFiles(Protocol):
         many. With ``new_stamp``, every account's security stamp becomes that value."""
         ...
 
+    async def live_session_users(self, path: Path, at: str) -> list[int]:
+        """Telegram users with a live session at ``at`` in the database file at ``path`` (read
+        only); raises ``StorageError`` when it cannot be read."""
+        ...
+
     def exclusive(
         self, guard: Callable[[UnitOfWork], Awaitable[None]] | None = None
     ) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:

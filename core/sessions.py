@@ -83,6 +83,14 @@ class Session:
     started_at: datetime
     expires_at: datetime  # the earlier of the absolute and the idle deadline
     stamp: str = ""  # the account's security stamp when this view was read
+    # The absolute deadline alone (activity never moves it); None only for hand-made sessions
+    # in tests, which then end at ``expires_at``.
+    absolute_expires_at: datetime | None = None
+
+    @property
+    def ends_at_latest(self) -> datetime:
+        """The absolute end: activity keeps a session alive until then, never longer."""
+        return self.absolute_expires_at or self.expires_at
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,7 @@ class SessionService:
             from_iso(record.created_at),
             min(from_iso(record.expires_at), last_seen + self._idle),
             stamp,
+            absolute_expires_at=from_iso(record.expires_at),
         )
 
     async def start(self, uow: UnitOfWork, account_id: int, telegram_user_id: int) -> Session:
@@ -135,7 +144,15 @@ class SessionService:
             expires_at=to_iso(now + self._absolute),
         )
         stamp = (await uow.security.get(account_id)).stamp
-        return Session(session_id, account_id, telegram_user_id, now, now + self._idle, stamp)
+        return Session(
+            session_id,
+            account_id,
+            telegram_user_id,
+            now,
+            now + self._idle,
+            stamp,
+            absolute_expires_at=now + self._absolute,
+        )
 
     async def current(self, telegram_user_id: int) -> Session | None:
         """The live session of this Telegram user, or None (expired ones are ended here)."""

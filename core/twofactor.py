@@ -99,6 +99,7 @@ class SecondFactorProof:
 
     account_id: int
     at: datetime
+    backup_codes_left: int | None = None  # set when a backup code was the proof
 
 
 class CodeBlocked(UserError):
@@ -333,7 +334,9 @@ class TwoFactorService:
                 )
             await uow.commit()
         if outcome == "ok":
-            return SecondFactorProof(account_id, now)
+            return SecondFactorProof(
+                account_id, now, left if method == "backup_code" else None
+            )
         if outcome == "replay":
             raise UserError(
                 "That code was already used. Wait for the next code in your app and send that one."

@@ -166,6 +166,29 @@ def end_live_sessions(path: Path, at: str, reason: str, new_stamp: str = "") -> 
     return ended
 
 
+def live_session_users(path: Path, at: str) -> list[int]:
+    """Telegram users with a session not ended and not past its absolute end at ``at`` in the
+    database file at ``path`` (read only): whom a restore is about to log out."""
+    try:
+        conn = _connect(path)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read the sessions of {path.name}: {exc}") from None
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        if "sessions" not in _tables(conn):
+            return []
+        found = conn.execute(
+            "SELECT DISTINCT telegram_user_id FROM sessions WHERE ended_at IS NULL"
+            " AND expires_at > ? ORDER BY telegram_user_id",
+            (at,),
+        ).fetchall()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read the sessions of {path.name}: {exc}") from None
+    finally:
+        conn.close()
+    return [int(row[0]) for row in found]
+
+
 def _claim(target: Path) -> None:
     """Refuse when any other connection (this process or another) still has ``target`` open.
 
@@ -237,6 +260,10 @@ class SqliteDatabaseFiles:
     async def end_sessions(self, path: Path, at: str, reason: str, new_stamp: str = "") -> int:
         """See :func:`end_live_sessions`."""
         return await asyncio.to_thread(end_live_sessions, path, at, reason, new_stamp)
+
+    async def live_session_users(self, path: Path, at: str) -> list[int]:
+        """See :func:`live_session_users`."""
+        return await asyncio.to_thread(live_session_users, path, at)
 
     @asynccontextmanager
     async def exclusive(

@@ -33,7 +33,8 @@ async def db_execute(bot: BotHarness, sql: str, *params: object) -> None:
 async def register(bot: BotHarness, user: TelegramUser, email: str = EMAIL) -> None:
     await bot.send(user, "/register")
     await bot.send(user, email)
-    (prompt,) = await bot.send(user, PASSWORD)
+    await bot.send(user, PASSWORD)
+    (prompt,) = await bot.send(user, PASSWORD)  # typed twice
     (done,) = await bot.press(user, prompt, "Skip")
     assert "is ready" in done.plain
 

@@ -53,7 +53,8 @@ async def rows(bot: BotHarness, sql: str, *params: object) -> list[tuple[Any, ..
 async def register(bot: BotHarness, user: TelegramUser, email: str = EMAIL) -> None:
     await bot.send(user, "/register")
     await bot.send(user, email)
-    (prompt,) = await bot.send(user, PASSWORD)
+    await bot.send(user, PASSWORD)
+    (prompt,) = await bot.send(user, PASSWORD)  # typed twice
     await bot.press(user, prompt, "Skip")
 
 

@@ -82,7 +82,8 @@ async def test_activity_shows_own_events_only_and_pages(bot: BotHarness) -> None
 
     (bobs,) = await bot.send(bob, "/activity")
     assert "Settings changed" in bobs.plain and "Failed login" not in bobs.plain
-    assert len(bobs.plain.splitlines()[2:]) == 5  # registered, logged in, 3 changes
+    # registered (and logged in by it), logged in, 3 changes
+    assert len(bobs.plain.splitlines()[2:]) == 6
     alice_ids = {r.id for r in await events(bot) if r.account_id == 1}
     assert not any(f"#{i}" in bobs.plain for i in alice_ids)
 
@@ -218,7 +219,7 @@ async def test_alerts_and_suspicious_summaries(bot: BotHarness) -> None:
 
     (summary,) = await bot.send(admin, "/suspicious")
     assert (
-        "• Admin command by a non-admin: 4 hit(s), 2 subject(s); alerts sent 2, pending 0"
+        "• Admin command by a non-admin: 4 hits from 2 subjects; alerts sent: 2, pending: 0"
         in summary.plain
     )
 
@@ -326,7 +327,10 @@ async def test_each_path_writes_its_event(bot: BotHarness) -> None:
             (e.event_type, e.account_id, e.telegram_user_id) for e in (await events(bot))[before:]
         ]
 
-    assert await new_events(register(bot, alice)) == [("REGISTERED", 1, 1)]
+    assert await new_events(register(bot, alice)) == [
+        ("REGISTERED", 1, 1),
+        ("LOGIN_SUCCESS", 1, 1),  # registering logs in
+    ]
     assert await new_events(login(bot, alice)) == [("LOGIN_SUCCESS", 1, 1)]
     assert await new_events(login(bot, laptop, EMAIL, "not it not it 1")) == [
         ("LOGIN_FAILED", 1, 2)
@@ -344,6 +348,7 @@ async def test_each_path_writes_its_event(bot: BotHarness) -> None:
         await bot.send(alice, "/password")
         await bot.send(alice, PASSWORD)
         await bot.send(alice, NEW_PASSWORD)
+        await bot.send(alice, NEW_PASSWORD)  # typed twice
 
     assert await new_events(change_password()) == [("PASSWORD_CHANGED", 1, 1)]
 

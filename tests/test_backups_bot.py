@@ -167,7 +167,7 @@ async def test_cancel_wrong_code_bad_names_and_group_chats_change_nothing(
         (reply,) = await bot.send(admin, f"/restore {bad}")
         assert "Restore refused" in reply.plain and "not changed" in reply.plain
     (reply,) = await bot.send(admin, "/restore")
-    assert reply.plain == texts.RESTORE_USAGE
+    assert reply.text == texts.RESTORE_USAGE
     (reply,) = await bot.send(admin, f"/restore {name}", chat_id=ADMIN_CHAT_ID)
     assert reply.plain == texts.RESTORE_PRIVATE_ONLY
     kinds = [e.event_type for e in await events(bot)]

@@ -481,7 +481,7 @@ async def test_folded_count_reaches_the_admin_chat(bot: BotHarness, clock: FakeC
     clock.advance(minutes=10, seconds=1)
     await deny(bot)
     _, second = await bot.wait_for(admin_messages(bot, 2), timeout=5)
-    assert "Folded in: 2 more hit(s)" in second.plain
+    assert "Folded in: 2 more hits" in second.plain
     assert "Folded in" not in bot.api.sent_to(ADMIN_CHAT_ID)[0].plain
 
 

@@ -123,7 +123,8 @@ async def test_sigkill_mid_stream_loses_no_committed_event(tmp_path: Path) -> No
             for user in newcomers:
                 await step(bot, server, user, "/register")
                 await step(bot, server, user, f"new{user.id}@example.com")
-                prompts[user.id] = await step(bot, server, user, PASSWORD)
+                await step(bot, server, user, PASSWORD)
+                prompts[user.id] = await step(bot, server, user, PASSWORD)  # typed twice
                 assert prompts[user.id].buttons, prompts[user.id].plain
             # ...then a stream of audited writes: non-admins trying admin commands (each
             # refusal is answered only after its ADMIN_ACTION event is committed).
@@ -209,7 +210,8 @@ async def test_telegram_failing_loses_no_registration(bot: BotHarness, failure: 
     alice = bot.user(31)
     await bot.send(alice, "/register")
     await bot.send(alice, EMAIL)
-    (prompt,) = await bot.send(alice, PASSWORD)
+    await bot.send(alice, PASSWORD)
+    (prompt,) = await bot.send(alice, PASSWORD)  # typed twice
     # Telegram fails every call for a while, from the press of the step that commits: the
     # button's answer, the keyboard's removal, the "ready" reply, the error notice.
     bot.api.fail(None, **failure)

@@ -93,10 +93,10 @@ async def test_auth_limit_counts_auth_commands_not_ordinary_steps(bot: BotHarnes
     for command in ("/login", "/register", "/login", "/register"):  # auth 1-4
         assert await bot.send(alice, command)
     # Email and password steps are tier hits (the login throttle caps password guessing).
-    assert "Step 2 of 4" in (await bot.send(alice, "alice@example.com"))[0].plain
+    assert "Step 2 of 3" in (await bot.send(alice, "alice@example.com"))[0].plain
     (reply,) = await bot.send(alice, "short pass")
     assert "at least 12 characters" in reply.plain
-    assert "Step 1 of 4" in (await bot.send(alice, "/register"))[0].plain  # auth 5
+    assert "Step 1 of 3" in (await bot.send(alice, "/register"))[0].plain  # auth 5
     (refused,) = await bot.send(alice, "/login")  # auth 6: refused
     assert refused.plain == TOO_MANY.format(60)
     assert await bot.send(alice, "/register") == []  # auth, same window: silent

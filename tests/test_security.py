@@ -194,6 +194,7 @@ async def test_whole_flows_at_debug_log_no_secret(
     await bot.send(alice, "/password")
     await bot.send(alice, PASSWORD)
     await bot.send(alice, NEW_PASSWORD)
+    await bot.send(alice, NEW_PASSWORD)  # typed twice
     bob = bot.user(2, "Bob")
     await register(bot, bob, email="bob@example.com", password=NEW_PASSWORD)
     await bot.send(bob, "/stats")  # something that logs a warning: capture works

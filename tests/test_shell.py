@@ -65,6 +65,7 @@ def test_register_login_and_me_in_the_shell(tmp_path: Path) -> None:
             "/register",
             EMAIL,
             PASSWORD,
+            PASSWORD,
             ":press 1",
             "/login",
             EMAIL,
@@ -80,10 +81,10 @@ def test_register_login_and_me_in_the_shell(tmp_path: Path) -> None:
     out = done.stdout
     assert done.returncode == 0, done.stderr
     assert "Welcome to Verzek Guard" in out and out.count("Welcome to Verzek Guard") == 1
-    assert "Step 1 of 4" in out
+    assert "Step 1 of 3" in out
     # The bot deletes the password message at once, and the shell says so right under it.
     after_password = out.split(f"1001> {PASSWORD}\n")
-    assert len(after_password) == 3
+    assert len(after_password) == 4  # typed twice at /register, once at /login
     assert all(re.match(r"\[message #\d+ deleted \(yours\)\]", part) for part in after_password[1:])
     assert "[1] Skip" in out and "[pressed Skip]" in out and "(buttons removed)" in out
     assert f"Your account {EMAIL} is ready" in out
@@ -151,7 +152,7 @@ async def test_2fa_enrolment_shows_a_scannable_qr_code(tmp_path: Path) -> None:
         env=shell_env(ENCRYPTION_MASTER_KEY=key),
     )
     shell = ShellProcess(process)
-    for line in ["/register", EMAIL, PASSWORD, ":press 1", "/login", EMAIL, PASSWORD]:
+    for line in ["/register", EMAIL, PASSWORD, PASSWORD, ":press 1", "/login", EMAIL, PASSWORD]:
         await shell.send(line)
     await shell.read_until("You're logged in")
     await shell.send("/2fa_enroll")

@@ -1,4 +1,4 @@
-"""/me, /password and /email."""
+"""/me, /password (current → new, typed twice) and /email."""
 
 from __future__ import annotations
 
@@ -25,12 +25,14 @@ from bot.flows import (
     tell_chats,
 )
 from bot.handlers.payments import license_line
+from bot.session_view import session_limits
+from bot.wording import count
 from core.errors import UserError
 from core.licenses import FREE
 
 logger = logging.getLogger(__name__)
 
-PW_CURRENT, PW_NEW = range(2)
+PW_CURRENT, PW_NEW, PW_CONFIRM = range(3)
 EMAIL_PASSWORD, EMAIL_NEW = range(2)
 
 
@@ -44,9 +46,12 @@ async def me(update: Update, context: Context) -> None:
     mfa = await services.twofactor.status(session.account_id)
     license_status = await services.licenses.status(session.account_id)
     mfa_text = (
-        f"on (since {mfa.enabled_since:%Y-%m-%d}, {mfa.backup_codes_left} backup codes left)"
+        texts.ME_MFA_ON.format(
+            since=f"{mfa.enabled_since:%Y-%m-%d}",
+            left=count(mfa.backup_codes_left, "backup code"),
+        )
         if mfa.enabled and mfa.enabled_since
-        else "off — turn it on with /2fa_enroll"
+        else texts.ME_MFA_OFF
     )
     await message_of(update).reply_text(
         texts.ME.format(
@@ -54,8 +59,7 @@ async def me(update: Update, context: Context) -> None:
             tier=escape(license_status.tier) if license_status else FREE,
             license=license_line(license_status),
             mfa=mfa_text,
-            session_expires=session.expires_at.strftime("%Y-%m-%d %H:%M"),
-            idle=services.settings.security.idle_minutes,
+            session=session_limits(session, services.settings.security.idle_minutes),
         )
     )
 
@@ -71,18 +75,43 @@ async def got_current_password(update: Update, context: Context) -> int:
 
 
 async def got_new_password(update: Update, context: Context) -> int:
-    """Set the new password; other sessions end and are told."""
+    """Check the new password's rules, keep only its hash, ask for it once more."""
     password, note = await take_secret(update, "password")
     data = flow_data(context, "password")
+    accounts = context.bot_data.services.accounts
     try:
-        ended = await context.bot_data.services.accounts.change_password(
-            data["session"], data["proof"], password
-        )
+        account = await accounts.account(data["session"].account_id)
+        await accounts.check_new_password(password, account.email)
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return PW_NEW
+    data["new_hash"] = await accounts.passwords.hash(password)
+    del password
+    await message_of(update).reply_text(f"{note}\n\n{texts.PW_CONFIRM_NEW}")
+    return PW_CONFIRM
+
+
+async def got_new_password_again(update: Update, context: Context) -> int:
+    """Compare with the first typing; set the new password; other sessions end and are told."""
+    password, note = await take_secret(update, "password")
+    data = flow_data(context, "password")
+    services = context.bot_data.services
+    if not await services.accounts.passwords.verify(data.pop("new_hash", ""), password):
+        await message_of(update).reply_text(
+            f"{note}\n\n{texts.PASSWORDS_DIFFER}\n\n{texts.PW_ASK_NEW}"
+        )
+        return PW_NEW
+    try:
+        ended = await services.accounts.change_password(data["session"], data["proof"], password)
+    except UserError as exc:
+        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}\n\n{texts.PW_ASK_NEW}")
+        return PW_NEW
     clear_flow(context, "password")
-    others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else texts.PW_NO_OTHERS
+    others = (
+        texts.PW_OTHERS_ENDED.format(count=count(len(ended), "other session"))
+        if ended
+        else texts.PW_NO_OTHERS
+    )
     await message_of(update).reply_text(f"{note}\n\n{texts.PW_DONE.format(others=others)}")
     await tell_chats(context, ended, texts.PW_CHANGED_ELSEWHERE)
     return END
@@ -126,9 +155,14 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             states={
                 PW_CURRENT: [MessageHandler(TEXT, got_current_password)],
                 PW_NEW: [MessageHandler(TEXT, got_new_password)],
+                PW_CONFIRM: [MessageHandler(TEXT, got_new_password_again)],
             },
             restart_hint="Start again with /password.",
-            secrets={PW_CURRENT: Secret.PASSWORD, PW_NEW: Secret.NEW_SECRET},
+            secrets={
+                PW_CURRENT: Secret.PASSWORD,
+                PW_NEW: Secret.NEW_SECRET,
+                PW_CONFIRM: Secret.NEW_SECRET,
+            },
         )
     )
     application.add_handler(

@@ -21,6 +21,7 @@ from bot.audit_views import alert_line, audit_line, rule_label
 from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context
 from bot.flows import message_of
+from bot.wording import count
 from core.activity import AuditTarget, Page
 from core.digits import parse_int
 from core.errors import UserError
@@ -70,8 +71,8 @@ async def suspicious(update: Update, context: Context) -> None:
     lines = [
         texts.SUSPICIOUS_LINE.format(
             rule=escape(rule_label(line.rule)),
-            hits=line.hits,
-            subjects=line.subjects,
+            hits=count(line.hits, "hit"),
+            subjects=count(line.subjects, "subject"),
             sent=line.alerts_sent,
             pending=line.alerts_pending,
         )

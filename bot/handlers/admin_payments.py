@@ -32,6 +32,7 @@ from bot.flows import (
     take_secret,
 )
 from bot.handlers.payments import minute, reason_text, tell_outcome
+from bot.wording import count
 from core.authz import Actor
 from core.errors import UserError
 from core.money import format_usdt
@@ -68,7 +69,7 @@ async def show_pending(update: Update, context: Context) -> None:
             texts.ADMIN_PENDING_LINE.format(
                 id=payment.id,
                 note=reason_text(payment.note) if payment.note else "not checked yet",
-                checks=payment.checks,
+                checks=count(payment.checks, "check"),
                 tx=payment.tx_hash,
                 **_invoice_facts(view),
             )

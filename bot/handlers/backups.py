@@ -30,7 +30,9 @@ from bot.flows import (
     message_of,
     require_admin_session,
     take_secret,
+    tell_chats,
 )
+from bot.wording import count
 from core.authz import Actor
 from core.backups import MANUAL, BackupError, BackupInfo, Manifest, RestoreIncomplete, human_size
 from core.errors import UserError
@@ -59,15 +61,19 @@ async def tell_admins(context: Context, text: str) -> None:
         logger.error("could not send a message to the admin chat: %s", type(exc).__name__)
 
 
-def _rows(manifest: Manifest | None) -> int | str:
-    return sum(manifest.row_counts.values()) if manifest is not None else "?"
+def _rows(manifest: Manifest | None) -> str:
+    return count(sum(manifest.row_counts.values()), "row") if manifest is not None else "? rows"
+
+
+def _tables(manifest: Manifest | None) -> str:
+    return count(len(manifest.row_counts), "table") if manifest is not None else "? tables"
 
 
 def _item(info: BackupInfo) -> str:
     """One archive in the /backups list."""
     manifest = info.manifest
     counts = (
-        ", ".join(f"{escape(table)} {count}" for table, count in manifest.row_counts.items())
+        ", ".join(f"{escape(table)} {rows}" for table, rows in manifest.row_counts.items())
         if manifest is not None
         else "no readable manifest"
     )
@@ -127,7 +133,7 @@ async def backup_now(update: Update, context: Context) -> None:
             size=human_size(info.size),
             schema=manifest.schema_version if manifest is not None else "?",
             rows=_rows(manifest),
-            tables=len(manifest.row_counts) if manifest is not None else "?",
+            tables=_tables(manifest),
         )
     )
 
@@ -259,7 +265,10 @@ async def got_code(update: Update, context: Context) -> int:
     )
     await message.reply_text(
         texts.RESTORE_DONE.format(
-            name=escape(name), time=taken, safety=safety, sessions=result.sessions_ended
+            name=escape(name),
+            time=taken,
+            safety=safety,
+            sessions=count(result.sessions_ended, "session"),
         )
     )
     await tell_admins(
@@ -268,6 +277,9 @@ async def got_code(update: Update, context: Context) -> int:
             name=escape(name), time=taken, admin=session.telegram_user_id, safety=safety
         ),
     )
+    # Everyone else the restore logged out learns why (the admin has just read it above).
+    others = [user for user in result.logged_out if user != session.telegram_user_id]
+    await tell_chats(context, others, texts.RESTORE_LOGGED_OUT.format(time=taken))
     return END
 
 

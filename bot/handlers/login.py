@@ -1,4 +1,4 @@
-"""/login (email → password → captcha → session) and /logout."""
+"""/login (email → password, asked again when wrong → captcha once → [2FA] → session), /logout."""
 
 from __future__ import annotations
 
@@ -17,26 +17,34 @@ from bot.flows import (
     TEXT,
     Secret,
     charge_auth_failure,
-    clear_flow,
     conversation,
     email_step,
+    end_flow,
     flow_data,
     message_of,
     take_secret,
 )
+from bot.session_view import session_limits
+from bot.wording import count
 from core.accounts import LoginAttempt, locked_message
 from core.errors import UserError
+from core.login_throttle import LOCK_FAILURES
 from core.twofactor import CodeBlocked, SecondFactorProof
 
 logger = logging.getLogger(__name__)
 
 EMAIL, PASSWORD, CAPTCHA, CODE = range(4)
 FLOW = "login"
+RESTART_HINT = "Start again with /login."
+# Password answers one /login takes. Each is checked and counted by core's lock (5 failures
+# lock the email), so the 6th in a row meets the lock; the cap only makes sure the loop ends
+# even if the lock ever let one through.
+MAX_PASSWORD_TRIES = LOCK_FAILURES + 1
 
 
 async def start_login(update: Update, context: Context) -> int:
     """Begin: ask for the email."""
-    clear_flow(context, FLOW)
+    await end_flow(context, FLOW)
     await message_of(update).reply_text(texts.LOGIN_ASK_EMAIL)
     return EMAIL
 
@@ -48,7 +56,12 @@ async def got_email(update: Update, context: Context) -> int:
 
 
 async def got_password(update: Update, context: Context) -> int:
-    """Delete the message and check the password now; the result waits for the captcha."""
+    """Delete the message and check the password now; the verdict waits for the captcha.
+
+    The check (and a failure's count against the lock) happens at once, so abandoning the
+    captcha dodges nothing; the captcha is asked once per /login, and the email stays the one
+    typed first, so a retry never tries another account without a new captcha.
+    """
     password, note = await take_secret(update, "password")
     data = flow_data(context, FLOW)
     user = update.effective_user
@@ -59,11 +72,12 @@ async def got_password(update: Update, context: Context) -> int:
     del password
     if not data["attempt"].ok:
         await charge_auth_failure(update, context)  # a wrong password is a guess
-    if captcha_enabled(context):
+    data["password_tries"] = data.get("password_tries", 0) + 1
+    if captcha_enabled(context) and not data.get("captcha_passed"):
         await message_of(update).reply_text(note)
         await send_captcha(update, context, data, texts.LOGIN_CAPTCHA)
         return CAPTCHA
-    return await finish(update, context, note)
+    return await verdict(update, context, note)
 
 
 async def got_captcha(update: Update, context: Context) -> int:
@@ -71,31 +85,53 @@ async def got_captcha(update: Update, context: Context) -> int:
     data = flow_data(context, FLOW)
     outcome = await check_captcha(update, context, data)
     if outcome is CaptchaOutcome.PASSED:
-        return await finish(update, context)
-    if outcome is CaptchaOutcome.RESTART:
-        clear_flow(context, FLOW)
-        await message_of(update).reply_text(texts.LOGIN_ASK_EMAIL)
-        return EMAIL
+        data["captcha_passed"] = True
+        return await verdict(update, context)
+    if outcome is CaptchaOutcome.FAILED:
+        await end_flow(context, FLOW)
+        await message_of(update).reply_text(texts.CAPTCHA_RESTART.format(restart=RESTART_HINT))
+        return END
     return CAPTCHA
 
 
-async def finish(update: Update, context: Context, note: str = "") -> int:
-    """Open the session, or give the one reply used for every kind of failure."""
+async def verdict(update: Update, context: Context, note: str = "") -> int:
+    """Say how the password check went: the lock, try again, the 2FA step, or the session.
+
+    Unknown email and wrong password get the very same reply here (core makes them lock the
+    same way too), so nothing tells which emails have accounts.
+    """
     data = flow_data(context, FLOW)
-    clear_flow(context, FLOW)
-    attempt: LoginAttempt = data["attempt"]
+    attempt: LoginAttempt = data.pop("attempt")
     prefix = f"{note}\n\n" if note else ""
     if attempt.locked_seconds:
+        await end_flow(context, FLOW)
         await message_of(update).reply_text(prefix + locked_message(attempt.locked_seconds))
         return END
     if not attempt.ok:
-        await message_of(update).reply_text(prefix + texts.LOGIN_FAILED)
-        return END
+        return await wrong_password(update, context, prefix)
     if attempt.mfa_required:
-        flow_data(context, FLOW)["attempt"] = attempt
+        data["attempt"] = attempt
         await message_of(update).reply_text(prefix + texts.MFA_ASK_CODE_OR_BACKUP)
         return CODE
+    await end_flow(context, FLOW)
     return await open_session(update, context, attempt, None, prefix)
+
+
+async def wrong_password(update: Update, context: Context, prefix: str) -> int:
+    """A wrong password (or an unknown email): ask again in this /login, up to the cap.
+
+    Core has already counted the failure against the lock when the password was checked.
+    """
+    if flow_data(context, FLOW).get("password_tries", 0) >= MAX_PASSWORD_TRIES:
+        await end_flow(context, FLOW)
+        await message_of(update).reply_text(
+            f"{prefix}{texts.LOGIN_FAILED} {texts.LOGIN_FAILED_START_OVER}"
+        )
+        return END
+    await message_of(update).reply_text(
+        f"{prefix}{texts.LOGIN_FAILED} {texts.LOGIN_FAILED_TRY_AGAIN}"
+    )
+    return PASSWORD
 
 
 async def got_code(update: Update, context: Context) -> int:
@@ -110,14 +146,25 @@ async def got_code(update: Update, context: Context) -> int:
             attempt.account_id, user.id, code, purpose="login"
         )
     except CodeBlocked as exc:
-        clear_flow(context, FLOW)
+        await end_flow(context, FLOW)
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return END
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return CODE
-    clear_flow(context, FLOW)
+    await end_flow(context, FLOW)
     return await open_session(update, context, attempt, proof, f"{note}\n\n")
+
+
+def backup_code_note(proof: SecondFactorProof | None) -> str:
+    """After a login with a backup code: how many are left (and what to do when few are)."""
+    if proof is None or proof.backup_codes_left is None:
+        return ""
+    left = proof.backup_codes_left
+    if left == 0:
+        return f"\n\n{texts.LOGIN_LAST_BACKUP_CODE}"
+    text = texts.LOGIN_BACKUP_CODE_USED.format(left=count(left, "backup code"))
+    return f"\n\n{text}" + (f" {texts.LOGIN_FEW_BACKUP_CODES}" if left <= 3 else "")
 
 
 async def open_session(
@@ -132,14 +179,12 @@ async def open_session(
     assert user is not None
     services = context.bot_data.services
     result = await services.accounts.complete_login(attempt, user.id, proof)
+    limits = session_limits(result.session, services.settings.security.idle_minutes)
     try:
         await message_of(update).reply_text(
             prefix
-            + texts.LOGIN_DONE.format(
-                email=escape(result.email),
-                idle=services.settings.security.idle_minutes,
-                expires=result.session.expires_at.strftime("%Y-%m-%d %H:%M"),
-            )
+            + texts.LOGIN_DONE.format(email=escape(result.email), session=limits)
+            + backup_code_note(proof)
         )
     except TelegramError as exc:
         # The session is committed, so the flow is over even if Telegram lost the news.
@@ -176,7 +221,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 CAPTCHA: [MessageHandler(TEXT, got_captcha)],
                 CODE: [MessageHandler(TEXT, got_code)],
             },
-            restart_hint="Start again with /login.",
+            restart_hint=RESTART_HINT,
             secrets={PASSWORD: Secret.PASSWORD, CODE: Secret.CODE},
             guesses=[CAPTCHA],  # bot/captcha_step.py charges a wrong answer
         )

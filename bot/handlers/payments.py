@@ -13,6 +13,7 @@ from bot import texts
 from bot.audit_views import when
 from bot.context import Context
 from bot.flows import message_of, require_session
+from bot.wording import count
 from core.clock import to_iso
 from core.ids import parse_id
 from core.licenses import LicenseStatus
@@ -105,7 +106,7 @@ async def show_plans(update: Update, context: Context) -> None:
             texts.PLAN_LINE.format(
                 name=escape(plan.name),
                 price=format_usdt(plan.price_micro),
-                days=plan.days,
+                days=count(plan.days, "day"),
                 tier=escape(plan.tier),
             )
         )
@@ -125,7 +126,9 @@ async def subscribe(update: Update, context: Context) -> None:
         [
             InlineKeyboardButton(
                 texts.PLAN_BUTTON.format(
-                    name=plan.name, price=format_usdt(plan.price_micro), days=plan.days
+                    name=plan.name,
+                    price=format_usdt(plan.price_micro),
+                    days=count(plan.days, "day"),
                 ),
                 callback_data=f"{PLAN_CALLBACK}{plan.name}",
             )
@@ -151,7 +154,7 @@ async def picked_plan(update: Update, context: Context) -> None:
         texts.INVOICE.format(
             id=invoice.id,
             plan=escape(invoice.plan),
-            days=invoice.days,
+            days=count(invoice.days, "day"),
             amount=format_usdt(invoice.amount_micro),
             address=invoice.receive_address,
             expires=minute(invoice.expires_at),

@@ -1,4 +1,8 @@
-"""/register: email → password → captcha → optional referral code."""
+"""/register: email → password (typed twice) → captcha → optional referral code → logged in.
+
+Only the password's hash is kept between steps; the second typing is checked against it, so
+no plaintext password ever sits in the flow's data (which may be persisted).
+"""
 
 from __future__ import annotations
 
@@ -16,37 +20,45 @@ from bot.flows import (
     END,
     TEXT,
     Secret,
-    clear_flow,
     conversation,
     email_step,
+    end_flow,
     flow_data,
     message_of,
     take_secret,
 )
+from bot.session_view import session_limits
 from core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-EMAIL, PASSWORD, CAPTCHA, REFERRAL = range(4)
+EMAIL, PASSWORD, CONFIRM, CAPTCHA, REFERRAL = range(5)
 FLOW = "register"
 SKIP_DATA = "reg:skip"
+RESTART_HINT = "Start again with /register."
+
+
+def total_steps(context: Context) -> int:
+    """Email, password, [captcha,] referral: the count people see must match what they get."""
+    return 4 if captcha_enabled(context) else 3
 
 
 async def start_registration(update: Update, context: Context) -> int:
     """Begin: ask for the email."""
-    clear_flow(context, FLOW)
-    await message_of(update).reply_text(texts.REG_ASK_EMAIL)
+    await end_flow(context, FLOW)
+    await message_of(update).reply_text(texts.REG_ASK_EMAIL.format(total=total_steps(context)))
     return EMAIL
 
 
 async def got_email(update: Update, context: Context) -> int:
     """Validate the email; ask for a password."""
-    ok = await email_step(update, context, FLOW, texts.REG_ASK_PASSWORD)
+    prompt = texts.REG_ASK_PASSWORD.format(total=total_steps(context))
+    ok = await email_step(update, context, FLOW, prompt)
     return PASSWORD if ok else EMAIL
 
 
 async def got_password(update: Update, context: Context) -> int:
-    """Delete the password message, check the rules, keep only its hash."""
+    """Delete the password message, check the rules, keep only its hash; ask for it again."""
     password, note = await take_secret(update, "password")
     data = flow_data(context, FLOW)
     accounts = context.bot_data.services.accounts
@@ -58,32 +70,52 @@ async def got_password(update: Update, context: Context) -> int:
         )
         return PASSWORD
     data["password_hash"] = await accounts.passwords.hash(password)
+    del password
+    confirm = texts.REG_CONFIRM_PASSWORD.format(total=total_steps(context))
+    await message_of(update).reply_text(f"{note}\n\n{confirm}")
+    return CONFIRM
+
+
+async def got_confirmation(update: Update, context: Context) -> int:
+    """Compare the second typing with the first (by its hash); a typo means choosing again."""
+    typed, note = await take_secret(update, "password")
+    data = flow_data(context, FLOW)
+    accounts = context.bot_data.services.accounts
+    same = await accounts.passwords.verify(data.get("password_hash", ""), typed)
+    del typed
+    if not same:
+        data.pop("password_hash", None)
+        again = texts.REG_ASK_PASSWORD.format(total=total_steps(context))
+        await message_of(update).reply_text(f"{note}\n\n{texts.PASSWORDS_DIFFER}\n\n{again}")
+        return PASSWORD
     if captcha_enabled(context):
         await message_of(update).reply_text(note)
-        await send_captcha(update, context, data, texts.REG_CAPTCHA)
+        await send_captcha(update, context, data, texts.REG_CAPTCHA.format(total=4))
         return CAPTCHA
-    await ask_referral(update, note)
+    await ask_referral(update, context, note)
     return REFERRAL
 
 
-async def ask_referral(update: Update, prefix: str = "") -> None:
+async def ask_referral(update: Update, context: Context, prefix: str = "") -> None:
     """Offer the optional referral code with a Skip button."""
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(texts.SKIP, callback_data=SKIP_DATA)]])
-    text = f"{prefix}\n\n{texts.REG_ASK_REFERRAL}" if prefix else texts.REG_ASK_REFERRAL
+    total = total_steps(context)
+    question = texts.REG_ASK_REFERRAL.format(step=total, total=total)
+    text = f"{prefix}\n\n{question}" if prefix else question
     await message_of(update).reply_text(text, reply_markup=keyboard)
 
 
 async def got_captcha(update: Update, context: Context) -> int:
-    """Check the captcha answer."""
+    """Check the captcha answer; after too many pictures the flow ends."""
     data = flow_data(context, FLOW)
     outcome = await check_captcha(update, context, data)
     if outcome is CaptchaOutcome.PASSED:
-        await ask_referral(update)
+        await ask_referral(update, context)
         return REFERRAL
-    if outcome is CaptchaOutcome.RESTART:
-        clear_flow(context, FLOW)
-        await message_of(update).reply_text(texts.REG_ASK_EMAIL)
-        return EMAIL
+    if outcome is CaptchaOutcome.FAILED:
+        await end_flow(context, FLOW)
+        await message_of(update).reply_text(texts.CAPTCHA_RESTART.format(restart=RESTART_HINT))
+        return END
     return CAPTCHA
 
 
@@ -93,7 +125,7 @@ async def got_referral(update: Update, context: Context) -> int:
     if not await context.bot_data.services.accounts.referral_code_exists(code):
         await message_of(update).reply_text(texts.REG_UNKNOWN_REFERRAL)
         return REFERRAL
-    return await create_account(update, context, code)
+    return await create_account(update, context, code.upper())
 
 
 async def skipped_referral(update: Update, context: Context) -> int:
@@ -111,24 +143,38 @@ async def skipped_referral(update: Update, context: Context) -> int:
 
 
 async def create_account(update: Update, context: Context, code: str | None) -> int:
-    """Store the account; the flow ends whatever happens."""
+    """Store the account and open its first session; the flow ends whatever happens."""
     data = flow_data(context, FLOW)
-    clear_flow(context, FLOW)
+    await end_flow(context, FLOW)
     user = update.effective_user
     assert user is not None
+    services = context.bot_data.services
     try:
-        account = await context.bot_data.services.accounts.register(
+        account = await services.accounts.register(
             email=data["email"],
             password_hash=data["password_hash"],
             referral_code=code,
             telegram_user_id=user.id,
+            sign_in=True,
         )
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return END
+    session = await services.sessions.current(user.id)
+    referred = texts.REG_REFERRED.format(code=escape(code)) if code else ""
+    limits = (
+        session_limits(session, services.settings.security.idle_minutes)
+        if session is not None
+        else texts.LOGIN_FIRST
+    )
     try:
         await message_of(update).reply_text(
-            texts.REG_DONE.format(email=escape(account.email), code=account.referral_code)
+            texts.REG_DONE.format(
+                email=escape(account.email),
+                code=account.referral_code,
+                referred=referred,
+                session=limits,
+            )
         )
     except TelegramError as exc:
         # The account is committed, so the flow is over even if Telegram lost the news:
@@ -147,14 +193,15 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             states={
                 EMAIL: [MessageHandler(TEXT, got_email)],
                 PASSWORD: [MessageHandler(TEXT, got_password)],
+                CONFIRM: [MessageHandler(TEXT, got_confirmation)],
                 CAPTCHA: [MessageHandler(TEXT, got_captcha)],
                 REFERRAL: [
                     MessageHandler(TEXT, got_referral),
                     CallbackQueryHandler(skipped_referral, pattern=f"^{SKIP_DATA}$"),
                 ],
             },
-            restart_hint="Start again with /register.",
-            secrets={PASSWORD: Secret.NEW_SECRET},
+            restart_hint=RESTART_HINT,
+            secrets={PASSWORD: Secret.NEW_SECRET, CONFIRM: Secret.NEW_SECRET},
             guesses=[CAPTCHA],  # bot/captcha_step.py charges a wrong answer
         )
     )

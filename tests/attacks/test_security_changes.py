@@ -165,7 +165,8 @@ async def _disable_then_enrol_own_app(bot: BotHarness, victim: Victim, clock: Fa
 async def _change_password(bot: BotHarness, victim: Victim, clock: FakeClock) -> str:
     await bot.send(victim.phone, "/password")
     await bot.send(victim.phone, PASSWORD)
-    (done,) = await bot.send(victim.phone, NEW_PASSWORD)
+    await bot.send(victim.phone, NEW_PASSWORD)
+    (done,) = await bot.send(victim.phone, NEW_PASSWORD)  # typed twice
     assert "changed" in done.plain
     return "password of your Verzek account was changed"
 

@@ -63,6 +63,7 @@ async def _final_text(bot: BotHarness, victim: Victim, text: str) -> str:
 async def _begin_password(bot: BotHarness, victim: Victim, clock: FakeClock) -> None:
     await bot.send(victim.phone, "/password")
     await bot.send(victim.phone, PASSWORD)
+    await bot.send(victim.phone, "attacker chose this 31 zebra")  # the final step types it again
 
 
 async def _begin_email(bot: BotHarness, victim: Victim, clock: FakeClock) -> None:
@@ -155,7 +156,8 @@ async def _logs_out_on_the_phone(bot: BotHarness, victim: Victim, clock: FakeClo
 async def _changes_password_on_laptop(bot: BotHarness, victim: Victim, clock: FakeClock) -> None:
     await bot.send(victim.laptop, "/password")
     await bot.send(victim.laptop, PASSWORD)
-    (done,) = await bot.send(victim.laptop, NEW_PASSWORD)
+    await bot.send(victim.laptop, NEW_PASSWORD)
+    (done,) = await bot.send(victim.laptop, NEW_PASSWORD)  # typed twice
     assert "changed" in done.plain
 
 

@@ -39,6 +39,8 @@ from tests.conftest import ADMIN_ID
 from tests.harness import BotHarness
 from tests.throttle_helpers import VICTIM_PASSWORD, enrol_2fa
 
+NEW_PASSWORD = "quiet harbour lantern 77 meadow"  # a good new password, fuzzed at its 2nd typing
+
 FUZZ = settings(
     max_examples=120,
     deadline=None,
@@ -87,10 +89,14 @@ CODE = "<code>"  # a code step (never sent with a right code: the fuzz goes ther
 ADDRESS = "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE"
 # flow -> (who, steps). A "§" in a step is replaced by the fuzz when that step is fuzzed.
 FLOWS: dict[str, tuple[str, list[str | Press]]] = {
-    "register": ("stranger", ["/register", "new.person@example.com", VICTIM_PASSWORD, "§"]),
+    "register": (
+        "stranger",
+        ["/register", "new.person@example.com", VICTIM_PASSWORD, VICTIM_PASSWORD, "§"],
+    ),
     "login": ("stranger", ["/login", "member@example.com", VICTIM_PASSWORD, CODE]),
     "login: no 2FA": ("stranger", ["/login", "plain@example.com", "§"]),
     "password": ("plain", ["/password", VICTIM_PASSWORD, "§"]),
+    "password: typed twice": ("plain", ["/password", VICTIM_PASSWORD, NEW_PASSWORD, "§"]),
     "email": ("plain", ["/email", VICTIM_PASSWORD, "§"]),
     "2fa enrol": ("plain", ["/2fa_enroll", VICTIM_PASSWORD, CODE]),
     "2fa disable": ("member", ["/2fa_disable", VICTIM_PASSWORD, CODE]),

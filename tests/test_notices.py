@@ -1,0 +1,94 @@
+"""Notices people expect: backup codes left, the referral confirmed, a restore explained."""
+
+from __future__ import annotations
+
+import re
+
+from core.clock import FakeClock
+from tests.conftest import ADMIN_ID
+from tests.harness import BotHarness
+from tests.signin_helpers import (
+    EMAIL,
+    OTHER_PASSWORD,
+    login_with_code,
+    register,
+    rows,
+    turn_on_2fa,
+)
+
+NAME = re.compile(r"verzek-\d{8}T\d{6}Z(?:-\d+)?\.tar\.gz")
+
+
+async def test_a_backup_code_login_says_how_many_codes_are_left(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    alice = bot.user(1)
+    await register(bot, alice)
+    totp, codes = await turn_on_2fa(bot, alice, clock)
+
+    done = await login_with_code(bot, alice, codes[0])
+    assert "You're logged in" in done and "9 backup codes left." in done
+    assert "/backup_codes" not in done  # plenty left: no nagging
+    for code in codes[1:8]:
+        await login_with_code(bot, alice, code)
+    done = await login_with_code(bot, alice, codes[8])
+    assert "1 backup code left." in done and "codes left" not in done
+    assert "Make a new set soon with /backup_codes" in done
+    done = await login_with_code(bot, alice, codes[9])
+    assert "That was your last backup code" in done and "/backup_codes" in done
+
+    clock.advance(seconds=30)
+    done = await login_with_code(bot, alice, totp.at(clock.now()))
+    assert "You're logged in" in done and "backup code" not in done  # the phone: no note
+
+
+async def test_registration_confirms_the_referral_without_naming_the_referrer(
+    bot: BotHarness,
+) -> None:
+    await register(bot, bot.user(1))
+    [(code,)] = await rows(bot, "SELECT referral_code FROM users")
+    done = await register(
+        bot, bot.user(2), "bob@example.com", OTHER_PASSWORD, referral=code.lower()
+    )
+    assert f"You were referred by code {code}." in done.plain
+    assert EMAIL not in done.plain and "t***" not in done.plain
+    plain = await register(bot, bot.user(3), "carol@example.com", OTHER_PASSWORD)
+    assert "referred by" not in plain.plain
+
+
+async def test_people_logged_out_by_a_restore_are_told_why(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    admin = bot.user(ADMIN_ID, "Admin")
+    await register(bot, admin, "admin@example.com")
+    totp, _ = await turn_on_2fa(bot, admin, clock)
+    await login_with_code(bot, admin, totp.at(clock.now()), "admin@example.com")
+    alice, bob, carol = bot.user(1), bot.user(2), bot.user(3)
+    await register(bot, alice)
+    await register(bot, carol, "carol@example.com", OTHER_PASSWORD)
+    await bot.send(carol, "/logout")  # not logged in: nothing to explain to her
+
+    _, done = await bot.send(admin, "/backup")
+    name = NAME.search(done.plain)[0]  # type: ignore[index]
+    clock.advance(minutes=1)
+    await register(bot, bob, "bob@example.com", OTHER_PASSWORD)  # after the backup
+
+    before = {user.id: len(bot.api.sent_to(user.id)) for user in (alice, bob, carol, admin)}
+    (confirm,) = await bot.send(admin, f"/restore {name}")
+    await bot.press(admin, confirm, "Restore")
+    clock.advance(seconds=30)
+    await bot.send(admin, totp.at(clock.now()))
+
+    def news(user_id: int) -> list[str]:
+        return [m.plain for m in bot.api.sent_to(user_id)[before[user_id] :]]
+
+    for user in (alice, bob):
+        [notice] = news(user.id)
+        assert "restored the Verzek database from a backup taken" in notice
+        assert "Please /login again" in notice and "not in the backup" in notice
+    assert news(carol.id) == []
+    assert not any("An admin restored" in text for text in news(admin.id))
+    # Live in the backup: the admin's and Alice's sessions (Bob came later, Carol had left).
+    assert "2 sessions ended, yours included" in news(admin.id)[-1]
+    (me,) = await bot.send(alice, "/me")
+    assert me.plain == "Please /login first."
