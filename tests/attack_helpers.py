@@ -30,7 +30,7 @@ from core.ports import PaymentRecord
 from core.services import Services
 from core.sessions import Session
 from tests.fake_tronscan import FakeTronscan, payments_config, tx_hash
-from tests.harness import BotHarness
+from tests.harness import BotHarness, enrol_2fa_through_core
 
 __all__ = ["clock", "fake", "services", "settings"]
 
@@ -93,10 +93,7 @@ async def signed_in_with_2fa(
     )
     attempt = await services.accounts.check_credentials(email, PASSWORD, telegram_user_id)
     session = (await services.accounts.complete_login(attempt, telegram_user_id)).session
-    proof = await services.accounts.reauthenticate(session, PASSWORD)
-    enrollment = await services.twofactor.start_enrollment(session, proof)
-    totp = pyotp.TOTP(enrollment.secret)
-    await services.twofactor.confirm_enrollment(session, proof, totp.at(clock.now()))
+    totp, _ = await enrol_2fa_through_core(services, session, PASSWORD, clock.now())
     return Equipped(telegram_user_id, session, totp)
 
 

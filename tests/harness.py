@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+import pyotp
 
 from bot.app import VerzekApplication, build_application
 from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.update_processor import PerUserUpdateProcessor
 from core.config import Settings
 from core.services import Services
+from core.sessions import Session
 
 
 class BotHarness:
@@ -122,3 +126,16 @@ class BotHarness:
 
     def texts(self, chat_id: int) -> list[str]:
         return [m.plain for m in self.api.sent_to(chat_id)]
+
+
+async def enrol_2fa_through_core(
+    services: Services, session: Session, password: str, now: datetime
+) -> tuple[pyotp.TOTP, list[str]]:
+    """Turn 2FA on for the session's account through core, as the authenticator app would
+    confirm it at ``now`` (the bot's enrolment steps are tested in tests/test_twofactor.py);
+    return the authenticator and the backup codes."""
+    proof = await services.accounts.reauthenticate(session, password)
+    enrollment = await services.twofactor.start_enrollment(session, proof)
+    totp = pyotp.TOTP(enrollment.secret)
+    codes = await services.twofactor.confirm_enrollment(session, proof, totp.at(now))
+    return totp, codes

@@ -10,7 +10,7 @@ from bot.fakeapi import TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
-from tests.harness import BotHarness
+from tests.harness import BotHarness, enrol_2fa_through_core
 
 EMAIL = "trader@example.com"
 PASSWORD = "violet canyon trumpet 42 orbit"
@@ -50,10 +50,7 @@ async def enable_2fa_directly(bot: BotHarness, user: TelegramUser, clock: FakeCl
     """Turn 2FA on through core (the bot's enrolment steps are tested elsewhere)."""
     session = await bot.services.sessions.current(user.id)
     assert session is not None
-    proof = await bot.services.accounts.reauthenticate(session, PASSWORD)
-    enrollment = await bot.services.twofactor.start_enrollment(session, proof)
-    totp = pyotp.TOTP(enrollment.secret)
-    await bot.services.twofactor.confirm_enrollment(session, proof, totp.at(clock.now()))
+    totp, _ = await enrol_2fa_through_core(bot.services, session, PASSWORD, clock.now())
     clock.advance(seconds=31)  # the next code is a fresh one
     return totp
 

@@ -13,7 +13,7 @@ from bot.bootstrap import bootstrap
 from bot.fakeapi import Message, TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
-from tests.harness import BotHarness
+from tests.harness import BotHarness, enrol_2fa_through_core
 
 EMAIL = "trader@example.com"
 PASSWORD = "violet canyon trumpet 42 orbit"
@@ -86,10 +86,7 @@ async def turn_on_2fa(
     services = bot.services
     session = await services.sessions.current(user.id)
     assert session is not None
-    proof = await services.accounts.reauthenticate(session, password)
-    enrollment = await services.twofactor.start_enrollment(session, proof)
-    totp = pyotp.TOTP(enrollment.secret)
-    codes = await services.twofactor.confirm_enrollment(session, proof, totp.at(clock.now()))
+    totp, codes = await enrol_2fa_through_core(services, session, password, clock.now())
     clock.advance(seconds=30)  # the next code is a new one
     return totp, codes
 

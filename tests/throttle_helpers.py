@@ -13,6 +13,7 @@ import pytest
 from core.clock import FakeClock
 from core.services import Services
 from core.sessions import Session
+from tests.harness import enrol_2fa_through_core
 
 VICTIM_EMAIL = "victim@example.com"
 VICTIM_PASSWORD = "violet canyon trumpet 42 orbit"
@@ -63,10 +64,7 @@ async def log_in(
 
 async def enrol_2fa(services: Services, session: Session, clock: FakeClock) -> pyotp.TOTP:
     """Turn 2FA on for the session's account through core; return the authenticator."""
-    proof = await services.accounts.reauthenticate(session, VICTIM_PASSWORD)
-    enrollment = await services.twofactor.start_enrollment(session, proof)
-    totp = pyotp.TOTP(enrollment.secret)
-    await services.twofactor.confirm_enrollment(session, proof, totp.at(clock.now()))
+    totp, _ = await enrol_2fa_through_core(services, session, VICTIM_PASSWORD, clock.now())
     clock.advance(seconds=30)  # the enrolment code's step is spent
     return totp
 
