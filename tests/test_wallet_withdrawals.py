@@ -21,7 +21,6 @@ from core.config import Settings, load_settings
 from core.crypto import generate_master_key
 from core.ports import SafetyRecord
 from core.tron import is_valid_tron_address
-from core.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.withdrawals import WithdrawalRefused, parse_amount
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
 from tests.fake_tronscan import (
@@ -34,6 +33,7 @@ from tests.fake_tronscan import (
 )
 from tests.harness import BotHarness
 from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
+from tests.sessions_helpers import credit
 from tests.test_accounts_flow import PASSWORD, db_rows, events, login, register
 
 ALICE, BOB, ADMIN = "alice@example.com", "bob@example.com", "admin@example.com"
@@ -88,20 +88,6 @@ async def person(
         who.backup_codes = _BACKUP_CODE.findall(done.plain)
         assert len(who.backup_codes) == 10
     return who
-
-
-async def credit(bot: BotHarness, account_id: int, micro: int) -> None:
-    """A signed referral credit straight through the ledger (test setup)."""
-    async with bot.services.uow() as uow:
-        await WalletLedger(bot.services.crypto).append(
-            uow,
-            account_id=account_id,
-            amount_micro=micro,
-            kind=REFERRAL_COMMISSION,
-            payment_id=None,
-            at=to_iso(bot.services.clock.now()),
-        )
-        await uow.commit()
 
 
 async def withdraw(bot: BotHarness, who: Person, clock: FakeClock, text: str) -> str:
