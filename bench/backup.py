@@ -156,6 +156,7 @@ def main() -> int:
                 AuditLog(database.unit_of_work, clock),
                 clock,
                 rights=AdminRights(()),
+                uow=database.unit_of_work,
             )
             try:
                 backup_steps = Steps()

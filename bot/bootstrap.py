@@ -103,7 +103,12 @@ async def bootstrap(
         safety=safety,
         apikeys=ApiKeyService(uow, audit, clock, crypto, accounts, twofactor, safety),
         backups=BackupService(
-            settings.backups, SqliteDatabaseFiles(database), audit, clock, rights=rights
+            settings.backups,
+            SqliteDatabaseFiles(database),
+            audit,
+            clock,
+            rights=rights,
+            uow=uow,
         ),
         payments=payments,
         licenses=licenses,

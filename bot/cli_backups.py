@@ -49,6 +49,7 @@ def _service(settings: Settings, database: Database) -> BackupService:
         AuditLog(database.unit_of_work, clock),
         clock,
         rights=AdminRights(settings.telegram.admins),
+        uow=database.unit_of_work,
     )
 
 

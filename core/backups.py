@@ -100,10 +100,12 @@ class BackupService:
         clock: Clock,
         *,
         rights: AdminRights,
+        uow: Callable[..., UnitOfWork],
         version: str | None = None,
     ) -> None:
         self._settings = settings
         self._rights = rights
+        self._uow = uow
         self._files = files
         self._audit = audit
         self._clock = clock
@@ -396,21 +398,30 @@ class BackupService:
                 await asyncio.to_thread(archive.unlink_quietly, candidate)
         if safety is not None:
             await self._audit.record(self._safety_event(safety, account_id, telegram_user_id))
-        await self._audit.record(
-            AuditEvent(
-                EventType.BACKUP_RESTORED,
-                Severity.WARNING,
-                account_id=account_id,
-                telegram_user_id=telegram_user_id,
-                details={
-                    "archive": name,
-                    "archive_created_at": to_iso(manifest.created_at),
-                    "schema_version": manifest.schema_version,
-                    "safety_backup": safety.name if safety else None,
-                    "sessions_ended": ended,
-                },
-            )
+        restored = AuditEvent(
+            EventType.BACKUP_RESTORED,
+            Severity.WARNING,
+            account_id=account_id,
+            telegram_user_id=telegram_user_id,
+            details={
+                "archive": name,
+                "archive_created_at": to_iso(manifest.created_at),
+                "schema_version": manifest.schema_version,
+                "safety_backup": safety.name if safety else None,
+                "sessions_ended": ended,
+            },
         )
+        # Everyone the restore logged out is told why by the bot's outbox job, also when the
+        # restore ran from the command line with the bot stopped (the one who ran it knows).
+        told = [user for user in logged_out if user != telegram_user_id]
+        async with self._uow() as uow:
+            await self._audit.append(uow, restored)
+            await uow.restore_notices.add(
+                told,
+                archive_created_at=to_iso(manifest.created_at),
+                at=to_iso(self._clock.now()),
+            )
+            await uow.commit()
         return RestoreResult(name, manifest, safety.name if safety else None, ended, logged_out)
 
     async def _logged_in_now(self, target: Path) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ from datetime import timedelta
 from core.alerts import LEASE, backoff
 from core.audit import AuditLog, EventType
 from core.clock import Clock, from_iso, to_iso
-from core.ports import AuditRow, NoticeRecord, UnitOfWork
+from core.ports import AuditRow, NoticeRecord, RestoreNotice, UnitOfWork
 
 # PASSWORD_CHANGED is announced by its own flow (to the sessions it ends); move it here, and
 # drop that direct message, to announce it this way instead. 2FA changes and withdrawals are
@@ -141,4 +141,18 @@ class NoticeService:
             else:
                 due = self._clock.now() + backoff(notice.attempts, retry_after)
                 await uow.notices.reschedule(notice.id, next_attempt_at=to_iso(due), error=error)
+            await uow.commit()
+
+    async def restore_notices_due(self, limit: int = BATCH) -> list[RestoreNotice]:
+        """Telegram users a restore logged out who have not been told yet."""
+        async with self._uow(read_only=True) as uow:
+            return await uow.restore_notices.due(limit)
+
+    async def restore_notice_done(self, notice: RestoreNotice, *, delivered: bool) -> None:
+        """Told (``delivered``), or a failed attempt: given up after :data:`MAX_ATTEMPTS`."""
+        async with self._uow() as uow:
+            if delivered or notice.attempts + 1 >= MAX_ATTEMPTS:
+                await uow.restore_notices.remove(notice.telegram_user_id)
+            else:
+                await uow.restore_notices.failed(notice.telegram_user_id)
             await uow.commit()

@@ -10,7 +10,7 @@ Leaving the block without ``commit()`` rolls everything back. Repositories never
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +150,7 @@ class UnitOfWork(Protocol):
     audit_search: AuditSearchRepository
     alerts: AlertsRepository
     notices: NoticesRepository
+    restore_notices: RestoreNoticesRepository
     twofactor: TwoFactorRepository
     apikeys: ApiKeysRepository
     safety: SafetyRepository
@@ -557,6 +558,38 @@ class NoticeRecord:
     event_type: str
     details: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True)
+class RestoreNotice:
+    """A Telegram user a restore logged out, still to be told why."""
+
+    telegram_user_id: int
+    archive_created_at: str
+    attempts: int
+
+
+class RestoreNoticesRepository(Protocol):
+    """The outbox of "a restore logged you out" notices (no account needed: the user's may
+    not exist in the restored copy)."""
+
+    async def add(
+        self, telegram_user_ids: Iterable[int], *, archive_created_at: str, at: str
+    ) -> None:
+        """Queue one notice per user."""
+        ...
+
+    async def due(self, limit: int) -> list[RestoreNotice]:
+        """The oldest undelivered notices."""
+        ...
+
+    async def remove(self, telegram_user_id: int) -> None:
+        """Delivered, or given up."""
+        ...
+
+    async def failed(self, telegram_user_id: int) -> None:
+        """One more failed attempt."""
+        ...
 
 
 class NoticesRepository(Protocol):

@@ -156,6 +156,9 @@ def end_live_sessions(path: Path, at: str, reason: str, new_stamp: str = "") -> 
         if "conversation_state" in tables:
             # The flows of the backup's day would come back at the next start.
             conn.execute("DELETE FROM conversation_state")
+        if "restore_notices" in tables:
+            # Notices of an earlier restore, undelivered on the backup's day, are old news.
+            conn.execute("DELETE FROM restore_notices")
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = DELETE")
     except sqlite3.Error as exc:

@@ -19,6 +19,7 @@ from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.payments_repository import SqlitePaymentsRepository
+from storage.restore_notices_repository import SqliteRestoreNoticesRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
 from storage.security_repository import SqliteSecurityRepository
@@ -106,6 +107,7 @@ class SqliteUnitOfWork:
         self.audit_search = SqliteAuditSearchRepository(conn)
         self.alerts = SqliteAlertsRepository(conn)
         self.notices = SqliteNoticesRepository(conn)
+        self.restore_notices = SqliteRestoreNoticesRepository(conn)
         self.twofactor = SqliteTwoFactorRepository(conn)
         self.apikeys = SqliteApiKeysRepository(conn)
         self.safety = SqliteSafetyRepository(conn)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 
+from bot.bootstrap import bootstrap
+from core.authz import OPERATOR
 from core.clock import FakeClock
+from core.config import Settings
 from tests.conftest import ADMIN_ID
+from tests.first_day_helpers import clean_env, verzek
 from tests.harness import BotHarness
 from tests.signin_helpers import (
     EMAIL,
@@ -82,6 +88,8 @@ async def test_people_logged_out_by_a_restore_are_told_why(
     def news(user_id: int) -> list[str]:
         return [m.plain for m in bot.api.sent_to(user_id)[before[user_id] :]]
 
+    # The outbox job tells them (core queued it with the restore).
+    await bot.wait_for(lambda: news(alice.id) and news(bob.id))
     for user in (alice, bob):
         [notice] = news(user.id)
         assert "restored the Verzek database from a backup taken" in notice
@@ -92,3 +100,41 @@ async def test_people_logged_out_by_a_restore_are_told_why(
     assert "2 sessions ended, yours included" in news(admin.id)[-1]
     (me,) = await bot.send(alice, "/me")
     assert me.plain == "Please /login first."
+
+
+async def test_a_restore_from_the_command_line_is_explained_when_the_bot_starts(
+    bot: BotHarness, settings: Settings, clock: FakeClock, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`verzek backup restore` runs with the bot stopped: nobody is there to tell people, so
+    the notice waits in the restored database and the bot sends it when it starts."""
+    clock.set(datetime.now(UTC))  # the command line runs on the real clock: sessions are live
+    alice, bob = bot.user(1), bot.user(2)
+    await register(bot, alice)
+    backup = await bot.services.backups.create(OPERATOR)
+    await register(bot, bob, "bob@example.com", OTHER_PASSWORD)  # not in the backup
+    await bot.stop()
+    await bot.services.aclose()
+    before = {user.id: len(bot.api.sent_to(user.id)) for user in (alice, bob)}
+
+    done = verzek(
+        "backup", "restore", backup.name, "--yes", "--config", str(tmp_path / "config.toml"),
+        env=clean_env(**env), cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "restored" in done.stdout
+
+    services = await bootstrap(settings, clock)
+    fresh = BotHarness(settings, services, bot.api)
+    await fresh.start()
+    try:
+        def news(user_id: int) -> list[str]:
+            return [m.plain for m in fresh.api.sent_to(user_id)[before[user_id] :]]
+
+        await fresh.wait_for(lambda: news(alice.id) and news(bob.id))
+        for user in (alice, bob):
+            [notice] = news(user.id)
+            assert "restored the Verzek database from a backup taken" in notice
+        assert await services.notices.restore_notices_due() == []  # told once, not again
+    finally:
+        await fresh.stop()
+        await services.aclose()

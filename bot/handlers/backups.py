@@ -30,7 +30,6 @@ from bot.flows import (
     message_of,
     require_admin_session,
     take_secret,
-    tell_chats,
 )
 from bot.wording import count
 from core.authz import Actor
@@ -277,9 +276,7 @@ async def got_code(update: Update, context: Context) -> int:
             name=escape(name), time=taken, admin=session.telegram_user_id, safety=safety
         ),
     )
-    # Everyone else the restore logged out learns why (the admin has just read it above).
-    others = [user for user in result.logged_out if user != session.telegram_user_id]
-    await tell_chats(context, others, texts.RESTORE_LOGGED_OUT.format(time=taken))
+    # Everyone else the restore logged out learns why from the outbox (core queued it).
     return END
 
 

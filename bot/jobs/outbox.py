@@ -20,8 +20,10 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import texts
 from bot.audit_views import alert_message, notice_text
 from bot.context import Context
+from core.clock import from_iso
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+RESTORE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # as the restoring admin reads it
 
 
 def _describe(exc: TelegramError) -> str:
@@ -57,6 +62,7 @@ class OutboxDelivery:
             services = context.bot_data.services
             await self.deliver_alerts(context.bot, services)
             await self.deliver_notices(context.bot, services)
+            await self.deliver_restore_notices(context.bot, services)
 
     async def deliver_alerts(self, bot: Bot, services: Services) -> int:
         """Send due alerts in order; stop at the first failure. Returns how many were sent."""
@@ -118,6 +124,28 @@ class OutboxDelivery:
                 logger.warning("notice %s not delivered: %s", notice.id, type(exc).__name__)
                 break
             await services.notices.delivered(notice.id)
+            sent += 1
+        return sent
+
+    async def deliver_restore_notices(self, bot: Bot, services: Services) -> int:
+        """Tell people a restore logged out why; unreachable chats are given up, a throttled
+        or failing Telegram waits for the next run. Returns how many were sent."""
+        sent = 0
+        for notice in await services.notices.restore_notices_due():
+            taken = from_iso(notice.archive_created_at).strftime(RESTORE_TIME_FORMAT)
+            try:
+                await bot.send_message(
+                    notice.telegram_user_id, texts.RESTORE_LOGGED_OUT.format(time=taken)
+                )
+            except (Forbidden, BadRequest) as exc:
+                await services.notices.restore_notice_done(notice, delivered=True)
+                logger.warning("restore notice undeliverable: %s", type(exc).__name__)
+                continue
+            except TelegramError as exc:
+                await services.notices.restore_notice_done(notice, delivered=False)
+                logger.warning("restore notice not delivered: %s", type(exc).__name__)
+                break
+            await services.notices.restore_notice_done(notice, delivered=True)
             sent += 1
         return sent
 

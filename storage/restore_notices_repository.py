@@ -1,0 +1,48 @@
+"""The outbox of "a restore logged you out" notices (see migration 0011)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import aiosqlite
+
+from core.ports import RestoreNotice
+
+
+class SqliteRestoreNoticesRepository:
+    """SQL of ``restore_notices``; the unit of work owns the transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def add(
+        self, telegram_user_ids: Iterable[int], *, archive_created_at: str, at: str
+    ) -> None:
+        """Queue one notice per user (a later restore replaces an undelivered one)."""
+        await self._conn.executemany(
+            "INSERT OR REPLACE INTO restore_notices"
+            " (telegram_user_id, archive_created_at, created_at) VALUES (?, ?, ?)",
+            [(user, archive_created_at, at) for user in telegram_user_ids],
+        )
+
+    async def due(self, limit: int) -> list[RestoreNotice]:
+        """The oldest undelivered notices."""
+        async with self._conn.execute(
+            "SELECT telegram_user_id, archive_created_at, attempts FROM restore_notices"
+            " ORDER BY created_at, telegram_user_id LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [RestoreNotice(row[0], row[1], row[2]) for row in await cur.fetchall()]
+
+    async def remove(self, telegram_user_id: int) -> None:
+        """Delivered, or given up."""
+        await self._conn.execute(
+            "DELETE FROM restore_notices WHERE telegram_user_id = ?", (telegram_user_id,)
+        )
+
+    async def failed(self, telegram_user_id: int) -> None:
+        """One more failed attempt."""
+        await self._conn.execute(
+            "UPDATE restore_notices SET attempts = attempts + 1 WHERE telegram_user_id = ?",
+            (telegram_user_id,),
+        )
