@@ -12,25 +12,24 @@ hundreds of messages inside one frozen minute (the real limits are tested elsewh
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pyotp
 import pytest
 from telegram.ext import BaseHandler, CommandHandler, ConversationHandler
 
-from bot.bootstrap import bootstrap
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.ports import PaymentRecord
 from core.services import Services
 from core.sessions import Session
-from tests.fake_tronscan import FakeTronscan, payments_config, tx_hash
+from tests.fake_tronscan import payments_config, tx_hash
 from tests.harness import BotHarness, enrol_2fa_through_core
+from tests.harness import table_rows as table_rows  # the notebooks import it from here
+from tests.payment_fixtures import fake, services  # fixtures, on our settings and clock
 
 __all__ = ["clock", "fake", "services", "settings"]
 
@@ -53,20 +52,6 @@ def settings(env: dict[str, str], tmp_path: Path) -> Settings:
     text = config.read_text().replace('auth = "1000/minute"\n', roomy)
     config.write_text(text + f'[backups]\ndir = "{tmp_path / "backups"}"\n')
     return load_settings(config, env)
-
-
-@pytest.fixture
-def fake() -> FakeTronscan:
-    return FakeTronscan()
-
-
-@pytest.fixture
-async def services(
-    settings: Settings, clock: FakeClock, fake: FakeTronscan
-) -> AsyncIterator[Services]:
-    built = await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
-    yield built
-    await built.aclose()
 
 
 @dataclass
@@ -101,20 +86,6 @@ async def own_pending_payment(services: Services, who: Equipped, n: int = 1) -> 
     """An invoice and a reported (unknown to the chain, so pending) payment of ``who``."""
     invoice = await services.payments.create_invoice(who.session, "basic")
     return await services.payments.submit(who.session, invoice.id, tx_hash(n))
-
-
-async def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (small databases only)."""
-    async with aiosqlite.connect(database) as conn:
-        async with conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ) as cursor:
-            names = [name for (name,) in await cursor.fetchall()]
-        tables = {}
-        for name in names:
-            async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
-                tables[name] = list(await cursor.fetchall())
-        return tables
 
 
 def changed_tables(

@@ -6,8 +6,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pyotp
 
 from bot.app import VerzekApplication, build_application
@@ -139,3 +141,18 @@ async def enrol_2fa_through_core(
     totp = pyotp.TOTP(enrollment.secret)
     codes = await services.twofactor.confirm_enrollment(session, proof, totp.at(now))
     return totp, codes
+
+
+async def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the database file (small databases only): what was really
+    written, for "nothing changed" checks."""
+    async with aiosqlite.connect(database) as conn:
+        async with conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ) as cursor:
+            names = [name for (name,) in await cursor.fetchall()]
+        tables = {}
+        for name in names:
+            async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
+                tables[name] = list(await cursor.fetchall())
+        return tables

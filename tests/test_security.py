@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Iterator
 
-import aiosqlite
 import pytest
 
 from bot import texts
@@ -24,7 +23,7 @@ from core.audit import EventType
 from core.clock import FakeClock
 from core.errors import UserError
 from tests.conftest import ADMIN_CHAT_ID
-from tests.harness import BotHarness
+from tests.harness import BotHarness, table_rows
 from tests.test_accounts_flow import NEW_PASSWORD, PASSWORD, login, register
 from tests.test_apikeys import BOB_EMAIL, KEY, PASSPHRASE, SECRET, add_key, logged_in
 from tests.test_twofactor import enable_2fa, login_with_code
@@ -45,20 +44,6 @@ ADMIN_ARGS = {
 AUDIT_TABLES = {"audit_events", "audit_head", "alerts", "alert_dedupe"}
 
 
-async def table_rows(bot: BotHarness) -> dict[str, list[tuple]]:
-    """Every row of every table (small databases only)."""
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        async with conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ) as cursor:
-            names = [name for (name,) in await cursor.fetchall()]
-        tables = {}
-        for name in names:
-            async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
-                tables[name] = list(await cursor.fetchall())
-        return tables
-
-
 # --- authorization on every admin command ----------------------------------------------------
 
 
@@ -76,12 +61,12 @@ async def test_every_admin_command_is_refused_to_a_non_admin_and_audited(
         if private:  # (the admin chat is a group: Telegram allows 20 messages a minute there)
             forms += [f"/{name.upper()}", f"/{name}@verzek_guard_bot"]
         for text in forms:
-            before = await table_rows(bot)
+            before = await table_rows(bot.settings.database.path)
             replies = await bot.send(eve, text, chat_id=chat)
             # In the admin chat the alert about Eve arrives too: that one is expected.
             replies = [r for r in replies if not r.plain.startswith("⚠️ Security alert")]
             assert [r.plain for r in replies] == [REFUSED], text
-            after = await table_rows(bot)
+            after = await table_rows(bot.settings.database.path)
             changed = {t for t in after if after[t] != before.get(t)}
             assert changed <= AUDIT_TABLES, (text, changed - AUDIT_TABLES)
             new = after["audit_events"][len(before["audit_events"]) :]

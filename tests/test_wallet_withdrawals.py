@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,23 +32,11 @@ from tests.fake_tronscan import (
 )
 from tests.harness import BotHarness
 from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
-from tests.sessions_helpers import credit
+from tests.sessions_helpers import credit, tron_address
 from tests.test_accounts_flow import PASSWORD, db_rows, events, login, register
 
 ALICE, BOB, ADMIN = "alice@example.com", "bob@example.com", "admin@example.com"
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BACKUP_CODE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5})\b")
-
-
-def tron_address(seed: int) -> str:
-    """A valid mainnet TRON address (0x41 + 20 bytes + double-SHA256 checksum, base58)."""
-    body = b"\x41" + hashlib.sha256(str(seed).encode()).digest()[:20]
-    raw = body + hashlib.sha256(hashlib.sha256(body).digest()).digest()[:4]
-    number, text = int.from_bytes(raw, "big"), ""
-    while number:
-        number, digit = divmod(number, 58)
-        text = _B58[digit] + text
-    return text
 
 
 ADDRESS = tron_address(1)
