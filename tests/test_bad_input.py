@@ -25,11 +25,9 @@ from bot.fakeapi import TelegramUser, html_to_plain
 from core.audit import EventType
 from core.clock import FakeClock
 from core.config import Settings, load_settings
-from tests.conftest import ADMIN_ID
-from tests.harness import BotHarness
-from tests.test_accounts_flow import login, register
-from tests.test_apikeys import add_key
-from tests.test_twofactor import enable_2fa
+from tests.support.constants import ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.steps import add_key, enable_2fa, login, register
 
 FUZZ = settings(
     max_examples=25,

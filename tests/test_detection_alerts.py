@@ -19,8 +19,8 @@ from core.detection import Detector, Finding, report_finding
 from core.money import MICRO
 from core.services import Services
 from storage.database import Database
-from tests.conftest import ADMIN_CHAT_ID
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_CHAT_ID
+from tests.support.harness import BotHarness
 
 
 async def rows(services: Services, sql: str, *params) -> list[tuple]:
@@ -508,7 +508,7 @@ async def test_alert_text_is_html_escaped(bot: BotHarness, clock: FakeClock) -> 
 
 
 async def test_failed_logins_through_the_bot_alert_the_admins(bot: BotHarness) -> None:
-    from tests.test_accounts_flow import EMAIL, login, register
+    from tests.support.steps import EMAIL, login, register
 
     await register(bot, bot.user(1))
     for _ in range(5):
@@ -525,7 +525,7 @@ async def test_failed_logins_through_the_bot_alert_the_admins(bot: BotHarness) -
 async def test_a_replayed_totp_code_through_the_bot_alerts_the_admins(
     bot: BotHarness, clock: FakeClock
 ) -> None:
-    from tests.test_twofactor import enable_2fa, login_with_code
+    from tests.support.steps import enable_2fa, login_with_code
 
     alice = bot.user(1)
     totp, _ = await enable_2fa(bot, alice, clock)

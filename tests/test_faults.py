@@ -22,7 +22,6 @@ from telegram.error import TimedOut
 
 from bot import texts
 from bot.fakeapi import Message, TelegramUser, html_to_plain
-from bot.fakeapi_http import FakeBotAPIServer
 from bot.jobs.backups import JOB_NAME
 from core import backup_archive
 from core.audit import EventType
@@ -30,10 +29,11 @@ from core.authz import OPERATOR
 from core.backups import BackupError
 from core.clock import FakeClock
 from core.crypto import generate_master_key
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
-from tests.test_accounts_flow import EMAIL, PASSWORD, login, register
-from tests.test_run_command import REPO_ROOT, BotProcess, new_token
+from tests.support.bot_process import REPO_ROOT, BotProcess, new_token
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.fakeapi_http import FakeBotAPIServer
+from tests.support.harness import BotHarness
+from tests.support.steps import EMAIL, PASSWORD, login, register
 
 FAST_CONFIG = (
     "[security]\ncaptcha = false\n"

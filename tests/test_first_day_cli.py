@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.crypto import generate_master_key
-from tests.first_day_helpers import clean_env, verzek
+from tests.support.first_day import clean_env, verzek
 
 
 @pytest.fixture

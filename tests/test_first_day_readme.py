@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.config import load_settings
-from tests.first_day_helpers import REPO_ROOT, clean_env
+from tests.support.first_day import REPO_ROOT, clean_env
 
 README = (REPO_ROOT / "README.md").read_text()
 

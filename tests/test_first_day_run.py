@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi_http import FakeBotAPIThread
 from bot.startup import StartupError, parse_log_level
 from core.crypto import generate_master_key
-from tests.first_day_helpers import assert_one_line_failure, clean_env, verzek
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.fakeapi_http import FakeBotAPIThread
+from tests.support.first_day import assert_one_line_failure, clean_env, verzek
 
-ADMIN_ID = 9001
-ADMIN_CHAT_ID = -100500
 RECEIVE_ADDRESS = "TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa"
 START_TIMEOUT = 30.0
 

@@ -21,7 +21,7 @@ from core.config import USDT_CONTRACT, TronscanSettings
 from core.crypto import generate_master_key
 from core.tronscan import parse_transaction_info
 from core.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
-from tests.first_day_helpers import REPO_ROOT, clean_env, verzek
+from tests.support.first_day import REPO_ROOT, clean_env, verzek
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "tronscan"
 RECEIVE_ADDRESS = "TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa"

@@ -6,14 +6,14 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.bootstrap import bootstrap
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
-from tests.conftest import ADMIN_ID
-from tests.first_day_helpers import clean_env, verzek
-from tests.harness import BotHarness
-from tests.signin_helpers import (
+from tests.support.constants import ADMIN_ID
+from tests.support.first_day import clean_env, verzek
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
+from tests.support.signin_steps import (
     EMAIL,
     OTHER_PASSWORD,
     login_with_code,
@@ -123,7 +123,7 @@ async def test_a_restore_from_the_command_line_is_explained_when_the_bot_starts(
     assert done.returncode == 0, done.stderr
     assert "restored" in done.stdout
 
-    services = await bootstrap(settings, clock)
+    services = await build_services(settings, clock)
     fresh = BotHarness(settings, services, bot.api)
     await fresh.start()
     try:

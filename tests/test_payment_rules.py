@@ -15,7 +15,7 @@ from core.errors import UserError
 from core.payments import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
 from core.ports import InvoiceRecord
 from core.tronscan import parse_transaction_info
-from tests.fake_tronscan import (
+from tests.support.fake_tronscan import (
     FAKE_USDT,
     RECEIVE_ADDRESS,
     SUCCESS_HASH,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.jobs.outbox import OutboxDelivery
 from core.payments import PaymentStatus
-from tests.fake_tronscan import FakeTronscan, success
-from tests.harness import BotHarness
-from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
-from tests.signin_helpers import EMAIL, OTHER_PASSWORD, register, rows
+from tests.support.fake_tronscan import FakeTronscan, success
+from tests.support.harness import BotHarness
+from tests.support.signin_steps import EMAIL, OTHER_PASSWORD, register, rows
+
+pytestmark = pytest.mark.payments
 
 
 async def test_the_referrer_is_told_when_a_commission_is_credited(

@@ -19,7 +19,7 @@ from PIL import Image
 from bot.fakeapi import FakeBotAPI, Message
 from bot.shell import Terminal
 from core.crypto import generate_master_key
-from tests.test_accounts_flow import EMAIL, PASSWORD
+from tests.support.steps import EMAIL, PASSWORD
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KEY_SHAPED = re.compile(r"[A-Za-z0-9_-]{43}=")  # what generate_master_key() prints

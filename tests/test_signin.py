@@ -7,8 +7,8 @@ from datetime import timedelta
 from core.captcha import MAX_PICTURES, MAX_TRIES
 from core.clock import FakeClock
 from core.config import Settings
-from tests.harness import BotHarness
-from tests.signin_helpers import (
+from tests.support.harness import BotHarness
+from tests.support.signin_steps import (
     EMAIL,
     OTHER_PASSWORD,
     PASSWORD,

@@ -14,8 +14,8 @@ import pickle
 
 from core.clock import FakeClock
 from core.config import Settings
-from tests.harness import BotHarness
-from tests.secrets_helpers import (
+from tests.support.harness import BotHarness
+from tests.support.secrets_steps import (
     EMAIL,
     NEW_PASSWORD,
     PASSWORD,

@@ -33,8 +33,8 @@ from core.services import Services
 from core.tronscan import _retry_after
 from core.twofactor import normalise_backup_code
 from core.withdrawals import parse_amount
-from tests.harness import BotHarness
-from tests.throttle_helpers import (
+from tests.support.harness import BotHarness
+from tests.support.throttle_steps import (
     VICTIM_EMAIL,
     VICTIM_PASSWORD,
     VICTIM_TELEGRAM_ID,
@@ -46,7 +46,7 @@ from tests.throttle_helpers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 # Operator configuration (TOML/env, not user input) and the fake Telegram server are exempt.
-EXEMPT = {"core/digits.py", "core/config.py", "bot/fakeapi.py", "bot/fakeapi_http.py"}
+EXEMPT = {"core/digits.py", "core/config.py", "bot/fakeapi.py"}
 _TEXT_METHODS = {"strip", "lstrip", "rstrip", "replace", "removeprefix", "removesuffix", "lower"}
 _TEXT_METHODS |= {"upper", "group", "split", "partition", "join", "casefold", "translate"}
 

@@ -25,8 +25,8 @@ from core.config import Settings, load_settings
 from core.cooldown import CoolingDown
 from core.money import MICRO
 from core.sessions import EndReason, FlowEnded
-from tests.harness import BotHarness
-from tests.sessions_helpers import (
+from tests.support.harness import BotHarness
+from tests.support.sessions_steps import (
     ADDRESS,
     ATTACKER,
     EMAIL,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from core.clock import FakeClock
 from core.config import Settings
 from core.login_throttle import LOCK_FAILURES
-from tests.harness import BotHarness
-from tests.signin_helpers import (
+from tests.support.harness import BotHarness
+from tests.support.signin_steps import (
     EMAIL,
     OTHER_PASSWORD,
     PASSWORD,

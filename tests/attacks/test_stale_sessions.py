@@ -25,9 +25,9 @@ from core.authz import OPERATOR, Actor
 from core.clock import FakeClock
 from core.money import MICRO
 from core.sessions import EndReason, FlowEnded
-from tests.conftest import ADMIN_ID
-from tests.harness import BotHarness
-from tests.sessions_helpers import (
+from tests.support.constants import ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.sessions_steps import (
     ADDRESS,
     ATTACKER,
     EMAIL,

@@ -17,7 +17,7 @@ import pyotp
 from bot.fakeapi import TelegramUser
 from core.clock import FakeClock, to_iso
 from core.wallet import REFERRAL_COMMISSION, WalletLedger
-from tests.harness import BotHarness
+from tests.support.harness import BotHarness
 
 EMAIL = "victim@example.com"
 PASSWORD = "violet canyon trumpet 42 orbit"

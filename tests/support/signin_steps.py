@@ -9,11 +9,11 @@ from dataclasses import replace
 import aiosqlite
 import pyotp
 
-from bot.bootstrap import bootstrap
 from bot.fakeapi import Message, TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
-from tests.harness import BotHarness, enrol_2fa_through_core
+from tests.support.harness import BotHarness, enrol_2fa_through_core
+from tests.support.services import build_services
 
 EMAIL = "trader@example.com"
 PASSWORD = "violet canyon trumpet 42 orbit"
@@ -24,7 +24,7 @@ OTHER_PASSWORD = "quiet harbour lantern 77 meadow"
 async def bot_with_captcha(settings: Settings, clock: FakeClock) -> AsyncIterator[BotHarness]:
     """A running bot like the default config: the captcha on."""
     with_captcha = replace(settings, security=replace(settings.security, captcha=True))
-    services = await bootstrap(with_captcha, clock)
+    services = await build_services(with_captcha, clock)
     bot = BotHarness(with_captcha, services)
     await bot.start()
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import aiosqlite
 import pyotp
 
-from bot.bootstrap import bootstrap
 from bot.fakeapi import TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
-from tests.harness import BotHarness, enrol_2fa_through_core
+from tests.support.harness import BotHarness, enrol_2fa_through_core
+from tests.support.services import build_services
 
 EMAIL = "trader@example.com"
 PASSWORD = "violet canyon trumpet 42 orbit"
@@ -60,7 +60,7 @@ async def restart(bot: BotHarness, settings: Settings, clock: FakeClock) -> BotH
     it on the same database: new services, new Application, nothing shared in memory but the
     fake Telegram (the chats are still there)."""
     await bot.stop()
-    services: Services = await bootstrap(settings, clock)
+    services: Services = await build_services(settings, clock)
     fresh = BotHarness(settings, services, bot.api)
     await fresh.start()
     return fresh

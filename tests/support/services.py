@@ -1,0 +1,34 @@
+"""Services for tests, built by the one composition root with a cheap password hasher.
+
+Full argon2id parameters (64 MiB, 3 passes, 4 lanes) cost ~50 ms of CPU per hash; the bot tests
+hash and verify thousands of times. The production parameters keep a test of their own
+(tests/test_passwords.py) and the tests marked ``production_argon2``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import argon2
+
+from bot.bootstrap import bootstrap
+from core.clock import Clock
+from core.config import Settings
+from core.passwords import PasswordService
+from core.services import Services
+
+# argon2id still, at its smallest cost: 1 pass over 8 KiB, one lane.
+CHEAP_HASHER_PARAMETERS = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+def cheap_passwords() -> PasswordService:
+    """A password service whose argon2id hashes take microseconds."""
+    return PasswordService(argon2.PasswordHasher(**CHEAP_HASHER_PARAMETERS), workers=2)
+
+
+async def build_services(
+    settings: Settings, clock: Clock | None = None, **overrides: Any
+) -> Services:
+    """:func:`bot.bootstrap.bootstrap` with the cheap hasher unless ``passwords`` is given."""
+    overrides.setdefault("passwords", cheap_passwords())
+    return await bootstrap(settings, clock, **overrides)
