@@ -107,6 +107,7 @@ async def step(bot: BotProcess, server: FakeBotAPIServer, user: TelegramUser, te
 # --- (1) SIGKILL in the middle of a stream of writes ---------------------------------------
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_stream_loses_no_committed_event(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(FAST_CONFIG)
     database = tmp_path / "data" / "verzek.db"

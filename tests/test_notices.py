@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
@@ -102,6 +104,7 @@ async def test_people_logged_out_by_a_restore_are_told_why(
     assert me.plain == "Please /login first."
 
 
+@pytest.mark.slow
 async def test_a_restore_from_the_command_line_is_explained_when_the_bot_starts(
     bot: BotHarness, settings: Settings, clock: FakeClock, env: dict[str, str], tmp_path: Path
 ) -> None:

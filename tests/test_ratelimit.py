@@ -364,6 +364,7 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 async def test_redis_windows_are_shared_by_bot_instances(
     settings: Settings, clock: FakeClock, redis_url: str
 ) -> None:

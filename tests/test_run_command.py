@@ -90,6 +90,7 @@ def assert_no_secrets(process: BotProcess, *secret_values: str) -> None:
         assert value not in output, "a secret leaked into the output of verzek run"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_run_serves_a_user_and_stops_cleanly(
     fake_api: FakeBotAPIServer,
@@ -143,6 +144,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 async def test_run_with_telegram_unreachable_fails_in_one_line(
     bots: Callable[[str, str], BotProcess],
 ) -> None:

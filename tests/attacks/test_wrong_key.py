@@ -30,6 +30,8 @@ from tests.support.first_day import (
     verzek,
 )
 
+pytestmark = pytest.mark.slow  # every test here starts a subprocess
+
 WRONG = "this key did not encrypt this database"
 
 
