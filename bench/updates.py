@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.fakeapi import FakeBotAPI, Message, TelegramUser
+from bot.fake_telegram import FakeBotAPI, Message, TelegramUser
 from tests.support.fakeapi_http import FakeBotAPIServer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ import pytest
 from telegram.error import TimedOut
 
 from bot import texts
-from bot.fakeapi import Message, TelegramUser, html_to_plain
+from bot.fake_telegram import Message, TelegramUser, html_to_plain
 from bot.jobs.backups import JOB_NAME
 from core import backup_archive
 from core.audit import EventType

@@ -8,7 +8,7 @@ import aiosqlite
 import pytest
 
 from bot import texts
-from bot.fakeapi import html_to_plain
+from bot.fake_telegram import html_to_plain
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.harness import BotHarness
 

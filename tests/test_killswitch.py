@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.audit import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock

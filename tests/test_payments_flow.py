@@ -7,7 +7,7 @@ from dataclasses import replace
 import aiosqlite
 import pytest
 
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock
 from core.config import PaymentSettings, Settings
 from core.tronscan import API_KEY_HEADER

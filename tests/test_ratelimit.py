@@ -20,7 +20,7 @@ import pytest
 from limits.errors import StorageError
 from telegram.ext import ConversationHandler
 
-from bot.fakeapi import Message, TelegramUser
+from bot.fake_telegram import Message, TelegramUser
 from core.audit import AuditLog, EventType
 from core.clock import FakeClock
 from core.config import SecretUrl, Settings

@@ -29,7 +29,7 @@ from telegram.error import InvalidToken
 from telegram.request import HTTPXRequest
 
 from bot import texts
-from bot.fakeapi import FakeBotAPI, FakeRequest, TelegramUser, html_to_plain
+from bot.fake_telegram import FakeBotAPI, FakeRequest, TelegramUser, html_to_plain
 from core.crypto import generate_master_key
 from tests.support.bot_process import (
     REPO_ROOT,

@@ -17,7 +17,7 @@ import pytest
 
 from bot import texts
 from bot.commands import ADMIN_ONLY
-from bot.fakeapi import TelegramUser, html_to_plain
+from bot.fake_telegram import TelegramUser, html_to_plain
 from bot.logging_setup import configure_logging
 from core.audit import EventType
 from core.clock import FakeClock

@@ -17,7 +17,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from bot.fakeapi import FakeBotAPI, Message
+from bot.fake_telegram import FakeBotAPI, Message
 from bot.shell import Terminal
 from core.crypto import generate_master_key
 from tests.support.steps import EMAIL, PASSWORD

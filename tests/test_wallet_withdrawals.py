@@ -12,7 +12,7 @@ import pyotp
 import pytest
 
 from bot.cli import main as cli_main
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from bot.flows import CODE_STEPS
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings

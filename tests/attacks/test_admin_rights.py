@@ -30,7 +30,7 @@ from telegram.ext import CallbackQueryHandler, ConversationHandler, TypeHandler
 
 from bot import texts
 from bot.commands import ADMIN_ONLY, USER_COMMANDS
-from bot.fakeapi import BOT_USER, html_to_plain
+from bot.fake_telegram import BOT_USER, html_to_plain
 from core.activity import ActivityService, AuditTarget
 from core.alerts import AlertService
 from core.authz import OPERATOR, Actor, NotAdmin

@@ -9,7 +9,7 @@ glued to the command, ``@botname`` with odd case, upper case, commands in captio
 edits, mid-text, addressed to another bot, and text that looks like a command but has no
 entity at all.
 
-The fake Bot API builds entities by tdlib's rule (``bot/fakeapi_entities.py``), and the
+The fake Bot API builds entities by tdlib's rule (``bot/fake_telegram/entities.py``), and the
 agreement of :func:`bot.commands.command_of` with PTB's real CommandHandler is checked on
 generated text, over every CommandHandler the real Application registers.
 """
@@ -27,8 +27,8 @@ from telegram.ext import CommandHandler
 
 from bot import texts
 from bot.commands import ADMIN_ONLY, command_of
-from bot.fakeapi import BOT_USER, html_to_plain
-from bot.fakeapi_entities import bot_command_entities
+from bot.fake_telegram import BOT_USER, html_to_plain
+from bot.fake_telegram.entities import bot_command_entities
 from core.clock import FakeClock
 from core.config import Settings
 from tests.support.attacker import (

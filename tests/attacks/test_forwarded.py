@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from bot import texts
-from bot.fakeapi import html_to_plain
+from bot.fake_telegram import html_to_plain
 from core.audit import EventType
 from core.authz import Actor
 from core.clock import FakeClock

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import texts
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.accounts import normalise_email
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiosqlite
 import pyotp
 
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services

@@ -14,7 +14,7 @@ from typing import Any
 import aiosqlite
 import pyotp
 
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock, to_iso
 from core.wallet import REFERRAL_COMMISSION, WalletLedger
 from tests.support.harness import BotHarness

@@ -9,7 +9,7 @@ from dataclasses import replace
 import aiosqlite
 import pyotp
 
-from bot.fakeapi import Message, TelegramUser
+from bot.fake_telegram import Message, TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from tests.support.harness import BotHarness, enrol_2fa_through_core

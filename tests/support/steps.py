@@ -16,7 +16,7 @@ import pyotp
 import zxingcpp
 from PIL import Image
 
-from bot.fakeapi import Message, TelegramUser
+from bot.fake_telegram import Message, TelegramUser
 from core.clock import FakeClock
 from tests.support.harness import BotHarness
 
