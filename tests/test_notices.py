@@ -15,14 +15,8 @@ from tests.support.constants import ADMIN_ID
 from tests.support.first_day import clean_env, verzek
 from tests.support.harness import BotHarness
 from tests.support.services import build_services
-from tests.support.signin_steps import (
-    EMAIL,
-    OTHER_PASSWORD,
-    login_with_code,
-    register,
-    rows,
-    turn_on_2fa,
-)
+from tests.support.signin_steps import turn_on_2fa
+from tests.support.steps import EMAIL, OTHER_PASSWORD, db_rows, login_with_code, register
 
 NAME = re.compile(r"verzek-\d{8}T\d{6}Z(?:-\d+)?\.tar\.gz")
 
@@ -54,14 +48,14 @@ async def test_registration_confirms_the_referral_without_naming_the_referrer(
     bot: BotHarness,
 ) -> None:
     await register(bot, bot.user(1))
-    [(code,)] = await rows(bot, "SELECT referral_code FROM users")
+    [(code,)] = await db_rows(bot, "SELECT referral_code FROM users")
     done = await register(
         bot, bot.user(2), "bob@example.com", OTHER_PASSWORD, referral=code.lower()
     )
-    assert f"You were referred by code {code}." in done.plain
-    assert EMAIL not in done.plain and "t***" not in done.plain
+    assert f"You were referred by code {code}." in done
+    assert EMAIL not in done and "t***" not in done
     plain = await register(bot, bot.user(3), "carol@example.com", OTHER_PASSWORD)
-    assert "referred by" not in plain.plain
+    assert "referred by" not in plain
 
 
 async def test_people_logged_out_by_a_restore_are_told_why(

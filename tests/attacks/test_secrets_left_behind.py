@@ -23,17 +23,8 @@ from core.clock import FakeClock
 from core.config import Settings
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.harness import BotHarness
-from tests.support.secrets_steps import (
-    EMAIL,
-    PASSWORD,
-    TOO_MANY,
-    db_rows,
-    enable_2fa_directly,
-    login,
-    register,
-    restart,
-    stop_restarted,
-)
+from tests.support.secrets_steps import TOO_MANY, enable_2fa_directly, restart, stop_restarted
+from tests.support.steps import EMAIL, PASSWORD, db_rows, login, register
 
 
 @pytest.fixture

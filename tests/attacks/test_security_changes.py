@@ -31,16 +31,14 @@ from tests.support.sessions_steps import (
     ATTACKER,
     EMAIL,
     LAPTOP,
-    NEW_PASSWORD,
-    PASSWORD,
     Victim,
     credit,
     enrol,
     login,
     make_victim,
-    rows,
     texts_to,
 )
+from tests.support.steps import NEW_PASSWORD, PASSWORD, db_rows
 
 
 @pytest.fixture
@@ -67,7 +65,7 @@ async def settled(bot: BotHarness, victim: Victim) -> Victim:
 
 
 async def nothing_held(bot: BotHarness) -> bool:
-    return await rows(bot, "SELECT count(*) FROM withdrawals") == [(0,)] and await rows(
+    return await db_rows(bot, "SELECT count(*) FROM withdrawals") == [(0,)] and await db_rows(
         bot, "SELECT count(*) FROM wallet_entries WHERE kind = 'withdrawal_hold'"
     ) == [(0,)]
 
@@ -77,7 +75,7 @@ async def laptop_told(bot: BotHarness, words: str) -> None:
 
 
 async def cooldown_end(bot: BotHarness) -> str:
-    [(changed_at,)] = await rows(bot, "SELECT changed_at FROM account_security")
+    [(changed_at,)] = await db_rows(bot, "SELECT changed_at FROM account_security")
     return f"{from_iso(changed_at) + timedelta(hours=24):%Y-%m-%d %H:%M}"
 
 
@@ -100,11 +98,11 @@ async def test_an_unlocked_phone_cannot_enrol_2fa_without_the_password(
     assert bot.last_user_message.deleted
     assert "not correct" in replies[-1].plain
     assert all(m.photo is None and "key:" not in m.plain for m in bot.api.sent_to(victim.phone.id))
-    assert await rows(bot, "SELECT count(*) FROM mfa") == [(0,)]
+    assert await db_rows(bot, "SELECT count(*) FROM mfa") == [(0,)]
     # A code sent next is not taken as a step of an enrolment that never started.
     (after,) = await bot.send(victim.phone, "123456")
     assert "Two-factor authentication is on" not in after.plain
-    assert await rows(bot, "SELECT count(*) FROM mfa") == [(0,)]
+    assert await db_rows(bot, "SELECT count(*) FROM mfa") == [(0,)]
 
 
 async def test_core_refuses_enrolment_without_a_fresh_proof_of_this_session(
@@ -127,7 +125,7 @@ async def test_core_refuses_enrolment_without_a_fresh_proof_of_this_session(
     borrowed = await services.accounts.reauthenticate(laptop, PASSWORD)
     with pytest.raises(FlowEnded):
         await services.twofactor.start_enrollment(phone, borrowed)
-    assert await rows(bot, "SELECT count(*) FROM mfa") == [(0,)]
+    assert await db_rows(bot, "SELECT count(*) FROM mfa") == [(0,)]
 
 
 async def test_a_stolen_password_enrolment_is_announced_and_holds_withdrawals(
@@ -259,4 +257,4 @@ async def test_after_the_cooldown_a_withdrawal_goes_through_and_the_owner_is_tol
     (done,) = await bot.send(victim.phone, victim.code(clock))
     assert "#1" in done.plain
     await laptop_told(bot, "A withdrawal of 10")
-    assert await rows(bot, "SELECT count(*) FROM withdrawals") == [(1,)]
+    assert await db_rows(bot, "SELECT count(*) FROM withdrawals") == [(1,)]

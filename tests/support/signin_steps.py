@@ -6,18 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-import aiosqlite
 import pyotp
 
-from bot.fake_telegram import Message, TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from tests.support.harness import BotHarness, enrol_2fa_through_core
 from tests.support.services import build_services
-
-EMAIL = "trader@example.com"
-PASSWORD = "violet canyon trumpet 42 orbit"
-OTHER_PASSWORD = "quiet harbour lantern 77 meadow"
+from tests.support.steps import PASSWORD, captcha_answer
 
 
 @asynccontextmanager
@@ -34,44 +30,10 @@ async def bot_with_captcha(settings: Settings, clock: FakeClock) -> AsyncIterato
         await services.aclose()
 
 
-def captcha_answer(bot: BotHarness, user: TelegramUser, flow: str) -> str:
-    """What the picture on screen says (a person reads it; the test reads the flow's data)."""
-    return str(bot.app.user_data[user.id][flow]["captcha"].answer)
-
-
 def wrong_answer(bot: BotHarness, user: TelegramUser, flow: str) -> str:
     """A well-formed answer that is surely not the one on screen."""
     right = captcha_answer(bot, user, flow)
     return "ZZZZZ" if right != "ZZZZZ" else "YYYYY"
-
-
-async def register(
-    bot: BotHarness,
-    user: TelegramUser,
-    email: str = EMAIL,
-    password: str = PASSWORD,
-    referral: str | None = None,
-) -> Message:
-    """/register with the password typed twice (and the captcha solved when it is on)."""
-    await bot.send(user, "/register")
-    await bot.send(user, email)
-    await bot.send(user, password)
-    replies = await bot.send(user, password)
-    if bot.settings.security.captcha:
-        replies = await bot.send(user, captcha_answer(bot, user, "register"))
-    prompt = replies[-1]
-    if referral is None:
-        (done,) = await bot.press(user, prompt, "Skip")
-    else:
-        (done,) = await bot.send(user, referral)
-    return done
-
-
-async def rows(bot: BotHarness, sql: str, *params: object) -> list[tuple[object, ...]]:
-    """Query the bot's database file directly, as an auditor would."""
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
 
 
 async def event_types(bot: BotHarness) -> list[str]:
@@ -89,14 +51,3 @@ async def turn_on_2fa(
     totp, codes = await enrol_2fa_through_core(services, session, password, clock.now())
     clock.advance(seconds=30)  # the next code is a new one
     return totp, codes
-
-
-async def login_with_code(
-    bot: BotHarness, user: TelegramUser, code: str, email: str = EMAIL, password: str = PASSWORD
-) -> str:
-    """/login with the password, then a 2FA or backup code; the last reply's text."""
-    await bot.send(user, "/login")
-    await bot.send(user, email)
-    (ask,) = await bot.send(user, password)
-    assert "Two-factor authentication is on" in ask.plain, ask.plain
-    return (await bot.send(user, code))[-1].plain

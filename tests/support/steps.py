@@ -23,13 +23,21 @@ from tests.support.harness import BotHarness
 EMAIL = "trader@example.com"
 PASSWORD = "violet canyon trumpet 42 orbit"
 NEW_PASSWORD = "quiet harbour lantern 77 meadow"
+OTHER_PASSWORD = NEW_PASSWORD  # a second person's
+
+
+def captcha_answer(bot: BotHarness, user: TelegramUser, flow: str) -> str:
+    """What the picture on screen says (a person reads it; the test reads the flow's data)."""
+    return str(bot.app.user_data[user.id][flow]["captcha"].answer)
 
 
 async def events(bot: BotHarness) -> list:
+    """Every audit event, oldest first."""
     return [row async for row in bot.services.audit.export()]
 
 
-async def db_rows(bot: BotHarness, sql: str, *params) -> list[tuple]:
+async def db_rows(bot: BotHarness, sql: str, *params: object) -> list[tuple]:
+    """Read the bot's database file directly, as an auditor would."""
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
@@ -42,10 +50,15 @@ async def register(
     password: str = PASSWORD,
     referral: str | None = None,
 ) -> str:
+    """/register with the password typed twice (and the captcha solved when it is on); the
+    text of the bot's last reply."""
     await bot.send(user, "/register")
     await bot.send(user, email)
     await bot.send(user, password)
-    (prompt,) = await bot.send(user, password)  # typed twice
+    replies = await bot.send(user, password)  # typed twice
+    if bot.settings.security.captcha:
+        replies = await bot.send(user, captcha_answer(bot, user, "register"))
+    prompt = replies[-1]
     if referral is None:
         (done,) = await bot.press(user, prompt, "Skip")
     else:
@@ -97,9 +110,12 @@ async def enable_2fa(bot: BotHarness, user: TelegramUser, clock: FakeClock):
     return totp, codes
 
 
-async def login_with_code(bot: BotHarness, user: TelegramUser, code: str) -> str:
-    reply = await login(bot, user)
-    assert "Two-factor authentication is on for this account" in reply
+async def login_with_code(
+    bot: BotHarness, user: TelegramUser, code: str, email: str = EMAIL, password: str = PASSWORD
+) -> str:
+    """/login with the password, then a 2FA or backup code (deleted on read); the last reply."""
+    reply = await login(bot, user, email, password)
+    assert "Two-factor authentication is on for this account" in reply, reply
     replies = await bot.send(user, code)
     assert bot.last_user_message.deleted
     return replies[-1].plain
