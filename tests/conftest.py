@@ -77,7 +77,7 @@ def clock(request: pytest.FixtureRequest) -> FakeClock:
 
 @pytest.fixture
 def fake() -> FakeTronscan:
-    """The TronScan the ``payments`` tests' services ask."""
+    """The TronScan the test's services ask (it knows the transactions a test adds)."""
     return FakeTronscan()
 
 
@@ -85,9 +85,7 @@ def fake() -> FakeTronscan:
 async def services(
     settings: Settings, clock: FakeClock, fake: FakeTronscan, request: pytest.FixtureRequest
 ) -> AsyncIterator[Services]:
-    overrides: dict[str, object] = {}
-    if request.node.get_closest_marker("payments") is not None:
-        overrides["chain"] = fake.client(settings.tronscan)
+    overrides: dict[str, object] = {"chain": fake.client(settings.tronscan)}
     if request.node.get_closest_marker("production_argon2") is not None:
         overrides["passwords"] = PasswordService()
     built = await build_services(settings, clock, **overrides)

@@ -16,6 +16,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.passwords import PasswordService
 from core.services import Services
+from tests.support.fake_tronscan import FakeTronscan
 
 # argon2id still, at its smallest cost: 1 pass over 8 KiB, one lane.
 CHEAP_HASHER_PARAMETERS = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
@@ -29,6 +30,10 @@ def cheap_passwords() -> PasswordService:
 async def build_services(
     settings: Settings, clock: Clock | None = None, **overrides: Any
 ) -> Services:
-    """:func:`bot.bootstrap.bootstrap` with the cheap hasher unless ``passwords`` is given."""
+    """:func:`bot.bootstrap.bootstrap` with the cheap hasher unless ``passwords`` is given,
+    and a TronScan that knows no transaction unless ``chain`` is: no test reaches the network
+    (nor pays for a TLS context it would never use, ~30 ms a bot)."""
     overrides.setdefault("passwords", cheap_passwords())
+    if "chain" not in overrides:
+        overrides["chain"] = FakeTronscan().client(settings.tronscan)
     return await bootstrap(settings, clock, **overrides)
