@@ -404,6 +404,9 @@ async def test_a_failed_send_is_retried_with_backoff_and_delivered_once(
     bot.api.fail("sendMessage", times=1, **failure)
     await denied_quietly(bot)
     await bot.wait_for(lambda: bot.api.failures[0].times == 0, timeout=5)
+    await eventually(  # the failed run has recorded its failure
+        lambda: rows(bot.services, "SELECT id FROM alerts WHERE last_error IS NOT NULL")
+    )
     await outbox_runs(bot)  # further runs: not due yet (the clock has not moved)
     assert bot.api.sent_to(ADMIN_CHAT_ID) == []
     [(status, attempts, next_at, error)] = await rows(
