@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core.adapters.passwords import PasswordService
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
-from core.passwords import PasswordService
 from core.services import Services
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID, TEST_BOT_TOKEN
 from tests.support.fake_tronscan import FakeTronscan, payments_config

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core.audit import EventType
+from core.audit.log import EventType
 from core.clock import FakeClock
 from tests.support.harness import BotHarness
 from tests.support.steps import EMAIL, NEW_PASSWORD, PASSWORD, db_rows, events, login, register

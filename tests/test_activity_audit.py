@@ -6,7 +6,7 @@ import asyncio
 
 import aiosqlite
 
-from core.audit import AuditEvent, EventType
+from core.audit.log import AuditEvent, EventType
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.steps import EMAIL, NEW_PASSWORD, PASSWORD, events, login, register

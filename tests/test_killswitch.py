@@ -6,11 +6,11 @@ import pyotp
 import pytest
 
 from bot.fake_telegram import TelegramUser
-from core.audit import EventType
+from core.audit.log import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
-from core.safety import Halted
+from core.safety.service import Halted
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.services import build_services

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argon2
 
-from core.passwords import PasswordService
+from core.adapters.passwords import PasswordService
 from core.services import Services
 from tests.support.services import cheap_passwords
 

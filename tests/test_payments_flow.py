@@ -8,9 +8,9 @@ import aiosqlite
 import pytest
 
 from bot.fake_telegram import TelegramUser
+from core.adapters.tronscan import API_KEY_HEADER
 from core.clock import FakeClock
 from core.config import PaymentSettings, Settings
-from core.tronscan import API_KEY_HEADER
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import (
     API_KEY,

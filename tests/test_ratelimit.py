@@ -21,12 +21,12 @@ from limits.errors import StorageError
 from telegram.ext import ConversationHandler
 
 from bot.fake_telegram import Message, TelegramUser
-from core.audit import AuditLog, EventType
+from core.adapters.ratelimit_storage import MemoryWindows
+from core.audit.log import AuditLog, EventType
 from core.clock import FakeClock
 from core.config import SecretUrl, Settings
 from core.errors import ConfigError
 from core.ratelimit import RateLimitService, is_auth_step
-from core.ratelimit_storage import MemoryWindows
 from core.services import Services
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness

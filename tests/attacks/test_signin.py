@@ -7,9 +7,9 @@ to ride. Every trick below asserts what the attacker sees and that nothing was w
 
 from __future__ import annotations
 
+from core.accounts.login_throttle import LOCK_FAILURES
 from core.clock import FakeClock
 from core.config import Settings
-from core.login_throttle import LOCK_FAILURES
 from tests.support.harness import BotHarness
 from tests.support.signin_steps import bot_with_captcha, event_types, wrong_answer
 from tests.support.steps import EMAIL, OTHER_PASSWORD, PASSWORD, captcha_answer, db_rows, register

@@ -19,12 +19,12 @@ from collections import Counter
 import pytest
 
 from bot import texts
-from core.accounts import LoginAttempt
+from core.accounts.service import LoginAttempt
 from core.clock import FakeClock
 from core.config import Settings
 from core.errors import UserError
 from core.services import Services
-from core.twofactor import CodeBlocked
+from core.twofactor.service import CodeBlocked
 from tests.support.harness import BotHarness
 from tests.support.services import build_services
 from tests.support.throttle_steps import (

@@ -19,10 +19,10 @@ from typing import Any
 import pyotp
 from telegram.ext import BaseHandler, CommandHandler, ConversationHandler
 
+from core.accounts.sessions import Session
 from core.clock import FakeClock
-from core.ports import PaymentRecord
+from core.payments.ports import PaymentRecord
 from core.services import Services
-from core.sessions import Session
 from tests.support.fake_tronscan import tx_hash
 from tests.support.harness import BotHarness, enrol_2fa_through_core
 

@@ -16,9 +16,9 @@ from typing import Any
 import argon2
 
 from bot.bootstrap import bootstrap
+from core.adapters.passwords import PasswordService
 from core.clock import Clock
 from core.config import Settings
-from core.passwords import PasswordService
 from core.services import Services
 from storage.database import Database
 from tests.support.fake_tronscan import FakeTronscan

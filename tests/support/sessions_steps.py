@@ -14,7 +14,7 @@ import pyotp
 
 from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock, to_iso
-from core.wallet import REFERRAL_COMMISSION, WalletLedger
+from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from tests.support import steps
 from tests.support.harness import BotHarness
 from tests.support.steps import PASSWORD, db_rows
