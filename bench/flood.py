@@ -45,7 +45,7 @@ from bench.updates import (
     me_users,
     progress,
 )
-from bot.fakeapi import Message, TelegramUser
+from bot.fake_telegram import Message, TelegramUser
 
 FLOOD = 200
 

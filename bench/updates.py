@@ -10,7 +10,7 @@ Both bots run as separate processes, started the way they are deployed: ours is
 in ``post_init``, SQLite file, JobQueue jobs and all); the baseline is a bare python-telegram-bot
 ``Application`` with one ``MessageHandler`` that echoes the text, with the same concurrency
 (256 updates at a time) and the same outgoing rate limiter. This process serves each bot its own
-:class:`bot.fakeapi_http.FakeBotAPIServer`, plays the users and times each update from the
+:class:`tests.support.fakeapi_http.FakeBotAPIServer`, plays the users and times each update from the
 moment it is queued in the fake to the moment the fake receives the reply (``sendMessage``).
 The fake never shares a process (or the GIL) with a bot.
 
@@ -62,8 +62,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.fakeapi import FakeBotAPI, Message, TelegramUser
-from bot.fakeapi_http import FakeBotAPIServer
+from bot.fake_telegram import FakeBotAPI, Message, TelegramUser
+from tests.support.fakeapi_http import FakeBotAPIServer
 
 REPO = Path(__file__).resolve().parent.parent
 VERZEK, ECHO = "verzek", "echo"

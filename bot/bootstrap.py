@@ -37,11 +37,16 @@ from storage.snapshot import SqliteDatabaseFiles
 
 
 async def bootstrap(
-    settings: Settings, clock: Clock | None = None, *, chain: TransactionSource | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    chain: TransactionSource | None = None,
+    passwords: PasswordService | None = None,
 ) -> Services:
     """Check the key, open and migrate the database, wire the services.
 
-    ``chain`` replaces the TronScan client (tests pass one over a fake transport).
+    ``chain`` replaces the TronScan client (tests pass one over a fake transport);
+    ``passwords`` the argon2 password service (tests pass one with cheap parameters).
     """
     clock = clock or SystemClock()
     crypto = EncryptionService(settings.encryption)  # refuses a missing/malformed key first
@@ -52,7 +57,7 @@ async def bootstrap(
     uow = database.unit_of_work
     # Every appended event passes the detector and the owner notifier, inside its transaction.
     audit = AuditLog(uow, clock, [Detector(settings.alerts), OwnerNotifier()])
-    passwords = PasswordService()
+    passwords = passwords or PasswordService()
     sessions = SessionService(
         uow,
         audit,

@@ -1,7 +1,7 @@
 """``verzek shell``: the real bot in a terminal, no Telegram needed.
 
 It starts the same Application as ``verzek run`` (:func:`bot.app.build_application`) but points it
-at the in-process fake Bot API (:class:`bot.fakeapi.FakeRequest`), so nothing touches the network.
+at the in-process fake Telegram (:class:`bot.fake_telegram.FakeRequest`): nothing touches the net.
 What you type is sent as a Telegram user's messages; what the bot sends is printed as it arrives
 (photos are saved to files, QR codes are also drawn in the terminal, deletions are marked).
 Unless ``--db`` is given the database lives in a temporary folder deleted on exit.
@@ -27,7 +27,7 @@ import qrcode
 
 from bot.app import VerzekApplication, build_application
 from bot.cli_keycheck import open_checked
-from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
+from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.logging_setup import configure_logging
 from bot.shell_chain import CHAIN_HELP, chain_command
 from bot.update_processor import PerUserUpdateProcessor

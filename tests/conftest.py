@@ -3,25 +3,32 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.bootstrap import bootstrap
+from core.adapters.passwords import PasswordService
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
 from core.services import Services
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID, TEST_BOT_TOKEN
+from tests.support.fake_tronscan import FakeTronscan, payments_config
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
 
-ADMIN_ID = 9001
-ADMIN_CHAT_ID = -100500
-TEST_BOT_TOKEN = "123456:TEST-token-for-the-fake-bot-api-000000"
 # Secrets the tests type in, by module: no log record of any test may contain one.
 _TEST_SECRETS = {
-    "tests.test_accounts_flow": ["PASSWORD", "NEW_PASSWORD"],
-    "tests.test_apikeys": ["KEY", "SECRET", "PASSPHRASE", "NEW_KEY", "NEW_SECRET"],
+    "tests.support.steps": [
+        *("PASSWORD", "NEW_PASSWORD"),
+        *("KEY", "SECRET", "PASSPHRASE", "NEW_KEY", "NEW_SECRET"),
+    ],
 }
+# Rate limits out of the way (``roomy_limits``): hundreds of messages in one frozen minute.
+_ROOMY = 'auth = "100000/minute"\ndefault = "100000/minute"\n' + "".join(
+    f'tiers.{tier} = "100000/minute"\n' for tier in ("free", "basic", "pro")
+)
 
 
 @pytest.fixture
@@ -41,7 +48,13 @@ def env(tmp_path: Path, master_key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(env: dict[str, str], tmp_path: Path) -> Settings:
+def settings(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    if request.node.get_closest_marker("payments") is not None:
+        config = payments_config(tmp_path)
+        if request.node.get_closest_marker("roomy_limits") is not None:
+            text = config.read_text().replace('auth = "1000/minute"\n', _ROOMY)
+            config.write_text(text + f'[backups]\ndir = "{tmp_path / "backups"}"\n')
+        return load_settings(config, env)
     config = tmp_path / "config.toml"
     # Tests log in many times inside one (frozen) minute; the real limits are exercised in
     # tests/test_ratelimit.py. Backups go to the test's own folder, never the repository.
@@ -55,13 +68,27 @@ def settings(env: dict[str, str], tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
+def clock(request: pytest.FixtureRequest) -> FakeClock:
+    if request.node.get_closest_marker("payments") is not None:
+        # 20 minutes before the fixtures' transfer, so invoices made now are older than it.
+        return FakeClock(datetime(2025, 11, 28, 3, 0, tzinfo=UTC))
     return FakeClock()
 
 
 @pytest.fixture
-async def services(settings: Settings, clock: FakeClock) -> AsyncIterator[Services]:
-    built = await bootstrap(settings, clock)
+def fake() -> FakeTronscan:
+    """The TronScan the test's services ask (it knows the transactions a test adds)."""
+    return FakeTronscan()
+
+
+@pytest.fixture
+async def services(
+    settings: Settings, clock: FakeClock, fake: FakeTronscan, request: pytest.FixtureRequest
+) -> AsyncIterator[Services]:
+    overrides: dict[str, object] = {"chain": fake.client(settings.tronscan)}
+    if request.node.get_closest_marker("production_argon2") is not None:
+        overrides["passwords"] = PasswordService()
+    built = await build_services(settings, clock, **overrides)
     yield built
     await built.aclose()
 

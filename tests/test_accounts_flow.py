@@ -5,56 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiosqlite
 import pytest
 
-from bot.fakeapi import TelegramUser
 from core.audit.log import EventType
 from core.clock import FakeClock
-from tests.harness import BotHarness
-
-EMAIL = "trader@example.com"
-PASSWORD = "violet canyon trumpet 42 orbit"
-NEW_PASSWORD = "quiet harbour lantern 77 meadow"
-
-
-async def events(bot: BotHarness) -> list:
-    return [row async for row in bot.services.audit.export()]
-
-
-async def db_rows(bot: BotHarness, sql: str, *params) -> list[tuple]:
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
-
-
-async def register(
-    bot: BotHarness,
-    user: TelegramUser,
-    email: str = EMAIL,
-    password: str = PASSWORD,
-    referral: str | None = None,
-) -> str:
-    await bot.send(user, "/register")
-    await bot.send(user, email)
-    await bot.send(user, password)
-    (prompt,) = await bot.send(user, password)  # typed twice
-    if referral is None:
-        (done,) = await bot.press(user, prompt, "Skip")
-    else:
-        (done,) = await bot.send(user, referral)
-    return done.plain
-
-
-async def login(
-    bot: BotHarness, user: TelegramUser, email: str = EMAIL, password: str = PASSWORD
-) -> str:
-    await bot.send(user, "/login")
-    await bot.send(user, email)
-    replies = await bot.send(user, password)
-    if "Send the password again" in replies[-1].plain:
-        await bot.send(user, "/cancel")  # a wrong password: give up, as these tests mean to
-    return replies[-1].plain
+from tests.support.harness import BotHarness
+from tests.support.steps import EMAIL, NEW_PASSWORD, PASSWORD, db_rows, events, login, register
 
 
 async def test_register_then_login_then_me_then_logout(bot: BotHarness) -> None:
@@ -148,6 +104,7 @@ async def test_duplicate_email_gets_a_neutral_reply(bot: BotHarness) -> None:
     assert len(await db_rows(bot, "SELECT id FROM users")) == 1
 
 
+@pytest.mark.production_argon2  # the time a real hash takes is the point
 async def test_unknown_email_and_wrong_password_look_the_same(bot: BotHarness) -> None:
     await register(bot, bot.user(1))
     eve = bot.user(66)
@@ -344,6 +301,7 @@ async def test_flows_time_out_after_five_minutes(bot: BotHarness) -> None:
     assert await db_rows(bot, "SELECT * FROM users") == []
 
 
+@pytest.mark.production_argon2  # the time a real hash takes is the point
 async def test_password_hashing_does_not_block_other_users(bot: BotHarness) -> None:
     await register(bot, bot.user(1))
     slow_users = [bot.user(100 + n) for n in range(8)]

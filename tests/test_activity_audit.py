@@ -7,9 +7,9 @@ import asyncio
 import aiosqlite
 
 from core.audit.log import AuditEvent, EventType
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
-from tests.test_accounts_flow import EMAIL, NEW_PASSWORD, PASSWORD, events, login, register
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.steps import EMAIL, NEW_PASSWORD, PASSWORD, events, login, register
 
 BOB_EMAIL = "bob@example.com"
 

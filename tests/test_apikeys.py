@@ -8,63 +8,29 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.fakeapi import Message, TelegramUser
 from core.apikeys.service import MAX_KEYS
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import DecryptionError, UserError
-from tests.harness import BotHarness
-from tests.test_accounts_flow import NEW_PASSWORD, PASSWORD, db_rows, events, login, register
-from tests.test_twofactor import enable_2fa
-
-KEY = "vK3pQ9zT7mWx2LbN8rYc4HdJ6sFa1GeUqiKEY1"
-SECRET = "Zt5yR2wX9cV7bN3mQ8kL4jH6gF1dS0aPoSECRET"
-PASSPHRASE = "Blue-Otter-Pass#42"
-NEW_KEY = "Nw8Xq2Lm5Rt9Vy3Kp7Hd1Jf6Gb4Sc0ZaNEWK"
-NEW_SECRET = "Ss1Dd2Ff3Gg4Hh5Jj6Kk7Ll8Zz9Xx0CcNEWS"
-BOB_EMAIL = "bob@example.com"
-
-
-async def logged_in(
-    bot: BotHarness, user: TelegramUser, email: str = "trader@example.com", password: str = PASSWORD
-) -> None:
-    await register(bot, user, email=email, password=password)
-    assert "You're logged in" in await login(bot, user, email, password)
-
-
-async def add_key(
-    bot: BotHarness,
-    user: TelegramUser,
-    *,
-    exchange: str = "Binance",
-    label: str = "main",
-    key: str = KEY,
-    secret: str = SECRET,
-    passphrase: str | None = None,
-    confirm: str = PASSWORD,
-) -> list[Message]:
-    """Walk /apikey_add; every credential message must be deleted on read."""
-    (ask_exchange,) = await bot.send(user, "/apikey_add")
-    assert "which exchange" in ask_exchange.plain
-    assert [b.text for b in ask_exchange.buttons] == ["Binance", "Bybit", "OKX", "KuCoin", "Other"]
-    (ask_label,) = await bot.press(user, ask_exchange, exchange)
-    assert "send a short label" in ask_label.plain
-    (ask_key,) = await bot.send(user, label)
-    assert "send the API key" in ask_key.plain
-    (ask_secret,) = await bot.send(user, key)
-    assert bot.last_user_message.deleted and "I deleted your message" in ask_secret.plain
-    replies = await bot.send(user, secret)
-    assert bot.last_user_message.deleted
-    if passphrase is not None:
-        assert "passphrase" in replies[-1].plain
-        replies = await bot.send(user, passphrase)
-        assert bot.last_user_message.deleted
-    assert "Last step" in replies[-1].plain
-    replies = await bot.send(user, confirm)
-    assert bot.last_user_message.deleted
-    return replies
+from tests.support.harness import BotHarness
+from tests.support.steps import (
+    BOB_EMAIL,
+    KEY,
+    NEW_KEY,
+    NEW_PASSWORD,
+    NEW_SECRET,
+    PASSPHRASE,
+    PASSWORD,
+    SECRET,
+    add_key,
+    db_rows,
+    enable_2fa,
+    events,
+    logged_in,
+    login,
+)
 
 
 def everything_sent(bot: BotHarness) -> str:

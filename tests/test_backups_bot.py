@@ -18,10 +18,9 @@ from core.audit.log import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings, load_settings
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
-from tests.test_accounts_flow import db_rows, events, login, register
-from tests.test_twofactor import enable_2fa
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.steps import db_rows, enable_2fa, events, login, register
 
 NAME = re.compile(r"verzek-\d{8}T\d{6}Z(?:-\d+)?\.tar\.gz")
 

@@ -21,15 +21,13 @@ from hypothesis import strategies as st
 
 from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_COMMANDS, ADMIN_ONLY, USER_COMMANDS
-from bot.fakeapi import TelegramUser, html_to_plain
+from bot.fake_telegram import TelegramUser, html_to_plain
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import Settings, load_settings
-from tests.conftest import ADMIN_ID
-from tests.harness import BotHarness
-from tests.test_accounts_flow import login, register
-from tests.test_apikeys import add_key
-from tests.test_twofactor import enable_2fa
+from tests.support.constants import ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.steps import add_key, enable_2fa, login, register
 
 FUZZ = settings(
     max_examples=25,

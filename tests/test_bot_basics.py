@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from core.audit.log import EventType
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness
 
 
 async def test_start_welcomes_and_points_to_register(bot: BotHarness) -> None:
@@ -121,7 +121,7 @@ async def test_users_are_served_concurrently_but_in_order(bot: BotHarness) -> No
 
 
 async def test_stats_counts_users_and_is_admin_only(bot: BotHarness) -> None:
-    from tests.test_accounts_flow import register
+    from tests.support.steps import register
 
     await register(bot, bot.user(1))
     await register(bot, bot.user(2), "second@example.com", "quiet harbour lantern 77 meadow")

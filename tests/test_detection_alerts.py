@@ -19,8 +19,8 @@ from core.config import AlertSettings
 from core.money import MICRO
 from core.services import Services
 from storage.database import Database
-from tests.conftest import ADMIN_CHAT_ID
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_CHAT_ID
+from tests.support.harness import BotHarness
 
 
 async def rows(services: Services, sql: str, *params) -> list[tuple]:
@@ -37,6 +37,15 @@ async def eventually(check, timeout: float = 5.0):
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
     return result
+
+
+async def outbox_runs(bot: BotHarness, times: int = 3) -> None:
+    """The delivery job runs ``times`` more times, now, rather than a test waiting seconds for
+    its schedule (what a run must not do is the point: nothing sent twice, nothing early)."""
+    assert bot.app.job_queue is not None
+    (job,) = bot.app.job_queue.get_jobs_by_name("outbox")
+    for _ in range(times):
+        await job.run(bot.app)
 
 
 async def alerts(services: Services) -> list[tuple]:
@@ -376,7 +385,7 @@ async def test_alert_reaches_the_admin_chat_within_five_seconds(bot: BotHarness)
         )
     )
     assert (attempts, message_id) == (1, alert.message_id)
-    await asyncio.sleep(2.5)  # more job runs: nothing is sent twice
+    await outbox_runs(bot)  # more job runs: nothing is sent twice
     assert len(bot.api.sent_to(ADMIN_CHAT_ID)) == 1
 
 
@@ -395,7 +404,10 @@ async def test_a_failed_send_is_retried_with_backoff_and_delivered_once(
     bot.api.fail("sendMessage", times=1, **failure)
     await denied_quietly(bot)
     await bot.wait_for(lambda: bot.api.failures[0].times == 0, timeout=5)
-    await asyncio.sleep(1.5)  # further runs: not due yet (the clock has not moved)
+    await eventually(  # the failed run has recorded its failure
+        lambda: rows(bot.services, "SELECT id FROM alerts WHERE last_error IS NOT NULL")
+    )
+    await outbox_runs(bot)  # further runs: not due yet (the clock has not moved)
     assert bot.api.sent_to(ADMIN_CHAT_ID) == []
     [(status, attempts, next_at, error)] = await rows(
         bot.services, "SELECT status, attempts, next_attempt_at, last_error FROM alerts"
@@ -409,7 +421,7 @@ async def test_a_failed_send_is_retried_with_backoff_and_delivered_once(
         lambda: rows(bot.services, "SELECT attempts FROM alerts WHERE status = 'sent'")
     )
     assert attempts == 2
-    await asyncio.sleep(1.5)
+    await outbox_runs(bot)
     assert len(bot.api.sent_to(ADMIN_CHAT_ID)) == 1
 
 
@@ -422,7 +434,7 @@ async def test_flood_limit_is_waited_out_and_the_alert_sent_once(
     await denied_quietly(bot)
     (alert,) = await bot.wait_for(lambda: bot.api.sent_to(ADMIN_CHAT_ID), timeout=5)
     assert "Admin command by a non-admin" in alert.plain
-    await asyncio.sleep(1.5)
+    await outbox_runs(bot)
     assert len(bot.api.sent_to(ADMIN_CHAT_ID)) == 1
 
 
@@ -508,7 +520,7 @@ async def test_alert_text_is_html_escaped(bot: BotHarness, clock: FakeClock) -> 
 
 
 async def test_failed_logins_through_the_bot_alert_the_admins(bot: BotHarness) -> None:
-    from tests.test_accounts_flow import EMAIL, login, register
+    from tests.support.steps import EMAIL, login, register
 
     await register(bot, bot.user(1))
     for _ in range(5):
@@ -525,7 +537,7 @@ async def test_failed_logins_through_the_bot_alert_the_admins(bot: BotHarness) -
 async def test_a_replayed_totp_code_through_the_bot_alerts_the_admins(
     bot: BotHarness, clock: FakeClock
 ) -> None:
-    from tests.test_twofactor import enable_2fa, login_with_code
+    from tests.support.steps import enable_2fa, login_with_code
 
     alice = bot.user(1)
     totp, _ = await enable_2fa(bot, alice, clock)

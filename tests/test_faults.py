@@ -21,8 +21,7 @@ import pytest
 from telegram.error import TimedOut
 
 from bot import texts
-from bot.fakeapi import Message, TelegramUser, html_to_plain
-from bot.fakeapi_http import FakeBotAPIServer
+from bot.fake_telegram import Message, TelegramUser, html_to_plain
 from bot.jobs.backups import JOB_NAME
 from core.adapters import backup_archive
 from core.adapters.backup_archive import BackupError
@@ -30,10 +29,11 @@ from core.audit.log import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.crypto import generate_master_key
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
-from tests.test_accounts_flow import EMAIL, PASSWORD, login, register
-from tests.test_run_command import REPO_ROOT, BotProcess, new_token
+from tests.support.bot_process import REPO_ROOT, BotProcess, new_token
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.fakeapi_http import FakeBotAPIServer
+from tests.support.harness import BotHarness
+from tests.support.steps import EMAIL, PASSWORD, login, register
 
 FAST_CONFIG = (
     "[security]\ncaptcha = false\n"
@@ -107,6 +107,7 @@ async def step(bot: BotProcess, server: FakeBotAPIServer, user: TelegramUser, te
 # --- (1) SIGKILL in the middle of a stream of writes ---------------------------------------
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_stream_loses_no_committed_event(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(FAST_CONFIG)
     database = tmp_path / "data" / "verzek.db"

@@ -8,11 +8,10 @@ import aiosqlite
 import pytest
 
 from bot import texts
-from bot.fakeapi import html_to_plain
-from tests.harness import BotHarness
+from bot.fake_telegram import html_to_plain
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness
 
-ADMIN_ID = 9001
-ADMIN_CHAT_ID = -100500
 HINT = "Admin actions need your own account with 2FA: /register (once), /login, then /2fa_enroll"
 # Every admin command whose effect needs the admin's own session (require_admin_session).
 SESSION_COMMANDS = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.crypto import generate_master_key
-from tests.first_day_helpers import clean_env, verzek
+from tests.support.first_day import clean_env, verzek
 
 
 @pytest.fixture
@@ -19,6 +19,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("command", "subcommands"),
     [("audit", ["verify", "export"]), ("backup", ["create", "list", "verify", "restore"])],
@@ -34,6 +35,7 @@ def test_a_bare_command_prints_its_help(
     assert "error" not in done.stderr
 
 
+@pytest.mark.slow
 def test_backup_list_fits_80_columns_and_counts_in_words(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

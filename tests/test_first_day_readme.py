@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.config import load_settings
-from tests.first_day_helpers import REPO_ROOT, clean_env
+from tests.support.first_day import REPO_ROOT, clean_env
 
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -70,6 +72,7 @@ def test_no_snippet_makes_a_new_key_on_the_way_to_a_start() -> None:
                 assert "[ -e " in line and "||" in line, "only ever written when absent"
 
 
+@pytest.mark.slow
 def test_the_key_snippet_writes_once_and_never_overwrites(tmp_path: Path) -> None:
     [snippet] = [block for block in code_blocks("sh") if "keygen >" in block]
     home = tmp_path / "home"

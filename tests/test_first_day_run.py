@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi_http import FakeBotAPIThread
 from bot.startup import StartupError, parse_log_level
 from core.crypto import generate_master_key
-from tests.first_day_helpers import assert_one_line_failure, clean_env, verzek
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.fakeapi_http import FakeBotAPIThread
+from tests.support.first_day import assert_one_line_failure, clean_env, verzek
 
-ADMIN_ID = 9001
-ADMIN_CHAT_ID = -100500
 RECEIVE_ADDRESS = "TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa"
 START_TIMEOUT = 30.0
 
@@ -104,6 +103,7 @@ def test_log_levels_in_any_case_or_as_numbers(raw: str | None, level: int) -> No
     assert parse_log_level(raw) == level
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("raw", ["verbose", "DEBUGG", "100", "-1", "١٠", "info,debug"])
 def test_a_bad_log_level_is_one_line_before_anything_starts(
     tmp_path: Path, fake_api: FakeBotAPIThread, raw: str
@@ -120,6 +120,7 @@ def test_a_bad_log_level_is_one_line_before_anything_starts(
 # --- the Bot API is not what telegram.base_url says ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_bot_api_answering_404_points_at_base_url(
     tmp_path: Path, fake_api: FakeBotAPIThread
 ) -> None:
@@ -133,6 +134,7 @@ def test_a_bot_api_answering_404_points_at_base_url(
     assert "token" not in line.split("check", 1)[0], "not reported as a bad token"
 
 
+@pytest.mark.slow
 def test_a_bot_api_answering_html_is_one_line(tmp_path: Path, html_server: str) -> None:
     env = run_env(tmp_path, html_server + "/bot", VERZEK_LOG_LEVEL="DEBUG")
     done = verzek("run", env=env, cwd=tmp_path)
@@ -140,12 +142,14 @@ def test_a_bot_api_answering_html_is_one_line(tmp_path: Path, html_server: str) 
     assert env["TELEGRAM_BOT_TOKEN"] not in done.stderr
 
 
+@pytest.mark.slow
 def test_unreachable_telegram_is_one_line(tmp_path: Path) -> None:
     env = run_env(tmp_path, f"http://127.0.0.1:{closed_port()}/bot", VERZEK_LOG_LEVEL="DEBUG")
     done = verzek("run", env=env, cwd=tmp_path)
     assert_one_line_failure(done, "cannot reach the Telegram Bot API", "telegram.base_url")
 
 
+@pytest.mark.slow
 def test_a_refused_token_is_one_line(tmp_path: Path) -> None:
     with FakeBotAPIThread(token=new_token()) as served:
         env = run_env(tmp_path, served.base_url)
@@ -165,6 +169,7 @@ def payments_config(tmp_path: Path, tronscan_url: str) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_unreachable_tronscan_with_payments_on_is_one_line(
     tmp_path: Path, fake_api: FakeBotAPIThread
 ) -> None:
@@ -174,6 +179,7 @@ def test_unreachable_tronscan_with_payments_on_is_one_line(
     assert_one_line_failure(done, "cannot reach TronScan", "tronscan.base_url")
 
 
+@pytest.mark.slow
 def test_tronscan_answering_html_is_one_line(
     tmp_path: Path, fake_api: FakeBotAPIThread, html_server: str
 ) -> None:
@@ -199,6 +205,7 @@ def wait_for_text(process: subprocess.Popen[str], log: Path, *texts: str) -> str
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_good_start_says_what_it_started_with(
     tmp_path: Path, fake_api: FakeBotAPIThread
 ) -> None:
@@ -244,6 +251,7 @@ def test_a_good_start_says_what_it_started_with(
     assert env["ENCRYPTION_MASTER_KEY"] not in seen
 
 
+@pytest.mark.slow
 def test_a_relative_database_in_the_config_is_found_from_any_folder(tmp_path: Path) -> None:
     """``verzek migrate --config /etc/…`` from another folder works on the same file."""
     conf_dir = tmp_path / "etc"

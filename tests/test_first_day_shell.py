@@ -21,7 +21,7 @@ from core.adapters.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronsc
 from core.clock import FakeClock
 from core.config import USDT_CONTRACT, TronscanSettings
 from core.crypto import generate_master_key
-from tests.first_day_helpers import REPO_ROOT, clean_env, verzek
+from tests.support.first_day import REPO_ROOT, clean_env, verzek
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "tronscan"
 RECEIVE_ADDRESS = "TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa"
@@ -234,6 +234,7 @@ async def test_sighup_removes_the_throwaway_folder(tmp_path: Path) -> None:
     assert not folder.exists()
 
 
+@pytest.mark.slow
 def test_backups_with_db_go_beside_it_not_into_the_current_folder(tmp_path: Path) -> None:
     db = tmp_path / "kept" / "verzek.db"
     config = tmp_path / "shell.toml"
@@ -249,6 +250,7 @@ def test_backups_with_db_go_beside_it_not_into_the_current_folder(tmp_path: Path
     assert not (tmp_path / "backups").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_typed_answers_never_stay_in_the_history(tmp_path: Path) -> None:
     """Line editing and history come from readline; a password typed as an answer must not

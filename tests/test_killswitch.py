@@ -5,18 +5,16 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from bot.bootstrap import bootstrap
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.audit.log import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
 from core.safety.service import Halted
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
-from tests.test_accounts_flow import NEW_PASSWORD, events
-from tests.test_apikeys import KEY, add_key, logged_in
-from tests.test_twofactor import enable_2fa
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
+from tests.support.steps import KEY, NEW_PASSWORD, add_key, enable_2fa, events, logged_in
 
 ALICE_EMAIL = "alice@example.com"
 HALTED = "Changes to API keys are paused platform-wide"
@@ -121,7 +119,7 @@ async def test_on_halts_key_changes_survives_a_restart_then_off(
     # Restart: a new application and new services on the same database.
     await bot.stop()
     await bot.services.aclose()
-    services = await bootstrap(settings, clock)
+    services = await build_services(settings, clock)
     restarted = BotHarness(settings, services)
     await restarted.start()
     try:

@@ -6,21 +6,17 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.bootstrap import bootstrap
+import pytest
+
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
-from tests.conftest import ADMIN_ID
-from tests.first_day_helpers import clean_env, verzek
-from tests.harness import BotHarness
-from tests.signin_helpers import (
-    EMAIL,
-    OTHER_PASSWORD,
-    login_with_code,
-    register,
-    rows,
-    turn_on_2fa,
-)
+from tests.support.constants import ADMIN_ID
+from tests.support.first_day import clean_env, verzek
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
+from tests.support.signin_steps import turn_on_2fa
+from tests.support.steps import EMAIL, OTHER_PASSWORD, db_rows, login_with_code, register
 
 NAME = re.compile(r"verzek-\d{8}T\d{6}Z(?:-\d+)?\.tar\.gz")
 
@@ -52,14 +48,14 @@ async def test_registration_confirms_the_referral_without_naming_the_referrer(
     bot: BotHarness,
 ) -> None:
     await register(bot, bot.user(1))
-    [(code,)] = await rows(bot, "SELECT referral_code FROM users")
+    [(code,)] = await db_rows(bot, "SELECT referral_code FROM users")
     done = await register(
         bot, bot.user(2), "bob@example.com", OTHER_PASSWORD, referral=code.lower()
     )
-    assert f"You were referred by code {code}." in done.plain
-    assert EMAIL not in done.plain and "t***" not in done.plain
+    assert f"You were referred by code {code}." in done
+    assert EMAIL not in done and "t***" not in done
     plain = await register(bot, bot.user(3), "carol@example.com", OTHER_PASSWORD)
-    assert "referred by" not in plain.plain
+    assert "referred by" not in plain
 
 
 async def test_people_logged_out_by_a_restore_are_told_why(
@@ -102,6 +98,7 @@ async def test_people_logged_out_by_a_restore_are_told_why(
     assert me.plain == "Please /login first."
 
 
+@pytest.mark.slow
 async def test_a_restore_from_the_command_line_is_explained_when_the_bot_starts(
     bot: BotHarness, settings: Settings, clock: FakeClock, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -123,7 +120,7 @@ async def test_a_restore_from_the_command_line_is_explained_when_the_bot_starts(
     assert done.returncode == 0, done.stderr
     assert "restored" in done.stdout
 
-    services = await bootstrap(settings, clock)
+    services = await build_services(settings, clock)
     fresh = BotHarness(settings, services, bot.api)
     await fresh.start()
     try:

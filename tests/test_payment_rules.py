@@ -15,7 +15,7 @@ from core.config import PaymentSettings
 from core.errors import UserError
 from core.payments.ports import InvoiceRecord
 from core.payments.rules import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
-from tests.fake_tronscan import (
+from tests.support.fake_tronscan import (
     FAKE_USDT,
     RECEIVE_ADDRESS,
     SUCCESS_HASH,

@@ -9,7 +9,6 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.bootstrap import bootstrap
 from core.accounts.sessions import Session
 from core.audit.log import EventType
 from core.clock import FakeClock, to_iso
@@ -20,8 +19,10 @@ from core.payments.rules import PaymentStatus, Reason
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.services import Services
 from storage.migrator import available_migrations
-from tests.fake_tronscan import FakeTronscan, load, payments_config, success, tx_hash
-from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
+from tests.support.fake_tronscan import FakeTronscan, load, payments_config, success, tx_hash
+from tests.support.services import build_services
+
+pytestmark = pytest.mark.payments
 
 
 async def account(services: Services, n: int, referred_by: int | None = None) -> Session:
@@ -90,7 +91,7 @@ async def test_unknown_plans_and_missing_address_are_refused(
         await services.payments.create_invoice(user, "platinum")
     unset = load_settings(payments_config(tmp_path, receive_address=None), env)
     assert unset.payments.receive_address is None
-    other = await bootstrap(unset, services.clock, chain=FakeTronscan().client())
+    other = await build_services(unset, services.clock, chain=FakeTronscan().client())
     try:
         assert not other.payments.enabled
         with pytest.raises(UserError, match="not set up"):

@@ -7,13 +7,12 @@ from dataclasses import replace
 import aiosqlite
 import pytest
 
-from bot.bootstrap import bootstrap
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.adapters.tronscan import API_KEY_HEADER
 from core.clock import FakeClock
 from core.config import PaymentSettings, Settings
-from tests.conftest import ADMIN_ID
-from tests.fake_tronscan import (
+from tests.support.constants import ADMIN_ID
+from tests.support.fake_tronscan import (
     API_KEY,
     FAKE_USDT,
     RECEIVE_ADDRESS,
@@ -22,10 +21,11 @@ from tests.fake_tronscan import (
     success,
     tx_hash,
 )
-from tests.harness import BotHarness
-from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
-from tests.test_accounts_flow import EMAIL, PASSWORD, db_rows, events, login, register
-from tests.test_twofactor import enable_2fa
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
+from tests.support.steps import EMAIL, PASSWORD, db_rows, enable_2fa, events, login, register
+
+pytestmark = pytest.mark.payments
 
 TRADER = "trader2@example.com"
 
@@ -330,7 +330,7 @@ async def test_without_a_receive_address_payments_say_so_politely(
     settings: Settings, clock: FakeClock
 ) -> None:
     unset = replace(settings, payments=PaymentSettings())
-    services = await bootstrap(unset, clock, chain=FakeTronscan().client())
+    services = await build_services(unset, clock, chain=FakeTronscan().client())
     harness = BotHarness(unset, services)
     await harness.start()
     try:

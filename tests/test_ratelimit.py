@@ -20,8 +20,7 @@ import pytest
 from limits.errors import StorageError
 from telegram.ext import ConversationHandler
 
-from bot.bootstrap import bootstrap
-from bot.fakeapi import Message, TelegramUser
+from bot.fake_telegram import Message, TelegramUser
 from core.adapters.ratelimit_storage import MemoryWindows
 from core.audit.log import AuditLog, EventType
 from core.clock import FakeClock
@@ -29,8 +28,9 @@ from core.config import SecretUrl, Settings
 from core.errors import ConfigError
 from core.ratelimit import RateLimitService, is_auth_step
 from core.services import Services
-from tests.conftest import ADMIN_ID
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
 
 TOO_MANY = "Too many requests — try again in {} s"
 
@@ -364,12 +364,13 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 async def test_redis_windows_are_shared_by_bot_instances(
     settings: Settings, clock: FakeClock, redis_url: str
 ) -> None:
     limits = replace(settings.rate_limits, storage=SecretUrl(redis_url))
     shared = replace(settings, rate_limits=limits)
-    first, second = await bootstrap(shared, clock), await bootstrap(shared, clock)
+    first, second = await build_services(shared, clock), await build_services(shared, clock)
     try:
         user = 10**12 + secrets.randbelow(10**9)  # fresh keys on a long-lived server too
         for i in range(5):
@@ -392,5 +393,5 @@ async def test_unreachable_redis_stops_start_up_with_one_line(settings: Settings
     url = "redis://:hunter2@127.0.0.1:1/0"  # nothing listens on port 1
     broken = replace(settings, rate_limits=replace(settings.rate_limits, storage=SecretUrl(url)))
     with pytest.raises(ConfigError) as caught:
-        await bootstrap(broken)
+        await build_services(broken)
     assert caught.value.problems == ["rate_limits.storage: the Redis server does not answer"]

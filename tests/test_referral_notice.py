@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.jobs.outbox import OutboxDelivery
 from core.payments.rules import PaymentStatus
-from tests.fake_tronscan import FakeTronscan, success
-from tests.harness import BotHarness
-from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
-from tests.signin_helpers import EMAIL, OTHER_PASSWORD, register, rows
+from tests.support.fake_tronscan import FakeTronscan, success
+from tests.support.harness import BotHarness
+from tests.support.steps import EMAIL, OTHER_PASSWORD, db_rows, register
+
+pytestmark = pytest.mark.payments
 
 
 async def test_the_referrer_is_told_when_a_commission_is_credited(
@@ -15,7 +18,7 @@ async def test_the_referrer_is_told_when_a_commission_is_credited(
 ) -> None:
     referrer, alice = bot.user(1), bot.user(2)
     await register(bot, referrer)
-    [(code,)] = await rows(bot, "SELECT referral_code FROM users")
+    [(code,)] = await db_rows(bot, "SELECT referral_code FROM users")
     await register(bot, alice, "alice@example.com", OTHER_PASSWORD, referral=code)
     session = await bot.services.sessions.current(alice.id)
     assert session is not None
@@ -43,4 +46,4 @@ async def test_no_referrer_no_notice(bot: BotHarness, fake: FakeTronscan) -> Non
     payment = await bot.services.payments.submit(session, invoice.id, fake.add(success()))
     await bot.services.payments.check(payment.id)
     assert await OutboxDelivery().deliver_notices(bot.app.bot, bot.services) == 0
-    assert await rows(bot, "SELECT COUNT(*) FROM user_notices") == [(0,)]
+    assert await db_rows(bot, "SELECT COUNT(*) FROM user_notices") == [(0,)]

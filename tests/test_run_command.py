@@ -2,21 +2,18 @@
 
 The bot is started exactly as an operator starts it (``python -m bot.cli run`` with its
 configuration in the environment); only ``TELEGRAM_BASE_URL`` points at
-:class:`bot.fakeapi_http.FakeBotAPIServer`, served from the test's own event loop.
+:class:`tests.support.fakeapi_http.FakeBotAPIServer`, served from the test's own event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import IO, Any
 
 import httpx
 import pytest
@@ -32,20 +29,17 @@ from telegram.error import InvalidToken
 from telegram.request import HTTPXRequest
 
 from bot import texts
-from bot.fakeapi import FakeBotAPI, FakeRequest, TelegramUser, html_to_plain
-from bot.fakeapi_http import FakeBotAPIServer, FakeBotAPIThread
+from bot.fake_telegram import FakeBotAPI, FakeRequest, TelegramUser, html_to_plain
 from core.crypto import generate_master_key
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ADMIN_ID = 9001
-ADMIN_CHAT_ID = -100500
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 5.0
-
-
-def new_token() -> str:
-    """A fresh token shaped like BotFather's, so a leak cannot be a coincidence."""
-    return f"{secrets.randbelow(9 * 10**9) + 10**9}:AA{secrets.token_urlsafe(24)}"
+from tests.support.bot_process import (
+    REPO_ROOT,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    BotProcess,
+    new_token,
+)
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.fakeapi_http import FakeBotAPIServer, FakeBotAPIThread
 
 
 @pytest.fixture
@@ -54,79 +48,6 @@ async def fake_api() -> AsyncIterator[FakeBotAPIServer]:
     await server.start()
     yield server
     await server.stop()
-
-
-class BotProcess:
-    """``verzek run`` as a child process; stdout/stderr go to files (no pipe can fill up)."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.workdir = workdir
-        self.env = env
-        self.process: asyncio.subprocess.Process | None = None
-        self._stdout_path = workdir / "stdout.log"
-        self._stderr_path = workdir / "stderr.log"
-        self._files: list[IO[bytes]] = []
-
-    async def start(self) -> None:
-        stdout, stderr = self._stdout_path.open("wb"), self._stderr_path.open("wb")
-        self._files = [stdout, stderr]
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "run",
-            cwd=self.workdir,
-            env=self.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-        )
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode if self.process else None
-
-    async def wait(self, timeout: float) -> int:
-        assert self.process is not None
-        code = await asyncio.wait_for(self.process.wait(), timeout)
-        self._close_files()
-        return code
-
-    async def stop(self, sig: int, timeout: float = STOP_TIMEOUT) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        return await self.wait(timeout)
-
-    async def kill(self) -> None:
-        """Teardown: make sure nothing outlives the test."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-        self._close_files()
-
-    def _close_files(self) -> None:
-        for handle in self._files:
-            handle.close()
-        self._files = []
-
-    @property
-    def stdout(self) -> str:
-        return self._stdout_path.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self._stderr_path.read_text(errors="replace")
-
-    async def wait_for(self, what: str, condition: Callable[[], Any]) -> Any:
-        """Poll ``condition`` until it is truthy; fail early if the bot died."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (result := condition()):
-            if self.returncode is not None:
-                pytest.fail(f"verzek run exited ({self.returncode}) before {what}:\n{self.stderr}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {what} within {START_TIMEOUT:.0f} s; stderr:\n{self.stderr}")
-            await asyncio.sleep(0.05)
-        return result
 
 
 @pytest.fixture
@@ -169,6 +90,7 @@ def assert_no_secrets(process: BotProcess, *secret_values: str) -> None:
         assert value not in output, "a secret leaked into the output of verzek run"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_run_serves_a_user_and_stops_cleanly(
     fake_api: FakeBotAPIServer,
@@ -222,6 +144,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 async def test_run_with_telegram_unreachable_fails_in_one_line(
     bots: Callable[[str, str], BotProcess],
 ) -> None:

@@ -17,16 +17,27 @@ import pytest
 
 from bot import texts
 from bot.commands import ADMIN_ONLY
-from bot.fakeapi import TelegramUser, html_to_plain
+from bot.fake_telegram import TelegramUser, html_to_plain
 from bot.logging_setup import configure_logging
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.errors import UserError
-from tests.conftest import ADMIN_CHAT_ID
-from tests.harness import BotHarness, table_rows
-from tests.test_accounts_flow import NEW_PASSWORD, PASSWORD, login, register
-from tests.test_apikeys import BOB_EMAIL, KEY, PASSPHRASE, SECRET, add_key, logged_in
-from tests.test_twofactor import enable_2fa, login_with_code
+from tests.support.constants import ADMIN_CHAT_ID
+from tests.support.harness import BotHarness, table_rows
+from tests.support.steps import (
+    BOB_EMAIL,
+    KEY,
+    NEW_PASSWORD,
+    PASSPHRASE,
+    PASSWORD,
+    SECRET,
+    add_key,
+    enable_2fa,
+    logged_in,
+    login,
+    login_with_code,
+    register,
+)
 
 REFUSED = html_to_plain(texts.NOT_ALLOWED)
 # Arguments that would do something if the command were allowed.

@@ -13,13 +13,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
+import pytest
 import zxingcpp
 from PIL import Image
 
-from bot.fakeapi import FakeBotAPI, Message
+from bot.fake_telegram import FakeBotAPI, Message
 from bot.shell import Terminal
 from core.crypto import generate_master_key
-from tests.test_accounts_flow import EMAIL, PASSWORD
+from tests.support.steps import EMAIL, PASSWORD
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KEY_SHAPED = re.compile(r"[A-Za-z0-9_-]{43}=")  # what generate_master_key() prints
@@ -57,6 +58,7 @@ def run_script(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_register_login_and_me_in_the_shell(tmp_path: Path) -> None:
     done = run_script(
         tmp_path,
@@ -141,6 +143,7 @@ def qr_from_terminal(drawing: str) -> str:
     return found[0].text
 
 
+@pytest.mark.slow
 async def test_2fa_enrolment_shows_a_scannable_qr_code(tmp_path: Path) -> None:
     key = generate_master_key()
     process = await asyncio.create_subprocess_exec(

@@ -11,7 +11,6 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.bootstrap import bootstrap
 from bot.cli import main
 from core.accounts.sessions import Session
 from core.clock import FakeClock, to_iso
@@ -22,7 +21,8 @@ from core.payments.wallet import WalletLedger
 from core.services import Services
 from storage.database import Database
 from storage.signatures_repository import SIGNED_TABLES
-from tests.fake_tronscan import FakeTronscan, payments_config, success, tx_hash
+from tests.support.fake_tronscan import FakeTronscan, payments_config, success, tx_hash
+from tests.support.services import build_services
 
 
 def service(master: str, *old: str) -> EncryptionService:
@@ -103,7 +103,7 @@ def settings_with(tmp_path: Path, env: dict[str, str], master: str, *old: str) -
 
 
 async def started(settings: Settings, clock: FakeClock, fake: FakeTronscan) -> Services:
-    return await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
+    return await build_services(settings, clock, chain=fake.client(settings.tronscan))
 
 
 async def account(services: Services, n: int, referred_by: int | None = None) -> Session:

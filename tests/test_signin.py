@@ -7,18 +7,9 @@ from datetime import timedelta
 from core.adapters.captcha_image import MAX_PICTURES, MAX_TRIES
 from core.clock import FakeClock
 from core.config import Settings
-from tests.harness import BotHarness
-from tests.signin_helpers import (
-    EMAIL,
-    OTHER_PASSWORD,
-    PASSWORD,
-    bot_with_captcha,
-    captcha_answer,
-    event_types,
-    register,
-    rows,
-    wrong_answer,
-)
+from tests.support.harness import BotHarness
+from tests.support.signin_steps import bot_with_captcha, event_types, wrong_answer
+from tests.support.steps import EMAIL, OTHER_PASSWORD, PASSWORD, captcha_answer, db_rows, register
 
 
 async def test_register_counts_four_steps_with_the_captcha_and_logs_in(
@@ -66,7 +57,7 @@ async def test_a_mistyped_second_password_asks_for_the_password_again(bot: BotHa
     assert bot.last_user_message.deleted
     assert "weren't the same" in differ.plain and "Step 2 of 3" in differ.plain
     assert "choose a password" in differ.plain
-    assert await rows(bot, "SELECT * FROM users") == []
+    assert await db_rows(bot, "SELECT * FROM users") == []
     # The first typing is forgotten: typing it again now is a new first typing, not a match.
     (again,) = await bot.send(alice, PASSWORD)
     assert "once more" in again.plain
@@ -74,7 +65,7 @@ async def test_a_mistyped_second_password_asks_for_the_password_again(bot: BotHa
     assert "referral code" in referral.plain
     (done,) = await bot.press(alice, referral, "Skip")
     assert "is ready" in done.plain
-    assert len(await rows(bot, "SELECT id FROM users")) == 1
+    assert len(await db_rows(bot, "SELECT id FROM users")) == 1
 
 
 async def test_captcha_counts_down_on_one_picture_then_shows_a_new_one(
@@ -115,7 +106,7 @@ async def test_after_the_last_picture_the_flow_ends_and_nothing_is_saved(
         pictures = [m for m in bot.api.sent_to(1) if m.photo is not None]
         assert len(pictures) == MAX_PICTURES and all(p.deleted for p in pictures)
         assert "stopped here" in replies[-1].plain and "/register" in replies[-1].plain
-        assert await rows(bot, "SELECT * FROM users") == []
+        assert await db_rows(bot, "SELECT * FROM users") == []
         (after,) = await bot.send(alice, "ABCDE")
         assert "didn't match" not in after.plain  # the flow is over: no captcha step now
 
@@ -155,7 +146,7 @@ async def test_a_wrong_password_is_asked_again_and_the_captcha_only_once(
 async def test_password_change_typed_twice(bot: BotHarness) -> None:
     alice = bot.user(1)
     await register(bot, alice)
-    [(old_hash,)] = await rows(bot, "SELECT password_hash FROM users")
+    [(old_hash,)] = await db_rows(bot, "SELECT password_hash FROM users")
     await bot.send(alice, "/password")
     (ask_new,) = await bot.send(alice, PASSWORD)
     assert "new" in ask_new.plain
@@ -166,11 +157,11 @@ async def test_password_change_typed_twice(bot: BotHarness) -> None:
     (differ,) = await bot.send(alice, OTHER_PASSWORD.upper())
     assert bot.last_user_message.deleted
     assert "weren't the same" in differ.plain and "new" in differ.plain
-    assert await rows(bot, "SELECT password_hash FROM users") == [(old_hash,)]
+    assert await db_rows(bot, "SELECT password_hash FROM users") == [(old_hash,)]
     await bot.send(alice, OTHER_PASSWORD)
     (done,) = await bot.send(alice, OTHER_PASSWORD)
     assert "password was changed" in done.plain and "No other sessions" in done.plain
-    assert await rows(bot, "SELECT password_hash FROM users") != [(old_hash,)]
+    assert await db_rows(bot, "SELECT password_hash FROM users") != [(old_hash,)]
 
 
 async def test_login_and_me_show_the_idle_end_and_the_absolute_end(

@@ -9,7 +9,7 @@ import pytest
 from core.adapters.tronscan import API_KEY_HEADER, parse_transaction_info
 from core.config import Secret, TronscanSettings
 from core.errors import ChainUnavailableError
-from tests.fake_tronscan import (
+from tests.support.fake_tronscan import (
     API_KEY,
     BASE_URL,
     RECEIVE_ADDRESS,
@@ -123,7 +123,7 @@ async def test_the_api_key_never_reaches_logs_or_errors(caplog: pytest.LogCaptur
 def test_fixture_copies_match_the_shared_originals() -> None:
     import pytest
 
-    from tests.fake_tronscan import FIXTURES, SHARED_FIXTURES
+    from tests.support.fake_tronscan import FIXTURES, SHARED_FIXTURES
 
     if not SHARED_FIXTURES.is_dir():
         pytest.skip("shared/ is not beside this clone")

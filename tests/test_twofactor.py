@@ -2,63 +2,27 @@
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
 
 import pyotp
 import pytest
-import zxingcpp
-from PIL import Image
 
-from bot.fakeapi import TelegramUser
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.crypto import generate_master_key
 from core.errors import UserError
-from tests.harness import BotHarness
-from tests.test_accounts_flow import EMAIL, PASSWORD, db_rows, events, login, register
-
-CODE_RE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5})\b")
-
-
-def scan_qr(png: bytes) -> str:
-    (result,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    return result.text
-
-
-async def enable_2fa(bot: BotHarness, user: TelegramUser, clock: FakeClock):
-    """Register, log in and enrol like a person with a phone; return (totp, backup codes)."""
-    await register(bot, user)
-    await login(bot, user)
-    (ask_password,) = await bot.send(user, "/2fa_enroll")
-    assert "send your password" in ask_password.plain
-    photo, manual, _prompt = await bot.send(user, PASSWORD)
-    uri = scan_qr(photo.photo)
-    parsed = urlparse(uri)
-    assert parsed.scheme == "otpauth" and parsed.netloc == "totp"
-    assert unquote(parsed.path) == f"/Verzek:{EMAIL}"
-    query = parse_qs(parsed.query)
-    assert query["issuer"] == ["Verzek"]
-    secret = query["secret"][0]
-    assert len(secret) == 32  # 160 bits
-    assert secret in manual.plain.replace(" ", "")
-    totp = pyotp.TOTP(secret)
-    (done,) = await bot.send(user, totp.at(clock.now()))
-    assert bot.last_user_message.deleted
-    assert photo.deleted and manual.deleted
-    codes = CODE_RE.findall(done.plain)
-    assert "Two-factor authentication is on" in done.plain and len(codes) == 10
-    return totp, codes
-
-
-async def login_with_code(bot: BotHarness, user: TelegramUser, code: str) -> str:
-    reply = await login(bot, user)
-    assert "Two-factor authentication is on for this account" in reply
-    replies = await bot.send(user, code)
-    assert bot.last_user_message.deleted
-    return replies[-1].plain
+from tests.support.harness import BotHarness
+from tests.support.steps import (
+    CODE_RE,
+    EMAIL,
+    PASSWORD,
+    db_rows,
+    enable_2fa,
+    events,
+    login,
+    login_with_code,
+    register,
+)
 
 
 async def test_enrol_by_scanning_then_log_in_with_the_phone_code(

@@ -11,9 +11,8 @@ import aiosqlite
 import pyotp
 import pytest
 
-from bot.bootstrap import bootstrap
 from bot.cli import main as cli_main
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from bot.flows import CODE_STEPS
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
@@ -21,8 +20,8 @@ from core.crypto import generate_master_key
 from core.payments.tron import is_valid_tron_address
 from core.safety.ports import SafetyRecord
 from core.withdrawals.rules import WithdrawalRefused, parse_amount
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.fake_tronscan import (
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.fake_tronscan import (
     RECEIVE_ADDRESS,
     SUCCESS_HASH,
     FakeTronscan,
@@ -30,10 +29,12 @@ from tests.fake_tronscan import (
     success,
     tx_hash,
 )
-from tests.harness import BotHarness
-from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)
-from tests.sessions_helpers import credit, tron_address
-from tests.test_accounts_flow import PASSWORD, db_rows, events, login, register
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
+from tests.support.sessions_steps import credit, tron_address
+from tests.support.steps import PASSWORD, db_rows, events, login, register
+
+pytestmark = pytest.mark.payments
 
 ALICE, BOB, ADMIN = "alice@example.com", "bob@example.com", "admin@example.com"
 _BACKUP_CODE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5})\b")
@@ -376,7 +377,7 @@ async def test_concurrent_withdrawals_cannot_overdraw(
     await credit(bot, alice.account_id, 30_000_000)
     first = bot.services
     second = (
-        await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
+        await build_services(settings, clock, chain=fake.client(settings.tronscan))
         if processes == 2
         else first
     )
@@ -503,7 +504,7 @@ async def test_a_pending_withdrawal_survives_a_key_rotation(
     assert "withdrawals: 1 re-signed" in capsys.readouterr().out
 
     settings = load_settings(payments_config(tmp_path), {**env, "ENCRYPTION_MASTER_KEY": new_key})
-    services = await bootstrap(settings, clock, chain=fake.client(settings.tronscan))
+    services = await build_services(settings, clock, chain=fake.client(settings.tronscan))
     restarted = BotHarness(settings, services)
     await restarted.start()
     try:

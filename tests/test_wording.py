@@ -7,7 +7,7 @@ import string
 from collections.abc import Iterator
 
 from bot import texts
-from bot.fakeapi import _check_html
+from bot.fake_telegram.html import check_html
 from bot.wording import count, join_words
 from core.adapters.captcha_image import ALPHABET, LEFT_OUT
 
@@ -32,7 +32,7 @@ def filled(text: str) -> str:
 
 
 def test_every_text_is_valid_telegram_html() -> None:
-    refused = {name: error for name, text in all_texts() if (error := _check_html(filled(text)))}
+    refused = {name: error for name, text in all_texts() if (error := check_html(filled(text)))}
     assert refused == {}
 
 

@@ -30,7 +30,7 @@ from telegram.ext import CallbackQueryHandler, ConversationHandler, TypeHandler
 
 from bot import texts
 from bot.commands import ADMIN_ONLY, USER_COMMANDS
-from bot.fakeapi import BOT_USER, html_to_plain
+from bot.fake_telegram import BOT_USER, html_to_plain
 from core.audit.activity import ActivityService, AuditTarget
 from core.audit.alerts import AlertService
 from core.audit.stats import StatsService
@@ -41,8 +41,7 @@ from core.payments.service import PaymentService
 from core.safety.service import SafetyService
 from core.services import Services
 from core.withdrawals.service import WithdrawalService
-from tests.attack_helpers import *  # noqa: F403  (fixtures: payments on, roomy limits)
-from tests.attack_helpers import (
+from tests.support.attacker import (
     Equipped,
     all_handlers,
     backup_files,
@@ -50,10 +49,11 @@ from tests.attack_helpers import (
     command_handlers,
     own_pending_payment,
     signed_in_with_2fa,
-    table_rows,
 )
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness, table_rows
+
+pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]
 
 REFUSED = html_to_plain(texts.NOT_ALLOWED)
 UNKNOWN = html_to_plain(texts.UNKNOWN_INPUT)

@@ -9,7 +9,7 @@ glued to the command, ``@botname`` with odd case, upper case, commands in captio
 edits, mid-text, addressed to another bot, and text that looks like a command but has no
 entity at all.
 
-The fake Bot API builds entities by tdlib's rule (``bot/fakeapi_entities.py``), and the
+The fake Bot API builds entities by tdlib's rule (``bot/fake_telegram/entities.py``), and the
 agreement of :func:`bot.commands.command_of` with PTB's real CommandHandler is checked on
 generated text, over every CommandHandler the real Application registers.
 """
@@ -26,24 +26,24 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot import texts
-from bot.bootstrap import bootstrap
 from bot.commands import ADMIN_ONLY, command_of
-from bot.fakeapi import BOT_USER, html_to_plain
-from bot.fakeapi_entities import bot_command_entities
+from bot.fake_telegram import BOT_USER, html_to_plain
+from bot.fake_telegram.entities import bot_command_entities
 from core.clock import FakeClock
 from core.config import Settings
-from tests.attack_helpers import *  # noqa: F403  (fixtures: payments on, roomy limits)
-from tests.attack_helpers import (
+from tests.support.attacker import (
     Equipped,
     changed_tables,
     command_handlers,
     own_pending_payment,
     signed_in_with_2fa,
-    table_rows,
 )
-from tests.conftest import ADMIN_ID
-from tests.fake_tronscan import FakeTronscan
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_ID
+from tests.support.fake_tronscan import FakeTronscan
+from tests.support.harness import BotHarness, table_rows
+from tests.support.services import build_services
+
+pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]
 
 REFUSED = html_to_plain(texts.NOT_ALLOWED)
 UNKNOWN = html_to_plain(texts.UNKNOWN_INPUT)
@@ -270,7 +270,7 @@ async def test_disguised_auth_commands_still_count_against_the_auth_limit(
     """The limiter reads the same command as the handlers: "/login." starts /login, so it is
     an auth hit; glued junk cannot buy a sixth guess a minute."""
     strict = replace(settings, rate_limits=replace(settings.rate_limits, auth="5/minute"))
-    services = await bootstrap(strict, clock, chain=fake.client(strict.tronscan))
+    services = await build_services(strict, clock, chain=fake.client(strict.tronscan))
     bot = BotHarness(strict, services)
     await bot.start()
     try:

@@ -14,18 +14,9 @@ import pickle
 
 from core.clock import FakeClock
 from core.config import Settings
-from tests.harness import BotHarness
-from tests.secrets_helpers import (
-    EMAIL,
-    NEW_PASSWORD,
-    PASSWORD,
-    db_execute,
-    db_rows,
-    login,
-    register,
-    restart,
-    stop_restarted,
-)
+from tests.support.harness import BotHarness
+from tests.support.secrets_steps import db_execute, restart, stop_restarted
+from tests.support.steps import EMAIL, NEW_PASSWORD, PASSWORD, db_rows, login, register
 
 PURPOSE = "conversation-state"
 

@@ -33,8 +33,8 @@ from core.money import to_micro
 from core.services import Services
 from core.twofactor.service import normalise_backup_code
 from core.withdrawals.rules import parse_amount
-from tests.harness import BotHarness
-from tests.throttle_helpers import (
+from tests.support.harness import BotHarness
+from tests.support.throttle_steps import (
     VICTIM_EMAIL,
     VICTIM_PASSWORD,
     VICTIM_TELEGRAM_ID,
@@ -46,7 +46,8 @@ from tests.throttle_helpers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 # Operator configuration (TOML/env, not user input) and the fake Telegram server are exempt.
-EXEMPT = {"core/digits.py", "core/config.py", "bot/fakeapi.py", "bot/fakeapi_http.py"}
+FAKE_TELEGRAM = {f"bot/fake_telegram/{name}.py" for name in ("api", "html", "records", "request")}
+EXEMPT = {"core/digits.py", "core/config.py", *FAKE_TELEGRAM}
 _TEXT_METHODS = {"strip", "lstrip", "rstrip", "replace", "removeprefix", "removesuffix", "lower"}
 _TEXT_METHODS |= {"upper", "group", "split", "partition", "join", "casefold", "translate"}
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from bot import texts
 from bot.update_processor import PER_USER_IN_FLIGHT
-from tests.harness import BotHarness
-from tests.secrets_helpers import PASSWORD, db_rows, login, register
+from tests.support.harness import BotHarness
+from tests.support.steps import PASSWORD, db_rows, login, register
 
 
 async def test_a_flood_of_password_steps_does_not_hold_up_another_user(bot: BotHarness) -> None:

@@ -15,21 +15,21 @@ from __future__ import annotations
 import pytest
 
 from bot import texts
-from bot.fakeapi import html_to_plain
+from bot.fake_telegram import html_to_plain
 from core.audit.log import EventType
 from core.authz import Actor
 from core.clock import FakeClock
-from tests.attack_helpers import *  # noqa: F403  (fixtures: payments on, roomy limits)
-from tests.attack_helpers import (
+from tests.support.attacker import (
     PASSWORD,
     Equipped,
     changed_tables,
     own_pending_payment,
     signed_in_with_2fa,
-    table_rows,
 )
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness, table_rows
+
+pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]
 
 IGNORED = html_to_plain(texts.FORWARDED_IGNORED)
 ORIGINS = ["user", "hidden_user", "chat", "channel"]

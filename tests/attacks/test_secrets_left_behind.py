@@ -21,19 +21,10 @@ from bot.flows import CODE_STEPS, Flow, Secret
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import Settings
-from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
-from tests.harness import BotHarness
-from tests.secrets_helpers import (
-    EMAIL,
-    PASSWORD,
-    TOO_MANY,
-    db_rows,
-    enable_2fa_directly,
-    login,
-    register,
-    restart,
-    stop_restarted,
-)
+from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.secrets_steps import TOO_MANY, enable_2fa_directly, restart, stop_restarted
+from tests.support.steps import EMAIL, PASSWORD, db_rows, login, register
 
 
 @pytest.fixture
@@ -247,10 +238,10 @@ async def test_correct_answers_are_free_and_wrong_captchas_count(
     settings: Settings, clock: FakeClock
 ) -> None:
     """Variant: captcha answers. A wrong captcha is a guess; typed right, it costs nothing."""
-    from bot.bootstrap import bootstrap
+    from tests.support.services import build_services
 
     captcha_on = replace(settings, security=replace(settings.security, captcha=True))
-    services = await bootstrap(captcha_on, clock)
+    services = await build_services(captcha_on, clock)
     bot = BotHarness(captcha_on, services)
     await bot.start()
     try:

@@ -10,24 +10,15 @@ from __future__ import annotations
 from core.accounts.login_throttle import LOCK_FAILURES
 from core.clock import FakeClock
 from core.config import Settings
-from tests.harness import BotHarness
-from tests.signin_helpers import (
-    EMAIL,
-    OTHER_PASSWORD,
-    PASSWORD,
-    bot_with_captcha,
-    captcha_answer,
-    event_types,
-    register,
-    rows,
-    wrong_answer,
-)
+from tests.support.harness import BotHarness
+from tests.support.signin_steps import bot_with_captcha, event_types, wrong_answer
+from tests.support.steps import EMAIL, OTHER_PASSWORD, PASSWORD, captcha_answer, db_rows, register
 
 GUESS = "guess guess guess 1"
 
 
 async def live_sessions(bot: BotHarness) -> list[tuple[object, ...]]:
-    return await rows(
+    return await db_rows(
         bot, "SELECT account_id, telegram_user_id FROM sessions WHERE ended_at IS NULL"
     )
 
@@ -82,7 +73,7 @@ async def test_unknown_email_and_wrong_password_answer_alike_through_the_loop(
     ghost = await guess_in_one_login(bot, 67, "ghost@example.com", guesses)
     assert real == ghost
     assert "Too many failed attempts" in real[LOCK_FAILURES]
-    assert await rows(bot, "SELECT email FROM users") == [(EMAIL,)]
+    assert await db_rows(bot, "SELECT email FROM users") == [(EMAIL,)]
 
 
 async def test_the_retry_loop_never_switches_to_another_email(bot: BotHarness) -> None:
@@ -96,7 +87,7 @@ async def test_the_retry_loop_never_switches_to_another_email(bot: BotHarness) -
     )
     assert all("not correct" in reply for reply in replies)
     assert await live_sessions(bot) == []
-    failed = await rows(
+    failed = await db_rows(
         bot, "SELECT account_id FROM audit_events WHERE event_type = 'LOGIN_FAILED'"
     )
     assert failed == [(1,), (1,), (1,)]  # all three against the first email, none against B
@@ -142,7 +133,7 @@ async def test_an_old_pictures_answer_does_not_solve_the_new_one(
         if captcha_answer(bot, eve, "register") != first:
             (reply,) = await bot.send(eve, first)
             assert "didn't match" in reply.plain
-        assert await rows(bot, "SELECT * FROM users") == []
+        assert await db_rows(bot, "SELECT * FROM users") == []
 
 
 async def test_restarting_register_does_not_skip_the_captcha(
@@ -164,7 +155,7 @@ async def test_restarting_register_does_not_skip_the_captcha(
         assert replies[-1].photo is not None  # a new picture, not the referral step
         (reply,) = await bot.send(eve, "skip")
         assert "didn't match" in reply.plain
-        assert await rows(bot, "SELECT * FROM users") == []
+        assert await db_rows(bot, "SELECT * FROM users") == []
         assert await event_types(bot) == []
 
 
@@ -176,7 +167,7 @@ async def test_a_mismatched_second_typing_writes_nothing(bot: BotHarness) -> Non
     await bot.send(eve, PASSWORD)
     (differ,) = await bot.send(eve, OTHER_PASSWORD)
     assert "weren't the same" in differ.plain
-    assert await rows(bot, "SELECT * FROM users") == []
+    assert await db_rows(bot, "SELECT * FROM users") == []
     assert await event_types(bot) == []
     assert "password_hash" not in bot.app.user_data[66]["register"]
 
@@ -187,13 +178,13 @@ async def test_a_mismatched_new_password_changes_nothing(bot: BotHarness) -> Non
     await bot.send(bot.user(2), "/login")
     await bot.send(bot.user(2), EMAIL)
     await bot.send(bot.user(2), PASSWORD)
-    [(old_hash,)] = await rows(bot, "SELECT password_hash FROM users")
+    [(old_hash,)] = await db_rows(bot, "SELECT password_hash FROM users")
     alice = bot.user(1)
     await bot.send(alice, "/password")
     await bot.send(alice, PASSWORD)
     await bot.send(alice, OTHER_PASSWORD)
     (differ,) = await bot.send(alice, PASSWORD)  # the old one as the "confirmation"
     assert "weren't the same" in differ.plain
-    assert await rows(bot, "SELECT password_hash FROM users") == [(old_hash,)]
+    assert await db_rows(bot, "SELECT password_hash FROM users") == [(old_hash,)]
     assert len(await live_sessions(bot)) == 2  # the other session was not ended
     assert "PASSWORD_CHANGED" not in await event_types(bot)

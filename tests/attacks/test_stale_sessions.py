@@ -25,23 +25,21 @@ from core.accounts.sessions import EndReason, FlowEnded
 from core.authz import OPERATOR, Actor
 from core.clock import FakeClock
 from core.money import MICRO
-from tests.conftest import ADMIN_ID
-from tests.harness import BotHarness
-from tests.sessions_helpers import (
+from tests.support.constants import ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.sessions_steps import (
     ADDRESS,
     ATTACKER,
     EMAIL,
     ENDED,
-    NEW_PASSWORD,
-    PASSWORD,
     Victim,
     credit,
     enrol,
     login,
     make_victim,
     register,
-    rows,
 )
+from tests.support.steps import NEW_PASSWORD, PASSWORD, db_rows
 
 Step = Callable[[BotHarness, Victim, FakeClock], Awaitable[Any]]
 
@@ -101,7 +99,7 @@ async def _answer_code(bot: BotHarness, victim: Victim, clock: FakeClock) -> str
 
 
 async def _users(bot: BotHarness, victim: Victim) -> Any:
-    return await rows(bot, "SELECT email, password_hash FROM users")
+    return await db_rows(bot, "SELECT email, password_hash FROM users")
 
 
 FLOWS = {
@@ -118,12 +116,12 @@ FLOWS = {
     "/apikey_add": Flow(
         _begin_apikey,
         _answer_code,
-        lambda bot, victim: rows(bot, "SELECT * FROM api_keys"),
+        lambda bot, victim: db_rows(bot, "SELECT * FROM api_keys"),
     ),
     "/withdraw": Flow(
         _begin_withdraw,
         _answer_code,
-        lambda bot, victim: rows(
+        lambda bot, victim: db_rows(
             bot,
             "SELECT (SELECT count(*) FROM withdrawals), (SELECT count(*) FROM wallet_entries)",
         ),
@@ -131,12 +129,12 @@ FLOWS = {
     "/2fa_disable": Flow(
         _begin_disable,
         _answer_code,
-        lambda bot, victim: rows(bot, "SELECT account_id, enabled_at FROM mfa"),
+        lambda bot, victim: db_rows(bot, "SELECT account_id, enabled_at FROM mfa"),
     ),
     "/backup_codes": Flow(
         _begin_codes,
         _answer_code,
-        lambda bot, victim: rows(bot, "SELECT id, code_hash, used_at FROM backup_codes"),
+        lambda bot, victim: db_rows(bot, "SELECT id, code_hash, used_at FROM backup_codes"),
     ),
 }
 
@@ -229,7 +227,7 @@ async def test_a_password_change_in_the_same_session_ends_its_other_pending_flow
             email_flow["session"], email_flow["proof"], "attacker@evil.example"
         )
     assert ended.value.reason is EndReason.PASSWORD_CHANGED
-    assert await rows(bot, "SELECT email FROM users") == [(EMAIL,)]
+    assert await db_rows(bot, "SELECT email FROM users") == [(EMAIL,)]
 
 
 async def test_a_proof_older_than_the_flow_timeout_is_refused(
@@ -243,7 +241,7 @@ async def test_a_proof_older_than_the_flow_timeout_is_refused(
     clock.advance(minutes=6)
     (reply,) = await bot.send(victim.phone, "attacker@evil.example")
     assert ENDED in reply.plain and "more than 5 minutes ago" in reply.plain
-    assert await rows(bot, "SELECT email FROM users") == [(EMAIL,)]
+    assert await db_rows(bot, "SELECT email FROM users") == [(EMAIL,)]
 
 
 async def test_a_session_past_its_absolute_end_cannot_finish_a_flow(
@@ -262,7 +260,7 @@ async def test_a_session_past_its_absolute_end_cannot_finish_a_flow(
     with pytest.raises(FlowEnded) as ended:
         await services.accounts.change_password(session, proof, NEW_PASSWORD)
     assert ended.value.reason is EndReason.EXPIRED
-    [(hash_after,)] = await rows(bot, "SELECT password_hash FROM users")
+    [(hash_after,)] = await db_rows(bot, "SELECT password_hash FROM users")
     assert await services.accounts.passwords.verify(hash_after, PASSWORD)
 
 
@@ -275,7 +273,7 @@ async def _attacker_reaches_code_step(bot: BotHarness) -> None:
 
 
 async def _attacker_sessions(bot: BotHarness) -> list[tuple[Any, ...]]:
-    return await rows(
+    return await db_rows(
         bot, "SELECT id FROM sessions WHERE telegram_user_id = ? AND ended_at IS NULL", ATTACKER
     )
 
@@ -343,7 +341,7 @@ async def _admin(bot: BotHarness, clock: FakeClock) -> Victim:
     admin, other = bot.user(ADMIN_ID, "Admin"), bot.user(ADMIN_ID + 1, "Admin laptop")
     await register(bot, admin, email="admin@example.com")
     assert "You're logged in" in await login(bot, admin, email="admin@example.com")
-    [(account_id,)] = await rows(bot, "SELECT id FROM users WHERE email = 'admin@example.com'")
+    [(account_id,)] = await db_rows(bot, "SELECT id FROM users WHERE email = 'admin@example.com'")
     who = Victim(account_id, admin, other)
     who.totp, _ = await enrol(bot, admin, clock)
     assert "Two-factor" in await login(bot, other, email="admin@example.com")
@@ -362,7 +360,7 @@ async def test_a_kill_switch_change_from_an_idled_out_admin_session_is_refused(
     clock.advance(minutes=31)
     (reply,) = await bot.send(admin.phone, admin.code(clock))
     assert ENDED in reply.plain and "expired" in reply.plain
-    assert await rows(bot, "SELECT count(*) FROM safety_state WHERE active = 1") == [(0,)]
+    assert await db_rows(bot, "SELECT count(*) FROM safety_state WHERE active = 1") == [(0,)]
 
 
 async def test_a_restore_confirmed_after_the_admin_logged_out_elsewhere_is_refused(
@@ -379,7 +377,7 @@ async def test_a_restore_confirmed_after_the_admin_logged_out_elsewhere_is_refus
     await bot.send(admin.laptop, "/logout")
     (reply,) = await bot.send(admin.phone, admin.code(clock))
     assert ENDED in reply.plain and "you logged out" in reply.plain
-    assert ("later@example.com",) in await rows(bot, "SELECT email FROM users")
+    assert ("later@example.com",) in await db_rows(bot, "SELECT email FROM users")
 
 
 async def test_the_restore_guard_runs_with_everything_else_held_off(
@@ -403,7 +401,7 @@ async def test_the_restore_guard_runs_with_everything_else_held_off(
             guard=lambda uow: services.sessions.require_live(uow, session, proof)
         )
     assert ended.value.reason is EndReason.LOGGED_OUT
-    assert ("later@example.com",) in await rows(bot, "SELECT email FROM users")
+    assert ("later@example.com",) in await db_rows(bot, "SELECT email FROM users")
     assert len(await services.backups.list_backups(OPERATOR)) == archives  # no safety backup either
 
 
@@ -425,7 +423,7 @@ async def test_an_approval_from_a_stale_admin_session_is_refused_before_anything
     with pytest.raises(FlowEnded) as ended:
         await services.payments.approve_manually(session, proof, 1)
     assert ended.value.reason is EndReason.PASSWORD_CHANGED
-    assert await rows(bot, "SELECT count(*) FROM licenses") == [(0,)]
+    assert await db_rows(bot, "SELECT count(*) FROM licenses") == [(0,)]
 
 
 async def test_every_step_of_every_flow_checks_its_session_first(bot: BotHarness) -> None:

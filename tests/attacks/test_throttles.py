@@ -19,15 +19,15 @@ from collections import Counter
 import pytest
 
 from bot import texts
-from bot.bootstrap import bootstrap
 from core.accounts.service import LoginAttempt
 from core.clock import FakeClock
 from core.config import Settings
 from core.errors import UserError
 from core.services import Services
 from core.twofactor.service import CodeBlocked
-from tests.harness import BotHarness
-from tests.throttle_helpers import (
+from tests.support.harness import BotHarness
+from tests.support.services import build_services
+from tests.support.throttle_steps import (
     VICTIM_EMAIL,
     VICTIM_PASSWORD,
     VICTIM_TELEGRAM_ID,
@@ -142,7 +142,7 @@ async def test_two_processes_sharing_the_database_file(
     """Two bot processes (separate connections, separate in-process locks) on one file, 15
     guesses each at the same instant: the database, not the process, holds the line."""
     _, victim_hash = await register_victim(services)
-    other = await bootstrap(settings, clock)
+    other = await build_services(settings, clock)
     try:
         first = VerifyCounter(services, monkeypatch, delay=0.05)
         second = VerifyCounter(other, monkeypatch, delay=0.05)

@@ -29,15 +29,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import texts
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.accounts.service import normalise_email
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import UserError
 from core.services import Services
-from tests.conftest import ADMIN_ID
-from tests.harness import BotHarness
-from tests.throttle_helpers import VICTIM_PASSWORD, enrol_2fa
+from tests.support.constants import ADMIN_ID
+from tests.support.harness import BotHarness
+from tests.support.throttle_steps import VICTIM_PASSWORD, enrol_2fa
 
 NEW_PASSWORD = "quiet harbour lantern 77 meadow"  # a good new password, fuzzed at its 2nd typing
 

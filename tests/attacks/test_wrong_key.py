@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi_http import FakeBotAPIThread
 from core.crypto import generate_master_key
-from tests.first_day_helpers import (
+from tests.support.fakeapi_http import FakeBotAPIThread
+from tests.support.first_day import (
     add_signed_invoice,
     add_totp_secret,
     assert_one_line_failure,
@@ -29,6 +29,8 @@ from tests.first_day_helpers import (
     table_counts,
     verzek,
 )
+
+pytestmark = pytest.mark.slow  # every test here starts a subprocess
 
 WRONG = "this key did not encrypt this database"
 

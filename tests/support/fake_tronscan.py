@@ -18,8 +18,8 @@ import httpx
 from core.adapters.tronscan import TronscanClient
 from core.config import TronscanSettings
 
-FIXTURES = Path(__file__).parent / "fixtures" / "tronscan"
-SHARED_FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures" / "tronscan"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "tronscan"
+SHARED_FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "tronscan"
 RECEIVE_ADDRESS = "TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa"
 USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 FAKE_USDT = "TGnR6uLrfkU3rjrEzejMH1K8sdUcUV1so3"

@@ -12,7 +12,7 @@ from pathlib import Path
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0
 CONFIG_PREFIXES = ("TELEGRAM_", "VERZEK_", "ENCRYPTION_", "TRONSCAN_", "ADMIN_")
 

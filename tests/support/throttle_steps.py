@@ -13,7 +13,7 @@ import pytest
 from core.accounts.sessions import Session
 from core.clock import FakeClock
 from core.services import Services
-from tests.harness import enrol_2fa_through_core
+from tests.support.harness import enrol_2fa_through_core
 
 VICTIM_EMAIL = "victim@example.com"
 VICTIM_PASSWORD = "violet canyon trumpet 42 orbit"

@@ -13,7 +13,7 @@ import aiosqlite
 import pyotp
 
 from bot.app import VerzekApplication, build_application
-from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
+from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.update_processor import PerUserUpdateProcessor
 from core.accounts.sessions import Session
 from core.config import Settings

@@ -9,19 +9,17 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-import aiosqlite
 import pyotp
 
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock, to_iso
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
-from tests.harness import BotHarness
+from tests.support import steps
+from tests.support.harness import BotHarness
+from tests.support.steps import PASSWORD, db_rows
 
 EMAIL = "victim@example.com"
-PASSWORD = "violet canyon trumpet 42 orbit"
-NEW_PASSWORD = "quiet harbour lantern 77 meadow"
 ATTACKER_PASSWORD = "crimson falcon tundra 19 ledger"
 PHONE, LAPTOP, ATTACKER = 1, 2, 666
 BACKUP_CODE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5})\b")
@@ -43,29 +41,16 @@ def tron_address(seed: int) -> str:
 ADDRESS = tron_address(7)
 
 
-async def rows(bot: BotHarness, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    """Read the database file directly, as a stranger to the code would."""
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
-
-
 async def register(bot: BotHarness, user: TelegramUser, email: str = EMAIL) -> None:
-    await bot.send(user, "/register")
-    await bot.send(user, email)
-    await bot.send(user, PASSWORD)
-    (prompt,) = await bot.send(user, PASSWORD)  # typed twice
-    await bot.press(user, prompt, "Skip")
+    """The victim's /register (tests.support.steps.register with the victim's address)."""
+    await steps.register(bot, user, email)
 
 
 async def login(
     bot: BotHarness, user: TelegramUser, email: str = EMAIL, password: str = PASSWORD
 ) -> str:
-    """/login up to the password; the last reply (logged in, or asking for the code)."""
-    await bot.send(user, "/login")
-    await bot.send(user, email)
-    replies = await bot.send(user, password)
-    return replies[-1].plain
+    """The victim's /login; the last reply (logged in, or asking for the code)."""
+    return await steps.login(bot, user, email, password)
 
 
 @dataclass
@@ -100,7 +85,7 @@ async def make_victim(bot: BotHarness, clock: FakeClock, *, mfa: bool = True) ->
     phone, laptop = bot.user(PHONE, "Phone"), bot.user(LAPTOP, "Laptop")
     await register(bot, phone)
     assert "You're logged in" in await login(bot, phone)
-    [(account_id,)] = await rows(bot, "SELECT id FROM users WHERE email = ?", EMAIL)
+    [(account_id,)] = await db_rows(bot, "SELECT id FROM users WHERE email = ?", EMAIL)
     victim = Victim(account_id, phone, laptop)
     if mfa:
         victim.totp, done = await enrol(bot, phone, clock)

@@ -5,45 +5,21 @@ from __future__ import annotations
 import aiosqlite
 import pyotp
 
-from bot.bootstrap import bootstrap
-from bot.fakeapi import TelegramUser
+from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
-from tests.harness import BotHarness, enrol_2fa_through_core
+from tests.support.harness import BotHarness, enrol_2fa_through_core
+from tests.support.services import build_services
+from tests.support.steps import PASSWORD
 
-EMAIL = "trader@example.com"
-PASSWORD = "violet canyon trumpet 42 orbit"
-NEW_PASSWORD = "quiet harbour lantern 77 meadow"
 TOO_MANY = "Too many requests"
-
-
-async def db_rows(bot: BotHarness, sql: str, *params: object) -> list[tuple]:
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
 
 
 async def db_execute(bot: BotHarness, sql: str, *params: object) -> None:
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         await conn.execute(sql, params)
         await conn.commit()
-
-
-async def register(bot: BotHarness, user: TelegramUser, email: str = EMAIL) -> None:
-    await bot.send(user, "/register")
-    await bot.send(user, email)
-    await bot.send(user, PASSWORD)
-    (prompt,) = await bot.send(user, PASSWORD)  # typed twice
-    (done,) = await bot.press(user, prompt, "Skip")
-    assert "is ready" in done.plain
-
-
-async def login(bot: BotHarness, user: TelegramUser, email: str = EMAIL) -> str:
-    await bot.send(user, "/login")
-    await bot.send(user, email)
-    replies = await bot.send(user, PASSWORD)
-    return replies[-1].plain
 
 
 async def enable_2fa_directly(bot: BotHarness, user: TelegramUser, clock: FakeClock) -> pyotp.TOTP:
@@ -60,7 +36,7 @@ async def restart(bot: BotHarness, settings: Settings, clock: FakeClock) -> BotH
     it on the same database: new services, new Application, nothing shared in memory but the
     fake Telegram (the chats are still there)."""
     await bot.stop()
-    services: Services = await bootstrap(settings, clock)
+    services: Services = await build_services(settings, clock)
     fresh = BotHarness(settings, services, bot.api)
     await fresh.start()
     return fresh

@@ -1,4 +1,4 @@
-"""The fake Bot API (:class:`bot.fakeapi.FakeBotAPI`) served over real HTTP on 127.0.0.1.
+"""The fake Bot API (:class:`bot.fake_telegram.FakeBotAPI`) served over real HTTP on 127.0.0.1.
 
 :class:`FakeRequest` hands the Application's calls to the fake inside one process; this module
 serves the same fake on a TCP port so a real ``verzek run`` (its default ``HTTPXRequest``, keep-
@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from telegram.error import NetworkError, TimedOut
 
-from bot.fakeapi import FakeBotAPI
+from bot.fake_telegram import FakeBotAPI
 
 logger = logging.getLogger(__name__)
 

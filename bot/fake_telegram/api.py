@@ -17,18 +17,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from html import unescape
-from html.parser import HTMLParser
 from typing import Any
 
-from telegram.error import NetworkError, TimedOut
-from telegram.request import BaseRequest, RequestData
-
-from bot.fakeapi_entities import (
+from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
     TEXT_FIELDS,
     ForwardKind,
@@ -36,150 +29,8 @@ from bot.fakeapi_entities import (
     forward_origin,
     via_bot,
 )
-
-BOT_USER = {
-    "id": 7_000_000_001,
-    "is_bot": True,
-    "first_name": "Verzek Guard",
-    "username": "verzek_guard_bot",
-    "can_join_groups": False,
-    "can_read_all_group_messages": False,
-    "supports_inline_queries": False,
-}
-_ALLOWED_TAGS = {
-    "b",
-    "strong",
-    "i",
-    "em",
-    "u",
-    "ins",
-    "s",
-    "strike",
-    "del",
-    "a",
-    "code",
-    "pre",
-    "blockquote",
-    "tg-spoiler",
-    "span",
-    "tg-emoji",
-}
-
-
-_BARE_LT = re.compile(r"<(?!/?[a-zA-Z][a-zA-Z-]*[\s>/])")
-
-
-class TelegramHTMLChecker(HTMLParser):
-    """Refuses what Telegram's HTML parse mode refuses: unknown tags, unbalanced tags."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.error: str | None = None
-        self.plain: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _ALLOWED_TAGS:
-            self.error = self.error or f'Unsupported start tag "{tag}"'
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            self.error = self.error or f'Unexpected end tag "{tag}"'
-        else:
-            self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.plain.append(data)
-
-
-def html_to_plain(text: str) -> str:
-    """The text a person sees for an HTML message."""
-    checker = TelegramHTMLChecker()
-    checker.feed(text)
-    checker.close()
-    return unescape("".join(checker.plain))
-
-
-def _check_html(text: str) -> str | None:
-    checker = TelegramHTMLChecker()
-    checker.feed(text)
-    checker.close()
-    if checker.error:
-        return f"Bad Request: can't parse entities: {checker.error}"
-    if checker.stack:
-        return f'Bad Request: can\'t parse entities: unclosed tag "{checker.stack[-1]}"'
-    if _BARE_LT.search(text):
-        return 'Bad Request: can\'t parse entities: unescaped "<"'
-    return None
-
-
-@dataclass
-class Button:
-    text: str
-    callback_data: str | None = None
-    url: str | None = None
-
-
-@dataclass
-class Message:
-    """A message in a chat, sent by the bot or by a user."""
-
-    chat_id: int
-    message_id: int
-    from_bot: bool
-    text: str | None = None
-    caption: str | None = None
-    photo: bytes | None = None
-    document: bytes | None = None
-    parse_mode: str | None = None
-    reply_markup: dict[str, Any] | None = None
-    deleted: bool = False
-    edits: int = 0
-    protect_content: bool = False  # Telegram: no forwarding or saving by the recipient
-    sent_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def plain(self) -> str:
-        """What a person reads (HTML rendered to plain text)."""
-        body = self.text if self.text is not None else (self.caption or "")
-        return html_to_plain(body) if self.parse_mode == "HTML" else body
-
-    @property
-    def buttons(self) -> list[Button]:
-        """Inline buttons, left to right, top to bottom."""
-        rows = (self.reply_markup or {}).get("inline_keyboard", [])
-        return [
-            Button(b["text"], b.get("callback_data"), b.get("url")) for row in rows for b in row
-        ]
-
-
-@dataclass
-class ScheduledFailure:
-    method: str | None
-    times: int
-    status: int = 0
-    retry_after: int | None = None
-    exception: type[Exception] | None = None
-
-
-@dataclass
-class TelegramUser:
-    id: int
-    first_name: str = "Trader"
-    username: str | None = None
-    language_code: str = "en"
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "is_bot": False,
-            "first_name": self.first_name,
-            "language_code": self.language_code,
-        }
-        if self.username:
-            data["username"] = self.username
-        return data
+from bot.fake_telegram.html import check_html, html_to_plain
+from bot.fake_telegram.records import BOT_USER, Message, ScheduledFailure, TelegramUser
 
 
 class FakeBotAPI:
@@ -239,7 +90,7 @@ class FakeBotAPI:
     ) -> Message:
         """A user sends a message (text, or a photo/sticker/document, with a caption); returns it.
 
-        Entities are Telegram's (see :mod:`bot.fakeapi_entities`). ``forwarded`` makes it a
+        Entities are Telegram's (see :mod:`bot.fake_telegram.entities`). ``forwarded`` makes it a
         forward (``forward_origin`` of that type), ``via`` a message sent through that inline
         bot, ``automatic_forward`` a channel post copied into a discussion group.
         """
@@ -447,7 +298,7 @@ class FakeBotAPI:
 
     def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:
         if parse_mode == "HTML":
-            problem = _check_html(text)
+            problem = check_html(text)
             if problem:
                 raise _BadRequest(problem)
             visible = html_to_plain(text)
@@ -622,41 +473,3 @@ def _error(status: int, description: str) -> tuple[int, bytes]:
     return status, json.dumps(
         {"ok": False, "error_code": status, "description": description}
     ).encode()
-
-
-class FakeRequest(BaseRequest):
-    """Routes the Application's HTTP calls to a :class:`FakeBotAPI` in the same process."""
-
-    def __init__(self, api: FakeBotAPI) -> None:
-        self.api = api
-
-    @property
-    def read_timeout(self) -> float | None:
-        return None
-
-    async def initialize(self) -> None:
-        """Nothing to open."""
-
-    async def shutdown(self) -> None:
-        """Nothing to close."""
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
-        """Hand the call to the fake API; scheduled network failures surface as PTB errors."""
-        api_method = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data else {}
-        files = dict(request_data.multipart_data) if request_data else {}
-        try:
-            return await self.api.handle(api_method, params, files)
-        except (TimedOut, NetworkError):
-            raise
-        except TimeoutError:
-            raise TimedOut from None

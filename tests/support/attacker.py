@@ -5,53 +5,30 @@ The attacker is set up through core, not by driving the bot's flows, so the atta
 depend on how the sign-in flows ask their questions: an account, a live session, 2FA on, and a
 pending payment of their own (the thing they would most like to see approved).
 
-A test module takes the fixtures with ``from tests.attack_helpers import *``: payments are
-configured against the fake TronScan and the rate limits are roomy, because these tests send
-hundreds of messages inside one frozen minute (the real limits are tested elsewhere).
+A test module marks itself ``pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]``
+(tests/conftest.py): payments are configured against the fake TronScan and the rate limits are
+roomy, because these tests send hundreds of messages inside one frozen minute (the real limits
+are tested elsewhere).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyotp
-import pytest
 from telegram.ext import BaseHandler, CommandHandler, ConversationHandler
 
 from core.accounts.sessions import Session
 from core.clock import FakeClock
-from core.config import Settings, load_settings
 from core.payments.ports import PaymentRecord
 from core.services import Services
-from tests.fake_tronscan import payments_config, tx_hash
-from tests.harness import BotHarness, enrol_2fa_through_core
-from tests.harness import table_rows as table_rows  # the notebooks import it from here
-from tests.payment_fixtures import fake, services  # fixtures, on our settings and clock
-
-__all__ = ["clock", "fake", "services", "settings"]
+from tests.support.fake_tronscan import tx_hash
+from tests.support.harness import BotHarness, enrol_2fa_through_core
 
 PASSWORD = "violet canyon trumpet 42 orbit"
 # Tables a refused attempt may write: its audit event and the detector's alert about it.
 AUDIT_TABLES = frozenset({"audit_events", "audit_head", "alerts", "alert_dedupe"})
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # Before the fixtures' transfer, as in tests/payment_fixtures.py.
-    return FakeClock(datetime(2025, 11, 28, 3, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def settings(env: dict[str, str], tmp_path: Path) -> Settings:
-    config = payments_config(tmp_path)
-    roomy = 'auth = "100000/minute"\ndefault = "100000/minute"\n'
-    roomy += "".join(f'tiers.{tier} = "100000/minute"\n' for tier in ("free", "basic", "pro"))
-    text = config.read_text().replace('auth = "1000/minute"\n', roomy)
-    config.write_text(text + f'[backups]\ndir = "{tmp_path / "backups"}"\n')
-    return load_settings(config, env)
 
 
 @dataclass
