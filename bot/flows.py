@@ -26,8 +26,6 @@ from bot import texts
 from bot.context import Context
 from bot.secret_steps import (
     AFTERMATH_KEY,
-    CODE_STEPS,
-    FLOW_HINTS,
     WRONG_ANSWER_CHARGED,
     Secret,
     charge_auth_failure,
@@ -35,7 +33,6 @@ from bot.secret_steps import (
     delete_quietly,
     remember_secret_flow_ended,
 )
-from bot.secret_steps import mark_code_step as mark_code_step  # flows may still call it
 from core.accounts import LoginAttempt, normalise_email
 from core.errors import UserError
 from core.ids import parse_id
@@ -265,7 +262,8 @@ def _ends_when_stale(
 
 
 class Flow(ConversationHandler[Any]):
-    """A conversation that knows its secret steps (see :class:`Secret`).
+    """A conversation that knows its secret steps (see :class:`Secret`): the gate and the
+    guards ask it (:class:`bot.secret_steps.AsksSecrets`), in the manner of handler flags.
 
     Flows that ask for a secret run only in private chats (unless the flow checks the chat
     itself: ``private_only=False``). A conversation restored from the database after a restart
@@ -276,19 +274,37 @@ class Flow(ConversationHandler[Any]):
         self,
         *args: Any,
         secrets: Mapping[object, Secret],
+        guesses: Sequence[object] = (),
         private_only: bool,
         restart_hint: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.secret_states: dict[object, Secret] = dict(secrets)
+        self._guesses = frozenset(guesses)
         self.private_only = private_only
-        self.restart_hint = restart_hint
+        self._restart_hint = restart_hint
+
+    @property
+    def restart_hint(self) -> str:
+        """How to start this flow again (told after a timeout or a secret left behind)."""
+        return self._restart_hint
 
     @property
     def guess_states(self) -> set[object]:
-        """States whose answer is a password or code guess (the auth limit judges them)."""
-        return {state for state, kind in self.secret_states.items() if kind.is_guess}
+        """States whose answer is a guess: a password or code, or a declared non-secret guess
+        such as a captcha (the auth limit judges them all)."""
+        secret = {state for state, kind in self.secret_states.items() if kind.is_guess}
+        return secret | self._guesses
+
+    @property
+    def asks_secrets(self) -> bool:
+        """Whether any step asks for a password, a code or another secret."""
+        return bool(self.secret_states)
+
+    def is_code_step(self, state: object) -> bool:
+        """Whether an answer in ``state`` is judged by the auth limit (SPEC §5)."""
+        return state in self.guess_states
 
     async def handle_update(  # type: ignore[override]
         self, update: Update, application: Any, check_result: Any, context: Context
@@ -373,10 +389,6 @@ def conversation(
     if unknown:
         raise ValueError(f"flow {name} declares secrets for unknown states {unknown}")
     guessed = {state for state, kind in declared.items() if kind.is_guess}
-    if guesses or guessed:
-        CODE_STEPS.setdefault(name, set()).update(guessed | set(guesses))
-    if declared:
-        FLOW_HINTS[name] = restart_hint
     for state in guessed:
         for handler in states[state]:
             handler.callback = charging_wrong_answers(handler.callback, state)
@@ -426,6 +438,7 @@ def conversation(
             allow_reentry=True,
             persistent=True,
             secrets=declared,
+            guesses=guesses,
             private_only=private_only,
             restart_hint=restart_hint,
         )
