@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from html import escape
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from telegram import Message, Update
 from telegram.constants import ChatType
@@ -24,6 +25,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot import texts
 from bot.context import Context
+from bot.flow_state import FlowState
 from bot.secret_steps import (
     AFTERMATH_KEY,
     WRONG_ANSWER_CHARGED,
@@ -39,6 +41,7 @@ from core.ids import parse_id
 from core.sessions import FlowEnded, ReauthProof, Session
 
 logger = logging.getLogger(__name__)
+S = TypeVar("S", bound=FlowState)
 
 CONVERSATION_TIMEOUT = 300  # seconds (SPEC §3)
 
@@ -97,7 +100,7 @@ async def start_with_session(
     session = await require_session(update, context)
     if session is None:
         return END
-    flow_data(context, flow)["session"] = session
+    flow_state(context, flow).session = session
     await message_of(update).reply_text(prompt)
     return state
 
@@ -109,7 +112,7 @@ async def email_step(update: Update, context: Context, flow: str, next_prompt: s
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return False
-    flow_data(context, flow)["email"] = email
+    flow_state(context, flow).email = email
     await message_of(update).reply_text(next_prompt)
     return True
 
@@ -119,10 +122,10 @@ async def password_step(
 ) -> int:
     """Read the password (deleted from the chat) and keep core's fresh re-auth proof."""
     password, note = await take_secret(update, "password")
-    data = flow_data(context, flow)
+    data = flow_state(context, flow)
     try:
-        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
-            data["session"], password
+        data.proof = await context.bot_data.services.accounts.reauthenticate(
+            data.started_session(), password
         )
     except UserError as exc:
         await charge_auth_failure(update, context)
@@ -163,10 +166,30 @@ def id_argument(context: Context) -> int | None:
     return parse_id(args[0]) if args else None
 
 
-def flow_data(context: Context, key: str) -> dict[str, Any]:
-    """Per-user scratch space of one flow."""
+@overload
+def flow_state(context: Context, flow: str) -> FlowState: ...
+@overload
+def flow_state(context: Context, flow: str, kind: type[S]) -> S: ...
+def flow_state(context: Context, flow: str, kind: type[FlowState] = FlowState) -> FlowState:
+    """The typed state of one flow (see :mod:`bot.flow_state`), made empty at its first use.
+
+    A shared step may have made a plain :class:`FlowState` before the flow's own step asks
+    for its ``kind``: what it holds moves into the richer one (so does a mapping that a
+    version before these classes persisted)."""
     assert context.user_data is not None
-    return context.user_data.setdefault(key, {})  # type: ignore[no-any-return]
+    held = context.user_data.get(flow)
+    if isinstance(held, kind):
+        return held
+    state = kind()
+    names = {member.name for member in dataclasses.fields(state)}
+    if isinstance(held, FlowState):
+        held = {member.name: getattr(held, member.name) for member in dataclasses.fields(held)}
+    if isinstance(held, dict):
+        for name, value in held.items():
+            if name in names:
+                setattr(state, name, value)
+    context.user_data[flow] = state
+    return state
 
 
 def clear_flow(context: Context, key: str) -> None:
@@ -177,12 +200,14 @@ def clear_flow(context: Context, key: str) -> None:
 
 def delete_later(context: Context, flow: str, message: Message) -> None:
     """Remember a bot message to delete when the flow ends (success, cancel or timeout)."""
-    flow_data(context, flow).setdefault("cleanup", []).append((message.chat_id, message.message_id))
+    flow_state(context, flow).cleanup.append((message.chat_id, message.message_id))
 
 
 async def end_flow(context: Context, flow: str) -> None:
     """Delete the flow's sensitive messages and forget its data."""
-    for chat_id, message_id in flow_data(context, flow).get("cleanup", []):
+    held = (context.user_data or {}).get(flow)
+    cleanup = held.cleanup if isinstance(held, FlowState) else []
+    for chat_id, message_id in cleanup:
         try:
             await context.bot.delete_message(chat_id, message_id)
         except TelegramError as exc:
@@ -194,10 +219,10 @@ async def _check_pending(context: Context, flow: str) -> None:
     """Raise FlowEnded when what the flow holds (its session and proof, or a login attempt)
     went stale since the last step. Core checks again in every committing transaction."""
     data = (context.user_data or {}).get(flow)
-    if not isinstance(data, dict):
+    if not isinstance(data, FlowState):
         return
     services = context.bot_data.services
-    session, proof, attempt = data.get("session"), data.get("proof"), data.get("attempt")
+    session, proof, attempt = data.session, data.proof, data.attempt
     if isinstance(session, Session):
         await services.sessions.check_live(
             session, proof if isinstance(proof, ReauthProof) else None

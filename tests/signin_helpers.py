@@ -36,7 +36,7 @@ async def bot_with_captcha(settings: Settings, clock: FakeClock) -> AsyncIterato
 
 def captcha_answer(bot: BotHarness, user: TelegramUser, flow: str) -> str:
     """What the picture on screen says (a person reads it; the test reads the flow's data)."""
-    return str(bot.app.user_data[user.id][flow]["captcha"].answer)
+    return str(bot.app.user_data[user.id][flow].captcha.answer)
 
 
 def wrong_answer(bot: BotHarness, user: TelegramUser, flow: str) -> str:
