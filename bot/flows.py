@@ -306,7 +306,8 @@ class Flow(ConversationHandler[Any]):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.secret_states: dict[object, Secret] = dict(secrets)
-        self._guesses = frozenset(guesses)
+        secret = {state for state, kind in self.secret_states.items() if kind.is_guess}
+        self._guess_states = frozenset(secret | set(guesses))
         self.private_only = private_only
         self._restart_hint = restart_hint
 
@@ -316,11 +317,10 @@ class Flow(ConversationHandler[Any]):
         return self._restart_hint
 
     @property
-    def guess_states(self) -> set[object]:
+    def guess_states(self) -> frozenset[object]:
         """States whose answer is a guess: a password or code, or a declared non-secret guess
         such as a captcha (the auth limit judges them all)."""
-        secret = {state for state, kind in self.secret_states.items() if kind.is_guess}
-        return secret | self._guesses
+        return self._guess_states
 
     @property
     def asks_secrets(self) -> bool:

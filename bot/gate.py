@@ -21,8 +21,7 @@ from telegram.ext import ApplicationHandlerStop
 from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, command_of
 from bot.context import Context
-from bot.flows import take_secret
-from bot.secret_steps import flows_of
+from bot.flows import Flow, take_secret
 from bot.update_processor import drop_message
 from core.audit import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
@@ -90,10 +89,12 @@ async def _deny(update: Update, context: Context, what: str) -> None:
 
 def _in_code_step(update: Update, context: Context) -> bool:
     """Asks each conversation whether the sender is at one of its password or code steps."""
-    for flow in flows_of(context.application):
-        found = flow.check_update(update)  # (state, key, handler, check) or None
-        if isinstance(found, tuple) and flow.is_code_step(found[0]):
-            return True
+    for handlers in context.application.handlers.values():
+        for flow in handlers:
+            if isinstance(flow, Flow) and flow.guess_states:
+                found = flow.check_update(update)  # (state, key, handler, check) or None
+                if isinstance(found, tuple) and flow.is_code_step(found[0]):
+                    return True
     return False
 
 

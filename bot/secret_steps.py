@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler
+from telegram.ext import BaseHandler, ConversationHandler
 
 from bot import texts
 from bot.context import Context
@@ -71,16 +71,13 @@ class AsksSecrets(Protocol):
         """Whether an answer in ``state`` is a password or code guess (the auth limit)."""
         ...
 
-    def check_update(self, update: object) -> object:
-        """PTB's answer: ``(state, key, handler, check)`` when the update is the flow's."""
-        ...
-
 
 def flows_of(application: Any) -> Iterator[AsksSecrets]:
     """Every conversation of ``application`` that can say which of its steps are secret."""
     for handlers in application.handlers.values():
         for handler in handlers:
-            if isinstance(handler, AsksSecrets):
+            # The cheap check first: a Protocol's isinstance costs microseconds per handler.
+            if isinstance(handler, ConversationHandler) and isinstance(handler, AsksSecrets):
                 yield handler
 
 
