@@ -4,7 +4,7 @@ Run from the repository root (nothing else needed; the database goes to a temp f
 
     python -m bench.audit_queries [--rows 1000000] [--db PATH] [--verify]
 
-The rows are chained exactly like the app chains them (``core.audit.row_hash``) but inserted
+The rows are chained exactly like the app chains them (``core.audit.log.row_hash``) but inserted
 in bulk through storage (``SqliteAuditRepository.append_many``), so ``verzek audit verify``
 passes on the result (``--verify`` runs that check too; it reads every row). One "hot" account
 gets 2% of all events, failed logins among them, to show the worst case of a busy subject.
@@ -25,14 +25,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.bootstrap import bootstrap
-from core.activity import AuditTarget
-from core.audit import GENESIS_HASH, AuditEvent, EventType, row_hash
+from core.audit.activity import AuditTarget
+from core.audit.detection import Detector
+from core.audit.log import GENESIS_HASH, AuditEvent, EventType, row_hash
+from core.audit.ports import AuditRow
 from core.authz import OPERATOR
 from core.clock import FakeClock, to_iso
 from core.config import load_settings
 from core.crypto import generate_master_key
-from core.detection import Detector
-from core.ports import AuditRow, UnitOfWork
+from core.ports import UnitOfWork
 from storage.unit_of_work import SqliteUnitOfWork
 
 ACCOUNTS = 50_000

@@ -36,8 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.bootstrap import operations
+from core.adapters.backup_archive import human_size
 from core.authz import OPERATOR
-from core.backups import human_size
 from core.config import BackupSettings, DatabaseSettings, Settings
 
 BLOB = 4000  # bytes per row: about one page each

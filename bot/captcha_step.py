@@ -20,7 +20,7 @@ from bot.context import Context
 from bot.flow_state import CaptchaFlowState
 from bot.flows import charge_auth_failure, message_of
 from bot.wording import count, join_words
-from core.captcha import LEFT_OUT, MAX_PICTURES, MAX_TRIES
+from core.adapters.captcha_image import LEFT_OUT, MAX_PICTURES, MAX_TRIES
 
 logger = logging.getLogger(__name__)
 

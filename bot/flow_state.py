@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.accounts import LoginAttempt, ReauthProof
-from core.captcha import Captcha
-from core.sessions import Session
-from core.withdrawals import WithdrawalDraft
+from core.accounts.service import LoginAttempt
+from core.accounts.sessions import ReauthProof, Session
+from core.adapters.captcha_image import Captcha
+from core.withdrawals.rules import WithdrawalDraft
 
 
 @dataclass

@@ -35,10 +35,10 @@ from bot.secret_steps import (
     delete_quietly,
     remember_secret_flow_ended,
 )
-from core.accounts import LoginAttempt, normalise_email
+from core.accounts.service import LoginAttempt, normalise_email
+from core.accounts.sessions import FlowEnded, ReauthProof, Session
 from core.errors import UserError
 from core.ids import parse_id
-from core.sessions import FlowEnded, ReauthProof, Session
 
 logger = logging.getLogger(__name__)
 S = TypeVar("S", bound=FlowState)

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 from bot.bootstrap import operations
-from core.audit import AuditEvent, EventType, Severity
+from core.audit.log import AuditEvent, EventType, Severity
 from core.config import Settings
 from core.services import Services
 

@@ -22,7 +22,7 @@ from bot.flow_state import (
 )
 from bot.flows import flow_state as state_of
 from bot.state_codec import NotStorable, decode, encode
-from core.accounts import LoginAttempt
+from core.accounts.service import LoginAttempt
 
 
 def _through_the_database(value: object) -> Any:
