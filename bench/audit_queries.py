@@ -24,15 +24,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.audit.activity import ActivityService, AuditTarget
-from core.audit.alerts import AlertService
+from bot.bootstrap import bootstrap
+from core.audit.activity import AuditTarget
 from core.audit.detection import Detector
-from core.audit.log import GENESIS_HASH, AuditEvent, AuditLog, EventType, row_hash
+from core.audit.log import GENESIS_HASH, AuditEvent, EventType, row_hash
 from core.audit.ports import AuditRow
-from core.authz import OPERATOR, AdminRights
+from core.authz import OPERATOR
 from core.clock import FakeClock, to_iso
-from core.config import AlertSettings
-from storage.database import Database
+from core.config import load_settings
+from core.crypto import generate_master_key
+from core.ports import UnitOfWork
 from storage.unit_of_work import SqliteUnitOfWork
 
 ACCOUNTS = 50_000
@@ -88,9 +89,9 @@ def synthetic_rows(count: int, start: datetime, seed: int = 7) -> list[AuditRow]
     return rows
 
 
-async def load(database: Database, rows: list[AuditRow]) -> None:
+async def load(unit_of_work: Callable[..., UnitOfWork], rows: list[AuditRow]) -> None:
     for first in range(0, len(rows), BATCH):
-        async with database.unit_of_work() as uow:
+        async with unit_of_work() as uow:
             assert isinstance(uow, SqliteUnitOfWork)
             await uow.audit.append_many(rows[first : first + BATCH])  # type: ignore[attr-defined]
             await uow.commit()
@@ -125,15 +126,18 @@ async def main(argv: list[str] | None = None) -> int:
         if path.exists():
             print(f"{path} exists; give a new path", file=sys.stderr)
             return 2
-        database = Database(path)
-        await database.open()
+        env = {"ENCRYPTION_MASTER_KEY": generate_master_key(), "VERZEK_DB": str(path)}
+        settings = load_settings(None, env)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        clock = FakeClock(start + SPAN + timedelta(seconds=1))
+        # The bot's own wiring: every appended event passes its detector and notifier.
+        services = await bootstrap(settings, clock)
         try:
-            start = datetime(2026, 1, 1, tzinfo=UTC)
             began = time.perf_counter()
             progress(f"building {args.rows:,} chained audit rows …")
             rows = synthetic_rows(args.rows, start)
             chained = time.perf_counter()
-            await load(database, rows)
+            await load(services.uow, rows)
             print(
                 f"built {args.rows:,} rows in {time.perf_counter() - began:.1f} s (chaining "
                 f"{chained - began:.1f} s, bulk insert {time.perf_counter() - chained:.1f} s) "
@@ -141,10 +145,9 @@ async def main(argv: list[str] | None = None) -> int:
             )
             del rows
 
-            clock = FakeClock(start + SPAN + timedelta(seconds=1))
-            detector = Detector(AlertSettings())
-            audit = AuditLog(database.unit_of_work, clock, [detector])
-            activity = ActivityService(database.unit_of_work, audit, AdminRights(()))
+            # One rule evaluation on its own, as the audit log runs it for each event.
+            detector = Detector(settings.alerts)
+            audit, activity = services.audit, services.activity
             rng = random.Random(11)
             accounts = [rng.randrange(2, ACCOUNTS) for _ in range(RUNS)]
 
@@ -189,7 +192,7 @@ async def main(argv: list[str] | None = None) -> int:
                 )
 
             async def evaluate(account: int) -> None:
-                async with database.unit_of_work(read_only=True) as uow:
+                async with services.uow(read_only=True) as uow:
                     await detector.evaluate(uow, failed_login(account))
 
             await timed(
@@ -203,7 +206,7 @@ async def main(argv: list[str] | None = None) -> int:
             attack = [
                 AuditEvent(EventType.LOGIN_FAILED, account_id=HOT_ACCOUNT, telegram_user_id=666)
             ] * 1200
-            async with database.unit_of_work() as uow:
+            async with services.uow() as uow:
                 for event in attack:
                     await audit.append(uow, event)
                 await uow.commit()
@@ -211,7 +214,7 @@ async def main(argv: list[str] | None = None) -> int:
                 "rule evaluation: LOGIN_FAILED (account under attack)",
                 lambda n: evaluate(HOT_ACCOUNT),
             )
-            service = AlertService(database.unit_of_work, clock, AdminRights(()))
+            service = services.alerts
             await timed(
                 "/suspicious (24 h summary, after the attack)", lambda n: service.summary(OPERATOR)
             )
@@ -232,7 +235,7 @@ async def main(argv: list[str] | None = None) -> int:
                 if not report.ok:
                     return 1
         finally:
-            await database.close()
+            await services.aclose()
     return 0
 
 

@@ -35,14 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.bootstrap import operations
 from core.adapters.backup_archive import human_size
-from core.audit.log import AuditLog
-from core.authz import OPERATOR, AdminRights
-from core.backups.service import BackupService
-from core.clock import SystemClock
-from core.config import BackupSettings
-from storage.database import Database
-from storage.snapshot import SqliteDatabaseFiles
+from core.authz import OPERATOR
+from core.config import BackupSettings, DatabaseSettings, Settings
 
 BLOB = 4000  # bytes per row: about one page each
 
@@ -51,7 +47,7 @@ def build(path: Path, size_mb: int) -> None:
     """A migrated database plus ``size_mb`` of random blobs."""
 
     async def migrate() -> None:
-        database = Database(path)
+        database = operations(Settings(database=DatabaseSettings(path))).database
         await database.open()
         await database.close()
 
@@ -148,17 +144,10 @@ def main() -> int:
         base_restore = timed(lambda: baseline_restore(base_archive, base_dir / "restored.db", cli))
 
         async def ours() -> tuple[float, float, int, Steps, Steps]:
-            database = Database(db)
+            backups = BackupSettings(dir=root / "backups")
+            ops = operations(Settings(database=DatabaseSettings(db), backups=backups))
+            database, service = ops.database, ops.backups
             await database.open()
-            clock = SystemClock()
-            service = BackupService(
-                BackupSettings(dir=root / "backups"),
-                SqliteDatabaseFiles(database),
-                AuditLog(database.unit_of_work, clock),
-                clock,
-                rights=AdminRights(()),
-                uow=database.unit_of_work,
-            )
             try:
                 backup_steps = Steps()
                 info = await service.create(OPERATOR, progress=backup_steps)

@@ -27,7 +27,7 @@ from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import bootstrap, standalone_rate_limiter
 from core.adapters.ratelimit_storage import MemoryWindows
 from core.clock import FakeClock
 from core.config import load_settings
@@ -65,7 +65,7 @@ async def ours(users: int, with_licenses: int) -> None:
                 # Same settings and storage as the gate's, with the default FreeTier resolver,
                 # so the figures are the limiter's own.
                 storage = MemoryWindows(lambda: clock.now().timestamp())
-                return RateLimitService(settings.rate_limits, storage, services.audit), storage
+                return standalone_rate_limiter(settings, storage, services.audit), storage
 
             print(f"rate limiter, storage {settings.rate_limits.storage}, {users:,} users")
             took = await check_all(limiter()[0], users)

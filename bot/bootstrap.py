@@ -1,14 +1,25 @@
-"""Composition root: builds core services on top of storage from the settings."""
+"""Composition root: the one place that builds core services on top of storage.
+
+:func:`bootstrap` builds everything the bot and ``verzek shell`` use; :func:`operations` is the
+same root for the commands run with the bot stopped (``verzek audit …``, ``backup …``,
+``migrate``, ``rotate-key``) and the benchmarks: it opens nothing (no Redis, no TronScan, no
+key unless asked), and its audit log passes every event through the same detector and owner
+notifier as the bot's. Nothing outside this module constructs a service or a
+:class:`Database` (``tests/test_composition_root.py`` checks it).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import httpx
+from limits.aio.storage import Storage
 
 from core.accounts.service import AccountService
 from core.accounts.sessions import SessionService
 from core.adapters.captcha_image import CaptchaService
 from core.adapters.passwords import PasswordService
-from core.adapters.ratelimit_storage import open_storage
+from core.adapters.ratelimit_storage import MemoryWindows, open_storage
 from core.adapters.tronscan import TronscanClient
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
@@ -36,27 +47,82 @@ from storage.database import Database
 from storage.snapshot import SqliteDatabaseFiles
 
 
+def encryption(settings: Settings) -> EncryptionService:
+    """The configured key; a :class:`ConfigError` when it is missing or malformed."""
+    return EncryptionService(settings.encryption)
+
+
+def audit_log(settings: Settings, database: Database, clock: Clock) -> AuditLog:
+    """The audit log every door appends to: each event passes the detector and the owner
+    notifier inside its transaction, whether the bot or a command wrote it."""
+    return AuditLog(database.unit_of_work, clock, [Detector(settings.alerts), OwnerNotifier()])
+
+
+@dataclass
+class Operations:
+    """What a command run with the bot stopped uses. The database is not opened here: each
+    command opens it as it must (migrated or not, over a damaged file, not at all)."""
+
+    settings: Settings
+    clock: Clock
+    database: Database
+    audit: AuditLog
+    backups: BackupService
+
+    def crypto(self) -> EncryptionService:
+        """The configured key, built when a command needs it (many need none)."""
+        return encryption(self.settings)
+
+
+def operations(settings: Settings, clock: Clock | None = None) -> Operations:
+    """Wire the commands' services over ``settings.database.path`` without opening anything."""
+    clock = clock or SystemClock()
+    database = Database(settings.database.path)
+    audit = audit_log(settings, database, clock)
+    backups = BackupService(
+        settings.backups,
+        SqliteDatabaseFiles(database),
+        audit,
+        clock,
+        rights=AdminRights(settings.telegram.admins),
+        uow=database.unit_of_work,
+    )
+    return Operations(settings, clock, database, audit, backups)
+
+
+def standalone_rate_limiter(
+    settings: Settings, storage: MemoryWindows, audit: AuditLog
+) -> RateLimitService:
+    """A limiter over ``storage`` with the free tier for everyone (benchmarks measure the
+    limiter's own cost with it)."""
+    return RateLimitService(settings.rate_limits, storage, audit)
+
+
 async def bootstrap(
     settings: Settings,
     clock: Clock | None = None,
     *,
     chain: TransactionSource | None = None,
     passwords: PasswordService | None = None,
+    rate_limit_storage: Storage | None = None,
 ) -> Services:
     """Check the key, open and migrate the database, wire the services.
 
-    ``chain`` replaces the TronScan client (tests pass one over a fake transport);
-    ``passwords`` the argon2 password service (tests pass one with cheap parameters).
+    Every part may be replaced: ``clock``; ``chain`` replaces the TronScan client (tests pass
+    one over a fake transport); ``passwords`` the password hasher (tests pass a cheap one);
+    ``rate_limit_storage`` the limiter's storage (no Redis is asked for then).
     """
     clock = clock or SystemClock()
-    crypto = EncryptionService(settings.encryption)  # refuses a missing/malformed key first
+    crypto = encryption(settings)  # refuses a missing/malformed key first
     # Redis must answer
-    limits_storage = await open_storage(settings.rate_limits.storage.get(), clock)
-    database = Database(settings.database.path)
+    limits_storage = rate_limit_storage or await open_storage(
+        settings.rate_limits.storage.get(), clock
+    )
+    ops = operations(settings, clock)
+    database = ops.database
     await database.open()
     uow = database.unit_of_work
-    # Every appended event passes the detector and the owner notifier, inside its transaction.
-    audit = AuditLog(uow, clock, [Detector(settings.alerts), OwnerNotifier()])
+    audit = ops.audit
     passwords = passwords or PasswordService()
     sessions = SessionService(
         uow,
@@ -107,14 +173,7 @@ async def bootstrap(
         ratelimit=RateLimitService(settings.rate_limits, limits_storage, audit, tiers),
         safety=safety,
         apikeys=ApiKeyService(uow, audit, clock, crypto, accounts, twofactor, safety),
-        backups=BackupService(
-            settings.backups,
-            SqliteDatabaseFiles(database),
-            audit,
-            clock,
-            rights=rights,
-            uow=uow,
-        ),
+        backups=ops.backups,
         payments=payments,
         licenses=licenses,
         withdrawals=WithdrawalService(

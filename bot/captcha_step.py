@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
-from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
 
 from bot import texts
 from bot.context import Context
+from bot.flow_state import CaptchaFlowState
 from bot.flows import charge_auth_failure, message_of
 from bot.wording import count, join_words
-from core.adapters.captcha_image import LEFT_OUT, MAX_PICTURES, MAX_TRIES, Captcha
+from core.adapters.captcha_image import LEFT_OUT, MAX_PICTURES, MAX_TRIES
 
 logger = logging.getLogger(__name__)
-
-_PICTURE = "captcha_picture"  # (chat id, message id) of the picture on screen
 
 
 class CaptchaOutcome(Enum):
@@ -51,54 +49,57 @@ def captcha_caption(intro: str, left: int) -> str:
     return f"{intro}\n\n{prompt}" if intro else prompt
 
 
-async def remove_captcha(context: Context, data: dict[str, Any]) -> None:
+async def remove_captcha(context: Context, data: CaptchaFlowState) -> None:
     """Delete the picture on screen, if any (best effort: it holds no secret)."""
-    picture = data.pop(_PICTURE, None)
-    data.pop("captcha", None)
+    picture, data.captcha_picture, data.captcha = data.captcha_picture, None, None
     if picture is None:
         return
     chat_id, message_id = picture
-    if "cleanup" in data:  # compared as tuples: a persisted flow may hold lists
-        data["cleanup"] = [m for m in data["cleanup"] if tuple(m) != (chat_id, message_id)]
+    # compared as tuples: a flow persisted by an older version may hold lists
+    data.cleanup = [m for m in data.cleanup if tuple(m) != (chat_id, message_id)]
     try:
         await context.bot.delete_message(chat_id, message_id)
     except TelegramError as exc:
         logger.warning("could not delete an old captcha picture: %s", type(exc).__name__)
 
 
-async def send_captcha(update: Update, context: Context, data: dict[str, Any], intro: str) -> None:
+async def send_captcha(
+    update: Update, context: Context, data: CaptchaFlowState, intro: str
+) -> None:
     """Replace the picture on screen by a new one and remember its answer in the flow's data."""
     await remove_captcha(context, data)
     captcha = await context.bot_data.services.captcha.new()
-    data["captcha"] = captcha
-    data["captcha_tries"] = 0
-    data["captcha_pictures"] = data.get("captcha_pictures", 0) + 1
+    data.captcha = captcha
+    data.captcha_tries = 0
+    data.captcha_pictures += 1
     sent = await message_of(update).reply_photo(
         captcha.image_png, caption=captcha_caption(intro, MAX_TRIES)
     )
     picture = (sent.chat_id, sent.message_id)
-    data[_PICTURE] = picture
+    data.captcha_picture = picture
     # /cancel and the timeout delete what is listed here (bot.flows.end_flow).
-    data.setdefault("cleanup", []).append(picture)
+    data.cleanup.append(picture)
 
 
-async def check_captcha(update: Update, context: Context, data: dict[str, Any]) -> CaptchaOutcome:
+async def check_captcha(
+    update: Update, context: Context, data: CaptchaFlowState
+) -> CaptchaOutcome:
     """Compare the typed answer: the same picture again, a new one, or the end of the flow.
 
     A wrong answer is decided here (the one place such an answer is known to be wrong).
     """
-    captcha: Captcha | None = data.get("captcha")
+    captcha = data.captcha
     typed = message_of(update).text or ""
     if captcha is not None and captcha.matches(typed):
         await remove_captcha(context, data)
         return CaptchaOutcome.PASSED
     await charge_auth_failure(update, context)  # a wrong captcha is a guess (SPEC §5)
-    data["captcha_tries"] = data.get("captcha_tries", 0) + 1
-    left = MAX_TRIES - data["captcha_tries"]
+    data.captcha_tries += 1
+    left = MAX_TRIES - data.captcha_tries
     if left > 0 and captcha is not None:
         await message_of(update).reply_text(texts.CAPTCHA_WRONG.format(tries_left=tries_left(left)))
         return CaptchaOutcome.RETRY
-    if data.get("captcha_pictures", 0) < MAX_PICTURES:
+    if data.captcha_pictures < MAX_PICTURES:
         await send_captcha(update, context, data, texts.CAPTCHA_NEW_PICTURE)
         return CaptchaOutcome.RETRY
     await remove_captcha(context, data)

@@ -17,17 +17,16 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.bootstrap import Operations, encryption, operations
 from bot.cli_backups import add_backup_commands
 from bot.cli_keycheck import check_key, open_checked
 from bot.wording import count
-from core.audit.log import AuditLog
-from core.clock import SystemClock, to_iso
+from core.clock import to_iso
 from core.config import Settings, load_settings
-from core.crypto import EncryptionService, generate_master_key
+from core.crypto import generate_master_key
 from core.errors import ConfigError, VerzekError
 from core.keycheck import store_key_check
 from core.keyrotation import resign_all, rotate_all
-from storage.database import Database
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -45,14 +44,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, os.environ)
 
 
-async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+async def _with_database(settings: Settings, work: Callable[[Operations], Awaitable[int]]) -> int:
     # These commands need no key; a configured one must still fit (a wrong one is a mistake
     # the operator wants to hear about before the bot starts with it).
-    database = await open_checked(settings, required=False)
+    ops = await open_checked(settings, required=False)
     try:
-        return await work(database)
+        return await work(ops)
     finally:
-        await database.close()
+        await ops.database.close()
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -71,10 +70,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def work() -> int:
-        database = Database(settings.database.path)
+        ops = operations(settings)
+        database = ops.database
         applied = await database.open()
         try:
-            await check_key(settings, database, required=False)
+            await check_key(ops, required=False)
             for migration in applied:
                 _progress(f"applied {migration.version:04d}_{migration.name}")
             version = await database.schema_version()
@@ -90,9 +90,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the audit hash chain; exit 1 naming the first bad row."""
     settings = _settings(args)
 
-    async def work(database: Database) -> int:
-        log = AuditLog(database.unit_of_work, SystemClock())
-        report = await log.verify(progress=lambda n: _progress(f"… {count(n, 'row')} verified"))
+    async def work(ops: Operations) -> int:
+        report = await ops.audit.verify(
+            progress=lambda n: _progress(f"… {count(n, 'row')} verified")
+        )
         if report.ok:
             print(f"audit chain OK: {count(report.checked, 'row')} verified")
             return EXIT_OK
@@ -118,10 +119,9 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     settings = _settings(args)
     since = _parse_since(args.since) if args.since else None
 
-    async def work(database: Database) -> int:
-        log = AuditLog(database.unit_of_work, SystemClock())
+    async def work(ops: Operations) -> int:
         exported = 0
-        async for row in log.export(since=since):
+        async for row in ops.audit.export(since=since):
             sys.stdout.write(json.dumps(asdict(row), ensure_ascii=False, sort_keys=True) + "\n")
             exported += 1
         _progress(f"exported {count(exported, 'event')}")
@@ -136,17 +136,18 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     Rows whose signature no configured key made are refused (left as they are, still
     untrusted): the exit code is then non-zero, as for undecryptable secrets."""
     settings = _settings(args)
-    crypto = EncryptionService(settings.encryption)
+    crypto = encryption(settings)
 
     async def work() -> int:
         # The newest key or an old one must fit: rotating is how an old one stops being needed.
-        database = await open_checked(settings, write=True, accept_old=True)
+        ops = await open_checked(settings, write=True, accept_old=True)
         try:
-            return await rotate(database)
+            return await rotate(ops)
         finally:
-            await database.close()
+            await ops.database.close()
 
-    async def rotate(database: Database) -> int:
+    async def rotate(ops: Operations) -> int:
+        database = ops.database
         counts = await rotate_all(
             database.unit_of_work,
             crypto,
@@ -175,7 +176,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
             refused += table.refused
         total = sum(table.resigned for table in signed)
         print(f"total: {total} re-signed across {len(signed)} signed tables")
-        await store_key_check(database.unit_of_work, crypto, SystemClock())
+        await store_key_check(database.unit_of_work, crypto, ops.clock)
         problems = []
         if failed:
             problems.append(
@@ -226,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.require_for_run()
-    EncryptionService(settings.encryption)  # refuse a missing/malformed key before anything
+    encryption(settings)  # refuse a missing/malformed key before anything
     level = parse_log_level(os.environ.get("VERZEK_LOG_LEVEL"))
     secrets = [
         s.get()

@@ -15,20 +15,16 @@ import sys
 import textwrap
 from collections.abc import Callable
 
+from bot.bootstrap import operations
 from bot.cli_keycheck import check_key
 from bot.wording import count
 from core.adapters.backup_archive import human_size
-from core.audit.log import AuditLog
 
 # The CLI runs on the machine, with the key and the database: it acts as the operator.
-from core.authz import OPERATOR, AdminRights
+from core.authz import OPERATOR
 from core.backups.results import BackupInfo
-from core.backups.service import BackupService
-from core.clock import SystemClock
 from core.config import Settings, load_settings
 from core.errors import StorageError, VerzekError
-from storage.database import Database
-from storage.snapshot import SqliteDatabaseFiles
 
 EXIT_OK, EXIT_FAILED = 0, 1
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -41,18 +37,6 @@ def _progress(text: str) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, os.environ)
-
-
-def _service(settings: Settings, database: Database) -> BackupService:
-    clock = SystemClock()
-    return BackupService(
-        settings.backups,
-        SqliteDatabaseFiles(database),
-        AuditLog(database.unit_of_work, clock),
-        clock,
-        rights=AdminRights(settings.telegram.admins),
-        uow=database.unit_of_work,
-    )
 
 
 def _line(info: BackupInfo, width: int = LINE_WIDTH) -> str:
@@ -89,12 +73,13 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise VerzekError(f"there is no database at {path} to back up")
 
     async def work() -> int:
-        database = Database(path)
+        ops = operations(settings)
+        database = ops.database
         # No migrations: a backup taken before an upgrade must hold the old schema as it is.
         await database.open(apply_migrations=False)
         try:
-            await check_key(settings, database, required=False)
-            info = await _service(settings, database).create(OPERATOR, progress=_progress)
+            await check_key(ops, required=False)
+            info = await ops.backups.create(OPERATOR, progress=_progress)
         finally:
             await database.close()
         print(f"{settings.backups.dir / info.name}")
@@ -109,8 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def work() -> int:
-        service = _service(settings, Database(settings.database.path))
-        infos = await service.list_backups(OPERATOR, progress=_progress)
+        infos = await operations(settings).backups.list_backups(OPERATOR, progress=_progress)
         if not infos:
             _progress(f"no backups in {settings.backups.dir}")
         for index, info in enumerate(infos):
@@ -125,8 +109,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def work() -> int:
-        service = _service(settings, Database(settings.database.path))
-        info = await service.verify(OPERATOR, args.name, progress=_progress)
+        info = await operations(settings).backups.verify(OPERATOR, args.name, progress=_progress)
         print(_line(info))
         if not info.verified:
             raise VerzekError(f"{info.name} does not verify: {info.problem}")
@@ -156,7 +139,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
-        database = Database(path)
+        ops = operations(settings)
+        database = ops.database
         if path.exists():
             try:
                 await database.open(apply_migrations=False)
@@ -165,13 +149,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 _progress(f"the current database cannot be opened ({exc}); restoring over it")
             else:
                 try:
-                    await check_key(settings, database, required=False)
+                    await check_key(ops, required=False)
                 except BaseException:
                     await database.close()
                     raise
         try:
-            service = _service(settings, database)
-            result = await service.restore(OPERATOR, args.name, progress=_progress)
+            result = await ops.backups.restore(OPERATOR, args.name, progress=_progress)
         finally:
             await database.close()
         print(f"restored {result.name} (taken {result.restored.created_at:%Y-%m-%d %H:%M:%S} UTC)")

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.clock import SystemClock
+from bot.bootstrap import Operations, operations
 from core.config import Settings
-from core.crypto import EncryptionService
 from core.errors import VerzekError
 from core.keycheck import KeyCheckResult, KeyMismatch, KeyMismatchError, ensure_key_fits
-from storage.database import Database
 
 
 def key_mismatch_line(error: KeyMismatchError, path: Path) -> str:
@@ -32,23 +30,23 @@ def key_mismatch_line(error: KeyMismatchError, path: Path) -> str:
 
 
 async def check_key(
-    settings: Settings,
-    database: Database,
+    ops: Operations,
     *,
     write: bool = False,
     accept_old: bool = False,
     required: bool = True,
 ) -> KeyCheckResult | None:
-    """Refuse a key that does not fit the open ``database`` (as a one-line VerzekError).
+    """Refuse a key that does not fit the open ``ops.database`` (as a one-line VerzekError).
 
     ``required=False`` skips the check when no key is configured at all (commands such as
     ``audit verify`` need none); a configured key is always checked."""
-    if settings.encryption.master_key is None and not required:
+    if ops.settings.encryption.master_key is None and not required:
         return None
-    crypto = EncryptionService(settings.encryption)
+    crypto = ops.crypto()
+    database = ops.database
     try:
         return await ensure_key_fits(
-            database.unit_of_work, crypto, SystemClock(), write=write, accept_old=accept_old
+            database.unit_of_work, crypto, ops.clock, write=write, accept_old=accept_old
         )
     except KeyMismatchError as exc:
         raise VerzekError(key_mismatch_line(exc, database.path)) from None
@@ -61,15 +59,14 @@ async def open_checked(
     write: bool = False,
     accept_old: bool = False,
     required: bool = True,
-) -> Database:
-    """The database, open, with the key checked; closed again if the key is refused."""
-    database = Database(settings.database.path)
-    await database.open(apply_migrations=migrate)
+) -> Operations:
+    """The commands' services (:func:`bot.bootstrap.operations`) with their database open and
+    the key checked; the database is closed again if the key is refused."""
+    ops = operations(settings)
+    await ops.database.open(apply_migrations=migrate)
     try:
-        await check_key(
-            settings, database, write=write, accept_old=accept_old, required=required
-        )
+        await check_key(ops, write=write, accept_old=accept_old, required=required)
     except BaseException:
-        await database.close()
+        await ops.database.close()
         raise
-    return database
+    return ops

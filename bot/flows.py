@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from html import escape
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from telegram import Message, Update
 from telegram.constants import ChatType
@@ -24,10 +25,9 @@ from telegram.warnings import PTBUserWarning
 
 from bot import texts
 from bot.context import Context
+from bot.flow_state import FlowState
 from bot.secret_steps import (
     AFTERMATH_KEY,
-    CODE_STEPS,
-    FLOW_HINTS,
     WRONG_ANSWER_CHARGED,
     Secret,
     charge_auth_failure,
@@ -35,13 +35,13 @@ from bot.secret_steps import (
     delete_quietly,
     remember_secret_flow_ended,
 )
-from bot.secret_steps import mark_code_step as mark_code_step  # flows may still call it
 from core.accounts.service import LoginAttempt, normalise_email
 from core.accounts.sessions import FlowEnded, ReauthProof, Session
 from core.errors import UserError
 from core.ids import parse_id
 
 logger = logging.getLogger(__name__)
+S = TypeVar("S", bound=FlowState)
 
 CONVERSATION_TIMEOUT = 300  # seconds (SPEC §3)
 
@@ -100,7 +100,7 @@ async def start_with_session(
     session = await require_session(update, context)
     if session is None:
         return END
-    flow_data(context, flow)["session"] = session
+    flow_state(context, flow).session = session
     await message_of(update).reply_text(prompt)
     return state
 
@@ -112,7 +112,7 @@ async def email_step(update: Update, context: Context, flow: str, next_prompt: s
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return False
-    flow_data(context, flow)["email"] = email
+    flow_state(context, flow).email = email
     await message_of(update).reply_text(next_prompt)
     return True
 
@@ -122,10 +122,10 @@ async def password_step(
 ) -> int:
     """Read the password (deleted from the chat) and keep core's fresh re-auth proof."""
     password, note = await take_secret(update, "password")
-    data = flow_data(context, flow)
+    data = flow_state(context, flow)
     try:
-        data["proof"] = await context.bot_data.services.accounts.reauthenticate(
-            data["session"], password
+        data.proof = await context.bot_data.services.accounts.reauthenticate(
+            data.started_session(), password
         )
     except UserError as exc:
         await charge_auth_failure(update, context)
@@ -166,10 +166,30 @@ def id_argument(context: Context) -> int | None:
     return parse_id(args[0]) if args else None
 
 
-def flow_data(context: Context, key: str) -> dict[str, Any]:
-    """Per-user scratch space of one flow."""
+@overload
+def flow_state(context: Context, flow: str) -> FlowState: ...
+@overload
+def flow_state(context: Context, flow: str, kind: type[S]) -> S: ...
+def flow_state(context: Context, flow: str, kind: type[FlowState] = FlowState) -> FlowState:
+    """The typed state of one flow (see :mod:`bot.flow_state`), made empty at its first use.
+
+    A shared step may have made a plain :class:`FlowState` before the flow's own step asks
+    for its ``kind``: what it holds moves into the richer one (so does a mapping that a
+    version before these classes persisted)."""
     assert context.user_data is not None
-    return context.user_data.setdefault(key, {})  # type: ignore[no-any-return]
+    held = context.user_data.get(flow)
+    if isinstance(held, kind):
+        return held
+    state = kind()
+    names = {member.name for member in dataclasses.fields(state)}
+    if isinstance(held, FlowState):
+        held = {member.name: getattr(held, member.name) for member in dataclasses.fields(held)}
+    if isinstance(held, dict):
+        for name, value in held.items():
+            if name in names:
+                setattr(state, name, value)
+    context.user_data[flow] = state
+    return state
 
 
 def clear_flow(context: Context, key: str) -> None:
@@ -180,12 +200,14 @@ def clear_flow(context: Context, key: str) -> None:
 
 def delete_later(context: Context, flow: str, message: Message) -> None:
     """Remember a bot message to delete when the flow ends (success, cancel or timeout)."""
-    flow_data(context, flow).setdefault("cleanup", []).append((message.chat_id, message.message_id))
+    flow_state(context, flow).cleanup.append((message.chat_id, message.message_id))
 
 
 async def end_flow(context: Context, flow: str) -> None:
     """Delete the flow's sensitive messages and forget its data."""
-    for chat_id, message_id in flow_data(context, flow).get("cleanup", []):
+    held = (context.user_data or {}).get(flow)
+    cleanup = held.cleanup if isinstance(held, FlowState) else []
+    for chat_id, message_id in cleanup:
         try:
             await context.bot.delete_message(chat_id, message_id)
         except TelegramError as exc:
@@ -197,10 +219,10 @@ async def _check_pending(context: Context, flow: str) -> None:
     """Raise FlowEnded when what the flow holds (its session and proof, or a login attempt)
     went stale since the last step. Core checks again in every committing transaction."""
     data = (context.user_data or {}).get(flow)
-    if not isinstance(data, dict):
+    if not isinstance(data, FlowState):
         return
     services = context.bot_data.services
-    session, proof, attempt = data.get("session"), data.get("proof"), data.get("attempt")
+    session, proof, attempt = data.session, data.proof, data.attempt
     if isinstance(session, Session):
         await services.sessions.check_live(
             session, proof if isinstance(proof, ReauthProof) else None
@@ -265,7 +287,8 @@ def _ends_when_stale(
 
 
 class Flow(ConversationHandler[Any]):
-    """A conversation that knows its secret steps (see :class:`Secret`).
+    """A conversation that knows its secret steps (see :class:`Secret`): the gate and the
+    guards ask it (:class:`bot.secret_steps.AsksSecrets`), in the manner of handler flags.
 
     Flows that ask for a secret run only in private chats (unless the flow checks the chat
     itself: ``private_only=False``). A conversation restored from the database after a restart
@@ -276,19 +299,37 @@ class Flow(ConversationHandler[Any]):
         self,
         *args: Any,
         secrets: Mapping[object, Secret],
+        guesses: Sequence[object] = (),
         private_only: bool,
         restart_hint: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.secret_states: dict[object, Secret] = dict(secrets)
+        secret = {state for state, kind in self.secret_states.items() if kind.is_guess}
+        self._guess_states = frozenset(secret | set(guesses))
         self.private_only = private_only
-        self.restart_hint = restart_hint
+        self._restart_hint = restart_hint
 
     @property
-    def guess_states(self) -> set[object]:
-        """States whose answer is a password or code guess (the auth limit judges them)."""
-        return {state for state, kind in self.secret_states.items() if kind.is_guess}
+    def restart_hint(self) -> str:
+        """How to start this flow again (told after a timeout or a secret left behind)."""
+        return self._restart_hint
+
+    @property
+    def guess_states(self) -> frozenset[object]:
+        """States whose answer is a guess: a password or code, or a declared non-secret guess
+        such as a captcha (the auth limit judges them all)."""
+        return self._guess_states
+
+    @property
+    def asks_secrets(self) -> bool:
+        """Whether any step asks for a password, a code or another secret."""
+        return bool(self.secret_states)
+
+    def is_code_step(self, state: object) -> bool:
+        """Whether an answer in ``state`` is judged by the auth limit (SPEC §5)."""
+        return state in self.guess_states
 
     async def handle_update(  # type: ignore[override]
         self, update: Update, application: Any, check_result: Any, context: Context
@@ -373,10 +414,6 @@ def conversation(
     if unknown:
         raise ValueError(f"flow {name} declares secrets for unknown states {unknown}")
     guessed = {state for state, kind in declared.items() if kind.is_guess}
-    if guesses or guessed:
-        CODE_STEPS.setdefault(name, set()).update(guessed | set(guesses))
-    if declared:
-        FLOW_HINTS[name] = restart_hint
     for state in guessed:
         for handler in states[state]:
             handler.callback = charging_wrong_answers(handler.callback, state)
@@ -426,6 +463,7 @@ def conversation(
             allow_reentry=True,
             persistent=True,
             secrets=declared,
+            guesses=guesses,
             private_only=private_only,
             restart_hint=restart_hint,
         )

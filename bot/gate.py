@@ -16,12 +16,12 @@ import logging
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop, ConversationHandler
+from telegram.ext import ApplicationHandlerStop
 
 from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, command_of
 from bot.context import Context
-from bot.flows import CODE_STEPS, take_secret
+from bot.flows import Flow, take_secret
 from bot.update_processor import drop_message
 from core.audit.log import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
@@ -88,12 +88,12 @@ async def _deny(update: Update, context: Context, what: str) -> None:
 
 
 def _in_code_step(update: Update, context: Context) -> bool:
-    """Asks PTB's own ConversationHandlers whether the sender is at a 2FA code step."""
+    """Asks each conversation whether the sender is at one of its password or code steps."""
     for handlers in context.application.handlers.values():
-        for handler in handlers:
-            if isinstance(handler, ConversationHandler) and handler.name in CODE_STEPS:
-                found = handler.check_update(update)  # (state, key, handler, check) or None
-                if found is not None and found[0] in CODE_STEPS[handler.name]:
+        for flow in handlers:
+            if isinstance(flow, Flow) and flow.guess_states:
+                found = flow.check_update(update)  # (state, key, handler, check) or None
+                if isinstance(found, tuple) and flow.is_code_step(found[0]):
                     return True
     return False
 

@@ -27,7 +27,7 @@ from telegram.ext import BasePersistence, PersistenceInput
 
 from bot.context import BotData
 from bot.flows import CONVERSATION_TIMEOUT
-from bot.secret_steps import FLOW_HINTS, SECRET_AFTERMATH
+from bot.secret_steps import SECRET_AFTERMATH
 from bot.state_codec import Malformed, NotStorable, decode, encode
 from core.errors import DecryptionError
 from core.ports import StoredConversationState
@@ -65,7 +65,7 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
         self._unsaved: dict[int, set[str]] = {}  # loaded rows: flows whose data was not stored
         self._dropped_users: set[int] = set()  # user_data rows that did not open
         self._restored: dict[tuple[str, ConversationKey], datetime] = {}
-        self._lost: dict[int, tuple[str, datetime]] = {}  # user id -> (flow, until)
+        self._lost: dict[int, dict[str, datetime]] = {}  # user id -> {flow: until}
         self._puts: dict[tuple[str, str, str], StoredConversationState | None] = {}
         self._writer: asyncio.Task[None] | None = None
 
@@ -76,19 +76,18 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
         first update after the restart), None for every other conversation."""
         return self._restored.pop((str(name), key), None)
 
-    def lost_flow(self, user_id: int, now: datetime) -> str | None:
-        """The secret-asking flow this user lost at the restart, for a few minutes after."""
-        lost = self._lost.get(user_id)
-        if lost is None:
-            return None
-        if now >= lost[1]:
-            del self._lost[user_id]
-            return None
-        return lost[0]
+    def lost_flows(self, user_id: int, now: datetime) -> list[str]:
+        """The flows this user lost at the restart, for a few minutes after (the guard asks
+        each flow whether it asked for a secret)."""
+        lost = self._lost.get(user_id, {})
+        for flow in [flow for flow, until in lost.items() if now >= until]:
+            del lost[flow]
+        if not lost:
+            self._lost.pop(user_id, None)
+        return list(lost)
 
     def _lose(self, user_id: int, flow: str, now: datetime) -> None:
-        if flow in FLOW_HINTS:
-            self._lost[user_id] = (flow, now + SECRET_AFTERMATH)
+        self._lost.setdefault(user_id, {})[flow] = now + SECRET_AFTERMATH
 
     # --- sealing ------------------------------------------------------------------------
 

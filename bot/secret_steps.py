@@ -1,26 +1,26 @@
 """Secret steps of flows: what they ask for, how guesses count, and what happens after.
 
-Every flow declares its secret steps when it is built (:func:`bot.flows.conversation`):
-password and code answers are judged by the auth limit and a wrong one is charged to it
-(:func:`charge_auth_failure`); a text that arrives just after a secret-asking flow ended
-unfinished (timeout, /cancel, a wrong answer, a restart) is deleted with a note
-(:func:`register_after_secret_guard`).
+Every flow declares its secret steps when it is built (:func:`bot.flows.conversation`), and
+the guards ask the flow (:class:`AsksSecrets`), never a registry: password and code answers
+are judged by the auth limit and a wrong one is charged to it (:func:`charge_auth_failure`);
+a text that arrives just after a secret-asking flow ended unfinished (timeout, /cancel, a
+wrong answer, a restart) is deleted with a note (:func:`register_after_secret_guard`).
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
 from html import escape
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler
+from telegram.ext import BaseHandler, ConversationHandler
 
 from bot import texts
 from bot.context import Context
@@ -47,15 +47,46 @@ class Secret(Enum):
         return self is not Secret.NEW_SECRET
 
 
-# Flow name -> states that ask for a password or code: the auth limit judges them (SPEC §5).
-# Filled by :func:`conversation` from each flow's declaration.
-CODE_STEPS: dict[str, set[object]] = {}
+@runtime_checkable
+class AsksSecrets(Protocol):
+    """What the gate and the guards ask a conversation about its steps (``bot.flows.Flow``
+    answers from what the flow declared when it was built)."""
+
+    @property
+    def name(self) -> str | None:
+        """The flow's name (its persistence key)."""
+        ...
+
+    @property
+    def restart_hint(self) -> str:
+        """How to start the flow again."""
+        ...
+
+    @property
+    def asks_secrets(self) -> bool:
+        """Whether any step asks for a password, a code or another secret."""
+        ...
+
+    def is_code_step(self, state: object) -> bool:
+        """Whether an answer in ``state`` is a password or code guess (the auth limit)."""
+        ...
 
 
-def mark_code_step(flow: str, state: object) -> None:
-    """Declare that ``state`` of ``flow`` asks for a password or code (prefer declaring it
-    with ``secrets=`` when the flow is built)."""
-    CODE_STEPS.setdefault(flow, set()).add(state)
+def flows_of(application: Any) -> Iterator[AsksSecrets]:
+    """Every conversation of ``application`` that can say which of its steps are secret."""
+    for handlers in application.handlers.values():
+        for handler in handlers:
+            # The cheap check first: a Protocol's isinstance costs microseconds per handler.
+            if isinstance(handler, ConversationHandler) and isinstance(handler, AsksSecrets):
+                yield handler
+
+
+def secret_asking_flow(application: Any, name: str) -> AsksSecrets | None:
+    """The flow called ``name`` when it asks for a secret somewhere."""
+    for flow in flows_of(application):
+        if flow.name == name and flow.asks_secrets:
+            return flow
+    return None
 
 
 # Set while an update is handled when its answer was charged as wrong (see Flow).
@@ -73,7 +104,6 @@ async def charge_auth_failure(update: Update, context: Context) -> None:
 
 
 AFTERMATH_KEY = "_secret_flow_ended"  # user_data: {"flow": name, "until": ISO time}
-FLOW_HINTS: dict[str, str] = {}  # flow name -> how to start it again (secret-asking flows)
 
 
 def remember_secret_flow_ended(context: Context, flow: str) -> None:
@@ -133,10 +163,12 @@ class _AfterSecretFlow(BaseHandler[Update, Any, Any]):
         if user is None:
             return None
         services = self._application.bot_data.services
-        left = secret_flow_left(self._application.user_data.get(user.id), services.clock.now())
+        now = services.clock.now()
+        left = secret_flow_left(self._application.user_data.get(user.id), now)
         persistence = self._application.persistence
         if left is None and persistence is not None:
-            left = persistence.lost_flow(user.id, services.clock.now())
+            lost = persistence.lost_flows(user.id, now)
+            left = next((n for n in lost if secret_asking_flow(self._application, n)), None)
         return left
 
     def check_update(self, update: object) -> bool:
@@ -150,8 +182,8 @@ class _AfterSecretFlow(BaseHandler[Update, Any, Any]):
         return self._flow_for(update) is not None
 
     async def _callback(self, update: Update, context: Context) -> None:
-        flow = self._flow_for(update)
-        hint = FLOW_HINTS.get(flow or "", texts.SECRET_LEFT_GENERIC_HINT)
+        flow = secret_asking_flow(self._application, self._flow_for(update) or "")
+        hint = flow.restart_hint if flow is not None else texts.SECRET_LEFT_GENERIC_HINT
         message = update.effective_message
         assert message is not None
         deleted = await delete_quietly(message)

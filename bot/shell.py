@@ -26,6 +26,7 @@ from typing import TextIO
 import qrcode
 
 from bot.app import VerzekApplication, build_application
+from bot.bootstrap import encryption
 from bot.cli_keycheck import open_checked
 from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.logging_setup import configure_logging
@@ -34,7 +35,7 @@ from bot.update_processor import PerUserUpdateProcessor
 from core.adapters.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
 from core.clock import SystemClock
 from core.config import Secret, Settings
-from core.crypto import EncryptionService, generate_master_key
+from core.crypto import generate_master_key
 from core.errors import ConfigError
 from core.ids import parse_id
 
@@ -404,8 +405,8 @@ def log_file_for(workdir: Path, db: Path | None) -> Path:
 
 
 async def _check_key(settings: Settings) -> None:
-    database = await open_checked(settings, write=True)
-    await database.close()
+    checked = await open_checked(settings, write=True)
+    await checked.database.close()
 
 
 def run_shell(
@@ -427,7 +428,7 @@ def run_shell(
         settings, notes = prepare_settings(
             settings, workdir=workdir, db=db, real_tronscan=real_tronscan
         )
-        EncryptionService(settings.encryption)  # a malformed key stops here, in one line
+        encryption(settings)  # a malformed key stops here, in one line
         assert settings.encryption.master_key is not None
         assert settings.telegram.admin_chat_id is not None
         if db is not None:  # a kept database must belong to this key (a throwaway one never)

@@ -142,8 +142,8 @@ def feature_lines(settings: Settings) -> list[str]:
 async def preflight(settings: Settings) -> BotIdentity:
     """Everything ``verzek run`` must know before PTB starts; raises :class:`StartupError`
     (or the key check's one-line VerzekError)."""
-    database = await open_checked(settings, write=True)  # the worst trap first, no network
-    await database.close()
+    checked = await open_checked(settings, write=True)  # the worst trap first, no network
+    await checked.database.close()
     async with httpx.AsyncClient() as http:
         identity = await probe_bot_api(settings, http)
         if settings.payments.receive_address is not None:

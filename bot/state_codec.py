@@ -5,8 +5,9 @@ so conversation state is plain JSON. Values that are not JSON types carry a tag:
 
 - ``{"$": "tuple", "v": [...]}``, ``{"$": "dict", "v": [[key, value], ...]}`` (any key type),
   ``{"$": "datetime", "v": "ISO"}``, ``{"$": "bytes", "v": "base64"}``;
-- ``{"$": "<record>", "v": {field: value}}`` for the records flows keep (:data:`RECORDS`):
-  rebuilt by calling the dataclass with exactly its fields, nothing else.
+- ``{"$": "<record>", "v": {field: value}}`` for the records flows keep (:data:`RECORDS`: core's
+  records and each flow's state, :data:`bot.flow_state.STORED`): rebuilt by calling the
+  dataclass with exactly its fields, nothing else.
 
 A value of any other type cannot be stored (:class:`NotStorable`): the flow that holds it is
 kept in memory only and ends politely at a restart. Types in :data:`MEMORY_ONLY` (API
@@ -21,7 +22,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from bot.handlers.apikeys import _Pending
+from bot import flow_state
 from core.accounts.service import LoginAttempt
 from core.accounts.sessions import ReauthProof, Session
 from core.adapters.captcha_image import Captcha
@@ -30,10 +31,18 @@ from core.withdrawals.rules import WithdrawalDraft
 
 RECORDS: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (Session, LoginAttempt, ReauthProof, SecondFactorProof, Captcha, WithdrawalDraft)
+    for cls in (
+        Session,
+        LoginAttempt,
+        ReauthProof,
+        SecondFactorProof,
+        Captcha,
+        WithdrawalDraft,
+        *flow_state.STORED,
+    )
 }
 # The API-key flow's credentials: "never in the database" (bot/handlers/apikeys.py).
-MEMORY_ONLY: tuple[type[Any], ...] = (_Pending,)
+MEMORY_ONLY: tuple[type[Any], ...] = flow_state.MEMORY_ONLY
 _TAG = "$"
 MAX_DEPTH = 20
 

@@ -13,7 +13,7 @@ import pytest
 
 from bot.cli import main as cli_main
 from bot.fake_telegram import TelegramUser
-from bot.flows import CODE_STEPS
+from bot.flows import Flow
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
@@ -116,7 +116,9 @@ async def test_wallet_referral_and_withdraw_need_a_session(bot: BotHarness) -> N
     for command in ("/wallet", "/referral", f"/withdraw 5 {ADDRESS}"):
         (reply,) = await bot.send(stranger, command)
         assert reply.plain == "Please /login first.", command
-    assert CODE_STEPS["withdraw"] == {0}  # the code step counts against the auth limit
+    handlers = [h for group in bot.app.handlers.values() for h in group]
+    [withdraw] = [h for h in handlers if isinstance(h, Flow) and h.name == "withdraw"]
+    assert withdraw.guess_states == {0}  # the code step counts against the auth limit
 
 
 async def test_a_real_referral_commission_shows_in_wallet_and_referral(

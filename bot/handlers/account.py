@@ -10,13 +10,14 @@ from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
 from bot.context import Context
+from bot.flow_state import PasswordChange
 from bot.flows import (
     END,
     TEXT,
     Secret,
     clear_flow,
     conversation,
-    flow_data,
+    flow_state,
     message_of,
     password_step,
     require_session,
@@ -77,15 +78,15 @@ async def got_current_password(update: Update, context: Context) -> int:
 async def got_new_password(update: Update, context: Context) -> int:
     """Check the new password's rules, keep only its hash, ask for it once more."""
     password, note = await take_secret(update, "password")
-    data = flow_data(context, "password")
+    data = flow_state(context, "password", PasswordChange)
     accounts = context.bot_data.services.accounts
     try:
-        account = await accounts.account(data["session"].account_id)
+        account = await accounts.account(data.started_session().account_id)
         await accounts.check_new_password(password, account.email)
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return PW_NEW
-    data["new_hash"] = await accounts.passwords.hash(password)
+    data.new_hash = await accounts.passwords.hash(password)
     del password
     await message_of(update).reply_text(f"{note}\n\n{texts.PW_CONFIRM_NEW}")
     return PW_CONFIRM
@@ -94,15 +95,18 @@ async def got_new_password(update: Update, context: Context) -> int:
 async def got_new_password_again(update: Update, context: Context) -> int:
     """Compare with the first typing; set the new password; other sessions end and are told."""
     password, note = await take_secret(update, "password")
-    data = flow_data(context, "password")
+    data = flow_state(context, "password", PasswordChange)
     services = context.bot_data.services
-    if not await services.accounts.passwords.verify(data.pop("new_hash", ""), password):
+    new_hash, data.new_hash = data.new_hash or "", None
+    if not await services.accounts.passwords.verify(new_hash, password):
         await message_of(update).reply_text(
             f"{note}\n\n{texts.PASSWORDS_DIFFER}\n\n{texts.PW_ASK_NEW}"
         )
         return PW_NEW
     try:
-        ended = await services.accounts.change_password(data["session"], data["proof"], password)
+        ended = await services.accounts.change_password(
+            data.started_session(), data.fresh_proof(), password
+        )
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}\n\n{texts.PW_ASK_NEW}")
         return PW_NEW
@@ -131,10 +135,10 @@ async def got_email_password(update: Update, context: Context) -> int:
 
 async def got_new_email(update: Update, context: Context) -> int:
     """Change the email."""
-    data = flow_data(context, "email")
+    data = flow_state(context, "email")
     try:
         email = await context.bot_data.services.accounts.change_email(
-            data["session"], data["proof"], message_of(update).text or ""
+            data.started_session(), data.fresh_proof(), message_of(update).text or ""
         )
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)

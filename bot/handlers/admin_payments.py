@@ -18,13 +18,14 @@ from telegram.ext import Application, CommandHandler, MessageHandler
 from bot import texts
 from bot.commands import AdminOnly, sender
 from bot.context import Context
+from bot.flow_state import PaymentApproval
 from bot.flows import (
     END,
     TEXT,
     Secret,
     conversation,
     end_flow,
-    flow_data,
+    flow_state,
     id_argument,
     message_of,
     reply_lines,
@@ -139,7 +140,8 @@ async def start_approve(update: Update, context: Context) -> int:
     if session is None:
         return END
     view = await context.bot_data.services.payments.view(Actor.of_session(session), payment_id)
-    flow_data(context, APPROVE).update(session=session, payment_id=payment_id)
+    approval = flow_state(context, APPROVE, PaymentApproval)
+    approval.session, approval.payment_id = session, payment_id
     await message_of(update).reply_text(
         texts.ADMIN_APPROVE_ASK_CODE.format(
             id=payment_id,
@@ -153,9 +155,9 @@ async def start_approve(update: Update, context: Context) -> int:
 async def got_approve_code(update: Update, context: Context) -> int:
     """Check the fresh 2FA code, then approve."""
     code, note = await take_secret(update, "2FA code")
-    data = flow_data(context, APPROVE)
+    data = flow_state(context, APPROVE, PaymentApproval)
     services = context.bot_data.services
-    session, payment_id = data["session"], data["payment_id"]
+    session, payment_id = data.started_session(), data.payment_id
     try:
         proof = await services.twofactor.proof_for_action(session, code, APPROVE)
     except CodeBlocked as exc:

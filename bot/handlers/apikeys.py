@@ -9,7 +9,6 @@ them on success, /cancel or timeout.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 
@@ -19,13 +18,14 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot import texts
 from bot.context import Context
+from bot.flow_state import ApiKeyAddition, ApiKeyDeletion, PendingApiKey
 from bot.flows import (
     END,
     TEXT,
     Secret,
     conversation,
     end_flow,
-    flow_data,
+    flow_state,
     message_of,
     require_session,
     take_secret,
@@ -65,18 +65,6 @@ logger = logging.getLogger(__name__)
 _FINAL = (CodeBlocked, Halted, KeyUnavailable)
 
 
-@dataclass
-class _Pending:
-    """What the add flow collected so far; credentials stay out of any repr."""
-
-    exchange: str = ""
-    label: str = ""
-    key: str = field(default="", repr=False)
-    secret: str = field(default="", repr=False)
-    passphrase: str | None = field(default=None, repr=False)
-    needs_code: bool = True
-
-
 def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M}"
 
@@ -101,7 +89,7 @@ async def _flow_session(
 ) -> Session | None:
     """The session the flow started with, if it is still live (it may have expired or been
     ended from another device meanwhile); otherwise end the flow and say so."""
-    started = flow_data(context, flow).get("session")
+    started = flow_state(context, flow).session
     user = update.effective_user
     live = await context.bot_data.services.sessions.current(user.id) if user else None
     if live is None or started is None or live.id != started.id:
@@ -162,8 +150,8 @@ async def start_add(update: Update, context: Context) -> int:
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return END
-    data = flow_data(context, ADD)
-    data["session"], data["pending"] = session, _Pending()
+    data = flow_state(context, ADD, ApiKeyAddition)
+    data.session, data.pending = session, PendingApiKey()
     buttons = [
         InlineKeyboardButton(exchange_name(ex), callback_data=f"{CB_EXCHANGE}{ex}")
         for ex in EXCHANGES
@@ -179,7 +167,7 @@ async def _take_exchange(update: Update, context: Context, text: str) -> int:
     except UserError:
         await message_of(update).reply_text(texts.APIKEY_PICK_EXCHANGE)
         return EXCHANGE
-    pending: _Pending = flow_data(context, ADD)["pending"]
+    pending = flow_state(context, ADD, ApiKeyAddition).pending
     pending.exchange = exchange
     name = escape(exchange_name(exchange))
     await message_of(update).reply_text(texts.APIKEY_ASK_LABEL.format(exchange=name))
@@ -203,8 +191,8 @@ async def got_label(update: Update, context: Context) -> int:
     """Check the label; tell the user when it will replace a key; ask for the key."""
     message = message_of(update)
     text = message.text or ""
-    data = flow_data(context, ADD)
-    pending: _Pending = data["pending"]
+    data = flow_state(context, ADD, ApiKeyAddition)
+    pending = data.pending
     try:
         label = validate_label(text)
     except UserError as exc:
@@ -220,7 +208,7 @@ async def got_label(update: Update, context: Context) -> int:
         return LABEL
     try:
         existing = await context.bot_data.services.apikeys.prepare(
-            data["session"], pending.exchange, label
+            data.started_session(), pending.exchange, label
         )
     except UserError as exc:
         await end_flow(context, ADD)
@@ -242,7 +230,7 @@ async def got_key(update: Update, context: Context) -> int:
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return KEY
-    flow_data(context, ADD)["pending"].key = key
+    flow_state(context, ADD, ApiKeyAddition).pending.key = key
     await message_of(update).reply_text(f"{note}\n\n{texts.APIKEY_ASK_SECRET}")
     return SECRET
 
@@ -250,7 +238,7 @@ async def got_key(update: Update, context: Context) -> int:
 async def got_secret(update: Update, context: Context) -> int:
     """Read (and delete) the secret; ask for the passphrase or the confirmation."""
     secret, note = await take_secret(update, "API secret")
-    pending: _Pending = flow_data(context, ADD)["pending"]
+    pending = flow_state(context, ADD, ApiKeyAddition).pending
     try:
         secret = validate_secret(secret, pending.key)
     except UserError as exc:
@@ -274,15 +262,15 @@ async def got_passphrase(update: Update, context: Context) -> int:
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return PASSPHRASE
-    flow_data(context, ADD)["pending"].passphrase = passphrase
+    flow_state(context, ADD, ApiKeyAddition).pending.passphrase = passphrase
     return await _ask_confirmation(update, context, note)
 
 
 async def _ask_confirmation(update: Update, context: Context, note: str) -> int:
-    data = flow_data(context, ADD)
-    pending: _Pending = data["pending"]
+    data = flow_state(context, ADD, ApiKeyAddition)
+    pending = data.pending
     pending.needs_code = await context.bot_data.services.apikeys.needs_code(
-        data["session"].account_id
+        data.started_session().account_id
     )
     ask = texts.APIKEY_ASK_CODE if pending.needs_code else texts.APIKEY_ASK_PASSWORD
     await message_of(update).reply_text(f"{note}\n\n{ask}")
@@ -291,8 +279,8 @@ async def _ask_confirmation(update: Update, context: Context, note: str) -> int:
 
 async def got_confirmation(update: Update, context: Context) -> int:
     """Check the 2FA code (or password) and store the key, encrypted."""
-    data = flow_data(context, ADD)
-    pending: _Pending = data["pending"]
+    data = flow_state(context, ADD, ApiKeyAddition)
+    pending = data.pending
     confirmation, note = await take_secret(update, "code" if pending.needs_code else "password")
     session = await _flow_session(update, context, ADD, note)
     if session is None:
@@ -341,8 +329,8 @@ async def start_delete(update: Update, context: Context) -> int:
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return END
-    data = flow_data(context, DELETE)
-    data["session"], data["key_id"] = session, key.id
+    data = flow_state(context, DELETE, ApiKeyDeletion)
+    data.session, data.key_id = session, key.id
     keyboard = InlineKeyboardMarkup(
         [
             [
@@ -363,8 +351,8 @@ async def pressed_delete(update: Update, context: Context) -> int:
     """Confirmed: ask for a 2FA code when 2FA is on, else delete now."""
     query = update.callback_query
     assert query is not None
-    data = flow_data(context, DELETE)
-    if (query.data or "") != f"{CB_DELETE}{data.get('key_id')}":
+    data = flow_state(context, DELETE, ApiKeyDeletion)
+    if (query.data or "") != f"{CB_DELETE}{data.key_id}":
         # Not the key this flow asked about (an old message, or forged data): change nothing.
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return DELETE_CONFIRM
@@ -372,7 +360,7 @@ async def pressed_delete(update: Update, context: Context) -> int:
     await _drop_buttons(update)
     if await _flow_session(update, context, DELETE) is None:
         return END
-    if await context.bot_data.services.apikeys.needs_code(data["session"].account_id):
+    if await context.bot_data.services.apikeys.needs_code(data.started_session().account_id):
         await message_of(update).reply_text(texts.APIKEY_DELETE_ASK_CODE)
         return DELETE_CODE
     return await _delete(update, context, None, "")
@@ -385,13 +373,15 @@ async def got_delete_code(update: Update, context: Context) -> int:
 
 
 async def _delete(update: Update, context: Context, code: str | None, note: str) -> int:
-    data = flow_data(context, DELETE)
+    data = flow_state(context, DELETE, ApiKeyDeletion)
     prefix = f"{note}\n\n" if note else ""
     session = await _flow_session(update, context, DELETE, note)
     if session is None:
         return END
+    if data.key_id is None:
+        raise LookupError("the delete flow kept no key")
     try:
-        key = await context.bot_data.services.apikeys.delete(session, data["key_id"], code)
+        key = await context.bot_data.services.apikeys.delete(session, data.key_id, code)
     except _FINAL as exc:
         await end_flow(context, DELETE)
         await message_of(update).reply_text(prefix + exc.user_message)

@@ -20,13 +20,14 @@ from telegram.ext import Application, CommandHandler, MessageHandler
 from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context
+from bot.flow_state import RestoreDraft
 from bot.flows import (
     END,
     TEXT,
     Secret,
     conversation,
     end_flow,
-    flow_data,
+    flow_state,
     message_of,
     require_admin_session,
     take_secret,
@@ -175,7 +176,8 @@ async def start_restore(update: Update, context: Context) -> int:
     except BackupError as exc:
         await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.user_message)))
         return END
-    flow_data(context, RESTORE).update(session=session, name=name)
+    draft = flow_state(context, RESTORE, RestoreDraft)
+    draft.session, draft.name = session, name
     buttons = [
         InlineKeyboardButton(texts.RESTORE_BUTTON, callback_data=GO),
         InlineKeyboardButton(texts.RESTORE_CANCEL_BUTTON, callback_data=STOP),
@@ -221,8 +223,8 @@ async def got_code(update: Update, context: Context) -> int:
     """Check the code, restore, and tell the admin and the admin chat."""
     code, note = await take_secret(update, "code")
     message = message_of(update)
-    data = flow_data(context, RESTORE)
-    session, name = data["session"], data["name"]
+    data = flow_state(context, RESTORE, RestoreDraft)
+    session, name = data.started_session(), data.name
     services = context.bot_data.services
     current = await services.sessions.current(session.telegram_user_id)
     if current is None or current.id != session.id:

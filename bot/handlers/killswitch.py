@@ -17,13 +17,14 @@ from telegram.ext import Application, MessageHandler
 from bot import texts
 from bot.commands import AdminOnly
 from bot.context import Context
+from bot.flow_state import KillSwitchChange
 from bot.flows import (
     END,
     TEXT,
     Secret,
     conversation,
     end_flow,
-    flow_data,
+    flow_state,
     message_of,
     require_admin_session,
     take_secret,
@@ -71,8 +72,8 @@ async def start(update: Update, context: Context) -> int:
     if (await context.bot_data.services.safety.killswitch()).active == active:
         await message_of(update).reply_text(already_text(active))
         return END
-    data = flow_data(context, FLOW)
-    data["session"], data["active"], data["reason"] = session, active, reason
+    data = flow_state(context, FLOW, KillSwitchChange)
+    data.session, data.active, data.reason = session, active, reason
     await message_of(update).reply_text(
         texts.KS_ASK_CODE.format(state=args[0].lower(), reason=escape(reason))
     )
@@ -82,17 +83,17 @@ async def start(update: Update, context: Context) -> int:
 async def got_code(update: Update, context: Context) -> int:
     """Check the code and flip the switch (audited, admin chat alerted)."""
     code, note = await take_secret(update, "code")
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, KillSwitchChange)
     user = update.effective_user
     session = await context.bot_data.services.sessions.current(user.id) if user else None
-    if session is None or session.id != data["session"].id:
+    if session is None or session.id != data.started_session().id:
         # Logged out or expired while the code was being typed.
         await end_flow(context, FLOW)
         await message_of(update).reply_text(f"{note}\n\n{texts.LOGIN_FIRST}")
         return END
     try:
         state = await context.bot_data.services.safety.set_killswitch(
-            data["session"], active=data["active"], reason=data["reason"], code=code
+            data.started_session(), active=data.active, reason=data.reason, code=code
         )
     except (CodeBlocked, AlreadySet) as exc:
         await end_flow(context, FLOW)

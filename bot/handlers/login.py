@@ -12,6 +12,7 @@ from telegram.ext import Application, CommandHandler, MessageHandler
 from bot import texts
 from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
 from bot.context import Context
+from bot.flow_state import LoginDraft
 from bot.flows import (
     END,
     TEXT,
@@ -20,7 +21,7 @@ from bot.flows import (
     conversation,
     email_step,
     end_flow,
-    flow_data,
+    flow_state,
     message_of,
     take_secret,
 )
@@ -63,17 +64,18 @@ async def got_password(update: Update, context: Context) -> int:
     typed first, so a retry never tries another account without a new captcha.
     """
     password, note = await take_secret(update, "password")
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, LoginDraft)
     user = update.effective_user
     assert user is not None
-    data["attempt"] = await context.bot_data.services.accounts.check_credentials(
-        data["email"], password, user.id
+    attempt = await context.bot_data.services.accounts.check_credentials(
+        data.email or "", password, user.id
     )
+    data.attempt = attempt
     del password
-    if not data["attempt"].ok:
+    if not attempt.ok:
         await charge_auth_failure(update, context)  # a wrong password is a guess
-    data["password_tries"] = data.get("password_tries", 0) + 1
-    if captcha_enabled(context) and not data.get("captcha_passed"):
+    data.password_tries += 1
+    if captcha_enabled(context) and not data.captcha_passed:
         await message_of(update).reply_text(note)
         await send_captcha(update, context, data, texts.LOGIN_CAPTCHA)
         return CAPTCHA
@@ -82,10 +84,10 @@ async def got_password(update: Update, context: Context) -> int:
 
 async def got_captcha(update: Update, context: Context) -> int:
     """Check the captcha; only then say how the login went."""
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, LoginDraft)
     outcome = await check_captcha(update, context, data)
     if outcome is CaptchaOutcome.PASSED:
-        data["captcha_passed"] = True
+        data.captcha_passed = True
         return await verdict(update, context)
     if outcome is CaptchaOutcome.FAILED:
         await end_flow(context, FLOW)
@@ -100,8 +102,9 @@ async def verdict(update: Update, context: Context, note: str = "") -> int:
     Unknown email and wrong password get the very same reply here (core makes them lock the
     same way too), so nothing tells which emails have accounts.
     """
-    data = flow_data(context, FLOW)
-    attempt: LoginAttempt = data.pop("attempt")
+    data = flow_state(context, FLOW, LoginDraft)
+    attempt, data.attempt = data.attempt, None
+    assert attempt is not None  # the password step made it
     prefix = f"{note}\n\n" if note else ""
     if attempt.locked_seconds:
         await end_flow(context, FLOW)
@@ -110,7 +113,7 @@ async def verdict(update: Update, context: Context, note: str = "") -> int:
     if not attempt.ok:
         return await wrong_password(update, context, prefix)
     if attempt.mfa_required:
-        data["attempt"] = attempt
+        data.attempt = attempt
         await message_of(update).reply_text(prefix + texts.MFA_ASK_CODE_OR_BACKUP)
         return CODE
     await end_flow(context, FLOW)
@@ -122,7 +125,7 @@ async def wrong_password(update: Update, context: Context, prefix: str) -> int:
 
     Core has already counted the failure against the lock when the password was checked.
     """
-    if flow_data(context, FLOW).get("password_tries", 0) >= MAX_PASSWORD_TRIES:
+    if flow_state(context, FLOW, LoginDraft).password_tries >= MAX_PASSWORD_TRIES:
         await end_flow(context, FLOW)
         await message_of(update).reply_text(
             f"{prefix}{texts.LOGIN_FAILED} {texts.LOGIN_FAILED_START_OVER}"
@@ -137,10 +140,10 @@ async def wrong_password(update: Update, context: Context, prefix: str) -> int:
 async def got_code(update: Update, context: Context) -> int:
     """The second factor: a TOTP code or a backup code (deleted from the chat)."""
     code, note = await take_secret(update, "code")
-    data = flow_data(context, FLOW)
-    attempt: LoginAttempt = data["attempt"]
+    data = flow_state(context, FLOW, LoginDraft)
+    attempt = data.attempt
     user = update.effective_user
-    assert user is not None and attempt.account_id is not None
+    assert user is not None and attempt is not None and attempt.account_id is not None
     try:
         proof = await context.bot_data.services.twofactor.verify(
             attempt.account_id, user.id, code, purpose="login"

@@ -16,6 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler
 from bot import texts
 from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
 from bot.context import Context
+from bot.flow_state import RegisterDraft
 from bot.flows import (
     END,
     TEXT,
@@ -23,7 +24,7 @@ from bot.flows import (
     conversation,
     email_step,
     end_flow,
-    flow_data,
+    flow_state,
     message_of,
     take_secret,
 )
@@ -60,16 +61,16 @@ async def got_email(update: Update, context: Context) -> int:
 async def got_password(update: Update, context: Context) -> int:
     """Delete the password message, check the rules, keep only its hash; ask for it again."""
     password, note = await take_secret(update, "password")
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, RegisterDraft)
     accounts = context.bot_data.services.accounts
     try:
-        await accounts.check_new_password(password, data["email"])
+        await accounts.check_new_password(password, data.email or "")
     except UserError as exc:
         await message_of(update).reply_text(
             f"{note}\n\n{exc.user_message}\n\n{texts.REG_TRY_ANOTHER_PASSWORD}"
         )
         return PASSWORD
-    data["password_hash"] = await accounts.passwords.hash(password)
+    data.password_hash = await accounts.passwords.hash(password)
     del password
     confirm = texts.REG_CONFIRM_PASSWORD.format(total=total_steps(context))
     await message_of(update).reply_text(f"{note}\n\n{confirm}")
@@ -79,12 +80,12 @@ async def got_password(update: Update, context: Context) -> int:
 async def got_confirmation(update: Update, context: Context) -> int:
     """Compare the second typing with the first (by its hash); a typo means choosing again."""
     typed, note = await take_secret(update, "password")
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, RegisterDraft)
     accounts = context.bot_data.services.accounts
-    same = await accounts.passwords.verify(data.get("password_hash", ""), typed)
+    same = await accounts.passwords.verify(data.password_hash or "", typed)
     del typed
     if not same:
-        data.pop("password_hash", None)
+        data.password_hash = None
         again = texts.REG_ASK_PASSWORD.format(total=total_steps(context))
         await message_of(update).reply_text(f"{note}\n\n{texts.PASSWORDS_DIFFER}\n\n{again}")
         return PASSWORD
@@ -107,7 +108,7 @@ async def ask_referral(update: Update, context: Context, prefix: str = "") -> No
 
 async def got_captcha(update: Update, context: Context) -> int:
     """Check the captcha answer; after too many pictures the flow ends."""
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, RegisterDraft)
     outcome = await check_captcha(update, context, data)
     if outcome is CaptchaOutcome.PASSED:
         await ask_referral(update, context)
@@ -144,15 +145,15 @@ async def skipped_referral(update: Update, context: Context) -> int:
 
 async def create_account(update: Update, context: Context, code: str | None) -> int:
     """Store the account and open its first session; the flow ends whatever happens."""
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, RegisterDraft)
     await end_flow(context, FLOW)
     user = update.effective_user
     assert user is not None
     services = context.bot_data.services
     try:
         account = await services.accounts.register(
-            email=data["email"],
-            password_hash=data["password_hash"],
+            email=data.email or "",
+            password_hash=data.password_hash or "",
             referral_code=code,
             telegram_user_id=user.id,
             sign_in=True,

@@ -18,7 +18,7 @@ from bot.flows import (
     conversation,
     delete_later,
     end_flow,
-    flow_data,
+    flow_state,
     message_of,
     password_step,
     require_session,
@@ -149,7 +149,7 @@ async def start_enroll(update: Update, context: Context) -> int:
     if await context.bot_data.services.twofactor.is_enabled(session.account_id):
         await message_of(update).reply_text(texts.MFA_ALREADY_ON)
         return END
-    flow_data(context, ENROLL)["session"] = session
+    flow_state(context, ENROLL).session = session
     await message_of(update).reply_text(texts.MFA_ENROLL_ASK_PASSWORD)
     return PASSWORD
 
@@ -157,16 +157,16 @@ async def start_enroll(update: Update, context: Context) -> int:
 async def got_enroll_password(update: Update, context: Context) -> int:
     """Check the password; then send the QR code and the key and wait for the first code."""
     password, note = await take_secret(update, "password")
-    data = flow_data(context, ENROLL)
+    data = flow_state(context, ENROLL)
     services = context.bot_data.services
     try:
-        proof = await services.accounts.reauthenticate(data["session"], password)
-        enrollment = await services.twofactor.start_enrollment(data["session"], proof)
+        proof = await services.accounts.reauthenticate(data.started_session(), password)
+        enrollment = await services.twofactor.start_enrollment(data.started_session(), proof)
     except UserError as exc:
         await end_flow(context, ENROLL)
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
         return END
-    data["proof"] = proof
+    data.proof = proof
     chat = message_of(update)
     delete_later(context, ENROLL, await chat.reply_photo(enrollment.qr_png, caption=texts.MFA_SCAN))
     spaced = " ".join(enrollment.secret[i : i + 4] for i in range(0, len(enrollment.secret), 4))
@@ -178,10 +178,10 @@ async def got_enroll_password(update: Update, context: Context) -> int:
 async def got_enroll_code(update: Update, context: Context) -> int:
     """Confirm with the first code; show the backup codes once."""
     code, note = await take_secret(update, "code")
-    data = flow_data(context, ENROLL)
+    data = flow_state(context, ENROLL)
     try:
         codes = await context.bot_data.services.twofactor.confirm_enrollment(
-            data["session"], data["proof"], code
+            data.started_session(), data.fresh_proof(), code
         )
     except UserError as exc:
         await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
@@ -208,7 +208,7 @@ async def _start_with_2fa_on(
     if not await context.bot_data.services.twofactor.is_enabled(session.account_id):
         await message_of(update).reply_text(texts.MFA_NOT_ON)
         return END
-    flow_data(context, flow)["session"] = session
+    flow_state(context, flow).session = session
     await message_of(update).reply_text(prompt)
     return state
 
@@ -232,7 +232,7 @@ async def start_codes(update: Update, context: Context) -> int:
 async def got_codes_code(update: Update, context: Context) -> int:
     """Replace the backup codes."""
     code, note = await take_secret(update, "code")
-    session = flow_data(context, CODES)["session"]
+    session = flow_state(context, CODES).started_session()
     try:
         codes = await context.bot_data.services.twofactor.regenerate_backup_codes(session, code)
     except UserError as exc:
@@ -262,10 +262,10 @@ async def got_disable_password(update: Update, context: Context) -> int:
 async def got_disable_code(update: Update, context: Context) -> int:
     """Turn 2FA off; other sessions end and are told."""
     code, note = await take_secret(update, "code")
-    data = flow_data(context, DISABLE)
+    data = flow_state(context, DISABLE)
     try:
         ended = await context.bot_data.services.twofactor.disable(
-            data["session"], data["proof"], code
+            data.started_session(), data.fresh_proof(), code
         )
     except UserError as exc:
         return await _reply_after_code_error(update, context, DISABLE, note, exc)

@@ -15,13 +15,14 @@ from telegram.ext import Application, CommandHandler, MessageHandler
 
 from bot import texts
 from bot.context import Context
+from bot.flow_state import WithdrawalFlow
 from bot.flows import (
     END,
     TEXT,
     Secret,
     conversation,
     end_flow,
-    flow_data,
+    flow_state,
     message_of,
     require_session,
     take_secret,
@@ -32,12 +33,7 @@ from core.money import format_usdt
 from core.safety.service import Halted
 from core.twofactor.service import CodeBlocked
 from core.withdrawals.ports import WithdrawalRecord
-from core.withdrawals.rules import (
-    MIN_WITHDRAWAL_MICRO,
-    WithdrawalDraft,
-    WithdrawalRefused,
-    mask_address,
-)
+from core.withdrawals.rules import MIN_WITHDRAWAL_MICRO, WithdrawalRefused, mask_address
 
 FLOW = "withdraw"
 CODE = 0
@@ -130,8 +126,8 @@ async def start_withdraw(update: Update, context: Context) -> int:
     except UserError as exc:
         await message_of(update).reply_text(exc.user_message)
         return END
-    data = flow_data(context, FLOW)
-    data["session"], data["draft"] = session, draft
+    data = flow_state(context, FLOW, WithdrawalFlow)
+    data.session, data.draft = session, draft
     await message_of(update).reply_text(
         texts.WITHDRAW_ASK_CODE.format(
             amount=format_usdt(draft.amount_micro), address=escape(draft.address)
@@ -143,11 +139,12 @@ async def start_withdraw(update: Update, context: Context) -> int:
 async def got_code(update: Update, context: Context) -> int:
     """Read (and delete) the code; hold the amount and record the request."""
     code, note = await take_secret(update, "code")
-    data = flow_data(context, FLOW)
+    data = flow_state(context, FLOW, WithdrawalFlow)
     # The session the flow began in: core re-checks it (and its stamp) in the holding
     # transaction; a logout, expiry or security change meanwhile raises FlowEnded.
-    started = data["session"]
-    draft: WithdrawalDraft = data["draft"]
+    started, draft = data.started_session(), data.draft
+    if draft is None:
+        raise LookupError("the withdraw flow kept no draft")
     try:
         withdrawal = await context.bot_data.services.withdrawals.request(started, draft, code)
     except CoolingDown as refusal:

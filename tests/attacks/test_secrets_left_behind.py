@@ -17,7 +17,7 @@ import pyotp
 import pytest
 from telegram.ext import BaseHandler, ConversationHandler
 
-from bot.flows import CODE_STEPS, Flow, Secret
+from bot.flows import Flow, Secret
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import Settings
@@ -62,7 +62,7 @@ async def test_every_state_that_reads_a_secret_is_declared(bot: BotHarness) -> N
                 assert state in flow.secret_states, f"{flow.name} state {state} undeclared"
         for state, kind in flow.secret_states.items():
             if kind.is_guess:
-                assert state in CODE_STEPS[str(flow.name)]
+                assert flow.is_code_step(state)
     login_flow = next(f for f in flows if f.name == "login")
     assert set(login_flow.secret_states.values()) == {Secret.PASSWORD, Secret.CODE}
 

@@ -169,7 +169,7 @@ async def test_a_mismatched_second_typing_writes_nothing(bot: BotHarness) -> Non
     assert "weren't the same" in differ.plain
     assert await db_rows(bot, "SELECT * FROM users") == []
     assert await event_types(bot) == []
-    assert "password_hash" not in bot.app.user_data[66]["register"]
+    assert bot.app.user_data[66]["register"].password_hash is None
 
 
 async def test_a_mismatched_new_password_changes_nothing(bot: BotHarness) -> None:

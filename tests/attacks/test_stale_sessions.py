@@ -224,7 +224,7 @@ async def test_a_password_change_in_the_same_session_ends_its_other_pending_flow
     )
     with pytest.raises(FlowEnded) as ended:
         await services.accounts.change_email(
-            email_flow["session"], email_flow["proof"], "attacker@evil.example"
+            email_flow.session, email_flow.proof, "attacker@evil.example"
         )
     assert ended.value.reason is EndReason.PASSWORD_CHANGED
     assert await db_rows(bot, "SELECT email FROM users") == [(EMAIL,)]

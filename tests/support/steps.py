@@ -28,7 +28,7 @@ OTHER_PASSWORD = NEW_PASSWORD  # a second person's
 
 def captcha_answer(bot: BotHarness, user: TelegramUser, flow: str) -> str:
     """What the picture on screen says (a person reads it; the test reads the flow's data)."""
-    return str(bot.app.user_data[user.id][flow]["captcha"].answer)
+    return str(bot.app.user_data[user.id][flow].captcha.answer)
 
 
 async def events(bot: BotHarness) -> list:
