@@ -11,7 +11,7 @@ from bot import texts
 from bot.context import Context
 from core.audit import AuditEvent, EventType, Severity
 from core.authz import NotAdmin
-from core.errors import StorageError, UserError
+from core.errors import Refusal, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 async def on_error(update: object, context: Context) -> None:
     """Log the failure (no update contents: they may hold secrets), then answer politely."""
     error = context.error
-    if isinstance(error, UserError):
-        text = error.user_message
+    if isinstance(error, Refusal):
+        text = texts.render(error)
     elif isinstance(error, NotAdmin):
         # Core refused an admin operation the bot let through: answer neutrally, and leave a
         # trace, since the gate and the handler's own filter should have stopped it first.

@@ -21,12 +21,13 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from core.accounts import AccountService
 from core.audit import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, from_iso, to_iso
 from core.crypto import EncryptionService
-from core.errors import UserError
+from core.errors import Reason, Refusal
 from core.ports import ApiKeyRecord, ApiKeyTokens, UnitOfWork
 from core.safety import Action, SafetyService
 from core.sessions import ReauthProof, Session
@@ -77,11 +78,81 @@ def needs_passphrase(exchange: str) -> bool:
     return exchange in PASSPHRASE_EXCHANGES
 
 
+# --- why API key operations refuse (words: bot/texts/en/apikeys.py) ----------------------
+
+
+class Credential(StrEnum):
+    """Which credential of a key a check is about."""
+
+    KEY = "key"
+    SECRET = "secret"  # noqa: S105 -- the name of a field, not a secret
+
+
+@dataclass(frozen=True)
+class ExchangeUnknown(Reason):
+    """Not one of the supported exchanges."""
+
+
+@dataclass(frozen=True)
+class LabelInvalid(Reason):
+    """Not a label of 1 to ``maximum`` allowed characters."""
+
+    maximum: int
+
+
+@dataclass(frozen=True)
+class CredentialMalformed(Reason):
+    """The API key or secret (``credential``) is not ``minimum``–``maximum`` plain characters."""
+
+    credential: Credential
+    minimum: int
+    maximum: int
+
+
+@dataclass(frozen=True)
+class SecretIsKey(Reason):
+    """The secret sent is the key again."""
+
+
+@dataclass(frozen=True)
+class PassphraseMalformed(Reason):
+    """Not ``minimum``–``maximum`` characters on one line."""
+
+    minimum: int
+    maximum: int
+
+
+@dataclass(frozen=True)
+class PassphraseMissing(Reason):
+    """The ``exchange`` needs a passphrase and none came."""
+
+    exchange: str
+
+
+@dataclass(frozen=True)
+class DeleteNeedsCode(Reason):
+    """Deleting a key with 2FA on needs a code."""
+
+
+@dataclass(frozen=True)
+class ApiKeyNotFound(Reason):
+    """No key ``key_id`` for this account (the same whether it exists for someone else)."""
+
+    key_id: int
+
+
+@dataclass(frozen=True)
+class ApiKeysFull(Reason):
+    """The account holds ``maximum`` keys already."""
+
+    maximum: int
+
+
 def validate_exchange(text: str) -> str:
-    """One of :data:`EXCHANGES`, or UserError."""
+    """One of :data:`EXCHANGES`, or Refusal."""
     exchange = text.strip().lower()
     if exchange not in EXCHANGES:
-        raise UserError("Please choose the exchange with one of the buttons.")
+        raise Refusal(ExchangeUnknown())
     return exchange
 
 
@@ -93,34 +164,23 @@ def validate_label(text: str) -> str:
         or len(label) > LABEL_MAX
         or not all(ch.isalnum() or ch in _LABEL_EXTRA for ch in label)
     ):
-        raise UserError(
-            f"A label is 1 to {LABEL_MAX} characters: letters, digits, spaces, "
-            "<code>-</code>, <code>_</code> or <code>.</code> (for example <code>main</code>). "
-            "Please send another label."
-        )
+        raise Refusal(LabelInvalid(LABEL_MAX))
     return label
 
 
-def validate_credential(text: str, what: str) -> str:
+def validate_credential(text: str, what: Credential) -> str:
     """An API key or secret: 8–512 printable characters without spaces (edges trimmed)."""
     value = text.strip()
     if not (CREDENTIAL_MIN <= len(value) <= CREDENTIAL_MAX) or not _CREDENTIAL.match(value):
-        raise UserError(
-            f"That doesn't look like an {what}: it should be {CREDENTIAL_MIN} to "
-            f"{CREDENTIAL_MAX} characters (letters, digits and symbols) without spaces. "
-            f"Please copy the {what} again and send it on its own."
-        )
+        raise Refusal(CredentialMalformed(what, CREDENTIAL_MIN, CREDENTIAL_MAX))
     return value
 
 
 def validate_secret(text: str, key: str) -> str:
     """An API secret: like a key (:func:`validate_credential`), and not the key itself."""
-    secret = validate_credential(text, "API secret")
+    secret = validate_credential(text, Credential.SECRET)
     if secret == key:
-        raise UserError(
-            "That is the API key again. Please copy the <b>secret</b> from the exchange and "
-            "send it."
-        )
+        raise Refusal(SecretIsKey())
     return secret
 
 
@@ -130,11 +190,7 @@ def validate_passphrase(text: str) -> str:
     if not (PASSPHRASE_MIN <= len(value) <= PASSPHRASE_MAX) or any(
         unicodedata.category(ch)[0] in ("C", "Z") and ch != " " for ch in value
     ):
-        raise UserError(
-            f"That doesn't look like an API passphrase: it should be {PASSPHRASE_MIN} to "
-            f"{PASSPHRASE_MAX} characters on one line. Please send the passphrase you chose "
-            "when you created the key."
-        )
+        raise Refusal(PassphraseMalformed(PASSPHRASE_MIN, PASSPHRASE_MAX))
     return value
 
 
@@ -149,14 +205,14 @@ class ApiKeyDraft:
     passphrase: str | None = field(default=None, repr=False)
 
     def validated(self) -> ApiKeyDraft:
-        """The same draft, checked and normalised; raises UserError on bad input."""
+        """The same draft, checked and normalised; raises Refusal on bad input."""
         exchange = validate_exchange(self.exchange)
-        key = validate_credential(self.key, "API key")
+        key = validate_credential(self.key, Credential.KEY)
         secret = validate_secret(self.secret, key)
         passphrase = None
         if needs_passphrase(exchange):
             if self.passphrase is None:
-                raise UserError(f"{exchange_name(exchange)} keys need their passphrase too.")
+                raise Refusal(PassphraseMissing(exchange))
             passphrase = validate_passphrase(self.passphrase)
         return ApiKeyDraft(exchange, validate_label(self.label), key, secret, passphrase)
 
@@ -206,13 +262,13 @@ def _view(record: ApiKeyRecord) -> ApiKeyView:
     )
 
 
-class KeyUnavailable(UserError):
+class KeyUnavailable(Refusal):
     """No such key for this account, or no room for another: retrying the same won't help."""
 
 
 def _not_found(key_id: int) -> KeyUnavailable:
     # The same words whether the id does not exist or belongs to someone else.
-    return KeyUnavailable(f"You have no API key with ID {key_id}. See /apikeys.")
+    return KeyUnavailable(ApiKeyNotFound(key_id))
 
 
 class ApiKeyService:
@@ -244,7 +300,7 @@ class ApiKeyService:
             return [_view(r) for r in await uow.apikeys.for_account(account_id)]
 
     async def get(self, account_id: int, key_id: int) -> ApiKeyView:
-        """One of the account's keys; UserError when the account has no key with that id."""
+        """One of the account's keys; Refusal when the account has no key with that id."""
         async with self._uow(read_only=True) as uow:
             record = await uow.apikeys.get(account_id, key_id)
         if record is None:
@@ -275,7 +331,7 @@ class ApiKeyService:
 
     async def prepare(self, session: Session, exchange: str, label: str) -> ApiKeyView | None:
         """Before the user sends any secret: may this key be added? Returns the key it would
-        replace (same exchange + label), if any. Raises UserError when it may not."""
+        replace (same exchange + label), if any. Raises Refusal when it may not."""
         exchange, label = validate_exchange(exchange), validate_label(label)
         async with self._uow(read_only=True) as uow:
             await self._safety.check(uow, Action.API_KEYS)
@@ -351,7 +407,7 @@ class ApiKeyService:
         proof: ReauthProof | None = None
         if await self._twofactor.is_enabled(session.account_id):
             if code is None:
-                raise UserError("Deleting a key needs a code from your authenticator app.")
+                raise Refusal(DeleteNeedsCode())
             proof = await self._twofactor.proof_for_action(session, code, "api_key_delete")
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
@@ -380,7 +436,7 @@ class ApiKeyService:
     # --- helpers ---------------------------------------------------------------------------
 
     async def _confirm(self, session: Session, confirmation: str, action: str) -> ReauthProof:
-        """A fresh 2FA code when 2FA is on, else the password (SPEC §4); UserError if wrong.
+        """A fresh 2FA code when 2FA is on, else the password (SPEC §4); Refusal if wrong.
         The proof is checked again in the writing transaction."""
         if await self._twofactor.is_enabled(session.account_id):
             return await self._twofactor.proof_for_action(session, confirmation, action)
@@ -400,8 +456,4 @@ class ApiKeyService:
 
 
 def _full() -> KeyUnavailable:
-    return KeyUnavailable(
-        f"You already have {MAX_KEYS} API keys, the most an account can hold. Delete one with "
-        "/apikey_delete first, or replace one by adding it again with the same exchange and "
-        "label."
-    )
+    return KeyUnavailable(ApiKeysFull(MAX_KEYS))

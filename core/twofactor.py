@@ -33,7 +33,7 @@ from core.audit import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, from_iso, to_iso
 from core.crypto import EncryptionService
 from core.digits import parse_code
-from core.errors import UserError
+from core.errors import Reason, Refusal
 from core.ports import MfaRecord, UnitOfWork
 from core.sessions import EndReason, Session, SessionService
 from core.throttle import window_lock_until
@@ -102,8 +102,50 @@ class SecondFactorProof:
     backup_codes_left: int | None = None  # set when a backup code was the proof
 
 
-class CodeBlocked(UserError):
-    """Too many wrong codes: entry is paused."""
+# --- why two-factor operations refuse (words: bot/texts/en/twofactor.py) -----------------
+
+
+@dataclass(frozen=True)
+class TwoFactorAlreadyOn(Reason):
+    """Enrolment asked while 2FA is on (``see_status``: point to the status view)."""
+
+    see_status: bool = False
+
+
+@dataclass(frozen=True)
+class EnrolFirst(Reason):
+    """A first code arrived without an enrolment started."""
+
+
+@dataclass(frozen=True)
+class FirstCodeMismatch(Reason):
+    """The enrolment's first code did not match the new secret."""
+
+
+@dataclass(frozen=True)
+class TwoFactorNotOn(Reason):
+    """A code was asked of an account without 2FA."""
+
+
+@dataclass(frozen=True)
+class CodeEntryPaused(Reason):
+    """Too many wrong codes: code entry is paused for ``seconds``."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class CodeReplayed(Reason):
+    """The TOTP step was already used."""
+
+
+@dataclass(frozen=True)
+class CodeWrong(Reason):
+    """Neither a current TOTP code nor an unused backup code."""
+
+
+class CodeBlocked(Refusal):
+    """Too many wrong codes: entry is paused (its reason: :class:`CodeEntryPaused`)."""
 
 
 class TwoFactorService:
@@ -205,7 +247,7 @@ class TwoFactorService:
             await self._accounts.sessions.require_live(uow, session, proof)
             record = await uow.twofactor.get(user.id)
             if record is not None and record.enabled_at is not None:
-                raise UserError("Two-factor authentication is already on. See /2fa.")
+                raise Refusal(TwoFactorAlreadyOn(see_status=True))
             await uow.twofactor.put_pending(
                 user.id,
                 self._crypto.encrypt(secret, owner=user.id, purpose=PURPOSE),
@@ -229,21 +271,18 @@ class TwoFactorService:
         async with self._uow(read_only=True) as uow:
             record = await uow.twofactor.get(session.account_id)
         if record is None:
-            raise UserError("Start with /2fa_enroll first.")
+            raise Refusal(EnrolFirst())
         if record.enabled_at is not None:
-            raise UserError("Two-factor authentication is already on.")
+            raise Refusal(TwoFactorAlreadyOn())
         step = self._matching_step(self._secret(record), code)
         if step is None:
-            raise UserError(
-                "That code didn't match. Send the 6-digit code your app shows now (if it keeps "
-                "failing, check that your phone's clock is set automatically)."
-            )
+            raise Refusal(FirstCodeMismatch())
         codes, hashes = await self._new_backup_codes()
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
             if not await uow.twofactor.enable(session.account_id, now, step):
-                raise UserError("Two-factor authentication is already on.")
+                raise Refusal(TwoFactorAlreadyOn())
             await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
             await self._accounts.sessions.replace_stamp(
                 uow, session.account_id, EndReason.MFA_ENABLED
@@ -267,7 +306,7 @@ class TwoFactorService:
     ) -> SecondFactorProof:
         """Check a TOTP or backup code under the throttle and replay guard.
 
-        Raises :class:`CodeBlocked` while throttled and :class:`UserError` for a wrong or
+        Raises :class:`CodeBlocked` while throttled and a :class:`Refusal` for a wrong or
         replayed code; every outcome is audited (MFA_VERIFIED / MFA_FAILED).
         """
         totp_code = parse_code(code, CODE_DIGITS)
@@ -279,14 +318,14 @@ class TwoFactorService:
         async with self._uow() as uow:
             record = await uow.twofactor.get(account_id)
             if record is None or record.enabled_at is None:
-                raise UserError("Two-factor authentication is not on for this account.")
+                raise Refusal(TwoFactorNotOn())
             blocked = await self._blocked_seconds(uow, account_id)
             if blocked:
                 await self._failed(
                     uow, account_id, telegram_user_id, "throttled", purpose, count=False
                 )
                 await uow.commit()
-                raise CodeBlocked(blocked_message(blocked))
+                raise CodeBlocked(CodeEntryPaused(blocked))
             reservation = await uow.twofactor.add_failure(account_id, to_iso(now))
             candidates = (
                 [(c.id, c.code_hash) for c in await uow.twofactor.unused_backup_codes(account_id)]
@@ -338,13 +377,8 @@ class TwoFactorService:
                 account_id, now, left if method == "backup_code" else None
             )
         if outcome == "replay":
-            raise UserError(
-                "That code was already used. Wait for the next code in your app and send that one."
-            )
-        raise UserError(
-            "That code didn't work. Send the 6-digit code from your app, or one of your backup "
-            "codes."
-        )
+            raise Refusal(CodeReplayed())
+        raise Refusal(CodeWrong())
 
     async def _failed(
         self,
@@ -434,16 +468,6 @@ class TwoFactorService:
             )
             await uow.commit()
         return ended
-
-
-def blocked_message(seconds: int) -> str:
-    """Shown while code entry is paused."""
-    minutes = max(1, (seconds + 59) // 60)
-    unit = "minute" if minutes == 1 else "minutes"
-    return (
-        f"Too many wrong codes. For your safety, code entry is paused for about {minutes} "
-        f"{unit}. Please try again later."
-    )
 
 
 def _qr_png(uri: str) -> bytes:

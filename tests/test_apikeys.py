@@ -9,12 +9,12 @@ import aiosqlite
 import pytest
 
 from bot.fakeapi import Message, TelegramUser
-from core.apikeys import MAX_KEYS
+from core.apikeys import MAX_KEYS, ApiKeyNotFound
 from core.audit import EventType
 from core.clock import FakeClock
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService, generate_master_key
-from core.errors import DecryptionError, UserError
+from core.errors import DecryptionError, Refusal
 from tests.harness import BotHarness
 from tests.test_accounts_flow import NEW_PASSWORD, PASSWORD, db_rows, events, login, register
 from tests.test_twofactor import enable_2fa
@@ -249,8 +249,9 @@ async def test_other_users_keys_are_unreachable_by_id(bot: BotHarness) -> None:
         (2, 2),
     ]
     # In core too, every read is scoped to the owner.
-    with pytest.raises(UserError, match="no API key with ID 1"):
+    with pytest.raises(Refusal) as refused:
         await bot.services.apikeys.credentials(2, 1)
+    assert refused.value.reason == ApiKeyNotFound(1)
     assert [k.id for k in await bot.services.apikeys.keys(2)] == [2]
 
 

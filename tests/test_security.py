@@ -19,9 +19,10 @@ from bot import texts
 from bot.commands import ADMIN_ONLY
 from bot.fakeapi import TelegramUser, html_to_plain
 from bot.logging_setup import configure_logging
+from core.apikeys import ApiKeyNotFound
 from core.audit import EventType
 from core.clock import FakeClock
-from core.errors import UserError
+from core.errors import Refusal
 from tests.conftest import ADMIN_CHAT_ID
 from tests.harness import BotHarness, table_rows
 from tests.test_accounts_flow import NEW_PASSWORD, PASSWORD, login, register
@@ -107,8 +108,9 @@ async def test_another_users_api_key_ids_are_refused_everywhere(bot: BotHarness)
         apikeys.credentials(bob_session.account_id, alices_key.id),
         apikeys.delete(bob_session, alices_key.id),
     ):
-        with pytest.raises(UserError, match=f"no API key with ID {alices_key.id}"):
+        with pytest.raises(Refusal) as refused:
             await attempt
+        assert refused.value.reason == ApiKeyNotFound(alices_key.id)
     assert await apikeys.keys(1) == [alices_key]
     kinds = [row.event_type async for row in bot.services.audit.export()]
     assert EventType.API_KEY_DELETED not in kinds

@@ -35,6 +35,7 @@ from core.apikeys import (
     LABEL_MAX,
     ApiKeyDraft,
     ApiKeyView,
+    Credential,
     KeyUnavailable,
     exchange_name,
     needs_passphrase,
@@ -44,7 +45,7 @@ from core.apikeys import (
     validate_passphrase,
     validate_secret,
 )
-from core.errors import UserError
+from core.errors import Refusal
 from core.ids import parse_id
 from core.safety import Action, Halted
 from core.sessions import Session
@@ -159,8 +160,8 @@ async def start_add(update: Update, context: Context) -> int:
         return END
     try:
         await context.bot_data.services.safety.ensure_allowed(Action.API_KEYS)
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return END
     data = flow_data(context, ADD)
     data["session"], data["pending"] = session, _Pending()
@@ -176,7 +177,7 @@ async def start_add(update: Update, context: Context) -> int:
 async def _take_exchange(update: Update, context: Context, text: str) -> int:
     try:
         exchange = validate_exchange(text)
-    except UserError:
+    except Refusal:
         await message_of(update).reply_text(texts.APIKEY_PICK_EXCHANGE)
         return EXCHANGE
     pending: _Pending = flow_data(context, ADD)["pending"]
@@ -207,7 +208,7 @@ async def got_label(update: Update, context: Context) -> int:
     pending: _Pending = data["pending"]
     try:
         label = validate_label(text)
-    except UserError as exc:
+    except Refusal as exc:
         note = ""
         if len(text.strip()) > LABEL_MAX:
             # Too long for a label: quite possibly a key pasted one step early.
@@ -216,15 +217,15 @@ async def got_label(update: Update, context: Context) -> int:
                 note = texts.APIKEY_LABEL_DELETED + "\n\n"
             except TelegramError as error:
                 logger.warning("could not delete a long label: %s", type(error).__name__)
-        await message.reply_text(note + exc.user_message)
+        await message.reply_text(note + texts.render(exc))
         return LABEL
     try:
         existing = await context.bot_data.services.apikeys.prepare(
             data["session"], pending.exchange, label
         )
-    except UserError as exc:
+    except Refusal as exc:
         await end_flow(context, ADD)
-        await message.reply_text(exc.user_message)
+        await message.reply_text(texts.render(exc))
         return END
     pending.label = label
     prompt = texts.APIKEY_ASK_KEY
@@ -238,9 +239,9 @@ async def got_key(update: Update, context: Context) -> int:
     """Read (and delete) the API key; ask for the secret."""
     key, note = await take_secret(update, "API key")
     try:
-        key = validate_credential(key, "API key")
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        key = validate_credential(key, Credential.KEY)
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return KEY
     flow_data(context, ADD)["pending"].key = key
     await message_of(update).reply_text(f"{note}\n\n{texts.APIKEY_ASK_SECRET}")
@@ -253,8 +254,8 @@ async def got_secret(update: Update, context: Context) -> int:
     pending: _Pending = flow_data(context, ADD)["pending"]
     try:
         secret = validate_secret(secret, pending.key)
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return SECRET
     pending.secret = secret
     if needs_passphrase(pending.exchange):
@@ -271,8 +272,8 @@ async def got_passphrase(update: Update, context: Context) -> int:
     passphrase, note = await take_secret(update, "passphrase")
     try:
         passphrase = validate_passphrase(passphrase)
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return PASSPHRASE
     flow_data(context, ADD)["pending"].passphrase = passphrase
     return await _ask_confirmation(update, context, note)
@@ -304,10 +305,10 @@ async def got_confirmation(update: Update, context: Context) -> int:
         saved = await context.bot_data.services.apikeys.save(session, draft, confirmation)
     except _FINAL as exc:
         await end_flow(context, ADD)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return CONFIRM
     await end_flow(context, ADD)
     text = texts.APIKEY_REPLACED if saved.updated else texts.APIKEY_ADDED
@@ -338,8 +339,8 @@ async def start_delete(update: Update, context: Context) -> int:
     try:
         await services.safety.ensure_allowed(Action.API_KEYS)
         key = await services.apikeys.get(session.account_id, key_id)
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return END
     data = flow_data(context, DELETE)
     data["session"], data["key_id"] = session, key.id
@@ -394,10 +395,10 @@ async def _delete(update: Update, context: Context, code: str | None, note: str)
         key = await context.bot_data.services.apikeys.delete(session, data["key_id"], code)
     except _FINAL as exc:
         await end_flow(context, DELETE)
-        await message_of(update).reply_text(prefix + exc.user_message)
+        await message_of(update).reply_text(prefix + texts.render(exc))
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(prefix + exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(prefix + texts.render(exc))
         if code is None:
             await end_flow(context, DELETE)
             return END

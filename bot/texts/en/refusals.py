@@ -1,0 +1,31 @@
+"""English words for every core refusal reason, gathered from the feature modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.texts.en.accounts import ACCOUNT_REFUSALS
+from bot.texts.en.admin import ADMIN_REFUSALS
+from bot.texts.en.apikeys import APIKEY_REFUSALS
+from bot.texts.en.audit import AUDIT_REFUSALS
+from bot.texts.en.safety import SAFETY_REFUSALS
+from bot.texts.en.sessions import SESSION_REFUSALS
+from bot.texts.en.twofactor import TWOFACTOR_REFUSALS
+from core.errors import Reason, Worded
+
+_PARTS: tuple[Mapping[type[Any], str | Callable[[Any], str]], ...] = (
+    ACCOUNT_REFUSALS,
+    ADMIN_REFUSALS,
+    APIKEY_REFUSALS,
+    AUDIT_REFUSALS,
+    SAFETY_REFUSALS,
+    SESSION_REFUSALS,
+    TWOFACTOR_REFUSALS,
+    {Worded: lambda reason: reason.text},
+)
+
+REFUSALS: dict[type[Reason], str | Callable[[Any], str]] = {}
+for _part in _PARTS:
+    assert not REFUSALS.keys() & _part.keys(), "a reason worded twice"
+    REFUSALS.update(_part)
