@@ -22,7 +22,7 @@ import pytest
 
 import core
 from bot import texts
-from bot.texts.catalogue import CATALOGUES, parameters, render
+from bot.texts.catalogue import CATALOGUES, render
 from core.errors import Reason, Refusal
 
 
