@@ -17,9 +17,8 @@ from bot import texts
 from bot.context import Context
 from bot.handlers.backups import tell_admins
 from core.authz import SYSTEM
-from core.backups import NIGHTLY, human_size
+from core.backups import NIGHTLY, BackupError, human_size
 from core.config import Settings
-from core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +26,7 @@ JOB_NAME = "nightly-backup"
 
 
 def _reason(exc: Exception) -> str:
-    return exc.user_message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    return exc.problem if isinstance(exc, BackupError) else f"{type(exc).__name__}: {exc}"
 
 
 async def nightly_backup(context: Context) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.backup_archive import BackupFailed
+
 # --- backups (admin) -------------------------------------------------------------------------
 BACKUP_STARTED = "⏳ Backing up the database… I'll answer once the archive is written and verified."
 BACKUP_DONE = (
@@ -64,3 +66,6 @@ RESTORE_LOGGED_OUT = (
     "account had then. If you registered after that time, your account is not in the backup: "
     "please contact support."
 )
+
+# The operator's diagnostic as core words it (core/backup_archive.py: BackupFailed says why).
+BACKUP_REFUSALS = {BackupFailed: "{problem}"}

@@ -9,6 +9,7 @@ from bot.texts.en.accounts import ACCOUNT_REFUSALS
 from bot.texts.en.admin import ADMIN_REFUSALS
 from bot.texts.en.apikeys import APIKEY_REFUSALS
 from bot.texts.en.audit import AUDIT_REFUSALS
+from bot.texts.en.backups import BACKUP_REFUSALS
 from bot.texts.en.safety import SAFETY_REFUSALS
 from bot.texts.en.sessions import SESSION_REFUSALS
 from bot.texts.en.twofactor import TWOFACTOR_REFUSALS
@@ -19,6 +20,7 @@ _PARTS: tuple[Mapping[type[Any], str | Callable[[Any], str]], ...] = (
     ADMIN_REFUSALS,
     APIKEY_REFUSALS,
     AUDIT_REFUSALS,
+    BACKUP_REFUSALS,
     SAFETY_REFUSALS,
     SESSION_REFUSALS,
     TWOFACTOR_REFUSALS,
