@@ -88,6 +88,11 @@ class AccountNotCreated(Reason):
 
 
 @dataclass(frozen=True)
+class NotLoggedIn(Reason):
+    """The operation needs a logged-in account and there is none."""
+
+
+@dataclass(frozen=True)
 class AccountGone(Reason):
     """The account was deleted meanwhile."""
 

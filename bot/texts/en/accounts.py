@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.en.common import LOGIN_FIRST
 from core.accounts import (
     AccountGone,
     AccountNotCreated,
@@ -9,6 +10,7 @@ from core.accounts import (
     EmailUnavailable,
     EmailUnchanged,
     EmailUnreadable,
+    NotLoggedIn,
     PasswordLoginLocked,
     PasswordUnchanged,
     SecondFactorNeeded,
@@ -148,6 +150,7 @@ ACCOUNT_REFUSALS = {
         "account, log in with /login."
     ),
     AccountGone: "This account no longer exists.",
+    NotLoggedIn: LOGIN_FIRST,
     SecondFactorNeeded: "A two-factor code is needed to finish logging in. /login",
     PasswordLoginLocked: password_login_locked,
     WrongPassword: "That password is not correct. Nothing was changed.",
