@@ -1,4 +1,8 @@
-"""The one place where errors from handlers end up."""
+"""The one place where errors from handlers end up.
+
+A core :class:`~core.errors.Refusal` is answered with the words ``bot/texts`` has for its reason;
+anything else is logged and answered with the neutral internal-error text.
+"""
 
 from __future__ import annotations
 
