@@ -59,10 +59,14 @@ NOTICE_WITHDRAWAL = (
     "only after an admin checks it."
 )
 
-# The wallet step words the cool-down itself (WITHDRAW_COOLDOWN); this is for any other caller.
-SESSION_REFUSALS = {
-    WithdrawalsCoolingDown: (
-        "Withdrawals are paused until {until:%Y-%m-%d %H:%M} UTC after a recent security "
-        "change. Nothing was held."
-    ),
-}
+
+
+def withdrawals_cooling_down(reason: WithdrawalsCoolingDown) -> str:
+    """The plain cool-down refusal (the wallet step says more with WITHDRAW_COOLDOWN)."""
+    return (
+        f"Withdrawals are paused until {reason.until:%Y-%m-%d %H:%M} UTC after a recent "
+        "security change. Nothing was held."
+    )
+
+
+SESSION_REFUSALS = {WithdrawalsCoolingDown: withdrawals_cooling_down}
