@@ -36,10 +36,10 @@ from bot.secret_steps import (
     remember_secret_flow_ended,
 )
 from bot.secret_steps import mark_code_step as mark_code_step  # flows may still call it
-from core.accounts import LoginAttempt, normalise_email
+from core.accounts.service import LoginAttempt, normalise_email
+from core.accounts.sessions import FlowEnded, ReauthProof, Session
 from core.errors import Refusal
 from core.ids import parse_id
-from core.sessions import FlowEnded, ReauthProof, Session
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from limits import parse as parse_limit
 from core.config_values import Secret, SecretUrl, remote_base_url
 from core.errors import ConfigError
 from core.money import MICRO, to_micro
-from core.tron import is_valid_tron_address
+from core.payments.tron import is_valid_tron_address
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 TELEGRAM_DEFAULT_BASE_URL = "https://api.telegram.org/bot"

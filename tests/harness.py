@@ -15,9 +15,9 @@ import pyotp
 from bot.app import VerzekApplication, build_application
 from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.update_processor import PerUserUpdateProcessor
+from core.accounts.sessions import Session
 from core.config import Settings
 from core.services import Services
-from core.sessions import Session
 
 
 class BotHarness:

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 import argon2
 import pytest
 
-from core.accounts import WrongPassword, normalise_email
+from core.accounts.login_throttle import locked_until as _locked_until
+from core.accounts.refusals import WrongPassword
+from core.accounts.service import normalise_email
+from core.accounts.sessions import EndReason, FlowEnded
 from core.errors import Refusal
-from core.login_throttle import locked_until as _locked_until
 from core.services import Services
-from core.sessions import EndReason, FlowEnded
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

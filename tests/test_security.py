@@ -19,8 +19,8 @@ from bot import texts
 from bot.commands import ADMIN_ONLY
 from bot.fakeapi import TelegramUser, html_to_plain
 from bot.logging_setup import configure_logging
-from core.apikeys import ApiKeyNotFound
-from core.audit import EventType
+from core.apikeys.refusals import ApiKeyNotFound
+from core.audit.log import EventType
 from core.clock import FakeClock
 from core.errors import Refusal
 from tests.conftest import ADMIN_CHAT_ID

@@ -99,8 +99,8 @@ def test_every_reason_renders_with_its_own_parameters(lang: str, cls: type[Reaso
 
 def test_a_refusal_reads_as_before() -> None:
     # The words moved, they did not change (handlers' tests assert the replies themselves).
-    from core.accounts import PasswordLoginLocked
-    from core.apikeys import ApiKeyNotFound
+    from core.accounts.refusals import PasswordLoginLocked
+    from core.apikeys.refusals import ApiKeyNotFound
 
     assert texts.render(ApiKeyNotFound(4)) == "You have no API key with ID 4. See /apikeys."
     assert "paused for about 2 minutes" in texts.render(PasswordLoginLocked(61))

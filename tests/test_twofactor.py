@@ -13,12 +13,12 @@ import zxingcpp
 from PIL import Image
 
 from bot.fakeapi import TelegramUser
-from core.accounts import SecondFactorNeeded
-from core.audit import EventType
+from core.accounts.refusals import SecondFactorNeeded
+from core.audit.log import EventType
 from core.clock import FakeClock
 from core.crypto import generate_master_key
 from core.errors import Refusal
-from core.twofactor import CodeWrong
+from core.twofactor.refusals import CodeWrong
 from tests.harness import BotHarness
 from tests.test_accounts_flow import EMAIL, PASSWORD, db_rows, events, login, register
 
@@ -194,7 +194,7 @@ async def test_disable_needs_password_and_code_and_ends_other_sessions(
     clock.advance(seconds=30)
     (done,) = await bot.send(alice, totp.at(clock.now()))
     assert "now off" in done.plain and bot.last_user_message.deleted
-    # The tablet hears of it from the owner-notice outbox (core/notices.py).
+    # The tablet hears of it from the owner-notice outbox (core/audit/notices.py).
     await bot.wait_for(lambda: any("turned off" in m.plain for m in bot.api.sent_to(2)[before:]))
     (tablet_me,) = await bot.send(tablet, "/me")
     assert tablet_me.plain == "Please /login first."
@@ -204,7 +204,7 @@ async def test_disable_needs_password_and_code_and_ends_other_sessions(
 
 
 async def test_clock_skew_of_one_step_is_accepted_three_is_not(services, clock) -> None:
-    from core.twofactor import SecondFactorProof
+    from core.twofactor.service import SecondFactorProof
 
     accounts, mfa = services.accounts, services.twofactor
     await accounts.register(

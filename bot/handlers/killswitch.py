@@ -29,8 +29,8 @@ from bot.flows import (
     take_secret,
 )
 from core.errors import Refusal
-from core.safety import AlreadySet, KillSwitchAlreadySet, validate_reason
-from core.twofactor import CodeBlocked
+from core.safety.service import AlreadySet, KillSwitchAlreadySet, validate_reason
+from core.twofactor.service import CodeBlocked
 
 FLOW = "killswitch"
 CODE = 0

@@ -16,8 +16,9 @@ from telegram.ext import Application
 from bot import texts
 from bot.context import Context
 from bot.handlers.backups import tell_admins
+from core.adapters.backup_archive import BackupError, human_size
 from core.authz import SYSTEM
-from core.backups import NIGHTLY, BackupError, human_size
+from core.backups.service import NIGHTLY
 from core.config import Settings
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ backup. Whatever the attacker sends to the last step must end the flow with the 
 nothing may be written. The same holds for a login whose password was checked before the
 owner changed it, or too long ago.
 
-Defence (core/sessions.py): every committing final step calls ``require_live`` in the
+Defence (core/accounts/sessions.py): every committing final step calls ``require_live`` in the
 transaction that writes, against the session the flow began in and a random per-account
 security stamp that password/email/2FA changes, logouts and restores replace.
 """
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
+from core.accounts.sessions import EndReason, FlowEnded
 from core.authz import OPERATOR, Actor
 from core.clock import FakeClock
 from core.money import MICRO
-from core.sessions import EndReason, FlowEnded
 from tests.conftest import ADMIN_ID
 from tests.harness import BotHarness
 from tests.sessions_helpers import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.texts.en.common import LOGIN_FIRST
-from core.accounts import (
+from core.accounts.refusals import (
     AccountGone,
     AccountNotCreated,
     EmailInvalid,
@@ -17,7 +17,7 @@ from core.accounts import (
     UnknownReferralCode,
     WrongPassword,
 )
-from core.passwords import (
+from core.adapters.passwords import (
     PasswordGuessable,
     PasswordHasEmailName,
     PasswordTooLong,

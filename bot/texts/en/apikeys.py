@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.apikeys import (
+from core.apikeys.refusals import (
     ApiKeyNotFound,
     ApiKeysFull,
     Credential,
@@ -13,8 +13,8 @@ from core.apikeys import (
     PassphraseMalformed,
     PassphraseMissing,
     SecretIsKey,
-    exchange_name,
 )
+from core.apikeys.service import exchange_name
 
 # --- exchange API keys ---------------------------------------------------------------------
 APIKEYS_NONE = "You have no exchange API keys yet. Add one with /apikey_add."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.activity import NoAccountWithEmail
+from core.audit.activity import NoAccountWithEmail
 
 # --- activity, audit trail, alerts (admin) and security notices ---------------------------
 ACTIVITY_HEADER = "<b>Your account activity</b> (newest first, times in UTC)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.backup_archive import BackupFailed
+from core.adapters.backup_archive import BackupFailed
 
 # --- backups (admin) -------------------------------------------------------------------------
 BACKUP_STARTED = "⏳ Backing up the database… I'll answer once the archive is written and verified."

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from core.safety import Action, KillSwitchAlreadySet, KillSwitchHalts, KillSwitchReasonMissing
+from core.safety.service import (
+    Action,
+    KillSwitchAlreadySet,
+    KillSwitchHalts,
+    KillSwitchReasonMissing,
+)
 
 # --- kill switch (admin) -------------------------------------------------------------------
 KS_USAGE = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.twofactor import (
+from core.twofactor.refusals import (
     CodeEntryPaused,
     CodeReplayed,
     CodeWrong,
