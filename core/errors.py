@@ -46,21 +46,6 @@ class Refusal(VerzekError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Worded(Reason):
-    """TRANSITIONAL: a refusal still worded in core (removed once every module is converted)."""
-
-    text: str
-
-
-class UserError(Refusal):
-    """TRANSITIONAL: the old worded refusal, until every module raises a Reason."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(Worded(user_message))
-        self.user_message = user_message
-
-
 class ConfigError(VerzekError):
     """Configuration problems, one human-readable line each."""
 

@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+from core.payments.refusals import (
+    Decision,
+    InvoiceAlreadyPaid,
+    InvoiceExpired,
+    InvoiceHasPending,
+    InvoiceNotFound,
+    InvoicePaidByAnother,
+    InvoicesBusy,
+    InvoiceUnusable,
+    PaymentDecidedMeanwhile,
+    PaymentNotFound,
+    PaymentNotOpen,
+    PaymentsOff,
+    PaymentTampered,
+    PlanNotOnSale,
+    RejectionReasonMissing,
+    TxAlreadySent,
+    TxAlreadyUsed,
+    TxHashMalformed,
+)
+
 # --- payments (USDT TRC20) -----------------------------------------------------------------
 PAYMENTS_OFF = "Payments are not set up yet. Please try again later."
 PLANS_HEADER = "<b>Plans</b> — paid in USDT on TRON (TRC20)"
@@ -116,3 +137,39 @@ ADMIN_APPROVE_ASK_CODE = (
 ADMIN_APPROVED = "✅ Payment #{id} approved by you; the license runs until {ends} UTC."
 ADMIN_REJECT_USAGE = "Send <code>/reject PAYMENT_ID REASON</code>."
 ADMIN_REJECTED = "Payment #{id} is rejected; the user was told."
+
+
+PAYMENT_DECISIONS = {Decision.APPROVE: "approve", Decision.REJECT: "reject"}
+
+
+def _payment_not_open(reason: PaymentNotOpen) -> str:
+    return (
+        f"Payment #{reason.payment_id} is {reason.status}; nothing to "
+        f"{PAYMENT_DECISIONS[reason.decision]}."
+    )
+
+
+PAYMENT_REFUSALS = {
+    TxHashMalformed: (
+        "That is not a transaction hash: it has 64 characters, 0-9 and a-f. Copy it from "
+        "your wallet or from tronscan.org."
+    ),
+    PaymentsOff: PAYMENTS_OFF,
+    PlanNotOnSale: "That plan is not on sale. See /plans.",
+    InvoicesBusy: "Too many invoices are open for this plan right now. Please try again later.",
+    InvoiceNotFound: (
+        "You have no invoice #{invoice_id}. See /payments, or make one with /subscribe."
+    ),
+    InvoiceAlreadyPaid: "Invoice #{invoice_id} is already paid.",
+    InvoiceExpired: "Invoice #{invoice_id} has expired. Make a new one with /subscribe.",
+    InvoiceUnusable: "This invoice cannot be used. Please make a new one with /subscribe.",
+    InvoiceHasPending: "This invoice already has payments waiting to be checked. See /payments.",
+    TxAlreadySent: "You already sent this transaction as payment #{payment_id}. See /payments.",
+    TxAlreadyUsed: "This transaction was already used for a payment and cannot be used again.",
+    PaymentNotFound: "There is no payment #{payment_id}.",
+    PaymentNotOpen: _payment_not_open,
+    InvoicePaidByAnother: "Invoice #{invoice_id} is already paid by another payment.",
+    PaymentTampered: "This payment's records fail their integrity check; it cannot be approved.",
+    PaymentDecidedMeanwhile: "Payment #{payment_id} was decided meanwhile; see /pending.",
+    RejectionReasonMissing: "Say why: /reject PAYMENT_ID REASON",
+}

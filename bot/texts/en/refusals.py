@@ -10,10 +10,12 @@ from bot.texts.en.admin import ADMIN_REFUSALS
 from bot.texts.en.apikeys import APIKEY_REFUSALS
 from bot.texts.en.audit import AUDIT_REFUSALS
 from bot.texts.en.backups import BACKUP_REFUSALS
+from bot.texts.en.payments import PAYMENT_REFUSALS
 from bot.texts.en.safety import SAFETY_REFUSALS
 from bot.texts.en.sessions import SESSION_REFUSALS
 from bot.texts.en.twofactor import TWOFACTOR_REFUSALS
-from core.errors import Reason, Worded
+from bot.texts.en.wallet import WITHDRAWAL_REFUSALS
+from core.errors import Reason
 
 _PARTS: tuple[Mapping[type[Any], str | Callable[[Any], str]], ...] = (
     ACCOUNT_REFUSALS,
@@ -24,7 +26,8 @@ _PARTS: tuple[Mapping[type[Any], str | Callable[[Any], str]], ...] = (
     SAFETY_REFUSALS,
     SESSION_REFUSALS,
     TWOFACTOR_REFUSALS,
-    {Worded: lambda reason: reason.text},
+    PAYMENT_REFUSALS,
+    WITHDRAWAL_REFUSALS,
 )
 
 REFUSALS: dict[type[Reason], str | Callable[[Any], str]] = {}

@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+from core.money import format_usdt
+from core.withdrawals.refusals import (
+    AddressInvalid,
+    AmountBelowMinimum,
+    AmountNotNumber,
+    AmountTooPrecise,
+    Decision,
+    InsufficientBalance,
+    OwnPaymentAddress,
+    TxCompletedAnother,
+    TxCompletedWithdrawal,
+    WalletUnderReview,
+    WithdrawalAlreadyCompleted,
+    WithdrawalAlreadyRejected,
+    WithdrawalDecidedMeanwhile,
+    WithdrawalNotFound,
+    WithdrawalRejectionReasonMissing,
+    WithdrawalsNeedTwoFactor,
+    WithdrawalTampered,
+)
+
 # --- wallet, referrals and withdrawals ---------------------------------------------------
 WALLET = (
     "👛 <b>Your wallet</b>\n"
@@ -84,3 +105,83 @@ ADMIN_REJECT_WITHDRAWAL_USAGE = "Send <code>/reject_withdrawal ID REASON</code>.
 ADMIN_WITHDRAWAL_REJECTED = "Withdrawal #{id} is rejected and {amount} USDT released. {told}"
 ADMIN_USER_TOLD = "The user was told."
 ADMIN_USER_NOT_TOLD = "⚠️ I couldn't reach the user on Telegram: please tell them another way."
+
+
+WITHDRAWAL_DECISIONS = {Decision.COMPLETE: "complete", Decision.REJECT: "reject"}
+
+
+def _below_minimum(reason: AmountBelowMinimum) -> str:
+    text = f"The smallest withdrawal is {format_usdt(reason.minimum_micro)} USDT"
+    return text + (", so a transfer fee never eats most of it." if reason.explain else ".")
+
+
+def _address_invalid(reason: AddressInvalid) -> str:
+    if not reason.explain:
+        return "That isn't a valid TRON address."
+    return (
+        "That isn't a valid TRON address. It starts with <b>T</b>, has 34 characters and "
+        "a built-in checksum, so one wrong character is caught. Copy it from your wallet's "
+        "<b>USDT TRC20</b> receive screen."
+    )
+
+
+def _insufficient(reason: InsufficientBalance) -> str:
+    return (
+        f"You can withdraw at most {format_usdt(reason.available_micro)} USDT right now (asked: "
+        f"{format_usdt(reason.amount_micro)} USDT). /wallet shows your balance."
+    )
+
+
+def _already_completed(reason: WithdrawalAlreadyCompleted) -> str:
+    return (
+        f"Withdrawal #{reason.withdrawal_id} is already completed (transaction "
+        f"<code>{reason.tx_hash}</code>); there is nothing to "
+        f"{WITHDRAWAL_DECISIONS[reason.decision]}."
+    )
+
+
+def _already_rejected(reason: WithdrawalAlreadyRejected) -> str:
+    return (
+        f"Withdrawal #{reason.withdrawal_id} was already rejected and its amount released; "
+        f"there is nothing to {WITHDRAWAL_DECISIONS[reason.decision]}."
+    )
+
+
+WITHDRAWAL_REFUSALS = {
+    AmountNotNumber: (
+        "That amount isn't a number I can use. Write it like <code>25</code> or "
+        "<code>12.50</code> (USDT, a dot for decimals)."
+    ),
+    AmountTooPrecise: (
+        "USDT has at most 6 decimals, e.g. <code>12.345678</code>. Please round the amount."
+    ),
+    AmountBelowMinimum: _below_minimum,
+    AddressInvalid: _address_invalid,
+    OwnPaymentAddress: (
+        "That is Verzek's own payment address. Send your withdrawal to an address of your own "
+        "wallet."
+    ),
+    InsufficientBalance: _insufficient,
+    WithdrawalsNeedTwoFactor: (
+        "🛡 Withdrawals need two-factor authentication, so a stolen password alone can't "
+        "move your money. Turn it on with /2fa_enroll, then send /withdraw again."
+    ),
+    WalletUnderReview: (
+        "⚠️ Your wallet is under review after an integrity check, so withdrawals are paused "
+        "for your account. The admins have been alerted; please contact support."
+    ),
+    WithdrawalRejectionReasonMissing: "Say why: /reject_withdrawal ID REASON",
+    WithdrawalNotFound: "There is no withdrawal #{withdrawal_id}. See /withdrawals.",
+    WithdrawalAlreadyCompleted: _already_completed,
+    WithdrawalAlreadyRejected: _already_rejected,
+    WithdrawalTampered: (
+        "Withdrawal #{withdrawal_id} fails its integrity check (amount or address may have "
+        "been changed), so it can't be decided here. It was reported; look at it in the "
+        "database before paying anything."
+    ),
+    TxCompletedWithdrawal: (
+        "That transaction already completed withdrawal #{withdrawal_id}. Check the hash."
+    ),
+    TxCompletedAnother: "That transaction already completed another withdrawal.",
+    WithdrawalDecidedMeanwhile: "Withdrawal #{withdrawal_id} was decided meanwhile.",
+}
