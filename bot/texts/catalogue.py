@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bot.texts.en import refusals as en_refusals
+from bot.texts.template import Template
 from core.errors import Reason, Refusal
 
-# A text is a ``str.format`` template over the reason's fields, or a function of the reason
-# when the words need more than substitution (plurals, dates, money).
-Template = str | Callable[[Any], str]
 Catalogue = Mapping[type[Reason], Template]
 
 DEFAULT_LANGUAGE = "en"

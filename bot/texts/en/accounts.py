@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.texts.en.common import LOGIN_FIRST
+from bot.texts.template import Refusals
 from core.accounts.refusals import (
     AccountGone,
     AccountNotCreated,
@@ -138,7 +139,7 @@ def password_guessable(reason: PasswordGuessable) -> str:
     )
 
 
-ACCOUNT_REFUSALS = {
+ACCOUNT_REFUSALS: Refusals = {
     EmailUnreadable: "That doesn't look like an email address. Please send it again.",
     EmailInvalid: (
         "That doesn't look like an email address (for example <i>name@example.com</i>). "

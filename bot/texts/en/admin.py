@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.authz import AdminNeedsTwoFactor, NoteNotPlain, NoteTooLong
 
 # --- admin: /stats -----------------------------------------------------------------------------
@@ -34,7 +35,7 @@ ADMIN_NEEDS_ACCOUNT = (
     "/2fa_enroll. Then send this command again."
 )
 
-ADMIN_REFUSALS = {
+ADMIN_REFUSALS: Refusals = {
     AdminNeedsTwoFactor: (
         "This admin action needs your own account logged in with two-factor "
         "authentication on. Turn it on with /2fa_enroll."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.apikeys.refusals import (
     ApiKeyNotFound,
     ApiKeysFull,
@@ -101,7 +102,7 @@ def passphrase_missing(reason: PassphraseMissing) -> str:
     return f"{exchange_name(reason.exchange)} keys need their passphrase too."
 
 
-APIKEY_REFUSALS = {
+APIKEY_REFUSALS: Refusals = {
     ExchangeUnknown: "Please choose the exchange with one of the buttons.",
     LabelInvalid: (
         "A label is 1 to {maximum} characters: letters, digits, spaces, "

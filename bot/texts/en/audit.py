@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.audit.activity import NoAccountWithEmail
 
 # --- activity, audit trail, alerts (admin) and security notices ---------------------------
@@ -108,4 +109,4 @@ NOTICE_GENERIC = (
     "your password with /password right away."
 )
 
-AUDIT_REFUSALS = {NoAccountWithEmail: "There is no account with that email."}
+AUDIT_REFUSALS: Refusals = {NoAccountWithEmail: "There is no account with that email."}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.adapters.backup_archive import BackupFailed
 
 # --- backups (admin) -------------------------------------------------------------------------
@@ -68,4 +69,4 @@ RESTORE_LOGGED_OUT = (
 )
 
 # The operator's diagnostic as core words it (core/backup_archive.py: BackupFailed says why).
-BACKUP_REFUSALS = {BackupFailed: "{problem}"}
+BACKUP_REFUSALS: Refusals = {BackupFailed: "{problem}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.payments.refusals import (
     Decision,
     InvoiceAlreadyPaid,
@@ -149,7 +150,7 @@ def _payment_not_open(reason: PaymentNotOpen) -> str:
     )
 
 
-PAYMENT_REFUSALS = {
+PAYMENT_REFUSALS: Refusals = {
     TxHashMalformed: (
         "That is not a transaction hash: it has 64 characters, 0-9 and a-f. Copy it from "
         "your wallet or from tronscan.org."

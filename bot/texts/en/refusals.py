@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from bot.texts.en.accounts import ACCOUNT_REFUSALS
 from bot.texts.en.admin import ADMIN_REFUSALS
 from bot.texts.en.apikeys import APIKEY_REFUSALS
@@ -15,9 +12,9 @@ from bot.texts.en.safety import SAFETY_REFUSALS
 from bot.texts.en.sessions import SESSION_REFUSALS
 from bot.texts.en.twofactor import TWOFACTOR_REFUSALS
 from bot.texts.en.wallet import WITHDRAWAL_REFUSALS
-from core.errors import Reason
+from bot.texts.template import Refusals
 
-_PARTS: tuple[Mapping[type[Any], str | Callable[[Any], str]], ...] = (
+_PARTS: tuple[Refusals, ...] = (
     ACCOUNT_REFUSALS,
     ADMIN_REFUSALS,
     APIKEY_REFUSALS,
@@ -30,7 +27,7 @@ _PARTS: tuple[Mapping[type[Any], str | Callable[[Any], str]], ...] = (
     WITHDRAWAL_REFUSALS,
 )
 
-REFUSALS: dict[type[Reason], str | Callable[[Any], str]] = {}
+REFUSALS: Refusals = {}
 for _part in _PARTS:
     assert not REFUSALS.keys() & _part.keys(), "a reason worded twice"
     REFUSALS.update(_part)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.safety.service import (
     Action,
     KillSwitchAlreadySet,
@@ -53,7 +54,7 @@ def killswitch_already_set(reason: KillSwitchAlreadySet) -> str:
     return "The kill switch is already <b>off</b>. Nothing was changed."
 
 
-SAFETY_REFUSALS = {
+SAFETY_REFUSALS: Refusals = {
     KillSwitchHalts: lambda reason: HALTED[reason.action],
     KillSwitchAlreadySet: killswitch_already_set,
     KillSwitchReasonMissing: (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.accounts.cooldown import WithdrawalsCoolingDown
 
 # --- sessions: flows that outlive their session, cool-down, owner notices ----------------------
@@ -69,4 +70,4 @@ def withdrawals_cooling_down(reason: WithdrawalsCoolingDown) -> str:
     )
 
 
-SESSION_REFUSALS = {WithdrawalsCoolingDown: withdrawals_cooling_down}
+SESSION_REFUSALS: Refusals = {WithdrawalsCoolingDown: withdrawals_cooling_down}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.twofactor.refusals import (
     CodeEntryPaused,
     CodeReplayed,
@@ -75,7 +76,7 @@ def _already_on(reason: TwoFactorAlreadyOn) -> str:
     return MFA_ALREADY_ON if reason.see_status else "Two-factor authentication is already on."
 
 
-TWOFACTOR_REFUSALS = {
+TWOFACTOR_REFUSALS: Refusals = {
     TwoFactorAlreadyOn: _already_on,
     EnrolFirst: "Start with /2fa_enroll first.",
     FirstCodeMismatch: (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.texts.template import Refusals
 from core.money import format_usdt
 from core.withdrawals.refusals import (
     AddressInvalid,
@@ -147,7 +148,7 @@ def _already_rejected(reason: WithdrawalAlreadyRejected) -> str:
     )
 
 
-WITHDRAWAL_REFUSALS = {
+WITHDRAWAL_REFUSALS: Refusals = {
     AmountNotNumber: (
         "That amount isn't a number I can use. Write it like <code>25</code> or "
         "<code>12.50</code> (USDT, a dot for decimals)."
