@@ -13,10 +13,12 @@ VerzekError
 └── ChainUnavailableError -- no trustworthy answer from the blockchain API (after retries).
 
 Reasons, not words (as django-otp's ``VerifyNotAllowed``): a :class:`Reason` is a small frozen
-dataclass, one class per way of refusing, defined in the core module that refuses; its fields are
-the parameters the words may use (``invoice_id``, ``seconds``, ``until``). Core never writes a
-sentence a user reads, a bot command name or HTML: ``bot/texts`` maps every Reason class to its
-text per language, and tests/test_texts_catalogue.py fails when one is missing.
+dataclass, one class per way of refusing; its fields are the parameters the words may use
+(``invoice_id``, ``seconds``, ``until``). A feature package keeps its reasons in its
+``refusals.py`` (``core/payments/refusals.py``); a module with one or two keeps them beside the
+code (``core/authz.py``: the admin ones; ``core/safety/service.py``; ``core/accounts/cooldown.py``).
+Core never writes a sentence a user reads, a bot command name or HTML: ``bot/texts`` maps every
+Reason class to its text per language, and tests/test_texts_catalogue.py fails when one is missing.
 
 The operator-facing errors (ConfigError, EncryptionKeyError, StorageError, …) keep their plain
 messages: they are read in logs and terminals by whoever runs the service, not shown to users.
