@@ -6,6 +6,8 @@ VerzekError
 │   ├── CodeBlocked, Halted, AlreadySet, CoolingDown, KeyUnavailable, WithdrawalRefused …
 │   │                      -- kinds a handler tells apart (a flow ends, a notice differs); each
 │   │                      is defined next to its feature and still carries a Reason.
+│   └── BackupError       -- its reason BackupFailed carries the operator's diagnostic (a
+│                            file, a check, the system's error text), shown as is, untranslated.
 ├── ConfigError         -- bad or missing configuration; carries one line per problem.
 ├── EncryptionKeyError  -- missing or malformed master key (start-up stops).
 ├── DecryptionError     -- a ciphertext that fails its key or its owner/purpose binding.
