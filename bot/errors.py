@@ -1,4 +1,8 @@
-"""The one place where errors from handlers end up."""
+"""The one place where errors from handlers end up.
+
+A core :class:`~core.errors.Refusal` is answered with the words ``bot/texts`` has for its reason;
+anything else is logged and answered with the neutral internal-error text.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from bot import texts
 from bot.context import Context
 from core.audit.log import AuditEvent, EventType, Severity
 from core.authz import NotAdmin
-from core.errors import StorageError, UserError
+from core.errors import Refusal, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +23,8 @@ logger = logging.getLogger(__name__)
 async def on_error(update: object, context: Context) -> None:
     """Log the failure (no update contents: they may hold secrets), then answer politely."""
     error = context.error
-    if isinstance(error, UserError):
-        text = error.user_message
+    if isinstance(error, Refusal):
+        text = texts.render(error)
     elif isinstance(error, NotAdmin):
         # Core refused an admin operation the bot let through: answer neutrally, and leave a
         # trace, since the gate and the handler's own filter should have stopped it first.

@@ -37,7 +37,7 @@ from bot.secret_steps import (
 )
 from core.accounts.service import LoginAttempt, normalise_email
 from core.accounts.sessions import FlowEnded, ReauthProof, Session
-from core.errors import UserError
+from core.errors import Refusal
 from core.ids import parse_id
 
 logger = logging.getLogger(__name__)
@@ -109,8 +109,8 @@ async def email_step(update: Update, context: Context, flow: str, next_prompt: s
     """Read an email address into the flow's data; False (after saying why) when malformed."""
     try:
         email = normalise_email(message_of(update).text or "")
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return False
     flow_state(context, flow).email = email
     await message_of(update).reply_text(next_prompt)
@@ -127,10 +127,10 @@ async def password_step(
         data.proof = await context.bot_data.services.accounts.reauthenticate(
             data.started_session(), password
         )
-    except UserError as exc:
+    except Refusal as exc:
         await charge_auth_failure(update, context)
         await end_flow(context, flow)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
     await message_of(update).reply_text(f"{note}\n\n{next_prompt}")
     return next_state

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.accounts.sessions import Session
+from core.errors import Reason
 
 
 class ActorKind(StrEnum):
@@ -54,6 +55,26 @@ class Actor:
         return cls(ActorKind.TELEGRAM, session.telegram_user_id, session.account_id)
 
 
+# --- refusals shared by admin operations (words: bot/texts/en/admin.py) ------------------
+
+
+@dataclass(frozen=True)
+class AdminNeedsTwoFactor(Reason):
+    """The admin action needs the admin's own account logged in with 2FA on."""
+
+
+@dataclass(frozen=True)
+class NoteNotPlain(Reason):
+    """An admin's free-text reason holds control or format characters."""
+
+
+@dataclass(frozen=True)
+class NoteTooLong(Reason):
+    """An admin's free-text reason is ``maximum`` characters or more."""
+
+    maximum: int
+
+
 OPERATOR = Actor(ActorKind.OPERATOR)
 SYSTEM = Actor(ActorKind.SYSTEM)
 
@@ -61,7 +82,7 @@ SYSTEM = Actor(ActorKind.SYSTEM)
 class NotAdmin(Exception):
     """An admin operation was asked for by someone who is not an admin. Nothing was done.
 
-    Not a :class:`~core.errors.UserError`: the bot answers with its neutral "not allowed",
+    Not a :class:`~core.errors.Refusal`: the bot answers with its neutral "not allowed",
     never with details of what was refused.
     """
 

@@ -8,9 +8,10 @@ import argon2
 import pytest
 
 from core.accounts.login_throttle import locked_until as _locked_until
+from core.accounts.refusals import WrongPassword
 from core.accounts.service import normalise_email
 from core.accounts.sessions import EndReason, FlowEnded
-from core.errors import UserError
+from core.errors import Refusal
 from core.services import Services
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -38,7 +39,7 @@ def test_never_more_than_one_hundred_failures_an_hour() -> None:
 
 @pytest.mark.parametrize("text", ["", "a" * 300, "no-at-sign", "a@b", "two@@example.com"])
 def test_bad_emails_are_refused(text: str) -> None:
-    with pytest.raises(UserError):
+    with pytest.raises(Refusal):
         normalise_email(text)
 
 
@@ -78,5 +79,6 @@ async def test_sensitive_changes_demand_a_fresh_proof(services: Services, clock)
     with pytest.raises(FlowEnded) as ended:
         await accounts.change_email(result.session, proof, "b@example.com")
     assert ended.value.reason is EndReason.PROOF_EXPIRED
-    with pytest.raises(UserError, match="not correct"):
+    with pytest.raises(Refusal) as refused:
         await accounts.reauthenticate(result.session, "wrong password entirely 9")
+    assert refused.value.reason == WrongPassword()

@@ -8,12 +8,13 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from core.apikeys.refusals import ApiKeyNotFound
 from core.apikeys.service import MAX_KEYS
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService, generate_master_key
-from core.errors import DecryptionError, UserError
+from core.errors import DecryptionError, Refusal
 from tests.support.harness import BotHarness
 from tests.support.steps import (
     BOB_EMAIL,
@@ -215,8 +216,9 @@ async def test_other_users_keys_are_unreachable_by_id(bot: BotHarness) -> None:
         (2, 2),
     ]
     # In core too, every read is scoped to the owner.
-    with pytest.raises(UserError, match="no API key with ID 1"):
+    with pytest.raises(Refusal) as refused:
         await bot.services.apikeys.credentials(2, 1)
+    assert refused.value.reason == ApiKeyNotFound(1)
     assert [k.id for k in await bot.services.apikeys.keys(2)] == [2]
 
 

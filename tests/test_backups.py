@@ -527,7 +527,7 @@ async def test_a_bad_archive_is_refused_and_the_database_is_untouched(
     with pytest.raises(BackupError) as refused:
         await services.backups.restore(OPERATOR, name)
 
-    assert re.search(expected, refused.value.user_message), refused.value.user_message
+    assert re.search(expected, refused.value.problem), refused.value.problem
     assert dump(db_path) == before
     assert names(services.backups) == listed_before, "no safety backup: nothing was started"
     assert await audit_types(services) == events_before

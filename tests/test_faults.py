@@ -308,7 +308,7 @@ async def test_disk_full_during_a_backup_leaves_no_archive_and_the_bot_working(
     clock.advance(seconds=5)
     with pytest.raises(BackupError) as refused:
         await services.backups.create(OPERATOR)
-    assert os.strerror(errno.ENOSPC) in refused.value.user_message
+    assert os.strerror(errno.ENOSPC) in refused.value.problem
 
     # The nightly job hits the same full disk: the admin chat hears of it.
     (job,) = bot.app.job_queue.get_jobs_by_name(JOB_NAME)  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from core.audit.log import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
-from core.safety.service import Halted
+from core.safety.service import Action, Halted, KillSwitchHalts
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.services import build_services
@@ -128,8 +128,9 @@ async def test_on_halts_key_changes_survives_a_restart_then_off(
         assert "Reason: exchange <outage>" in status.plain
         (refused,) = await restarted.send(alice, "/apikey_add")
         assert HALTED in refused.plain
-        with pytest.raises(Halted, match="Withdrawals are paused"):
+        with pytest.raises(Halted) as halted:
             await services.safety.ensure_allowed("withdrawals")
+        assert halted.value.reason == KillSwitchHalts(Action.WITHDRAWALS)
 
         done = await flip(restarted, admin, totp, clock, "/killswitch off all clear")
         assert "The kill switch is now off" in done

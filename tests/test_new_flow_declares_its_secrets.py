@@ -23,7 +23,7 @@ from bot.flows import TEXT, Flow, Secret, conversation, message_of, take_secret
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
-from tests.harness import BotHarness
+from tests.support.harness import BotHarness
 
 ASK_CODE = 0
 VAULT_CODE = "424242"

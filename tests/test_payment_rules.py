@@ -12,8 +12,9 @@ import pytest
 from core.adapters.tronscan import parse_transaction_info
 from core.clock import to_iso
 from core.config import PaymentSettings
-from core.errors import UserError
+from core.errors import Refusal
 from core.payments.ports import InvoiceRecord
+from core.payments.refusals import TxHashMalformed
 from core.payments.rules import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
 from tests.support.fake_tronscan import (
     FAKE_USDT,
@@ -187,8 +188,9 @@ def test_another_receive_address_in_the_invoice_is_what_counts() -> None:
 
 @pytest.mark.parametrize("text", ["", "abc", "g" * 64, "0x" + "a" * 64, "a" * 63, "a" * 65])
 def test_transaction_hashes_are_64_hex(text: str) -> None:
-    with pytest.raises(UserError, match="64 characters"):
+    with pytest.raises(Refusal) as refused:
         normalise_tx_hash(text)
+    assert refused.value.reason == TxHashMalformed()
 
 
 def test_transaction_hashes_are_stored_lowercase() -> None:

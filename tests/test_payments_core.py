@@ -13,8 +13,17 @@ from core.accounts.sessions import Session
 from core.audit.log import EventType
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
-from core.errors import DuplicateError, UserError
+from core.errors import DuplicateError, Refusal
 from core.payments.licenses import LicenseTierResolver
+from core.payments.refusals import (
+    InvoiceExpired,
+    InvoiceNotFound,
+    InvoiceUnusable,
+    PaymentsOff,
+    PlanNotOnSale,
+    TxAlreadySent,
+    TxAlreadyUsed,
+)
 from core.payments.rules import PaymentStatus, Reason
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.services import Services
@@ -87,15 +96,17 @@ async def test_unknown_plans_and_missing_address_are_refused(
     services: Services, settings: Settings, env: dict[str, str], tmp_path: Path
 ) -> None:
     user = await account(services, 1)
-    with pytest.raises(UserError, match="not on sale"):
+    with pytest.raises(Refusal) as refused:
         await services.payments.create_invoice(user, "platinum")
+    assert refused.value.reason == PlanNotOnSale()
     unset = load_settings(payments_config(tmp_path, receive_address=None), env)
     assert unset.payments.receive_address is None
     other = await build_services(unset, services.clock, chain=FakeTronscan().client())
     try:
         assert not other.payments.enabled
-        with pytest.raises(UserError, match="not set up"):
+        with pytest.raises(Refusal) as refused:
             await other.payments.create_invoice(user, "basic")
+        assert refused.value.reason == PaymentsOff()
     finally:
         await other.aclose()
 
@@ -110,9 +121,9 @@ async def test_concurrent_submissions_of_one_hash_store_it_once(services: Servic
         return_exceptions=True,
     )
     stored = [r for r in results if not isinstance(r, BaseException)]
-    refused = [r for r in results if isinstance(r, UserError)]
+    refused = [r for r in results if isinstance(r, Refusal)]
     assert len(stored) == 1 and len(refused) == 1
-    assert "already used" in refused[0].user_message
+    assert refused[0].reason == TxAlreadyUsed()
     assert await rows(services, "SELECT COUNT(*) FROM payments") == [(1,)]
     (finding,) = await suspicious(services)
     assert finding["rule"] == "payment_hash_reuse"
@@ -139,8 +150,9 @@ async def test_resubmitting_ones_own_hash_is_friendly_not_suspicious(services: S
     alice = await account(services, 1)
     invoice = await services.payments.create_invoice(alice, "basic")
     payment = await services.payments.submit(alice, invoice.id, tx_hash(3))
-    with pytest.raises(UserError, match=f"already sent this transaction as payment #{payment.id}"):
+    with pytest.raises(Refusal) as refused:
         await services.payments.submit(alice, invoice.id, tx_hash(3).upper())
+    assert refused.value.reason == TxAlreadySent(payment.id)
     assert await suspicious(services) == []
 
 
@@ -149,11 +161,13 @@ async def test_invoices_of_others_expired_or_paid_cannot_be_paid(
 ) -> None:
     alice, bob = await account(services, 1), await account(services, 2)
     invoice = await services.payments.create_invoice(alice, "basic")
-    with pytest.raises(UserError, match="no invoice #1"):
+    with pytest.raises(Refusal) as refused:
         await services.payments.submit(bob, invoice.id, tx_hash(1))
+    assert refused.value.reason == InvoiceNotFound(invoice.id) == InvoiceNotFound(1)
     clock.advance(hours=24)
-    with pytest.raises(UserError, match="expired"):
+    with pytest.raises(Refusal) as refused:
         await services.payments.submit(alice, invoice.id, tx_hash(1))
+    assert refused.value.reason == InvoiceExpired(invoice.id)
 
 
 async def test_approval_is_atomic_and_rolled_back_on_error(
@@ -256,8 +270,9 @@ async def test_tampered_rows_are_never_trusted(
     # A tampered invoice (a cheaper amount) is refused and stops being checked.
     other = await services.payments.create_invoice(alice, "pro")
     await execute(services, "UPDATE invoices SET amount_micro = 1000000 WHERE id = ?", other.id)
-    with pytest.raises(UserError, match="cannot be used"):
+    with pytest.raises(Refusal) as refused:
         await services.payments.submit(alice, other.id, tx_hash(9))
+    assert refused.value.reason == InvoiceUnusable()
 
 
 async def test_licenses_extend_and_higher_tiers_start_now(

@@ -19,9 +19,10 @@ from bot import texts
 from bot.commands import ADMIN_ONLY
 from bot.fake_telegram import TelegramUser, html_to_plain
 from bot.logging_setup import configure_logging
+from core.apikeys.refusals import ApiKeyNotFound
 from core.audit.log import EventType
 from core.clock import FakeClock
-from core.errors import UserError
+from core.errors import Refusal
 from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.harness import BotHarness, table_rows
 from tests.support.steps import (
@@ -118,8 +119,9 @@ async def test_another_users_api_key_ids_are_refused_everywhere(bot: BotHarness)
         apikeys.credentials(bob_session.account_id, alices_key.id),
         apikeys.delete(bob_session, alices_key.id),
     ):
-        with pytest.raises(UserError, match=f"no API key with ID {alices_key.id}"):
+        with pytest.raises(Refusal) as refused:
             await attempt
+        assert refused.value.reason == ApiKeyNotFound(alices_key.id)
     assert await apikeys.keys(1) == [alices_key]
     kinds = [row.event_type async for row in bot.services.audit.export()]
     assert EventType.API_KEY_DELETED not in kinds

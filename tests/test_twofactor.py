@@ -7,10 +7,12 @@ from pathlib import Path
 import pyotp
 import pytest
 
+from core.accounts.refusals import SecondFactorNeeded
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.crypto import generate_master_key
-from core.errors import UserError
+from core.errors import Refusal
+from core.twofactor.refusals import CodeWrong
 from tests.support.harness import BotHarness
 from tests.support.steps import (
     CODE_RE,
@@ -190,14 +192,16 @@ async def test_clock_skew_of_one_step_is_accepted_three_is_not(services, clock) 
     assert await mfa.verify(1, 1, phone_ahead, purpose="t")
     clock.advance(minutes=10)
     for skew in (-90, 90):
-        with pytest.raises(UserError, match="didn't work"):
+        with pytest.raises(Refusal) as refused:
             await mfa.verify(1, 1, totp.at(clock.now().timestamp() + skew), purpose="t")
+        assert refused.value.reason == CodeWrong()
 
     # Without the second factor, a login of a 2FA account cannot be completed in core.
     attempt = await accounts.check_credentials(EMAIL, PASSWORD, 1)
     assert attempt.mfa_required
-    with pytest.raises(UserError, match="two-factor code"):
+    with pytest.raises(Refusal) as refused:
         await accounts.complete_login(attempt, 1)
+    assert refused.value.reason == SecondFactorNeeded()
 
 
 async def test_database_file_holds_no_secret_or_backup_code(

@@ -19,6 +19,7 @@ from core.config import Settings, load_settings
 from core.crypto import generate_master_key
 from core.payments.tron import is_valid_tron_address
 from core.safety.ports import SafetyRecord
+from core.withdrawals.refusals import InsufficientBalance
 from core.withdrawals.rules import WithdrawalRefused, parse_amount
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.fake_tronscan import (
@@ -418,7 +419,7 @@ async def test_concurrent_withdrawals_cannot_overdraw(
             await second.aclose()
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(refused) == 1 and isinstance(refused[0], WithdrawalRefused), results
-    assert "at most 10.00 USDT" in refused[0].user_message
+    assert refused[0].reason == InsufficientBalance(20_000_000, 10_000_000)
     assert await db_rows(bot, "SELECT COUNT(*), SUM(amount_micro) FROM withdrawals") == [
         (1, 20_000_000)
     ]

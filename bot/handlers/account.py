@@ -28,7 +28,7 @@ from bot.flows import (
 from bot.handlers.payments import license_line
 from bot.session_view import session_limits
 from bot.wording import count
-from core.errors import UserError
+from core.errors import Refusal
 from core.payments.licenses import FREE
 
 logger = logging.getLogger(__name__)
@@ -83,8 +83,8 @@ async def got_new_password(update: Update, context: Context) -> int:
     try:
         account = await accounts.account(data.started_session().account_id)
         await accounts.check_new_password(password, account.email)
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return PW_NEW
     data.new_hash = await accounts.passwords.hash(password)
     del password
@@ -107,8 +107,8 @@ async def got_new_password_again(update: Update, context: Context) -> int:
         ended = await services.accounts.change_password(
             data.started_session(), data.fresh_proof(), password
         )
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}\n\n{texts.PW_ASK_NEW}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}\n\n{texts.PW_ASK_NEW}")
         return PW_NEW
     clear_flow(context, "password")
     others = (
@@ -140,8 +140,8 @@ async def got_new_email(update: Update, context: Context) -> int:
         email = await context.bot_data.services.accounts.change_email(
             data.started_session(), data.fresh_proof(), message_of(update).text or ""
         )
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return EMAIL_NEW
     clear_flow(context, "email")
     await message_of(update).reply_text(texts.EMAIL_DONE.format(email=escape(email)))

@@ -24,7 +24,7 @@ from bot.flows import message_of
 from bot.wording import count
 from core.audit.activity import AuditTarget, Page
 from core.digits import parse_int
-from core.errors import UserError
+from core.errors import Refusal
 
 CALLBACK_PREFIX = f"{ADMIN_CALLBACK_PREFIX}audit:"
 _CALLBACK = re.compile(r"^adm:audit:([at]):([0-9]{1,18}):([on]):([0-9]{1,18})$")
@@ -128,8 +128,8 @@ async def audit(update: Update, context: Context) -> None:
     actor = sender(update)
     try:
         target = await activity.resolve_target(actor, args[0])
-    except UserError as exc:
-        await message_of(update).reply_text(f"{exc.user_message}\n\n{texts.AUDIT_USAGE}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{texts.render(exc)}\n\n{texts.AUDIT_USAGE}")
         return
     await activity.record_admin_view(actor, target)
     page = await activity.target_page(actor, target)

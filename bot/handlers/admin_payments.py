@@ -35,7 +35,7 @@ from bot.flows import (
 from bot.handlers.payments import minute, reason_text, tell_outcome
 from bot.wording import count
 from core.authz import Actor
-from core.errors import UserError
+from core.errors import Refusal
 from core.money import format_usdt
 from core.payments.rules import CheckReport, PaymentView
 from core.twofactor.service import CodeBlocked
@@ -162,16 +162,16 @@ async def got_approve_code(update: Update, context: Context) -> int:
         proof = await services.twofactor.proof_for_action(session, code, APPROVE)
     except CodeBlocked as exc:
         await end_flow(context, APPROVE)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return CODE
     await end_flow(context, APPROVE)
     try:
         report = await services.payments.approve_manually(session, proof, payment_id)
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
     ends = minute(report.license.ends_at) if report.license else "?"
     await message_of(update).reply_text(

@@ -24,7 +24,7 @@ from bot.commands import AdminOnly, sender
 from bot.context import Context
 from bot.flows import id_argument, message_of, reply_lines, require_admin_session
 from bot.handlers.payments import minute
-from core.errors import UserError
+from core.errors import Refusal
 from core.money import format_usdt
 
 logger = logging.getLogger(__name__)
@@ -96,8 +96,8 @@ async def complete(update: Update, context: Context) -> None:
         withdrawal = await context.bot_data.services.withdrawals.complete(
             session, withdrawal_id, args[1]
         )
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return
     amount = format_usdt(withdrawal.amount_micro)
     told = await _tell_user(
@@ -133,8 +133,8 @@ async def reject(update: Update, context: Context) -> None:
         withdrawal = await context.bot_data.services.withdrawals.reject(
             session, withdrawal_id, reason
         )
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return
     amount = format_usdt(withdrawal.amount_micro)
     told = await _tell_user(

@@ -31,6 +31,7 @@ from bot.flows import (
     take_secret,
 )
 from core.accounts.sessions import Session
+from core.apikeys.refusals import Credential
 from core.apikeys.service import (
     EXCHANGES,
     LABEL_MAX,
@@ -45,7 +46,7 @@ from core.apikeys.service import (
     validate_passphrase,
     validate_secret,
 )
-from core.errors import UserError
+from core.errors import Refusal
 from core.ids import parse_id
 from core.safety.service import Action, Halted
 from core.twofactor.service import CodeBlocked
@@ -147,8 +148,8 @@ async def start_add(update: Update, context: Context) -> int:
         return END
     try:
         await context.bot_data.services.safety.ensure_allowed(Action.API_KEYS)
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return END
     data = flow_state(context, ADD, ApiKeyAddition)
     data.session, data.pending = session, PendingApiKey()
@@ -164,7 +165,7 @@ async def start_add(update: Update, context: Context) -> int:
 async def _take_exchange(update: Update, context: Context, text: str) -> int:
     try:
         exchange = validate_exchange(text)
-    except UserError:
+    except Refusal:
         await message_of(update).reply_text(texts.APIKEY_PICK_EXCHANGE)
         return EXCHANGE
     pending = flow_state(context, ADD, ApiKeyAddition).pending
@@ -195,7 +196,7 @@ async def got_label(update: Update, context: Context) -> int:
     pending = data.pending
     try:
         label = validate_label(text)
-    except UserError as exc:
+    except Refusal as exc:
         note = ""
         if len(text.strip()) > LABEL_MAX:
             # Too long for a label: quite possibly a key pasted one step early.
@@ -204,15 +205,15 @@ async def got_label(update: Update, context: Context) -> int:
                 note = texts.APIKEY_LABEL_DELETED + "\n\n"
             except TelegramError as error:
                 logger.warning("could not delete a long label: %s", type(error).__name__)
-        await message.reply_text(note + exc.user_message)
+        await message.reply_text(note + texts.render(exc))
         return LABEL
     try:
         existing = await context.bot_data.services.apikeys.prepare(
             data.started_session(), pending.exchange, label
         )
-    except UserError as exc:
+    except Refusal as exc:
         await end_flow(context, ADD)
-        await message.reply_text(exc.user_message)
+        await message.reply_text(texts.render(exc))
         return END
     pending.label = label
     prompt = texts.APIKEY_ASK_KEY
@@ -226,9 +227,9 @@ async def got_key(update: Update, context: Context) -> int:
     """Read (and delete) the API key; ask for the secret."""
     key, note = await take_secret(update, "API key")
     try:
-        key = validate_credential(key, "API key")
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        key = validate_credential(key, Credential.KEY)
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return KEY
     flow_state(context, ADD, ApiKeyAddition).pending.key = key
     await message_of(update).reply_text(f"{note}\n\n{texts.APIKEY_ASK_SECRET}")
@@ -241,8 +242,8 @@ async def got_secret(update: Update, context: Context) -> int:
     pending = flow_state(context, ADD, ApiKeyAddition).pending
     try:
         secret = validate_secret(secret, pending.key)
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return SECRET
     pending.secret = secret
     if needs_passphrase(pending.exchange):
@@ -259,8 +260,8 @@ async def got_passphrase(update: Update, context: Context) -> int:
     passphrase, note = await take_secret(update, "passphrase")
     try:
         passphrase = validate_passphrase(passphrase)
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return PASSPHRASE
     flow_state(context, ADD, ApiKeyAddition).pending.passphrase = passphrase
     return await _ask_confirmation(update, context, note)
@@ -292,10 +293,10 @@ async def got_confirmation(update: Update, context: Context) -> int:
         saved = await context.bot_data.services.apikeys.save(session, draft, confirmation)
     except _FINAL as exc:
         await end_flow(context, ADD)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return CONFIRM
     await end_flow(context, ADD)
     text = texts.APIKEY_REPLACED if saved.updated else texts.APIKEY_ADDED
@@ -326,8 +327,8 @@ async def start_delete(update: Update, context: Context) -> int:
     try:
         await services.safety.ensure_allowed(Action.API_KEYS)
         key = await services.apikeys.get(session.account_id, key_id)
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return END
     data = flow_state(context, DELETE, ApiKeyDeletion)
     data.session, data.key_id = session, key.id
@@ -384,10 +385,10 @@ async def _delete(update: Update, context: Context, code: str | None, note: str)
         key = await context.bot_data.services.apikeys.delete(session, data.key_id, code)
     except _FINAL as exc:
         await end_flow(context, DELETE)
-        await message_of(update).reply_text(prefix + exc.user_message)
+        await message_of(update).reply_text(prefix + texts.render(exc))
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(prefix + exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(prefix + texts.render(exc))
         if code is None:
             await end_flow(context, DELETE)
             return END

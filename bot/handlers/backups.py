@@ -37,7 +37,7 @@ from core.adapters.backup_archive import BackupError, Manifest, human_size
 from core.authz import Actor
 from core.backups.results import BackupInfo, RestoreIncomplete
 from core.backups.service import MANUAL
-from core.errors import UserError
+from core.errors import Refusal
 from core.twofactor.service import CodeBlocked
 
 logger = logging.getLogger(__name__)
@@ -122,8 +122,8 @@ async def backup_now(update: Update, context: Context) -> None:
             Actor.of_session(session), reason=MANUAL
         )
     except BackupError as exc:
-        logger.error("a backup requested by an admin failed: %s", exc.user_message)
-        reason = escape(exc.user_message)
+        logger.error("a backup requested by an admin failed: %s", exc.problem)
+        reason = escape(exc.problem)
         await message.reply_text(texts.BACKUP_FAILED.format(reason=reason))
         what = texts.BACKUP_ALERT_MANUAL.format(admin=session.telegram_user_id)
         await tell_admins(context, texts.BACKUP_ALERT.format(what=what, reason=reason))
@@ -174,7 +174,7 @@ async def start_restore(update: Update, context: Context) -> int:
     try:
         manifest = await context.bot_data.services.backups.peek(Actor.of_session(session), name)
     except BackupError as exc:
-        await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.user_message)))
+        await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.problem)))
         return END
     draft = flow_state(context, RESTORE, RestoreDraft)
     draft.session, draft.name = session, name
@@ -235,10 +235,10 @@ async def got_code(update: Update, context: Context) -> int:
         proof = await services.twofactor.proof_for_action(session, code, "restore")
     except CodeBlocked as exc:
         await end_flow(context, RESTORE)
-        await message.reply_text(f"{note}\n\n{exc.user_message}")
+        await message.reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
-    except UserError as exc:
-        await message.reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message.reply_text(f"{note}\n\n{texts.render(exc)}")
         return CODE
     await end_flow(context, RESTORE)
     await message.reply_text(f"{note}\n\n{texts.RESTORE_RUNNING}")
@@ -250,15 +250,15 @@ async def got_code(update: Update, context: Context) -> int:
             guard=lambda uow: services.sessions.require_live(uow, session, proof),
         )
     except RestoreIncomplete as exc:
-        logger.critical("restore of %s incomplete: %s", name, exc.user_message)
-        reason = escape(exc.user_message)
+        logger.critical("restore of %s incomplete: %s", name, exc.problem)
+        reason = escape(exc.problem)
         await message.reply_text(texts.RESTORE_FAILED.format(reason=reason))
         what = f"Restore of {escape(name)}"
         await tell_admins(context, texts.BACKUP_ALERT.format(what=what, reason=reason))
         return END
     except BackupError as exc:
-        logger.warning("restore of %s refused: %s", name, exc.user_message)
-        await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.user_message)))
+        logger.warning("restore of %s refused: %s", name, exc.problem)
+        await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.problem)))
         return END
     taken = result.restored.created_at.strftime(TIME_FORMAT)
     safety = (

@@ -29,8 +29,8 @@ from bot.flows import (
     require_admin_session,
     take_secret,
 )
-from core.errors import UserError
-from core.safety.service import AlreadySet, already_text, validate_reason
+from core.errors import Refusal
+from core.safety.service import AlreadySet, KillSwitchAlreadySet, validate_reason
 from core.twofactor.service import CodeBlocked
 
 FLOW = "killswitch"
@@ -63,14 +63,14 @@ async def start(update: Update, context: Context) -> int:
     active = _MODES[args[0].lower()]
     try:
         reason = validate_reason(" ".join(args[1:]))
-    except UserError as exc:
-        await message_of(update).reply_text(f"{exc.user_message}\n\n{texts.KS_USAGE}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{texts.render(exc)}\n\n{texts.KS_USAGE}")
         return END
     session = await require_admin_session(update, context)
     if session is None:
         return END
     if (await context.bot_data.services.safety.killswitch()).active == active:
-        await message_of(update).reply_text(already_text(active))
+        await message_of(update).reply_text(texts.render(KillSwitchAlreadySet(active)))
         return END
     data = flow_state(context, FLOW, KillSwitchChange)
     data.session, data.active, data.reason = session, active, reason
@@ -97,10 +97,10 @@ async def got_code(update: Update, context: Context) -> int:
         )
     except (CodeBlocked, AlreadySet) as exc:
         await end_flow(context, FLOW)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return CODE
     await end_flow(context, FLOW)
     done = texts.KS_DONE_ON if state.active else texts.KS_DONE_OFF

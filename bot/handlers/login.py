@@ -28,8 +28,9 @@ from bot.flows import (
 from bot.session_view import session_limits
 from bot.wording import count
 from core.accounts.login_throttle import LOCK_FAILURES
-from core.accounts.service import LoginAttempt, locked_message
-from core.errors import UserError
+from core.accounts.refusals import PasswordLoginLocked
+from core.accounts.service import LoginAttempt
+from core.errors import Refusal
 from core.twofactor.service import CodeBlocked, SecondFactorProof
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ async def verdict(update: Update, context: Context, note: str = "") -> int:
     prefix = f"{note}\n\n" if note else ""
     if attempt.locked_seconds:
         await end_flow(context, FLOW)
-        await message_of(update).reply_text(prefix + locked_message(attempt.locked_seconds))
+        locked = PasswordLoginLocked(attempt.locked_seconds)
+        await message_of(update).reply_text(prefix + texts.render(locked))
         return END
     if not attempt.ok:
         return await wrong_password(update, context, prefix)
@@ -150,10 +152,10 @@ async def got_code(update: Update, context: Context) -> int:
         )
     except CodeBlocked as exc:
         await end_flow(context, FLOW)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return CODE
     await end_flow(context, FLOW)
     return await open_session(update, context, attempt, proof, f"{note}\n\n")

@@ -29,7 +29,7 @@ from bot.flows import (
     take_secret,
 )
 from bot.session_view import session_limits
-from core.errors import UserError
+from core.errors import Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ async def got_password(update: Update, context: Context) -> int:
     accounts = context.bot_data.services.accounts
     try:
         await accounts.check_new_password(password, data.email or "")
-    except UserError as exc:
+    except Refusal as exc:
         await message_of(update).reply_text(
-            f"{note}\n\n{exc.user_message}\n\n{texts.REG_TRY_ANOTHER_PASSWORD}"
+            f"{note}\n\n{texts.render(exc)}\n\n{texts.REG_TRY_ANOTHER_PASSWORD}"
         )
         return PASSWORD
     data.password_hash = await accounts.passwords.hash(password)
@@ -158,8 +158,8 @@ async def create_account(update: Update, context: Context, code: str | None) -> 
             telegram_user_id=user.id,
             sign_in=True,
         )
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return END
     session = await services.sessions.current(user.id)
     referred = texts.REG_REFERRED.format(code=escape(code)) if code else ""

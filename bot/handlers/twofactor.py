@@ -24,7 +24,7 @@ from bot.flows import (
     require_session,
     take_secret,
 )
-from core.errors import UserError
+from core.errors import Refusal
 from core.twofactor.service import CodeBlocked, format_backup_code
 
 logger = logging.getLogger(__name__)
@@ -162,9 +162,9 @@ async def got_enroll_password(update: Update, context: Context) -> int:
     try:
         proof = await services.accounts.reauthenticate(data.started_session(), password)
         enrollment = await services.twofactor.start_enrollment(data.started_session(), proof)
-    except UserError as exc:
+    except Refusal as exc:
         await end_flow(context, ENROLL)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
     data.proof = proof
     chat = message_of(update)
@@ -183,8 +183,8 @@ async def got_enroll_code(update: Update, context: Context) -> int:
         codes = await context.bot_data.services.twofactor.confirm_enrollment(
             data.started_session(), data.fresh_proof(), code
         )
-    except UserError as exc:
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return CODE
     await end_flow(context, ENROLL)
     await send_backup_codes(
@@ -214,10 +214,10 @@ async def _start_with_2fa_on(
 
 
 async def _reply_after_code_error(
-    update: Update, context: Context, flow: str, note: str, exc: UserError
+    update: Update, context: Context, flow: str, note: str, exc: Refusal
 ) -> int:
     """A refused code: blocked ends the flow, anything else asks again."""
-    await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
     if isinstance(exc, CodeBlocked):
         await end_flow(context, flow)
         return END
@@ -235,7 +235,7 @@ async def got_codes_code(update: Update, context: Context) -> int:
     session = flow_state(context, CODES).started_session()
     try:
         codes = await context.bot_data.services.twofactor.regenerate_backup_codes(session, code)
-    except UserError as exc:
+    except Refusal as exc:
         return await _reply_after_code_error(update, context, CODES, note, exc)
     await end_flow(context, CODES)
     await send_backup_codes(
@@ -267,7 +267,7 @@ async def got_disable_code(update: Update, context: Context) -> int:
         ended = await context.bot_data.services.twofactor.disable(
             data.started_session(), data.fresh_proof(), code
         )
-    except UserError as exc:
+    except Refusal as exc:
         return await _reply_after_code_error(update, context, DISABLE, note, exc)
     await end_flow(context, DISABLE)
     others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""

@@ -28,7 +28,7 @@ from bot.flows import (
     take_secret,
 )
 from core.accounts.cooldown import CoolingDown
-from core.errors import UserError
+from core.errors import Refusal
 from core.money import format_usdt
 from core.safety.service import Halted
 from core.twofactor.service import CodeBlocked
@@ -123,8 +123,8 @@ async def start_withdraw(update: Update, context: Context) -> int:
     except CoolingDown as refusal:
         await message_of(update).reply_text(cooldown_text(context, refusal))
         return END
-    except UserError as exc:
-        await message_of(update).reply_text(exc.user_message)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
         return END
     data = flow_state(context, FLOW, WithdrawalFlow)
     data.session, data.draft = session, draft
@@ -153,10 +153,10 @@ async def got_code(update: Update, context: Context) -> int:
         return END
     except _FINAL as exc:
         await end_flow(context, FLOW)
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
-    except UserError as exc:  # a wrong or reused code: another one may work
-        await message_of(update).reply_text(f"{note}\n\n{exc.user_message}")
+    except Refusal as exc:  # a wrong or reused code: another one may work
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return CODE
     await end_flow(context, FLOW)
     await message_of(update).reply_text(

@@ -16,11 +16,10 @@ from telegram.ext import Application
 from bot import texts
 from bot.context import Context
 from bot.handlers.backups import tell_admins
-from core.adapters.backup_archive import human_size
+from core.adapters.backup_archive import BackupError, human_size
 from core.authz import SYSTEM
 from core.backups.service import NIGHTLY
 from core.config import Settings
-from core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ JOB_NAME = "nightly-backup"
 
 
 def _reason(exc: Exception) -> str:
-    return exc.user_message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    return exc.problem if isinstance(exc, BackupError) else f"{type(exc).__name__}: {exc}"
 
 
 async def nightly_backup(context: Context) -> None:

@@ -12,11 +12,12 @@ New backup codes count as a 2FA change: whoever holds them passes the second fac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.accounts.ports import SecurityState
 from core.clock import from_iso
-from core.errors import UserError
+from core.errors import Reason, Refusal
 
 # What starts the cool-down (the kinds recorded by accounts and twofactor).
 COOLDOWN_CHANGES = frozenset(
@@ -24,18 +25,19 @@ COOLDOWN_CHANGES = frozenset(
 )
 
 
-class CoolingDown(UserError):
-    """Withdrawals are paused until ``until`` because of the change ``kind``.
+@dataclass(frozen=True)
+class WithdrawalsCoolingDown(Reason):
+    """Withdrawals wait until ``until`` after the security change ``kind`` (words: bot/texts)."""
 
-    The bot renders its own words from ``until`` and ``kind``; the message here is a plain
-    fallback for other callers.
-    """
+    until: datetime
+    kind: str
+
+
+class CoolingDown(Refusal):
+    """Withdrawals are paused until ``until`` because of the change ``kind``."""
 
     def __init__(self, until: datetime, kind: str) -> None:
-        super().__init__(
-            f"Withdrawals are paused until {until:%Y-%m-%d %H:%M} UTC after a recent security "
-            "change. Nothing was held."
-        )
+        super().__init__(WithdrawalsCoolingDown(until, kind))
         self.until = until
         self.kind = kind
 

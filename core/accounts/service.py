@@ -27,6 +27,19 @@ from email_validator import EmailNotValidError, validate_email
 
 from core.accounts.login_throttle import login_lock_seconds
 from core.accounts.ports import UserRecord
+from core.accounts.refusals import (
+    AccountGone,
+    AccountNotCreated,
+    EmailInvalid,
+    EmailUnavailable,
+    EmailUnchanged,
+    EmailUnreadable,
+    PasswordLoginLocked,
+    PasswordUnchanged,
+    SecondFactorNeeded,
+    UnknownReferralCode,
+    WrongPassword,
+)
 from core.accounts.sessions import (
     REAUTH_VALIDITY,
     EndReason,
@@ -38,7 +51,7 @@ from core.accounts.sessions import (
 from core.adapters.passwords import PasswordService
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, to_iso
-from core.errors import DuplicateError, UserError
+from core.errors import DuplicateError, Refusal
 from core.ports import UnitOfWork
 
 REFERRAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
@@ -54,17 +67,14 @@ def mask_email(email: str) -> str:
 
 
 def normalise_email(text: str) -> str:
-    """Validate syntax (no DNS) and return the lowercased address, or raise UserError."""
+    """Validate syntax (no DNS) and return the lowercased address, or raise a Refusal."""
     candidate = text.strip()
     if not candidate or len(candidate) > MAX_EMAIL_LENGTH:
-        raise UserError("That doesn't look like an email address. Please send it again.")
+        raise Refusal(EmailUnreadable())
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError:
-        raise UserError(
-            "That doesn't look like an email address (for example <i>name@example.com</i>). "
-            "Please send it again."
-        ) from None
+        raise Refusal(EmailInvalid()) from None
     return result.normalized.lower()
 
 
@@ -133,7 +143,7 @@ class AccountService:
     # --- registration ----------------------------------------------------------------------
 
     async def check_new_password(self, password: str, email: str) -> None:
-        """Raise UserError explaining why ``password`` is refused for ``email``."""
+        """Raise a Refusal saying why ``password`` is refused for ``email``."""
         await self.passwords.check_policy(password, email)
 
     async def referral_code_exists(self, code: str) -> bool:
@@ -165,7 +175,7 @@ class AccountService:
             if referral_code:
                 referrer = await uow.accounts.by_referral_code(referral_code.strip().upper())
                 if referrer is None:
-                    raise UserError("I don't know that referral code.")
+                    raise Refusal(UnknownReferralCode())
             for _ in range(10):
                 code = "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_LENGTH))
                 if not await uow.accounts.referral_code_taken(code):
@@ -179,10 +189,7 @@ class AccountService:
                     created_at=now,
                 )
             except DuplicateError:
-                raise UserError(
-                    "I couldn't create an account with these details. If you already have an "
-                    "account, log in with /login."
-                ) from None
+                raise Refusal(AccountNotCreated()) from None
             await self._audit.append(
                 uow,
                 AuditEvent(
@@ -224,7 +231,7 @@ class AccountService:
         """
         try:
             email_key = normalise_email(email_text)
-        except UserError:
+        except Refusal:
             email_key = email_text.strip().lower()[:MAX_EMAIL_LENGTH]
         async with self._uow() as uow:
             user = await uow.accounts.by_email(email_key)
@@ -326,7 +333,7 @@ class AccountService:
         async with self._uow() as uow:
             user = await uow.accounts.by_id(attempt.account_id)
             if user is None:
-                raise UserError("This account no longer exists.")
+                raise Refusal(AccountGone())
             state = await uow.security.get(user.id)
             self._attempt_problem(attempt, state.stamp, state.stamp_reason)
             mfa = await uow.twofactor.get(user.id)
@@ -335,7 +342,7 @@ class AccountService:
                 or second_factor.account_id != user.id
                 or self._clock.now() - second_factor.at > REAUTH_VALIDITY
             ):
-                raise UserError("A two-factor code is needed to finish logging in. /login")
+                raise Refusal(SecondFactorNeeded())
             if new_hash:
                 await uow.accounts.set_password_hash(user.id, new_hash)
             session = await self._sessions.start(uow, user.id, telegram_user_id)
@@ -364,20 +371,20 @@ class AccountService:
         async with self._uow(read_only=True) as uow:
             user = await uow.accounts.by_id(account_id)
         if user is None:
-            raise UserError("This account no longer exists.")
+            raise Refusal(AccountGone())
         return user
 
     async def reauthenticate(self, session: Session, password: str) -> ReauthProof:
         """Fresh password check for a sensitive action (throttled like a login).
 
-        Returns a proof the sensitive operation demands; raises UserError when wrong.
+        Returns a proof the sensitive operation demands; raises Refusal when wrong.
         """
         user = await self.account(session.account_id)
         attempt = await self.check_credentials(user.email, password, session.telegram_user_id)
         if attempt.locked_seconds:
-            raise UserError(locked_message(attempt.locked_seconds))
+            raise Refusal(PasswordLoginLocked(attempt.locked_seconds))
         if not attempt.ok:
-            raise UserError("That password is not correct. Nothing was changed.")
+            raise Refusal(WrongPassword())
         return await self._sessions.proof(session)
 
     async def change_password(self, session: Session, proof: ReauthProof, new: str) -> list[int]:
@@ -391,7 +398,7 @@ class AccountService:
         user = await self.account(session.account_id)
         await self.passwords.check_policy(new, user.email)
         if await self.passwords.verify(user.password_hash, new):
-            raise UserError("The new password must be different from the current one.")
+            raise Refusal(PasswordUnchanged())
         new_hash = await self.passwords.hash(new)
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
@@ -422,7 +429,7 @@ class AccountService:
         new_email = normalise_email(new_email_text)
         user = await self.account(session.account_id)
         if new_email == user.email:
-            raise UserError("That is already your email address.")
+            raise Refusal(EmailUnchanged())
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
             await self._sessions.require_live(uow, session, proof)
@@ -431,9 +438,7 @@ class AccountService:
             try:
                 await uow.accounts.set_email(user.id, new_email)
             except DuplicateError:
-                raise UserError(
-                    "That email address can't be used. Please send a different one."
-                ) from None
+                raise Refusal(EmailUnavailable()) from None
             await self._audit.append(
                 uow,
                 AuditEvent(
@@ -445,13 +450,3 @@ class AccountService:
             )
             await uow.commit()
         return new_email
-
-
-def locked_message(seconds: int) -> str:
-    """The text shown while password login is locked (identical for every email)."""
-    minutes = max(1, (seconds + 59) // 60)
-    unit = "minute" if minutes == 1 else "minutes"
-    return (
-        f"Too many failed attempts. For your safety, password login is paused for about "
-        f"{minutes} {unit}. Please try again later."
-    )

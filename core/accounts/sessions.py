@@ -64,7 +64,7 @@ class EndReason(StrEnum):
 class FlowEnded(VerzekError):
     """A pending flow or login attempt may not finish; nothing was written.
 
-    Deliberately not a UserError: handlers that catch UserError to ask again must not swallow
+    Deliberately not a Refusal: handlers that catch Refusal to ask again must not swallow
     it (asking again cannot help). The bot ends the flow and tells the user ``reason``.
     """
 

@@ -36,7 +36,7 @@ from typing import IO
 
 from core.clock import from_iso, to_iso
 from core.digits import parse_int
-from core.errors import UserError
+from core.errors import Reason, Refusal
 
 NAME_RE = re.compile(r"^verzek-([0-9]{8}T[0-9]{6}Z)(?:-([1-9][0-9]{0,2}))?\.tar\.gz$")
 TEMP_RE = re.compile(r"^\.verzek-([0-9]{8}T[0-9]{6}Z)-[0-9a-f]{8}\.[a-z]+\.tmp$")
@@ -58,11 +58,28 @@ def quiet(_: str) -> None:
     """A progress sink that drops everything."""
 
 
-class BackupError(UserError):
-    """A backup could not be made, read or restored; the text says why and is safe to show.
+@dataclass(frozen=True)
+class BackupFailed(Reason):
+    """A backup could not be made, read or restored, for the operator's ``problem``.
+
+    ``problem`` is a diagnostic, as ConfigError's lines are: a lower-case fragment naming the
+    file, the check or the system's own error text (``strerror``), no HTML and no command
+    names. The bot shows it inside its own sentence, escaped; the CLI prints it. It is not
+    translated: it is what the operator searches logs and the web for.
+    """
+
+    problem: str
+
+
+class BackupError(Refusal):
+    """A backup could not be made, read or restored; ``problem`` says why (see BackupFailed).
 
     Raised by a restore, it means the live database was not changed.
     """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(BackupFailed(problem))
+        self.problem = problem
 
 
 def app_version() -> str:

@@ -9,12 +9,13 @@ import secrets
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
-from core.errors import UserError
+from core.errors import Reason, Refusal
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -34,31 +35,49 @@ def _lower_thread_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
 
 
-def _policy_problem(password: str, email: str) -> str | None:
+# --- why a password is refused (words: bot/texts/en/accounts.py) --------------------------
+
+
+@dataclass(frozen=True)
+class PasswordTooShort(Reason):
+    """Fewer than ``minimum`` characters (``length`` given)."""
+
+    minimum: int
+    length: int
+
+
+@dataclass(frozen=True)
+class PasswordTooLong(Reason):
+    """More than ``maximum`` characters."""
+
+    maximum: int
+
+
+@dataclass(frozen=True)
+class PasswordHasEmailName(Reason):
+    """The password contains the name part of the account's email address."""
+
+
+@dataclass(frozen=True)
+class PasswordGuessable(Reason):
+    """zxcvbn scores it too low; ``hints`` are zxcvbn's own feedback (its warning first)."""
+
+    hints: tuple[str, ...] = ()
+
+
+def _policy_problem(password: str, email: str) -> Reason | None:
     if len(password) < MIN_LENGTH:
-        return (
-            f"Your password needs at least {MIN_LENGTH} characters (this one has "
-            f"{len(password)}). A few unrelated words make a strong password that is easy to "
-            "remember."
-        )
+        return PasswordTooShort(MIN_LENGTH, len(password))
     if len(password) > MAX_LENGTH:
-        return f"Your password can be at most {MAX_LENGTH} characters."
+        return PasswordTooLong(MAX_LENGTH)
     local = email.split("@", 1)[0].lower()
     if len(local) >= 3 and local in password.lower():
-        return "Your password must not contain the name part of your email address."
+        return PasswordHasEmailName()
     result = zxcvbn(password, user_inputs=[email, local], max_length=MAX_LENGTH)
     if result["score"] < MIN_SCORE:
         feedback = result.get("feedback") or {}
-        hints = " ".join(
-            part
-            for part in [feedback.get("warning") or "", *feedback.get("suggestions", [])]
-            if part
-        )
-        return (
-            "That password is too easy to guess."
-            + (f" {hints}" if hints else "")
-            + (" Longer passphrases of unrelated words work well.")
-        )
+        hints = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
+        return PasswordGuessable(tuple(part for part in hints if part))
     return None
 
 
@@ -79,12 +98,12 @@ class PasswordService:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
     async def check_policy(self, password: str, email: str) -> None:
-        """Raise :class:`UserError` with a helpful reason when ``password`` is not acceptable."""
+        """Raise a :class:`Refusal` saying why when ``password`` is not acceptable."""
         if len(password) > MAX_LENGTH:  # never feed huge input to zxcvbn
-            raise UserError(f"Your password can be at most {MAX_LENGTH} characters.")
+            raise Refusal(PasswordTooLong(MAX_LENGTH))
         problem = await self._run(_policy_problem, password, email)
         if problem:
-            raise UserError(problem)
+            raise Refusal(problem)
 
     async def hash(self, password: str) -> str:
         """argon2id hash of ``password``."""

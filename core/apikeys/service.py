@@ -25,10 +25,22 @@ from datetime import datetime
 from core.accounts.service import AccountService
 from core.accounts.sessions import ReauthProof, Session
 from core.apikeys.ports import ApiKeyRecord, ApiKeyTokens
+from core.apikeys.refusals import (
+    ApiKeyNotFound,
+    ApiKeysFull,
+    Credential,
+    CredentialMalformed,
+    DeleteNeedsCode,
+    ExchangeUnknown,
+    LabelInvalid,
+    PassphraseMalformed,
+    PassphraseMissing,
+    SecretIsKey,
+)
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, from_iso, to_iso
 from core.crypto import EncryptionService
-from core.errors import UserError
+from core.errors import Refusal
 from core.ports import UnitOfWork
 from core.safety.service import Action, SafetyService
 from core.twofactor.service import TwoFactorService
@@ -79,10 +91,10 @@ def needs_passphrase(exchange: str) -> bool:
 
 
 def validate_exchange(text: str) -> str:
-    """One of :data:`EXCHANGES`, or UserError."""
+    """One of :data:`EXCHANGES`, or Refusal."""
     exchange = text.strip().lower()
     if exchange not in EXCHANGES:
-        raise UserError("Please choose the exchange with one of the buttons.")
+        raise Refusal(ExchangeUnknown())
     return exchange
 
 
@@ -94,34 +106,23 @@ def validate_label(text: str) -> str:
         or len(label) > LABEL_MAX
         or not all(ch.isalnum() or ch in _LABEL_EXTRA for ch in label)
     ):
-        raise UserError(
-            f"A label is 1 to {LABEL_MAX} characters: letters, digits, spaces, "
-            "<code>-</code>, <code>_</code> or <code>.</code> (for example <code>main</code>). "
-            "Please send another label."
-        )
+        raise Refusal(LabelInvalid(LABEL_MAX))
     return label
 
 
-def validate_credential(text: str, what: str) -> str:
+def validate_credential(text: str, what: Credential) -> str:
     """An API key or secret: 8–512 printable characters without spaces (edges trimmed)."""
     value = text.strip()
     if not (CREDENTIAL_MIN <= len(value) <= CREDENTIAL_MAX) or not _CREDENTIAL.match(value):
-        raise UserError(
-            f"That doesn't look like an {what}: it should be {CREDENTIAL_MIN} to "
-            f"{CREDENTIAL_MAX} characters (letters, digits and symbols) without spaces. "
-            f"Please copy the {what} again and send it on its own."
-        )
+        raise Refusal(CredentialMalformed(what, CREDENTIAL_MIN, CREDENTIAL_MAX))
     return value
 
 
 def validate_secret(text: str, key: str) -> str:
     """An API secret: like a key (:func:`validate_credential`), and not the key itself."""
-    secret = validate_credential(text, "API secret")
+    secret = validate_credential(text, Credential.SECRET)
     if secret == key:
-        raise UserError(
-            "That is the API key again. Please copy the <b>secret</b> from the exchange and "
-            "send it."
-        )
+        raise Refusal(SecretIsKey())
     return secret
 
 
@@ -131,11 +132,7 @@ def validate_passphrase(text: str) -> str:
     if not (PASSPHRASE_MIN <= len(value) <= PASSPHRASE_MAX) or any(
         unicodedata.category(ch)[0] in ("C", "Z") and ch != " " for ch in value
     ):
-        raise UserError(
-            f"That doesn't look like an API passphrase: it should be {PASSPHRASE_MIN} to "
-            f"{PASSPHRASE_MAX} characters on one line. Please send the passphrase you chose "
-            "when you created the key."
-        )
+        raise Refusal(PassphraseMalformed(PASSPHRASE_MIN, PASSPHRASE_MAX))
     return value
 
 
@@ -150,14 +147,14 @@ class ApiKeyDraft:
     passphrase: str | None = field(default=None, repr=False)
 
     def validated(self) -> ApiKeyDraft:
-        """The same draft, checked and normalised; raises UserError on bad input."""
+        """The same draft, checked and normalised; raises Refusal on bad input."""
         exchange = validate_exchange(self.exchange)
-        key = validate_credential(self.key, "API key")
+        key = validate_credential(self.key, Credential.KEY)
         secret = validate_secret(self.secret, key)
         passphrase = None
         if needs_passphrase(exchange):
             if self.passphrase is None:
-                raise UserError(f"{exchange_name(exchange)} keys need their passphrase too.")
+                raise Refusal(PassphraseMissing(exchange))
             passphrase = validate_passphrase(self.passphrase)
         return ApiKeyDraft(exchange, validate_label(self.label), key, secret, passphrase)
 
@@ -207,13 +204,13 @@ def _view(record: ApiKeyRecord) -> ApiKeyView:
     )
 
 
-class KeyUnavailable(UserError):
+class KeyUnavailable(Refusal):
     """No such key for this account, or no room for another: retrying the same won't help."""
 
 
 def _not_found(key_id: int) -> KeyUnavailable:
     # The same words whether the id does not exist or belongs to someone else.
-    return KeyUnavailable(f"You have no API key with ID {key_id}. See /apikeys.")
+    return KeyUnavailable(ApiKeyNotFound(key_id))
 
 
 class ApiKeyService:
@@ -245,7 +242,7 @@ class ApiKeyService:
             return [_view(r) for r in await uow.apikeys.for_account(account_id)]
 
     async def get(self, account_id: int, key_id: int) -> ApiKeyView:
-        """One of the account's keys; UserError when the account has no key with that id."""
+        """One of the account's keys; Refusal when the account has no key with that id."""
         async with self._uow(read_only=True) as uow:
             record = await uow.apikeys.get(account_id, key_id)
         if record is None:
@@ -276,7 +273,7 @@ class ApiKeyService:
 
     async def prepare(self, session: Session, exchange: str, label: str) -> ApiKeyView | None:
         """Before the user sends any secret: may this key be added? Returns the key it would
-        replace (same exchange + label), if any. Raises UserError when it may not."""
+        replace (same exchange + label), if any. Raises Refusal when it may not."""
         exchange, label = validate_exchange(exchange), validate_label(label)
         async with self._uow(read_only=True) as uow:
             await self._safety.check(uow, Action.API_KEYS)
@@ -352,7 +349,7 @@ class ApiKeyService:
         proof: ReauthProof | None = None
         if await self._twofactor.is_enabled(session.account_id):
             if code is None:
-                raise UserError("Deleting a key needs a code from your authenticator app.")
+                raise Refusal(DeleteNeedsCode())
             proof = await self._twofactor.proof_for_action(session, code, "api_key_delete")
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
@@ -381,7 +378,7 @@ class ApiKeyService:
     # --- helpers ---------------------------------------------------------------------------
 
     async def _confirm(self, session: Session, confirmation: str, action: str) -> ReauthProof:
-        """A fresh 2FA code when 2FA is on, else the password (SPEC §4); UserError if wrong.
+        """A fresh 2FA code when 2FA is on, else the password (SPEC §4); Refusal if wrong.
         The proof is checked again in the writing transaction."""
         if await self._twofactor.is_enabled(session.account_id):
             return await self._twofactor.proof_for_action(session, confirmation, action)
@@ -401,8 +398,4 @@ class ApiKeyService:
 
 
 def _full() -> KeyUnavailable:
-    return KeyUnavailable(
-        f"You already have {MAX_KEYS} API keys, the most an account can hold. Delete one with "
-        "/apikey_delete first, or replace one by adding it again with the same exchange and "
-        "label."
-    )
+    return KeyUnavailable(ApiKeysFull(MAX_KEYS))

@@ -15,7 +15,7 @@ from core.accounts.service import normalise_email
 from core.audit.log import AuditEvent, AuditLog, EventType
 from core.audit.ports import AuditRow
 from core.authz import Actor, AdminRights
-from core.errors import UserError
+from core.errors import Reason, Refusal
 from core.ids import parse_id
 from core.ports import UnitOfWork
 
@@ -24,6 +24,11 @@ AUDIT_PAGE = 20
 
 
 TargetKind = Literal["account", "telegram"]
+
+
+@dataclass(frozen=True)
+class NoAccountWithEmail(Reason):
+    """An admin asked for the trail of an email no account has (words: bot/texts)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ class ActivityService:
         return await self._page(target, AUDIT_PAGE, before_id, after_id)
 
     async def resolve_target(self, actor: Actor, text: str) -> AuditTarget:
-        """``EMAIL``, ``ACCOUNT_ID`` or ``tg:TELEGRAM_USER_ID`` → the target; UserError when
+        """``EMAIL``, ``ACCOUNT_ID`` or ``tg:TELEGRAM_USER_ID`` → the target; Refusal when
         there is no such account. A number that is no account id means a Telegram user.
         Admins only (whether an email has an account is nobody else's business)."""
         self._rights.require(actor, "/audit")
@@ -101,7 +106,7 @@ class ActivityService:
                 return AuditTarget("account", user.id, user.email)
             user = await uow.accounts.by_email(normalise_email(raw))
         if user is None:
-            raise UserError("There is no account with that email.")
+            raise Refusal(NoAccountWithEmail())
         return AuditTarget("account", user.id, user.email)
 
     async def record_admin_view(self, actor: Actor, target: AuditTarget) -> None:

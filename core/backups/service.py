@@ -218,7 +218,7 @@ class BackupService:
             except BackupError:
                 known = None
             created_at = known.created_at if known is not None else parse_name(name)[0]
-            info = BackupInfo(name, created_at, st.st_size, known, False, exc.user_message)
+            info = BackupInfo(name, created_at, st.st_size, known, False, exc.problem)
         finally:
             await asyncio.to_thread(archive.unlink_quietly, temp)
         self._verdicts[name] = (key, info)

@@ -13,10 +13,22 @@ from core.authz import AdminRights
 from core.clock import Clock, from_iso, to_iso
 from core.config import Plan, Settings
 from core.crypto import EncryptionService
-from core.errors import DuplicateError, UserError
+from core.errors import DuplicateError, Reason, Refusal
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService
 from core.payments.ports import InvoiceRecord, PaymentRecord
+from core.payments.refusals import (
+    InvoiceAlreadyPaid,
+    InvoiceExpired,
+    InvoiceHasPending,
+    InvoiceNotFound,
+    InvoicesBusy,
+    InvoiceUnusable,
+    PaymentsOff,
+    PlanNotOnSale,
+    TxAlreadySent,
+    TxAlreadyUsed,
+)
 from core.payments.rules import (
     AMOUNT_SLOTS,
     MAX_PENDING_PER_INVOICE,
@@ -78,7 +90,7 @@ class InvoiceDesk:
     def _require_enabled(self) -> str:
         address = self._settings.receive_address
         if address is None:
-            raise UserError("Payments are not set up yet. Please try again later.")
+            raise Refusal(PaymentsOff())
         return address
 
     # --- signatures (fields: core/signing.py) ---------------------------------------------
@@ -102,7 +114,7 @@ class InvoiceDesk:
         address = self._require_enabled()
         plan = self._plans.get(plan_name)
         if plan is None:
-            raise UserError("That plan is not on sale. See /plans.")
+            raise Refusal(PlanNotOnSale())
         now = self._clock.now()
         step = self._step
         async with self._uow() as uow:
@@ -125,9 +137,7 @@ class InvoiceDesk:
                 None,
             )
             if amount is None:
-                raise UserError(
-                    "Too many invoices are open for this plan right now. Please try again later."
-                )
+                raise Refusal(InvoicesBusy())
             draft = InvoiceRecord(
                 id=0,
                 account_id=session.account_id,
@@ -168,30 +178,23 @@ class InvoiceDesk:
         self._require_enabled()
         tx_hash = normalise_tx_hash(tx_hash_text)
         now = self._clock.now()
-        refusal: str | None = None
+        refusal: Reason | None = None
         payment_id = 0
         async with self._uow() as uow:
             invoice = await uow.payments.invoice(invoice_id)
             if invoice is None or invoice.account_id != session.account_id:
-                raise UserError(
-                    f"You have no invoice #{invoice_id}. See /payments, or make one with "
-                    "/subscribe."
-                )
+                raise Refusal(InvoiceNotFound(invoice_id))
             if invoice.status == "paid":
-                raise UserError(f"Invoice #{invoice_id} is already paid.")
+                raise Refusal(InvoiceAlreadyPaid(invoice_id))
             if invoice.status == "expired" or now >= from_iso(invoice.expires_at):
-                raise UserError(
-                    f"Invoice #{invoice_id} has expired. Make a new one with /subscribe."
-                )
+                raise Refusal(InvoiceExpired(invoice_id))
             if not self.invoice_is_authentic(invoice):
                 await self._suspicion.report_tampered(
                     uow, "invoice", invoice.id, session.account_id
                 )
-                refusal = "This invoice cannot be used. Please make a new one with /subscribe."
+                refusal = InvoiceUnusable()
             elif await uow.payments.pending_count(invoice.id) >= MAX_PENDING_PER_INVOICE:
-                raise UserError(
-                    "This invoice already has payments waiting to be checked. See /payments."
-                )
+                raise Refusal(InvoiceHasPending())
             else:
                 try:
                     payment_id = await uow.payments.add_payment(
@@ -222,7 +225,7 @@ class InvoiceDesk:
                     )
             await uow.commit()
         if refusal is not None:
-            raise UserError(refusal)
+            raise Refusal(refusal)
         async with self._uow(read_only=True) as uow:
             payment = await uow.payments.payment(payment_id)
         assert payment is not None
@@ -230,12 +233,12 @@ class InvoiceDesk:
 
     async def _hash_reused(
         self, uow: UnitOfWork, session: Session, invoice: InvoiceRecord, tx_hash: str
-    ) -> str:
+    ) -> Reason:
         """The refusal for a used hash; suspicious unless it is this invoice's own retry."""
         first = await uow.payments.payment_by_tx(tx_hash)
         if first is not None and first.account_id == session.account_id:
             if first.invoice_id == invoice.id:
-                return f"You already sent this transaction as payment #{first.id}. See /payments."
+                return TxAlreadySent(first.id)
         await self._suspicion.report(
             uow,
             RULE_HASH_REUSE,
@@ -248,4 +251,4 @@ class InvoiceDesk:
                 "same_account": first is not None and first.account_id == session.account_id,
             },
         )
-        return "This transaction was already used for a payment and cannot be used again."
+        return TxAlreadyUsed()

@@ -12,10 +12,11 @@ from enum import StrEnum
 
 from core.clock import from_iso
 from core.config import PaymentSettings
-from core.errors import UserError
+from core.errors import Refusal
 from core.money import format_usdt
 from core.payments.chain import ChainTransaction
 from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord
+from core.payments.refusals import TxHashMalformed
 
 MIN_AMOUNT_STEP = 20_000  # 0.02 USDT between open invoices
 AMOUNT_SLOTS = 500  # distinct amounts tried per plan price (29.00 … 38.98)
@@ -197,13 +198,10 @@ def evaluate(
 
 
 def normalise_tx_hash(text: str) -> str:
-    """A transaction hash as stored (64 lowercase hex), or a UserError."""
+    """A transaction hash as stored (64 lowercase hex), or a Refusal."""
     cleaned = text.strip().lower()
     if not _TX_HASH.match(cleaned):
-        raise UserError(
-            "That is not a transaction hash: it has 64 characters, 0-9 and a-f. Copy it from "
-            "your wallet or from tronscan.org."
-        )
+        raise Refusal(TxHashMalformed())
     return cleaned
 
 

@@ -28,12 +28,21 @@ from dataclasses import replace
 
 from core.accounts.sessions import ReauthProof, Session
 from core.audit.log import AuditEvent, EventType, Severity
-from core.authz import Actor
+from core.authz import Actor, NoteTooLong
 from core.clock import from_iso, to_iso
 from core.config import Plan
-from core.errors import ChainUnavailableError, UserError
+from core.errors import ChainUnavailableError, Refusal
 from core.payments.invoices import InvoiceDesk
 from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord
+from core.payments.refusals import (
+    Decision,
+    InvoicePaidByAnother,
+    PaymentDecidedMeanwhile,
+    PaymentNotFound,
+    PaymentNotOpen,
+    PaymentTampered,
+    RejectionReasonMissing,
+)
 from core.payments.rules import (
     CHECK_CONCURRENCY,
     FAILED_THRESHOLD,
@@ -77,7 +86,7 @@ class PaymentService(InvoiceDesk):
             payment = await uow.payments.payment(payment_id)
             invoice = await uow.payments.invoice(payment.invoice_id) if payment else None
         if payment is None or invoice is None:
-            raise UserError(f"There is no payment #{payment_id}.")
+            raise Refusal(PaymentNotFound(payment_id))
         if not self._row_pair_is_sound(payment, invoice):
             return await self._refuse_tampered(payment, invoice)
         try:
@@ -364,7 +373,7 @@ class PaymentService(InvoiceDesk):
         async with self._uow(read_only=True) as uow:
             payment = await uow.payments.payment(payment_id)
             if payment is None:
-                raise UserError(f"There is no payment #{payment_id}.")
+                raise Refusal(PaymentNotFound(payment_id))
             user = await uow.accounts.by_id(payment.account_id)
             invoice = await uow.payments.invoice(payment.invoice_id)
         return PaymentView(payment, invoice, user.email if user else "?")
@@ -402,24 +411,22 @@ class PaymentService(InvoiceDesk):
             payment = await uow.payments.payment(payment_id)
             invoice = await uow.payments.invoice(payment.invoice_id) if payment else None
             if payment is None or invoice is None:
-                raise UserError(f"There is no payment #{payment_id}.")
+                raise Refusal(PaymentNotFound(payment_id))
             if payment.status not in OPEN_TO_ADMIN:
-                raise UserError(f"Payment #{payment_id} is {payment.status}; nothing to approve.")
+                raise Refusal(PaymentNotOpen(payment_id, payment.status, Decision.APPROVE))
             if invoice.status == "paid":
-                raise UserError(f"Invoice #{invoice.id} is already paid by another payment.")
+                raise Refusal(InvoicePaidByAnother(invoice.id))
             if not self._row_pair_is_sound(payment, invoice):
                 await self._suspicion.report_tampered(
                     uow, "invoice", invoice.id, payment.account_id
                 )
                 await uow.commit()
-                raise UserError(
-                    "This payment's records fail their integrity check; it cannot be approved."
-                )
+                raise Refusal(PaymentTampered())
             license_record = await self._approve(
                 uow, payment, invoice, invoice.amount_micro, at, admin=admin
             )
             if license_record is None:
-                raise UserError(f"Payment #{payment_id} was decided meanwhile; see /pending.")
+                raise Refusal(PaymentDecidedMeanwhile(payment_id))
             await uow.commit()
         return CheckReport(
             await self._reload(payment_id),
@@ -434,13 +441,13 @@ class PaymentService(InvoiceDesk):
         self._rights.require_session(admin, "reject")
         reason = " ".join(reason.split())
         if not reason:
-            raise UserError("Say why: /reject PAYMENT_ID REASON")
+            raise Refusal(RejectionReasonMissing())
         if len(reason) > REASON_MAX:
-            raise UserError(f"Please keep the reason under {REASON_MAX} characters.")
+            raise Refusal(NoteTooLong(REASON_MAX))
         async with self._uow() as uow:
             payment = await uow.payments.payment(payment_id)
             if payment is None:
-                raise UserError(f"There is no payment #{payment_id}.")
+                raise Refusal(PaymentNotFound(payment_id))
             if not await uow.payments.decide(
                 payment.id,
                 status=PaymentStatus.REJECTED,
@@ -448,7 +455,7 @@ class PaymentService(InvoiceDesk):
                 at=to_iso(self._clock.now()),
                 was=OPEN_TO_ADMIN,
             ):
-                raise UserError(f"Payment #{payment_id} is {payment.status}; nothing to reject.")
+                raise Refusal(PaymentNotOpen(payment_id, payment.status, Decision.REJECT))
             await self._audit.append(
                 uow,
                 AuditEvent(

@@ -27,9 +27,9 @@ from enum import StrEnum
 
 from core.accounts.sessions import Session
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
-from core.authz import AdminRights
+from core.authz import AdminNeedsTwoFactor, AdminRights, NoteNotPlain, NoteTooLong
 from core.clock import Clock, from_iso, to_iso
-from core.errors import UserError
+from core.errors import Reason, Refusal
 from core.ports import UnitOfWork
 from core.safety.ports import SafetyRecord
 from core.twofactor.service import TwoFactorService
@@ -49,32 +49,38 @@ class Action(StrEnum):
     WITHDRAWALS = "withdrawals"
 
 
-_HALTED_TEXT = {
-    Action.API_KEYS: (
-        "⛔ Changes to API keys are paused platform-wide right now for safety, so nothing was "
-        "changed. Please try again later. If you think a key is exposed, revoke it on the "
-        "exchange's website: that works at once."
-    ),
-    Action.WITHDRAWALS: (
-        "⛔ Withdrawals are paused platform-wide right now for safety, so nothing was "
-        "changed. Please try again later; your balance is safe."
-    ),
-}
+@dataclass(frozen=True)
+class KillSwitchHalts(Reason):
+    """The kill switch is on and halts ``action`` (words: bot/texts/en/safety.py)."""
+
+    action: Action
 
 
-class Halted(UserError):
+@dataclass(frozen=True)
+class KillSwitchAlreadySet(Reason):
+    """The kill switch is already ``active`` (or not) as asked."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
+class KillSwitchReasonMissing(Reason):
+    """The admin gave no reason (or one of a couple of characters)."""
+
+
+class Halted(Refusal):
     """The kill switch is on and the action is one it halts."""
 
     def __init__(self, action: Action) -> None:
-        super().__init__(_HALTED_TEXT[action])
+        super().__init__(KillSwitchHalts(action))
         self.action = action
 
 
-class AlreadySet(UserError):
+class AlreadySet(Refusal):
     """The kill switch is already in the state asked for; nothing changes."""
 
     def __init__(self, active: bool) -> None:
-        super().__init__(already_text(active))
+        super().__init__(KillSwitchAlreadySet(active))
 
 
 @dataclass(frozen=True)
@@ -115,13 +121,11 @@ def validate_reason(text: str) -> str:
     """A one-line reason of 3–200 printable characters (whitespace runs folded)."""
     reason = _SPACES.sub(" ", text).strip()
     if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in reason):
-        raise UserError("The reason may only contain ordinary text.")
+        raise Refusal(NoteNotPlain())
     if len(reason) < REASON_MIN:
-        raise UserError(
-            "Please give a reason (a few words), e.g. <code>/killswitch on exchange outage</code>."
-        )
+        raise Refusal(KillSwitchReasonMissing())
     if len(reason) > REASON_MAX:
-        raise UserError(f"Please keep the reason under {REASON_MAX} characters.")
+        raise Refusal(NoteTooLong(REASON_MAX))
     return reason
 
 
@@ -155,7 +159,7 @@ class SafetyService:
             raise Halted(wanted)
 
     async def ensure_allowed(self, action: str) -> None:
-        """Raise :class:`Halted` (a UserError) while the kill switch halts ``action``.
+        """Raise :class:`Halted` (a Refusal) while the kill switch halts ``action``.
 
         Opens its own unit of work: inside one, use :meth:`check` instead.
         """
@@ -168,15 +172,12 @@ class SafetyService:
         """Turn the kill switch on or off: an admin's own session, 2FA on, a fresh code.
 
         Audited as SETTINGS_CHANGED and queued for the admin chat, in one transaction with
-        the change. Raises :class:`UserError` when refused (nothing changes then).
+        the change. Raises :class:`Refusal` when refused (nothing changes then).
         """
         self._rights.require_session(session, "killswitch")
         reason = validate_reason(reason)
         if not await self._twofactor.is_enabled(session.account_id):
-            raise UserError(
-                "This admin action needs your own account logged in with two-factor "
-                "authentication on. Turn it on with /2fa_enroll."
-            )
+            raise Refusal(AdminNeedsTwoFactor())
         if (await self.killswitch()).active == active:
             raise AlreadySet(active)
         proof = await self._twofactor.proof_for_action(session, code, KILLSWITCH)
@@ -223,10 +224,3 @@ class SafetyService:
         return KillSwitchState(
             active, reason, from_iso(now), session.account_id, session.telegram_user_id
         )
-
-
-def already_text(active: bool) -> str:
-    """The refusal when the switch is already where the admin wants it."""
-    if active:
-        return "The kill switch is already <b>on</b>. Nothing was changed."
-    return "The kill switch is already <b>off</b>. Nothing was changed."

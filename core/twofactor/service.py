@@ -35,9 +35,18 @@ from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock, from_iso, to_iso
 from core.crypto import EncryptionService
 from core.digits import parse_code
-from core.errors import UserError
+from core.errors import Refusal
 from core.ports import UnitOfWork
 from core.twofactor.ports import MfaRecord
+from core.twofactor.refusals import (
+    CodeEntryPaused,
+    CodeReplayed,
+    CodeWrong,
+    EnrolFirst,
+    FirstCodeMismatch,
+    TwoFactorAlreadyOn,
+    TwoFactorNotOn,
+)
 
 ISSUER = "Verzek"
 PURPOSE = "totp"
@@ -103,8 +112,8 @@ class SecondFactorProof:
     backup_codes_left: int | None = None  # set when a backup code was the proof
 
 
-class CodeBlocked(UserError):
-    """Too many wrong codes: entry is paused."""
+class CodeBlocked(Refusal):
+    """Too many wrong codes: entry is paused (its reason: :class:`CodeEntryPaused`)."""
 
 
 class TwoFactorService:
@@ -206,7 +215,7 @@ class TwoFactorService:
             await self._accounts.sessions.require_live(uow, session, proof)
             record = await uow.twofactor.get(user.id)
             if record is not None and record.enabled_at is not None:
-                raise UserError("Two-factor authentication is already on. See /2fa.")
+                raise Refusal(TwoFactorAlreadyOn(see_status=True))
             await uow.twofactor.put_pending(
                 user.id,
                 self._crypto.encrypt(secret, owner=user.id, purpose=PURPOSE),
@@ -230,21 +239,18 @@ class TwoFactorService:
         async with self._uow(read_only=True) as uow:
             record = await uow.twofactor.get(session.account_id)
         if record is None:
-            raise UserError("Start with /2fa_enroll first.")
+            raise Refusal(EnrolFirst())
         if record.enabled_at is not None:
-            raise UserError("Two-factor authentication is already on.")
+            raise Refusal(TwoFactorAlreadyOn())
         step = self._matching_step(self._secret(record), code)
         if step is None:
-            raise UserError(
-                "That code didn't match. Send the 6-digit code your app shows now (if it keeps "
-                "failing, check that your phone's clock is set automatically)."
-            )
+            raise Refusal(FirstCodeMismatch())
         codes, hashes = await self._new_backup_codes()
         now = to_iso(self._clock.now())
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
             if not await uow.twofactor.enable(session.account_id, now, step):
-                raise UserError("Two-factor authentication is already on.")
+                raise Refusal(TwoFactorAlreadyOn())
             await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
             await self._accounts.sessions.replace_stamp(
                 uow, session.account_id, EndReason.MFA_ENABLED
@@ -268,7 +274,7 @@ class TwoFactorService:
     ) -> SecondFactorProof:
         """Check a TOTP or backup code under the throttle and replay guard.
 
-        Raises :class:`CodeBlocked` while throttled and :class:`UserError` for a wrong or
+        Raises :class:`CodeBlocked` while throttled and a :class:`Refusal` for a wrong or
         replayed code; every outcome is audited (MFA_VERIFIED / MFA_FAILED).
         """
         totp_code = parse_code(code, CODE_DIGITS)
@@ -280,14 +286,14 @@ class TwoFactorService:
         async with self._uow() as uow:
             record = await uow.twofactor.get(account_id)
             if record is None or record.enabled_at is None:
-                raise UserError("Two-factor authentication is not on for this account.")
+                raise Refusal(TwoFactorNotOn())
             blocked = await self._blocked_seconds(uow, account_id)
             if blocked:
                 await self._failed(
                     uow, account_id, telegram_user_id, "throttled", purpose, count=False
                 )
                 await uow.commit()
-                raise CodeBlocked(blocked_message(blocked))
+                raise CodeBlocked(CodeEntryPaused(blocked))
             reservation = await uow.twofactor.add_failure(account_id, to_iso(now))
             candidates = (
                 [(c.id, c.code_hash) for c in await uow.twofactor.unused_backup_codes(account_id)]
@@ -339,13 +345,8 @@ class TwoFactorService:
                 account_id, now, left if method == "backup_code" else None
             )
         if outcome == "replay":
-            raise UserError(
-                "That code was already used. Wait for the next code in your app and send that one."
-            )
-        raise UserError(
-            "That code didn't work. Send the 6-digit code from your app, or one of your backup "
-            "codes."
-        )
+            raise Refusal(CodeReplayed())
+        raise Refusal(CodeWrong())
 
     async def _failed(
         self,
@@ -435,16 +436,6 @@ class TwoFactorService:
             )
             await uow.commit()
         return ended
-
-
-def blocked_message(seconds: int) -> str:
-    """Shown while code entry is paused."""
-    minutes = max(1, (seconds + 59) // 60)
-    unit = "minute" if minutes == 1 else "minutes"
-    return (
-        f"Too many wrong codes. For your safety, code entry is paused for about {minutes} "
-        f"{unit}. Please try again later."
-    )
 
 
 def _qr_png(uri: str) -> bytes:

@@ -10,11 +10,21 @@ from dataclasses import dataclass
 from decimal import InvalidOperation
 from enum import StrEnum
 
+from core.authz import NoteNotPlain, NoteTooLong
 from core.digits import parse_decimal
-from core.errors import UserError
-from core.money import MICRO, format_usdt, to_micro
+from core.errors import Refusal
+from core.money import MICRO, to_micro
 from core.payments.tron import is_valid_tron_address
 from core.withdrawals.ports import WithdrawalRecord
+from core.withdrawals.refusals import (
+    AddressInvalid,
+    AmountBelowMinimum,
+    AmountNotNumber,
+    AmountTooPrecise,
+    WalletUnderReview,
+    WithdrawalRejectionReasonMissing,
+    WithdrawalsNeedTwoFactor,
+)
 
 MIN_WITHDRAWAL_MICRO = 1 * MICRO  # the smallest payout worth a TRON transfer fee
 AMOUNT_MAX_DIGITS = 12  # whole USDT digits accepted (far above any balance, far below int64)
@@ -40,7 +50,7 @@ class WithdrawalStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class WithdrawalRefused(UserError):
+class WithdrawalRefused(Refusal):
     """A withdrawal request that cannot go ahead as asked (retrying the same step won't help)."""
 
 
@@ -48,20 +58,14 @@ class TwoFactorRequired(WithdrawalRefused):
     """Withdrawals need 2FA on the account."""
 
     def __init__(self) -> None:
-        super().__init__(
-            "🛡 Withdrawals need two-factor authentication, so a stolen password alone can't "
-            "move your money. Turn it on with /2fa_enroll, then send /withdraw again."
-        )
+        super().__init__(WithdrawalsNeedTwoFactor())
 
 
 class UnderReview(WithdrawalRefused):
     """The account's ledger failed an integrity check: no payouts until an admin looked."""
 
     def __init__(self) -> None:
-        super().__init__(
-            "⚠️ Your wallet is under review after an integrity check, so withdrawals are paused "
-            "for your account. The admins have been alerted; please contact support."
-        )
+        super().__init__(WalletUnderReview())
 
 
 def mask_address(address: str) -> str:
@@ -70,40 +74,28 @@ def mask_address(address: str) -> str:
 
 
 def parse_amount(text: str) -> int:
-    """A typed USDT amount (``12``, ``12.5``, ``12,50``) → integer micro-USDT, or a UserError.
+    """A typed USDT amount (``12``, ``12.5``, ``12,50``) → integer micro-USDT, or a Refusal.
 
     Decimal arithmetic only; more than 6 decimals, zero, negatives, exponents and anything
     below :data:`MIN_WITHDRAWAL_MICRO` are refused with a reason.
     """
     typed = parse_decimal(text, max_whole_digits=AMOUNT_MAX_DIGITS)
     if typed is None:
-        raise UserError(
-            "That amount isn't a number I can use. Write it like <code>25</code> or "
-            "<code>12.50</code> (USDT, a dot for decimals)."
-        )
+        raise Refusal(AmountNotNumber())
     try:
         micro = to_micro(typed)
     except (InvalidOperation, ValueError):
-        raise UserError(
-            "USDT has at most 6 decimals, e.g. <code>12.345678</code>. Please round the amount."
-        ) from None
+        raise Refusal(AmountTooPrecise()) from None
     if micro < MIN_WITHDRAWAL_MICRO:
-        raise UserError(
-            f"The smallest withdrawal is {format_usdt(MIN_WITHDRAWAL_MICRO)} USDT, so a "
-            "transfer fee never eats most of it."
-        )
+        raise Refusal(AmountBelowMinimum(MIN_WITHDRAWAL_MICRO))
     return micro
 
 
 def parse_address(text: str) -> str:
-    """A TRON (TRC20) address, checked with its base58check checksum, or a UserError."""
+    """A TRON (TRC20) address, checked with its base58check checksum, or a Refusal."""
     address = text.strip()
     if not is_valid_tron_address(address):
-        raise UserError(
-            "That isn't a valid TRON address. It starts with <b>T</b>, has 34 characters and "
-            "a built-in checksum, so one wrong character is caught. Copy it from your wallet's "
-            "<b>USDT TRC20</b> receive screen."
-        )
+        raise Refusal(AddressInvalid())
     return address
 
 
@@ -111,11 +103,11 @@ def clean_reason(text: str) -> str:
     """A one-line reason shown to the user: whitespace folded, 1–200 ordinary characters."""
     reason = _SPACES.sub(" ", text).strip()
     if not reason:
-        raise UserError("Say why: /reject_withdrawal ID REASON")
+        raise Refusal(WithdrawalRejectionReasonMissing())
     if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in reason):
-        raise UserError("The reason may only contain ordinary text.")
+        raise Refusal(NoteNotPlain())
     if len(reason) > REASON_MAX:
-        raise UserError(f"Please keep the reason under {REASON_MAX} characters.")
+        raise Refusal(NoteTooLong(REASON_MAX))
     return reason
 
 

@@ -27,14 +27,14 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from core.accounts.cooldown import CoolingDown, cooldown_until
+from core.accounts.refusals import NotLoggedIn
 from core.accounts.sessions import Session
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.suspicion import SuspicionReporter
-from core.authz import Actor, AdminRights
+from core.authz import Actor, AdminNeedsTwoFactor, AdminRights
 from core.clock import Clock, to_iso
 from core.crypto import EncryptionService
-from core.errors import DuplicateError, UserError
-from core.money import format_usdt
+from core.errors import DuplicateError, Refusal
 from core.payments.rules import normalise_tx_hash
 from core.payments.tron import is_valid_tron_address
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
@@ -43,6 +43,20 @@ from core.safety.service import Action, SafetyService
 from core.signing import WITHDRAWAL_SIGNATURE, sign_record, verify_record
 from core.twofactor.service import TwoFactorService
 from core.withdrawals.ports import WithdrawalRecord
+from core.withdrawals.refusals import (
+    AddressInvalid,
+    AmountBelowMinimum,
+    Decision,
+    InsufficientBalance,
+    OwnPaymentAddress,
+    TxCompletedAnother,
+    TxCompletedWithdrawal,
+    WithdrawalAlreadyCompleted,
+    WithdrawalAlreadyRejected,
+    WithdrawalDecidedMeanwhile,
+    WithdrawalNotFound,
+    WithdrawalTampered,
+)
 from core.withdrawals.rules import (
     ACTION,
     LEDGER_LIMIT,
@@ -174,7 +188,7 @@ class WithdrawalService:
         async with self._uow(read_only=True) as uow:
             user = await uow.accounts.by_id(account_id)
             if user is None:
-                raise UserError("Please /login first.")
+                raise Refusal(NotLoggedIn())
             referred = await uow.accounts.referred_count(account_id)
             position = await self._position(uow, account_id)
         return ReferralSummary(user.referral_code, referred, position.referral_micro)
@@ -183,16 +197,11 @@ class WithdrawalService:
 
     def _check_draft(self, amount_micro: int, address: str) -> None:
         if amount_micro < MIN_WITHDRAWAL_MICRO:
-            raise WithdrawalRefused(
-                f"The smallest withdrawal is {format_usdt(MIN_WITHDRAWAL_MICRO)} USDT."
-            )
+            raise WithdrawalRefused(AmountBelowMinimum(MIN_WITHDRAWAL_MICRO, explain=False))
         if not is_valid_tron_address(address):
-            raise WithdrawalRefused("That isn't a valid TRON address.")
+            raise WithdrawalRefused(AddressInvalid(explain=False))
         if address == self._receive_address:
-            raise WithdrawalRefused(
-                "That is Verzek's own payment address. Send your withdrawal to an address of "
-                "your own wallet."
-            )
+            raise WithdrawalRefused(OwnPaymentAddress())
 
     async def _refuse_during_cooldown(self, uow: UnitOfWork, account_id: int) -> None:
         """Raise :class:`~core.accounts.cooldown.CoolingDown` while a recent security change holds
@@ -204,17 +213,14 @@ class WithdrawalService:
 
     @staticmethod
     def _insufficient(amount_micro: int, available_micro: int) -> WithdrawalRefused:
-        return WithdrawalRefused(
-            f"You can withdraw at most {format_usdt(available_micro)} USDT right now (asked: "
-            f"{format_usdt(amount_micro)} USDT). /wallet shows your balance."
-        )
+        return WithdrawalRefused(InsufficientBalance(amount_micro, available_micro))
 
     async def prepare(
         self, session: Session, amount_text: str, address_text: str
     ) -> WithdrawalDraft:
         """Check a ``/withdraw AMOUNT ADDRESS`` before asking for the 2FA code.
 
-        Refuses (UserError) a bad amount or address, the kill switch, an account without 2FA
+        Refuses (Refusal) a bad amount or address, the kill switch, an account without 2FA
         and an amount over the available balance. Nothing is held yet: :meth:`request` checks
         everything again in the transaction that holds the money. Refuses with
         :class:`~core.accounts.cooldown.CoolingDown` after a recent security change.
@@ -243,7 +249,7 @@ class WithdrawalService:
         transaction that writes the hold, the request and WITHDRAWAL_REQUESTED (which the
         detector sees: a large amount raises an alert), so concurrent requests are decided one
         after the other on the balance the previous one left. Raises :class:`WithdrawalRefused`
-        (or the kill switch's ``Halted``) when it cannot go ahead, and a plain UserError for a
+        (or the kill switch's ``Halted``) when it cannot go ahead, and a plain Refusal for a
         wrong code (the user may try another).
         """
         self._check_draft(draft.amount_micro, draft.address)
@@ -334,28 +340,21 @@ class WithdrawalService:
     async def _require_admin(self, admin: Session) -> None:
         self._rights.require_session(admin, "withdrawal decision")
         if not await self._twofactor.is_enabled(admin.account_id):
-            raise UserError(
-                "This admin action needs your own account logged in with two-factor "
-                "authentication on. Turn it on with /2fa_enroll."
-            )
+            raise Refusal(AdminNeedsTwoFactor())
 
     async def _open_to_decide(
-        self, uow: UnitOfWork, withdrawal_id: int, verb: str
+        self, uow: UnitOfWork, withdrawal_id: int, decision: Decision
     ) -> WithdrawalRecord:
         """The withdrawal if it is still requested and its row verifies; else a polite no."""
         withdrawal = await uow.withdrawals.get(withdrawal_id)
         if withdrawal is None:
-            raise UserError(f"There is no withdrawal #{withdrawal_id}. See /withdrawals.")
+            raise Refusal(WithdrawalNotFound(withdrawal_id))
         if withdrawal.status == WithdrawalStatus.COMPLETED:
-            raise UserError(
-                f"Withdrawal #{withdrawal_id} is already completed (transaction "
-                f"<code>{withdrawal.tx_hash}</code>); there is nothing to {verb}."
+            raise Refusal(
+                WithdrawalAlreadyCompleted(withdrawal_id, withdrawal.tx_hash or "", decision)
             )
         if withdrawal.status == WithdrawalStatus.REJECTED:
-            raise UserError(
-                f"Withdrawal #{withdrawal_id} was already rejected and its amount released; "
-                f"there is nothing to {verb}."
-            )
+            raise Refusal(WithdrawalAlreadyRejected(withdrawal_id, decision))
         return withdrawal
 
     async def _refuse_tampered(self, uow: UnitOfWork, withdrawal: WithdrawalRecord) -> NoReturn:
@@ -363,11 +362,7 @@ class WithdrawalService:
             uow, "withdrawal", withdrawal.id, withdrawal.account_id
         )
         await uow.commit()
-        raise UserError(
-            f"Withdrawal #{withdrawal.id} fails its integrity check (amount or address may have "
-            "been changed), so it can't be decided here. It was reported; look at it in the "
-            "database before paying anything."
-        )
+        raise Refusal(WithdrawalTampered(withdrawal.id))
 
     async def complete(self, admin: Session, withdrawal_id: int, tx_hash: str) -> WithdrawalRecord:
         """An admin records the payout transaction: the hold becomes a final debit.
@@ -378,14 +373,12 @@ class WithdrawalService:
         await self._require_admin(admin)
         tx = normalise_tx_hash(tx_hash)
         async with self._uow() as uow:
-            withdrawal = await self._open_to_decide(uow, withdrawal_id, "complete")
+            withdrawal = await self._open_to_decide(uow, withdrawal_id, Decision.COMPLETE)
             if not self.is_authentic(withdrawal):
                 await self._refuse_tampered(uow, withdrawal)
             used = await uow.withdrawals.by_tx_hash(tx)
             if used is not None:
-                raise UserError(
-                    f"That transaction already completed withdrawal #{used.id}. Check the hash."
-                )
+                raise Refusal(TxCompletedWithdrawal(used.id))
             at = to_iso(self._clock.now())
             try:
                 decided = await uow.withdrawals.decide(
@@ -397,9 +390,9 @@ class WithdrawalService:
                     reason="",
                 )
             except DuplicateError:
-                raise UserError("That transaction already completed another withdrawal.") from None
+                raise Refusal(TxCompletedAnother()) from None
             if not decided:
-                raise UserError(f"Withdrawal #{withdrawal.id} was decided meanwhile.")
+                raise Refusal(WithdrawalDecidedMeanwhile(withdrawal.id))
             for kind, amount in (
                 (WITHDRAWAL_RELEASE, withdrawal.amount_micro),
                 (WITHDRAWAL_DEBIT, -withdrawal.amount_micro),
@@ -436,7 +429,7 @@ class WithdrawalService:
         await self._require_admin(admin)
         reason = clean_reason(reason)
         async with self._uow() as uow:
-            withdrawal = await self._open_to_decide(uow, withdrawal_id, "reject")
+            withdrawal = await self._open_to_decide(uow, withdrawal_id, Decision.REJECT)
             if not self.is_authentic(withdrawal):
                 await self._refuse_tampered(uow, withdrawal)
             at = to_iso(self._clock.now())
@@ -448,7 +441,7 @@ class WithdrawalService:
                 tx_hash=None,
                 reason=reason,
             ):
-                raise UserError(f"Withdrawal #{withdrawal.id} was decided meanwhile.")
+                raise Refusal(WithdrawalDecidedMeanwhile(withdrawal.id))
             await self._ledger.append(
                 uow,
                 account_id=withdrawal.account_id,

@@ -28,7 +28,7 @@ from core.adapters.backup_archive import parse_name
 from core.adapters.tronscan import _retry_after
 from core.authz import OPERATOR
 from core.digits import is_ascii_digits, parse_code, parse_decimal, parse_id, parse_int
-from core.errors import UserError
+from core.errors import Refusal
 from core.money import to_micro
 from core.services import Services
 from core.twofactor.service import normalise_backup_code
@@ -168,7 +168,7 @@ def test_every_lookalike_digit_is_refused_by_every_parser() -> None:
 )
 def test_amounts_in_anything_but_ascii_are_refused_politely(text: str) -> None:
     """/withdraw amounts: a reason, never an exception or another number."""
-    with pytest.raises(UserError):
+    with pytest.raises(Refusal):
         parse_amount(text)
 
 
@@ -193,9 +193,9 @@ def test_backup_codes_are_ascii_before_case_folding() -> None:
 def test_backup_names_and_retry_after_in_lookalike_digits() -> None:
     """A restore name in Arabic-Indic digits is not a name; ``Retry-After: ²`` is no number
     (it used to pass isdigit() and then crash float())."""
-    with pytest.raises(UserError):
+    with pytest.raises(Refusal):
         parse_name("verzek-٢٠٢٦٠١٠١T٠٢٠٠٠٠Z.tar.gz")
-    with pytest.raises(UserError):
+    with pytest.raises(Refusal):
         parse_name("verzek-20260101T020000Z-١.tar.gz")
     assert _retry_after({"retry-after": "²"}) is None
     assert _retry_after({"retry-after": "٣٠"}) is None
@@ -208,7 +208,7 @@ async def test_audit_targets_read_ids_once(services: Services) -> None:
     assert (await services.activity.resolve_target(OPERATOR, "tg:#12")).id == 12
     assert (await services.activity.resolve_target(OPERATOR, " 42 ")).id == 42
     for text in ("tg:١٢", "١٢", "tg:12\u200b"):
-        with pytest.raises(UserError):
+        with pytest.raises(Refusal):
             await services.activity.resolve_target(OPERATOR, text)
 
 

@@ -22,7 +22,7 @@ from bot import texts
 from core.accounts.service import LoginAttempt
 from core.clock import FakeClock
 from core.config import Settings
-from core.errors import UserError
+from core.errors import Refusal
 from core.services import Services
 from core.twofactor.service import CodeBlocked
 from tests.support.harness import BotHarness
@@ -290,7 +290,7 @@ async def test_thirty_accounts_racing_two_factor_codes(
         return_exceptions=True,
     )
     assert len(compared) == LIMIT
-    assert all(isinstance(o, UserError) for o in outcomes)
+    assert all(isinstance(o, Refusal) for o in outcomes)
     assert sum(isinstance(o, CodeBlocked) for o in outcomes) == len(ATTACKERS) - LIMIT
     with pytest.raises(CodeBlocked):
         await services.twofactor.verify(account_id, 5000, totp.at(clock.now()), purpose="login")
@@ -313,7 +313,7 @@ async def test_a_right_code_does_not_count_as_a_failure(
     session = await log_in(services, VICTIM_TELEGRAM_ID)
     totp = await enrol_2fa(services, session, clock)
     for _ in range(4):
-        with pytest.raises(UserError):
+        with pytest.raises(Refusal):
             await services.twofactor.verify(account_id, VICTIM_TELEGRAM_ID, "000000", purpose="x")
     code = totp.at(clock.now())
     await services.twofactor.verify(account_id, VICTIM_TELEGRAM_ID, code, purpose="x")

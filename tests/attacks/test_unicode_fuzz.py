@@ -33,7 +33,7 @@ from bot.fake_telegram import TelegramUser
 from core.accounts.service import normalise_email
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
-from core.errors import UserError
+from core.errors import Refusal
 from core.services import Services
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
@@ -260,7 +260,7 @@ async def legitimate_change(
             try:
                 if normalise_email(text) == email:
                     return True
-            except UserError:
+            except Refusal:
                 continue
         elif await services.accounts.passwords.verify(password_hash, text):
             return True

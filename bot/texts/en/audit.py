@@ -1,0 +1,112 @@
+"""English: Activity, the audit trail, security alerts and notices."""
+
+from __future__ import annotations
+
+from bot.texts.template import Refusals
+from core.audit.activity import NoAccountWithEmail
+
+# --- activity, audit trail, alerts (admin) and security notices ---------------------------
+ACTIVITY_HEADER = "<b>Your account activity</b> (newest first, times in UTC)"
+ACTIVITY_EMPTY = "Nothing has been recorded for your account yet."
+PAGE_OLDER = "Older ▶"
+PAGE_NEWER = "◀ Newer"
+FROM_THIS_TELEGRAM = "this Telegram account"
+FROM_OTHER_TELEGRAM = "another Telegram account"
+NOT_YOUR_BUTTON = "This button isn't yours. Send /activity to see your own activity."
+
+ADMIN_DATA_CHAT_ONLY = (
+    "For privacy I show security data only in a private chat with an admin or in the admin chat."
+)
+AUDIT_USAGE = (
+    "Usage: <code>/audit EMAIL</code>, <code>/audit ACCOUNT_ID</code> or "
+    "<code>/audit tg:TELEGRAM_USER_ID</code>."
+)
+AUDIT_HEADER_ACCOUNT = "<b>Audit trail of account #{id}</b> ({email}), newest first, UTC"
+AUDIT_HEADER_TELEGRAM = "<b>Audit trail of Telegram user {id}</b>, newest first, UTC"
+AUDIT_EMPTY = "No events recorded."
+
+ALERTS_HEADER = "<b>Recent security alerts</b> (newest first, UTC)"
+ALERTS_EMPTY = "No security alerts so far."
+ALERT_PENDING = "⏳ not delivered yet (attempt {attempts})"
+SUSPICIOUS_HEADER = "<b>Suspicious activity in the last 24 hours</b>"
+SUSPICIOUS_EMPTY = "Nothing suspicious in the last 24 hours."
+SUSPICIOUS_LINE = (
+    "• <b>{rule}</b>: {hits} from {subjects}; alerts sent: {sent}, pending: {pending}"
+)
+
+ALERT_TITLE = "{icon} <b>Security alert: {rule}</b>"
+ALERT_WHO = "Who: {who}"
+ALERT_WHEN = "When: {when} UTC"
+ALERT_EVIDENCE = "Evidence: {evidence}"
+ALERT_FOLDED = "Folded in: {count} of this rule for this subject since the last alert"
+ALERT_MORE = "More: {audit} · event #{event_id}"
+
+SEVERITY_ICONS = {"critical": "🚨", "warning": "⚠️", "info": "ℹ️"}
+RULE_LABELS = {
+    "failed_logins": "Repeated failed logins",
+    "failed_2fa": "Repeated wrong 2FA codes",
+    "totp_replay": "Reused 2FA code",
+    "api_key_changes": "Many API-key changes",
+    "large_withdrawal": "Large withdrawal",
+    "new_telegram_account": "Login from a new Telegram account",
+    "admin_command_denied": "Admin command by a non-admin",
+    "killswitch": "Kill switch changed",
+    "payment_hash_reuse": "Transaction hash used again",
+    "payment_wrong_token": "Payment with a token that is not USDT",
+    "payment_failed_verifications": "Repeated failed payment checks",
+    "signature_invalid": "Signed record fails its signature (tampering?)",
+    "wallet_ledger_mismatch": "Wallet ledger disagrees with its withdrawals",
+}
+# What a user reads in /activity for each event type.
+EVENT_LABELS = {
+    "LOGIN_SUCCESS": "Logged in",
+    "LOGIN_FAILED": "Failed login attempt",
+    "LOGOUT": "Logged out",
+    "MFA_ENABLED": "Two-factor authentication turned on",
+    "MFA_DISABLED": "Two-factor authentication turned off",
+    "MFA_VERIFIED": "2FA code accepted",
+    "MFA_FAILED": "Wrong 2FA code",
+    "API_KEY_ADDED": "API key added",
+    "API_KEY_UPDATED": "API key updated",
+    "API_KEY_DELETED": "API key deleted",
+    "PASSWORD_CHANGED": "Password changed",
+    "EMAIL_CHANGED": "Email changed",
+    "PAYMENT_SUBMITTED": "Payment submitted",
+    "PAYMENT_APPROVED": "Payment approved",
+    "PAYMENT_REJECTED": "Payment rejected",
+    "SUBSCRIPTION_STARTED": "Subscription started",
+    "SUBSCRIPTION_CANCELLED": "Subscription cancelled",
+    "TRADE_EXECUTED": "Trade executed",
+    "POSITION_CLOSED": "Position closed",
+    "WITHDRAWAL_REQUESTED": "Withdrawal requested",
+    "WITHDRAWAL_COMPLETED": "Withdrawal completed",
+    "ADMIN_ACTION": "Admin action",
+    "SETTINGS_CHANGED": "Settings changed",
+    "SUSPICIOUS_ACTIVITY": "⚠️ Security alert",
+    "RATE_LIMIT_EXCEEDED": "Too many requests",
+    "REGISTERED": "Account created",
+    "BACKUP_CREATED": "Backup created",
+    "BACKUP_RESTORED": "Backup restored",
+}
+
+NOTICE_EMAIL_CHANGED = (
+    "⚠️ The email address of your Verzek account was changed from {old} to {new}. "
+    "If that wasn't you, log in and change your password with /password right away, and "
+    "contact support."
+)
+NOTICE_API_KEY_ADDED = (
+    "🔑 An API key for {exchange} (<b>{label}</b>, <code>{masked}</code>) was added to your "
+    "Verzek account. If that wasn't you, log in, delete it with /apikeys and change your "
+    "password with /password right away."
+)
+NOTICE_API_KEY_DELETED = (
+    "🗑 The API key for {exchange} (<b>{label}</b>, <code>{masked}</code>) was deleted from "
+    "your Verzek account. If that wasn't you, log in and change your password with /password "
+    "right away."
+)
+NOTICE_GENERIC = (
+    "⚠️ Security change on your Verzek account: {what}. If that wasn't you, log in and change "
+    "your password with /password right away."
+)
+
+AUDIT_REFUSALS: Refusals = {NoAccountWithEmail: "There is no account with that email."}

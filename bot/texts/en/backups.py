@@ -1,0 +1,72 @@
+"""English: Backups and restores (admins)."""
+
+from __future__ import annotations
+
+from bot.texts.template import Refusals
+from core.adapters.backup_archive import BackupFailed
+
+# --- backups (admin) -------------------------------------------------------------------------
+BACKUP_STARTED = "⏳ Backing up the database… I'll answer once the archive is written and verified."
+BACKUP_DONE = (
+    "✅ Backup <code>{name}</code> written and verified.\n"
+    "{size} · schema {schema} · {rows} in {tables}."
+)
+BACKUP_FAILED = "❌ The backup failed: {reason}\nThe admin chat was alerted."
+BACKUP_ALERT = (
+    "🚨 <b>{what} failed</b>: {reason}\n"
+    "Earlier archives are untouched. Fix the cause, then run /backup to make a fresh one."
+)
+BACKUP_ALERT_NIGHTLY = "Nightly backup"
+BACKUP_ALERT_MANUAL = "Backup requested by admin {admin}"
+BACKUP_ALERT_PRUNE = "Removing old backups"
+BACKUPS_EMPTY = "No backups yet. /backup makes one now."
+BACKUPS_HEADER = "<b>Backups</b> (newest first, times in UTC)"
+BACKUPS_ITEM = "{mark} <code>{name}</code>\n{time} · {size} · schema {schema} · {status}\n{counts}"
+BACKUPS_VERIFIES = "verifies"
+BACKUPS_FAILS = "does NOT verify: {problem}"
+BACKUPS_FOOTER = "Restore one with <code>/restore NAME</code>."
+RESTORE_USAGE = "Send <code>/restore NAME</code> with the name of an archive from /backups."
+RESTORE_PRIVATE_ONLY = (
+    "For your safety, restore backups in a private chat with me: it asks for your 2FA code."
+)
+RESTORE_CONFIRM = (
+    "♻️ <b>Restore {name}?</b>\n"
+    "Taken {time} UTC · schema {schema} · {rows}.\n\n"
+    "This replaces <b>all</b> current data with the backup's: whatever changed since then "
+    "(accounts, passwords, 2FA, payments, audit events) leaves the live database and is kept "
+    "only in a safety backup I take first. Every session ends, so everyone — you included — "
+    "logs in again. The bot pauses while the file is swapped."
+)
+RESTORE_BUTTON = "Restore"
+RESTORE_CANCEL_BUTTON = "Cancel"
+RESTORE_ASK_CODE = (
+    "Send the 6-digit code from your authenticator app to confirm the restore. (/cancel to stop)"
+)
+RESTORE_CANCELLED = "Cancelled. Nothing was changed."
+RESTORE_RUNNING = (
+    "⏳ Verifying the archive, taking a safety backup and swapping the database… this can take "
+    "a while for a large database."
+)
+RESTORE_REFUSED = "❌ Restore refused: {reason}\nThe current database was not changed."
+RESTORE_FAILED = "❌ Restore failed: {reason}"
+RESTORE_DONE = (
+    "✅ <b>Restored {name}</b> (taken {time} UTC).\n"
+    "Safety backup of the replaced data: {safety}.\n\n"
+    "{sessions} ended, yours included: please /login again, with the password and 2FA your "
+    "account had when the backup was taken."
+)
+RESTORE_NO_SAFETY = "none (there was no database file)"
+RESTORE_ADMIN_NOTICE = (
+    "♻️ <b>Database restored</b> from <code>{name}</code> (taken {time} UTC) by admin {admin}. "
+    "Safety backup of the replaced data: {safety}. Every session was ended."
+)
+
+RESTORE_LOGGED_OUT = (
+    "♻️ An admin restored the Verzek database from a backup taken {time} UTC, so every "
+    "session ended, yours included. Please /login again, with the password and 2FA your "
+    "account had then. If you registered after that time, your account is not in the backup: "
+    "please contact support."
+)
+
+# The operator's diagnostic as core words it (core/backup_archive.py: BackupFailed says why).
+BACKUP_REFUSALS: Refusals = {BackupFailed: "{problem}"}
