@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from html import escape
 from typing import Any
@@ -26,14 +26,20 @@ from bot import texts
 from bot.context import Context
 from bot.secret_steps import (
     AFTERMATH_KEY,
-    CODE_STEPS,
     FLOW_HINTS,
     WRONG_ANSWER_CHARGED,
-    Secret,
-    charge_auth_failure,
     charging_wrong_answers,
     delete_quietly,
     remember_secret_flow_ended,
+)
+from bot.secret_steps import (
+    CODE_STEPS as CODE_STEPS,  # re-exported: handlers and the gate import them from here
+)
+from bot.secret_steps import (
+    Secret as Secret,
+)
+from bot.secret_steps import (
+    charge_auth_failure as charge_auth_failure,
 )
 from bot.secret_steps import mark_code_step as mark_code_step  # flows may still call it
 from core.accounts import LoginAttempt, normalise_email
@@ -244,8 +250,8 @@ async def tell_flow_ended(
 
 
 def _ends_when_stale(
-    flow: str, restart_hint: str, callback: Callable[[Update, Context], Awaitable[object]]
-) -> Callable[[Update, Context], Awaitable[object]]:
+    flow: str, restart_hint: str, callback: Callable[[Update, Context], Coroutine[Any, Any, object]]
+) -> Callable[[Update, Context], Coroutine[Any, Any, object]]:
     """A step that first checks the flow is still live, and ends it (saying why) when the
     check here or core's check in the committing transaction finds it stale."""
 
@@ -290,7 +296,7 @@ class Flow(ConversationHandler[Any]):
         """States whose answer is a password or code guess (the auth limit judges them)."""
         return {state for state, kind in self.secret_states.items() if kind.is_guess}
 
-    async def handle_update(  # type: ignore[override]
+    async def handle_update(
         self, update: Update, application: Any, check_result: Any, context: Context
     ) -> object | None:
         """Refuse group chats at the entry, end restored flows past their deadline."""
@@ -346,7 +352,7 @@ def conversation(
     *,
     name: str,
     entry: str,
-    entry_callback: Callable[[Update, Context], Awaitable[object]],
+    entry_callback: Callable[[Update, Context], Coroutine[Any, Any, object]],
     states: dict[object, list[BaseHandler[Update, Any, Any]]],
     restart_hint: str,
     secrets: Mapping[object, Secret] | None = None,

@@ -25,14 +25,16 @@ from typing import TextIO
 
 import qrcode
 
-from bot.app import VerzekApplication, build_application
+from bot.app import build_application
 from bot.cli_keycheck import open_checked
+from bot.context import VerzekApplication
 from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.logging_setup import configure_logging
 from bot.shell_chain import CHAIN_HELP, chain_command
 from bot.update_processor import PerUserUpdateProcessor
 from core.clock import SystemClock
-from core.config import Secret, Settings
+from core.config import Settings
+from core.config_values import Secret
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import ConfigError
 from core.ids import parse_id

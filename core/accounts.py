@@ -35,9 +35,11 @@ from core.sessions import (
     REAUTH_VALIDITY,
     EndReason,
     FlowEnded,
-    ReauthProof,
     Session,
     SessionService,
+)
+from core.sessions import (
+    ReauthProof as ReauthProof,  # re-exported: the proof is part of this service's API
 )
 
 REFERRAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32

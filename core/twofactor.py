@@ -27,6 +27,7 @@ import argon2
 import pyotp
 import qrcode
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from qrcode.image.pil import PilImage
 
 from core.accounts import AccountService, ReauthProof
 from core.audit import AuditEvent, AuditLog, EventType, Severity
@@ -136,14 +137,14 @@ class TwoFactorService:
 
     def _matching_step(self, secret: str, code: str) -> int | None:
         """The time step (within the skew) whose code equals ``code``."""
-        code = parse_code(code, CODE_DIGITS)
-        if code is None:
+        digits = parse_code(code, CODE_DIGITS)
+        if digits is None:
             return None
         totp = pyotp.TOTP(secret)
         current = self._step(self._clock.now())
         found = None
         for step in range(current - SKEW_STEPS, current + SKEW_STEPS + 1):
-            if hmac.compare_digest(totp.generate_otp(step), code):
+            if hmac.compare_digest(totp.generate_otp(step), digits):
                 found = step  # no early exit: constant work whichever step matches
         return found
 
@@ -447,7 +448,7 @@ def blocked_message(seconds: int) -> str:
 
 
 def _qr_png(uri: str) -> bytes:
-    image = qrcode.make(uri, box_size=8, border=3)
+    image = qrcode.make(uri, box_size=8, border=3, image_factory=PilImage)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -9,6 +9,28 @@ from typing import Self
 
 import aiosqlite
 
+from core.ports import (
+    AccountsRepository,
+    AlertsRepository,
+    ApiKeysRepository,
+    AuditRepository,
+    AuditSearchRepository,
+    ConversationStateRepository,
+    KeyCheckRepository,
+    LicensesRepository,
+    NoticesRepository,
+    PaymentsRepository,
+    RestoreNoticesRepository,
+    SafetyRepository,
+    SecretsRepository,
+    SecurityRepository,
+    SessionsRepository,
+    SignaturesRepository,
+    StatsRepository,
+    TwoFactorRepository,
+    WalletRepository,
+    WithdrawalsRepository,
+)
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
@@ -72,6 +94,29 @@ class HeldLock(TransactionLock):
 
 class SqliteUnitOfWork:
     """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
+
+    # Declared as core's port types: the Protocol's attributes are mutable, so a member typed
+    # as the concrete Sqlite class would not match it (attributes are invariant).
+    audit: AuditRepository
+    secrets: SecretsRepository
+    signatures: SignaturesRepository
+    accounts: AccountsRepository
+    sessions: SessionsRepository
+    security: SecurityRepository
+    audit_search: AuditSearchRepository
+    alerts: AlertsRepository
+    notices: NoticesRepository
+    restore_notices: RestoreNoticesRepository
+    twofactor: TwoFactorRepository
+    apikeys: ApiKeysRepository
+    safety: SafetyRepository
+    payments: PaymentsRepository
+    licenses: LicensesRepository
+    wallet: WalletRepository
+    withdrawals: WithdrawalsRepository
+    stats: StatsRepository
+    key_check: KeyCheckRepository
+    conversation_state: ConversationStateRepository
 
     def __init__(
         self,

@@ -12,7 +12,8 @@ from typing import Any
 import aiosqlite
 import pyotp
 
-from bot.app import VerzekApplication, build_application
+from bot.app import build_application
+from bot.context import VerzekApplication
 from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.update_processor import PerUserUpdateProcessor
 from core.config import Settings

@@ -15,10 +15,10 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import (
     END,
     TEXT,
@@ -101,7 +101,7 @@ async def _flow_session(
 ) -> Session | None:
     """The session the flow started with, if it is still live (it may have expired or been
     ended from another device meanwhile); otherwise end the flow and say so."""
-    started = flow_data(context, flow).get("session")
+    started: Session | None = flow_data(context, flow).get("session")
     user = update.effective_user
     live = await context.bot_data.services.sessions.current(user.id) if user else None
     if live is None or started is None or live.id != started.id:
@@ -416,7 +416,7 @@ async def pressed_keep(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire the API-key commands and buttons."""
     application.add_handler(CommandHandler("apikeys", list_keys))
     application.add_handler(

@@ -7,11 +7,11 @@ from html import escape
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import texts
 from bot.audit_views import when
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
 from bot.wording import count
 from core.clock import to_iso
@@ -231,7 +231,7 @@ async def show_payments(update: Update, context: Context) -> None:
     await message_of(update).reply_text("\n".join(lines))
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire /plans, /subscribe, /pay, /payments."""
     application.add_handler(CommandHandler("plans", show_plans))
     application.add_handler(CommandHandler("subscribe", subscribe))
