@@ -32,8 +32,8 @@ from core.clock import FakeClock, to_iso
 from core.config import AlertSettings
 from core.detection import Detector
 from core.ports import AuditRow
+from storage.audit_repository import SqliteAuditRepository
 from storage.database import Database
-from storage.unit_of_work import SqliteUnitOfWork
 
 ACCOUNTS = 50_000
 HOT_ACCOUNT = 1
@@ -91,8 +91,8 @@ def synthetic_rows(count: int, start: datetime, seed: int = 7) -> list[AuditRow]
 async def load(database: Database, rows: list[AuditRow]) -> None:
     for first in range(0, len(rows), BATCH):
         async with database.unit_of_work() as uow:
-            assert isinstance(uow, SqliteUnitOfWork)
-            await uow.audit.append_many(rows[first : first + BATCH])  # type: ignore[attr-defined]
+            assert isinstance(uow.audit, SqliteAuditRepository)  # append_many is SQLite's own
+            await uow.audit.append_many(rows[first : first + BATCH])
             await uow.commit()
         done = min(first + BATCH, len(rows))
         if done % 200_000 == 0 or done == len(rows):

@@ -175,7 +175,8 @@ def id_argument(context: Context) -> int | None:
 def flow_data(context: Context, key: str) -> dict[str, Any]:
     """Per-user scratch space of one flow."""
     assert context.user_data is not None
-    return context.user_data.setdefault(key, {})  # type: ignore[no-any-return]
+    data: dict[str, Any] = context.user_data.setdefault(key, {})
+    return data
 
 
 def clear_flow(context: Context, key: str) -> None:

@@ -116,6 +116,8 @@ def charging_wrong_answers(
             await charge_auth_failure(update, context)
         return outcome
 
+    # Tests unwrap the step to find the handler's own callback; mypy types a function
+    # without extra attributes, so setting one is reported although Python allows it.
     step.__wrapped__ = callback  # type: ignore[attr-defined]
     return step
 

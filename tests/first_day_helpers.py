@@ -8,6 +8,7 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService
@@ -61,7 +62,7 @@ def crypto_for(key: str, *old: str) -> EncryptionService:
     return EncryptionService(EncryptionSettings(Secret(key), tuple(Secret(o) for o in old)))
 
 
-def sql(path: Path, statement: str, *params: object) -> list[tuple[object, ...]]:
+def sql(path: Path, statement: str, *params: object) -> list[tuple[Any, ...]]:
     """One statement on the database file, committed."""
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         return list(conn.execute(statement, params).fetchall())

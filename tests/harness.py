@@ -155,5 +155,5 @@ async def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
         tables = {}
         for name in names:
             async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
-                tables[name] = list(await cursor.fetchall())
+                tables[name] = [tuple(row) for row in await cursor.fetchall()]
         return tables

@@ -21,7 +21,7 @@ TOO_MANY = "Too many requests"
 async def db_rows(bot: BotHarness, sql: str, *params: object) -> list[tuple]:
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def db_execute(bot: BotHarness, sql: str, *params: object) -> None:

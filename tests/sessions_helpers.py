@@ -47,7 +47,7 @@ async def rows(bot: BotHarness, sql: str, *params: object) -> list[tuple[Any, ..
     """Read the database file directly, as a stranger to the code would."""
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def register(bot: BotHarness, user: TelegramUser, email: str = EMAIL) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from typing import Any
 
 import aiosqlite
 import pyotp
@@ -67,11 +68,11 @@ async def register(
     return done
 
 
-async def rows(bot: BotHarness, sql: str, *params: object) -> list[tuple[object, ...]]:
+async def rows(bot: BotHarness, sql: str, *params: object) -> list[tuple[Any, ...]]:
     """Query the bot's database file directly, as an auditor would."""
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def event_types(bot: BotHarness) -> list[str]:

@@ -25,7 +25,7 @@ async def events(bot: BotHarness) -> list:
 async def db_rows(bot: BotHarness, sql: str, *params) -> list[tuple]:
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def register(

@@ -57,7 +57,8 @@ def variant(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
 
 
 def transfer(data: dict[str, Any]) -> dict[str, Any]:
-    return data["trc20TransferInfo"][0]
+    first: dict[str, Any] = data["trc20TransferInfo"][0]
+    return first
 
 
 def test_the_recorded_success_is_approved_with_every_check_passing() -> None:

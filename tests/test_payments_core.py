@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -42,7 +43,7 @@ async def account(services: Services, n: int, referred_by: int | None = None) ->
 async def rows(services: Services, sql: str, *params: object) -> list[tuple]:
     async with aiosqlite.connect(services.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def execute(services: Services, sql: str, *params: object) -> None:
@@ -122,7 +123,7 @@ async def test_the_database_refuses_a_reused_hash_by_itself(services: Services) 
     alice = await account(services, 1)
     invoice = await services.payments.create_invoice(alice, "basic")
     async with services.uow() as uow:
-        fields = {
+        fields: dict[str, Any] = {
             "invoice_id": invoice.id,
             "account_id": alice.account_id,
             "telegram_user_id": alice.telegram_user_id,
@@ -232,7 +233,9 @@ async def test_tampered_rows_are_never_trusted(
     assert (await services.payments.check(payment.id)).decided
     resolver = services.ratelimit.tiers
     assert isinstance(resolver, LicenseTierResolver)
-    assert (await services.licenses.status(alice.account_id)).tier == "basic"
+    status = await services.licenses.status(alice.account_id)
+    assert status is not None
+    assert status.tier == "basic"
 
     await execute(services, "UPDATE payments SET amount_micro = 79000000")
     history = await services.payments.history(alice.account_id)

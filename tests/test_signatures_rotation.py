@@ -133,7 +133,7 @@ async def buy(services: Services, fake: FakeTronscan, user: Session, n: int) -> 
 async def sql(path: Path, statement: str, *params: object) -> list[tuple]:
     async with aiosqlite.connect(path) as conn:
         async with conn.execute(statement, params) as cur:
-            rows = list(await cur.fetchall())
+            rows = [tuple(row) for row in await cur.fetchall()]
         await conn.commit()
     return rows
 

@@ -23,7 +23,8 @@ from tests.test_accounts_flow import EMAIL, PASSWORD, db_rows, events, login, re
 CODE_RE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5})\b")
 
 
-def scan_qr(png: bytes) -> str:
+def scan_qr(png: bytes | None) -> str:
+    assert png is not None, "the bot sent no picture"
     (result,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     return result.text
 
@@ -262,6 +263,7 @@ async def test_rotated_key_still_opens_totp_secrets(
 
     alice = bot.user(1)
     totp, _ = await enable_2fa(bot, alice, clock)
+    assert bot.settings.encryption.master_key is not None
     old = bot.settings.encryption.master_key.get()
     new = generate_master_key()
     monkeypatch.setenv("VERZEK_DB", str(bot.settings.database.path))
