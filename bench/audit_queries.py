@@ -4,7 +4,7 @@ Run from the repository root (nothing else needed; the database goes to a temp f
 
     python -m bench.audit_queries [--rows 1000000] [--db PATH] [--verify]
 
-The rows are chained exactly like the app chains them (``core.audit.row_hash``) but inserted
+The rows are chained exactly like the app chains them (``core.audit.log.row_hash``) but inserted
 in bulk through storage (``SqliteAuditRepository.append_many``), so ``verzek audit verify``
 passes on the result (``--verify`` runs that check too; it reads every row). One "hot" account
 gets 2% of all events, failed logins among them, to show the worst case of a busy subject.
@@ -24,14 +24,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.activity import ActivityService, AuditTarget
-from core.alerts import AlertService
-from core.audit import GENESIS_HASH, AuditEvent, AuditLog, EventType, row_hash
+from core.audit.activity import ActivityService, AuditTarget
+from core.audit.alerts import AlertService
+from core.audit.detection import Detector
+from core.audit.log import GENESIS_HASH, AuditEvent, AuditLog, EventType, row_hash
+from core.audit.ports import AuditRow
 from core.authz import OPERATOR, AdminRights
 from core.clock import FakeClock, to_iso
 from core.config import AlertSettings
-from core.detection import Detector
-from core.ports import AuditRow
 from storage.audit_repository import SqliteAuditRepository
 from storage.database import Database
 

@@ -36,9 +36,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.audit import AuditLog
+from core.adapters.backup_archive import human_size
+from core.audit.log import AuditLog
 from core.authz import OPERATOR, AdminRights
-from core.backups import BackupService, human_size
+from core.backups.service import BackupService
 from core.clock import SystemClock
 from core.config import BackupSettings
 from storage.database import Database

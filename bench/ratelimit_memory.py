@@ -28,11 +28,11 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from bot.bootstrap import bootstrap
+from core.adapters.ratelimit_storage import MemoryWindows
 from core.clock import FakeClock
 from core.config import load_settings
 from core.crypto import generate_master_key
 from core.ratelimit import RateLimitService
-from core.ratelimit_storage import MemoryWindows
 
 
 def mib(n: int) -> str:

@@ -149,7 +149,7 @@ def email_of(user: TelegramUser) -> str:
 async def create_accounts(env: dict[str, str], config: Path, users: int) -> None:
     """Accounts for every user; sessions for the /me users (the login users log in later)."""
     from bot.bootstrap import bootstrap
-    from core.accounts import LoginAttempt
+    from core.accounts.service import LoginAttempt
     from core.config import load_settings
 
     services = await bootstrap(load_settings(config, env))

@@ -45,8 +45,8 @@ from bot.jobs import payments as payment_jobs
 from bot.persistence import SealedPersistence
 from bot.secret_steps import register_after_secret_guard
 from bot.update_processor import PerUserUpdateProcessor
-from core.chain import TransactionSource
 from core.config import Settings
+from core.payments.chain import TransactionSource
 from core.services import Services
 
 logger = logging.getLogger(__name__)

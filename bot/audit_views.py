@@ -8,10 +8,10 @@ from typing import Any
 
 from bot import texts
 from bot.wording import count
+from core.audit.notices import REFERRAL_CREDITED
+from core.audit.ports import AlertRecord, AuditRow, NoticeRecord
 from core.clock import from_iso
 from core.money import format_usdt
-from core.notices import REFERRAL_CREDITED
-from core.ports import AlertRecord, AuditRow, NoticeRecord
 
 _DETAIL_CHARS = 100
 _VALUE_CHARS = 80

@@ -4,34 +4,34 @@ from __future__ import annotations
 
 import httpx
 
-from core.accounts import AccountService
-from core.activity import ActivityService
-from core.alerts import AlertService
-from core.apikeys import ApiKeyService
-from core.audit import AuditLog
+from core.accounts.service import AccountService
+from core.accounts.sessions import SessionService
+from core.adapters.captcha_image import CaptchaService
+from core.adapters.passwords import PasswordService
+from core.adapters.ratelimit_storage import open_storage
+from core.adapters.tronscan import TronscanClient
+from core.apikeys.service import ApiKeyService
+from core.audit.activity import ActivityService
+from core.audit.alerts import AlertService
+from core.audit.detection import Detector
+from core.audit.log import AuditLog
+from core.audit.notices import NoticeService, OwnerNotifier
+from core.audit.stats import StatsService
+from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
-from core.backups import BackupService
-from core.captcha import CaptchaService
-from core.chain import TransactionSource
+from core.backups.service import BackupService
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.crypto import EncryptionService
-from core.detection import Detector
-from core.licenses import LicenseService, LicenseTierResolver
-from core.notices import NoticeService, OwnerNotifier
-from core.passwords import PasswordService
-from core.payments import PaymentService
+from core.payments.chain import TransactionSource
+from core.payments.licenses import LicenseService, LicenseTierResolver
+from core.payments.service import PaymentService
+from core.payments.wallet import WalletLedger
 from core.ratelimit import RateLimitService
-from core.ratelimit_storage import open_storage
-from core.safety import SafetyService
+from core.safety.service import SafetyService
 from core.services import Services
-from core.sessions import SessionService
-from core.stats import StatsService
-from core.suspicion import SuspicionReporter
-from core.tronscan import TronscanClient
-from core.twofactor import TwoFactorService
-from core.wallet import WalletLedger
-from core.withdrawals import WithdrawalService
+from core.twofactor.service import TwoFactorService
+from core.withdrawals.service import WithdrawalService
 from storage.database import Database
 from storage.snapshot import SqliteDatabaseFiles
 

@@ -20,7 +20,7 @@ from bot import texts
 from bot.context import Context
 from bot.flows import charge_auth_failure, message_of
 from bot.wording import count, join_words
-from core.captcha import LEFT_OUT, MAX_PICTURES, MAX_TRIES, Captcha
+from core.adapters.captcha_image import LEFT_OUT, MAX_PICTURES, MAX_TRIES, Captcha
 
 logger = logging.getLogger(__name__)
 

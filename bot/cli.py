@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.cli_backups import add_backup_commands
 from bot.cli_keycheck import check_key, open_checked
 from bot.wording import count
-from core.audit import AuditLog
+from core.audit.log import AuditLog
 from core.clock import SystemClock, to_iso
 from core.config import Settings, load_settings
 from core.crypto import EncryptionService, generate_master_key

@@ -1,6 +1,6 @@
 """``verzek backup create|list|verify NAME|restore NAME``, for when the bot is stopped.
 
-The same :class:`core.backups.BackupService` the bot uses. Results go to stdout, progress
+The same :class:`core.backups.service.BackupService` the bot uses. Results go to stdout, progress
 lines to stderr; a refusal raises a :class:`core.errors.VerzekError`, which ``verzek`` prints
 as one ``verzek:`` line with a non-zero exit.
 """
@@ -17,11 +17,13 @@ from collections.abc import Callable
 
 from bot.cli_keycheck import check_key
 from bot.wording import count
-from core.audit import AuditLog
+from core.adapters.backup_archive import human_size
+from core.audit.log import AuditLog
 
 # The CLI runs on the machine, with the key and the database: it acts as the operator.
 from core.authz import OPERATOR, AdminRights
-from core.backups import BackupInfo, BackupService, human_size
+from core.backups.results import BackupInfo
+from core.backups.service import BackupService
 from core.clock import SystemClock
 from core.config import Settings, load_settings
 from core.errors import StorageError, VerzekError

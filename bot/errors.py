@@ -9,7 +9,7 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.context import Context
-from core.audit import AuditEvent, EventType, Severity
+from core.audit.log import AuditEvent, EventType, Severity
 from core.authz import NotAdmin
 from core.errors import StorageError, UserError
 

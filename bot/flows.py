@@ -42,10 +42,10 @@ from bot.secret_steps import (
     charge_auth_failure as charge_auth_failure,
 )
 from bot.secret_steps import mark_code_step as mark_code_step  # flows may still call it
-from core.accounts import LoginAttempt, normalise_email
+from core.accounts.service import LoginAttempt, normalise_email
+from core.accounts.sessions import FlowEnded, ReauthProof, Session
 from core.errors import UserError
 from core.ids import parse_id
-from core.sessions import FlowEnded, ReauthProof, Session
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, 
 from bot.context import Context
 from bot.flows import CODE_STEPS, take_secret
 from bot.update_processor import drop_message
-from core.audit import AuditEvent, EventType, Severity
+from core.audit.log import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot import texts
 from bot.wording import count
-from core.sessions import Session
+from core.accounts.sessions import Session
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 

@@ -32,13 +32,13 @@ from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.logging_setup import configure_logging
 from bot.shell_chain import CHAIN_HELP, chain_command
 from bot.update_processor import PerUserUpdateProcessor
+from core.adapters.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
 from core.clock import SystemClock
 from core.config import Settings
 from core.config_values import Secret
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import ConfigError
 from core.ids import parse_id
-from core.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
 
 SHELL_USER_ID = 1001
 SHELL_ADMIN_ID = 9001  # made an admin when telegram.admins is empty

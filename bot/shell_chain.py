@@ -14,10 +14,10 @@ from decimal import InvalidOperation
 
 from bot.context import VerzekApplication
 from bot.wording import count
+from core.adapters.tronscan_simulator import SimulatedTronscan
 from core.digits import parse_int
 from core.ids import parse_id
 from core.money import format_usdt, to_micro
-from core.tronscan_simulator import SimulatedTronscan
 
 CHAIN_HELP = """\
   :chain pay INVOICE [AMOUNT]  send USDT to invoice INVOICE on the simulated chain

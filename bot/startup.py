@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 
 from bot.cli_keycheck import open_checked
+from core.adapters.tronscan import API_KEY_HEADER
 from core.config import Settings
 from core.digits import parse_int
 from core.errors import VerzekError
-from core.tronscan import API_KEY_HEADER
 
 logger = logging.getLogger("verzek")
 

@@ -22,11 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.handlers.apikeys import _Pending
-from core.accounts import LoginAttempt, ReauthProof
-from core.captcha import Captcha
-from core.sessions import Session
-from core.twofactor import SecondFactorProof
-from core.withdrawals import WithdrawalDraft
+from core.accounts.service import LoginAttempt
+from core.accounts.sessions import ReauthProof, Session
+from core.adapters.captcha_image import Captcha
+from core.twofactor.service import SecondFactorProof
+from core.withdrawals.rules import WithdrawalDraft
 
 RECORDS: dict[str, type[Any]] = {
     cls.__name__: cls

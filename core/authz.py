@@ -3,7 +3,7 @@
 The bot's gate and each admin handler's filter already turn non-admins away; core checks again
 (SPEC §10: admin effects are checked twice), so a mistake in the bot alone never grants one.
 Every core operation with an admin effect takes a required :class:`Actor` (or an admin's
-:class:`~core.sessions.Session`, which names its Telegram user) and calls
+:class:`~core.accounts.sessions.Session`, which names its Telegram user) and calls
 :meth:`AdminRights.require` before it reads or writes anything.
 
 Actors:
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.sessions import Session
+from core.accounts.sessions import Session
 
 
 class ActorKind(StrEnum):

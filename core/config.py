@@ -21,7 +21,7 @@ from core.config_values import SecretUrl as SecretUrl
 from core.config_values import remote_base_url
 from core.errors import ConfigError
 from core.money import MICRO, to_micro
-from core.tron import is_valid_tron_address
+from core.payments.tron import is_valid_tron_address
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 TELEGRAM_DEFAULT_BASE_URL = "https://api.telegram.org/bot"

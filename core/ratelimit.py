@@ -31,9 +31,9 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
-from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.adapters.ratelimit_storage import MemoryWindows, clock_of, close_storage
+from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.config import RateLimitSettings
-from core.ratelimit_storage import MemoryWindows, clock_of, close_storage
 
 logger = logging.getLogger(__name__)
 

@@ -5,26 +5,26 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from core.accounts import AccountService
-from core.activity import ActivityService
-from core.alerts import AlertService
-from core.apikeys import ApiKeyService
-from core.audit import AuditLog
-from core.backups import BackupService
-from core.captcha import CaptchaService
+from core.accounts.service import AccountService
+from core.accounts.sessions import SessionService
+from core.adapters.captcha_image import CaptchaService
+from core.apikeys.service import ApiKeyService
+from core.audit.activity import ActivityService
+from core.audit.alerts import AlertService
+from core.audit.log import AuditLog
+from core.audit.notices import NoticeService
+from core.audit.stats import StatsService
+from core.backups.service import BackupService
 from core.clock import Clock
 from core.config import Settings
 from core.crypto import EncryptionService
-from core.licenses import LicenseService
-from core.notices import NoticeService
-from core.payments import PaymentService
+from core.payments.licenses import LicenseService
+from core.payments.service import PaymentService
 from core.ports import UnitOfWork
 from core.ratelimit import RateLimitService
-from core.safety import SafetyService
-from core.sessions import SessionService
-from core.stats import StatsService
-from core.twofactor import TwoFactorService
-from core.withdrawals import WithdrawalService
+from core.safety.service import SafetyService
+from core.twofactor.service import TwoFactorService
+from core.withdrawals.service import WithdrawalService
 
 
 @dataclass

@@ -7,8 +7,8 @@ from typing import Any
 
 import aiosqlite
 
+from core.accounts.ports import UserRecord
 from core.errors import DuplicateError
-from core.ports import UserRecord
 
 _USER_COLUMNS = (
     "id, email, password_hash, referral_code, referred_by, created_at, "

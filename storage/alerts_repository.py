@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from core.ports import AlertRecord, DedupeState, RuleCount
+from core.audit.ports import AlertRecord, DedupeState, RuleCount
 
 _COLUMNS = (
     "id, created_at, rule, severity, subject, account_id, telegram_user_id, audit_event_id,"

@@ -6,7 +6,7 @@ from typing import Any
 
 import aiosqlite
 
-from core.ports import ApiKeyRecord, ApiKeyTokens
+from core.apikeys.ports import ApiKeyRecord, ApiKeyTokens
 
 _COLUMNS = "id, account_id, exchange, label, key_hint, created_at, updated_at"
 

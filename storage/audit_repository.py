@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from core.ports import AuditHead, AuditRow
+from core.audit.ports import AuditHead, AuditRow
 
 _COLUMNS = "id, ts, event_type, severity, account_id, telegram_user_id, details, prev_hash, hash"
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import aiosqlite
 
-from core.ports import AuditRow
+from core.audit.ports import AuditRow
 from storage.audit_repository import _COLUMNS, _row
 
 

@@ -7,7 +7,7 @@ import sqlite3
 import aiosqlite
 
 from core.errors import DuplicateError
-from core.ports import LicenseRecord
+from core.payments.ports import LicenseRecord
 
 _LICENSE_COLUMNS = (
     "id, account_id, payment_id, plan, tier, starts_at, ends_at, created_at, signature"

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from core.ports import NoticeRecord
+from core.audit.ports import NoticeRecord
 
 _COLUMNS = (
     "id, created_at, telegram_user_id, account_id, audit_event_id, event_type, details, attempts"

@@ -8,7 +8,7 @@ from typing import Any
 import aiosqlite
 
 from core.errors import DuplicateError
-from core.ports import InvoiceRecord, PaymentRecord
+from core.payments.ports import InvoiceRecord, PaymentRecord
 
 _INVOICE_COLUMNS = (
     "id, account_id, plan, tier, days, amount_micro, receive_address, created_at, expires_at,"

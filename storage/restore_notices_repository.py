@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import aiosqlite
 
-from core.ports import RestoreNotice
+from core.audit.ports import RestoreNotice
 
 
 class SqliteRestoreNoticesRepository:

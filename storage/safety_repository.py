@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from core.ports import SafetyRecord
+from core.safety.ports import SafetyRecord
 
 
 class SqliteSafetyRepository:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from core.ports import SecurityState
+from core.accounts.ports import SecurityState
 
 
 class SqliteSecurityRepository:

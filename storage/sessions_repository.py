@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from core.ports import SessionRecord
+from core.accounts.ports import SessionRecord
 
 _COLUMNS = "id, account_id, telegram_user_id, created_at, last_seen_at, expires_at, ended_at"
 

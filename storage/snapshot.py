@@ -1,7 +1,7 @@
 """SQLite mechanics of backups: the online snapshot, checks of a copy, and the restore swap.
 
 :mod:`core.backups` holds the procedure; this module holds everything that speaks SQL or knows
-SQLite's files, behind :class:`core.ports.DatabaseFiles`. The functions block and run in a
+SQLite's files, behind :class:`core.backups.ports.DatabaseFiles`. The functions block and run in a
 worker thread (``asyncio.to_thread``) on connections of their own, so the bot's connection
 keeps serving while a snapshot is taken or a copy is checked.
 """
@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from core.backups.ports import DatabaseCheck
 from core.errors import StorageError
-from core.ports import DatabaseCheck, UnitOfWork
+from core.ports import UnitOfWork
 from storage.database import Database
 from storage.migrator import code_schema_version
 
@@ -238,7 +239,7 @@ def install_file(candidate: Path, target: Path) -> None:
 
 
 class SqliteDatabaseFiles:
-    """:class:`core.ports.DatabaseFiles` for the SQLite file behind a :class:`Database`."""
+    """:class:`core.backups.ports.DatabaseFiles` for the SQLite file behind a :class:`Database`."""
 
     def __init__(self, database: Database) -> None:
         self._database = database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from core.ports import PlatformStats
+from core.audit.ports import PlatformStats
 
 
 class SqliteStatsRepository:

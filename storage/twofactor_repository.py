@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from core.ports import BackupCodeRecord, MfaRecord
+from core.twofactor.ports import BackupCodeRecord, MfaRecord
 
 
 class SqliteTwoFactorRepository:

@@ -9,28 +9,26 @@ from typing import Self
 
 import aiosqlite
 
-from core.ports import (
-    AccountsRepository,
+from core.accounts.ports import AccountsRepository, SecurityRepository, SessionsRepository
+from core.apikeys.ports import ApiKeysRepository
+from core.audit.ports import (
     AlertsRepository,
-    ApiKeysRepository,
     AuditRepository,
     AuditSearchRepository,
+    NoticesRepository,
+    RestoreNoticesRepository,
+    StatsRepository,
+)
+from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.ports import (
     ConversationStateRepository,
     KeyCheckRepository,
-    LicensesRepository,
-    NoticesRepository,
-    PaymentsRepository,
-    RestoreNoticesRepository,
-    SafetyRepository,
     SecretsRepository,
-    SecurityRepository,
-    SessionsRepository,
     SignaturesRepository,
-    StatsRepository,
-    TwoFactorRepository,
-    WalletRepository,
-    WithdrawalsRepository,
 )
+from core.safety.ports import SafetyRepository
+from core.twofactor.ports import TwoFactorRepository
+from core.withdrawals.ports import WithdrawalsRepository
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository

@@ -7,7 +7,7 @@ import sqlite3
 import aiosqlite
 
 from core.errors import DuplicateError
-from core.ports import WalletEntryRecord
+from core.payments.ports import WalletEntryRecord
 
 _ENTRY_COLUMNS = "id, account_id, amount_micro, kind, payment_id, created_at, signature"
 

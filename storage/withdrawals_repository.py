@@ -8,7 +8,7 @@ from typing import Any
 import aiosqlite
 
 from core.errors import DuplicateError
-from core.ports import WithdrawalRecord
+from core.withdrawals.ports import WithdrawalRecord
 
 _COLUMNS = (
     "id, account_id, telegram_user_id, amount_micro, address, status, requested_at,"

@@ -21,11 +21,11 @@ import pyotp
 import pytest
 from telegram.ext import BaseHandler, CommandHandler, ConversationHandler
 
+from core.accounts.sessions import Session
 from core.clock import FakeClock
 from core.config import Settings, load_settings
-from core.ports import PaymentRecord
+from core.payments.ports import PaymentRecord
 from core.services import Services
-from core.sessions import Session
 from tests.fake_tronscan import payments_config, tx_hash
 from tests.harness import BotHarness, enrol_2fa_through_core
 from tests.harness import table_rows as table_rows  # the notebooks import it from here

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
+from core.adapters.tronscan import TronscanClient
 from core.config import TronscanSettings
-from core.tronscan import TronscanClient
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tronscan"
 SHARED_FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures" / "tronscan"

@@ -118,7 +118,7 @@ def table_counts(path: Path) -> dict[str, int]:
 
 def add_signed_invoice(path: Path, key: str, account_id: int = 2) -> None:
     """A user with an invoice signed under ``key`` (and no encrypted secret at all)."""
-    from core.ports import InvoiceRecord
+    from core.payments.ports import InvoiceRecord
     from core.signing import INVOICE_SIGNATURE, sign_record
 
     sql(

@@ -16,9 +16,9 @@ from bot.app import build_application
 from bot.context import VerzekApplication
 from bot.fakeapi import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.update_processor import PerUserUpdateProcessor
+from core.accounts.sessions import Session
 from core.config import Settings
 from core.services import Services
-from core.sessions import Session
 
 
 class BotHarness:

@@ -16,7 +16,7 @@ import pyotp
 
 from bot.fakeapi import TelegramUser
 from core.clock import FakeClock, to_iso
-from core.wallet import REFERRAL_COMMISSION, WalletLedger
+from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from tests.harness import BotHarness
 
 EMAIL = "victim@example.com"

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import argon2
 import pytest
 
-from core.accounts import normalise_email
+from core.accounts.login_throttle import locked_until as _locked_until
+from core.accounts.service import normalise_email
+from core.accounts.sessions import EndReason, FlowEnded
 from core.errors import UserError
-from core.login_throttle import locked_until as _locked_until
 from core.services import Services
-from core.sessions import EndReason, FlowEnded
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import aiosqlite
 import pytest
 
 from bot.fakeapi import TelegramUser
-from core.audit import EventType
+from core.audit.log import EventType
 from core.clock import FakeClock
 from tests.harness import BotHarness
 

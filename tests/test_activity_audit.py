@@ -6,7 +6,7 @@ import asyncio
 
 import aiosqlite
 
-from core.audit import AuditEvent, EventType
+from core.audit.log import AuditEvent, EventType
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
 from tests.harness import BotHarness
 from tests.test_accounts_flow import EMAIL, NEW_PASSWORD, PASSWORD, events, login, register

@@ -9,8 +9,8 @@ import aiosqlite
 import pytest
 
 from bot.fakeapi import Message, TelegramUser
-from core.apikeys import MAX_KEYS
-from core.audit import EventType
+from core.apikeys.service import MAX_KEYS
+from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService, generate_master_key
@@ -314,7 +314,7 @@ async def test_a_session_that_ended_mid_flow_cannot_finish_it(
 
 
 async def test_the_number_of_keys_is_capped(bot: BotHarness, monkeypatch) -> None:
-    monkeypatch.setattr("core.apikeys.MAX_KEYS", 1)
+    monkeypatch.setattr("core.apikeys.service.MAX_KEYS", 1)
     alice = bot.user(1)
     await logged_in(bot, alice)
     await add_key(bot, alice)

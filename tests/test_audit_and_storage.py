@@ -11,7 +11,7 @@ import aiosqlite
 import pytest
 
 from bot.cli import main
-from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.clock import FakeClock
 from core.errors import StorageError
 from storage.audit_repository import SqliteAuditRepository
@@ -167,7 +167,7 @@ async def test_deleted_newest_rows_are_detected(database: Database) -> None:
 
 async def test_rehashed_forgery_is_still_detected_by_the_next_link(database: Database) -> None:
     """Recomputing an edited row's own hash does not help: the next row points elsewhere."""
-    from core.audit import row_hash
+    from core.audit.log import row_hash
 
     log = await fill(database, 5)
     rows = [row async for row in log.export()]

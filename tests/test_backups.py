@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from core import backup_archive as archive
-from core.audit import AuditEvent, EventType
+from core.adapters import backup_archive as archive
+from core.adapters.backup_archive import BackupError
+from core.audit.log import AuditEvent, EventType
 from core.authz import OPERATOR, Actor, AdminRights
-from core.backups import PRE_RESTORE, BackupError, BackupService
+from core.backups.service import PRE_RESTORE, BackupService
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import StorageError

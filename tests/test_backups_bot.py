@@ -14,7 +14,7 @@ from telegram.ext import CallbackContext
 from bot import texts
 from bot.cli import main
 from bot.jobs.backups import JOB_NAME, nightly_backup
-from core.audit import EventType
+from core.audit.log import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings, load_settings

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_COMMANDS, ADMIN_ONLY, USER_COMMANDS
 from bot.fakeapi import TelegramUser, html_to_plain
-from core.audit import EventType
+from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from tests.conftest import ADMIN_ID

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.audit import EventType
+from core.audit.log import EventType
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
 from tests.harness import BotHarness
 

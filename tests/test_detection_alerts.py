@@ -12,10 +12,10 @@ import pytest
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
 from bot.jobs.outbox import OutboxDelivery
-from core.audit import AuditEvent, AuditLog, EventType, Severity
+from core.audit.detection import Detector, Finding, report_finding
+from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.clock import FakeClock
 from core.config import AlertSettings
-from core.detection import Detector, Finding, report_finding
 from core.money import MICRO
 from core.services import Services
 from storage.audit_search_repository import SqliteAuditSearchRepository
@@ -460,7 +460,7 @@ async def test_retry_after_beyond_the_limiters_retries_sets_the_next_attempt(
 
 
 async def test_backoff_grows_and_is_capped() -> None:
-    from core.alerts import backoff
+    from core.audit.alerts import backoff
 
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
     assert backoff(50) == timedelta(minutes=5)

@@ -24,10 +24,10 @@ from bot import texts
 from bot.fakeapi import Message, TelegramUser, html_to_plain
 from bot.fakeapi_http import FakeBotAPIServer
 from bot.jobs.backups import JOB_NAME
-from core import backup_archive
-from core.audit import EventType
+from core.adapters import backup_archive
+from core.adapters.backup_archive import BackupError
+from core.audit.log import EventType
 from core.authz import OPERATOR
-from core.backups import BackupError
 from core.clock import FakeClock
 from core.crypto import generate_master_key
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from core.adapters.tronscan import parse_transaction_info
+from core.adapters.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
 from core.clock import FakeClock
 from core.config import USDT_CONTRACT, TronscanSettings
 from core.crypto import generate_master_key
-from core.tronscan import parse_transaction_info
-from core.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
 from tests.first_day_helpers import REPO_ROOT, clean_env, verzek
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "tronscan"

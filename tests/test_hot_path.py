@@ -10,8 +10,8 @@ import pytest
 from telegram.ext import AIORateLimiter
 
 from bot.app import build_application
+from core.adapters.passwords import HASHING_NICE, PasswordService
 from core.config import Settings
-from core.passwords import HASHING_NICE, PasswordService
 
 
 def _nice() -> int:

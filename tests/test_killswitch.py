@@ -7,11 +7,11 @@ import pytest
 
 from bot.bootstrap import bootstrap
 from bot.fakeapi import TelegramUser
-from core.audit import EventType
+from core.audit.log import EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
-from core.safety import Halted
+from core.safety.service import Halted
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
 from tests.harness import BotHarness
 from tests.test_accounts_flow import NEW_PASSWORD, events

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from core.adapters.tronscan import parse_transaction_info
 from core.clock import to_iso
 from core.config import PaymentSettings
 from core.errors import UserError
-from core.payments import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
-from core.ports import InvoiceRecord
-from core.tronscan import parse_transaction_info
+from core.payments.ports import InvoiceRecord
+from core.payments.rules import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
 from tests.fake_tronscan import (
     FAKE_USDT,
     RECEIVE_ADDRESS,

@@ -11,15 +11,15 @@ import aiosqlite
 import pytest
 
 from bot.bootstrap import bootstrap
-from core.audit import EventType
+from core.accounts.sessions import Session
+from core.audit.log import EventType
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import DuplicateError, UserError
-from core.licenses import LicenseTierResolver
-from core.payments import PaymentStatus, Reason
+from core.payments.licenses import LicenseTierResolver
+from core.payments.rules import PaymentStatus, Reason
+from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.services import Services
-from core.sessions import Session
-from core.wallet import REFERRAL_COMMISSION, WalletLedger
 from storage.migrator import available_migrations
 from tests.fake_tronscan import FakeTronscan, load, payments_config, success, tx_hash
 from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)

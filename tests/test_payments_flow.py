@@ -9,9 +9,9 @@ import pytest
 
 from bot.bootstrap import bootstrap
 from bot.fakeapi import TelegramUser
+from core.adapters.tronscan import API_KEY_HEADER
 from core.clock import FakeClock
 from core.config import PaymentSettings, Settings
-from core.tronscan import API_KEY_HEADER
 from tests.conftest import ADMIN_ID
 from tests.fake_tronscan import (
     API_KEY,

@@ -22,12 +22,12 @@ from telegram.ext import ConversationHandler
 
 from bot.bootstrap import bootstrap
 from bot.fakeapi import Message, TelegramUser
-from core.audit import AuditLog, EventType
+from core.adapters.ratelimit_storage import MemoryWindows
+from core.audit.log import AuditLog, EventType
 from core.clock import FakeClock
 from core.config import SecretUrl, Settings
 from core.errors import ConfigError
 from core.ratelimit import RateLimitService, is_auth_step
-from core.ratelimit_storage import MemoryWindows
 from core.services import Services
 from tests.conftest import ADMIN_ID
 from tests.harness import BotHarness

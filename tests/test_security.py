@@ -19,7 +19,7 @@ from bot import texts
 from bot.commands import ADMIN_ONLY
 from bot.fakeapi import TelegramUser, html_to_plain
 from bot.logging_setup import configure_logging
-from core.audit import EventType
+from core.audit.log import EventType
 from core.clock import FakeClock
 from core.errors import UserError
 from tests.conftest import ADMIN_CHAT_ID

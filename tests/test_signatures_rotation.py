@@ -13,13 +13,13 @@ import pytest
 
 from bot.bootstrap import bootstrap
 from bot.cli import main
+from core.accounts.sessions import Session
 from core.clock import FakeClock, to_iso
 from core.config import EncryptionSettings, Secret, Settings, load_settings
 from core.crypto import EncryptionService, generate_master_key
-from core.ports import PaymentRecord
+from core.payments.ports import PaymentRecord
+from core.payments.wallet import WalletLedger
 from core.services import Services
-from core.sessions import Session
-from core.wallet import WalletLedger
 from storage.database import Database
 from storage.signatures_repository import SIGNED_TABLES
 from tests.fake_tronscan import FakeTronscan, payments_config, success, tx_hash

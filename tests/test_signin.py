@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.captcha import MAX_PICTURES, MAX_TRIES
+from core.adapters.captcha_image import MAX_PICTURES, MAX_TRIES
 from core.clock import FakeClock
 from core.config import Settings
 from tests.harness import BotHarness

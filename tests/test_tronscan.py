@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from core.adapters.tronscan import API_KEY_HEADER, parse_transaction_info
 from core.config import Secret, TronscanSettings
 from core.errors import ChainUnavailableError
-from core.tronscan import API_KEY_HEADER, parse_transaction_info
 from tests.fake_tronscan import (
     API_KEY,
     BASE_URL,

@@ -13,7 +13,7 @@ import zxingcpp
 from PIL import Image
 
 from bot.fakeapi import TelegramUser
-from core.audit import EventType
+from core.audit.log import EventType
 from core.clock import FakeClock
 from core.crypto import generate_master_key
 from core.errors import UserError
@@ -203,7 +203,7 @@ async def test_disable_needs_password_and_code_and_ends_other_sessions(
 
 
 async def test_clock_skew_of_one_step_is_accepted_three_is_not(services, clock) -> None:
-    from core.twofactor import SecondFactorProof
+    from core.twofactor.service import SecondFactorProof
 
     accounts, mfa = services.accounts, services.twofactor
     await accounts.register(

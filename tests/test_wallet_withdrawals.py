@@ -18,9 +18,9 @@ from bot.flows import CODE_STEPS
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
-from core.ports import SafetyRecord
-from core.tron import is_valid_tron_address
-from core.withdrawals import WithdrawalRefused, parse_amount
+from core.payments.tron import is_valid_tron_address
+from core.safety.ports import SafetyRecord
+from core.withdrawals.rules import WithdrawalRefused, parse_amount
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID
 from tests.fake_tronscan import (
     RECEIVE_ADDRESS,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from bot import texts
 from bot.fakeapi import _check_html
 from bot.wording import count, join_words
-from core.captcha import ALPHABET, LEFT_OUT
+from core.adapters.captcha_image import ALPHABET, LEFT_OUT
 
 
 def all_texts() -> Iterator[tuple[str, str]]:

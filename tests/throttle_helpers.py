@@ -10,9 +10,9 @@ import aiosqlite
 import pyotp
 import pytest
 
+from core.accounts.sessions import Session
 from core.clock import FakeClock
 from core.services import Services
-from core.sessions import Session
 from tests.harness import enrol_2fa_through_core
 
 VICTIM_EMAIL = "victim@example.com"

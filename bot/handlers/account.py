@@ -28,7 +28,7 @@ from bot.handlers.payments import license_line
 from bot.session_view import session_limits
 from bot.wording import count
 from core.errors import UserError
-from core.licenses import FREE
+from core.payments.licenses import FREE
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot import texts
 from bot.audit_views import activity_line
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
-from core.activity import Page
+from core.audit.activity import Page
 from core.digits import parse_int
 
 CALLBACK_PREFIX = "act:"

@@ -22,7 +22,7 @@ from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of
 from bot.wording import count
-from core.activity import AuditTarget, Page
+from core.audit.activity import AuditTarget, Page
 from core.digits import parse_int
 from core.errors import UserError
 

@@ -36,8 +36,8 @@ from bot.wording import count
 from core.authz import Actor
 from core.errors import UserError
 from core.money import format_usdt
-from core.payments import CheckReport, PaymentView
-from core.twofactor import CodeBlocked
+from core.payments.rules import CheckReport, PaymentView
+from core.twofactor.service import CodeBlocked
 
 logger = logging.getLogger(__name__)
 

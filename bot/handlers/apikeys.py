@@ -30,7 +30,8 @@ from bot.flows import (
     require_session,
     take_secret,
 )
-from core.apikeys import (
+from core.accounts.sessions import Session
+from core.apikeys.service import (
     EXCHANGES,
     LABEL_MAX,
     ApiKeyDraft,
@@ -46,9 +47,8 @@ from core.apikeys import (
 )
 from core.errors import UserError
 from core.ids import parse_id
-from core.safety import Action, Halted
-from core.sessions import Session
-from core.twofactor import CodeBlocked
+from core.safety.service import Action, Halted
+from core.twofactor.service import CodeBlocked
 
 ADD, DELETE = "apikey_add", "apikey_delete"
 EXCHANGE, LABEL, KEY, SECRET, PASSPHRASE, CONFIRM = range(6)

@@ -32,10 +32,12 @@ from bot.flows import (
     take_secret,
 )
 from bot.wording import count
+from core.adapters.backup_archive import BackupError, Manifest, human_size
 from core.authz import Actor
-from core.backups import MANUAL, BackupError, BackupInfo, Manifest, RestoreIncomplete, human_size
+from core.backups.results import BackupInfo, RestoreIncomplete
+from core.backups.service import MANUAL
 from core.errors import UserError
-from core.twofactor import CodeBlocked
+from core.twofactor.service import CodeBlocked
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from bot.flows import (
     take_secret,
 )
 from core.errors import UserError
-from core.safety import AlreadySet, already_text, validate_reason
-from core.twofactor import CodeBlocked
+from core.safety.service import AlreadySet, already_text, validate_reason
+from core.twofactor.service import CodeBlocked
 
 FLOW = "killswitch"
 CODE = 0

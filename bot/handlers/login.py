@@ -26,10 +26,10 @@ from bot.flows import (
 )
 from bot.session_view import session_limits
 from bot.wording import count
-from core.accounts import LoginAttempt, locked_message
+from core.accounts.login_throttle import LOCK_FAILURES
+from core.accounts.service import LoginAttempt, locked_message
 from core.errors import UserError
-from core.login_throttle import LOCK_FAILURES
-from core.twofactor import CodeBlocked, SecondFactorProof
+from core.twofactor.service import CodeBlocked, SecondFactorProof
 
 logger = logging.getLogger(__name__)
 

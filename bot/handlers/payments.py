@@ -16,9 +16,9 @@ from bot.flows import message_of, require_session
 from bot.wording import count
 from core.clock import to_iso
 from core.ids import parse_id
-from core.licenses import LicenseStatus
 from core.money import format_usdt
-from core.payments import CheckReport, PaymentStatus
+from core.payments.licenses import LicenseStatus
+from core.payments.rules import CheckReport, PaymentStatus
 from core.services import Services
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from bot.flows import (
     take_secret,
 )
 from core.errors import UserError
-from core.twofactor import CodeBlocked, format_backup_code
+from core.twofactor.service import CodeBlocked, format_backup_code
 
 logger = logging.getLogger(__name__)
 

@@ -26,13 +26,18 @@ from bot.flows import (
     require_session,
     take_secret,
 )
-from core.cooldown import CoolingDown
+from core.accounts.cooldown import CoolingDown
 from core.errors import UserError
 from core.money import format_usdt
-from core.ports import WithdrawalRecord
-from core.safety import Halted
-from core.twofactor import CodeBlocked
-from core.withdrawals import MIN_WITHDRAWAL_MICRO, WithdrawalDraft, WithdrawalRefused, mask_address
+from core.safety.service import Halted
+from core.twofactor.service import CodeBlocked
+from core.withdrawals.ports import WithdrawalRecord
+from core.withdrawals.rules import (
+    MIN_WITHDRAWAL_MICRO,
+    WithdrawalDraft,
+    WithdrawalRefused,
+    mask_address,
+)
 
 FLOW = "withdraw"
 CODE = 0

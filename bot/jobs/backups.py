@@ -14,8 +14,9 @@ from html import escape
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.handlers.backups import tell_admins
+from core.adapters.backup_archive import human_size
 from core.authz import SYSTEM
-from core.backups import NIGHTLY, human_size
+from core.backups.service import NIGHTLY
 from core.config import Settings
 from core.errors import UserError
 

@@ -31,16 +31,16 @@ from telegram.ext import CallbackQueryHandler, ConversationHandler, TypeHandler
 from bot import texts
 from bot.commands import ADMIN_ONLY, USER_COMMANDS
 from bot.fakeapi import BOT_USER, html_to_plain
-from core.activity import ActivityService, AuditTarget
-from core.alerts import AlertService
+from core.audit.activity import ActivityService, AuditTarget
+from core.audit.alerts import AlertService
+from core.audit.stats import StatsService
 from core.authz import OPERATOR, Actor, NotAdmin
-from core.backups import BackupService
+from core.backups.service import BackupService
 from core.clock import FakeClock
-from core.payments import PaymentService
-from core.safety import SafetyService
+from core.payments.service import PaymentService
+from core.safety.service import SafetyService
 from core.services import Services
-from core.stats import StatsService
-from core.withdrawals import WithdrawalService
+from core.withdrawals.service import WithdrawalService
 from tests.attack_helpers import *  # noqa: F403  (fixtures: payments on, roomy limits)
 from tests.attack_helpers import (
     Equipped,

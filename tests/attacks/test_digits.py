@@ -24,15 +24,15 @@ import pyotp
 import pytest
 
 from bot import texts
+from core.adapters.backup_archive import parse_name
+from core.adapters.tronscan import _retry_after
 from core.authz import OPERATOR
-from core.backup_archive import parse_name
 from core.digits import is_ascii_digits, parse_code, parse_decimal, parse_id, parse_int
 from core.errors import UserError
 from core.money import to_micro
 from core.services import Services
-from core.tronscan import _retry_after
-from core.twofactor import normalise_backup_code
-from core.withdrawals import parse_amount
+from core.twofactor.service import normalise_backup_code
+from core.withdrawals.rules import parse_amount
 from tests.harness import BotHarness
 from tests.throttle_helpers import (
     VICTIM_EMAIL,

@@ -16,7 +16,7 @@ import pytest
 
 from bot import texts
 from bot.fakeapi import html_to_plain
-from core.audit import EventType
+from core.audit.log import EventType
 from core.authz import Actor
 from core.clock import FakeClock
 from tests.attack_helpers import *  # noqa: F403  (fixtures: payments on, roomy limits)

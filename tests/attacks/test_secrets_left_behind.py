@@ -18,7 +18,7 @@ import pytest
 from telegram.ext import BaseHandler, ConversationHandler
 
 from bot.flows import CODE_STEPS, Flow, Secret
-from core.audit import EventType
+from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import Settings
 from tests.conftest import ADMIN_CHAT_ID, ADMIN_ID

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from core.accounts.cooldown import CoolingDown
+from core.accounts.sessions import EndReason, FlowEnded
 from core.clock import FakeClock, from_iso, to_iso
 from core.config import Settings, load_settings
-from core.cooldown import CoolingDown
 from core.money import MICRO
-from core.sessions import EndReason, FlowEnded
 from tests.harness import BotHarness
 from tests.sessions_helpers import (
     ADDRESS,

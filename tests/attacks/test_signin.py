@@ -7,9 +7,9 @@ to ride. Every trick below asserts what the attacker sees and that nothing was w
 
 from __future__ import annotations
 
+from core.accounts.login_throttle import LOCK_FAILURES
 from core.clock import FakeClock
 from core.config import Settings
-from core.login_throttle import LOCK_FAILURES
 from tests.harness import BotHarness
 from tests.signin_helpers import (
     EMAIL,

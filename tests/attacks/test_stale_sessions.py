@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
+from core.accounts.sessions import EndReason, FlowEnded
 from core.authz import OPERATOR, Actor
 from core.clock import FakeClock
 from core.money import MICRO
-from core.sessions import EndReason, FlowEnded
 from tests.conftest import ADMIN_ID
 from tests.harness import BotHarness
 from tests.sessions_helpers import (

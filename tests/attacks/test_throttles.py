@@ -20,12 +20,12 @@ import pytest
 
 from bot import texts
 from bot.bootstrap import bootstrap
-from core.accounts import LoginAttempt
+from core.accounts.service import LoginAttempt
 from core.clock import FakeClock
 from core.config import Settings
 from core.errors import UserError
 from core.services import Services
-from core.twofactor import CodeBlocked
+from core.twofactor.service import CodeBlocked
 from tests.harness import BotHarness
 from tests.throttle_helpers import (
     VICTIM_EMAIL,

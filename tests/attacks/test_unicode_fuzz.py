@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from bot import texts
 from bot.fakeapi import TelegramUser
-from core.accounts import normalise_email
+from core.accounts.service import normalise_email
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import UserError

@@ -1,0 +1,48 @@
+"""The withdrawal cool-down after a security change (SPEC §10).
+
+Someone with a victim's unlocked phone for five minutes (or a stolen password and session)
+could turn 2FA off and on with their own app, make new backup codes, or change the password
+or email, and then withdraw at once. So every such change is recorded
+(``SecurityRepository.record_change``) and withdrawals wait
+``security.withdrawal_cooldown_hours`` after the latest one, while the owner's other chats are
+told of the change (core/notices.py) and have time to react.
+
+New backup codes count as a 2FA change: whoever holds them passes the second factor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from core.accounts.ports import SecurityState
+from core.clock import from_iso
+from core.errors import UserError
+
+# What starts the cool-down (the kinds recorded by accounts and twofactor).
+COOLDOWN_CHANGES = frozenset(
+    {"password_changed", "email_changed", "mfa_enabled", "mfa_disabled", "backup_codes"}
+)
+
+
+class CoolingDown(UserError):
+    """Withdrawals are paused until ``until`` because of the change ``kind``.
+
+    The bot renders its own words from ``until`` and ``kind``; the message here is a plain
+    fallback for other callers.
+    """
+
+    def __init__(self, until: datetime, kind: str) -> None:
+        super().__init__(
+            f"Withdrawals are paused until {until:%Y-%m-%d %H:%M} UTC after a recent security "
+            "change. Nothing was held."
+        )
+        self.until = until
+        self.kind = kind
+
+
+def cooldown_until(state: SecurityState, now: datetime, hours: int) -> datetime | None:
+    """When the cool-down of the account's latest change ends, if it has not yet."""
+    if hours <= 0 or state.changed_at is None or state.change_kind not in COOLDOWN_CHANGES:
+        return None
+    until = from_iso(state.changed_at) + timedelta(hours=hours)
+    return until if until > now else None

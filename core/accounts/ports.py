@@ -1,0 +1,182 @@
+"""What accounts needs from storage, as records and Protocols (storage/ implements them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A platform account as stored."""
+
+    id: int
+    email: str
+    password_hash: str
+    referral_code: str
+    referred_by: int | None
+    created_at: str
+    last_telegram_user_id: int | None
+    last_login_at: str | None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A login session bound to one Telegram user."""
+
+    id: int
+    account_id: int
+    telegram_user_id: int
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    ended_at: str | None
+    end_reason: str | None = None  # read only by ``SessionsRepository.get``
+
+
+@dataclass(frozen=True)
+class SecurityState:
+    """An account's security stamp and its last cool-down change (see migration 0008)."""
+
+    stamp: str  # '' until the first change
+    stamp_reason: str
+    changed_at: str | None  # the last change that starts the withdrawal cool-down
+    change_kind: str | None
+
+
+class SecurityRepository(Protocol):
+    """Per-account security stamps (ending pending flows) and cool-down changes."""
+
+    async def get(self, account_id: int) -> SecurityState:
+        """The account's state; stamp '' when nothing was ever recorded."""
+        ...
+
+    async def replace_stamp(self, account_id: int, stamp: str, reason: str, at: str) -> None:
+        """Give the account a new stamp (every flow begun under the old one ends)."""
+        ...
+
+    async def record_change(self, account_id: int, kind: str, at: str) -> None:
+        """Remember a change that starts the withdrawal cool-down."""
+        ...
+
+
+class AccountsRepository(Protocol):
+    """Users and the failures that throttle their logins."""
+
+    async def add(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        referral_code: str,
+        referred_by: int | None,
+        created_at: str,
+    ) -> int:
+        """Insert a user; return its id. Raises ``DuplicateError`` on a taken email/code."""
+        ...
+
+    async def by_id(self, account_id: int) -> UserRecord | None:
+        """The user with this id."""
+        ...
+
+    async def by_email(self, email: str) -> UserRecord | None:
+        """The user with this (lowercased) email."""
+        ...
+
+    async def by_referral_code(self, code: str) -> UserRecord | None:
+        """The user owning this referral code."""
+        ...
+
+    async def referral_code_taken(self, code: str) -> bool:
+        """True when some account already has ``code``."""
+        ...
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        """Replace the password hash."""
+        ...
+
+    async def set_email(self, account_id: int, email: str) -> None:
+        """Replace the email. Raises ``DuplicateError`` when taken."""
+        ...
+
+    async def record_login(self, account_id: int, telegram_user_id: int, at: str) -> None:
+        """Remember the Telegram account and time of a successful login."""
+        ...
+
+    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> int:
+        """Record one failed (or reserved, not yet verified) password check; return its id."""
+        ...
+
+    async def remove_login_failure(self, failure_id: int) -> None:
+        """Withdraw a reserved failure whose password turned out to be right."""
+        ...
+
+    async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
+        """Times (ascending) of failures for this email key since ``since``."""
+        ...
+
+    async def shared_login_failures_since(
+        self, *, email_key: str, account_id: int, since: str, trusted_since: str
+    ) -> list[str]:
+        """Times (ascending) of failures for this email key by Telegram users with no session
+        on ``account_id`` begun at or after ``trusted_since`` (the shared bucket)."""
+        ...
+
+    async def user_login_failures_since(
+        self, *, email_key: str, telegram_user_id: int, since: str
+    ) -> list[str]:
+        """Times (ascending) of failures for this email key by one Telegram user."""
+        ...
+
+    async def telegram_failures_since(self, *, telegram_user_id: int, since: str) -> list[str]:
+        """Times (ascending) of failures by this Telegram user since ``since``."""
+        ...
+
+    async def logged_in_from(self, *, account_id: int, telegram_user_id: int, since: str) -> bool:
+        """True when this Telegram user began a session on the account at/after ``since``."""
+        ...
+
+    async def clear_login_failures(self, email_key: str) -> None:
+        """Forget failures for this email key."""
+        ...
+
+    async def clear_user_login_failures(self, email_key: str, telegram_user_id: int) -> None:
+        """Forget one Telegram user's failures for this email key (after their good login)."""
+        ...
+
+    async def referred_count(self, account_id: int) -> int:
+        """How many accounts registered with this account's referral code."""
+        ...
+
+
+class SessionsRepository(Protocol):
+    """Sessions bound to Telegram users."""
+
+    async def add(
+        self, *, account_id: int, telegram_user_id: int, created_at: str, expires_at: str
+    ) -> int:
+        """Insert a live session; return its id."""
+        ...
+
+    async def live_for_telegram_user(self, telegram_user_id: int) -> SessionRecord | None:
+        """The live (not ended) session of a Telegram user."""
+        ...
+
+    async def get(self, session_id: int) -> SessionRecord | None:
+        """A session by id, ended or not, with its ``end_reason``."""
+        ...
+
+    async def touch(self, session_id: int, at: str) -> None:
+        """Record activity."""
+        ...
+
+    async def end(self, session_id: int, at: str, reason: str) -> None:
+        """End one session."""
+        ...
+
+    async def end_for_account(
+        self, account_id: int, at: str, reason: str, *, keep_session_id: int | None = None
+    ) -> list[int]:
+        """End every live session of an account except ``keep_session_id``; return the
+        Telegram user ids whose sessions ended."""
+        ...

@@ -1,0 +1,274 @@
+"""Login sessions bound to a Telegram user: absolute and idle expiry (SPEC §4), and the
+one check every flow's final step makes inside its committing transaction (SPEC §10).
+
+Nothing outlives the session it began in. A flow keeps the :class:`Session` it started with
+(which carries the account's *security stamp* of that moment) and, for sensitive changes, a
+:class:`ReauthProof` (a password or 2FA check, with the stamp it was made under). Its final
+step calls :meth:`SessionService.require_live` with the unit of work that writes the change,
+so the change commits only if, at that very moment:
+
+- the session is the same row, still open, not past its absolute or idle end;
+- the account's stamp is the one the flow began under (a password, email or 2FA change, a
+  logout or a restore replaces it with a fresh random value);
+- the proof belongs to this session, was made under the same stamp and is at most
+  :data:`REAUTH_VALIDITY` old.
+
+Otherwise :class:`FlowEnded` says why, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from core.accounts.ports import SessionRecord
+from core.audit.log import AuditEvent, AuditLog, EventType
+from core.clock import Clock, from_iso, to_iso
+from core.errors import VerzekError
+from core.ports import UnitOfWork
+
+# Activity is written at most this often, so reading commands do not all become writes.
+_TOUCH_EVERY = timedelta(seconds=60)
+# How long a password or 2FA check counts as fresh: the flow timeout (SPEC §3).
+REAUTH_VALIDITY = timedelta(minutes=5)
+
+
+class EndReason(StrEnum):
+    """Why a session, a flow or a login attempt can no longer finish (values are stored as
+    session end reasons and stamp reasons)."""
+
+    LOGGED_OUT = "logout"
+    EXPIRED = "expired"  # the absolute lifetime
+    IDLE = "idle"
+    REPLACED = "replaced"  # the same Telegram account logged in again
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason, not a password)
+    EMAIL_CHANGED = "email_changed"
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    RESTORED = "restored"
+    PROOF_EXPIRED = "proof_expired"  # the password/code check is older than the flow timeout
+    ENDED = "ended"  # anything else
+
+    @classmethod
+    def of(cls, text: str | None) -> EndReason:
+        """The reason stored as ``text`` (``ENDED`` when unknown)."""
+        try:
+            return cls(text or "")
+        except ValueError:
+            return cls.ENDED
+
+
+class FlowEnded(VerzekError):
+    """A pending flow or login attempt may not finish; nothing was written.
+
+    Deliberately not a UserError: handlers that catch UserError to ask again must not swallow
+    it (asking again cannot help). The bot ends the flow and tells the user ``reason``.
+    """
+
+    def __init__(self, reason: EndReason, *, session_ended: bool = False) -> None:
+        super().__init__(f"flow ended: {reason}")
+        self.reason = reason
+        self.session_ended = session_ended  # True: the user must log in again
+
+
+@dataclass(frozen=True)
+class Session:
+    """A live session as handlers see it."""
+
+    id: int
+    account_id: int
+    telegram_user_id: int
+    started_at: datetime
+    expires_at: datetime  # the earlier of the absolute and the idle deadline
+    stamp: str = ""  # the account's security stamp when this view was read
+    # The absolute deadline alone (activity never moves it); None only for hand-made sessions
+    # in tests, which then end at ``expires_at``.
+    absolute_expires_at: datetime | None = None
+
+    @property
+    def ends_at_latest(self) -> datetime:
+        """The absolute end: activity keeps a session alive until then, never longer."""
+        return self.absolute_expires_at or self.expires_at
+
+
+@dataclass(frozen=True)
+class ReauthProof:
+    """Evidence of a fresh password (or 2FA) check, demanded by sensitive operations."""
+
+    session_id: int
+    at: datetime
+    stamp: str = ""  # the account's security stamp the check was made under
+
+
+class SessionService:
+    """Starts, finds, checks and ends sessions; replaces security stamps."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[..., UnitOfWork],
+        audit: AuditLog,
+        clock: Clock,
+        *,
+        session_hours: int,
+        idle_minutes: int,
+    ) -> None:
+        self._uow = uow_factory
+        self._audit = audit
+        self._clock = clock
+        self._absolute = timedelta(hours=session_hours)
+        self._idle = timedelta(minutes=idle_minutes)
+
+    def _view(self, record: SessionRecord, last_seen: datetime, stamp: str) -> Session:
+        return Session(
+            record.id,
+            record.account_id,
+            record.telegram_user_id,
+            from_iso(record.created_at),
+            min(from_iso(record.expires_at), last_seen + self._idle),
+            stamp,
+            absolute_expires_at=from_iso(record.expires_at),
+        )
+
+    async def start(self, uow: UnitOfWork, account_id: int, telegram_user_id: int) -> Session:
+        """Open a session inside the caller's unit of work (replacing this user's old one)."""
+        now = self._clock.now()
+        old = await uow.sessions.live_for_telegram_user(telegram_user_id)
+        if old is not None:
+            await uow.sessions.end(old.id, to_iso(now), EndReason.REPLACED)
+        session_id = await uow.sessions.add(
+            account_id=account_id,
+            telegram_user_id=telegram_user_id,
+            created_at=to_iso(now),
+            expires_at=to_iso(now + self._absolute),
+        )
+        stamp = (await uow.security.get(account_id)).stamp
+        return Session(
+            session_id,
+            account_id,
+            telegram_user_id,
+            now,
+            now + self._idle,
+            stamp,
+            absolute_expires_at=now + self._absolute,
+        )
+
+    async def current(self, telegram_user_id: int) -> Session | None:
+        """The live session of this Telegram user, or None (expired ones are ended here)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            record = await uow.sessions.live_for_telegram_user(telegram_user_id)
+            if record is None:
+                return None
+            last_seen = from_iso(record.last_seen_at)
+            if now >= from_iso(record.expires_at):
+                await uow.sessions.end(record.id, to_iso(now), EndReason.EXPIRED)
+                await uow.commit()
+                return None
+            if now >= last_seen + self._idle:
+                await uow.sessions.end(record.id, to_iso(now), EndReason.IDLE)
+                await uow.commit()
+                return None
+            stamp = (await uow.security.get(record.account_id)).stamp
+            if now - last_seen >= _TOUCH_EVERY:
+                await uow.sessions.touch(record.id, to_iso(now))
+                await uow.commit()
+                last_seen = now
+            return self._view(record, last_seen, stamp)
+
+    async def logout(self, telegram_user_id: int) -> bool:
+        """End this Telegram user's session; False when there was none.
+
+        The account's stamp is replaced too, so no flow or login attempt begun before the
+        logout (on this or another Telegram account) can finish.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            record = await uow.sessions.live_for_telegram_user(telegram_user_id)
+            if record is None:
+                return False
+            await uow.sessions.end(record.id, to_iso(now), EndReason.LOGGED_OUT)
+            await self.replace_stamp(uow, record.account_id, EndReason.LOGGED_OUT)
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.LOGOUT,
+                    account_id=record.account_id,
+                    telegram_user_id=telegram_user_id,
+                ),
+            )
+            await uow.commit()
+        return True
+
+    # --- the check every final step makes ------------------------------------------------
+
+    async def replace_stamp(self, uow: UnitOfWork, account_id: int, reason: EndReason) -> None:
+        """Inside the caller's change: give the account a fresh random security stamp, so
+        every flow, proof and login attempt begun before it ends (told ``reason``)."""
+        await uow.security.replace_stamp(
+            account_id, secrets.token_hex(16), str(reason), to_iso(self._clock.now())
+        )
+
+    async def stamp(self, uow: UnitOfWork, account_id: int) -> str:
+        """The account's current security stamp."""
+        return (await uow.security.get(account_id)).stamp
+
+    def _proof_problem(self, proof: ReauthProof, session: Session) -> EndReason | None:
+        if proof.session_id != session.id:
+            return EndReason.ENDED
+        if self._clock.now() - proof.at > REAUTH_VALIDITY:
+            return EndReason.PROOF_EXPIRED
+        return None
+
+    async def require_live(
+        self, uow: UnitOfWork, session: Session, proof: ReauthProof | None = None
+    ) -> None:
+        """Raise :class:`FlowEnded` unless ``session`` is still live under the stamp it was
+        read with and ``proof`` (when given) is fresh, for this session and that stamp.
+
+        Call it in the unit of work that writes the change, before writing: the answer then
+        holds for the commit (writers are serialised).
+        """
+        now = self._clock.now()
+        record = await uow.sessions.get(session.id)
+        if (
+            record is None
+            or record.account_id != session.account_id
+            or record.telegram_user_id != session.telegram_user_id
+            or record.created_at != to_iso(session.started_at)
+        ):
+            raise FlowEnded(EndReason.ENDED, session_ended=True)
+        if record.ended_at is not None:
+            raise FlowEnded(EndReason.of(record.end_reason), session_ended=True)
+        if now >= from_iso(record.expires_at):
+            raise FlowEnded(EndReason.EXPIRED, session_ended=True)
+        if now >= from_iso(record.last_seen_at) + self._idle:
+            raise FlowEnded(EndReason.IDLE, session_ended=True)
+        state = await uow.security.get(session.account_id)
+        if state.stamp != session.stamp:
+            raise FlowEnded(EndReason.of(state.stamp_reason))
+        if proof is not None:
+            if proof.stamp != state.stamp:
+                raise FlowEnded(EndReason.of(state.stamp_reason))
+            problem = self._proof_problem(proof, session)
+            if problem is not None:
+                raise FlowEnded(problem)
+
+    async def check_live(self, session: Session, proof: ReauthProof | None = None) -> None:
+        """:meth:`require_live` on its own (a flow's intermediate step); counts as activity."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await self.require_live(uow, session, proof)
+            record = await uow.sessions.get(session.id)
+            if record is not None and now - from_iso(record.last_seen_at) >= _TOUCH_EVERY:
+                await uow.sessions.touch(record.id, to_iso(now))
+                await uow.commit()
+
+    async def proof(self, session: Session) -> ReauthProof:
+        """A re-auth proof for ``session`` made now, under the account's current stamp (the
+        caller has just checked a password or code)."""
+        async with self._uow(read_only=True) as uow:
+            stamp = await self.stamp(uow, session.account_id)
+        return ReauthProof(session.id, self._clock.now(), stamp)

@@ -1,0 +1,418 @@
+"""The backup archive format and its file mechanics (used by :mod:`core.backups.service`).
+
+An archive is ``verzek-YYYYmmddTHHMMSSZ.tar.gz`` (a second one within the same second gets
+``-1``, ``-2`` … before the extension). It holds exactly two regular files: ``manifest.json``
+first, then ``verzek.db``. The manifest records when and why it was made, the schema and app
+versions, the database file's size and SHA-256 and the rows per table; nothing secret.
+
+Writing goes to a hidden temp file that is flushed (fsync) before it gets its final name, and
+the folder is flushed after, so a crash never leaves a partial archive under a valid name.
+Reading never uses the archive's own paths to write anything: only the two expected members
+are accepted, in order, as regular files, and the database is streamed into a file the caller
+names, checked against the manifest's size and SHA-256 on the way.
+
+Everything here blocks; :mod:`core.backups.service` calls it through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import tarfile
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from core.clock import from_iso, to_iso
+from core.digits import parse_int
+from core.errors import UserError
+
+NAME_RE = re.compile(r"^verzek-([0-9]{8}T[0-9]{6}Z)(?:-([1-9][0-9]{0,2}))?\.tar\.gz$")
+TEMP_RE = re.compile(r"^\.verzek-([0-9]{8}T[0-9]{6}Z)-[0-9a-f]{8}\.[a-z]+\.tmp$")
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+MANIFEST_MEMBER = "manifest.json"
+DATABASE_MEMBER = "verzek.db"
+FORMAT = "verzek-backup"
+FORMAT_VERSION = 1
+MAX_MANIFEST_BYTES = 64 * 1024
+COMPRESS_LEVEL = 6  # gzip's own default: level 9 costs much more time for little gain
+CHUNK = 1024 * 1024
+FREE_SPACE_MARGIN = 64 * 1024 * 1024
+METER_MIN_BYTES = 32 * 1024 * 1024  # smaller files are quick: no percentages for them
+
+Progress = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    """A progress sink that drops everything."""
+
+
+class BackupError(UserError):
+    """A backup could not be made, read or restored; the text says why and is safe to show.
+
+    Raised by a restore, it means the live database was not changed.
+    """
+
+
+def app_version() -> str:
+    """The installed Verzek Guard version (``unknown`` when running from a source tree)."""
+    try:
+        return importlib.metadata.version("verzek-guard")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def human_size(size: int) -> str:
+    """``1234567`` → ``1.2 MB`` (decimal units, as disks are sold)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def parse_name(name: str) -> tuple[datetime, int]:
+    """The time and same-second sequence number in an archive name.
+
+    Raises :class:`BackupError` for anything else, which includes every path (``../x``,
+    ``/etc/x``, ``a/b``): only a bare archive name can select a file.
+    """
+    match = NAME_RE.fullmatch(name)
+    if match is None:
+        shown = name if len(name) <= 80 else name[:77] + "…"
+        raise BackupError(
+            f"{shown!r} is not a backup name: names look like verzek-20260101T020000Z.tar.gz "
+            "(see the list of backups)"
+        )
+    when = datetime.strptime(match[1], STAMP_FORMAT).replace(tzinfo=UTC)
+    return when, (parse_int(match[2]) or 0) if match[2] else 0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an archive says about its database."""
+
+    created_at: datetime
+    reason: str
+    schema_version: int
+    app_version: str
+    db_size: int
+    db_sha256: str
+    row_counts: Mapping[str, int] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        """The ``manifest.json`` member."""
+        body = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created_at": to_iso(self.created_at),
+            "reason": self.reason,
+            "app_version": self.app_version,
+            "schema_version": self.schema_version,
+            "database": {"file": DATABASE_MEMBER, "size": self.db_size, "sha256": self.db_sha256},
+            "row_counts": dict(sorted(self.row_counts.items())),
+        }
+        return json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Parse and validate a ``manifest.json``; raises :class:`BackupError` saying why not."""
+        try:
+            body = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BackupError("manifest.json is not valid JSON") from None
+        if not isinstance(body, dict) or body.get("format") != FORMAT:
+            raise BackupError("not a Verzek Guard backup (its manifest has another format)")
+        if body.get("format_version") != FORMAT_VERSION:
+            raise BackupError(
+                f"backup format {body.get('format_version')!r} is not one this version reads "
+                f"({FORMAT_VERSION})"
+            )
+        database = body.get("database")
+        counts = body.get("row_counts")
+        try:
+            created_at = from_iso(str(body.get("created_at")))
+        except ValueError:
+            raise BackupError("manifest.json has no valid created_at") from None
+        if (
+            not isinstance(database, dict)
+            or database.get("file") != DATABASE_MEMBER
+            or not _is_count(database.get("size"))
+            or not isinstance(database.get("sha256"), str)
+            or not re.fullmatch(r"[0-9a-f]{64}", database["sha256"])
+            or not _is_count(body.get("schema_version"))
+            or not isinstance(body.get("app_version"), str)
+            or not isinstance(body.get("reason"), str)
+            or not isinstance(counts, dict)
+            or not all(isinstance(k, str) and _is_count(v) for k, v in counts.items())
+        ):
+            raise BackupError("manifest.json is incomplete or malformed")
+        return cls(
+            created_at=created_at,
+            reason=body["reason"],
+            schema_version=body["schema_version"],
+            app_version=body["app_version"],
+            db_size=database["size"],
+            db_sha256=database["sha256"],
+            row_counts=dict(counts),
+        )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# --- plain files ------------------------------------------------------------------------------
+
+
+def ensure_dir(directory: Path) -> None:
+    """Create the archive folder (owner only) if missing."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def temp_path(directory: Path, now: datetime, kind: str) -> Path:
+    """A hidden name that listing ignores and pruning recognises (:data:`TEMP_RE`)."""
+    return directory / f".verzek-{now.strftime(STAMP_FORMAT)}-{secrets.token_hex(4)}.{kind}.tmp"
+
+
+def unlink_quietly(path: Path) -> None:
+    """Remove ``path`` if it exists."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames and deletions in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_file(path: Path) -> IO[bytes]:
+    """Create ``path`` (never overwriting), readable by the owner only."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
+def raw_copy(source: Path, dest: Path) -> None:
+    """Copy a file byte for byte into the new file ``dest`` (flushed)."""
+    try:
+        with source.open("rb") as src, _new_file(dest) as out:
+            shutil.copyfileobj(src, out, CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise BackupError(f"cannot copy {source}: {exc.strerror or exc}") from None
+
+
+def sha256_file(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 (hex) of a file."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class _Meter:
+    """Reports ``… verb NN%`` every tenth of a long copy."""
+
+    def __init__(self, total: int, say: Progress, verb: str) -> None:
+        self._total, self._say, self._verb = total, say, verb
+        self._done = 0
+        self._next = 10
+
+    def add(self, count: int) -> None:
+        self._done += count
+        if self._total < METER_MIN_BYTES:
+            return
+        percent = self._done * 100 // self._total
+        while percent >= self._next and self._next < 100:
+            self._say(f"… {self._verb} {self._next}%")
+            self._next += 10
+
+
+class _MeteredReader:
+    """A file wrapper whose reads advance a :class:`_Meter`."""
+
+    def __init__(self, source: IO[bytes], meter: _Meter) -> None:
+        self._source, self._meter = source, meter
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self._meter.add(len(data))
+        return data
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _member(name: str, size: int, mtime: float) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.type = size, int(mtime), 0o600, tarfile.REGTYPE
+    return info
+
+
+def pack(directory: Path, manifest: Manifest, database: Path, say: Progress = quiet) -> str:
+    """Write an archive of ``database`` under a temp name, flush it, give it its final name
+    (never replacing an existing archive) and return that name."""
+    stamp = manifest.created_at.strftime(STAMP_FORMAT)
+    temp = temp_path(directory, manifest.created_at, "archive")
+    body = manifest.to_bytes()
+    mtime = manifest.created_at.timestamp()
+    try:
+        with _new_file(temp) as raw:
+            # filename="" keeps the temp name out of the gzip header.
+            with (
+                gzip.GzipFile(
+                    filename="", mode="wb", fileobj=raw, compresslevel=COMPRESS_LEVEL, mtime=0
+                ) as gz,
+                tarfile.TarFile(fileobj=gz, mode="w", copybufsize=CHUNK) as tar,
+                database.open("rb") as source,
+            ):
+                tar.addfile(_member(MANIFEST_MEMBER, len(body), mtime), io.BytesIO(body))
+                meter = _Meter(manifest.db_size, say, "compressing")
+                tar.addfile(
+                    _member(DATABASE_MEMBER, manifest.db_size, mtime),
+                    _MeteredReader(source, meter),
+                )
+            raw.flush()
+            os.fsync(raw.fileno())
+        return _publish(temp, directory, stamp)
+    except BaseException:
+        unlink_quietly(temp)
+        raise
+
+
+def _publish(temp: Path, directory: Path, stamp: str) -> str:
+    """Give the flushed ``temp`` the first free archive name for ``stamp``."""
+    for number in range(1000):
+        name = f"verzek-{stamp}.tar.gz" if number == 0 else f"verzek-{stamp}-{number}.tar.gz"
+        final = directory / name
+        try:
+            os.link(temp, final)  # atomic, and fails instead of replacing an existing archive
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links
+            if final.exists():
+                continue
+            os.replace(temp, final)
+        else:
+            os.unlink(temp)
+        fsync_dir(directory)
+        return name
+    raise BackupError("too many backups within one second")
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _damaged(exc: BaseException) -> BackupError:
+    return BackupError(f"the archive is damaged or truncated ({type(exc).__name__}: {exc})")
+
+
+def _check_member(info: tarfile.TarInfo | None, expected: str) -> tarfile.TarInfo:
+    """The next member must be the regular file ``expected``; refuse anything else."""
+    if info is None:
+        raise BackupError(f"the archive has no {expected}")
+    shown = info.name if len(info.name) <= 80 else info.name[:77] + "…"
+    parts = PurePosixPath(info.name.replace("\\", "/")).parts
+    if info.name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise BackupError(f"refused: the archive holds an unsafe path ({shown!r})")
+    if info.name != expected:
+        if expected == MANIFEST_MEMBER:
+            raise BackupError(
+                f"not a Verzek Guard backup: it does not start with manifest.json ({shown!r})"
+            )
+        raise BackupError(
+            f"unexpected member {shown!r}: a backup holds only manifest.json and verzek.db"
+        )
+    if not info.isreg():
+        raise BackupError(f"refused: {shown!r} in the archive is not a regular file")
+    return info
+
+
+def _manifest_member(tar: tarfile.TarFile) -> Manifest:
+    info = _check_member(tar.next(), MANIFEST_MEMBER)
+    if info.size > MAX_MANIFEST_BYTES:
+        raise BackupError("manifest.json is implausibly large")
+    handle = tar.extractfile(info)
+    if handle is None:
+        raise BackupError("manifest.json cannot be read")
+    return Manifest.from_bytes(handle.read(MAX_MANIFEST_BYTES + 1))
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Only the manifest (the first member): cheap, nothing else is unpacked."""
+    try:
+        with gzip.open(path, "rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
+            return _manifest_member(tar)
+    except _ARCHIVE_ERRORS as exc:
+        raise _damaged(exc) from None
+    except OSError as exc:
+        raise BackupError(f"cannot read the archive: {exc.strerror or exc}") from None
+
+
+def unpack(path: Path, into: Path, say: Progress = quiet) -> Manifest:
+    """Check the archive's members and manifest and write its database to the new file
+    ``into`` (flushed), checking size and SHA-256 against the manifest on the way."""
+    try:
+        with gzip.open(path, "rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
+            manifest = _manifest_member(tar)
+            member = _check_member(tar.next(), DATABASE_MEMBER)
+            if member.size != manifest.db_size:
+                raise BackupError(
+                    f"verzek.db is {member.size} bytes but the manifest says {manifest.db_size}"
+                )
+            free = shutil.disk_usage(into.parent).free
+            if free < member.size + FREE_SPACE_MARGIN:
+                raise BackupError(
+                    f"not enough free space in {into.parent} to unpack "
+                    f"{human_size(member.size)} ({human_size(free)} free)"
+                )
+            source = tar.extractfile(member)
+            if source is None:
+                raise BackupError("verzek.db cannot be read")
+            digest = hashlib.sha256()
+            meter = _Meter(member.size, say, "unpacking")
+            with _new_file(into) as out:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    meter.add(len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != manifest.db_sha256:
+                raise BackupError(
+                    "checksum mismatch: verzek.db does not match the SHA-256 in its manifest"
+                )
+            extra = tar.next()
+            if extra is not None:
+                _check_member(extra, "")
+            # Read to the very end, so gzip checks its own CRC and length trailer too.
+            while gz.read(CHUNK):
+                pass
+    except BackupError:
+        raise
+    except _ARCHIVE_ERRORS as exc:
+        raise _damaged(exc) from None
+    except OSError as exc:
+        raise BackupError(f"cannot unpack the archive: {exc.strerror or exc}") from None
+    return manifest

@@ -1,0 +1,72 @@
+"""What backups needs from storage, as records and Protocols (storage/ implements them)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from core.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class DatabaseCheck:
+    """What a database file says about itself (a fresh snapshot or a restore candidate)."""
+
+    integrity: list[str]  # the integrity check's messages: ["ok"] when the file is sound
+    foreign_key_violations: int
+    schema_version: int | None  # None: no migrations table, so not a Verzek Guard database
+    row_counts: dict[str, int]  # rows per table
+
+
+class DatabaseFiles(Protocol):
+    """The live database as one file: online snapshots, checks of any copy, the restore swap.
+
+    Everything here works on files and connections of its own, never on a unit of work.
+    """
+
+    @property
+    def path(self) -> Path:
+        """Where the live database file is."""
+        ...
+
+    def code_schema_version(self) -> int:
+        """The newest schema version this code knows."""
+        ...
+
+    async def snapshot(self, dest: Path) -> None:
+        """Copy the live database into the new file ``dest``, consistent as of one instant,
+        while the bot keeps writing; ``dest`` is a self-contained file."""
+        ...
+
+    async def check(self, path: Path) -> DatabaseCheck:
+        """Integrity, foreign keys, schema version and row counts of the file at ``path``;
+        raises ``StorageError`` when it is not a readable database at all."""
+        ...
+
+    async def end_sessions(self, path: Path, at: str, reason: str, new_stamp: str = "") -> int:
+        """End every live session in the (not live) database file at ``path``; return how
+        many. With ``new_stamp``, every account's security stamp becomes that value."""
+        ...
+
+    async def live_session_users(self, path: Path, at: str) -> list[int]:
+        """Telegram users with a live session at ``at`` in the database file at ``path`` (read
+        only); raises ``StorageError`` when it cannot be read."""
+        ...
+
+    def exclusive(
+        self, guard: Callable[[UnitOfWork], Awaitable[None]] | None = None
+    ) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:
+        """Hold off every unit of work. Yields ``close()``, which closes the live connection
+        so the file may be replaced; leaving the block reopens (and migrates) the database.
+        ``guard`` first runs on a unit of work of the live database (raising refuses)."""
+        ...
+
+    async def install(self, candidate: Path) -> None:
+        """Inside :meth:`exclusive`, after ``close()``: make ``candidate`` (a file in the same
+        folder) the live database durably; raises ``StorageError`` when another process still
+        has the database open."""
+        ...

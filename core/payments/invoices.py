@@ -1,0 +1,251 @@
+"""Invoices and submitted transfers: the part of the payment service a user meets first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from core.accounts.service import AccountService
+from core.accounts.sessions import Session
+from core.audit.log import AuditEvent, AuditLog, EventType, Severity
+from core.audit.suspicion import SuspicionReporter
+from core.authz import AdminRights
+from core.clock import Clock, from_iso, to_iso
+from core.config import Plan, Settings
+from core.crypto import EncryptionService
+from core.errors import DuplicateError, UserError
+from core.payments.chain import TransactionSource
+from core.payments.licenses import LicenseService
+from core.payments.ports import InvoiceRecord, PaymentRecord
+from core.payments.rules import (
+    AMOUNT_SLOTS,
+    MAX_PENDING_PER_INVOICE,
+    MIN_AMOUNT_STEP,
+    RULE_HASH_REUSE,
+    PaymentStatus,
+    normalise_tx_hash,
+)
+from core.payments.wallet import WalletLedger
+from core.ports import UnitOfWork
+from core.signing import INVOICE_SIGNATURE, PAYMENT_SIGNATURE, sign_record, verify_record
+
+
+class InvoiceDesk:
+    """The first half of :class:`~core.payments.service.PaymentService`: its construction,
+    configuration, new invoices and submitted transfers."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[..., UnitOfWork],
+        audit: AuditLog,
+        clock: Clock,
+        crypto: EncryptionService,
+        settings: Settings,
+        source: TransactionSource,
+        *,
+        accounts: AccountService,
+        licenses: LicenseService,
+        wallet: WalletLedger,
+        suspicion: SuspicionReporter,
+        rights: AdminRights,
+    ) -> None:
+        self._uow = uow_factory
+        self._rights = rights
+        self._audit = audit
+        self._clock = clock
+        self._crypto = crypto
+        self._settings = settings.payments
+        self._plans = settings.plans
+        self._commission = settings.referrals.commission_percent
+        self._source = source
+        self._accounts = accounts
+        self._licenses = licenses
+        self._wallet = wallet
+        self._suspicion = suspicion
+        self._step = max(MIN_AMOUNT_STEP, 2 * self._settings.amount_tolerance_micro)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        """True when a receive address is configured."""
+        return self._settings.receive_address is not None
+
+    def plans(self) -> list[Plan]:
+        """The plans on sale, cheapest first."""
+        return sorted(self._plans.values(), key=lambda plan: (plan.price_micro, plan.name))
+
+    def _require_enabled(self) -> str:
+        address = self._settings.receive_address
+        if address is None:
+            raise UserError("Payments are not set up yet. Please try again later.")
+        return address
+
+    # --- signatures (fields: core/signing.py) ---------------------------------------------
+
+    def invoice_is_authentic(self, invoice: InvoiceRecord) -> bool:
+        """True when the invoice row carries a valid signature (by any configured key)."""
+        return verify_record(self._crypto, INVOICE_SIGNATURE, invoice)
+
+    def payment_is_authentic(self, payment: PaymentRecord) -> bool:
+        """An approved payment must carry a valid signature; other states grant nothing."""
+        if payment.status != PaymentStatus.APPROVED:
+            return True
+        if payment.signature is None or payment.amount_micro is None or not payment.approved_at:
+            return False
+        return verify_record(self._crypto, PAYMENT_SIGNATURE, payment)
+
+    # --- invoices --------------------------------------------------------------------------
+
+    async def create_invoice(self, session: Session, plan_name: str) -> InvoiceRecord:
+        """An invoice for ``plan_name`` with a unique exact amount (or the user's open one)."""
+        address = self._require_enabled()
+        plan = self._plans.get(plan_name)
+        if plan is None:
+            raise UserError("That plan is not on sale. See /plans.")
+        now = self._clock.now()
+        step = self._step
+        async with self._uow() as uow:
+            existing = await uow.payments.open_invoice(
+                session.account_id, plan.name, now=to_iso(now)
+            )
+            if existing is not None and self.invoice_is_authentic(existing):
+                return existing
+            taken = await uow.payments.open_amounts(
+                plan.price_micro - step + 1, plan.price_micro + AMOUNT_SLOTS * step + step - 1
+            )
+            amount = next(
+                (
+                    candidate
+                    for candidate in range(
+                        plan.price_micro, plan.price_micro + AMOUNT_SLOTS * step, step
+                    )
+                    if all(abs(candidate - other) >= step for other in taken)
+                ),
+                None,
+            )
+            if amount is None:
+                raise UserError(
+                    "Too many invoices are open for this plan right now. Please try again later."
+                )
+            draft = InvoiceRecord(
+                id=0,
+                account_id=session.account_id,
+                plan=plan.name,
+                tier=plan.tier,
+                days=plan.days,
+                amount_micro=amount,
+                receive_address=address,
+                created_at=to_iso(now),
+                expires_at=to_iso(now + timedelta(hours=self._settings.invoice_hours)),
+                status="open",
+                signature=None,
+            )
+            invoice_id = await uow.payments.add_invoice(
+                account_id=draft.account_id,
+                plan=draft.plan,
+                tier=draft.tier,
+                days=draft.days,
+                amount_micro=draft.amount_micro,
+                receive_address=draft.receive_address,
+                created_at=draft.created_at,
+                expires_at=draft.expires_at,
+            )
+            invoice = InvoiceRecord(**{**draft.__dict__, "id": invoice_id})
+            signature = sign_record(self._crypto, INVOICE_SIGNATURE, invoice)
+            await uow.payments.sign_invoice(invoice_id, signature)
+            await uow.commit()
+        return InvoiceRecord(**{**invoice.__dict__, "signature": signature})
+
+    # --- submitting ------------------------------------------------------------------------
+
+    async def submit(self, session: Session, invoice_id: int, tx_hash_text: str) -> PaymentRecord:
+        """Store a pending payment for the caller's invoice (PAYMENT_SUBMITTED).
+
+        A hash already used by any payment is refused; using someone else's hash, or one hash
+        for two invoices, is suspicious.
+        """
+        self._require_enabled()
+        tx_hash = normalise_tx_hash(tx_hash_text)
+        now = self._clock.now()
+        refusal: str | None = None
+        payment_id = 0
+        async with self._uow() as uow:
+            invoice = await uow.payments.invoice(invoice_id)
+            if invoice is None or invoice.account_id != session.account_id:
+                raise UserError(
+                    f"You have no invoice #{invoice_id}. See /payments, or make one with "
+                    "/subscribe."
+                )
+            if invoice.status == "paid":
+                raise UserError(f"Invoice #{invoice_id} is already paid.")
+            if invoice.status == "expired" or now >= from_iso(invoice.expires_at):
+                raise UserError(
+                    f"Invoice #{invoice_id} has expired. Make a new one with /subscribe."
+                )
+            if not self.invoice_is_authentic(invoice):
+                await self._suspicion.report_tampered(
+                    uow, "invoice", invoice.id, session.account_id
+                )
+                refusal = "This invoice cannot be used. Please make a new one with /subscribe."
+            elif await uow.payments.pending_count(invoice.id) >= MAX_PENDING_PER_INVOICE:
+                raise UserError(
+                    "This invoice already has payments waiting to be checked. See /payments."
+                )
+            else:
+                try:
+                    payment_id = await uow.payments.add_payment(
+                        invoice_id=invoice.id,
+                        account_id=session.account_id,
+                        telegram_user_id=session.telegram_user_id,
+                        tx_hash=tx_hash,
+                        expected_micro=invoice.amount_micro,
+                        submitted_at=to_iso(now),
+                    )
+                except DuplicateError:
+                    refusal = await self._hash_reused(uow, session, invoice, tx_hash)
+                else:
+                    await self._audit.append(
+                        uow,
+                        AuditEvent(
+                            EventType.PAYMENT_SUBMITTED,
+                            account_id=session.account_id,
+                            telegram_user_id=session.telegram_user_id,
+                            details={
+                                "payment_id": payment_id,
+                                "invoice_id": invoice.id,
+                                "plan": invoice.plan,
+                                "amount_micro": invoice.amount_micro,
+                                "tx_hash": tx_hash,
+                            },
+                        ),
+                    )
+            await uow.commit()
+        if refusal is not None:
+            raise UserError(refusal)
+        async with self._uow(read_only=True) as uow:
+            payment = await uow.payments.payment(payment_id)
+        assert payment is not None
+        return payment
+
+    async def _hash_reused(
+        self, uow: UnitOfWork, session: Session, invoice: InvoiceRecord, tx_hash: str
+    ) -> str:
+        """The refusal for a used hash; suspicious unless it is this invoice's own retry."""
+        first = await uow.payments.payment_by_tx(tx_hash)
+        if first is not None and first.account_id == session.account_id:
+            if first.invoice_id == invoice.id:
+                return f"You already sent this transaction as payment #{first.id}. See /payments."
+        await self._suspicion.report(
+            uow,
+            RULE_HASH_REUSE,
+            Severity.WARNING,
+            account_id=session.account_id,
+            telegram_user_id=session.telegram_user_id,
+            evidence={
+                "invoice_id": invoice.id,
+                "first_payment_id": first.id if first is not None else None,
+                "same_account": first is not None and first.account_id == session.account_id,
+            },
+        )
+        return "This transaction was already used for a payment and cannot be used again."

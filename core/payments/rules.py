@@ -1,0 +1,239 @@
+"""The pure rules of a payment: amounts, statuses, outcomes and reasons, and :func:`evaluate`,
+which judges a chain transaction against an invoice without any I/O; and the value types the
+service returns (check reports, history, views).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from core.clock import from_iso
+from core.config import PaymentSettings
+from core.errors import UserError
+from core.money import format_usdt
+from core.payments.chain import ChainTransaction
+from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord
+
+MIN_AMOUNT_STEP = 20_000  # 0.02 USDT between open invoices
+AMOUNT_SLOTS = 500  # distinct amounts tried per plan price (29.00 … 38.98)
+MAX_PENDING_PER_INVOICE = 3
+HISTORY_LIMIT = 10
+PENDING_LIMIT = 50  # pending payments re-checked (and listed) per round
+CHECK_CONCURRENCY = 4  # chain lookups in flight at once during a re-check round
+FAILED_WINDOW = timedelta(hours=24)
+FAILED_THRESHOLD = 3  # failed verifications by one account in the window: suspicious
+REASON_MAX = 200
+
+_TX_HASH = re.compile(r"^[0-9a-f]{64}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Suspicious-activity rules raised here (values of details.rule).
+RULE_HASH_REUSE = "payment_hash_reuse"
+RULE_WRONG_TOKEN = "payment_wrong_token"  # noqa: S105 (a token contract, not a secret)
+RULE_FAILED_VERIFICATIONS = "payment_failed_verifications"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    FAILED = "failed"  # the chain says this transfer can never pay the invoice
+    REJECTED = "rejected"  # an admin said no
+    EXPIRED = "expired"  # the invoice expired before the transfer was found
+
+
+# Statuses an admin may still approve or reject.
+OPEN_TO_ADMIN: tuple[str, ...] = (
+    PaymentStatus.PENDING,
+    PaymentStatus.FAILED,
+    PaymentStatus.EXPIRED,
+)
+
+
+class Outcome(StrEnum):
+    APPROVE = "approve"
+    PENDING = "pending"
+    FAIL = "fail"
+
+
+class Reason(StrEnum):
+    """Why a check ended the way it did (stored as the payment's note)."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    CHAIN_UNAVAILABLE = "chain_unavailable"
+    CONFIRMATIONS = "confirmations"
+    TX_FAILED = "tx_failed"
+    WRONG_TOKEN = "wrong_token"  # noqa: S105
+    WRONG_RECIPIENT = "wrong_recipient"
+    NO_TRANSFER = "no_transfer"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    BEFORE_INVOICE = "before_invoice"
+    INVOICE_PAID = "invoice_paid"
+    TAMPERED = "tampered"
+    EXPIRED = "expired"
+
+
+class Check(StrEnum):
+    """The verification checks, in the order /verify shows them."""
+
+    FOUND = "found"
+    SUCCESS = "success"
+    TOKEN = "token"  # noqa: S105
+    RECIPIENT = "recipient"
+    AMOUNT = "amount"
+    TIME = "time"
+    CONFIRMATIONS = "confirmations"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: passed (True), failed (False) or not decidable (None), with the facts."""
+
+    check: Check
+    passed: bool | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict on a transaction for an invoice."""
+
+    outcome: Outcome
+    reason: Reason
+    checks: tuple[CheckResult, ...]
+    paid_micro: int | None = None
+
+
+def epoch_ms(when: datetime) -> int:
+    """Milliseconds since the epoch, in integer arithmetic."""
+    return (when - _EPOCH) // timedelta(milliseconds=1)
+
+
+def evaluate(
+    tx: ChainTransaction | None, invoice: InvoiceRecord, settings: PaymentSettings
+) -> Verification:
+    """Judge a transaction against an invoice (every rule of SPEC §7; pure, no I/O).
+
+    Success is ``result == "SUCCESS"`` and nothing else. The transfer must be one of the
+    transaction's TRC20 transfers whose contract is exactly the USDT contract and whose payee
+    is the invoice's address (any of them may be ours); its integer amount within the
+    tolerance of the invoice; the transaction no older than the invoice; and it needs
+    ``min_confirmations``. An unknown transaction or too few confirmations stay pending.
+    """
+    if tx is None:
+        return Verification(
+            Outcome.PENDING,
+            Reason.NOT_FOUND,
+            (CheckResult(Check.FOUND, None, "unknown hash, or not indexed yet"),),
+        )
+    address, usdt = invoice.receive_address, settings.usdt_contract
+    tolerance = settings.amount_tolerance_micro
+    usdt_transfers = [t for t in tx.transfers if t.contract_address == usdt]
+    ours = [t for t in usdt_transfers if t.to_address == address]
+    other_token_to_us = [
+        t for t in tx.transfers if t.to_address == address and t.contract_address != usdt
+    ]
+    paid = next(
+        (
+            t.amount
+            for t in ours
+            if t.amount is not None and abs(t.amount - invoice.amount_micro) <= tolerance
+        ),
+        None,
+    )
+    seen_amounts = ", ".join(
+        format_usdt(t.amount) if t.amount is not None else "unreadable" for t in ours
+    )
+    created_ms = epoch_ms(from_iso(invoice.created_at))
+    checks = (
+        CheckResult(Check.FOUND, True, tx.hash),
+        CheckResult(Check.SUCCESS, tx.result == "SUCCESS", tx.result or "none"),
+        CheckResult(
+            Check.TOKEN,
+            bool(usdt_transfers) and not other_token_to_us,
+            ", ".join(sorted({t.contract_address or "?" for t in tx.transfers})) or "no transfer",
+        ),
+        CheckResult(
+            Check.RECIPIENT,
+            bool(ours),
+            ", ".join(sorted({t.to_address or "?" for t in usdt_transfers})) or "no transfer",
+        ),
+        CheckResult(
+            Check.AMOUNT,
+            paid is not None if ours else None,
+            f"{seen_amounts or 'nothing'} for {format_usdt(invoice.amount_micro)}"
+            f" ± {format_usdt(tolerance)}",
+        ),
+        CheckResult(
+            Check.TIME,
+            tx.timestamp_ms >= created_ms,
+            f"{tx.timestamp_ms} ms, invoice from {created_ms} ms",
+        ),
+        CheckResult(
+            Check.CONFIRMATIONS,
+            tx.confirmations >= settings.min_confirmations,
+            f"{tx.confirmations} of {settings.min_confirmations}",
+        ),
+    )
+    if tx.result != "SUCCESS":
+        reason = Reason.TX_FAILED
+    elif not ours:
+        if other_token_to_us or (tx.transfers and not usdt_transfers):
+            reason = Reason.WRONG_TOKEN
+        else:
+            reason = Reason.WRONG_RECIPIENT if usdt_transfers else Reason.NO_TRANSFER
+    elif paid is None:
+        reason = Reason.AMOUNT_MISMATCH
+    elif tx.timestamp_ms < created_ms:
+        reason = Reason.BEFORE_INVOICE
+    elif tx.confirmations < settings.min_confirmations:
+        return Verification(Outcome.PENDING, Reason.CONFIRMATIONS, checks, paid)
+    else:
+        return Verification(Outcome.APPROVE, Reason.OK, checks, paid)
+    return Verification(Outcome.FAIL, reason, checks, paid)
+
+
+def normalise_tx_hash(text: str) -> str:
+    """A transaction hash as stored (64 lowercase hex), or a UserError."""
+    cleaned = text.strip().lower()
+    if not _TX_HASH.match(cleaned):
+        raise UserError(
+            "That is not a transaction hash: it has 64 characters, 0-9 and a-f. Copy it from "
+            "your wallet or from tronscan.org."
+        )
+    return cleaned
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What a check found and did."""
+
+    payment: PaymentRecord
+    invoice: InvoiceRecord
+    reason: Reason
+    verification: Verification | None = None  # None when the chain did not answer
+    decided: bool = False  # this check changed the payment's status: tell the user
+    license: LicenseRecord | None = None
+    signature_ok: bool | None = None  # for approved payments: does the row verify?
+
+
+@dataclass(frozen=True)
+class History:
+    """A user's invoices and payments; ``untrusted`` are approved rows that fail their
+    signature (shown as under review, never as paid)."""
+
+    invoices: list[InvoiceRecord]
+    payments: list[PaymentRecord]
+    untrusted: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """A payment as the admins see it."""
+
+    payment: PaymentRecord
+    invoice: InvoiceRecord | None
+    email: str

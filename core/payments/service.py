@@ -1,0 +1,468 @@
+"""Subscriptions paid in USDT TRC20 (SPEC §7): invoices, submitted transfers, verification
+against the chain, approval (license, referral commission) and the admin's decisions.
+
+Money is integer micro-USDT throughout. The flow:
+
+1. :meth:`PaymentService.create_invoice` — an exact amount, at least one step (0.02 USDT, or
+   twice the tolerance if that is more) away from every other open invoice, so a transfer can
+   only ever match one invoice.
+2. :meth:`PaymentService.submit` — ``/pay INVOICE TX``: the hash is stored once, ever (UNIQUE in
+   the database); the payment is pending (PAYMENT_SUBMITTED).
+3. :meth:`PaymentService.check` — asks the :class:`~core.chain.TransactionSource` (outside any
+   transaction), judges the answer with :func:`evaluate` and applies the outcome with
+   compare-and-set updates, so concurrent checks of one payment decide it once.
+4. Approval signs the payment (HMAC over id, account, invoice, hash, amount, time), grants or
+   extends the license and credits the referrer's wallet, all in one transaction.
+
+Unknown hashes, too few confirmations and an unreachable chain keep a payment pending; the job
+re-checks every minute (:meth:`PaymentService.recheck_pending`). A payment whose transfer is
+still unknown when its invoice expires expires with it. A transfer that can never pay (failed
+on chain, another token, another payee, another amount, older than the invoice) fails at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from core.accounts.sessions import ReauthProof, Session
+from core.audit.log import AuditEvent, EventType, Severity
+from core.authz import Actor
+from core.clock import from_iso, to_iso
+from core.config import Plan
+from core.errors import ChainUnavailableError, UserError
+from core.payments.invoices import InvoiceDesk
+from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord
+from core.payments.rules import (
+    CHECK_CONCURRENCY,
+    FAILED_THRESHOLD,
+    FAILED_WINDOW,
+    HISTORY_LIMIT,
+    OPEN_TO_ADMIN,
+    PENDING_LIMIT,
+    REASON_MAX,
+    RULE_FAILED_VERIFICATIONS,
+    RULE_WRONG_TOKEN,
+    CheckReport,
+    History,
+    Outcome,
+    PaymentStatus,
+    PaymentView,
+    Reason,
+    Verification,
+    evaluate,
+)
+from core.payments.wallet import REFERRAL_COMMISSION, commission_micro
+from core.ports import UnitOfWork
+from core.signing import PAYMENT_SIGNATURE, sign_record
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentService(InvoiceDesk):
+    """Invoices, payments, verification and the admins' decisions."""
+
+    # --- checking --------------------------------------------------------------------------
+
+    async def check(self, payment_id: int) -> CheckReport:
+        """Verify a payment against the chain now and apply the outcome if it is pending.
+
+        The chain is asked outside any transaction; the outcome is applied only if the payment
+        is still pending then, so concurrent checks decide a payment once. Only the chain
+        decides here (the first check after /pay, the re-check job); an admin asking goes
+        through :meth:`verify`.
+        """
+        async with self._uow(read_only=True) as uow:
+            payment = await uow.payments.payment(payment_id)
+            invoice = await uow.payments.invoice(payment.invoice_id) if payment else None
+        if payment is None or invoice is None:
+            raise UserError(f"There is no payment #{payment_id}.")
+        if not self._row_pair_is_sound(payment, invoice):
+            return await self._refuse_tampered(payment, invoice)
+        try:
+            tx = await self._source.transaction(payment.tx_hash)
+        except ChainUnavailableError as exc:
+            logger.warning("payment %d stays pending: %s", payment.id, exc)
+            verification = None
+        else:
+            verification = evaluate(tx, invoice, self._settings)
+        if payment.status != PaymentStatus.PENDING:
+            return CheckReport(
+                payment,
+                invoice,
+                verification.reason if verification else Reason.CHAIN_UNAVAILABLE,
+                verification,
+                signature_ok=self.payment_is_authentic(payment)
+                if payment.status == PaymentStatus.APPROVED
+                else None,
+            )
+        return await self._apply(payment.id, verification)
+
+    def _row_pair_is_sound(self, payment: PaymentRecord, invoice: InvoiceRecord) -> bool:
+        return (
+            self.invoice_is_authentic(invoice)
+            and invoice.account_id == payment.account_id
+            and invoice.amount_micro == payment.expected_micro
+            and self.payment_is_authentic(payment)
+        )
+
+    async def _refuse_tampered(self, payment: PaymentRecord, invoice: InvoiceRecord) -> CheckReport:
+        """A row that fails its signature: never trusted; alert, and stop checking it."""
+        payment_ok = self.payment_is_authentic(payment)
+        decided = False
+        async with self._uow() as uow:
+            if payment_ok:
+                await self._suspicion.report_tampered(
+                    uow, "invoice", invoice.id, payment.account_id
+                )
+            else:
+                await self._suspicion.report_tampered(
+                    uow, "payment", payment.id, payment.account_id
+                )
+            if payment.status == PaymentStatus.PENDING:
+                decided = await uow.payments.decide(
+                    payment.id,
+                    status=PaymentStatus.FAILED,
+                    note=Reason.TAMPERED,
+                    at=to_iso(self._clock.now()),
+                    was=(PaymentStatus.PENDING,),
+                )
+            await uow.commit()
+        return CheckReport(
+            await self._reload(payment.id),
+            invoice,
+            Reason.TAMPERED,
+            decided=decided,
+            signature_ok=payment_ok if payment.status == PaymentStatus.APPROVED else None,
+        )
+
+    async def _reload(self, payment_id: int) -> PaymentRecord:
+        async with self._uow(read_only=True) as uow:
+            payment = await uow.payments.payment(payment_id)
+        assert payment is not None
+        return payment
+
+    async def _apply(self, payment_id: int, verification: Verification | None) -> CheckReport:
+        now = self._clock.now()
+        at = to_iso(now)
+        license_record: LicenseRecord | None = None
+        async with self._uow() as uow:
+            payment = await uow.payments.payment(payment_id)
+            assert payment is not None
+            invoice = await uow.payments.invoice(payment.invoice_id)
+            assert invoice is not None
+            reason = verification.reason if verification else Reason.CHAIN_UNAVAILABLE
+            decided = False
+            if payment.status != PaymentStatus.PENDING:
+                pass  # another check decided it meanwhile
+            elif verification is not None and verification.outcome is Outcome.APPROVE:
+                assert verification.paid_micro is not None
+                if invoice.status == "paid":
+                    reason = Reason.INVOICE_PAID
+                    decided = await self._fail(uow, payment, reason, at)
+                else:
+                    license_record = await self._approve(
+                        uow, payment, invoice, verification.paid_micro, at, admin=None
+                    )
+                    decided = license_record is not None
+            elif verification is not None and verification.outcome is Outcome.FAIL:
+                decided = await self._fail(uow, payment, reason, at)
+            elif reason is Reason.NOT_FOUND and now >= from_iso(invoice.expires_at):
+                reason = Reason.EXPIRED
+                decided = await uow.payments.decide(
+                    payment.id,
+                    status=PaymentStatus.EXPIRED,
+                    note=reason,
+                    at=at,
+                    was=(PaymentStatus.PENDING,),
+                )
+                if decided and not await uow.payments.pending_count(invoice.id):
+                    await uow.payments.set_invoice_status(invoice.id, "expired", was="open")
+            else:
+                await uow.payments.record_check(payment.id, at=at, note=reason)
+            await uow.commit()
+        return CheckReport(
+            await self._reload(payment_id),
+            invoice,
+            reason,
+            verification,
+            decided=decided,
+            license=license_record,
+        )
+
+    async def _fail(self, uow: UnitOfWork, payment: PaymentRecord, reason: Reason, at: str) -> bool:
+        """The transfer can never pay this invoice: failed, audited, maybe suspicious."""
+        if not await uow.payments.decide(
+            payment.id,
+            status=PaymentStatus.FAILED,
+            note=reason,
+            at=at,
+            was=(PaymentStatus.PENDING,),
+        ):
+            return False
+        await self._audit.append(
+            uow,
+            AuditEvent(
+                EventType.PAYMENT_REJECTED,
+                Severity.WARNING,
+                account_id=payment.account_id,
+                telegram_user_id=payment.telegram_user_id,
+                details={"payment_id": payment.id, "by": "verification", "reason": str(reason)},
+            ),
+        )
+        if reason is Reason.WRONG_TOKEN:
+            await self._suspicion.report(
+                uow,
+                RULE_WRONG_TOKEN,
+                Severity.WARNING,
+                account_id=payment.account_id,
+                telegram_user_id=payment.telegram_user_id,
+                evidence={"payment_id": payment.id},
+            )
+        since = to_iso(self._clock.now() - FAILED_WINDOW)
+        failures = await uow.payments.failed_since(payment.account_id, since)
+        if failures >= FAILED_THRESHOLD:
+            await self._suspicion.report(
+                uow,
+                RULE_FAILED_VERIFICATIONS,
+                Severity.WARNING,
+                account_id=payment.account_id,
+                telegram_user_id=payment.telegram_user_id,
+                evidence={
+                    "count": failures,
+                    "threshold": FAILED_THRESHOLD,
+                    "window_minutes": int(FAILED_WINDOW.total_seconds() // 60),
+                },
+            )
+        return True
+
+    async def _approve(
+        self,
+        uow: UnitOfWork,
+        payment: PaymentRecord,
+        invoice: InvoiceRecord,
+        amount_micro: int,
+        at: str,
+        *,
+        admin: Session | None,
+    ) -> LicenseRecord | None:
+        """Sign and approve, mark the invoice paid, grant the license, pay the referrer."""
+        approval = replace(payment, amount_micro=amount_micro, approved_at=at)
+        signature = sign_record(self._crypto, PAYMENT_SIGNATURE, approval)
+        approved = await uow.payments.approve(
+            payment.id,
+            amount_micro=amount_micro,
+            approved_at=at,
+            approved_by_account_id=admin.account_id if admin else None,
+            signature=signature,
+            note=Reason.OK if admin is None else "approved by an admin",
+            was=OPEN_TO_ADMIN if admin else (PaymentStatus.PENDING,),
+        )
+        if not approved:
+            return None
+        if not await uow.payments.set_invoice_status(invoice.id, "paid", was="open"):
+            await uow.payments.set_invoice_status(invoice.id, "paid", was="expired")
+        plan = Plan(invoice.plan, invoice.amount_micro, invoice.days, invoice.tier)
+        license_record, extended = await self._licenses.grant(
+            uow, account_id=payment.account_id, payment_id=payment.id, plan=plan
+        )
+        details: dict[str, object] = {
+            "payment_id": payment.id,
+            "invoice_id": invoice.id,
+            "amount_micro": amount_micro,
+            "by": "admin" if admin else "verification",
+        }
+        if admin is not None:
+            details["admin_account_id"] = admin.account_id
+        payer = await uow.accounts.by_id(payment.account_id)
+        commission = commission_micro(amount_micro, self._commission)
+        if payer is not None and payer.referred_by is not None and commission > 0:
+            await self._wallet.append(
+                uow,
+                account_id=payer.referred_by,
+                amount_micro=commission,
+                kind=REFERRAL_COMMISSION,
+                payment_id=payment.id,
+                at=at,
+            )
+            details["referral_commission_micro"] = commission
+            details["referrer_account_id"] = payer.referred_by
+        actor = admin.telegram_user_id if admin else payment.telegram_user_id
+        await self._audit.append(
+            uow,
+            AuditEvent(
+                EventType.PAYMENT_APPROVED,
+                account_id=payment.account_id,
+                telegram_user_id=actor,
+                details=details,
+            ),
+        )
+        await self._audit.append(
+            uow,
+            AuditEvent(
+                EventType.SUBSCRIPTION_STARTED,
+                account_id=payment.account_id,
+                telegram_user_id=actor,
+                details={
+                    "license_id": license_record.id,
+                    "payment_id": payment.id,
+                    "plan": license_record.plan,
+                    "tier": license_record.tier,
+                    "starts_at": license_record.starts_at,
+                    "ends_at": license_record.ends_at,
+                    "extended": extended,
+                },
+            ),
+        )
+        return license_record
+
+    async def recheck_pending(self) -> list[CheckReport]:
+        """One round of the job: re-check pending payments (a few lookups at a time), then
+        expire invoices nobody paid. Returns the reports that decided something."""
+        async with self._uow(read_only=True) as uow:
+            pending = await uow.payments.pending(PENDING_LIMIT)
+        limiter = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+        async def one(payment: PaymentRecord) -> CheckReport | None:
+            async with limiter:
+                try:
+                    return await self.check(payment.id)
+                except Exception:
+                    logger.exception("re-checking payment %d failed", payment.id)
+                    return None
+
+        reports = await asyncio.gather(*(one(payment) for payment in pending))
+        async with self._uow() as uow:
+            await uow.payments.expire_invoices(to_iso(self._clock.now()))
+            await uow.commit()
+        return [report for report in reports if report is not None and report.decided]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def history(self, account_id: int) -> History:
+        """The account's newest invoices and payments; tampered approvals are reported."""
+        async with self._uow(read_only=True) as uow:
+            invoices = await uow.payments.invoices_for(account_id, HISTORY_LIMIT)
+            payments = await uow.payments.payments_for(account_id, HISTORY_LIMIT)
+        untrusted = frozenset(p.id for p in payments if not self.payment_is_authentic(p))
+        if untrusted:
+            async with self._uow() as uow:
+                for payment_id in sorted(untrusted):
+                    await self._suspicion.report_tampered(uow, "payment", payment_id, account_id)
+                await uow.commit()
+        return History(invoices, payments, untrusted)
+
+    async def verify(self, actor: Actor, payment_id: int) -> CheckReport:
+        """An admin's /verify: :meth:`check` now (admins only)."""
+        self._rights.require(actor, "verify")
+        return await self.check(payment_id)
+
+    async def view(self, actor: Actor, payment_id: int) -> PaymentView:
+        """One payment with its invoice and payer, for the admins."""
+        self._rights.require(actor, "payment view")
+        async with self._uow(read_only=True) as uow:
+            payment = await uow.payments.payment(payment_id)
+            if payment is None:
+                raise UserError(f"There is no payment #{payment_id}.")
+            user = await uow.accounts.by_id(payment.account_id)
+            invoice = await uow.payments.invoice(payment.invoice_id)
+        return PaymentView(payment, invoice, user.email if user else "?")
+
+    async def pending(self, actor: Actor) -> list[PaymentView]:
+        """Pending payments for the admins, least recently checked first."""
+        self._rights.require(actor, "pending")
+        async with self._uow(read_only=True) as uow:
+            views = []
+            for payment in await uow.payments.pending(PENDING_LIMIT):
+                user = await uow.accounts.by_id(payment.account_id)
+                views.append(
+                    PaymentView(
+                        payment,
+                        await uow.payments.invoice(payment.invoice_id),
+                        user.email if user else "?",
+                    )
+                )
+        return views
+
+    # --- admin decisions -------------------------------------------------------------------
+
+    async def approve_manually(
+        self, admin: Session, proof: ReauthProof, payment_id: int
+    ) -> CheckReport:
+        """An admin approves a payment the chain cannot confirm (needs a fresh 2FA proof).
+
+        The admin's session and proof are checked inside the approving transaction
+        (:class:`~core.accounts.sessions.FlowEnded` when the session or proof went stale).
+        """
+        self._rights.require_session(admin, "approve")
+        at = to_iso(self._clock.now())
+        async with self._uow() as uow:
+            await self._accounts.sessions.require_live(uow, admin, proof)
+            payment = await uow.payments.payment(payment_id)
+            invoice = await uow.payments.invoice(payment.invoice_id) if payment else None
+            if payment is None or invoice is None:
+                raise UserError(f"There is no payment #{payment_id}.")
+            if payment.status not in OPEN_TO_ADMIN:
+                raise UserError(f"Payment #{payment_id} is {payment.status}; nothing to approve.")
+            if invoice.status == "paid":
+                raise UserError(f"Invoice #{invoice.id} is already paid by another payment.")
+            if not self._row_pair_is_sound(payment, invoice):
+                await self._suspicion.report_tampered(
+                    uow, "invoice", invoice.id, payment.account_id
+                )
+                await uow.commit()
+                raise UserError(
+                    "This payment's records fail their integrity check; it cannot be approved."
+                )
+            license_record = await self._approve(
+                uow, payment, invoice, invoice.amount_micro, at, admin=admin
+            )
+            if license_record is None:
+                raise UserError(f"Payment #{payment_id} was decided meanwhile; see /pending.")
+            await uow.commit()
+        return CheckReport(
+            await self._reload(payment_id),
+            invoice,
+            Reason.OK,
+            decided=True,
+            license=license_record,
+        )
+
+    async def reject(self, admin: Session, payment_id: int, reason: str) -> PaymentRecord:
+        """An admin rejects a payment with a reason the user is shown (PAYMENT_REJECTED)."""
+        self._rights.require_session(admin, "reject")
+        reason = " ".join(reason.split())
+        if not reason:
+            raise UserError("Say why: /reject PAYMENT_ID REASON")
+        if len(reason) > REASON_MAX:
+            raise UserError(f"Please keep the reason under {REASON_MAX} characters.")
+        async with self._uow() as uow:
+            payment = await uow.payments.payment(payment_id)
+            if payment is None:
+                raise UserError(f"There is no payment #{payment_id}.")
+            if not await uow.payments.decide(
+                payment.id,
+                status=PaymentStatus.REJECTED,
+                note=reason,
+                at=to_iso(self._clock.now()),
+                was=OPEN_TO_ADMIN,
+            ):
+                raise UserError(f"Payment #{payment_id} is {payment.status}; nothing to reject.")
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.PAYMENT_REJECTED,
+                    Severity.WARNING,
+                    account_id=payment.account_id,
+                    telegram_user_id=admin.telegram_user_id,
+                    details={
+                        "payment_id": payment.id,
+                        "by": "admin",
+                        "admin_account_id": admin.account_id,
+                        "reason": reason,
+                    },
+                ),
+            )
+            await uow.commit()
+        return await self._reload(payment_id)

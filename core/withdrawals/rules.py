@@ -1,0 +1,174 @@
+"""The pure rules of a withdrawal (amount, address, reason, statuses, refusals) and the value
+types the service shows (wallet summaries, drafts, views); no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import InvalidOperation
+from enum import StrEnum
+
+from core.digits import parse_decimal
+from core.errors import UserError
+from core.money import MICRO, format_usdt, to_micro
+from core.payments.tron import is_valid_tron_address
+from core.withdrawals.ports import WithdrawalRecord
+
+MIN_WITHDRAWAL_MICRO = 1 * MICRO  # the smallest payout worth a TRON transfer fee
+AMOUNT_MAX_DIGITS = 12  # whole USDT digits accepted (far above any balance, far below int64)
+LEDGER_LIMIT = 100_000  # entries read per account (WalletLedger.balance's own default)
+RECENT_LIMIT = 5  # withdrawals shown in /wallet
+PENDING_LIMIT = 50  # withdrawals listed for the admins
+REASON_MAX = 200
+ACTION = "withdraw"  # the purpose recorded with the 2FA code (MFA_VERIFIED / MFA_FAILED)
+
+WITHDRAWAL_HOLD = "withdrawal_hold"
+WITHDRAWAL_RELEASE = "withdrawal_release"
+WITHDRAWAL_DEBIT = "withdrawal_debit"
+
+# Suspicious-activity rule: the ledger and the withdrawals table disagree.
+RULE_LEDGER_MISMATCH = "wallet_ledger_mismatch"
+
+_SPACES = re.compile(r"\s+")
+
+
+class WithdrawalStatus(StrEnum):
+    REQUESTED = "requested"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class WithdrawalRefused(UserError):
+    """A withdrawal request that cannot go ahead as asked (retrying the same step won't help)."""
+
+
+class TwoFactorRequired(WithdrawalRefused):
+    """Withdrawals need 2FA on the account."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "🛡 Withdrawals need two-factor authentication, so a stolen password alone can't "
+            "move your money. Turn it on with /2fa_enroll, then send /withdraw again."
+        )
+
+
+class UnderReview(WithdrawalRefused):
+    """The account's ledger failed an integrity check: no payouts until an admin looked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "⚠️ Your wallet is under review after an integrity check, so withdrawals are paused "
+            "for your account. The admins have been alerted; please contact support."
+        )
+
+
+def mask_address(address: str) -> str:
+    """``TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE`` → ``TQn9…bLSE``: readable in audit and lists."""
+    return f"{address[:4]}…{address[-4:]}" if len(address) > 8 else address
+
+
+def parse_amount(text: str) -> int:
+    """A typed USDT amount (``12``, ``12.5``, ``12,50``) → integer micro-USDT, or a UserError.
+
+    Decimal arithmetic only; more than 6 decimals, zero, negatives, exponents and anything
+    below :data:`MIN_WITHDRAWAL_MICRO` are refused with a reason.
+    """
+    typed = parse_decimal(text, max_whole_digits=AMOUNT_MAX_DIGITS)
+    if typed is None:
+        raise UserError(
+            "That amount isn't a number I can use. Write it like <code>25</code> or "
+            "<code>12.50</code> (USDT, a dot for decimals)."
+        )
+    try:
+        micro = to_micro(typed)
+    except (InvalidOperation, ValueError):
+        raise UserError(
+            "USDT has at most 6 decimals, e.g. <code>12.345678</code>. Please round the amount."
+        ) from None
+    if micro < MIN_WITHDRAWAL_MICRO:
+        raise UserError(
+            f"The smallest withdrawal is {format_usdt(MIN_WITHDRAWAL_MICRO)} USDT, so a "
+            "transfer fee never eats most of it."
+        )
+    return micro
+
+
+def parse_address(text: str) -> str:
+    """A TRON (TRC20) address, checked with its base58check checksum, or a UserError."""
+    address = text.strip()
+    if not is_valid_tron_address(address):
+        raise UserError(
+            "That isn't a valid TRON address. It starts with <b>T</b>, has 34 characters and "
+            "a built-in checksum, so one wrong character is caught. Copy it from your wallet's "
+            "<b>USDT TRC20</b> receive screen."
+        )
+    return address
+
+
+def clean_reason(text: str) -> str:
+    """A one-line reason shown to the user: whitespace folded, 1–200 ordinary characters."""
+    reason = _SPACES.sub(" ", text).strip()
+    if not reason:
+        raise UserError("Say why: /reject_withdrawal ID REASON")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in reason):
+        raise UserError("The reason may only contain ordinary text.")
+    if len(reason) > REASON_MAX:
+        raise UserError(f"Please keep the reason under {REASON_MAX} characters.")
+    return reason
+
+
+@dataclass(frozen=True)
+class WalletPosition:
+    """An account's money from its authentic ledger entries, checked against its withdrawals.
+
+    ``sound`` is False when an entry fails its signature or the ledger disagrees with the
+    withdrawals table; then nothing may be paid out.
+    """
+
+    available_micro: int
+    held_micro: int
+    withdrawn_micro: int
+    referral_micro: int
+    untrusted_entry_ids: tuple[int, ...]
+    consistent: bool
+
+    @property
+    def sound(self) -> bool:
+        """True when every entry verifies and the ledger matches the withdrawals."""
+        return not self.untrusted_entry_ids and self.consistent
+
+
+@dataclass(frozen=True)
+class WalletSummary:
+    """What /wallet shows."""
+
+    position: WalletPosition
+    recent: list[WithdrawalRecord]
+
+
+@dataclass(frozen=True)
+class ReferralSummary:
+    """What /referral shows."""
+
+    code: str
+    referred: int
+    earnings_micro: int
+
+
+@dataclass(frozen=True)
+class WithdrawalDraft:
+    """A checked request, waiting for the user's 2FA code."""
+
+    amount_micro: int
+    address: str
+
+
+@dataclass(frozen=True)
+class WithdrawalView:
+    """A withdrawal as the admins see it; ``authentic`` is False for a tampered row."""
+
+    withdrawal: WithdrawalRecord
+    email: str
+    authentic: bool
