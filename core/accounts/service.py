@@ -31,6 +31,7 @@ from core.accounts.sessions import (
     REAUTH_VALIDITY,
     EndReason,
     FlowEnded,
+    ReauthProof,
     Session,
     SessionService,
 )
