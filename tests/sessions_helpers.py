@@ -15,7 +15,7 @@ import aiosqlite
 import pyotp
 
 from bot.fakeapi import TelegramUser
-from core.clock import FakeClock, to_iso
+from core.clock import FakeClock
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from tests.harness import BotHarness
 
@@ -123,7 +123,7 @@ async def credit(bot: BotHarness, account_id: int, micro: int) -> None:
             amount_micro=micro,
             kind=REFERRAL_COMMISSION,
             payment_id=None,
-            at=to_iso(bot.services.clock.now()),
+            at=bot.services.clock.now(),
         )
         await uow.commit()
 

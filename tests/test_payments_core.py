@@ -17,7 +17,8 @@ from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import DuplicateError, UserError
 from core.payments.licenses import LicenseTierResolver
-from core.payments.rules import PaymentStatus, Reason
+from core.payments.ports import PaymentStatus
+from core.payments.rules import Reason
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.services import Services
 from storage.migrator import available_migrations

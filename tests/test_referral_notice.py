@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.jobs.outbox import OutboxDelivery
-from core.payments.rules import PaymentStatus
+from core.payments.ports import PaymentStatus
 from tests.fake_tronscan import FakeTronscan, success
 from tests.harness import BotHarness
 from tests.payment_fixtures import *  # noqa: F403  (clock, fake, services, settings)

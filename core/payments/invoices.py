@@ -10,19 +10,18 @@ from core.accounts.sessions import Session
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.config import Plan, Settings
 from core.crypto import EncryptionService
 from core.errors import DuplicateError, UserError
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService
-from core.payments.ports import InvoiceRecord, PaymentRecord
+from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
 from core.payments.rules import (
     AMOUNT_SLOTS,
     MAX_PENDING_PER_INVOICE,
     MIN_AMOUNT_STEP,
     RULE_HASH_REUSE,
-    PaymentStatus,
     normalise_tx_hash,
 )
 from core.payments.wallet import WalletLedger
@@ -107,7 +106,7 @@ class InvoiceDesk:
         step = self._step
         async with self._uow() as uow:
             existing = await uow.payments.open_invoice(
-                session.account_id, plan.name, now=to_iso(now)
+                session.account_id, plan.name, now=now
             )
             if existing is not None and self.invoice_is_authentic(existing):
                 return existing
@@ -136,9 +135,9 @@ class InvoiceDesk:
                 days=plan.days,
                 amount_micro=amount,
                 receive_address=address,
-                created_at=to_iso(now),
-                expires_at=to_iso(now + timedelta(hours=self._settings.invoice_hours)),
-                status="open",
+                created_at=now,
+                expires_at=now + timedelta(hours=self._settings.invoice_hours),
+                status=InvoiceStatus.OPEN,
                 signature=None,
             )
             invoice_id = await uow.payments.add_invoice(
@@ -177,9 +176,9 @@ class InvoiceDesk:
                     f"You have no invoice #{invoice_id}. See /payments, or make one with "
                     "/subscribe."
                 )
-            if invoice.status == "paid":
+            if invoice.status is InvoiceStatus.PAID:
                 raise UserError(f"Invoice #{invoice_id} is already paid.")
-            if invoice.status == "expired" or now >= from_iso(invoice.expires_at):
+            if invoice.status is InvoiceStatus.EXPIRED or now >= invoice.expires_at:
                 raise UserError(
                     f"Invoice #{invoice_id} has expired. Make a new one with /subscribe."
                 )
@@ -200,7 +199,7 @@ class InvoiceDesk:
                         telegram_user_id=session.telegram_user_id,
                         tx_hash=tx_hash,
                         expected_micro=invoice.amount_micro,
-                        submitted_at=to_iso(now),
+                        submitted_at=now,
                     )
                 except DuplicateError:
                     refusal = await self._hash_reused(uow, session, invoice, tx_hash)

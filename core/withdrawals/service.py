@@ -31,7 +31,7 @@ from core.accounts.sessions import Session
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.suspicion import SuspicionReporter
 from core.authz import Actor, AdminRights
-from core.clock import Clock, to_iso
+from core.clock import Clock
 from core.crypto import EncryptionService
 from core.errors import DuplicateError, UserError
 from core.money import format_usdt
@@ -42,7 +42,7 @@ from core.ports import UnitOfWork
 from core.safety.service import Action, SafetyService
 from core.signing import WITHDRAWAL_SIGNATURE, sign_record, verify_record
 from core.twofactor.service import TwoFactorService
-from core.withdrawals.ports import WithdrawalRecord
+from core.withdrawals.ports import WithdrawalRecord, WithdrawalStatus
 from core.withdrawals.rules import (
     ACTION,
     LEDGER_LIMIT,
@@ -60,7 +60,6 @@ from core.withdrawals.rules import (
     WalletSummary,
     WithdrawalDraft,
     WithdrawalRefused,
-    WithdrawalStatus,
     WithdrawalView,
     clean_reason,
     mask_address,
@@ -266,7 +265,7 @@ class WithdrawalService:
                 raise UnderReview()
             if draft.amount_micro > position.available_micro:
                 raise self._insufficient(draft.amount_micro, position.available_micro)
-            at = to_iso(self._clock.now())
+            at = self._clock.now()
             withdrawal_id = await uow.withdrawals.add(
                 account_id=account_id,
                 telegram_user_id=session.telegram_user_id,
@@ -386,7 +385,7 @@ class WithdrawalService:
                 raise UserError(
                     f"That transaction already completed withdrawal #{used.id}. Check the hash."
                 )
-            at = to_iso(self._clock.now())
+            at = self._clock.now()
             try:
                 decided = await uow.withdrawals.decide(
                     withdrawal.id,
@@ -439,7 +438,7 @@ class WithdrawalService:
             withdrawal = await self._open_to_decide(uow, withdrawal_id, "reject")
             if not self.is_authentic(withdrawal):
                 await self._refuse_tampered(uow, withdrawal)
-            at = to_iso(self._clock.now())
+            at = self._clock.now()
             if not await uow.withdrawals.decide(
                 withdrawal.id,
                 status=WithdrawalStatus.REJECTED,
