@@ -34,7 +34,7 @@ async def account(services: Services, n: int, referred_by: int | None = None) ->
             password_hash="x",
             referral_code=f"CODE{n:04d}",
             referred_by=referred_by,
-            created_at=to_iso(services.clock.now()),
+            created_at=services.clock.now(),
         )
         await uow.commit()
     now = services.clock.now()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.audit.suspicion import SuspicionReporter
-from core.clock import Clock, from_iso
+from core.clock import Clock
 from core.config import TIERS, Plan
 from core.crypto import EncryptionService
 from core.payments.ports import LicenseRecord
@@ -174,8 +174,8 @@ class LicenseTierResolver:
             session = await uow.sessions.live_for_telegram_user(telegram_user_id)
             if (
                 session is None
-                or now >= from_iso(session.expires_at)
-                or now >= from_iso(session.last_seen_at) + self._idle
+                or now >= session.expires_at
+                or now >= session.last_seen_at + self._idle
             ):
                 return FREE
             records = await uow.licenses.ending_after(session.account_id, now)

@@ -241,12 +241,12 @@ class TwoFactorService:
                 "failing, check that your phone's clock is set automatically)."
             )
         codes, hashes = await self._new_backup_codes()
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
-            if not await uow.twofactor.enable(session.account_id, now, step):
+            if not await uow.twofactor.enable(session.account_id, to_iso(now), step):
                 raise UserError("Two-factor authentication is already on.")
-            await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
+            await uow.twofactor.replace_backup_codes(session.account_id, hashes, to_iso(now))
             await self._accounts.sessions.replace_stamp(
                 uow, session.account_id, EndReason.MFA_ENABLED
             )
@@ -389,10 +389,10 @@ class TwoFactorService:
         await self._accounts.sessions.check_live(session)
         proof = await self.proof_for_action(session, code, "backup_codes")
         codes, hashes = await self._new_backup_codes()
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
-            await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
+            await uow.twofactor.replace_backup_codes(session.account_id, hashes, to_iso(now))
             await uow.security.record_change(session.account_id, BACKUP_CODES_CHANGE, now)
             await self._audit.append(
                 uow,
@@ -415,7 +415,7 @@ class TwoFactorService:
         sessions = self._accounts.sessions
         await sessions.check_live(session, proof)
         await self.verify(session.account_id, session.telegram_user_id, code, purpose="disable")
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await sessions.require_live(uow, session, proof)
             await uow.twofactor.delete(session.account_id)
