@@ -665,7 +665,7 @@ ADMIN_NEEDS_ACCOUNT = (
 FLOW_ENDED = "⏹ This step ended because {reason}, so nothing was changed. {restart}"
 FLOW_ENDED_LOG_IN = "Log in again with /login first."
 FLOW_ENDED_DELETED = "🔒 I deleted your message, in case it held a secret."
-# Why a flow ended, by core.accounts.sessions.EndReason value ("This step ended because …").
+# Why a flow ended, by core.sessions.EndReason value ("This step ended because …").
 FLOW_END_REASONS = {
     "logout": "you logged out (here or on another device)",
     "expired": "your session reached its 12-hour limit",

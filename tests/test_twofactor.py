@@ -193,7 +193,7 @@ async def test_disable_needs_password_and_code_and_ends_other_sessions(
     clock.advance(seconds=30)
     (done,) = await bot.send(alice, totp.at(clock.now()))
     assert "now off" in done.plain and bot.last_user_message.deleted
-    # The tablet hears of it from the owner-notice outbox (core/notices.py).
+    # The tablet hears of it from the owner-notice outbox (core/audit/notices.py).
     await bot.wait_for(lambda: any("turned off" in m.plain for m in bot.api.sent_to(2)[before:]))
     (tablet_me,) = await bot.send(tablet, "/me")
     assert tablet_me.plain == "Please /login first."

@@ -272,7 +272,7 @@ async def got_disable_code(update: Update, context: Context) -> int:
     await end_flow(context, DISABLE)
     others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""
     await message_of(update).reply_text(f"{note}\n\n" + texts.MFA_DISABLED.format(others=others))
-    # The owner's other chats (those logged out included) hear of it from core/notices.py.
+    # The owner's other chats (those logged out included) hear of it from core/audit/notices.py.
     return END
 
 

@@ -5,7 +5,7 @@ could turn 2FA off and on with their own app, make new backup codes, or change t
 or email, and then withdraw at once. So every such change is recorded
 (``SecurityRepository.record_change``) and withdrawals wait
 ``security.withdrawal_cooldown_hours`` after the latest one, while the owner's other chats are
-told of the change (core/notices.py) and have time to react.
+told of the change (core/audit/notices.py) and have time to react.
 
 New backup codes count as a 2FA change: whoever holds them passes the second factor.
 """

@@ -195,7 +195,7 @@ class WithdrawalService:
 
     async def _refuse_during_cooldown(self, uow: UnitOfWork, account_id: int) -> None:
         """Raise :class:`~core.accounts.cooldown.CoolingDown` while a recent security change holds
-        withdrawals back (core/cooldown.py)."""
+        withdrawals back (core/accounts/cooldown.py)."""
         state = await uow.security.get(account_id)
         until = cooldown_until(state, self._clock.now(), self._cooldown_hours)
         if until is not None:

@@ -8,7 +8,7 @@ backup. Whatever the attacker sends to the last step must end the flow with the 
 nothing may be written. The same holds for a login whose password was checked before the
 owner changed it, or too long ago.
 
-Defence (core/sessions.py): every committing final step calls ``require_live`` in the
+Defence (core/accounts/sessions.py): every committing final step calls ``require_live`` in the
 transaction that writes, against the session the flow began in and a random per-account
 security stamp that password/email/2FA changes, logouts and restores replace.
 """
