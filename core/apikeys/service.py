@@ -26,7 +26,7 @@ from core.accounts.service import AccountService
 from core.accounts.sessions import ReauthProof, Session
 from core.apikeys.ports import ApiKeyRecord, ApiKeyTokens
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.crypto import EncryptionService
 from core.errors import UserError
 from core.ports import UnitOfWork
@@ -202,8 +202,8 @@ def _view(record: ApiKeyRecord) -> ApiKeyView:
         record.exchange,
         record.label,
         mask(record.key_hint),
-        from_iso(record.created_at),
-        from_iso(record.updated_at) if record.updated_at else None,
+        record.created_at,
+        record.updated_at,
     )
 
 
@@ -300,7 +300,7 @@ class ApiKeyService:
         proof = await self._confirm(session, confirmation, "api_key_add")
         account_id = session.account_id
         hint = draft.key[-HINT_LENGTH:]
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
             await self._safety.check(uow, Action.API_KEYS)
