@@ -34,7 +34,7 @@ from core.clock import FakeClock, to_iso
 from core.config import load_settings
 from core.crypto import generate_master_key
 from core.ports import UnitOfWork
-from storage.unit_of_work import SqliteUnitOfWork
+from storage.audit_repository import SqliteAuditRepository
 
 ACCOUNTS = 50_000
 HOT_ACCOUNT = 1
@@ -92,8 +92,8 @@ def synthetic_rows(count: int, start: datetime, seed: int = 7) -> list[AuditRow]
 async def load(unit_of_work: Callable[..., UnitOfWork], rows: list[AuditRow]) -> None:
     for first in range(0, len(rows), BATCH):
         async with unit_of_work() as uow:
-            assert isinstance(uow, SqliteUnitOfWork)
-            await uow.audit.append_many(rows[first : first + BATCH])  # type: ignore[attr-defined]
+            assert isinstance(uow.audit, SqliteAuditRepository)  # append_many is SQLite's own
+            await uow.audit.append_many(rows[first : first + BATCH])
             await uow.commit()
         done = min(first + BATCH, len(rows))
         if done % 200_000 == 0 or done == len(rows):

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -92,8 +93,8 @@ def timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def run(cmd: list[str], **kwargs: object) -> None:
-    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
+def run(cmd: list[str], **kwargs: Any) -> None:
+    subprocess.run(cmd, check=True, **kwargs)
 
 
 def baseline_backup(db: Path, out: Path, cli: bool) -> Path:

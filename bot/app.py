@@ -18,7 +18,6 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     BaseRateLimiter,
     Defaults,
@@ -28,7 +27,7 @@ from telegram.request import BaseRequest
 
 from bot.bootstrap import bootstrap
 from bot.commands import ADMIN_COMMANDS, USER_COMMANDS, AdminOnly
-from bot.context import CONTEXT_TYPES, BotData
+from bot.context import CONTEXT_TYPES, VerzekApplication
 from bot.errors import on_error
 from bot.gate import SWEEP_SECONDS, gate, sweep_rate_limits
 from bot.handlers import account, apikeys, killswitch, login, register, start, twofactor
@@ -57,7 +56,6 @@ logger = logging.getLogger(__name__)
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-VerzekApplication = Application[Any, Any, Any, Any, BotData, Any]
 
 
 async def set_command_menus(application: VerzekApplication, settings: Settings) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from bot import texts
 from bot.wording import count
 from core.audit.notices import REFERRAL_CREDITED
-from core.audit.ports import AlertRecord, AuditRow, NoticeRecord
+from core.audit.ports import AlertRecord, AlertStatus, AuditRow, NoticeRecord
 from core.clock import from_iso
 from core.money import format_usdt
 
@@ -19,9 +20,11 @@ _SHOWN_IN_EVIDENCE = {"count", "threshold", "window_minutes", "per", "amount_mic
 _HIDDEN_IN_EVIDENCE = {"threshold_micro", "trigger_event_id"}
 
 
-def when(ts: str, *, seconds: bool = True) -> str:
-    """``2026-01-01T10:00:05.000000Z`` → ``2026-01-01 10:00:05`` (UTC)."""
-    return from_iso(ts).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+def when(ts: str | datetime, *, seconds: bool = True) -> str:
+    """``2026-01-01T10:00:05.000000Z`` (an audit row's text) or a record's datetime →
+    ``2026-01-01 10:00:05`` (UTC)."""
+    moment = from_iso(ts) if isinstance(ts, str) else ts.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def rule_label(rule: str) -> str:
@@ -116,7 +119,7 @@ def alert_line(alert: AlertRecord) -> str:
     )
     if alert.hits > 1:
         line += f" ({alert.hits} hits)"
-    if alert.status != "sent":
+    if alert.status is not AlertStatus.SENT:
         line += " " + texts.ALERT_PENDING.format(attempts=alert.attempts)
     return line
 

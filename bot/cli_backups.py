@@ -127,7 +127,7 @@ def _confirmed(args: argparse.Namespace, settings: Settings, ask: Callable[[str]
         f"This replaces ALL data in {settings.database.path} with {args.name} (a safety "
         "backup is taken first) and ends every session."
     )
-    return ask("Type the backup's name to go on: ").strip() == args.name
+    return ask("Type the backup's name to go on: ").strip() == str(args.name)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:

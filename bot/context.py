@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram.ext import CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from core.services import Services
 
@@ -29,3 +29,5 @@ Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
 CONTEXT_TYPES: ContextTypes[Context, dict[Any, Any], dict[Any, Any], BotData] = ContextTypes(
     context=CallbackContext, bot_data=BotData
 )
+# The Application as every register() receives it; bot_data is the typed BotData above.
+VerzekApplication = Application[Any, Any, Any, Any, BotData, Any]

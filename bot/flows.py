@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from html import escape
 from typing import Any, TypeVar, overload
@@ -29,11 +29,15 @@ from bot.flow_state import FlowState
 from bot.secret_steps import (
     AFTERMATH_KEY,
     WRONG_ANSWER_CHARGED,
-    Secret,
-    charge_auth_failure,
     charging_wrong_answers,
     delete_quietly,
     remember_secret_flow_ended,
+)
+from bot.secret_steps import (
+    Secret as Secret,  # re-exported: conversations declare their secret steps with it
+)
+from bot.secret_steps import (
+    charge_auth_failure as charge_auth_failure,
 )
 from core.accounts.service import LoginAttempt, normalise_email
 from core.accounts.sessions import FlowEnded, ReauthProof, Session
@@ -266,8 +270,8 @@ async def tell_flow_ended(
 
 
 def _ends_when_stale(
-    flow: str, restart_hint: str, callback: Callable[[Update, Context], Awaitable[object]]
-) -> Callable[[Update, Context], Awaitable[object]]:
+    flow: str, restart_hint: str, callback: Callable[[Update, Context], Coroutine[Any, Any, object]]
+) -> Callable[[Update, Context], Coroutine[Any, Any, object]]:
     """A step that first checks the flow is still live, and ends it (saying why) when the
     check here or core's check in the committing transaction finds it stale."""
 
@@ -331,7 +335,7 @@ class Flow(ConversationHandler[Any]):
         """Whether an answer in ``state`` is judged by the auth limit (SPEC §5)."""
         return state in self.guess_states
 
-    async def handle_update(  # type: ignore[override]
+    async def handle_update(
         self, update: Update, application: Any, check_result: Any, context: Context
     ) -> object | None:
         """Refuse group chats at the entry, end restored flows past their deadline."""
@@ -387,7 +391,7 @@ def conversation(
     *,
     name: str,
     entry: str,
-    entry_callback: Callable[[Update, Context], Awaitable[object]],
+    entry_callback: Callable[[Update, Context], Coroutine[Any, Any, object]],
     states: dict[object, list[BaseHandler[Update, Any, Any]]],
     restart_hint: str,
     secrets: Mapping[object, Secret] | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
 from html import escape
@@ -136,8 +136,8 @@ async def delete_quietly(message: Message) -> bool:
 
 
 def charging_wrong_answers(
-    callback: Callable[[Update, Context], Awaitable[object]], state: object
-) -> Callable[[Update, Context], Awaitable[object]]:
+    callback: Callable[[Update, Context], Coroutine[Any, Any, object]], state: object
+) -> Callable[[Update, Context], Coroutine[Any, Any, object]]:
     """A guess step that asks again has been given a wrong answer: charge it (SPEC §5)."""
 
     async def step(update: Update, context: Context) -> object:
@@ -146,6 +146,8 @@ def charging_wrong_answers(
             await charge_auth_failure(update, context)
         return outcome
 
+    # Tests unwrap the step to find the handler's own callback; mypy types a function
+    # without extra attributes, so setting one is reported although Python allows it.
     step.__wrapped__ = callback  # type: ignore[attr-defined]
     return step
 

@@ -25,16 +25,18 @@ from typing import TextIO
 
 import qrcode
 
-from bot.app import VerzekApplication, build_application
+from bot.app import build_application
 from bot.bootstrap import encryption
 from bot.cli_keycheck import open_checked
+from bot.context import VerzekApplication
 from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.logging_setup import configure_logging
 from bot.shell_chain import CHAIN_HELP, chain_command
 from bot.update_processor import PerUserUpdateProcessor
 from core.adapters.tronscan_simulator import SIMULATED_BASE_URL, SimulatedTronscan
 from core.clock import SystemClock
-from core.config import Secret, Settings
+from core.config import Settings
+from core.config_values import Secret
 from core.crypto import generate_master_key
 from core.errors import ConfigError
 from core.ids import parse_id

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import InvalidOperation
 
-from bot.app import VerzekApplication
+from bot.context import VerzekApplication
 from bot.wording import count
 from core.adapters.tronscan_simulator import SimulatedTronscan
 from core.digits import parse_int

@@ -100,7 +100,12 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self.completed = 0  # updates fully processed or dropped (tests wait on this)
         self.dropped = 0
 
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    # PTB marks process_update @final so that subclasses only write do_process_update; the
+    # per-user cap has to refuse an update before it waits for the global semaphore, which
+    # do_process_update (called under that semaphore) cannot do.
+    async def process_update(  # type: ignore[misc]
+        self, update: object, coroutine: Awaitable[Any]
+    ) -> None:
         """Drop the update when its user already has :attr:`per_user` in flight; otherwise
         count it as theirs and let it wait for one of the slots."""
         key = _user_key(update)

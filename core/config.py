@@ -16,7 +16,9 @@ from typing import Any
 
 from limits import parse as parse_limit
 
-from core.config_values import Secret, SecretUrl, remote_base_url
+from core.config_values import Secret as Secret  # re-exported: settings hold them
+from core.config_values import SecretUrl as SecretUrl
+from core.config_values import remote_base_url
 from core.errors import ConfigError
 from core.money import MICRO, to_micro
 from core.payments.tron import is_valid_tron_address

@@ -44,7 +44,7 @@ def to_micro(amount: Decimal | int | str) -> int:
     micro = 0
     for figure in figures:
         micro = micro * 10 + figure
-    micro *= 10 ** (exponent + DECIMALS)
+    micro *= int(10 ** (exponent + DECIMALS))  # int(): typeshed's int ** int is Any
     return -micro if sign else micro
 
 

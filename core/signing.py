@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
+from core.clock import to_iso
 from core.crypto import EncryptionService
 
 
@@ -31,8 +33,11 @@ class SignedRecord(Protocol):
 
 def _encode(value: object) -> str | int:
     # NULL signs as "" (e.g. a ledger entry no payment caused); values are str or int.
+    # A datetime signs as its stored text (to_iso), so a record and its raw row sign alike.
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        return to_iso(value)
     if isinstance(value, str | int):
         return value
     return str(value)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from core.accounts.ports import UserRecord
 from core.errors import DuplicateError
+from storage.columns import read_time, read_time_or_none, stored_time
 
 _USER_COLUMNS = (
     "id, email, password_hash, referral_code, referred_by, created_at, "
@@ -17,7 +19,18 @@ _USER_COLUMNS = (
 
 
 def _user(row: Any) -> UserRecord | None:
-    return UserRecord(*row) if row else None
+    if not row:
+        return None
+    return UserRecord(
+        id=row[0],
+        email=row[1],
+        password_hash=row[2],
+        referral_code=row[3],
+        referred_by=row[4],
+        created_at=read_time(row[5]),
+        last_telegram_user_id=row[6],
+        last_login_at=read_time_or_none(row[7]),
+    )
 
 
 class SqliteAccountsRepository:
@@ -37,14 +50,14 @@ class SqliteAccountsRepository:
         password_hash: str,
         referral_code: str,
         referred_by: int | None,
-        created_at: str,
+        created_at: datetime,
     ) -> int:
         """Insert a user and return its id."""
         try:
             cursor = await self._conn.execute(
                 "INSERT INTO users (email, password_hash, referral_code, referred_by, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (email, password_hash, referral_code, referred_by, created_at),
+                (email, password_hash, referral_code, referred_by, stored_time(created_at)),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("email or referral code already taken") from exc
@@ -89,11 +102,11 @@ class SqliteAccountsRepository:
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("email already taken") from exc
 
-    async def record_login(self, account_id: int, telegram_user_id: int, at: str) -> None:
+    async def record_login(self, account_id: int, telegram_user_id: int, at: datetime) -> None:
         """Remember where and when the account last logged in."""
         await self._conn.execute(
             "UPDATE users SET last_telegram_user_id = ?, last_login_at = ? WHERE id = ?",
-            (telegram_user_id, at, account_id),
+            (telegram_user_id, stored_time(at), account_id),
         )
 
     async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> int:

@@ -7,7 +7,8 @@ from typing import Any
 
 import aiosqlite
 
-from core.audit.ports import AlertRecord, DedupeState, RuleCount
+from core.audit.ports import AlertRecord, AlertStatus, DedupeState, RuleCount
+from storage.columns import read_time, read_time_or_none
 
 _COLUMNS = (
     "id, created_at, rule, severity, subject, account_id, telegram_user_id, audit_event_id,"
@@ -18,7 +19,7 @@ _COLUMNS = (
 def _alert(raw: Any) -> AlertRecord:
     return AlertRecord(
         id=int(raw[0]),
-        created_at=str(raw[1]),
+        created_at=read_time(raw[1]),
         rule=str(raw[2]),
         severity=str(raw[3]),
         subject=str(raw[4]),
@@ -28,11 +29,11 @@ def _alert(raw: Any) -> AlertRecord:
         evidence=json.loads(raw[8]),
         folded=int(raw[9]),
         hits=int(raw[10]),
-        status=str(raw[11]),
+        status=AlertStatus(raw[11]),
         attempts=int(raw[12]),
-        next_attempt_at=str(raw[13]),
+        next_attempt_at=read_time(raw[13]),
         last_error=raw[14],
-        sent_at=raw[15],
+        sent_at=read_time_or_none(raw[15]),
     )
 
 

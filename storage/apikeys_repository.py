@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from core.apikeys.ports import ApiKeyRecord, ApiKeyTokens
+from storage.columns import read_time, read_time_or_none, stored_time, stored_time_or_none
 
 _COLUMNS = "id, account_id, exchange, label, key_hint, created_at, updated_at"
 
@@ -18,8 +20,8 @@ def _record(raw: Any) -> ApiKeyRecord:
         exchange=str(raw[2]),
         label=str(raw[3]),
         key_hint=str(raw[4]),
-        created_at=str(raw[5]),
-        updated_at=raw[6],
+        created_at=read_time(raw[5]),
+        updated_at=read_time_or_none(raw[6]),
     )
 
 
@@ -64,12 +66,14 @@ class SqliteApiKeysRepository:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def add(self, *, account_id: int, exchange: str, label: str, created_at: str) -> int:
+    async def add(
+        self, *, account_id: int, exchange: str, label: str, created_at: datetime
+    ) -> int:
         """Insert a row without credentials yet; return its id."""
         async with self._conn.execute(
             "INSERT INTO api_keys (account_id, exchange, label, key_enc, secret_enc, key_hint,"
             " created_at) VALUES (?, ?, ?, '', '', '', ?) RETURNING id",
-            (account_id, exchange, label, created_at),
+            (account_id, exchange, label, stored_time(created_at)),
         ) as cur:
             row = await cur.fetchone()
         assert row is not None
@@ -82,7 +86,7 @@ class SqliteApiKeysRepository:
         *,
         tokens: ApiKeyTokens,
         key_hint: str,
-        updated_at: str | None,
+        updated_at: datetime | None,
     ) -> None:
         """Store (or replace) the encrypted credentials of the account's key row."""
         cursor = await self._conn.execute(
@@ -93,7 +97,7 @@ class SqliteApiKeysRepository:
                 tokens.secret_enc,
                 tokens.passphrase_enc,
                 key_hint,
-                updated_at,
+                stored_time_or_none(updated_at),
                 key_id,
                 account_id,
             ),

@@ -112,7 +112,7 @@ class SqliteAuditRepository:
                 f"SELECT {_COLUMNS} FROM audit_events WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
                 (last_id, batch),
             ) as cur:
-                rows = await cur.fetchall()
+                rows = list(await cur.fetchall())
             if not rows:
                 return
             for raw in rows:

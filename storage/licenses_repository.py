@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
 from core.errors import DuplicateError
 from core.payments.ports import LicenseRecord
+from storage.columns import read_time, stored_time
 
 _LICENSE_COLUMNS = (
     "id, account_id, payment_id, plan, tier, starts_at, ends_at, created_at, signature"
 )
+
+
+def _license(row: Any) -> LicenseRecord:
+    return LicenseRecord(
+        id=row[0],
+        account_id=row[1],
+        payment_id=row[2],
+        plan=row[3],
+        tier=row[4],
+        starts_at=read_time(row[5]),
+        ends_at=read_time(row[6]),
+        created_at=read_time(row[7]),
+        signature=row[8],
+    )
 
 
 class SqliteLicensesRepository:
@@ -27,16 +44,24 @@ class SqliteLicensesRepository:
         payment_id: int,
         plan: str,
         tier: str,
-        starts_at: str,
-        ends_at: str,
-        created_at: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_at: datetime,
     ) -> int:
         """Insert a license (one per payment) and return its id."""
         try:
             cursor = await self._conn.execute(
                 "INSERT INTO licenses (account_id, payment_id, plan, tier, starts_at, ends_at,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (account_id, payment_id, plan, tier, starts_at, ends_at, created_at),
+                (
+                    account_id,
+                    payment_id,
+                    plan,
+                    tier,
+                    stored_time(starts_at),
+                    stored_time(ends_at),
+                    stored_time(created_at),
+                ),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("this payment already has a license") from exc
@@ -49,11 +74,11 @@ class SqliteLicensesRepository:
             "UPDATE licenses SET signature = ? WHERE id = ?", (signature, license_id)
         )
 
-    async def ending_after(self, account_id: int, when: str) -> list[LicenseRecord]:
+    async def ending_after(self, account_id: int, when: datetime) -> list[LicenseRecord]:
         """The account's licenses ending after ``when``, by start."""
         async with self._conn.execute(
             f"SELECT {_LICENSE_COLUMNS} FROM licenses WHERE account_id = ? AND ends_at > ?"  # noqa: S608
             " ORDER BY starts_at, id",
-            (account_id, when),
+            (account_id, stored_time(when)),
         ) as cur:
-            return [LicenseRecord(*row) for row in await cur.fetchall()]
+            return [_license(row) for row in await cur.fetchall()]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from core.errors import DuplicateError
-from core.payments.ports import InvoiceRecord, PaymentRecord
+from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
+from storage.columns import read_time, read_time_or_none, stored_time
 
 _INVOICE_COLUMNS = (
     "id, account_id, plan, tier, days, amount_micro, receive_address, created_at, expires_at,"
@@ -22,11 +24,40 @@ _PAYMENT_COLUMNS = (
 
 
 def _invoice(row: Any) -> InvoiceRecord:
-    return InvoiceRecord(*row)
+    return InvoiceRecord(
+        id=row[0],
+        account_id=row[1],
+        plan=row[2],
+        tier=row[3],
+        days=row[4],
+        amount_micro=row[5],
+        receive_address=row[6],
+        created_at=read_time(row[7]),
+        expires_at=read_time(row[8]),
+        status=InvoiceStatus(row[9]),
+        signature=row[10],
+    )
 
 
 def _payment(row: Any) -> PaymentRecord:
-    return PaymentRecord(*row)
+    return PaymentRecord(
+        id=row[0],
+        invoice_id=row[1],
+        account_id=row[2],
+        telegram_user_id=row[3],
+        tx_hash=row[4],
+        expected_micro=row[5],
+        status=PaymentStatus(row[6]),
+        note=row[7],
+        submitted_at=read_time(row[8]),
+        checked_at=read_time_or_none(row[9]),
+        checks=row[10],
+        decided_at=read_time_or_none(row[11]),
+        amount_micro=row[12],
+        approved_at=read_time_or_none(row[13]),
+        approved_by_account_id=row[14],
+        signature=row[15],
+    )
 
 
 def _placeholders(values: tuple[str, ...]) -> str:
@@ -54,8 +85,8 @@ class SqlitePaymentsRepository:
         days: int,
         amount_micro: int,
         receive_address: str,
-        created_at: str,
-        expires_at: str,
+        created_at: datetime,
+        expires_at: datetime,
     ) -> int:
         """Insert an open invoice and return its id."""
         try:
@@ -69,8 +100,8 @@ class SqlitePaymentsRepository:
                     days,
                     amount_micro,
                     receive_address,
-                    created_at,
-                    expires_at,
+                    stored_time(created_at),
+                    stored_time(expires_at),
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -92,12 +123,14 @@ class SqlitePaymentsRepository:
         )
         return _invoice(rows[0]) if rows else None
 
-    async def open_invoice(self, account_id: int, plan: str, *, now: str) -> InvoiceRecord | None:
+    async def open_invoice(
+        self, account_id: int, plan: str, *, now: datetime
+    ) -> InvoiceRecord | None:
         """The account's newest open, unexpired invoice for ``plan``."""
         rows = await self._rows(
             f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE account_id = ? AND plan = ?"  # noqa: S608
             " AND status = 'open' AND expires_at > ? ORDER BY id DESC LIMIT 1",
-            (account_id, plan, now),
+            (account_id, plan, stored_time(now)),
         )
         return _invoice(rows[0]) if rows else None
 
@@ -119,20 +152,22 @@ class SqlitePaymentsRepository:
         )
         return [_invoice(row) for row in rows]
 
-    async def set_invoice_status(self, invoice_id: int, status: str, *, was: str) -> bool:
+    async def set_invoice_status(
+        self, invoice_id: int, status: InvoiceStatus, *, was: InvoiceStatus
+    ) -> bool:
         """Compare-and-set of an invoice's status."""
         cursor = await self._conn.execute(
             "UPDATE invoices SET status = ? WHERE id = ? AND status = ?", (status, invoice_id, was)
         )
         return cursor.rowcount == 1
 
-    async def expire_invoices(self, now: str) -> int:
+    async def expire_invoices(self, now: datetime) -> int:
         """Expire open invoices past their time that no pending payment still waits on."""
         cursor = await self._conn.execute(
             "UPDATE invoices SET status = 'expired' WHERE status = 'open' AND expires_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM payments"
             " WHERE payments.invoice_id = invoices.id AND payments.status = 'pending')",
-            (now,),
+            (stored_time(now),),
         )
         return cursor.rowcount
 
@@ -146,14 +181,21 @@ class SqlitePaymentsRepository:
         telegram_user_id: int,
         tx_hash: str,
         expected_micro: int,
-        submitted_at: str,
+        submitted_at: datetime,
     ) -> int:
         """Insert a pending payment; the UNIQUE hash refuses a reused transfer."""
         try:
             cursor = await self._conn.execute(
                 "INSERT INTO payments (invoice_id, account_id, telegram_user_id, tx_hash,"
                 " expected_micro, submitted_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (invoice_id, account_id, telegram_user_id, tx_hash, expected_micro, submitted_at),
+                (
+                    invoice_id,
+                    account_id,
+                    telegram_user_id,
+                    tx_hash,
+                    expected_micro,
+                    stored_time(submitted_at),
+                ),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("this transaction hash was already submitted") from exc
@@ -202,24 +244,30 @@ class SqlitePaymentsRepository:
         )
         return int(rows[0][0])
 
-    async def record_check(self, payment_id: int, *, at: str, note: str) -> None:
+    async def record_check(self, payment_id: int, *, at: datetime, note: str) -> None:
         """A verification that left the payment pending."""
         await self._conn.execute(
             "UPDATE payments SET checked_at = ?, checks = checks + 1, note = ?"
             " WHERE id = ? AND status = 'pending'",
-            (at, note, payment_id),
+            (stored_time(at), note, payment_id),
         )
 
     async def decide(
-        self, payment_id: int, *, status: str, note: str, at: str, was: tuple[str, ...]
+        self,
+        payment_id: int,
+        *,
+        status: PaymentStatus,
+        note: str,
+        at: datetime,
+        was: tuple[PaymentStatus, ...],
     ) -> bool:
         """Compare-and-set of a payment's status (never to approved: see :meth:`approve`)."""
-        if status == "approved":
+        if status is PaymentStatus.APPROVED:
             raise ValueError("approvals go through approve(), which stores the signature")
         cursor = await self._conn.execute(
             "UPDATE payments SET status = ?, note = ?, decided_at = ?, checked_at = ?,"  # noqa: S608
             f" checks = checks + 1 WHERE id = ? AND status IN ({_placeholders(was)})",
-            (status, note, at, at, payment_id, *was),
+            (status, note, stored_time(at), stored_time(at), payment_id, *was),
         )
         return cursor.rowcount == 1
 
@@ -228,13 +276,14 @@ class SqlitePaymentsRepository:
         payment_id: int,
         *,
         amount_micro: int,
-        approved_at: str,
+        approved_at: datetime,
         approved_by_account_id: int | None,
         signature: str,
         note: str,
-        was: tuple[str, ...],
+        was: tuple[PaymentStatus, ...],
     ) -> bool:
         """Approve (with its signature) a payment whose status is in ``was``."""
+        at = stored_time(approved_at)
         cursor = await self._conn.execute(
             "UPDATE payments SET status = 'approved', amount_micro = ?, approved_at = ?,"  # noqa: S608
             " approved_by_account_id = ?, signature = ?, note = ?, decided_at = ?,"
@@ -242,23 +291,23 @@ class SqlitePaymentsRepository:
             f" WHERE id = ? AND status IN ({_placeholders(was)})",
             (
                 amount_micro,
-                approved_at,
+                at,
                 approved_by_account_id,
                 signature,
                 note,
-                approved_at,
-                approved_at,
+                at,
+                at,
                 payment_id,
                 *was,
             ),
         )
         return cursor.rowcount == 1
 
-    async def failed_since(self, account_id: int, since: str) -> int:
+    async def failed_since(self, account_id: int, since: datetime) -> int:
         """Payments of the account that failed verification after ``since``."""
         rows = await self._rows(
             "SELECT COUNT(*) FROM payments WHERE account_id = ? AND status = 'failed'"
             " AND decided_at > ?",
-            (account_id, since),
+            (account_id, stored_time(since)),
         )
         return int(rows[0][0])

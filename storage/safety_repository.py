@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiosqlite
 
 from core.safety.ports import SafetyRecord
+from storage.columns import read_time, stored_time
 
 
 class SqliteSafetyRepository:
@@ -23,7 +24,9 @@ class SqliteSafetyRepository:
             row = await cur.fetchone()
         if row is None:
             return None
-        return SafetyRecord(str(row[0]), bool(row[1]), str(row[2]), str(row[3]), row[4], row[5])
+        return SafetyRecord(
+            str(row[0]), bool(row[1]), str(row[2]), read_time(row[3]), row[4], row[5]
+        )
 
     async def put(self, record: SafetyRecord) -> None:
         """Store the switch's new state (insert or replace)."""
@@ -38,7 +41,7 @@ class SqliteSafetyRepository:
                 record.name,
                 int(record.active),
                 record.reason,
-                record.changed_at,
+                stored_time(record.changed_at),
                 record.changed_by_account,
                 record.changed_by_telegram,
             ),

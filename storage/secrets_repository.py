@@ -59,7 +59,7 @@ class SqliteSecretsRepository:
                 f"ORDER BY {spec.id_column} LIMIT 1000",
                 (last,),
             ) as cur:
-                rows = await cur.fetchall()
+                rows = list(await cur.fetchall())
             if not rows:
                 return
             for row in rows:

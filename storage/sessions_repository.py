@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import aiosqlite
 
 from core.accounts.ports import SessionRecord
+from storage.columns import read_time, read_time_or_none, stored_time
 
 _COLUMNS = "id, account_id, telegram_user_id, created_at, last_seen_at, expires_at, ended_at"
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(
+        id=row[0],
+        account_id=row[1],
+        telegram_user_id=row[2],
+        created_at=read_time(row[3]),
+        last_seen_at=read_time(row[4]),
+        expires_at=read_time(row[5]),
+        ended_at=read_time_or_none(row[6]),
+        end_reason=row[7] if len(row) > 7 else None,
+    )
 
 
 class SqliteSessionsRepository:
@@ -16,13 +33,24 @@ class SqliteSessionsRepository:
         self._conn = conn
 
     async def add(
-        self, *, account_id: int, telegram_user_id: int, created_at: str, expires_at: str
+        self,
+        *,
+        account_id: int,
+        telegram_user_id: int,
+        created_at: datetime,
+        expires_at: datetime,
     ) -> int:
         """Insert a live session."""
         cursor = await self._conn.execute(
             "INSERT INTO sessions (account_id, telegram_user_id, created_at, last_seen_at,"
             " expires_at) VALUES (?, ?, ?, ?, ?)",
-            (account_id, telegram_user_id, created_at, created_at, expires_at),
+            (
+                account_id,
+                telegram_user_id,
+                stored_time(created_at),
+                stored_time(created_at),
+                stored_time(expires_at),
+            ),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -34,7 +62,7 @@ class SqliteSessionsRepository:
             (telegram_user_id,),
         ) as cur:
             row = await cur.fetchone()
-        return SessionRecord(*row) if row else None
+        return _session(row) if row else None
 
     async def get(self, session_id: int) -> SessionRecord | None:
         """A session by id, ended or not, with its end reason."""
@@ -43,23 +71,23 @@ class SqliteSessionsRepository:
             (session_id,),
         ) as cur:
             row = await cur.fetchone()
-        return SessionRecord(*row) if row else None
+        return _session(row) if row else None
 
-    async def touch(self, session_id: int, at: str) -> None:
+    async def touch(self, session_id: int, at: datetime) -> None:
         """Record activity."""
         await self._conn.execute(
-            "UPDATE sessions SET last_seen_at = ? WHERE id = ?", (at, session_id)
+            "UPDATE sessions SET last_seen_at = ? WHERE id = ?", (stored_time(at), session_id)
         )
 
-    async def end(self, session_id: int, at: str, reason: str) -> None:
+    async def end(self, session_id: int, at: datetime, reason: str) -> None:
         """End one session."""
         await self._conn.execute(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-            (at, reason, session_id),
+            (stored_time(at), reason, session_id),
         )
 
     async def end_for_account(
-        self, account_id: int, at: str, reason: str, *, keep_session_id: int | None = None
+        self, account_id: int, at: datetime, reason: str, *, keep_session_id: int | None = None
     ) -> list[int]:
         """End an account's live sessions except one; return their Telegram user ids."""
         async with self._conn.execute(

@@ -9,6 +9,26 @@ from typing import Self
 
 import aiosqlite
 
+from core.accounts.ports import AccountsRepository, SecurityRepository, SessionsRepository
+from core.apikeys.ports import ApiKeysRepository
+from core.audit.ports import (
+    AlertsRepository,
+    AuditRepository,
+    AuditSearchRepository,
+    NoticesRepository,
+    RestoreNoticesRepository,
+    StatsRepository,
+)
+from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.ports import (
+    ConversationStateRepository,
+    KeyCheckRepository,
+    SecretsRepository,
+    SignaturesRepository,
+)
+from core.safety.ports import SafetyRepository
+from core.twofactor.ports import TwoFactorRepository
+from core.withdrawals.ports import WithdrawalsRepository
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
@@ -72,6 +92,29 @@ class HeldLock(TransactionLock):
 
 class SqliteUnitOfWork:
     """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
+
+    # Declared as core's port types: the Protocol's attributes are mutable, so a member typed
+    # as the concrete Sqlite class would not match it (attributes are invariant).
+    audit: AuditRepository
+    secrets: SecretsRepository
+    signatures: SignaturesRepository
+    accounts: AccountsRepository
+    sessions: SessionsRepository
+    security: SecurityRepository
+    audit_search: AuditSearchRepository
+    alerts: AlertsRepository
+    notices: NoticesRepository
+    restore_notices: RestoreNoticesRepository
+    twofactor: TwoFactorRepository
+    apikeys: ApiKeysRepository
+    safety: SafetyRepository
+    payments: PaymentsRepository
+    licenses: LicensesRepository
+    wallet: WalletRepository
+    withdrawals: WithdrawalsRepository
+    stats: StatsRepository
+    key_check: KeyCheckRepository
+    conversation_state: ConversationStateRepository
 
     def __init__(
         self,

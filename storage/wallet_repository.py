@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
 from core.errors import DuplicateError
 from core.payments.ports import WalletEntryRecord
+from storage.columns import read_time, stored_time
 
 _ENTRY_COLUMNS = "id, account_id, amount_micro, kind, payment_id, created_at, signature"
+
+
+def _entry(row: Any) -> WalletEntryRecord:
+    return WalletEntryRecord(
+        id=row[0],
+        account_id=row[1],
+        amount_micro=row[2],
+        kind=row[3],
+        payment_id=row[4],
+        created_at=read_time(row[5]),
+        signature=row[6],
+    )
 
 
 class SqliteWalletRepository:
@@ -25,14 +40,14 @@ class SqliteWalletRepository:
         amount_micro: int,
         kind: str,
         payment_id: int | None,
-        created_at: str,
+        created_at: datetime,
     ) -> int:
         """Append an entry and return its id."""
         try:
             cursor = await self._conn.execute(
                 "INSERT INTO wallet_entries (account_id, amount_micro, kind, payment_id,"
                 " created_at) VALUES (?, ?, ?, ?, ?)",
-                (account_id, amount_micro, kind, payment_id, created_at),
+                (account_id, amount_micro, kind, payment_id, stored_time(created_at)),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("this payment already caused such an entry") from exc
@@ -52,7 +67,7 @@ class SqliteWalletRepository:
             " ORDER BY id DESC LIMIT ?",
             (account_id, limit),
         ) as cur:
-            return [WalletEntryRecord(*row) for row in await cur.fetchall()]
+            return [_entry(row) for row in await cur.fetchall()]
 
     async def balance(self, account_id: int) -> int:
         """SUM of the account's entries (0 without any)."""

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from core.errors import DuplicateError
-from core.withdrawals.ports import WithdrawalRecord
+from core.withdrawals.ports import WithdrawalRecord, WithdrawalStatus
+from storage.columns import read_time, read_time_or_none, stored_time
 
 _COLUMNS = (
     "id, account_id, telegram_user_id, amount_micro, address, status, requested_at,"
     " hold_entry_id, decided_at, decided_by_account_id, tx_hash, reason, signature"
 )
+
+
+def _withdrawal(row: Any) -> WithdrawalRecord:
+    return WithdrawalRecord(
+        id=row[0],
+        account_id=row[1],
+        telegram_user_id=row[2],
+        amount_micro=row[3],
+        address=row[4],
+        status=WithdrawalStatus(row[5]),
+        requested_at=read_time(row[6]),
+        hold_entry_id=row[7],
+        decided_at=read_time_or_none(row[8]),
+        decided_by_account_id=row[9],
+        tx_hash=row[10],
+        reason=row[11],
+        signature=row[12],
+    )
 
 
 class SqliteWithdrawalsRepository:
@@ -33,13 +53,13 @@ class SqliteWithdrawalsRepository:
         telegram_user_id: int,
         amount_micro: int,
         address: str,
-        requested_at: str,
+        requested_at: datetime,
     ) -> int:
         """Insert a requested withdrawal and return its id."""
         cursor = await self._conn.execute(
             "INSERT INTO withdrawals (account_id, telegram_user_id, amount_micro, address,"
             " requested_at) VALUES (?, ?, ?, ?, ?)",
-            (account_id, telegram_user_id, amount_micro, address, requested_at),
+            (account_id, telegram_user_id, amount_micro, address, stored_time(requested_at)),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -57,7 +77,7 @@ class SqliteWithdrawalsRepository:
             f"SELECT {_COLUMNS} FROM withdrawals WHERE id = ?",  # noqa: S608
             (withdrawal_id,),
         )
-        return WithdrawalRecord(*rows[0]) if rows else None
+        return _withdrawal(rows[0]) if rows else None
 
     async def by_tx_hash(self, tx_hash: str) -> WithdrawalRecord | None:
         """The withdrawal completed with this transaction (the column is UNIQUE)."""
@@ -65,7 +85,7 @@ class SqliteWithdrawalsRepository:
             f"SELECT {_COLUMNS} FROM withdrawals WHERE tx_hash = ?",  # noqa: S608
             (tx_hash,),
         )
-        return WithdrawalRecord(*rows[0]) if rows else None
+        return _withdrawal(rows[0]) if rows else None
 
     async def for_account(self, account_id: int, limit: int) -> list[WithdrawalRecord]:
         """The account's newest withdrawals first."""
@@ -74,7 +94,7 @@ class SqliteWithdrawalsRepository:
             " ORDER BY id DESC LIMIT ?",
             (account_id, limit),
         )
-        return [WithdrawalRecord(*row) for row in rows]
+        return [_withdrawal(row) for row in rows]
 
     async def requested(self, limit: int) -> list[WithdrawalRecord]:
         """Withdrawals waiting for an admin, oldest first (the partial index answers)."""
@@ -83,23 +103,23 @@ class SqliteWithdrawalsRepository:
             " ORDER BY id LIMIT ?",
             (limit,),
         )
-        return [WithdrawalRecord(*row) for row in rows]
+        return [_withdrawal(row) for row in rows]
 
-    async def totals(self, account_id: int) -> dict[str, int]:
+    async def totals(self, account_id: int) -> dict[WithdrawalStatus, int]:
         """Sum of the account's withdrawal amounts per status."""
         rows = await self._rows(
             "SELECT status, SUM(amount_micro) FROM withdrawals WHERE account_id = ?"
             " GROUP BY status",
             (account_id,),
         )
-        return {str(status): int(total) for status, total in rows}
+        return {WithdrawalStatus(status): int(total) for status, total in rows}
 
     async def decide(
         self,
         withdrawal_id: int,
         *,
-        status: str,
-        at: str,
+        status: WithdrawalStatus,
+        at: datetime,
         by_account_id: int,
         tx_hash: str | None,
         reason: str,
@@ -109,7 +129,7 @@ class SqliteWithdrawalsRepository:
             cursor = await self._conn.execute(
                 "UPDATE withdrawals SET status = ?, decided_at = ?, decided_by_account_id = ?,"
                 " tx_hash = ?, reason = ? WHERE id = ? AND status = 'requested'",
-                (status, at, by_account_id, tx_hash, reason, withdrawal_id),
+                (status, stored_time(at), by_account_id, tx_hash, reason, withdrawal_id),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("this transaction already completed a withdrawal") from exc

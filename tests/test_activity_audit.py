@@ -17,7 +17,7 @@ BOB_EMAIL = "bob@example.com"
 async def rows(bot: BotHarness, sql: str, *params) -> list[tuple]:
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def two_users(bot: BotHarness):
@@ -104,7 +104,9 @@ async def test_forged_page_buttons_never_show_another_accounts_events(bot: BotHa
 
     # Bob presses a button on Alice's message (another chat): refused, nothing edited.
     edits = alice_page.edits
-    await bot.press_data(bob, alice_page, alice_page.buttons[0].callback_data)
+    alice_data = alice_page.buttons[0].callback_data
+    assert alice_data is not None
+    await bot.press_data(bob, alice_page, alice_data)
     assert bot.api.callback_answers[-1]["text"].startswith("This button isn't yours")
     assert bot.api.messages[(1, alice_page.message_id)].edits == edits
 
@@ -172,7 +174,9 @@ async def test_admin_audit_pages_and_its_buttons_are_admin_only(bot: BotHarness)
 
     # Bob replays the admin's button data: the gate refuses it (and audits the attempt).
     (bob_msg,) = await bot.send(bob, "/me")
-    await bot.press_data(bob, bob_msg, page.buttons[0].callback_data)
+    admin_data = page.buttons[0].callback_data
+    assert admin_data is not None
+    await bot.press_data(bob, bob_msg, admin_data)
     assert bot.api.callback_answers[-1]["text"] == "Sorry, that command is not available."
     assert "REGISTERED" not in bot.api.messages[(2, bob_msg.message_id)].plain
 

@@ -370,6 +370,7 @@ async def test_rotate_key_reencrypts_the_api_key_columns(
     await logged_in(bot, alice)
     await add_key(bot, alice, exchange="OKX", passphrase=PASSPHRASE)
     before = await db_rows(bot, "SELECT key_enc, secret_enc, passphrase_enc FROM api_keys")
+    assert bot.settings.encryption.master_key is not None
     old = bot.settings.encryption.master_key.get()
     new = generate_master_key()
     monkeypatch.setenv("VERZEK_DB", str(bot.settings.database.path))

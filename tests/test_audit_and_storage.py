@@ -14,6 +14,7 @@ from bot.cli import main
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.clock import FakeClock
 from core.errors import StorageError
+from storage.audit_repository import SqliteAuditRepository
 from storage.database import Database
 from storage.migrator import code_schema_version
 
@@ -61,15 +62,16 @@ async def test_new_database_is_migrated_with_wal_and_foreign_keys(tmp_path: Path
         assert [m.version for m in applied] == list(range(1, code_schema_version() + 1))
         assert await db.schema_version() == code_schema_version()
         async with db.unit_of_work(read_only=True) as uow:
+            assert isinstance(uow.audit, SqliteAuditRepository)
             conn = uow.audit._conn
-            async with conn.execute("PRAGMA journal_mode") as cur:
-                assert (await cur.fetchone())[0] == "wal"
-            async with conn.execute("PRAGMA foreign_keys") as cur:
-                assert (await cur.fetchone())[0] == 1
-            async with conn.execute("PRAGMA busy_timeout") as cur:
-                assert (await cur.fetchone())[0] >= 5000
-            async with conn.execute("PRAGMA user_version") as cur:
-                assert (await cur.fetchone())[0] == code_schema_version()
+            pragmas = {}
+            for name in ("journal_mode", "foreign_keys", "busy_timeout", "user_version"):
+                async with conn.execute(f"PRAGMA {name}") as cur:
+                    (pragmas[name],) = tuple(await cur.fetchone() or ())
+            assert pragmas["journal_mode"] == "wal"
+            assert pragmas["foreign_keys"] == 1
+            assert pragmas["busy_timeout"] >= 5000
+            assert pragmas["user_version"] == code_schema_version()
     finally:
         await db.close()
     again = Database(path)
@@ -89,7 +91,7 @@ async def test_migrate_command_on_existing_database_keeps_data(tmp_path: Path, c
     assert f"schema version {code_schema_version()}" in capsys.readouterr().out
     async with aiosqlite.connect(path) as conn:
         async with conn.execute("SELECT COUNT(*) FROM audit_events") as cur:
-            assert (await cur.fetchone())[0] == 3
+            assert tuple(await cur.fetchone() or ()) == (3,)
 
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -132,6 +134,7 @@ async def test_chain_verifies_and_rows_link(database: Database) -> None:
 async def test_app_cannot_update_or_delete_audit_rows(database: Database) -> None:
     await fill(database, 2)
     async with database.unit_of_work() as uow:
+        assert isinstance(uow.audit, SqliteAuditRepository)
         with pytest.raises(Exception, match="append-only"):
             await uow.audit._conn.execute("UPDATE audit_events SET severity = 'info'")
         with pytest.raises(Exception, match="append-only"):

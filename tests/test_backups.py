@@ -66,7 +66,7 @@ def names(service: BackupService) -> list[str]:
 
 def members(path: Path) -> dict[str, bytes]:
     with tarfile.open(path, "r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]  # all regular files
 
 
 def write_archive(path: Path, entries: list[tuple[str, bytes | None, bytes]]) -> None:
@@ -602,6 +602,7 @@ async def test_an_unreadable_database_is_kept_as_is_by_the_safety_backup(
     info = await services.backups.create(OPERATOR)
     damaged = BackupService(
         services.settings.backups,
+        # A stand-in for the database file that fails to read: only what create() calls.
         UnreadableDatabase(services.backups._files),  # type: ignore[arg-type]
         services.audit,
         clock,

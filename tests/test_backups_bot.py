@@ -43,7 +43,9 @@ async def backup_now(bot: BotHarness, admin) -> str:
     started, done = await bot.send(admin, "/backup")
     assert "Backing up" in started.plain
     assert "written and verified" in done.plain, done.plain
-    return NAME.search(done.plain)[0]  # type: ignore[index]
+    found = NAME.search(done.plain)
+    assert found is not None
+    return found[0]
 
 
 async def test_backup_list_and_restore_with_button_and_2fa_code(
@@ -208,14 +210,16 @@ async def test_a_failed_backup_alerts_the_admin_chat(bot: BotHarness, clock: Fak
 
 
 def job_context(bot: BotHarness) -> CallbackContext:
-    (job,) = bot.app.job_queue.get_jobs_by_name(JOB_NAME)  # type: ignore[union-attr]
+    assert bot.app.job_queue is not None
+    (job,) = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
     return CallbackContext.from_job(job, bot.app)
 
 
 async def test_nightly_job_runs_at_the_configured_hour_backs_up_and_prunes(
     bot: BotHarness, clock: FakeClock, settings: Settings
 ) -> None:
-    (job,) = bot.app.job_queue.get_jobs_by_name(JOB_NAME)  # type: ignore[union-attr]
+    assert bot.app.job_queue is not None
+    (job,) = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
     due = job.next_t
     assert due is not None and due.astimezone(UTC).hour == settings.backups.hour_utc == 3
     assert (due.minute, due.second) == (0, 0)
@@ -281,7 +285,9 @@ def test_cli_create_list_verify_restore(cli, capsys: pytest.CaptureFixture[str])
 
     code, out, err = run(capsys, "backup", "create")
     assert code == 0, err
-    name = NAME.search(out)[0]  # type: ignore[index]
+    found = NAME.search(out)
+    assert found is not None
+    name = found[0]
     assert "taking a consistent snapshot" in err and "verifying" in err
     code, out, _ = run(capsys, "backup", "list")
     assert code == 0 and name in out and "verified: yes" in out and "users=1" in out
@@ -312,7 +318,9 @@ def test_cli_refuses_corrupt_archives_and_a_running_bot(
     assert main(["migrate"]) == 0
     add_user(db, "alice@example.com")
     code, out, _ = run(capsys, "backup", "create")
-    name = NAME.search(out)[0]  # type: ignore[index]
+    found = NAME.search(out)
+    assert found is not None
+    name = found[0]
     add_user(db, "bob@example.com")
 
     with closing(sqlite3.connect(db)) as bot_process:
@@ -336,7 +344,9 @@ def test_cli_restores_over_a_damaged_database(
     assert main(["migrate"]) == 0
     add_user(db, "alice@example.com")
     _, out, _ = run(capsys, "backup", "create")
-    name = NAME.search(out)[0]  # type: ignore[index]
+    found = NAME.search(out)
+    assert found is not None
+    name = found[0]
     db.write_bytes(b"this is no longer a database" * 200)
     for side in ("-wal", "-shm"):
         Path(f"{db}{side}").unlink(missing_ok=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bot import texts
@@ -29,13 +30,13 @@ from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.steps import add_key, enable_2fa, login, register
 
-FUZZ = settings(
+FUZZ = hypothesis_settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=120).filter(
+TEXT = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=120).filter(
     str.strip
 )
 HUGE = st.builds(
@@ -139,7 +140,7 @@ class Watch:
         assert welcome.plain.startswith(html_to_plain(texts.WELCOME.split("\n", 1)[0]))
         async with aiosqlite.connect(bot.settings.database.path) as conn:
             async with conn.execute("PRAGMA integrity_check") as cursor:
-                assert await cursor.fetchall() == [("ok",)]
+                assert [tuple(row) for row in await cursor.fetchall()] == [("ok",)]
         report = await bot.services.audit.verify()
         assert report.ok, report.reason
 
@@ -185,7 +186,7 @@ async def test_photos_stickers_documents_where_text_is_expected(
 
     async def example() -> None:
         await put_in_place(bot, user, place)
-        replies = await bot.send(user, **{kind: True})
+        replies = await bot.send(user, None, **{kind: True})
         assert [r.plain for r in replies] in (
             [texts.TEXT_EXPECTED],
             [html_to_plain(texts.UNKNOWN_INPUT)],

@@ -18,6 +18,7 @@ from core.clock import FakeClock
 from core.config import AlertSettings
 from core.money import MICRO
 from core.services import Services
+from storage.audit_search_repository import SqliteAuditSearchRepository
 from storage.database import Database
 from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.harness import BotHarness
@@ -26,7 +27,7 @@ from tests.support.harness import BotHarness
 async def rows(services: Services, sql: str, *params) -> list[tuple]:
     async with aiosqlite.connect(services.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def eventually(check, timeout: float = 5.0):
@@ -288,6 +289,7 @@ async def test_a_rolled_back_event_leaves_no_alert(services: Services) -> None:
 
 async def test_window_counts_read_an_index_not_the_log(services: Services) -> None:
     async with services.uow(read_only=True) as uow:
+        assert isinstance(uow.audit_search, SqliteAuditSearchRepository)
         conn = uow.audit_search._conn
         for column in ("account_id", "telegram_user_id"):
             async with conn.execute(
@@ -457,14 +459,14 @@ async def test_retry_after_beyond_the_limiters_retries_sets_the_next_attempt(
     await emit(services, EventType.MFA_FAILED, account_id=1, details={"reason": "replay"})
     delivery = OutboxDelivery()
     stub = RefusingBot(RetryAfter(timedelta(seconds=30)))
-    assert await delivery.deliver_alerts(stub, services) == 0  # type: ignore[arg-type]
+    assert await delivery.deliver_alerts(stub, services) == 0  # type: ignore[arg-type]  # stub: only send_message
     [(attempts, next_at)] = await rows(services, "SELECT attempts, next_attempt_at FROM alerts")
     assert attempts == 1 and next_at == "2026-01-01T00:00:30.000000Z"
     clock.advance(seconds=29)
-    assert await delivery.deliver_alerts(stub, services) == 0  # type: ignore[arg-type]
+    assert await delivery.deliver_alerts(stub, services) == 0  # type: ignore[arg-type]  # stub: only send_message
     assert stub.calls == 1
     clock.advance(seconds=1)
-    await delivery.deliver_alerts(stub, services)  # type: ignore[arg-type]
+    await delivery.deliver_alerts(stub, services)  # type: ignore[arg-type]  # stub: only send_message
     [(attempts, next_at)] = await rows(services, "SELECT attempts, next_attempt_at FROM alerts")
     assert attempts == 2 and next_at == "2026-01-01T00:01:00.000000Z"  # never given up
 
@@ -556,7 +558,7 @@ async def test_alerts_wait_while_no_admin_chat_is_configured(services: Services,
     await emit(services, EventType.MFA_FAILED, account_id=1, details={"reason": "replay"})
     services.settings = replace(settings, telegram=replace(settings.telegram, admin_chat_id=None))
     stub = RefusingBot(RuntimeError("must not be called"))
-    assert await OutboxDelivery().deliver_alerts(stub, services) == 0  # type: ignore[arg-type]
+    assert await OutboxDelivery().deliver_alerts(stub, services) == 0  # type: ignore[arg-type]  # stub: only send_message
     assert stub.calls == 0
     [(status, attempts)] = await rows(services, "SELECT status, attempts FROM alerts")
     assert (status, attempts) == ("pending", 0)

@@ -46,7 +46,7 @@ REFUSED = html_to_plain(texts.NOT_ALLOWED)
 async def query(database: Path, sql: str, *params: Any) -> list[tuple]:
     async with aiosqlite.connect(database) as conn:
         async with conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+            return [tuple(row) for row in await cursor.fetchall()]
 
 
 async def integrity(database: Path) -> str:
@@ -311,7 +311,8 @@ async def test_disk_full_during_a_backup_leaves_no_archive_and_the_bot_working(
     assert os.strerror(errno.ENOSPC) in refused.value.problem
 
     # The nightly job hits the same full disk: the admin chat hears of it.
-    (job,) = bot.app.job_queue.get_jobs_by_name(JOB_NAME)  # type: ignore[union-attr]
+    assert bot.app.job_queue is not None
+    (job,) = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
     clock.advance(seconds=5)
     await job.run(bot.app)
     (told,) = bot.api.sent_to(ADMIN_CHAT_ID)

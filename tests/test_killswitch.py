@@ -123,17 +123,17 @@ async def test_on_halts_key_changes_survives_a_restart_then_off(
     restarted = BotHarness(settings, services)
     await restarted.start()
     try:
-        (status,) = await restarted.send(admin, "/killswitch")
-        assert "The kill switch is on" in status.plain
-        assert "Reason: exchange <outage>" in status.plain
+        (shown,) = await restarted.send(admin, "/killswitch")
+        assert "The kill switch is on" in shown.plain
+        assert "Reason: exchange <outage>" in shown.plain
         (refused,) = await restarted.send(alice, "/apikey_add")
         assert HALTED in refused.plain
         with pytest.raises(Halted) as halted:
             await services.safety.ensure_allowed("withdrawals")
         assert halted.value.reason == KillSwitchHalts(Action.WITHDRAWALS)
 
-        done = await flip(restarted, admin, totp, clock, "/killswitch off all clear")
-        assert "The kill switch is now off" in done
+        switched_off = await flip(restarted, admin, totp, clock, "/killswitch off all clear")
+        assert "The kill switch is now off" in switched_off
         await services.safety.ensure_allowed("withdrawals")
         (ask_exchange,) = await restarted.send(alice, "/apikey_add")
         assert "which exchange" in ask_exchange.plain

@@ -71,7 +71,9 @@ async def test_people_logged_out_by_a_restore_are_told_why(
     await bot.send(carol, "/logout")  # not logged in: nothing to explain to her
 
     _, done = await bot.send(admin, "/backup")
-    name = NAME.search(done.plain)[0]  # type: ignore[index]
+    found = NAME.search(done.plain)
+    assert found is not None
+    name = found[0]
     clock.advance(minutes=1)
     await register(bot, bob, "bob@example.com", OTHER_PASSWORD)  # after the backup
 

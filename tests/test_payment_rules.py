@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from core.adapters.tronscan import parse_transaction_info
-from core.clock import to_iso
 from core.config import PaymentSettings
 from core.errors import Refusal
-from core.payments.ports import InvoiceRecord
+from core.payments.ports import InvoiceRecord, InvoiceStatus
 from core.payments.refusals import TxHashMalformed
 from core.payments.rules import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
 from tests.support.fake_tronscan import (
@@ -39,9 +38,9 @@ def invoice(amount_micro: int = 29_000_000, created: datetime = CREATED) -> Invo
         days=30,
         amount_micro=amount_micro,
         receive_address=RECEIVE_ADDRESS,
-        created_at=to_iso(created),
-        expires_at=to_iso(created + timedelta(hours=24)),
-        status="open",
+        created_at=created,
+        expires_at=created + timedelta(hours=24),
+        status=InvoiceStatus.OPEN,
         signature=None,
     )
 
@@ -58,7 +57,8 @@ def variant(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
 
 
 def transfer(data: dict[str, Any]) -> dict[str, Any]:
-    return data["trc20TransferInfo"][0]
+    first: dict[str, Any] = data["trc20TransferInfo"][0]
+    return first
 
 
 def test_the_recorded_success_is_approved_with_every_check_passing() -> None:

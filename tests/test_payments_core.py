@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -15,6 +16,7 @@ from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import DuplicateError, Refusal
 from core.payments.licenses import LicenseTierResolver
+from core.payments.ports import PaymentStatus
 from core.payments.refusals import (
     InvoiceExpired,
     InvoiceNotFound,
@@ -24,7 +26,7 @@ from core.payments.refusals import (
     TxAlreadySent,
     TxAlreadyUsed,
 )
-from core.payments.rules import PaymentStatus, Reason
+from core.payments.rules import Reason
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.services import Services
 from storage.migrator import available_migrations
@@ -42,7 +44,7 @@ async def account(services: Services, n: int, referred_by: int | None = None) ->
             password_hash="x",
             referral_code=f"CODE{n:04d}",
             referred_by=referred_by,
-            created_at=to_iso(services.clock.now()),
+            created_at=services.clock.now(),
         )
         await uow.commit()
     now = services.clock.now()
@@ -52,7 +54,7 @@ async def account(services: Services, n: int, referred_by: int | None = None) ->
 async def rows(services: Services, sql: str, *params: object) -> list[tuple]:
     async with aiosqlite.connect(services.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def execute(services: Services, sql: str, *params: object) -> None:
@@ -134,7 +136,7 @@ async def test_the_database_refuses_a_reused_hash_by_itself(services: Services) 
     alice = await account(services, 1)
     invoice = await services.payments.create_invoice(alice, "basic")
     async with services.uow() as uow:
-        fields = {
+        fields: dict[str, Any] = {
             "invoice_id": invoice.id,
             "account_id": alice.account_id,
             "telegram_user_id": alice.telegram_user_id,
@@ -247,7 +249,9 @@ async def test_tampered_rows_are_never_trusted(
     assert (await services.payments.check(payment.id)).decided
     resolver = services.ratelimit.tiers
     assert isinstance(resolver, LicenseTierResolver)
-    assert (await services.licenses.status(alice.account_id)).tier == "basic"
+    status = await services.licenses.status(alice.account_id)
+    assert status is not None
+    assert status.tier == "basic"
 
     await execute(services, "UPDATE payments SET amount_micro = 79000000")
     history = await services.payments.history(alice.account_id)

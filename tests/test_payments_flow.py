@@ -45,9 +45,10 @@ async def invoice_for(bot: BotHarness, user: TelegramUser, plan: str = "basic") 
 
 async def said(bot: BotHarness, user: TelegramUser, words: str) -> str:
     """Wait for the bot to tell ``user`` something containing ``words`` (background work)."""
-    return await bot.wait_for(
+    text: str = await bot.wait_for(
         lambda: next((text for text in bot.texts(user.id) if words in text), None)
     )
+    return text
 
 
 async def run_recheck_job(bot: BotHarness) -> None:

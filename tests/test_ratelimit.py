@@ -18,7 +18,6 @@ from dataclasses import replace
 
 import pytest
 from limits.errors import StorageError
-from telegram.ext import ConversationHandler
 
 from bot.fake_telegram import Message, TelegramUser
 from core.adapters.ratelimit_storage import MemoryWindows
@@ -207,12 +206,8 @@ async def test_every_code_step_belongs_to_a_conversation_of_the_bot(bot: BotHarn
     from bot.flows import Flow
 
     handlers = [h for group in bot.app.handlers.values() for h in group]
-    flows = {h.name: h for h in handlers if isinstance(h, ConversationHandler)}
-    code_steps = {
-        name: flow.guess_states
-        for name, flow in flows.items()
-        if isinstance(flow, Flow) and flow.guess_states
-    }
+    flows = {h.name: h for h in handlers if isinstance(h, Flow)}
+    code_steps = {name: flow.guess_states for name, flow in flows.items() if flow.guess_states}
     assert {
         "login",
         "password",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.jobs.outbox import OutboxDelivery
-from core.payments.rules import PaymentStatus
+from core.payments.ports import PaymentStatus
 from tests.support.fake_tronscan import FakeTronscan, success
 from tests.support.harness import BotHarness
 from tests.support.steps import EMAIL, OTHER_PASSWORD, db_rows, register

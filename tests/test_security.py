@@ -148,7 +148,7 @@ def product_logging(settings) -> Iterator[tuple[io.StringIO, list[logging.LogRec
 
     class Raw(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            record.raw_text = record.getMessage() + (  # type: ignore[attr-defined]
+            record.raw_text = record.getMessage() + (
                 logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
             )
             raw.append(record)
@@ -201,10 +201,12 @@ async def test_whole_flows_at_debug_log_no_secret(
     user_secrets = [PASSWORD, NEW_PASSWORD, wrong_password, KEY, SECRET, PASSPHRASE]
     user_secrets += [totp.secret, *backup_codes]
     numeric = [*codes, "000000"]  # 6-digit codes: whole numbers only, not inside others
+    token, master_key = bot.settings.telegram.token, bot.settings.encryption.master_key
+    assert token is not None and master_key is not None
     service_secrets = [
-        bot.settings.telegram.token.get(),
-        bot.settings.telegram.token.get().split(":", 1)[1],
-        bot.settings.encryption.master_key.get(),
+        token.get(),
+        token.get().split(":", 1)[1],
+        master_key.get(),
     ]
     written = output.getvalue()
     for text in [written, *(r.raw_text for r in raw)]:

@@ -13,7 +13,7 @@ import pytest
 
 from bot.cli import main
 from core.accounts.sessions import Session
-from core.clock import FakeClock, to_iso
+from core.clock import FakeClock
 from core.config import EncryptionSettings, Secret, Settings, load_settings
 from core.crypto import EncryptionService, generate_master_key
 from core.payments.ports import PaymentRecord
@@ -113,7 +113,7 @@ async def account(services: Services, n: int, referred_by: int | None = None) ->
             password_hash="x",
             referral_code=f"CODE{n:04d}",
             referred_by=referred_by,
-            created_at=to_iso(services.clock.now()),
+            created_at=services.clock.now(),
         )
         await uow.commit()
     now = services.clock.now()
@@ -133,7 +133,7 @@ async def buy(services: Services, fake: FakeTronscan, user: Session, n: int) -> 
 async def sql(path: Path, statement: str, *params: object) -> list[tuple]:
     async with aiosqlite.connect(path) as conn:
         async with conn.execute(statement, params) as cur:
-            rows = list(await cur.fetchall())
+            rows = [tuple(row) for row in await cur.fetchall()]
         await conn.commit()
     return rows
 

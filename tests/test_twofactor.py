@@ -230,6 +230,7 @@ async def test_rotated_key_still_opens_totp_secrets(
 
     alice = bot.user(1)
     totp, _ = await enable_2fa(bot, alice, clock)
+    assert bot.settings.encryption.master_key is not None
     old = bot.settings.encryption.master_key.get()
     new = generate_master_key()
     monkeypatch.setenv("VERZEK_DB", str(bot.settings.database.path))

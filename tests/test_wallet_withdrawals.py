@@ -14,7 +14,7 @@ import pytest
 from bot.cli import main as cli_main
 from bot.fake_telegram import TelegramUser
 from bot.flows import Flow
-from core.clock import FakeClock, to_iso
+from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
 from core.payments.tron import is_valid_tron_address
@@ -345,7 +345,7 @@ async def test_the_kill_switch_refuses_withdrawals_even_mid_flow(
     async def switch(active: bool) -> None:
         async with bot.services.uow() as uow:
             await uow.safety.put(
-                SafetyRecord("killswitch", active, "test", to_iso(clock.now()), None, ADMIN_ID)
+                SafetyRecord("killswitch", active, "test", clock.now(), None, ADMIN_ID)
             )
             await uow.commit()
 

@@ -294,7 +294,7 @@ class FakeBotAPI:
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(data.encode()) <= 64:
                     raise _BadRequest("Bad Request: BUTTON_DATA_INVALID")
-        return markup  # type: ignore[no-any-return]
+        return markup
 
     def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:
         if parse_mode == "HTML":

@@ -6,10 +6,10 @@ import logging
 from html import escape
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler, MessageHandler
+from telegram.ext import CommandHandler, MessageHandler
 
 from bot import texts
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import PasswordChange
 from bot.flows import (
     END,
@@ -148,7 +148,7 @@ async def got_new_email(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire /me, /password, /email."""
     application.add_handler(CommandHandler("me", me))
     application.add_handler(

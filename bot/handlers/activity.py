@@ -12,11 +12,11 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import texts
 from bot.audit_views import activity_line
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
 from core.audit.activity import Page
 from core.digits import parse_int
@@ -92,7 +92,7 @@ async def turn_page(update: Update, context: Context) -> None:
             raise
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire /activity and its page buttons."""
     application.add_handler(CommandHandler("activity", activity))
     application.add_handler(CallbackQueryHandler(turn_page, pattern=f"^{CALLBACK_PREFIX}"))

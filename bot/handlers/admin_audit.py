@@ -14,12 +14,12 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
-from telegram.ext import Application, CommandHandler
+from telegram.ext import CommandHandler
 
 from bot import texts
 from bot.audit_views import alert_line, audit_line, rule_label
 from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import message_of
 from bot.wording import count
 from core.audit.activity import AuditTarget, Page
@@ -168,7 +168,7 @@ async def turn_page(update: Update, context: Context) -> None:
             raise
 
 
-def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication, admins: AdminOnly) -> None:
     """Wire /alerts, /suspicious, /audit and the /audit page buttons (admin-filtered)."""
     only = admins.filter
     application.add_handler(CommandHandler("alerts", alerts, filters=only))

@@ -13,11 +13,11 @@ from html import escape
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, MessageHandler
+from telegram.ext import CommandHandler, MessageHandler
 
 from bot import texts
 from bot.commands import AdminOnly, sender
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import PaymentApproval
 from bot.flows import (
     END,
@@ -202,7 +202,7 @@ async def reject(update: Update, context: Context) -> None:
         logger.warning("could not tell a user about a rejection: %s", type(exc).__name__)
 
 
-def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication, admins: AdminOnly) -> None:
     """Wire /pending, /verify, /approve, /reject (each with its own admin filter)."""
     only = admins.filter
     application.add_handler(CommandHandler("pending", show_pending, filters=only))

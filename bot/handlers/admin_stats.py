@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import CommandHandler
 
 from bot import texts
 from bot.commands import AdminOnly, sender
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import message_of
 
 
@@ -25,6 +25,6 @@ async def show_stats(update: Update, context: Context) -> None:
     )
 
 
-def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication, admins: AdminOnly) -> None:
     """Wire /stats (with its own admin filter)."""
     application.add_handler(CommandHandler("stats", show_stats, filters=admins.filter))

@@ -17,11 +17,11 @@ from html import escape
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler
+from telegram.ext import CommandHandler
 
 from bot import texts
 from bot.commands import AdminOnly, sender
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import id_argument, message_of, reply_lines, require_admin_session
 from bot.handlers.payments import minute
 from core.errors import Refusal
@@ -149,7 +149,7 @@ async def reject(update: Update, context: Context) -> None:
     )
 
 
-def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication, admins: AdminOnly) -> None:
     """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal (admin-filtered)."""
     only = admins.filter
     application.add_handler(CommandHandler("withdrawals", show_withdrawals, filters=only))

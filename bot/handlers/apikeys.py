@@ -14,10 +14,10 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import ApiKeyAddition, ApiKeyDeletion, PendingApiKey
 from bot.flows import (
     END,
@@ -407,7 +407,7 @@ async def pressed_keep(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire the API-key commands and buttons."""
     application.add_handler(CommandHandler("apikeys", list_keys))
     application.add_handler(

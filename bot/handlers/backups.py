@@ -15,11 +15,11 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, MessageHandler
+from telegram.ext import CommandHandler, MessageHandler
 
 from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import RestoreDraft
 from bot.flows import (
     END,
@@ -284,7 +284,7 @@ async def got_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication, admins: AdminOnly) -> None:
     """Wire /backup, /backups and the /restore flow (each with its own admin filter)."""
     only = admins.filter
     application.add_handler(CommandHandler("backup", backup_now, filters=only))

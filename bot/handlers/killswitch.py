@@ -12,11 +12,11 @@ from html import escape
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import Application, MessageHandler
+from telegram.ext import MessageHandler
 
 from bot import texts
 from bot.commands import AdminOnly
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import KillSwitchChange
 from bot.flows import (
     END,
@@ -108,7 +108,7 @@ async def got_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application, admins: AdminOnly) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication, admins: AdminOnly) -> None:
     """Wire /killswitch (with its own admin filter)."""
     application.add_handler(
         conversation(

@@ -7,11 +7,11 @@ from html import escape
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, MessageHandler
+from telegram.ext import CommandHandler, MessageHandler
 
 from bot import texts
 from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import LoginDraft
 from bot.flows import (
     END,
@@ -213,7 +213,7 @@ async def logout(update: Update, context: Context) -> None:
     await message_of(update).reply_text(texts.LOGOUT_DONE if ended else texts.LOGOUT_NONE)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire /login and /logout."""
     application.add_handler(
         conversation(

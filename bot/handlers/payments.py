@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from html import escape
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import texts
-from bot.audit_views import when
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
 from bot.wording import count
-from core.clock import to_iso
 from core.ids import parse_id
 from core.money import format_usdt
 from core.payments.licenses import LicenseStatus
-from core.payments.rules import CheckReport, PaymentStatus
+from core.payments.ports import PaymentStatus
+from core.payments.rules import CheckReport
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -26,9 +26,9 @@ logger = logging.getLogger(__name__)
 PLAN_CALLBACK = "sub:"
 
 
-def minute(ts: str) -> str:
-    """A stored timestamp as ``2026-01-31 12:00`` (UTC)."""
-    return when(ts, seconds=False)
+def minute(ts: datetime) -> str:
+    """A record's timestamp as ``2026-01-31 12:00`` (UTC)."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def license_line(status: LicenseStatus | None) -> str:
@@ -36,11 +36,11 @@ def license_line(status: LicenseStatus | None) -> str:
     if status is None:
         return texts.LICENSE_NONE
     line = texts.LICENSE_ACTIVE.format(
-        plan=escape(status.plan), ends=minute(to_iso(status.tier_ends_at))
+        plan=escape(status.plan), ends=minute(status.tier_ends_at)
     )
     if status.paid_until > status.tier_ends_at:
         line = texts.LICENSE_PAID_UNTIL.format(
-            license=line, until=minute(to_iso(status.paid_until))
+            license=line, until=minute(status.paid_until)
         )
     return line
 
@@ -231,7 +231,7 @@ async def show_payments(update: Update, context: Context) -> None:
     await message_of(update).reply_text("\n".join(lines))
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire /plans, /subscribe, /pay, /payments."""
     application.add_handler(CommandHandler("plans", show_plans))
     application.add_handler(CommandHandler("subscribe", subscribe))

@@ -11,11 +11,11 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, MessageHandler
+from telegram.ext import CallbackQueryHandler, MessageHandler
 
 from bot import texts
 from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import RegisterDraft
 from bot.flows import (
     END,
@@ -184,7 +184,7 @@ async def create_account(update: Update, context: Context, code: str | None) -> 
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire /register."""
     application.add_handler(
         conversation(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import (
-    Application,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -14,7 +13,7 @@ from telegram.ext import (
 
 from bot import texts
 from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.gate import is_admin
 
 
@@ -74,14 +73,14 @@ async def stale_button(update: Update, context: Context) -> None:
         await update.callback_query.answer(texts.STALE_BUTTON, show_alert=True)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire the handlers of this module."""
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CommandHandler("help", show_help))
     application.add_handler(CommandHandler("id", show_ids))
 
 
-def register_fallback(application: Application) -> None:  # type: ignore[type-arg]
+def register_fallback(application: VerzekApplication) -> None:
     """The last resort; registered after every feature so it only sees what none took."""
     application.add_handler(CommandHandler("cancel", nothing_to_cancel))
     application.add_handler(

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flows import (
     END,
     TEXT,
@@ -276,7 +276,7 @@ async def got_disable_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire the 2FA commands and buttons."""
     application.add_handler(CommandHandler("2fa", show_status))
     application.add_handler(CallbackQueryHandler(saved_codes, pattern=f"^{CB_SAVED}$"))

@@ -11,10 +11,10 @@ from __future__ import annotations
 from html import escape
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler, MessageHandler
+from telegram.ext import CommandHandler, MessageHandler
 
 from bot import texts
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.flow_state import WithdrawalFlow
 from bot.flows import (
     END,
@@ -170,7 +170,7 @@ async def got_code(update: Update, context: Context) -> int:
     return END
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Wire /wallet, /referral and /withdraw."""
     application.add_handler(CommandHandler("wallet", show_wallet))
     application.add_handler(CommandHandler("referral", show_referral))

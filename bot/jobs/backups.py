@@ -11,10 +11,8 @@ import logging
 from datetime import UTC, time
 from html import escape
 
-from telegram.ext import Application
-
 from bot import texts
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.handlers.backups import tell_admins
 from core.adapters.backup_archive import BackupError, human_size
 from core.authz import SYSTEM
@@ -54,7 +52,7 @@ async def nightly_backup(context: Context) -> None:
         logger.info("removed %d backup(s) past retention: %s", len(removed), ", ".join(removed))
 
 
-def register(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication, settings: Settings) -> None:
     """Schedule :func:`nightly_backup` daily at ``backups.hour_utc`` UTC."""
     if application.job_queue is None:
         raise RuntimeError("the job queue is missing: install python-telegram-bot[job-queue]")

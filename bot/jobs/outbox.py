@@ -17,12 +17,11 @@ from datetime import timedelta
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import texts
 from bot.audit_views import alert_message, notice_text
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from core.clock import from_iso
 from core.services import Services
 
@@ -150,7 +149,7 @@ class OutboxDelivery:
         return sent
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Schedule the delivery job."""
     if application.job_queue is None:
         raise RuntimeError("the job queue is missing: install python-telegram-bot[job-queue]")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram.ext import Application
-
-from bot.context import Context
+from bot.context import Context, VerzekApplication
 from bot.handlers.payments import tell_outcome
 
 INTERVAL = 60.0  # seconds
@@ -33,7 +31,7 @@ class PaymentRecheck:
                 await tell_outcome(context.bot, report)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: VerzekApplication) -> None:
     """Schedule the re-check job."""
     if application.job_queue is None:
         raise RuntimeError("the job queue is missing: install python-telegram-bot[job-queue]")

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.accounts.ports import SecurityState
-from core.clock import from_iso
 from core.errors import Reason, Refusal
 
 # What starts the cool-down (the kinds recorded by accounts and twofactor).
@@ -46,5 +45,5 @@ def cooldown_until(state: SecurityState, now: datetime, hours: int) -> datetime 
     """When the cool-down of the account's latest change ends, if it has not yet."""
     if hours <= 0 or state.changed_at is None or state.change_kind not in COOLDOWN_CHANGES:
         return None
-    until = from_iso(state.changed_at) + timedelta(hours=hours)
+    until = state.changed_at + timedelta(hours=hours)
     return until if until > now else None

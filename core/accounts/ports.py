@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -15,9 +16,9 @@ class UserRecord:
     password_hash: str
     referral_code: str
     referred_by: int | None
-    created_at: str
+    created_at: datetime
     last_telegram_user_id: int | None
-    last_login_at: str | None
+    last_login_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class SessionRecord:
     id: int
     account_id: int
     telegram_user_id: int
-    created_at: str
-    last_seen_at: str
-    expires_at: str
-    ended_at: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
     end_reason: str | None = None  # read only by ``SessionsRepository.get``
 
 
@@ -40,7 +41,7 @@ class SecurityState:
 
     stamp: str  # '' until the first change
     stamp_reason: str
-    changed_at: str | None  # the last change that starts the withdrawal cool-down
+    changed_at: datetime | None  # the last change that starts the withdrawal cool-down
     change_kind: str | None
 
 
@@ -51,11 +52,13 @@ class SecurityRepository(Protocol):
         """The account's state; stamp '' when nothing was ever recorded."""
         ...
 
-    async def replace_stamp(self, account_id: int, stamp: str, reason: str, at: str) -> None:
+    async def replace_stamp(
+        self, account_id: int, stamp: str, reason: str, at: datetime
+    ) -> None:
         """Give the account a new stamp (every flow begun under the old one ends)."""
         ...
 
-    async def record_change(self, account_id: int, kind: str, at: str) -> None:
+    async def record_change(self, account_id: int, kind: str, at: datetime) -> None:
         """Remember a change that starts the withdrawal cool-down."""
         ...
 
@@ -70,7 +73,7 @@ class AccountsRepository(Protocol):
         password_hash: str,
         referral_code: str,
         referred_by: int | None,
-        created_at: str,
+        created_at: datetime,
     ) -> int:
         """Insert a user; return its id. Raises ``DuplicateError`` on a taken email/code."""
         ...
@@ -99,7 +102,7 @@ class AccountsRepository(Protocol):
         """Replace the email. Raises ``DuplicateError`` when taken."""
         ...
 
-    async def record_login(self, account_id: int, telegram_user_id: int, at: str) -> None:
+    async def record_login(self, account_id: int, telegram_user_id: int, at: datetime) -> None:
         """Remember the Telegram account and time of a successful login."""
         ...
 
@@ -153,7 +156,12 @@ class SessionsRepository(Protocol):
     """Sessions bound to Telegram users."""
 
     async def add(
-        self, *, account_id: int, telegram_user_id: int, created_at: str, expires_at: str
+        self,
+        *,
+        account_id: int,
+        telegram_user_id: int,
+        created_at: datetime,
+        expires_at: datetime,
     ) -> int:
         """Insert a live session; return its id."""
         ...
@@ -166,16 +174,16 @@ class SessionsRepository(Protocol):
         """A session by id, ended or not, with its ``end_reason``."""
         ...
 
-    async def touch(self, session_id: int, at: str) -> None:
+    async def touch(self, session_id: int, at: datetime) -> None:
         """Record activity."""
         ...
 
-    async def end(self, session_id: int, at: str, reason: str) -> None:
+    async def end(self, session_id: int, at: datetime, reason: str) -> None:
         """End one session."""
         ...
 
     async def end_for_account(
-        self, account_id: int, at: str, reason: str, *, keep_session_id: int | None = None
+        self, account_id: int, at: datetime, reason: str, *, keep_session_id: int | None = None
     ) -> list[int]:
         """End every live session of an account except ``keep_session_id``; return the
         Telegram user ids whose sessions ended."""

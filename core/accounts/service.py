@@ -169,7 +169,7 @@ class AccountService:
         as LOGIN_SUCCESS): the person just chose the password and passed the captcha, so a
         second captcha and password check would prove nothing new.
         """
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             referrer = None
             if referral_code:
@@ -329,7 +329,7 @@ class AccountService:
         if attempt.account_id is None:
             raise ValueError("complete_login needs a successful attempt")
         new_hash = attempt.rehash
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             user = await uow.accounts.by_id(attempt.account_id)
             if user is None:
@@ -400,7 +400,7 @@ class AccountService:
         if await self.passwords.verify(user.password_hash, new):
             raise Refusal(PasswordUnchanged())
         new_hash = await self.passwords.hash(new)
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._sessions.require_live(uow, session, proof)
             await uow.accounts.set_password_hash(user.id, new_hash)
@@ -430,7 +430,7 @@ class AccountService:
         user = await self.account(session.account_id)
         if new_email == user.email:
             raise Refusal(EmailUnchanged())
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._sessions.require_live(uow, session, proof)
             await self._sessions.replace_stamp(uow, user.id, EndReason.EMAIL_CHANGED)

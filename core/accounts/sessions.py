@@ -26,7 +26,7 @@ from enum import StrEnum
 
 from core.accounts.ports import SessionRecord
 from core.audit.log import AuditEvent, AuditLog, EventType
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.errors import VerzekError
 from core.ports import UnitOfWork
 
@@ -126,10 +126,10 @@ class SessionService:
             record.id,
             record.account_id,
             record.telegram_user_id,
-            from_iso(record.created_at),
-            min(from_iso(record.expires_at), last_seen + self._idle),
+            record.created_at,
+            min(record.expires_at, last_seen + self._idle),
             stamp,
-            absolute_expires_at=from_iso(record.expires_at),
+            absolute_expires_at=record.expires_at,
         )
 
     async def start(self, uow: UnitOfWork, account_id: int, telegram_user_id: int) -> Session:
@@ -137,12 +137,12 @@ class SessionService:
         now = self._clock.now()
         old = await uow.sessions.live_for_telegram_user(telegram_user_id)
         if old is not None:
-            await uow.sessions.end(old.id, to_iso(now), EndReason.REPLACED)
+            await uow.sessions.end(old.id, now, EndReason.REPLACED)
         session_id = await uow.sessions.add(
             account_id=account_id,
             telegram_user_id=telegram_user_id,
-            created_at=to_iso(now),
-            expires_at=to_iso(now + self._absolute),
+            created_at=now,
+            expires_at=now + self._absolute,
         )
         stamp = (await uow.security.get(account_id)).stamp
         return Session(
@@ -162,18 +162,18 @@ class SessionService:
             record = await uow.sessions.live_for_telegram_user(telegram_user_id)
             if record is None:
                 return None
-            last_seen = from_iso(record.last_seen_at)
-            if now >= from_iso(record.expires_at):
-                await uow.sessions.end(record.id, to_iso(now), EndReason.EXPIRED)
+            last_seen = record.last_seen_at
+            if now >= record.expires_at:
+                await uow.sessions.end(record.id, now, EndReason.EXPIRED)
                 await uow.commit()
                 return None
             if now >= last_seen + self._idle:
-                await uow.sessions.end(record.id, to_iso(now), EndReason.IDLE)
+                await uow.sessions.end(record.id, now, EndReason.IDLE)
                 await uow.commit()
                 return None
             stamp = (await uow.security.get(record.account_id)).stamp
             if now - last_seen >= _TOUCH_EVERY:
-                await uow.sessions.touch(record.id, to_iso(now))
+                await uow.sessions.touch(record.id, now)
                 await uow.commit()
                 last_seen = now
             return self._view(record, last_seen, stamp)
@@ -189,7 +189,7 @@ class SessionService:
             record = await uow.sessions.live_for_telegram_user(telegram_user_id)
             if record is None:
                 return False
-            await uow.sessions.end(record.id, to_iso(now), EndReason.LOGGED_OUT)
+            await uow.sessions.end(record.id, now, EndReason.LOGGED_OUT)
             await self.replace_stamp(uow, record.account_id, EndReason.LOGGED_OUT)
             await self._audit.append(
                 uow,
@@ -208,7 +208,7 @@ class SessionService:
         """Inside the caller's change: give the account a fresh random security stamp, so
         every flow, proof and login attempt begun before it ends (told ``reason``)."""
         await uow.security.replace_stamp(
-            account_id, secrets.token_hex(16), str(reason), to_iso(self._clock.now())
+            account_id, secrets.token_hex(16), str(reason), self._clock.now()
         )
 
     async def stamp(self, uow: UnitOfWork, account_id: int) -> str:
@@ -237,14 +237,14 @@ class SessionService:
             record is None
             or record.account_id != session.account_id
             or record.telegram_user_id != session.telegram_user_id
-            or record.created_at != to_iso(session.started_at)
+            or record.created_at != session.started_at
         ):
             raise FlowEnded(EndReason.ENDED, session_ended=True)
         if record.ended_at is not None:
             raise FlowEnded(EndReason.of(record.end_reason), session_ended=True)
-        if now >= from_iso(record.expires_at):
+        if now >= record.expires_at:
             raise FlowEnded(EndReason.EXPIRED, session_ended=True)
-        if now >= from_iso(record.last_seen_at) + self._idle:
+        if now >= record.last_seen_at + self._idle:
             raise FlowEnded(EndReason.IDLE, session_ended=True)
         state = await uow.security.get(session.account_id)
         if state.stamp != session.stamp:
@@ -262,8 +262,8 @@ class SessionService:
         async with self._uow() as uow:
             await self.require_live(uow, session, proof)
             record = await uow.sessions.get(session.id)
-            if record is not None and now - from_iso(record.last_seen_at) >= _TOUCH_EVERY:
-                await uow.sessions.touch(record.id, to_iso(now))
+            if record is not None and now - record.last_seen_at >= _TOUCH_EVERY:
+                await uow.sessions.touch(record.id, now)
                 await uow.commit()
 
     async def proof(self, session: Session) -> ReauthProof:

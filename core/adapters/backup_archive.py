@@ -299,14 +299,14 @@ def pack(directory: Path, manifest: Manifest, database: Path, say: Progress = qu
                 gzip.GzipFile(
                     filename="", mode="wb", fileobj=raw, compresslevel=COMPRESS_LEVEL, mtime=0
                 ) as gz,
-                tarfile.open(fileobj=gz, mode="w", copybufsize=CHUNK) as tar,  # type: ignore[call-overload]
+                tarfile.TarFile(fileobj=gz, mode="w", copybufsize=CHUNK) as tar,
                 database.open("rb") as source,
             ):
                 tar.addfile(_member(MANIFEST_MEMBER, len(body), mtime), io.BytesIO(body))
                 meter = _Meter(manifest.db_size, say, "compressing")
                 tar.addfile(
                     _member(DATABASE_MEMBER, manifest.db_size, mtime),
-                    _MeteredReader(source, meter),  # type: ignore[arg-type]
+                    _MeteredReader(source, meter),
                 )
             raw.flush()
             os.fsync(raw.fileno())

@@ -8,14 +8,19 @@ import os
 import secrets
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar, TypeVarTuple
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
 from core.errors import Reason, Refusal
+
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -94,7 +99,7 @@ class PasswordService:
         )
         self._dummy_hash: str | None = None
 
-    async def _run(self, func, *args):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN202
+    async def _run(self, func: Callable[[*Args], T], *args: *Args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
     async def check_policy(self, password: str, email: str) -> None:

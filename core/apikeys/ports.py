@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -15,8 +16,8 @@ class ApiKeyRecord:
     exchange: str
     label: str
     key_hint: str  # the key's last 4 characters at most
-    created_at: str
-    updated_at: str | None
+    created_at: datetime
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ class ApiKeysRepository(Protocol):
         """How many keys the account has."""
         ...
 
-    async def add(self, *, account_id: int, exchange: str, label: str, created_at: str) -> int:
+    async def add(
+        self, *, account_id: int, exchange: str, label: str, created_at: datetime
+    ) -> int:
         """Insert a row and return its id; :meth:`set_credentials` must follow in the same
         unit of work (the ciphertexts are bound to the id)."""
         ...
@@ -59,7 +62,7 @@ class ApiKeysRepository(Protocol):
         *,
         tokens: ApiKeyTokens,
         key_hint: str,
-        updated_at: str | None,
+        updated_at: datetime | None,
     ) -> None:
         """Store (or replace) the encrypted credentials of the account's key row."""
         ...

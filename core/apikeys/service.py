@@ -38,7 +38,7 @@ from core.apikeys.refusals import (
     SecretIsKey,
 )
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.crypto import EncryptionService
 from core.errors import Refusal
 from core.ports import UnitOfWork
@@ -199,8 +199,8 @@ def _view(record: ApiKeyRecord) -> ApiKeyView:
         record.exchange,
         record.label,
         mask(record.key_hint),
-        from_iso(record.created_at),
-        from_iso(record.updated_at) if record.updated_at else None,
+        record.created_at,
+        record.updated_at,
     )
 
 
@@ -297,7 +297,7 @@ class ApiKeyService:
         proof = await self._confirm(session, confirmation, "api_key_add")
         account_id = session.account_id
         hint = draft.key[-HINT_LENGTH:]
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
             await self._safety.check(uow, Action.API_KEYS)

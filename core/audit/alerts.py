@@ -29,7 +29,7 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     """Wait before the next try after ``attempts`` failed ones: 2 s, 4 s, 8 s … at most 5 min,
     and never shorter than Telegram's ``retry_after``."""
     exponent = min(max(attempts, 1) - 1, 16)
-    delay = min(BACKOFF_FIRST * (2**exponent), BACKOFF_MAX)
+    delay = min(BACKOFF_FIRST * int(2**exponent), BACKOFF_MAX)  # int(): int ** int is Any
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay

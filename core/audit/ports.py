@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
+
+
+class AlertStatus(StrEnum):
+    """Where an admin alert stands in the outbox (stored as its value)."""
+
+    PENDING = "pending"
+    SENT = "sent"
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ class AlertRecord:
     """One admin alert in the outbox."""
 
     id: int
-    created_at: str
+    created_at: datetime
     rule: str
     severity: str
     subject: str
@@ -102,11 +111,11 @@ class AlertRecord:
     evidence: dict[str, Any]
     folded: int  # hits folded since the previous alert of this rule and subject
     hits: int  # this hit plus those folded into it so far
-    status: str
+    status: AlertStatus
     attempts: int
-    next_attempt_at: str
+    next_attempt_at: datetime
     last_error: str | None
-    sent_at: str | None
+    sent_at: datetime | None
 
 
 @dataclass(frozen=True)

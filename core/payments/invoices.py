@@ -10,13 +10,13 @@ from core.accounts.sessions import Session
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.config import Plan, Settings
 from core.crypto import EncryptionService
 from core.errors import DuplicateError, Reason, Refusal
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService
-from core.payments.ports import InvoiceRecord, PaymentRecord
+from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
 from core.payments.refusals import (
     InvoiceAlreadyPaid,
     InvoiceExpired,
@@ -34,7 +34,6 @@ from core.payments.rules import (
     MAX_PENDING_PER_INVOICE,
     MIN_AMOUNT_STEP,
     RULE_HASH_REUSE,
-    PaymentStatus,
     normalise_tx_hash,
 )
 from core.payments.wallet import WalletLedger
@@ -119,7 +118,7 @@ class InvoiceDesk:
         step = self._step
         async with self._uow() as uow:
             existing = await uow.payments.open_invoice(
-                session.account_id, plan.name, now=to_iso(now)
+                session.account_id, plan.name, now=now
             )
             if existing is not None and self.invoice_is_authentic(existing):
                 return existing
@@ -146,9 +145,9 @@ class InvoiceDesk:
                 days=plan.days,
                 amount_micro=amount,
                 receive_address=address,
-                created_at=to_iso(now),
-                expires_at=to_iso(now + timedelta(hours=self._settings.invoice_hours)),
-                status="open",
+                created_at=now,
+                expires_at=now + timedelta(hours=self._settings.invoice_hours),
+                status=InvoiceStatus.OPEN,
                 signature=None,
             )
             invoice_id = await uow.payments.add_invoice(
@@ -184,9 +183,9 @@ class InvoiceDesk:
             invoice = await uow.payments.invoice(invoice_id)
             if invoice is None or invoice.account_id != session.account_id:
                 raise Refusal(InvoiceNotFound(invoice_id))
-            if invoice.status == "paid":
+            if invoice.status is InvoiceStatus.PAID:
                 raise Refusal(InvoiceAlreadyPaid(invoice_id))
-            if invoice.status == "expired" or now >= from_iso(invoice.expires_at):
+            if invoice.status is InvoiceStatus.EXPIRED or now >= invoice.expires_at:
                 raise Refusal(InvoiceExpired(invoice_id))
             if not self.invoice_is_authentic(invoice):
                 await self._suspicion.report_tampered(
@@ -203,7 +202,7 @@ class InvoiceDesk:
                         telegram_user_id=session.telegram_user_id,
                         tx_hash=tx_hash,
                         expected_micro=invoice.amount_micro,
-                        submitted_at=to_iso(now),
+                        submitted_at=now,
                     )
                 except DuplicateError:
                     refusal = await self._hash_reused(uow, session, invoice, tx_hash)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.audit.suspicion import SuspicionReporter
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.config import TIERS, Plan
 from core.crypto import EncryptionService
 from core.payments.ports import LicenseRecord
@@ -81,9 +81,9 @@ class LicenseService:
         """Add the license a payment buys, inside ``uow``; return it and whether it extends
         an existing one."""
         now = self._clock.now()
-        current, _ = self.split(await uow.licenses.ending_after(account_id, to_iso(now)))
+        current, _ = self.split(await uow.licenses.ending_after(account_id, now))
         rank = tier_rank(plan.tier)
-        ends = [from_iso(r.ends_at) for r in current if tier_rank(r.tier) >= rank]
+        ends = [r.ends_at for r in current if tier_rank(r.tier) >= rank]
         starts = max([now, *ends])
         record = LicenseRecord(
             id=0,
@@ -91,9 +91,9 @@ class LicenseService:
             payment_id=payment_id,
             plan=plan.name,
             tier=plan.tier,
-            starts_at=to_iso(starts),
-            ends_at=to_iso(starts + timedelta(days=plan.days)),
-            created_at=to_iso(now),
+            starts_at=starts,
+            ends_at=starts + timedelta(days=plan.days),
+            created_at=now,
             signature=None,
         )
         license_id = await uow.licenses.add(
@@ -113,7 +113,7 @@ class LicenseService:
     def status_of(self, records: Sequence[LicenseRecord], now: datetime) -> LicenseStatus | None:
         """The status given by authentic ``records`` at ``now`` (None: free)."""
         spans = sorted(
-            (from_iso(r.starts_at), from_iso(r.ends_at), r) for r in records if self.is_authentic(r)
+            (r.starts_at, r.ends_at, r) for r in records if self.is_authentic(r)
         )
         active = [(start, end, r) for start, end, r in spans if start <= now < end]
         if not active:
@@ -131,7 +131,7 @@ class LicenseService:
         and reported as suspicious."""
         now = self._clock.now()
         async with self._uow(read_only=True) as uow:
-            records = await uow.licenses.ending_after(account_id, to_iso(now))
+            records = await uow.licenses.ending_after(account_id, now)
         good, bad = self.split(records)
         if bad:
             async with self._uow() as uow:
@@ -174,11 +174,11 @@ class LicenseTierResolver:
             session = await uow.sessions.live_for_telegram_user(telegram_user_id)
             if (
                 session is None
-                or now >= from_iso(session.expires_at)
-                or now >= from_iso(session.last_seen_at) + self._idle
+                or now >= session.expires_at
+                or now >= session.last_seen_at + self._idle
             ):
                 return FREE
-            records = await uow.licenses.ending_after(session.account_id, to_iso(now))
+            records = await uow.licenses.ending_after(session.account_id, now)
         status = self._licenses.status_of(records, now)
         if status is None:
             if any(not self._licenses.is_authentic(r) for r in records):

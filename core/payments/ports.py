@@ -3,7 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
+
+
+class InvoiceStatus(StrEnum):
+    """Where an invoice stands (stored as its value)."""
+
+    OPEN = "open"
+    PAID = "paid"
+    EXPIRED = "expired"
+
+
+class PaymentStatus(StrEnum):
+    """Where a submitted transfer stands (stored as its value)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    FAILED = "failed"  # the chain says this transfer can never pay the invoice
+    REJECTED = "rejected"  # an admin said no
+    EXPIRED = "expired"  # the invoice expired before the transfer was found
 
 
 @dataclass(frozen=True)
@@ -17,9 +37,9 @@ class InvoiceRecord:
     days: int
     amount_micro: int
     receive_address: str
-    created_at: str
-    expires_at: str
-    status: str
+    created_at: datetime
+    expires_at: datetime
+    status: InvoiceStatus
     signature: str | None
 
 
@@ -33,14 +53,14 @@ class PaymentRecord:
     telegram_user_id: int
     tx_hash: str
     expected_micro: int
-    status: str
+    status: PaymentStatus
     note: str
-    submitted_at: str
-    checked_at: str | None
+    submitted_at: datetime
+    checked_at: datetime | None
     checks: int
-    decided_at: str | None
+    decided_at: datetime | None
     amount_micro: int | None
-    approved_at: str | None
+    approved_at: datetime | None
     approved_by_account_id: int | None
     signature: str | None
 
@@ -57,8 +77,8 @@ class PaymentsRepository(Protocol):
         days: int,
         amount_micro: int,
         receive_address: str,
-        created_at: str,
-        expires_at: str,
+        created_at: datetime,
+        expires_at: datetime,
     ) -> int:
         """Insert an open invoice; return its id. ``DuplicateError`` if the amount is taken."""
         ...
@@ -71,7 +91,9 @@ class PaymentsRepository(Protocol):
         """The invoice with this id."""
         ...
 
-    async def open_invoice(self, account_id: int, plan: str, *, now: str) -> InvoiceRecord | None:
+    async def open_invoice(
+        self, account_id: int, plan: str, *, now: datetime
+    ) -> InvoiceRecord | None:
         """The account's newest open, unexpired invoice for ``plan``."""
         ...
 
@@ -83,11 +105,13 @@ class PaymentsRepository(Protocol):
         """The account's newest invoices first."""
         ...
 
-    async def set_invoice_status(self, invoice_id: int, status: str, *, was: str) -> bool:
+    async def set_invoice_status(
+        self, invoice_id: int, status: InvoiceStatus, *, was: InvoiceStatus
+    ) -> bool:
         """Move an invoice from status ``was`` to ``status``; False when it was not ``was``."""
         ...
 
-    async def expire_invoices(self, now: str) -> int:
+    async def expire_invoices(self, now: datetime) -> int:
         """Mark open invoices past their expiry and without pending payments expired."""
         ...
 
@@ -99,7 +123,7 @@ class PaymentsRepository(Protocol):
         telegram_user_id: int,
         tx_hash: str,
         expected_micro: int,
-        submitted_at: str,
+        submitted_at: datetime,
     ) -> int:
         """Insert a pending payment; ``DuplicateError`` when the hash was ever used."""
         ...
@@ -124,12 +148,18 @@ class PaymentsRepository(Protocol):
         """Pending payments of one invoice."""
         ...
 
-    async def record_check(self, payment_id: int, *, at: str, note: str) -> None:
+    async def record_check(self, payment_id: int, *, at: datetime, note: str) -> None:
         """Remember a verification run that left the payment pending."""
         ...
 
     async def decide(
-        self, payment_id: int, *, status: str, note: str, at: str, was: tuple[str, ...]
+        self,
+        payment_id: int,
+        *,
+        status: PaymentStatus,
+        note: str,
+        at: datetime,
+        was: tuple[PaymentStatus, ...],
     ) -> bool:
         """Move a payment whose status is in ``was`` to ``status``; False when it was not."""
         ...
@@ -139,16 +169,16 @@ class PaymentsRepository(Protocol):
         payment_id: int,
         *,
         amount_micro: int,
-        approved_at: str,
+        approved_at: datetime,
         approved_by_account_id: int | None,
         signature: str,
         note: str,
-        was: tuple[str, ...],
+        was: tuple[PaymentStatus, ...],
     ) -> bool:
         """Approve a payment whose status is in ``was``; False when it was not."""
         ...
 
-    async def failed_since(self, account_id: int, since: str) -> int:
+    async def failed_since(self, account_id: int, since: datetime) -> int:
         """Payments of the account that failed verification since ``since``."""
         ...
 
@@ -162,9 +192,9 @@ class LicenseRecord:
     payment_id: int
     plan: str
     tier: str
-    starts_at: str
-    ends_at: str
-    created_at: str
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
     signature: str | None
 
 
@@ -178,9 +208,9 @@ class LicensesRepository(Protocol):
         payment_id: int,
         plan: str,
         tier: str,
-        starts_at: str,
-        ends_at: str,
-        created_at: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_at: datetime,
     ) -> int:
         """Insert a license; return its id."""
         ...
@@ -189,7 +219,7 @@ class LicensesRepository(Protocol):
         """Store the license's signature."""
         ...
 
-    async def ending_after(self, account_id: int, when: str) -> list[LicenseRecord]:
+    async def ending_after(self, account_id: int, when: datetime) -> list[LicenseRecord]:
         """The account's licenses that end after ``when``, by start."""
         ...
 
@@ -203,7 +233,7 @@ class WalletEntryRecord:
     amount_micro: int
     kind: str
     payment_id: int | None
-    created_at: str
+    created_at: datetime
     signature: str | None
 
 
@@ -217,7 +247,7 @@ class WalletRepository(Protocol):
         amount_micro: int,
         kind: str,
         payment_id: int | None,
-        created_at: str,
+        created_at: datetime,
     ) -> int:
         """Append an entry; ``DuplicateError`` when the payment already caused this kind."""
         ...

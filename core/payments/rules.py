@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from core.clock import from_iso
 from core.config import PaymentSettings
 from core.errors import Refusal
 from core.money import format_usdt
 from core.payments.chain import ChainTransaction
-from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord
+from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord, PaymentStatus
 from core.payments.refusals import TxHashMalformed
 
 MIN_AMOUNT_STEP = 20_000  # 0.02 USDT between open invoices
@@ -37,16 +36,8 @@ RULE_WRONG_TOKEN = "payment_wrong_token"  # noqa: S105 (a token contract, not a 
 RULE_FAILED_VERIFICATIONS = "payment_failed_verifications"
 
 
-class PaymentStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    FAILED = "failed"  # the chain says this transfer can never pay the invoice
-    REJECTED = "rejected"  # an admin said no
-    EXPIRED = "expired"  # the invoice expired before the transfer was found
-
-
 # Statuses an admin may still approve or reject.
-OPEN_TO_ADMIN: tuple[str, ...] = (
+OPEN_TO_ADMIN: tuple[PaymentStatus, ...] = (
     PaymentStatus.PENDING,
     PaymentStatus.FAILED,
     PaymentStatus.EXPIRED,
@@ -148,7 +139,7 @@ def evaluate(
     seen_amounts = ", ".join(
         format_usdt(t.amount) if t.amount is not None else "unreadable" for t in ours
     )
-    created_ms = epoch_ms(from_iso(invoice.created_at))
+    created_ms = epoch_ms(invoice.created_at)
     checks = (
         CheckResult(Check.FOUND, True, tx.hash),
         CheckResult(Check.SUCCESS, tx.result == "SUCCESS", tx.result or "none"),

@@ -25,15 +25,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from datetime import datetime
 
 from core.accounts.sessions import ReauthProof, Session
 from core.audit.log import AuditEvent, EventType, Severity
 from core.authz import Actor, NoteTooLong
-from core.clock import from_iso, to_iso
+from core.clock import to_iso
 from core.config import Plan
 from core.errors import ChainUnavailableError, Refusal
 from core.payments.invoices import InvoiceDesk
-from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord
+from core.payments.ports import (
+    InvoiceRecord,
+    InvoiceStatus,
+    LicenseRecord,
+    PaymentRecord,
+    PaymentStatus,
+)
 from core.payments.refusals import (
     Decision,
     InvoicePaidByAnother,
@@ -56,7 +63,6 @@ from core.payments.rules import (
     CheckReport,
     History,
     Outcome,
-    PaymentStatus,
     PaymentView,
     Reason,
     Verification,
@@ -134,7 +140,7 @@ class PaymentService(InvoiceDesk):
                     payment.id,
                     status=PaymentStatus.FAILED,
                     note=Reason.TAMPERED,
-                    at=to_iso(self._clock.now()),
+                    at=self._clock.now(),
                     was=(PaymentStatus.PENDING,),
                 )
             await uow.commit()
@@ -154,7 +160,7 @@ class PaymentService(InvoiceDesk):
 
     async def _apply(self, payment_id: int, verification: Verification | None) -> CheckReport:
         now = self._clock.now()
-        at = to_iso(now)
+        at = now
         license_record: LicenseRecord | None = None
         async with self._uow() as uow:
             payment = await uow.payments.payment(payment_id)
@@ -167,7 +173,7 @@ class PaymentService(InvoiceDesk):
                 pass  # another check decided it meanwhile
             elif verification is not None and verification.outcome is Outcome.APPROVE:
                 assert verification.paid_micro is not None
-                if invoice.status == "paid":
+                if invoice.status is InvoiceStatus.PAID:
                     reason = Reason.INVOICE_PAID
                     decided = await self._fail(uow, payment, reason, at)
                 else:
@@ -177,7 +183,7 @@ class PaymentService(InvoiceDesk):
                     decided = license_record is not None
             elif verification is not None and verification.outcome is Outcome.FAIL:
                 decided = await self._fail(uow, payment, reason, at)
-            elif reason is Reason.NOT_FOUND and now >= from_iso(invoice.expires_at):
+            elif reason is Reason.NOT_FOUND and now >= invoice.expires_at:
                 reason = Reason.EXPIRED
                 decided = await uow.payments.decide(
                     payment.id,
@@ -187,7 +193,9 @@ class PaymentService(InvoiceDesk):
                     was=(PaymentStatus.PENDING,),
                 )
                 if decided and not await uow.payments.pending_count(invoice.id):
-                    await uow.payments.set_invoice_status(invoice.id, "expired", was="open")
+                    await uow.payments.set_invoice_status(
+                        invoice.id, InvoiceStatus.EXPIRED, was=InvoiceStatus.OPEN
+                    )
             else:
                 await uow.payments.record_check(payment.id, at=at, note=reason)
             await uow.commit()
@@ -200,7 +208,9 @@ class PaymentService(InvoiceDesk):
             license=license_record,
         )
 
-    async def _fail(self, uow: UnitOfWork, payment: PaymentRecord, reason: Reason, at: str) -> bool:
+    async def _fail(
+        self, uow: UnitOfWork, payment: PaymentRecord, reason: Reason, at: datetime
+    ) -> bool:
         """The transfer can never pay this invoice: failed, audited, maybe suspicious."""
         if not await uow.payments.decide(
             payment.id,
@@ -229,7 +239,7 @@ class PaymentService(InvoiceDesk):
                 telegram_user_id=payment.telegram_user_id,
                 evidence={"payment_id": payment.id},
             )
-        since = to_iso(self._clock.now() - FAILED_WINDOW)
+        since = self._clock.now() - FAILED_WINDOW
         failures = await uow.payments.failed_since(payment.account_id, since)
         if failures >= FAILED_THRESHOLD:
             await self._suspicion.report(
@@ -252,7 +262,7 @@ class PaymentService(InvoiceDesk):
         payment: PaymentRecord,
         invoice: InvoiceRecord,
         amount_micro: int,
-        at: str,
+        at: datetime,
         *,
         admin: Session | None,
     ) -> LicenseRecord | None:
@@ -270,8 +280,12 @@ class PaymentService(InvoiceDesk):
         )
         if not approved:
             return None
-        if not await uow.payments.set_invoice_status(invoice.id, "paid", was="open"):
-            await uow.payments.set_invoice_status(invoice.id, "paid", was="expired")
+        if not await uow.payments.set_invoice_status(
+            invoice.id, InvoiceStatus.PAID, was=InvoiceStatus.OPEN
+        ):
+            await uow.payments.set_invoice_status(
+                invoice.id, InvoiceStatus.PAID, was=InvoiceStatus.EXPIRED
+            )
         plan = Plan(invoice.plan, invoice.amount_micro, invoice.days, invoice.tier)
         license_record, extended = await self._licenses.grant(
             uow, account_id=payment.account_id, payment_id=payment.id, plan=plan
@@ -318,8 +332,8 @@ class PaymentService(InvoiceDesk):
                     "payment_id": payment.id,
                     "plan": license_record.plan,
                     "tier": license_record.tier,
-                    "starts_at": license_record.starts_at,
-                    "ends_at": license_record.ends_at,
+                    "starts_at": to_iso(license_record.starts_at),
+                    "ends_at": to_iso(license_record.ends_at),
                     "extended": extended,
                 },
             ),
@@ -343,7 +357,7 @@ class PaymentService(InvoiceDesk):
 
         reports = await asyncio.gather(*(one(payment) for payment in pending))
         async with self._uow() as uow:
-            await uow.payments.expire_invoices(to_iso(self._clock.now()))
+            await uow.payments.expire_invoices(self._clock.now())
             await uow.commit()
         return [report for report in reports if report is not None and report.decided]
 
@@ -405,7 +419,7 @@ class PaymentService(InvoiceDesk):
         (:class:`~core.accounts.sessions.FlowEnded` when the session or proof went stale).
         """
         self._rights.require_session(admin, "approve")
-        at = to_iso(self._clock.now())
+        at = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, admin, proof)
             payment = await uow.payments.payment(payment_id)
@@ -414,7 +428,7 @@ class PaymentService(InvoiceDesk):
                 raise Refusal(PaymentNotFound(payment_id))
             if payment.status not in OPEN_TO_ADMIN:
                 raise Refusal(PaymentNotOpen(payment_id, payment.status, Decision.APPROVE))
-            if invoice.status == "paid":
+            if invoice.status is InvoiceStatus.PAID:
                 raise Refusal(InvoicePaidByAnother(invoice.id))
             if not self._row_pair_is_sound(payment, invoice):
                 await self._suspicion.report_tampered(
@@ -452,7 +466,7 @@ class PaymentService(InvoiceDesk):
                 payment.id,
                 status=PaymentStatus.REJECTED,
                 note=reason,
-                at=to_iso(self._clock.now()),
+                at=self._clock.now(),
                 was=OPEN_TO_ADMIN,
             ):
                 raise Refusal(PaymentNotOpen(payment_id, payment.status, Decision.REJECT))

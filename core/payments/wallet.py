@@ -9,6 +9,7 @@ count only entries for which :meth:`WalletLedger.is_authentic` holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from core.crypto import EncryptionService
@@ -56,7 +57,7 @@ class WalletLedger:
         amount_micro: int,
         kind: str,
         payment_id: int | None,
-        at: str,
+        at: datetime,
     ) -> WalletEntryRecord:
         """Append a signed entry inside ``uow``; raises ``DuplicateError`` when ``payment_id``
         already caused an entry of this kind."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -13,7 +14,7 @@ class SafetyRecord:
     name: str
     active: bool
     reason: str
-    changed_at: str
+    changed_at: datetime
     changed_by_account: int | None
     changed_by_telegram: int | None
 

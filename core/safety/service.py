@@ -28,7 +28,7 @@ from enum import StrEnum
 from core.accounts.sessions import Session
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.authz import AdminNeedsTwoFactor, AdminRights, NoteNotPlain, NoteTooLong
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.errors import Reason, Refusal
 from core.ports import UnitOfWork
 from core.safety.ports import SafetyRecord
@@ -111,7 +111,7 @@ def _state(record: SafetyRecord | None) -> KillSwitchState:
     return KillSwitchState(
         record.active,
         record.reason,
-        from_iso(record.changed_at),
+        record.changed_at,
         record.changed_by_account,
         record.changed_by_telegram,
     )
@@ -187,7 +187,7 @@ class SafetyService:
             current = _state(await uow.safety.get(KILLSWITCH))
             if current.active == active:  # another admin was quicker
                 raise AlreadySet(active)
-            now = to_iso(self._clock.now())
+            now = self._clock.now()
             await uow.safety.put(
                 SafetyRecord(
                     KILLSWITCH,
@@ -222,5 +222,5 @@ class SafetyService:
             )
             await uow.commit()
         return KillSwitchState(
-            active, reason, from_iso(now), session.account_id, session.telegram_user_id
+            active, reason, now, session.account_id, session.telegram_user_id
         )

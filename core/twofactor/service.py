@@ -27,6 +27,7 @@ import argon2
 import pyotp
 import qrcode
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from qrcode.image.pil import PilImage
 
 from core.accounts.service import AccountService
 from core.accounts.sessions import EndReason, ReauthProof, Session, SessionService
@@ -146,14 +147,14 @@ class TwoFactorService:
 
     def _matching_step(self, secret: str, code: str) -> int | None:
         """The time step (within the skew) whose code equals ``code``."""
-        code = parse_code(code, CODE_DIGITS)
-        if code is None:
+        digits = parse_code(code, CODE_DIGITS)
+        if digits is None:
             return None
         totp = pyotp.TOTP(secret)
         current = self._step(self._clock.now())
         found = None
         for step in range(current - SKEW_STEPS, current + SKEW_STEPS + 1):
-            if hmac.compare_digest(totp.generate_otp(step), code):
+            if hmac.compare_digest(totp.generate_otp(step), digits):
                 found = step  # no early exit: constant work whichever step matches
         return found
 
@@ -246,12 +247,12 @@ class TwoFactorService:
         if step is None:
             raise Refusal(FirstCodeMismatch())
         codes, hashes = await self._new_backup_codes()
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
-            if not await uow.twofactor.enable(session.account_id, now, step):
+            if not await uow.twofactor.enable(session.account_id, to_iso(now), step):
                 raise Refusal(TwoFactorAlreadyOn())
-            await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
+            await uow.twofactor.replace_backup_codes(session.account_id, hashes, to_iso(now))
             await self._accounts.sessions.replace_stamp(
                 uow, session.account_id, EndReason.MFA_ENABLED
             )
@@ -389,10 +390,10 @@ class TwoFactorService:
         await self._accounts.sessions.check_live(session)
         proof = await self.proof_for_action(session, code, "backup_codes")
         codes, hashes = await self._new_backup_codes()
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
-            await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
+            await uow.twofactor.replace_backup_codes(session.account_id, hashes, to_iso(now))
             await uow.security.record_change(session.account_id, BACKUP_CODES_CHANGE, now)
             await self._audit.append(
                 uow,
@@ -415,7 +416,7 @@ class TwoFactorService:
         sessions = self._accounts.sessions
         await sessions.check_live(session, proof)
         await self.verify(session.account_id, session.telegram_user_id, code, purpose="disable")
-        now = to_iso(self._clock.now())
+        now = self._clock.now()
         async with self._uow() as uow:
             await sessions.require_live(uow, session, proof)
             await uow.twofactor.delete(session.account_id)
@@ -439,7 +440,7 @@ class TwoFactorService:
 
 
 def _qr_png(uri: str) -> bytes:
-    image = qrcode.make(uri, box_size=8, border=3)
+    image = qrcode.make(uri, box_size=8, border=3, image_factory=PilImage)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
+
+
+class WithdrawalStatus(StrEnum):
+    """Where a withdrawal request stands (stored as its value)."""
+
+    REQUESTED = "requested"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -15,10 +25,10 @@ class WithdrawalRecord:
     telegram_user_id: int
     amount_micro: int
     address: str
-    status: str
-    requested_at: str
+    status: WithdrawalStatus
+    requested_at: datetime
     hold_entry_id: int | None
-    decided_at: str | None
+    decided_at: datetime | None
     decided_by_account_id: int | None
     tx_hash: str | None
     reason: str
@@ -35,7 +45,7 @@ class WithdrawalsRepository(Protocol):
         telegram_user_id: int,
         amount_micro: int,
         address: str,
-        requested_at: str,
+        requested_at: datetime,
     ) -> int:
         """Insert a requested withdrawal; return its id. :meth:`attach_hold` must follow in
         the same unit of work."""
@@ -61,7 +71,7 @@ class WithdrawalsRepository(Protocol):
         """Withdrawals waiting for an admin, oldest first."""
         ...
 
-    async def totals(self, account_id: int) -> dict[str, int]:
+    async def totals(self, account_id: int) -> dict[WithdrawalStatus, int]:
         """Sum of the account's withdrawal amounts per status (missing statuses: none)."""
         ...
 
@@ -69,8 +79,8 @@ class WithdrawalsRepository(Protocol):
         self,
         withdrawal_id: int,
         *,
-        status: str,
-        at: str,
+        status: WithdrawalStatus,
+        at: datetime,
         by_account_id: int,
         tx_hash: str | None,
         reason: str,

@@ -8,7 +8,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import InvalidOperation
-from enum import StrEnum
 
 from core.authz import NoteNotPlain, NoteTooLong
 from core.digits import parse_decimal
@@ -42,12 +41,6 @@ WITHDRAWAL_DEBIT = "withdrawal_debit"
 RULE_LEDGER_MISMATCH = "wallet_ledger_mismatch"
 
 _SPACES = re.compile(r"\s+")
-
-
-class WithdrawalStatus(StrEnum):
-    REQUESTED = "requested"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
 
 
 class WithdrawalRefused(Refusal):

@@ -32,7 +32,7 @@ from core.accounts.sessions import Session
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.suspicion import SuspicionReporter
 from core.authz import Actor, AdminNeedsTwoFactor, AdminRights
-from core.clock import Clock, to_iso
+from core.clock import Clock
 from core.crypto import EncryptionService
 from core.errors import DuplicateError, Refusal
 from core.payments.rules import normalise_tx_hash
@@ -42,7 +42,7 @@ from core.ports import UnitOfWork
 from core.safety.service import Action, SafetyService
 from core.signing import WITHDRAWAL_SIGNATURE, sign_record, verify_record
 from core.twofactor.service import TwoFactorService
-from core.withdrawals.ports import WithdrawalRecord
+from core.withdrawals.ports import WithdrawalRecord, WithdrawalStatus
 from core.withdrawals.refusals import (
     AddressInvalid,
     AmountBelowMinimum,
@@ -74,7 +74,6 @@ from core.withdrawals.rules import (
     WalletSummary,
     WithdrawalDraft,
     WithdrawalRefused,
-    WithdrawalStatus,
     WithdrawalView,
     clean_reason,
     mask_address,
@@ -272,7 +271,7 @@ class WithdrawalService:
                 raise UnderReview()
             if draft.amount_micro > position.available_micro:
                 raise self._insufficient(draft.amount_micro, position.available_micro)
-            at = to_iso(self._clock.now())
+            at = self._clock.now()
             withdrawal_id = await uow.withdrawals.add(
                 account_id=account_id,
                 telegram_user_id=session.telegram_user_id,
@@ -379,7 +378,7 @@ class WithdrawalService:
             used = await uow.withdrawals.by_tx_hash(tx)
             if used is not None:
                 raise Refusal(TxCompletedWithdrawal(used.id))
-            at = to_iso(self._clock.now())
+            at = self._clock.now()
             try:
                 decided = await uow.withdrawals.decide(
                     withdrawal.id,
@@ -432,7 +431,7 @@ class WithdrawalService:
             withdrawal = await self._open_to_decide(uow, withdrawal_id, Decision.REJECT)
             if not self.is_authentic(withdrawal):
                 await self._refuse_tampered(uow, withdrawal)
-            at = to_iso(self._clock.now())
+            at = self._clock.now()
             if not await uow.withdrawals.decide(
                 withdrawal.id,
                 status=WithdrawalStatus.REJECTED,

@@ -57,7 +57,7 @@ pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]
 
 REFUSED = html_to_plain(texts.NOT_ALLOWED)
 UNKNOWN = html_to_plain(texts.UNKNOWN_INPUT)
-BOT = BOT_USER["username"]
+BOT = str(BOT_USER["username"])
 EVE = 4242
 # Arguments that would do something if the command were allowed (payment 1 is Eve's own).
 ARGS = {

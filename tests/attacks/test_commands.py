@@ -17,6 +17,7 @@ generated text, over every CommandHandler the real Application registers.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -47,7 +48,7 @@ pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]
 
 REFUSED = html_to_plain(texts.NOT_ALLOWED)
 UNKNOWN = html_to_plain(texts.UNKNOWN_INPUT)
-BOT = BOT_USER["username"]
+BOT = str(BOT_USER["username"])
 # Variants Telegram turns into the command /approve (the entity ends before the junk).
 SAME_COMMAND = [
     "/approve. 1",
@@ -144,7 +145,7 @@ AGREE = examples(
 )
 
 
-async def _never_called(update: object, context: object) -> None:
+async def _never_called(update: object, context: Any) -> None:
     raise AssertionError("only check_update is used")
 
 

@@ -83,6 +83,7 @@ async def test_stored_state_is_sealed_json_never_pickle(
     await bot.send(alice, "/password")
     await bot.send(alice, PASSWORD)
     await bot.app.update_persistence()
+    assert bot.app.persistence is not None
     await bot.app.persistence.flush()
     rows = await _rows(bot, "user_data") + await _rows(bot, "conversation")
     assert rows
@@ -122,6 +123,7 @@ async def test_a_tampered_row_is_dropped_and_the_flow_ends_politely(
         assert await _password_hash(fresh) == before
         await fresh.settle()
         await fresh.app.update_persistence()
+        assert fresh.app.persistence is not None
         await fresh.app.persistence.flush()
         sealed = [row[3] for row in await _rows(fresh, "user_data")]
         assert planted not in sealed
@@ -217,6 +219,7 @@ async def test_api_credentials_never_reach_the_disk(
     key = "AKIAKEYVALUE1234567890abcdefghijklmnop"
     await bot.send(alice, key)
     await bot.app.update_persistence()
+    assert bot.app.persistence is not None
     await bot.app.persistence.flush()
     for kind, name, row_key, sealed in await _rows(bot, "user_data"):
         owner = json.dumps([kind, name, row_key], separators=(",", ":"))

@@ -64,6 +64,7 @@ async def test_every_state_that_reads_a_secret_is_declared(bot: BotHarness) -> N
             if kind.is_guess:
                 assert flow.is_code_step(state)
     login_flow = next(f for f in flows if f.name == "login")
+    assert isinstance(login_flow, Flow)
     assert set(login_flow.secret_states.values()) == {Secret.PASSWORD, Secret.CODE}
 
 
@@ -375,6 +376,7 @@ async def test_backup_codes_are_deleted_after_ten_minutes(
 ) -> None:
     """Variant: the victim never presses the button: the message goes after 10 minutes."""
     _alice, codes = await _new_backup_codes(bot, clock)
+    assert bot.app.job_queue is not None
     (sweep,) = bot.app.job_queue.get_jobs_by_name("codes-sweep")
     await sweep.run(bot.app)
     assert not codes.deleted

@@ -15,14 +15,14 @@ money); the owner's other chats are told of 2FA changes, new codes and every wit
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from core.accounts.cooldown import CoolingDown
 from core.accounts.sessions import EndReason, FlowEnded
-from core.clock import FakeClock, from_iso, to_iso
+from core.clock import FakeClock, from_iso
 from core.config import Settings, load_settings
 from core.money import MICRO
 from tests.support.harness import BotHarness
@@ -57,7 +57,7 @@ async def settled(bot: BotHarness, victim: Victim) -> Victim:
     """Setup: the victim's last security change was long ago (2FA enrolled last year)."""
     async with bot.services.uow() as uow:
         await uow.security.record_change(
-            victim.account_id, "mfa_enabled", "2025-01-01T00:00:00.000000Z"
+            victim.account_id, "mfa_enabled", datetime(2025, 1, 1, tzinfo=UTC)
         )
         await uow.commit()
     await credit(bot, victim.account_id, 100 * MICRO)
@@ -233,7 +233,7 @@ async def test_core_holds_nothing_during_the_cooldown(bot: BotHarness, clock: Fa
     assert session is not None
     draft = await services.withdrawals.prepare(session, "10", ADDRESS)
     async with services.uow() as uow:
-        await uow.security.record_change(victim.account_id, "email_changed", to_iso(clock.now()))
+        await uow.security.record_change(victim.account_id, "email_changed", clock.now())
         await uow.commit()
     with pytest.raises(CoolingDown) as refused:
         await services.withdrawals.request(session, draft, victim.code(clock))

@@ -25,7 +25,8 @@ from typing import Any
 import aiosqlite
 import pyotp
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bot import texts
@@ -41,7 +42,7 @@ from tests.support.throttle_steps import VICTIM_PASSWORD, enrol_2fa
 
 NEW_PASSWORD = "quiet harbour lantern 77 meadow"  # a good new password, fuzzed at its 2nd typing
 
-FUZZ = settings(
+FUZZ = hypothesis_settings(
     max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -53,7 +54,7 @@ MARKS = [
 ]
 SCRIPTS = {"arabic-indic": 0x0660, "persian": 0x06F0, "devanagari": 0x0966, "full-width": 0xFF10}
 PIECE = st.one_of(
-    st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30),
+    st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30),
     st.sampled_from(MARKS),
     st.text(st.characters(categories=("Nd", "No")), min_size=1, max_size=8),
     st.text(st.characters(codec="ascii"), min_size=1, max_size=12),

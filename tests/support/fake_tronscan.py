@@ -42,7 +42,7 @@ def success(
     timestamp: int | None = None,
 ) -> dict[str, Any]:
     """The success fixture, optionally with another hash, amount, confirmations or time."""
-    tx = copy.deepcopy(load("transaction-info.success.json"))
+    tx: dict[str, Any] = copy.deepcopy(load("transaction-info.success.json"))
     if tx_hash is not None:
         tx["hash"] = tx_hash
     if amount_str is not None:

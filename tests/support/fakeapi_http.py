@@ -131,12 +131,12 @@ def parse_multipart(
     params: dict[str, Any] = {}
     files: dict[str, tuple[str, bytes, str]] = {}
     payload = message.get_payload()
-    parts: list[Message] = payload if isinstance(payload, list) else []
+    parts = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
     for part in parts:
         raw_name = part.get_param("name", header="content-disposition")
         if raw_name is None:
             raise _HTTPError(400, "Bad Request: multipart part without a name")
-        name = collapse_rfc2231_value(raw_name)  # type: ignore[arg-type]
+        name = collapse_rfc2231_value(raw_name)
         content = part.get_payload(decode=True)
         data = content if isinstance(content, bytes) else b""
         filename = part.get_filename()

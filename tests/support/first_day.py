@@ -8,7 +8,9 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
+from core.clock import from_iso, to_iso
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService
 
@@ -61,7 +63,7 @@ def crypto_for(key: str, *old: str) -> EncryptionService:
     return EncryptionService(EncryptionSettings(Secret(key), tuple(Secret(o) for o in old)))
 
 
-def sql(path: Path, statement: str, *params: object) -> list[tuple[object, ...]]:
+def sql(path: Path, statement: str, *params: object) -> list[tuple[Any, ...]]:
     """One statement on the database file, committed."""
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         return list(conn.execute(statement, params).fetchall())
@@ -117,7 +119,7 @@ def table_counts(path: Path) -> dict[str, int]:
 
 def add_signed_invoice(path: Path, key: str, account_id: int = 2) -> None:
     """A user with an invoice signed under ``key`` (and no encrypted secret at all)."""
-    from core.payments.ports import InvoiceRecord
+    from core.payments.ports import InvoiceRecord, InvoiceStatus
     from core.signing import INVOICE_SIGNATURE, sign_record
 
     sql(
@@ -131,14 +133,16 @@ def add_signed_invoice(path: Path, key: str, account_id: int = 2) -> None:
     invoice = InvoiceRecord(
         id=1, account_id=account_id, plan="basic", tier="basic", days=30,
         amount_micro=29_000_000, receive_address="TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa",
-        created_at="2026-01-01T00:00:00.000000Z", expires_at="2026-01-02T00:00:00.000000Z",
-        status="open", signature=None,
+        created_at=from_iso("2026-01-01T00:00:00.000000Z"),
+        expires_at=from_iso("2026-01-02T00:00:00.000000Z"),
+        status=InvoiceStatus.OPEN, signature=None,
     )
     sql(
         path,
         "INSERT INTO invoices (id, account_id, plan, tier, days, amount_micro, receive_address, "
         "created_at, expires_at, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         invoice.id, invoice.account_id, invoice.plan, invoice.tier, invoice.days,
-        invoice.amount_micro, invoice.receive_address, invoice.created_at, invoice.expires_at,
+        invoice.amount_micro, invoice.receive_address, to_iso(invoice.created_at),
+        to_iso(invoice.expires_at),
         sign_record(crypto_for(key), INVOICE_SIGNATURE, invoice),
     )

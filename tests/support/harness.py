@@ -12,7 +12,8 @@ from typing import Any
 import aiosqlite
 import pyotp
 
-from bot.app import VerzekApplication, build_application
+from bot.app import build_application
+from bot.context import VerzekApplication
 from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.update_processor import PerUserUpdateProcessor
 from core.accounts.sessions import Session
@@ -154,5 +155,5 @@ async def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
         tables = {}
         for name in names:
             async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
-                tables[name] = list(await cursor.fetchall())
+                tables[name] = [tuple(row) for row in await cursor.fetchall()]
         return tables

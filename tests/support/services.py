@@ -24,12 +24,17 @@ from storage.database import Database
 from tests.support.fake_tronscan import FakeTronscan
 
 # argon2id still, at its smallest cost: 1 pass over 8 KiB, one lane.
-CHEAP_HASHER_PARAMETERS = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+CHEAP_HASHER_PARAMETERS: dict[str, int] = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
 def cheap_passwords() -> PasswordService:
     """A password service whose argon2id hashes take microseconds."""
-    return PasswordService(argon2.PasswordHasher(**CHEAP_HASHER_PARAMETERS), workers=2)
+    hasher = argon2.PasswordHasher(
+        time_cost=CHEAP_HASHER_PARAMETERS["time_cost"],
+        memory_cost=CHEAP_HASHER_PARAMETERS["memory_cost"],
+        parallelism=CHEAP_HASHER_PARAMETERS["parallelism"],
+    )
+    return PasswordService(hasher, workers=2)
 
 
 _template: Path | None = None

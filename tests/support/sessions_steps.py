@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pyotp
 
 from bot.fake_telegram import TelegramUser
-from core.clock import FakeClock, to_iso
+from core.clock import FakeClock
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from tests.support import steps
 from tests.support.harness import BotHarness
@@ -108,7 +108,7 @@ async def credit(bot: BotHarness, account_id: int, micro: int) -> None:
             amount_micro=micro,
             kind=REFERRAL_COMMISSION,
             payment_id=None,
-            at=to_iso(bot.services.clock.now()),
+            at=bot.services.clock.now(),
         )
         await uow.commit()
 

@@ -40,7 +40,7 @@ async def db_rows(bot: BotHarness, sql: str, *params: object) -> list[tuple]:
     """Read the bot's database file directly, as an auditor would."""
     async with aiosqlite.connect(bot.settings.database.path) as conn:
         async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
 
 async def register(
@@ -80,7 +80,8 @@ async def login(
 CODE_RE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5})\b")
 
 
-def scan_qr(png: bytes) -> str:
+def scan_qr(png: bytes | None) -> str:
+    assert png is not None, "the bot sent no picture"
     (result,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     return result.text
 
