@@ -59,6 +59,18 @@ class RegisterDraft(CaptchaFlowState):
 
 
 @dataclass
+class Invitation:
+    """The referral code of the invite link (``/start ref_CODE``) this user opened last,
+    checked when it arrived; /register offers it at its referral step. Kept under
+    :data:`INVITATION` in user_data, outside any flow, so /register's fresh start keeps it."""
+
+    code: str = ""
+
+
+INVITATION = "invitation"
+
+
+@dataclass
 class LoginDraft(CaptchaFlowState):
     """/login: how many passwords were tried, whether the captcha was passed."""
 
@@ -132,6 +144,7 @@ STORED: tuple[type[object], ...] = (
     FlowState,
     CaptchaFlowState,
     RegisterDraft,
+    Invitation,
     LoginDraft,
     PasswordChange,
     PaymentApproval,

@@ -73,6 +73,16 @@ class SqliteSessionsRepository:
             row = await cur.fetchone()
         return _session(row) if row else None
 
+    async def live_for_account(self, account_id: int) -> list[SessionRecord]:
+        """The account's sessions not ended yet, oldest first."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM sessions WHERE account_id = ? AND ended_at IS NULL"  # noqa: S608
+            " ORDER BY id",
+            (account_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_session(row) for row in rows]
+
     async def touch(self, session_id: int, at: datetime) -> None:
         """Record activity."""
         await self._conn.execute(
