@@ -174,6 +174,10 @@ class SessionsRepository(Protocol):
         """A session by id, ended or not, with its ``end_reason``."""
         ...
 
+    async def latest_for_telegram_user(self, telegram_user_id: int) -> SessionRecord | None:
+        """This Telegram user's newest session, ended or not, with its ``end_reason``."""
+        ...
+
     async def live_for_account(self, account_id: int) -> list[SessionRecord]:
         """The account's sessions not ended yet (past their deadlines or not), oldest first."""
         ...

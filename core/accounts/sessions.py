@@ -317,6 +317,15 @@ class SessionService:
             for r in alive
         ]
 
+    async def ended_elsewhere(self, telegram_user_id: int) -> bool:
+        """True when this Telegram user's last session was ended from another device and it
+        has not logged in since (so its next message can be told why it has no session)."""
+        async with self._uow(read_only=True) as uow:
+            record = await uow.sessions.latest_for_telegram_user(telegram_user_id)
+        return record is not None and EndReason.of(
+            None if record.end_reason is None else str(record.end_reason)
+        ) is EndReason.ENDED_ELSEWHERE
+
     async def end_device(self, session: Session, reference: str) -> int:
         """End the other live session that ``reference`` names for ``session``; return its
         Telegram user id (to tell that device). Audited as a LOGOUT.

@@ -277,8 +277,13 @@ async def test_end_ends_that_session_audited_and_its_device_is_told(
     }
     (told,) = await bot.send(laptop, PASSWORD)  # the pending /email step
     assert "This step ended because this session was ended from another" in told.plain
+    for _ in range(2):  # every message until it logs in again says why it has no session
+        (me,) = await bot.send(laptop, "/me")
+        assert me.plain == ENDED_ELSEWHERE
+    assert "You're logged in" in await login(bot, laptop)
+    await bot.send(laptop, "/logout")
     (me,) = await bot.send(laptop, "/me")
-    assert me.plain == plain(texts.LOGIN_FIRST)
+    assert me.plain == plain(texts.LOGIN_FIRST)  # a later session ended otherwise
     refreshed = next(m for m in bot.api.sent_to(PHONE_ID) if m.message_id == listing.message_id)
     assert "Your live sessions (2)" in refreshed.plain  # the list shows what is left
     assert [b.text for b in refreshed.buttons] == ["End 2 (5…03)", "End all others"]
