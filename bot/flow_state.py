@@ -53,9 +53,11 @@ class CaptchaFlowState(FlowState):
 
 @dataclass
 class RegisterDraft(CaptchaFlowState):
-    """/register: the new password's hash until the user has typed it twice."""
+    """/register: the new password's hash until the user has typed it twice; the invite's
+    code the referral step offered (its "Use" button means exactly the code it showed)."""
 
     password_hash: str | None = None
+    offered_code: str | None = None
 
 
 @dataclass

@@ -117,6 +117,7 @@ async def ask_referral(update: Update, context: Context, prefix: str = "") -> No
         keyboard = InlineKeyboardMarkup([[skip]])
         question = texts.REG_ASK_REFERRAL.format(step=total, total=total)
     else:
+        flow_state(context, FLOW, RegisterDraft).offered_code = invited
         use = InlineKeyboardButton(texts.USE_CODE.format(code=invited), callback_data=INVITED_DATA)
         keyboard = InlineKeyboardMarkup([[use], [skip]])
         question = texts.REG_ASK_REFERRAL_INVITED.format(
@@ -150,9 +151,9 @@ async def got_referral(update: Update, context: Context) -> int:
 
 
 async def used_invitation(update: Update, context: Context) -> int:
-    """The "Use CODE" button: create the account with the remembered invite's code, when it
-    is still known (it may have been replaced or have gone since the question was asked)."""
-    code = invitation(context)
+    """The "Use CODE" button: create the account with the code it showed, when that is
+    still known (its account may have gone since the question was asked)."""
+    code = flow_state(context, FLOW, RegisterDraft).offered_code
     if code is None or not await context.bot_data.services.accounts.referral_code_exists(code):
         await tidy_button(update)
         await message_of(update).reply_text(texts.REG_UNKNOWN_REFERRAL)

@@ -151,6 +151,21 @@ async def test_the_same_link_twice_keeps_one_and_a_newer_one_replaces_it(
     assert decode(encode(Invitation(second))) == Invitation(second)  # persisted, typed
 
 
+async def test_the_use_button_gives_the_code_it_showed(
+    bot: BotHarness, alice: TelegramUser
+) -> None:
+    carol = bot.user(CAROL_ID, "Carol")
+    await register(bot, carol, CAROL_EMAIL)
+    first, second = await code_of(bot, ALICE_EMAIL), await code_of(bot, CAROL_EMAIL)
+    bob = bot.user(BOB_ID, "Bob")
+    await bot.send(bob, f"/start ref_{first}")
+    prompt = await referral_prompt(bot, bob, BOB_EMAIL)
+    await bot.send(bob, f"/start ref_{second}")  # another link, opened mid-way
+    await bot.press(bob, prompt, f"Use {first}")
+    [(alice_id,)] = await db_rows(bot, "SELECT id FROM users WHERE email = ?", ALICE_EMAIL)
+    assert await referrer_of(bot, BOB_EMAIL) == alice_id
+
+
 def _fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
 
