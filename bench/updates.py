@@ -15,8 +15,8 @@ moment it is queued in the fake to the moment the fake receives the reply (``sen
 The fake never shares a process (or the GIL) with a bot.
 
 Users and their sessions are made directly through core services before the bot starts
-(``accounts.register`` + ``complete_login``), with ``security.captcha`` off and rate limits far
-above the traffic, so every update passes the whole gate and the /me handler.
+(``accounts.register(sign_in=True)``, as after /register), with ``security.captcha`` off and
+rate limits far above the traffic, so every update passes the whole gate and the /me handler.
 
 Scenarios (the two bots take turns, so load from other processes hits both alike):
 
@@ -149,7 +149,6 @@ def email_of(user: TelegramUser) -> str:
 async def create_accounts(env: dict[str, str], config: Path, users: int) -> None:
     """Accounts for every user; sessions for the /me users (the login users log in later)."""
     from bot.bootstrap import bootstrap
-    from core.accounts.service import LoginAttempt
     from core.config import load_settings
 
     services = await bootstrap(load_settings(config, env))
@@ -157,15 +156,16 @@ async def create_accounts(env: dict[str, str], config: Path, users: int) -> None
         # One real argon2id hash serves every account: the setup times nothing.
         password_hash = await services.accounts.passwords.hash(PASSWORD)
         for user in [*me_users(users), *login_users()]:
-            record = await services.accounts.register(
+            await services.accounts.register(
                 email=email_of(user),
                 password_hash=password_hash,
                 referral_code=None,
                 telegram_user_id=user.id,
+                # Signed in as /register does, in the same transaction: no password check (it
+                # is what scenario 3 times; here it would only cost minutes) and no hand-made
+                # LoginAttempt, which complete_login rightly refuses (no check time: expired).
+                sign_in=user.id < LOGIN_USER_BASE,
             )
-            if user.id < LOGIN_USER_BASE:
-                # The password check is what scenario 3 times; here it would only cost minutes.
-                await services.accounts.complete_login(LoginAttempt(record.id), user.id)
     finally:
         await services.aclose()
 
