@@ -180,6 +180,11 @@ def main() -> int:
         backup_steps.show(backup)
         print("ours, restore steps (includes a full safety backup of the live database):")
         restore_steps.show(restore)
+        print(
+            f"RESULT: backup {backup:.2f} s vs baseline {base_backup:.2f} s "
+            f"({backup / base_backup:.2f}x), restore {restore:.2f} s vs {base_restore:.2f} s "
+            f"({restore / base_restore:.2f}x) of a {human_size(db_size)} database"
+        )
     return 0
 
 
