@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.bootstrap import operations
-from core.adapters.backup_archive import human_size
 from core.authz import OPERATOR
+from core.backups.archive_rules import human_size
 from core.config import BackupSettings, DatabaseSettings, Settings
 
 BLOB = 4000  # bytes per row: about one page each

@@ -132,6 +132,7 @@ def test_pure_rule_modules_do_no_io() -> None:
     modules = pure_rule_modules()
     assert len([m for m in modules if m.name == "rules.py"]) >= 2  # payments, withdrawals
     assert ROOT / "core/accounts/password_rules.py" in modules
+    assert ROOT / "core/backups/archive_rules.py" in modules
     for path in modules:
         assert path.exists(), f"{relative(path)} is listed as pure but does not exist"
         for name in imported_modules(path):
