@@ -106,7 +106,9 @@ class AccountsRepository(Protocol):
         """Remember the Telegram account and time of a successful login."""
         ...
 
-    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> int:
+    async def add_login_failure(
+        self, email_key: str, telegram_user_id: int, at: datetime
+    ) -> int:
         """Record one failed (or reserved, not yet verified) password check; return its id."""
         ...
 
@@ -114,28 +116,32 @@ class AccountsRepository(Protocol):
         """Withdraw a reserved failure whose password turned out to be right."""
         ...
 
-    async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
+    async def login_failures_since(self, *, email_key: str, since: datetime) -> list[datetime]:
         """Times (ascending) of failures for this email key since ``since``."""
         ...
 
     async def shared_login_failures_since(
-        self, *, email_key: str, account_id: int, since: str, trusted_since: str
-    ) -> list[str]:
+        self, *, email_key: str, account_id: int, since: datetime, trusted_since: datetime
+    ) -> list[datetime]:
         """Times (ascending) of failures for this email key by Telegram users with no session
         on ``account_id`` begun at or after ``trusted_since`` (the shared bucket)."""
         ...
 
     async def user_login_failures_since(
-        self, *, email_key: str, telegram_user_id: int, since: str
-    ) -> list[str]:
+        self, *, email_key: str, telegram_user_id: int, since: datetime
+    ) -> list[datetime]:
         """Times (ascending) of failures for this email key by one Telegram user."""
         ...
 
-    async def telegram_failures_since(self, *, telegram_user_id: int, since: str) -> list[str]:
+    async def telegram_failures_since(
+        self, *, telegram_user_id: int, since: datetime
+    ) -> list[datetime]:
         """Times (ascending) of failures by this Telegram user since ``since``."""
         ...
 
-    async def logged_in_from(self, *, account_id: int, telegram_user_id: int, since: str) -> bool:
+    async def logged_in_from(
+        self, *, account_id: int, telegram_user_id: int, since: datetime
+    ) -> bool:
         """True when this Telegram user began a session on the account at/after ``since``."""
         ...
 
