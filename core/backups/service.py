@@ -390,8 +390,8 @@ class BackupService:
             await self._audit.append(uow, restored)
             await uow.restore_notices.add(
                 told,
-                archive_created_at=to_iso(manifest.created_at),
-                at=to_iso(self._clock.now()),
+                archive_created_at=manifest.created_at,
+                at=self._clock.now(),
             )
             await uow.commit()
         return RestoreResult(name, manifest, safety.name if safety else None, ended, logged_out)
