@@ -27,6 +27,7 @@ from core.audit.ports import Severity
 from core.clock import FakeClock, from_iso, to_iso
 from storage.columns import read_time_exact
 from storage.database import Database
+from storage.snapshot import SqliteDatabaseFiles
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 T0_TEXT = "2026-03-04T05:06:07.890123Z"
@@ -291,3 +292,28 @@ async def test_alerts_notices_and_restore_notices_keep_their_text(database: Data
     assert await raw(database, "SELECT sent_at, status FROM alerts") == [(T1_TEXT, "sent")]
     assert await raw(database, "SELECT next_attempt_at FROM user_notices") == [(T1_TEXT,)]
     assert from_iso(T1_TEXT) == T1
+
+
+async def test_key_check_and_restore_session_ends_keep_their_text(database: Database) -> None:
+    async with database.unit_of_work() as uow:
+        await uow.key_check.put("mac", T0)
+        account = await uow.accounts.add(
+            email="d@example.com",
+            password_hash="h",
+            referral_code="R4",
+            referred_by=None,
+            created_at=T0,
+        )
+        await uow.sessions.add(
+            account_id=account, telegram_user_id=7, created_at=T0, expires_at=T1 + timedelta(days=1)
+        )
+        await uow.commit()
+    assert await raw(database, "SELECT written_at FROM key_check") == [(T0_TEXT,)]
+    await database.close()
+    files = SqliteDatabaseFiles(database)
+    assert await files.live_session_users(database.path, T1) == [7]
+    assert await files.end_sessions(database.path, T1, EndReason.RESTORED) == 1
+    assert await raw(database, "SELECT ended_at, end_reason FROM sessions") == [
+        (T1_TEXT, "restored")
+    ]
+    await database.open()
