@@ -30,7 +30,7 @@ from core.audit.detection import Detector
 from core.audit.log import GENESIS_HASH, AuditEvent, EventType, row_hash
 from core.audit.ports import AuditRow
 from core.authz import OPERATOR
-from core.clock import FakeClock, to_iso
+from core.clock import FakeClock
 from core.config import load_settings
 from core.crypto import generate_master_key
 from core.ports import UnitOfWork
@@ -75,7 +75,7 @@ def synthetic_rows(count: int, start: datetime, seed: int = 7) -> list[AuditRow]
         account = HOT_ACCOUNT if rng.random() < 0.02 else rng.randrange(2, ACCOUNTS)
         draft = AuditRow(
             id=n,
-            ts=to_iso(start + step * n),
+            ts=start + step * n,
             event_type=str(kind),
             severity=severity[kind],
             account_id=account,
@@ -184,7 +184,7 @@ async def main(argv: list[str] | None = None) -> int:
             def failed_login(account: int) -> AuditRow:
                 return AuditRow(
                     id=args.rows + 1,
-                    ts=to_iso(clock.now()),
+                    ts=clock.now(),
                     event_type=str(EventType.LOGIN_FAILED),
                     severity="warning",
                     account_id=account,

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.accounts.ports import EndReason
 from core.adapters import backup_archive as archive
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.authz import Actor, AdminRights
@@ -345,7 +346,7 @@ class BackupService:
                 manifest = await self._unpack_and_check(path, candidate, say)
                 try:
                     ended = await self._files.end_sessions(
-                        candidate, to_iso(self._clock.now()), "restored", secrets.token_hex(16)
+                        candidate, self._clock.now(), EndReason.RESTORED, secrets.token_hex(16)
                     )
                 except StorageError as exc:
                     raise BackupError(str(exc)) from None
@@ -400,8 +401,8 @@ class BackupService:
             await self._audit.append(uow, restored)
             await uow.restore_notices.add(
                 told,
-                archive_created_at=to_iso(manifest.created_at),
-                at=to_iso(self._clock.now()),
+                archive_created_at=manifest.created_at,
+                at=self._clock.now(),
             )
             await uow.commit()
         return RestoreResult(name, manifest, safety.name if safety else None, ended, logged_out)
@@ -410,7 +411,7 @@ class BackupService:
         """Who is logged in to the live database (units of work are held off, so nobody logs
         in meanwhile). A damaged file, which a restore is also for, just yields nobody."""
         try:
-            users = await self._files.live_session_users(target, to_iso(self._clock.now()))
+            users = await self._files.live_session_users(target, self._clock.now())
         except StorageError:
             return ()
         return tuple(users)
