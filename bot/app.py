@@ -38,6 +38,7 @@ from bot.handlers import admin_stats as admin_stats_feature
 from bot.handlers import admin_withdrawals as admin_withdrawals_feature
 from bot.handlers import backups as backups_feature
 from bot.handlers import payments as payments_feature
+from bot.handlers import sessions as sessions_feature
 from bot.handlers import wallet as wallet_feature
 from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
@@ -139,6 +140,7 @@ def build_application(
         )
     for feature in (start, register, login, account, twofactor, apikeys):
         feature.register(application)
+    sessions_feature.register(application)  # /sessions and its End buttons
     # Every admin handler carries this filter of its own, behind the gate (SPEC §10).
     admins = AdminOnly(settings.telegram.admins)
     killswitch.register(application, admins)

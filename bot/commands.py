@@ -49,6 +49,7 @@ USER_COMMANDS: list[Command] = [
     Command("wallet", "Your balance and referral earnings"),
     Command("withdraw", "Withdraw USDT (2FA code): /withdraw AMOUNT ADDRESS"),
     Command("referral", "Your referral code and earnings"),
+    Command("sessions", "Your live sessions; end any of them"),
     Command("logout", "Log out"),
     Command("cancel", "Stop what you are doing"),
 ]

@@ -53,9 +53,23 @@ class CaptchaFlowState(FlowState):
 
 @dataclass
 class RegisterDraft(CaptchaFlowState):
-    """/register: the new password's hash until the user has typed it twice."""
+    """/register: the new password's hash until the user has typed it twice; the invite's
+    code the referral step offered (its "Use" button means exactly the code it showed)."""
 
     password_hash: str | None = None
+    offered_code: str | None = None
+
+
+@dataclass
+class Invitation:
+    """The referral code of the invite link (``/start ref_CODE``) this user opened last,
+    checked when it arrived; /register offers it at its referral step. Kept under
+    :data:`INVITATION` in user_data, outside any flow, so /register's fresh start keeps it."""
+
+    code: str = ""
+
+
+INVITATION = "invitation"
 
 
 @dataclass
@@ -132,6 +146,7 @@ STORED: tuple[type[object], ...] = (
     FlowState,
     CaptchaFlowState,
     RegisterDraft,
+    Invitation,
     LoginDraft,
     PasswordChange,
     PaymentApproval,

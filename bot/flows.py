@@ -76,9 +76,14 @@ async def take_secret(update: Update, what: str) -> tuple[str, str]:
 async def require_session(update: Update, context: Context) -> Session | None:
     """The caller's live session, or None after telling them to log in."""
     user = update.effective_user
-    session = await context.bot_data.services.sessions.current(user.id) if user else None
+    sessions = context.bot_data.services.sessions
+    session = await sessions.current(user.id) if user else None
     if session is None:
-        await message_of(update).reply_text(texts.LOGIN_FIRST)
+        # Ended from /sessions on another device: say so on each message until a new login.
+        elsewhere = user is not None and await sessions.ended_elsewhere(user.id)
+        await message_of(update).reply_text(
+            texts.SESSION_ENDED_ELSEWHERE if elsewhere else texts.LOGIN_FIRST
+        )
     return session
 
 

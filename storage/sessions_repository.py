@@ -73,6 +73,26 @@ class SqliteSessionsRepository:
             row = await cur.fetchone()
         return _session(row) if row else None
 
+    async def latest_for_telegram_user(self, telegram_user_id: int) -> SessionRecord | None:
+        """This Telegram user's newest session, ended or not, with its end reason."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS}, end_reason FROM sessions WHERE telegram_user_id = ?"  # noqa: S608
+            " ORDER BY id DESC LIMIT 1",
+            (telegram_user_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return _session(row) if row else None
+
+    async def live_for_account(self, account_id: int) -> list[SessionRecord]:
+        """The account's sessions not ended yet, oldest first."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM sessions WHERE account_id = ? AND ended_at IS NULL"  # noqa: S608
+            " ORDER BY id",
+            (account_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_session(row) for row in rows]
+
     async def touch(self, session_id: int, at: datetime) -> None:
         """Record activity."""
         await self._conn.execute(

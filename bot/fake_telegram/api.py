@@ -294,6 +294,11 @@ class FakeBotAPI:
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(data.encode()) <= 64:
                     raise _BadRequest("Bad Request: BUTTON_DATA_INVALID")
+                url = button.get("url")
+                if url is not None and (
+                    data is not None or not str(url).startswith(("https://", "http://", "tg://"))
+                ):
+                    raise _BadRequest("Bad Request: BUTTON_URL_INVALID")
         return markup
 
     def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:

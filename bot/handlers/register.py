@@ -1,5 +1,9 @@
 """/register: email → password (typed twice) → captcha → optional referral code → logged in.
 
+The referral step offers the code of an invite link the user opened (/start ref_CODE,
+:class:`bot.flow_state.Invitation`) as a "Use CODE" button; another code can still be typed,
+or the step skipped. The button carries no code: the remembered one is read when pressed.
+
 Only the password's hash is kept between steps; the second typing is checked against it, so
 no plaintext password ever sits in the flow's data (which may be persisted).
 """
@@ -16,7 +20,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler
 from bot import texts
 from bot.captcha_step import CaptchaOutcome, captcha_enabled, check_captcha, send_captcha
 from bot.context import Context, VerzekApplication
-from bot.flow_state import RegisterDraft
+from bot.flow_state import INVITATION, Invitation, RegisterDraft
 from bot.flows import (
     END,
     TEXT,
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 EMAIL, PASSWORD, CONFIRM, CAPTCHA, REFERRAL = range(5)
 FLOW = "register"
 SKIP_DATA = "reg:skip"
+INVITED_DATA = "reg:invited"
 RESTART_HINT = "Start again with /register."
 
 
@@ -97,11 +102,27 @@ async def got_confirmation(update: Update, context: Context) -> int:
     return REFERRAL
 
 
+def invitation(context: Context) -> str | None:
+    """The code of the invite link this user opened, if any."""
+    held = (context.user_data or {}).get(INVITATION)
+    return held.code if isinstance(held, Invitation) and held.code else None
+
+
 async def ask_referral(update: Update, context: Context, prefix: str = "") -> None:
-    """Offer the optional referral code with a Skip button."""
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(texts.SKIP, callback_data=SKIP_DATA)]])
+    """Offer the optional referral code with a Skip button (and the invite's code, if any)."""
+    skip = InlineKeyboardButton(texts.SKIP, callback_data=SKIP_DATA)
     total = total_steps(context)
-    question = texts.REG_ASK_REFERRAL.format(step=total, total=total)
+    invited = invitation(context)
+    if invited is None:
+        keyboard = InlineKeyboardMarkup([[skip]])
+        question = texts.REG_ASK_REFERRAL.format(step=total, total=total)
+    else:
+        flow_state(context, FLOW, RegisterDraft).offered_code = invited
+        use = InlineKeyboardButton(texts.USE_CODE.format(code=invited), callback_data=INVITED_DATA)
+        keyboard = InlineKeyboardMarkup([[use], [skip]])
+        question = texts.REG_ASK_REFERRAL_INVITED.format(
+            step=total, total=total, code=escape(invited)
+        )
     text = f"{prefix}\n\n{question}" if prefix else question
     await message_of(update).reply_text(text, reply_markup=keyboard)
 
@@ -129,8 +150,26 @@ async def got_referral(update: Update, context: Context) -> int:
     return await create_account(update, context, code.upper())
 
 
+async def used_invitation(update: Update, context: Context) -> int:
+    """The "Use CODE" button: create the account with the code it showed, when that is
+    still known (its account may have gone since the question was asked)."""
+    code = flow_state(context, FLOW, RegisterDraft).offered_code
+    if code is None or not await context.bot_data.services.accounts.referral_code_exists(code):
+        await tidy_button(update)
+        await message_of(update).reply_text(texts.REG_UNKNOWN_REFERRAL)
+        return REFERRAL
+    await tidy_button(update)
+    return await create_account(update, context, code)
+
+
 async def skipped_referral(update: Update, context: Context) -> int:
     """The Skip button: create the account without a referrer."""
+    await tidy_button(update)
+    return await create_account(update, context, None)
+
+
+async def tidy_button(update: Update) -> None:
+    """Answer the pressed button and take the keyboard away."""
     query = update.callback_query
     assert query is not None
     try:
@@ -139,8 +178,7 @@ async def skipped_referral(update: Update, context: Context) -> int:
     except TelegramError as exc:
         # Only cosmetic (the button's spinner, the old keyboard): a Telegram outage must not
         # cost the user the account they just finished setting up.
-        logger.warning("could not tidy up the Skip button: %s", type(exc).__name__)
-    return await create_account(update, context, None)
+        logger.warning("could not tidy up a referral button: %s", type(exc).__name__)
 
 
 async def create_account(update: Update, context: Context, code: str | None) -> int:
@@ -161,6 +199,8 @@ async def create_account(update: Update, context: Context, code: str | None) -> 
     except Refusal as exc:
         await message_of(update).reply_text(texts.render(exc))
         return END
+    if context.user_data is not None:
+        context.user_data.pop(INVITATION, None)  # the account exists: the invite is spent
     session = await services.sessions.current(user.id)
     referred = texts.REG_REFERRED.format(code=escape(code)) if code else ""
     limits = (
@@ -199,6 +239,7 @@ def register(application: VerzekApplication) -> None:
                 REFERRAL: [
                     MessageHandler(TEXT, got_referral),
                     CallbackQueryHandler(skipped_referral, pattern=f"^{SKIP_DATA}$"),
+                    CallbackQueryHandler(used_invitation, pattern=f"^{INVITED_DATA}$"),
                 ],
             },
             restart_hint=RESTART_HINT,

@@ -27,6 +27,7 @@ from bot.flows import (
     require_session,
     take_secret,
 )
+from bot.invite_links import invite_link, share_keyboard
 from core.accounts.cooldown import CoolingDown
 from core.errors import Refusal
 from core.money import format_usdt
@@ -96,13 +97,18 @@ async def show_referral(update: Update, context: Context) -> None:
         return
     services = context.bot_data.services
     referral = await services.withdrawals.referral(session.account_id)
+    text = texts.REFERRAL.format(
+        code=escape(referral.code),
+        referred=referral.referred,
+        earnings=format_usdt(referral.earnings_micro),
+        percent=format(services.settings.referrals.commission_percent.normalize(), "f"),
+    )
+    if not context.bot.username:  # getMe always names a bot; without it, no link to make
+        await message_of(update).reply_text(text)
+        return
+    link = invite_link(context.bot.username, referral.code)
     await message_of(update).reply_text(
-        texts.REFERRAL.format(
-            code=escape(referral.code),
-            referred=referral.referred,
-            earnings=format_usdt(referral.earnings_micro),
-            percent=format(services.settings.referrals.commission_percent.normalize(), "f"),
-        )
+        text + texts.REFERRAL_LINK.format(link=escape(link)), reply_markup=share_keyboard(link)
     )
 
 

@@ -36,6 +36,7 @@ class EndReason(StrEnum):
     MFA_DISABLED = "mfa_disabled"
     RESTORED = "restored"
     PROOF_EXPIRED = "proof_expired"  # the password/code check is older than the flow timeout
+    ENDED_ELSEWHERE = "ended_elsewhere"  # the owner ended it from /sessions on another device
     ENDED = "ended"  # anything else
 
     @classmethod
@@ -204,6 +205,14 @@ class SessionsRepository(Protocol):
 
     async def get(self, session_id: int) -> SessionRecord | None:
         """A session by id, ended or not, with its ``end_reason``."""
+        ...
+
+    async def latest_for_telegram_user(self, telegram_user_id: int) -> SessionRecord | None:
+        """This Telegram user's newest session, ended or not, with its ``end_reason``."""
+        ...
+
+    async def live_for_account(self, account_id: int) -> list[SessionRecord]:
+        """The account's sessions not ended yet (past their deadlines or not), oldest first."""
         ...
 
     async def touch(self, session_id: int, at: datetime) -> None:

@@ -67,3 +67,14 @@ class EmailUnchanged(Reason):
 @dataclass(frozen=True)
 class EmailUnavailable(Reason):
     """The new email belongs to another account (said without confirming that it does)."""
+
+
+@dataclass(frozen=True)
+class OwnReferralCode(Reason):
+    """A logged-in user offered their own account's referral code (their own invite link)."""
+
+
+@dataclass(frozen=True)
+class SessionButtonStale(Reason):
+    """A /sessions button that is not one of the presser's own current ones: copied from
+    someone else, made before a logout or restore, or edited by hand. Nothing was ended."""

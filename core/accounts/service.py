@@ -34,6 +34,7 @@ from core.accounts.refusals import (
     EmailUnavailable,
     EmailUnchanged,
     EmailUnreadable,
+    OwnReferralCode,
     PasswordLoginLocked,
     PasswordUnchanged,
     SecondFactorNeeded,
@@ -153,6 +154,23 @@ class AccountService:
             return False
         async with self._uow(read_only=True) as uow:
             return await uow.accounts.referral_code_taken(cleaned)
+
+    async def invited_by(self, code: str, telegram_user_id: int) -> str:
+        """The referral code of an invite link (``/start ref_CODE``), normalised, when it may
+        pre-fill this Telegram user's /register: the same rule as a typed code, and not the
+        code of the account this Telegram user is logged in to (their own link).
+
+        Raises ``Refusal(UnknownReferralCode())`` or ``Refusal(OwnReferralCode())``.
+        """
+        if not await self.referral_code_exists(code):
+            raise Refusal(UnknownReferralCode())
+        cleaned = code.strip().upper()
+        session = await self._sessions.current(telegram_user_id)
+        if session is not None and (await self.account(session.account_id)).referral_code == (
+            cleaned
+        ):
+            raise Refusal(OwnReferralCode())
+        return cleaned
 
     async def register(
         self,

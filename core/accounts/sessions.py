@@ -23,11 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.accounts.devices import (
+    DeviceSession,
+    mask_telegram_id,
+    same_reference,
+    session_reference,
+)
 from core.accounts.ports import EndReason as EndReason  # re-exported: its long-standing home
 from core.accounts.ports import SessionRecord
+from core.accounts.refusals import SessionButtonStale
 from core.audit.log import AuditEvent, AuditLog, EventType
 from core.clock import Clock
-from core.errors import VerzekError
+from core.errors import Refusal, VerzekError
 from core.ports import UnitOfWork
 
 # Activity is written at most this often, so reading commands do not all become writes.
@@ -247,3 +254,114 @@ class SessionService:
         async with self._uow(read_only=True) as uow:
             stamp = await self.stamp(uow, session.account_id)
         return ReauthProof(session.id, self._clock.now(), stamp)
+
+    # --- /sessions: the account's devices (SPEC §11) ---------------------------------------
+    # Ending sessions needs a live session but no fresh password or code: it only ever takes
+    # access away, so the worst a borrowed phone can do with it is log the owner's other
+    # devices out, which a password change would do anyway. No stamp is replaced either: the
+    # ended session's own row says why it ended (``require_live`` tells its pending flows),
+    # and the presser's own flows have no reason to end.
+
+    def _alive(self, record: SessionRecord, now: datetime) -> bool:
+        return (
+            record.ended_at is None
+            and now < record.expires_at
+            and now < record.last_seen_at + self._idle
+        )
+
+    async def devices(self, session: Session) -> list[DeviceSession]:
+        """The account's live sessions as ``session`` sees them: this device first, then the
+        newest; each named by an opaque reference only ``session`` can use (raises
+        :class:`FlowEnded` when ``session`` is no longer live)."""
+        now = self._clock.now()
+        async with self._uow(read_only=True) as uow:
+            await self.require_live(uow, session)
+            records = await uow.sessions.live_for_account(session.account_id)
+            stamp = await self.stamp(uow, session.account_id)
+        alive = [r for r in records if self._alive(r, now)]
+        alive.sort(key=lambda r: (r.id != session.id, -r.created_at.timestamp(), -r.id))
+        return [
+            DeviceSession(
+                reference=session_reference(stamp, session.id, session.started_at, r.id),
+                telegram_account=mask_telegram_id(r.telegram_user_id),
+                started_at=r.created_at,
+                last_seen_at=r.last_seen_at,
+                this_device=r.id == session.id,
+            )
+            for r in alive
+        ]
+
+    async def ended_elsewhere(self, telegram_user_id: int) -> bool:
+        """True when this Telegram user's last session was ended from another device and it
+        has not logged in since (so its next message can be told why it has no session)."""
+        async with self._uow(read_only=True) as uow:
+            record = await uow.sessions.latest_for_telegram_user(telegram_user_id)
+        return record is not None and record.end_reason is EndReason.ENDED_ELSEWHERE
+
+    async def end_device(self, session: Session, reference: str) -> int:
+        """End the other live session that ``reference`` names for ``session``; return its
+        Telegram user id (to tell that device). Audited as a LOGOUT.
+
+        Raises ``Refusal(SessionButtonStale())`` when ``reference`` names none of them (someone
+        else's button, one from before a logout or restore, an edited one) and
+        :class:`FlowEnded` when ``session`` is no longer live; nothing is written then.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await self.require_live(uow, session)
+            stamp = await self.stamp(uow, session.account_id)
+            target = next(
+                (
+                    r
+                    for r in await uow.sessions.live_for_account(session.account_id)
+                    if r.id != session.id
+                    and self._alive(r, now)
+                    and same_reference(
+                        session_reference(stamp, session.id, session.started_at, r.id), reference
+                    )
+                ),
+                None,
+            )
+            if target is None:
+                raise Refusal(SessionButtonStale())
+            await uow.sessions.end(target.id, now, EndReason.ENDED_ELSEWHERE)
+            await self._audit_ended(uow, session, [target.telegram_user_id])
+            await uow.commit()
+        return target.telegram_user_id
+
+    async def end_other_devices(self, session: Session, reference: str) -> list[int]:
+        """End every other live session of ``session``'s account; return their Telegram user
+        ids. Audited as a LOGOUT (even when there was none to end, the owner asked).
+
+        ``reference`` is the one :meth:`devices` gave ``session``'s own entry: a button shown
+        to another session (or before a logout or restore) raises
+        ``Refusal(SessionButtonStale())`` and ends nothing.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await self.require_live(uow, session)
+            stamp = await self.stamp(uow, session.account_id)
+            own = session_reference(stamp, session.id, session.started_at, session.id)
+            if not same_reference(own, reference):
+                raise Refusal(SessionButtonStale())
+            ended = await uow.sessions.end_for_account(
+                session.account_id, now, EndReason.ENDED_ELSEWHERE, keep_session_id=session.id
+            )
+            await self._audit_ended(uow, session, ended)
+            await uow.commit()
+        return ended
+
+    async def _audit_ended(self, uow: UnitOfWork, session: Session, ended: list[int]) -> None:
+        await self._audit.append(
+            uow,
+            AuditEvent(
+                EventType.LOGOUT,
+                account_id=session.account_id,
+                telegram_user_id=session.telegram_user_id,
+                details={
+                    "how": "ended_from_sessions",
+                    "sessions_ended": len(ended),
+                    "devices": [mask_telegram_id(t) for t in ended],
+                },
+            ),
+        )

@@ -21,6 +21,7 @@ FLOW_END_REASONS = {
     "mfa_disabled": "two-factor authentication was turned off",
     "restored": "the data was restored from a backup",
     "proof_expired": "your password or code was confirmed more than 5 minutes ago",
+    "ended_elsewhere": "this session was ended from another of your devices (/sessions)",
     "ended": "your session ended",
 }
 MFA_ENROLL_ASK_PASSWORD = (
