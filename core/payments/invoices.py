@@ -13,7 +13,7 @@ from core.authz import AdminRights
 from core.clock import Clock
 from core.config import Plan, Settings, tolerance_problem
 from core.crypto import EncryptionService
-from core.errors import ConfigError, DuplicateError, Reason, Refusal
+from core.errors import ChainUnavailableError, ConfigError, DuplicateError, Reason, Refusal
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService
 from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
@@ -36,6 +36,8 @@ from core.payments.rules import (
     MAX_PENDING_PER_INVOICE,
     RULE_HASH_REUSE,
     CheckReport,
+    Outcome,
+    evaluate,
     normalise_tx_hash,
 )
 from core.payments.wallet import WalletLedger
@@ -174,17 +176,33 @@ class InvoiceDesk:
 
     async def check(self, payment_id: int) -> CheckReport:
         """Verify a payment against the chain now (:class:`~core.payments.service.PaymentService`
-        does; a submission asks it to settle the payment holding a hash)."""
+        does; a submission asks it to fail a payment whose transfer does not fit)."""
         raise NotImplementedError
+
+    async def _release_if_unfit(self, holder: PaymentRecord) -> None:
+        """Fail the pending ``holder`` now if its transfer can never pay its invoice, which
+        lets go of the hash. Anything else is left to the holder's own checks (which tell its
+        payer), so a submission never approves somebody else's payment."""
+        async with self._uow(read_only=True) as uow:
+            invoice = await uow.payments.invoice(holder.invoice_id)
+        if invoice is None:
+            return
+        try:
+            tx = await self._source.transaction(holder.tx_hash)
+        except ChainUnavailableError:
+            return
+        if evaluate(tx, invoice, self._settings).outcome is Outcome.FAIL:
+            await self.check(holder.id)
 
     async def submit(self, session: Session, invoice_id: int, tx_hash_text: str) -> PaymentRecord:
         """Store a pending payment for the caller's invoice (PAYMENT_SUBMITTED).
 
         A hash is held only by a pending or approved payment (the partial unique index): a
         payment that failed because its transfer did not fit its invoice lets go of it. When
-        another invoice's pending payment holds the hash, that payment is checked first, so a
-        front-runner who submitted someone's hash to a wrong invoice cannot burn it; while the
-        chain cannot tell yet, the refusal is :class:`TxBeingChecked` and nobody is suspected.
+        another invoice's pending payment holds the hash and its transfer does not fit there,
+        that payment fails first, so a front-runner who submitted someone's hash to a wrong
+        invoice cannot burn it; otherwise the refusal is :class:`TxBeingChecked` (try again)
+        and nobody is suspected.
         A hash an approved payment holds is refused (suspicious unless it is the same account's).
         """
         self._require_enabled()
@@ -199,7 +217,7 @@ class InvoiceDesk:
             mine = stored.account_id == session.account_id and stored.invoice_id == invoice_id
             if stored.status is PaymentStatus.PENDING and not mine and not checked:
                 checked = True
-                await self.check(stored.id)  # does the transfer fit the invoice holding it?
+                await self._release_if_unfit(stored)
                 continue
             raise Refusal(await self._hash_held(session, invoice_id, stored))
         else:
