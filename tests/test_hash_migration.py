@@ -71,26 +71,26 @@ async def test_0012_keeps_rows_ids_and_foreign_keys_and_holds_hashes_while_open(
             assert await cur.fetchone() == (1,)  # back on after the rebuild
     await db.close()
 
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA foreign_keys = ON")
-        assert conn.execute("SELECT id, status FROM payments ORDER BY id").fetchall() == [
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA foreign_keys = ON")
+        assert raw.execute("SELECT id, status FROM payments ORDER BY id").fetchall() == [
             (1, "approved"),
             (2, "failed"),
         ]
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        assert conn.execute("SELECT payment_id FROM licenses").fetchall() == [(1,)]
-        indexes = {row[1] for row in conn.execute("PRAGMA index_list(payments)")}
+        assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert raw.execute("SELECT payment_id FROM licenses").fetchall() == [(1,)]
+        indexes = {row[1] for row in raw.execute("PRAGMA index_list(payments)")}
         assert {"payments_tx_hash_held", "payments_pending", "payments_by_invoice"} <= indexes
         insert = (
             "INSERT INTO payments (invoice_id, account_id, telegram_user_id, tx_hash,"
             " expected_micro, submitted_at) VALUES (1, 1, 5, ?, 29000000, ?)"
         )
         # A failed payment's hash is free again; a payment id is never reused.
-        cursor = conn.execute(insert, (f"{2:064x}", T))
+        cursor = raw.execute(insert, (f"{2:064x}", T))
         assert cursor.lastrowid == 4
         with pytest.raises(sqlite3.IntegrityError):  # the approved one still holds its hash
-            conn.execute(insert, (f"{1:064x}", T))
+            raw.execute(insert, (f"{1:064x}", T))
         with pytest.raises(sqlite3.IntegrityError):  # so does the pending one just added
-            conn.execute(insert, (f"{2:064x}", T))
+            raw.execute(insert, (f"{2:064x}", T))
         with pytest.raises(sqlite3.IntegrityError):  # money rows are never cascaded away
-            conn.execute("DELETE FROM payments WHERE id = 1")
+            raw.execute("DELETE FROM payments WHERE id = 1")
