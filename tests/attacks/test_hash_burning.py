@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import aiosqlite
 import pytest
 
+from bot.cli import main
 from core.adapters.tronscan import parse_transaction_info
 from core.clock import FakeClock
-from core.config import Settings
-from core.errors import DuplicateError, Refusal
+from core.config import Settings, load_settings
+from core.errors import ConfigError, DuplicateError, Refusal
 from core.payments.ports import PaymentStatus
 from core.payments.refusals import TxAlreadyUsed, TxBeingChecked, TxHashMalformed
 from core.payments.rules import Outcome, evaluate
 from core.services import Services
-from tests.support.fake_tronscan import SUCCESS_HASH, FakeTronscan, success
+from tests.support.fake_tronscan import SUCCESS_HASH, FakeTronscan, payments_config, success
 from tests.support.harness import BotHarness
 from tests.support.payment_steps import core_account, invoice_for, payer, said
 from tests.support.services import build_services
@@ -219,8 +221,12 @@ async def test_the_database_lets_one_payment_hold_a_hash_and_frees_it_on_failure
 
 @pytest.mark.parametrize(
     "written",
-    [SUCCESS_HASH.upper(), f"  {SUCCESS_HASH[:32].upper()}{SUCCESS_HASH[32:]}  ",
-     f"0x{SUCCESS_HASH}", f"https://tronscan.org/#/transaction/{SUCCESS_HASH}"],
+    [
+        SUCCESS_HASH.upper(),
+        f"  {SUCCESS_HASH[:32].upper()}{SUCCESS_HASH[32:]}  ",
+        f"0x{SUCCESS_HASH}",
+        f"https://tronscan.org/#/transaction/{SUCCESS_HASH}",
+    ],
 )
 async def test_another_spelling_of_the_hash_is_the_same_hash_or_refused(
     services: Services, fake: FakeTronscan, written: str
@@ -239,8 +245,9 @@ async def test_another_spelling_of_the_hash_is_the_same_hash_or_refused(
         await services.payments.check(burnt.id)
     paid = await services.payments.submit(victim, first.id, SUCCESS_HASH)
     assert (await services.payments.check(paid.id)).payment.status is PaymentStatus.APPROVED
-    assert all(status != "approved" or invoice == first.id
-               for invoice, status in await _payments(services))
+    assert all(
+        status != "approved" or invoice == first.id for invoice, status in await _payments(services)
+    )
 
 
 async def _payments(services: Services) -> list[tuple[int, str]]:
@@ -248,3 +255,54 @@ async def _payments(services: Services) -> list[tuple[int, str]]:
     async with aiosqlite.connect(path) as conn:
         async with conn.execute("SELECT invoice_id, status FROM payments") as cur:
             return [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+
+
+# --- one transfer, one invoice: the tolerance stays under half the step between amounts ------
+
+TOO_LARGE = (
+    "payments.amount_tolerance {given} USDT is too large: it must be less than 0.01 USDT (half"
+    " the 0.02 USDT step between open invoices' amounts), or one transfer could pay two invoices"
+)
+
+
+def _tolerance(tmp_path: Path, value: str) -> Path:
+    path = payments_config(tmp_path)
+    path.write_text(path.read_text() + f'amount_tolerance = "{value}"\n')
+    return path
+
+
+@pytest.mark.parametrize("given", ["0.01", "0.02", "5"])
+def test_a_tolerance_that_lets_one_transfer_fit_two_invoices_is_refused_at_start_up(
+    tmp_path: Path, env: dict[str, str], given: str
+) -> None:
+    path = _tolerance(tmp_path, given)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env)
+    assert info.value.problems == [f"{path}: {TOO_LARGE.format(given=given)}"]
+    assert load_settings(_tolerance(tmp_path, "0.009999"), env).payments.amount_tolerance_micro == (
+        9_999
+    )
+
+
+async def test_settings_made_in_code_with_such_a_tolerance_build_no_payment_service(
+    settings: Settings, clock: FakeClock
+) -> None:
+    loose = replace(settings, payments=replace(settings.payments, amount_tolerance_micro=10_000))
+    with pytest.raises(ConfigError) as info:
+        await build_services(loose, clock)
+    assert info.value.problems == [TOO_LARGE.format(given="0.01")]
+
+
+def test_verzek_run_refuses_such_a_tolerance_in_one_line(
+    tmp_path: Path,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    path = _tolerance(tmp_path, "0.01")
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"verzek: config: {path}: {TOO_LARGE.format(given='0.01')}"]
+    assert not (tmp_path / "data").exists()  # nothing was started nor written
