@@ -285,13 +285,13 @@ class InvoiceDesk:
         self, session: Session, invoice_id: int, holder: PaymentRecord
     ) -> Reason:
         """The refusal for a hash another payment holds. Only a hash that paid an invoice is
-        suspicious (and not when the same account sends it again): a pending holder may be
+        suspicious (sent to another invoice, or by another account): a pending holder may be
         the front-runner, so the later submitter is not suspected."""
         if holder.account_id == session.account_id and holder.invoice_id == invoice_id:
             return TxAlreadySent(holder.id)
         if holder.status is PaymentStatus.PENDING:
             return TxBeingChecked()
-        if holder.status is PaymentStatus.APPROVED and holder.account_id != session.account_id:
+        if holder.status is PaymentStatus.APPROVED:
             async with self._uow() as uow:
                 await self._suspicion.report(
                     uow,
@@ -299,7 +299,11 @@ class InvoiceDesk:
                     Severity.WARNING,
                     account_id=session.account_id,
                     telegram_user_id=session.telegram_user_id,
-                    evidence={"invoice_id": invoice_id, "first_payment_id": holder.id},
+                    evidence={
+                        "invoice_id": invoice_id,
+                        "first_payment_id": holder.id,
+                        "same_account": holder.account_id == session.account_id,
+                    },
                 )
                 await uow.commit()
         return TxAlreadyUsed()
