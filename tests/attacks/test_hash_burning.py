@@ -29,11 +29,12 @@ from core.payments.ports import PaymentStatus
 from core.payments.refusals import TxAlreadyUsed, TxBeingChecked, TxHashMalformed
 from core.payments.rules import Outcome, evaluate
 from core.services import Services
+from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import SUCCESS_HASH, FakeTronscan, payments_config, success
 from tests.support.harness import BotHarness
 from tests.support.payment_steps import core_account, invoice_for, payer, said
 from tests.support.services import build_services
-from tests.support.steps import db_rows, events
+from tests.support.steps import db_rows, enable_2fa, events
 
 pytestmark = pytest.mark.payments
 
@@ -138,6 +139,30 @@ async def test_the_same_instant_race_through_the_bot_pays_the_payer_and_flags_no
     rows = await db_rows(bot, "SELECT invoice_id, status FROM payments WHERE status = 'approved'")
     assert rows == [(1, "approved")]
     assert await findings(bot) == []
+
+
+async def test_an_admin_cannot_approve_the_failed_front_run_once_the_payer_is_paid(
+    bot: BotHarness, fake: FakeTronscan, clock: FakeClock
+) -> None:
+    admin = bot.user(ADMIN_ID)
+    totp, _ = await enable_2fa(bot, admin, clock)
+    victim = await payer(bot, 2, VICTIM)
+    mallory = await payer(bot, 3, MALLORY)
+    await invoice_for(bot, victim)
+    await invoice_for(bot, mallory)
+    fake.add(success())
+    await bot.send(mallory, f"/pay 2 {SUCCESS_HASH}")
+    await said(bot, mallory, "Payment #1 can't be accepted")
+    await bot.send(victim, f"/pay 1 {SUCCESS_HASH}")
+    await said(bot, victim, "confirmed")
+
+    (ask,) = await bot.send(admin, "/approve 1")  # Mallory complains; an admin gives in
+    assert "Send your 6-digit 2FA code" in ask.plain
+    clock.advance(seconds=30)
+    (refused,) = await bot.send(admin, totp.at(clock.now()))
+    assert "already used for a payment" in refused.plain
+    assert await db_rows(bot, "SELECT id, status FROM payments") == [(1, "failed"), (2, "approved")]
+    assert await db_rows(bot, "SELECT COUNT(*) FROM licenses") == [(1,)]
 
 
 async def test_the_same_instant_race_in_core_stores_one_holder_and_pays_one_invoice(
