@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.bootstrap import operations
-from core.adapters.backup_archive import human_size
 from core.authz import OPERATOR
+from core.backups.archive_rules import human_size
 from core.config import BackupSettings, DatabaseSettings, Settings
 
 BLOB = 4000  # bytes per row: about one page each
@@ -180,6 +180,11 @@ def main() -> int:
         backup_steps.show(backup)
         print("ours, restore steps (includes a full safety backup of the live database):")
         restore_steps.show(restore)
+        print(
+            f"RESULT: backup {backup:.2f} s vs baseline {base_backup:.2f} s "
+            f"({backup / base_backup:.2f}x), restore {restore:.2f} s vs {base_restore:.2f} s "
+            f"({restore / base_restore:.2f}x) of a {human_size(db_size)} database"
+        )
     return 0
 
 

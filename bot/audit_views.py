@@ -11,7 +11,6 @@ from bot import texts
 from bot.wording import count
 from core.audit.notices import REFERRAL_CREDITED
 from core.audit.ports import AlertRecord, AlertStatus, AuditRow, NoticeRecord
-from core.clock import from_iso
 from core.money import format_usdt
 
 _DETAIL_CHARS = 100
@@ -20,10 +19,9 @@ _SHOWN_IN_EVIDENCE = {"count", "threshold", "window_minutes", "per", "amount_mic
 _HIDDEN_IN_EVIDENCE = {"threshold_micro", "trigger_event_id"}
 
 
-def when(ts: str | datetime, *, seconds: bool = True) -> str:
-    """``2026-01-01T10:00:05.000000Z`` (an audit row's text) or a record's datetime →
-    ``2026-01-01 10:00:05`` (UTC)."""
-    moment = from_iso(ts) if isinstance(ts, str) else ts.astimezone(UTC)
+def when(ts: datetime, *, seconds: bool = True) -> str:
+    """A record's datetime → ``2026-01-01 10:00:05`` (UTC)."""
+    moment = ts.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 

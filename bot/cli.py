@@ -106,12 +106,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return asyncio.run(_with_database(settings, work))
 
 
-def _parse_since(text: str) -> str:
+def _parse_since(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError([f"--since {text!r} is not a date (use YYYY-MM-DD)"]) from None
-    return to_iso(when if when.tzinfo else when.replace(tzinfo=UTC))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
@@ -122,7 +122,8 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     async def work(ops: Operations) -> int:
         exported = 0
         async for row in ops.audit.export(since=since):
-            sys.stdout.write(json.dumps(asdict(row), ensure_ascii=False, sort_keys=True) + "\n")
+            line = {**asdict(row), "ts": to_iso(row.ts)}  # the stored text, as before
+            sys.stdout.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
             exported += 1
         _progress(f"exported {count(exported, 'event')}")
         return EXIT_OK

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from bot.bootstrap import operations
 from bot.cli_keycheck import check_key
 from bot.wording import count
-from core.adapters.backup_archive import human_size
 
 # The CLI runs on the machine, with the key and the database: it acts as the operator.
 from core.authz import OPERATOR
+from core.backups.archive_rules import human_size
 from core.backups.results import BackupInfo
 from core.config import Settings, load_settings
 from core.errors import StorageError, VerzekError

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.clock import Clock, to_iso
+from core.clock import Clock
 from core.crypto import EncryptionService
 from core.errors import VerzekError
 from core.ports import UnitOfWork
@@ -128,7 +128,7 @@ async def ensure_key_fits(
             raise KeyMismatchError(KeyMismatch.OLD_KEY, old)
         if not write:
             return KeyCheckResult.UNCHECKED
-        await uow.key_check.put(crypto.key_check(), to_iso(clock.now()))
+        await uow.key_check.put(crypto.key_check(), clock.now())
         await uow.commit()
         return KeyCheckResult.WRITTEN
 
@@ -138,5 +138,5 @@ async def store_key_check(
 ) -> None:
     """Store the newest key's check (after ``verzek rotate-key`` moved everything to it)."""
     async with uow_factory() as uow:
-        await uow.key_check.put(crypto.key_check(), to_iso(clock.now()))
+        await uow.key_check.put(crypto.key_check(), clock.now())
         await uow.commit()

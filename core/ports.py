@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -110,7 +111,7 @@ class KeyCheckRepository(Protocol):
         """The stored check, or None when none was written yet."""
         ...
 
-    async def put(self, mac: str, written_at: str) -> None:
+    async def put(self, mac: str, written_at: datetime) -> None:
         """Store or replace the check."""
         ...
 

@@ -109,11 +109,11 @@ class SqliteAccountsRepository:
             (telegram_user_id, stored_time(at), account_id),
         )
 
-    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> int:
+    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: datetime) -> int:
         """Record one failed (or reserved, not yet verified) password check; return its id."""
         cursor = await self._conn.execute(
             "INSERT INTO login_failures (email_key, telegram_user_id, at) VALUES (?, ?, ?)",
-            (email_key, telegram_user_id, at),
+            (email_key, telegram_user_id, stored_time(at)),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -122,53 +122,57 @@ class SqliteAccountsRepository:
         """Withdraw one reserved failure (its password turned out to be right)."""
         await self._conn.execute("DELETE FROM login_failures WHERE id = ?", (failure_id,))
 
-    async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
+    async def login_failures_since(self, *, email_key: str, since: datetime) -> list[datetime]:
         """Failure times for an email key (index range scan)."""
         async with self._conn.execute(
             "SELECT at FROM login_failures WHERE email_key = ? AND at >= ? ORDER BY at",
-            (email_key, since),
+            (email_key, stored_time(since)),
         ) as cur:
-            return [str(row[0]) for row in await cur.fetchall()]
+            return [read_time(row[0]) for row in await cur.fetchall()]
 
     async def shared_login_failures_since(
-        self, *, email_key: str, account_id: int, since: str, trusted_since: str
-    ) -> list[str]:
+        self, *, email_key: str, account_id: int, since: datetime, trusted_since: datetime
+    ) -> list[datetime]:
         """Failure times for an email key by Telegram users NOT trusted by the account (none
         of their sessions on it began at or after ``trusted_since``)."""
         async with self._conn.execute(
             "SELECT at FROM login_failures WHERE email_key = ? AND at >= ?"
             " AND telegram_user_id NOT IN (SELECT telegram_user_id FROM sessions"
             "  WHERE account_id = ? AND created_at >= ?) ORDER BY at",
-            (email_key, since, account_id, trusted_since),
+            (email_key, stored_time(since), account_id, stored_time(trusted_since)),
         ) as cur:
-            return [str(row[0]) for row in await cur.fetchall()]
+            return [read_time(row[0]) for row in await cur.fetchall()]
 
     async def user_login_failures_since(
-        self, *, email_key: str, telegram_user_id: int, since: str
-    ) -> list[str]:
+        self, *, email_key: str, telegram_user_id: int, since: datetime
+    ) -> list[datetime]:
         """Failure times for an email key by one Telegram user."""
         async with self._conn.execute(
             "SELECT at FROM login_failures WHERE email_key = ? AND telegram_user_id = ?"
             " AND at >= ? ORDER BY at",
-            (email_key, telegram_user_id, since),
+            (email_key, telegram_user_id, stored_time(since)),
         ) as cur:
-            return [str(row[0]) for row in await cur.fetchall()]
+            return [read_time(row[0]) for row in await cur.fetchall()]
 
-    async def telegram_failures_since(self, *, telegram_user_id: int, since: str) -> list[str]:
+    async def telegram_failures_since(
+        self, *, telegram_user_id: int, since: datetime
+    ) -> list[datetime]:
         """Failure times for a Telegram user (index range scan)."""
         async with self._conn.execute(
             "SELECT at FROM login_failures WHERE telegram_user_id = ? AND at >= ? ORDER BY at",
-            (telegram_user_id, since),
+            (telegram_user_id, stored_time(since)),
         ) as cur:
-            return [str(row[0]) for row in await cur.fetchall()]
+            return [read_time(row[0]) for row in await cur.fetchall()]
 
-    async def logged_in_from(self, *, account_id: int, telegram_user_id: int, since: str) -> bool:
+    async def logged_in_from(
+        self, *, account_id: int, telegram_user_id: int, since: datetime
+    ) -> bool:
         """True when a session of this account for this Telegram user began at/after ``since``."""
         return bool(
             await self._one(
                 "SELECT 1 FROM sessions WHERE account_id = ? AND telegram_user_id = ?"
                 " AND created_at >= ? LIMIT 1",
-                (account_id, telegram_user_id, since),
+                (account_id, telegram_user_id, stored_time(since)),
             )
         )
 

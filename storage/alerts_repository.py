@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from core.audit.ports import AlertRecord, AlertStatus, DedupeState, RuleCount
-from storage.columns import read_time, read_time_or_none
+from core.audit.ports import AlertRecord, AlertStatus, DedupeState, RuleCount, Severity
+from storage.columns import read_time, read_time_or_none, stored_time
 
 _COLUMNS = (
     "id, created_at, rule, severity, subject, account_id, telegram_user_id, audit_event_id,"
@@ -21,7 +22,7 @@ def _alert(raw: Any) -> AlertRecord:
         id=int(raw[0]),
         created_at=read_time(raw[1]),
         rule=str(raw[2]),
-        severity=str(raw[3]),
+        severity=Severity(raw[3]),
         subject=str(raw[4]),
         account_id=raw[5],
         telegram_user_id=raw[6],
@@ -50,7 +51,7 @@ class SqliteAlertsRepository:
             (rule, subject),
         ) as cur:
             row = await cur.fetchone()
-        return DedupeState(str(row[0]), int(row[1])) if row else None
+        return DedupeState(read_time(row[0]), int(row[1])) if row else None
 
     async def fold(self, rule: str, subject: str) -> int:
         """One more hit folded into the current window (and counted on its alert)."""
@@ -68,9 +69,9 @@ class SqliteAlertsRepository:
     async def add(
         self,
         *,
-        created_at: str,
+        created_at: datetime,
         rule: str,
-        severity: str,
+        severity: Severity,
         subject: str,
         account_id: int | None,
         telegram_user_id: int | None,
@@ -84,16 +85,16 @@ class SqliteAlertsRepository:
             " telegram_user_id, audit_event_id, evidence, folded, next_attempt_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                created_at,
+                stored_time(created_at),
                 rule,
-                severity,
+                str(severity),
                 subject,
                 account_id,
                 telegram_user_id,
                 audit_event_id,
                 json.dumps(evidence, sort_keys=True, separators=(",", ":")),
                 folded,
-                created_at,
+                stored_time(created_at),
             ),
         )
         assert cursor.lastrowid is not None
@@ -102,23 +103,25 @@ class SqliteAlertsRepository:
             " VALUES (?, ?, ?, ?, 0) ON CONFLICT (rule, subject) DO UPDATE SET"
             " last_alert_id = excluded.last_alert_id, last_alert_at = excluded.last_alert_at,"
             " folded = 0",
-            (rule, subject, cursor.lastrowid, created_at),
+            (rule, subject, cursor.lastrowid, stored_time(created_at)),
         )
         return cursor.lastrowid
 
-    async def claim_due(self, *, now: str, lease_until: str, limit: int) -> list[AlertRecord]:
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[AlertRecord]:
         """Due pending alerts, oldest first, each with one more attempt and a lease."""
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?"  # noqa: S608
             " ORDER BY next_attempt_at, id LIMIT ?",
-            (now, limit),
+            (stored_time(now), limit),
         ) as cur:
             due = [_alert(raw) for raw in await cur.fetchall()]
         claimed = []
         for alert in due:
             await self._conn.execute(
                 "UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                (lease_until, alert.id),
+                (stored_time(lease_until), alert.id),
             )
             claimed.append(
                 AlertRecord(
@@ -127,20 +130,20 @@ class SqliteAlertsRepository:
             )
         return claimed
 
-    async def mark_sent(self, alert_id: int, *, at: str, message_id: int | None) -> None:
+    async def mark_sent(self, alert_id: int, *, at: datetime, message_id: int | None) -> None:
         """Done for good."""
         await self._conn.execute(
             "UPDATE alerts SET status = 'sent', sent_at = ?, telegram_message_id = ?,"
             " last_error = NULL WHERE id = ? AND status = 'pending'",
-            (at, message_id, alert_id),
+            (stored_time(at), message_id, alert_id),
         )
 
-    async def reschedule(self, alert_id: int, *, next_attempt_at: str, error: str) -> None:
+    async def reschedule(self, alert_id: int, *, next_attempt_at: datetime, error: str) -> None:
         """Try again at ``next_attempt_at``."""
         await self._conn.execute(
             "UPDATE alerts SET next_attempt_at = ?, last_error = ? WHERE id = ?"
             " AND status = 'pending'",
-            (next_attempt_at, error[:200], alert_id),
+            (stored_time(next_attempt_at), error[:200], alert_id),
         )
 
     async def recent(self, limit: int) -> list[AlertRecord]:
@@ -151,13 +154,13 @@ class SqliteAlertsRepository:
         ) as cur:
             return [_alert(raw) for raw in await cur.fetchall()]
 
-    async def summary_since(self, since: str) -> list[RuleCount]:
+    async def summary_since(self, since: datetime) -> list[RuleCount]:
         """Per rule, over alerts created after ``since``: hits, subjects, sent, pending."""
         async with self._conn.execute(
             "SELECT rule, SUM(hits), COUNT(DISTINCT subject), SUM(status = 'sent'),"
             " SUM(status = 'pending') FROM alerts WHERE created_at > ?"
             " GROUP BY rule ORDER BY 2 DESC, rule",
-            (since,),
+            (stored_time(since),),
         ) as cur:
             rows = await cur.fetchall()
         return [RuleCount(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]

@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from core.audit.ports import AuditHead, AuditRow
+from core.audit.ports import AuditHead, AuditRow, UnreadableAuditRow
+from storage.columns import read_time_exact, stored_time
 
 _COLUMNS = "id, ts, event_type, severity, account_id, telegram_user_id, details, prev_hash, hash"
 
 
 def _row(raw: Any) -> AuditRow:
-    return AuditRow(
-        id=int(raw[0]),
-        ts=str(raw[1]),
-        event_type=str(raw[2]),
-        severity=str(raw[3]),
-        account_id=raw[4],
-        telegram_user_id=raw[5],
-        details=json.loads(raw[6]),
-        prev_hash=str(raw[7]),
-        hash=str(raw[8]),
-    )
+    try:
+        return AuditRow(
+            id=int(raw[0]),
+            ts=read_time_exact(str(raw[1])),
+            event_type=str(raw[2]),
+            severity=str(raw[3]),
+            account_id=raw[4],
+            telegram_user_id=raw[5],
+            details=json.loads(raw[6]),
+            prev_hash=str(raw[7]),
+            hash=str(raw[8]),
+        )
+    except ValueError as exc:  # a time not in to_iso form, details not JSON: edited by hand
+        raise UnreadableAuditRow(int(raw[0])) from exc
 
 
 class SqliteAuditRepository:
@@ -45,7 +50,7 @@ class SqliteAuditRepository:
             f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             (
                 row.id,
-                row.ts,
+                stored_time(row.ts),
                 row.event_type,
                 row.severity,
                 row.account_id,
@@ -72,7 +77,7 @@ class SqliteAuditRepository:
             [
                 (
                     row.id,
-                    row.ts,
+                    stored_time(row.ts),
                     row.event_type,
                     row.severity,
                     row.account_id,
@@ -95,13 +100,13 @@ class SqliteAuditRepository:
         )
 
     async def iter_rows(
-        self, *, since: str | None = None, batch: int = 5000
+        self, *, since: datetime | None = None, batch: int = 5000
     ) -> AsyncIterator[AuditRow]:
         """Every row in id order, fetched in batches (keyset pagination, constant memory)."""
         last_id = 0
         if since is not None:
             async with self._conn.execute(
-                "SELECT MIN(id) FROM audit_events WHERE ts >= ?", (since,)
+                "SELECT MIN(id) FROM audit_events WHERE ts >= ?", (stored_time(since),)
             ) as cur:
                 found = await cur.fetchone()
             if not found or found[0] is None:

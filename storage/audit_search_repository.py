@@ -7,11 +7,13 @@ so its cost depends on the subject's own events, never on the size of the whole 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import aiosqlite
 
 from core.audit.ports import AuditRow
 from storage.audit_repository import _COLUMNS, _row
+from storage.columns import stored_time
 
 
 def _subject(account_id: int | None, telegram_user_id: int | None) -> tuple[str, int]:
@@ -33,7 +35,7 @@ class SqliteAuditSearchRepository:
         self,
         event_types: Sequence[str],
         *,
-        since: str,
+        since: datetime,
         cap: int,
         account_id: int | None = None,
         telegram_user_id: int | None = None,
@@ -48,7 +50,7 @@ class SqliteAuditSearchRepository:
             f"SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE event_type IN ({marks})"  # noqa: S608
             f" AND {column} = ? AND ts > ? LIMIT ?)"
         )
-        async with self._conn.execute(sql, (*event_types, value, since, cap)) as cur:
+        async with self._conn.execute(sql, (*event_types, value, stored_time(since), cap)) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 

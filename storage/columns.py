@@ -30,3 +30,12 @@ def read_time(text: str) -> datetime:
 def read_time_or_none(text: str | None) -> datetime | None:
     """An optional timestamp column (NULL stays None)."""
     return None if text is None else from_iso(text)
+
+
+def read_time_exact(text: str) -> datetime:
+    """A timestamp column that must read back as exactly its stored text (an audit row's,
+    whose text is hashed): ``ValueError`` when :func:`stored_time` would not reproduce it."""
+    when = from_iso(text)
+    if to_iso(when) != text:
+        raise ValueError(f"{text!r} is not in the stored form")
+    return when

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 import aiosqlite
 
 from core.errors import StorageError
+from storage.columns import stored_time
 
 
 class SqliteKeyCheckRepository:
@@ -26,14 +28,14 @@ class SqliteKeyCheckRepository:
             raise
         return None if row is None else str(row[0])
 
-    async def put(self, mac: str, written_at: str) -> None:
+    async def put(self, mac: str, written_at: datetime) -> None:
         """Store (or replace) the check."""
         try:
             await self._conn.execute(
                 "INSERT INTO key_check (id, mac, written_at) VALUES (1, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET "
                 "mac = excluded.mac, written_at = excluded.written_at",
-                (mac, written_at),
+                (mac, stored_time(written_at)),
             )
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):

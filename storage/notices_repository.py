@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from core.audit.ports import NoticeRecord
+from storage.columns import read_time, stored_time
 
 _COLUMNS = (
     "id, created_at, telegram_user_id, account_id, audit_event_id, event_type, details, attempts"
@@ -17,7 +19,7 @@ _COLUMNS = (
 def _notice(raw: Any) -> NoticeRecord:
     return NoticeRecord(
         id=int(raw[0]),
-        created_at=str(raw[1]),
+        created_at=read_time(raw[1]),
         telegram_user_id=int(raw[2]),
         account_id=int(raw[3]),
         audit_event_id=int(raw[4]),
@@ -33,12 +35,12 @@ class SqliteNoticesRepository:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def recipients(self, account_id: int, *, since: str, limit: int) -> list[int]:
+    async def recipients(self, account_id: int, *, since: datetime, limit: int) -> list[int]:
         """Telegram users with a session on the account since ``since``, plus its last one."""
         async with self._conn.execute(
             "SELECT telegram_user_id FROM sessions WHERE account_id = ? AND created_at > ?"
             " GROUP BY telegram_user_id ORDER BY MAX(created_at) DESC LIMIT ?",
-            (account_id, since, limit),
+            (account_id, stored_time(since), limit),
         ) as cur:
             found = [int(row[0]) for row in await cur.fetchall()]
         async with self._conn.execute(
@@ -52,7 +54,7 @@ class SqliteNoticesRepository:
     async def add(
         self,
         *,
-        created_at: str,
+        created_at: datetime,
         telegram_user_id: int,
         account_id: int,
         audit_event_id: int,
@@ -64,47 +66,49 @@ class SqliteNoticesRepository:
             "INSERT INTO user_notices (created_at, telegram_user_id, account_id, audit_event_id,"
             " event_type, details, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                created_at,
+                stored_time(created_at),
                 telegram_user_id,
                 account_id,
                 audit_event_id,
                 event_type,
                 json.dumps(details, sort_keys=True, separators=(",", ":")),
-                created_at,
+                stored_time(created_at),
             ),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    async def claim_due(self, *, now: str, lease_until: str, limit: int) -> list[NoticeRecord]:
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[NoticeRecord]:
         """Due pending notices, oldest first, each with one more attempt and a lease."""
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM user_notices WHERE status = 'pending'"  # noqa: S608
             " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-            (now, limit),
+            (stored_time(now), limit),
         ) as cur:
             due = [_notice(raw) for raw in await cur.fetchall()]
         for notice in due:
             await self._conn.execute(
                 "UPDATE user_notices SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                (lease_until, notice.id),
+                (stored_time(lease_until), notice.id),
             )
         return [NoticeRecord(**{**n.__dict__, "attempts": n.attempts + 1}) for n in due]
 
-    async def mark_sent(self, notice_id: int, *, at: str) -> None:
+    async def mark_sent(self, notice_id: int, *, at: datetime) -> None:
         """Delivered."""
         await self._conn.execute(
             "UPDATE user_notices SET status = 'sent', sent_at = ?, last_error = NULL"
             " WHERE id = ? AND status = 'pending'",
-            (at, notice_id),
+            (stored_time(at), notice_id),
         )
 
-    async def reschedule(self, notice_id: int, *, next_attempt_at: str, error: str) -> None:
+    async def reschedule(self, notice_id: int, *, next_attempt_at: datetime, error: str) -> None:
         """Try again later."""
         await self._conn.execute(
             "UPDATE user_notices SET next_attempt_at = ?, last_error = ? WHERE id = ?"
             " AND status = 'pending'",
-            (next_attempt_at, error[:200], notice_id),
+            (stored_time(next_attempt_at), error[:200], notice_id),
         )
 
     async def give_up(self, notice_id: int, *, error: str) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import aiosqlite
 
 from core.audit.ports import RestoreNotice
+from storage.columns import read_time, stored_time
 
 
 class SqliteRestoreNoticesRepository:
@@ -16,13 +18,16 @@ class SqliteRestoreNoticesRepository:
         self._conn = conn
 
     async def add(
-        self, telegram_user_ids: Iterable[int], *, archive_created_at: str, at: str
+        self, telegram_user_ids: Iterable[int], *, archive_created_at: datetime, at: datetime
     ) -> None:
         """Queue one notice per user (a later restore replaces an undelivered one)."""
         await self._conn.executemany(
             "INSERT OR REPLACE INTO restore_notices"
             " (telegram_user_id, archive_created_at, created_at) VALUES (?, ?, ?)",
-            [(user, archive_created_at, at) for user in telegram_user_ids],
+            [
+                (user, stored_time(archive_created_at), stored_time(at))
+                for user in telegram_user_ids
+            ],
         )
 
     async def due(self, limit: int) -> list[RestoreNotice]:
@@ -32,7 +37,10 @@ class SqliteRestoreNoticesRepository:
             " ORDER BY created_at, telegram_user_id LIMIT ?",
             (limit,),
         ) as cur:
-            return [RestoreNotice(row[0], row[1], row[2]) for row in await cur.fetchall()]
+            return [
+                RestoreNotice(int(row[0]), read_time(row[1]), int(row[2]))
+                for row in await cur.fetchall()
+            ]
 
     async def remove(self, telegram_user_id: int) -> None:
         """Delivered, or given up."""

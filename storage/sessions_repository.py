@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from core.accounts.ports import SessionRecord
+from core.accounts.ports import EndReason, SessionRecord
 from storage.columns import read_time, read_time_or_none, stored_time
 
 _COLUMNS = "id, account_id, telegram_user_id, created_at, last_seen_at, expires_at, ended_at"
@@ -22,7 +22,7 @@ def _session(row: Any) -> SessionRecord:
         last_seen_at=read_time(row[4]),
         expires_at=read_time(row[5]),
         ended_at=read_time_or_none(row[6]),
-        end_reason=row[7] if len(row) > 7 else None,
+        end_reason=EndReason.of(row[7]) if len(row) > 7 and row[7] is not None else None,
     )
 
 
@@ -79,15 +79,20 @@ class SqliteSessionsRepository:
             "UPDATE sessions SET last_seen_at = ? WHERE id = ?", (stored_time(at), session_id)
         )
 
-    async def end(self, session_id: int, at: datetime, reason: str) -> None:
+    async def end(self, session_id: int, at: datetime, reason: EndReason) -> None:
         """End one session."""
         await self._conn.execute(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-            (stored_time(at), reason, session_id),
+            (stored_time(at), str(reason), session_id),
         )
 
     async def end_for_account(
-        self, account_id: int, at: datetime, reason: str, *, keep_session_id: int | None = None
+        self,
+        account_id: int,
+        at: datetime,
+        reason: EndReason,
+        *,
+        keep_session_id: int | None = None,
     ) -> list[int]:
         """End an account's live sessions except one; return their Telegram user ids."""
         async with self._conn.execute(

@@ -14,11 +14,14 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
+from core.accounts.ports import EndReason
 from core.backups.ports import DatabaseCheck
 from core.errors import StorageError
 from core.ports import UnitOfWork
+from storage.columns import stored_time
 from storage.database import Database
 from storage.migrator import code_schema_version
 
@@ -261,13 +264,17 @@ class SqliteDatabaseFiles:
         """See :func:`check_file`."""
         return await asyncio.to_thread(check_file, path)
 
-    async def end_sessions(self, path: Path, at: str, reason: str, new_stamp: str = "") -> int:
+    async def end_sessions(
+        self, path: Path, at: datetime, reason: EndReason, new_stamp: str = ""
+    ) -> int:
         """See :func:`end_live_sessions`."""
-        return await asyncio.to_thread(end_live_sessions, path, at, reason, new_stamp)
+        return await asyncio.to_thread(
+            end_live_sessions, path, stored_time(at), str(reason), new_stamp
+        )
 
-    async def live_session_users(self, path: Path, at: str) -> list[int]:
+    async def live_session_users(self, path: Path, at: datetime) -> list[int]:
         """See :func:`live_session_users`."""
-        return await asyncio.to_thread(live_session_users, path, at)
+        return await asyncio.to_thread(live_session_users, path, stored_time(at))
 
     @asynccontextmanager
     async def exclusive(

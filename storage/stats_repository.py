@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import aiosqlite
 
 from core.audit.ports import PlatformStats
+from storage.columns import stored_time
 
 
 class SqliteStatsRepository:
@@ -13,7 +16,7 @@ class SqliteStatsRepository:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def snapshot(self, *, now: str, day_start: str) -> PlatformStats:
+    async def snapshot(self, *, now: datetime, day_start: datetime) -> PlatformStats:
         """Users, licenses active at ``now``, pending payments, alerts since ``day_start``."""
         async with self._conn.execute(
             "SELECT (SELECT COUNT(*) FROM users),"
@@ -21,7 +24,7 @@ class SqliteStatsRepository:
             "   WHERE starts_at <= ? AND ends_at > ?),"
             " (SELECT COUNT(*) FROM payments WHERE status = 'pending'),"
             " (SELECT COUNT(*) FROM alerts WHERE created_at >= ?)",
-            (now, now, day_start),
+            (stored_time(now), stored_time(now), stored_time(day_start)),
         ) as cur:
             row = await cur.fetchone()
         assert row is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -126,7 +127,7 @@ async def test_chain_verifies_and_rows_link(database: Database) -> None:
     assert [r.id for r in rows] == list(range(1, 21))
     assert rows[0].prev_hash == "0" * 64
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
-    assert rows[0].ts.endswith("Z")
+    assert rows[0].ts.utcoffset() == timedelta(0)
     report = await log.verify()
     assert report.ok and report.checked == 20
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from core.adapters import backup_archive as archive
-from core.adapters.backup_archive import BackupError
 from core.audit.log import AuditEvent, EventType
 from core.authz import OPERATOR, Actor, AdminRights
+from core.backups import archive_rules as rules
+from core.backups.archive_rules import BackupError
 from core.backups.service import PRE_RESTORE, BackupService
 from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
@@ -217,7 +218,7 @@ async def test_archive_format_manifest_and_permissions(services: Services, tmp_p
     await add_user(services, "alice@example.com", 11)
     info = await services.backups.create(OPERATOR)
     path = services.backups.directory / info.name
-    assert archive.NAME_RE.fullmatch(info.name)
+    assert rules.NAME_RE.fullmatch(info.name)
     assert info.name == f"verzek-{services.clock.now():%Y%m%dT%H%M%SZ}.tar.gz"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(services.backups.directory.stat().st_mode & 0o777) == "0o700"
@@ -620,7 +621,7 @@ async def test_an_unreadable_database_is_kept_as_is_by_the_safety_backup(
 
 
 async def test_manifest_round_trip_and_validation() -> None:
-    manifest = archive.Manifest(
+    manifest = rules.Manifest(
         created_at=FakeClock().now(),
         reason="manual",
         schema_version=3,
@@ -629,7 +630,7 @@ async def test_manifest_round_trip_and_validation() -> None:
         db_sha256="a" * 64,
         row_counts={"users": 2},
     )
-    assert archive.Manifest.from_bytes(manifest.to_bytes()) == manifest
+    assert rules.Manifest.from_bytes(manifest.to_bytes()) == manifest
     body = json.loads(manifest.to_bytes())
     for broken in (
         {**body, "format_version": 2},
@@ -639,6 +640,6 @@ async def test_manifest_round_trip_and_validation() -> None:
         {**body, "created_at": "yesterday"},
     ):
         with pytest.raises(BackupError):
-            archive.Manifest.from_bytes(json.dumps(broken).encode())
-    assert archive.human_size(999) == "999 B" and archive.human_size(1_234_567) == "1.2 MB"
-    assert archive.human_size(3_500_000_000) == "3.5 GB"
+            rules.Manifest.from_bytes(json.dumps(broken).encode())
+    assert rules.human_size(999) == "999 B" and rules.human_size(1_234_567) == "1.2 MB"
+    assert rules.human_size(3_500_000_000) == "3.5 GB"

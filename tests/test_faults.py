@@ -24,9 +24,9 @@ from bot import texts
 from bot.fake_telegram import Message, TelegramUser, html_to_plain
 from bot.jobs.backups import JOB_NAME
 from core.adapters import backup_archive
-from core.adapters.backup_archive import BackupError
 from core.audit.log import EventType
 from core.authz import OPERATOR
+from core.backups.archive_rules import BackupError
 from core.clock import FakeClock
 from core.crypto import generate_master_key
 from tests.support.bot_process import REPO_ROOT, BotProcess, new_token

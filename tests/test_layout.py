@@ -73,7 +73,7 @@ ADAPTERS = "core/adapters"
 # Backup codes are still hashed with argon2 inside the 2FA service itself (a behaviour-neutral
 # follow-up moves that hasher behind core/adapters/passwords.py).
 ADAPTER_LIBRARY_EXCEPTIONS = {"core/twofactor/service.py": ("argon2",)}
-# Pure rules: every ``rules.py`` of a feature, plus these small kernel modules.
+# Pure rules: every ``rules.py`` and ``*_rules.py`` of a feature, plus these small kernel modules.
 PURE_KERNEL = {
     "core/clock.py",
     "core/digits.py",
@@ -109,7 +109,11 @@ def relative(path: Path) -> str:
 
 
 def pure_rule_modules() -> list[Path]:
-    modules = [path for path in python_files("core") if path.name == "rules.py"]
+    modules = [
+        path
+        for path in python_files("core")
+        if path.stem == "rules" or path.stem.endswith("_rules")
+    ]
     return modules + [ROOT / name for name in sorted(PURE_KERNEL)]
 
 
@@ -127,6 +131,8 @@ def test_no_module_is_over_500_lines() -> None:
 def test_pure_rule_modules_do_no_io() -> None:
     modules = pure_rule_modules()
     assert len([m for m in modules if m.name == "rules.py"]) >= 2  # payments, withdrawals
+    assert ROOT / "core/accounts/password_rules.py" in modules
+    assert ROOT / "core/backups/archive_rules.py" in modules
     for path in modules:
         assert path.exists(), f"{relative(path)} is listed as pure but does not exist"
         for name in imported_modules(path):

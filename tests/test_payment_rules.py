@@ -14,7 +14,7 @@ from core.config import PaymentSettings
 from core.errors import Refusal
 from core.payments.ports import InvoiceRecord, InvoiceStatus
 from core.payments.refusals import TxHashMalformed
-from core.payments.rules import Check, Outcome, Reason, epoch_ms, evaluate, normalise_tx_hash
+from core.payments.rules import Check, CheckNote, Outcome, epoch_ms, evaluate, normalise_tx_hash
 from tests.support.fake_tronscan import (
     FAKE_USDT,
     RECEIVE_ADDRESS,
@@ -63,7 +63,7 @@ def transfer(data: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_recorded_success_is_approved_with_every_check_passing() -> None:
     verdict = judge(load("transaction-info.success.json"))
-    assert verdict.outcome is Outcome.APPROVE and verdict.reason is Reason.OK
+    assert verdict.outcome is Outcome.APPROVE and verdict.reason is CheckNote.OK
     assert verdict.paid_micro == 29_000_000
     assert [c.check for c in verdict.checks] == list(Check)
     assert all(c.passed for c in verdict.checks)
@@ -73,25 +73,25 @@ def test_out_of_energy_is_refused_although_revert_is_false() -> None:
     data = load("transaction-info.out-of-energy.json")
     assert data["revert"] is False and data["contractRet"] == "OUT_OF_ENERGY"
     verdict = judge(data)
-    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.TX_FAILED
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.TX_FAILED
 
 
 @pytest.mark.parametrize("result", ["REVERT", "", "success", None])
 def test_only_contract_ret_success_counts(result: str | None) -> None:
     verdict = judge(variant(lambda d: d.update(contractRet=result)))
-    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.TX_FAILED
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.TX_FAILED
 
 
 def test_unknown_hash_stays_pending() -> None:
     verdict = evaluate(None, invoice(), SETTINGS)
-    assert verdict.outcome is Outcome.PENDING and verdict.reason is Reason.NOT_FOUND
+    assert verdict.outcome is Outcome.PENDING and verdict.reason is CheckNote.NOT_FOUND
 
 
 def test_a_token_that_calls_itself_usdt_is_refused() -> None:
     data = variant(lambda d: transfer(d).update(contract_address=FAKE_USDT))
     assert transfer(data)["symbol"] == "USDT" and transfer(data)["name"] == "Tether USD"
     verdict = judge(data)
-    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.WRONG_TOKEN
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.WRONG_TOKEN
 
 
 def test_the_top_level_to_address_is_never_taken_for_the_payee() -> None:
@@ -102,7 +102,7 @@ def test_the_top_level_to_address_is_never_taken_for_the_payee() -> None:
         d["tokenTransferInfo"]["to_address"] = RECEIVE_ADDRESS
 
     verdict = judge(variant(elsewhere))
-    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.WRONG_RECIPIENT
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.WRONG_RECIPIENT
 
 
 def test_any_transfer_of_the_list_may_be_ours() -> None:
@@ -118,7 +118,7 @@ def test_any_transfer_of_the_list_may_be_ours() -> None:
 
 def test_a_transaction_without_transfers_is_refused() -> None:
     verdict = judge(variant(lambda d: d.update(trc20TransferInfo=[])))
-    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.NO_TRANSFER
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.NO_TRANSFER
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_the_amount_is_compared_in_integers_within_the_tolerance(
     verdict = judge(variant(lambda d: transfer(d).update(amount_str=amount_str)))
     assert verdict.outcome is outcome
     if outcome is Outcome.FAIL:
-        assert verdict.reason is Reason.AMOUNT_MISMATCH
+        assert verdict.reason is CheckNote.AMOUNT_MISMATCH
 
 
 def test_the_decimals_field_does_not_change_the_amount() -> None:
@@ -151,7 +151,7 @@ def test_the_decimals_field_does_not_change_the_amount() -> None:
 
 def test_an_invoice_two_steps_up_does_not_accept_the_base_price() -> None:
     verdict = judge(success(), invoice(amount_micro=29_020_000))
-    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.AMOUNT_MISMATCH
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.AMOUNT_MISMATCH
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_confirmations_below_the_minimum_keep_it_pending(
     verdict = judge(success(confirmations=confirmations))
     assert verdict.outcome is outcome
     if outcome is Outcome.PENDING:
-        assert verdict.reason is Reason.CONFIRMATIONS
+        assert verdict.reason is CheckNote.CONFIRMATIONS
 
 
 def test_the_confirmed_flag_alone_is_not_enough() -> None:
@@ -175,7 +175,7 @@ def test_the_confirmed_flag_alone_is_not_enough() -> None:
 def test_a_transfer_older_than_the_invoice_is_refused() -> None:
     created_after = datetime.fromtimestamp(TX_TIME_MS // 1000, UTC) + timedelta(milliseconds=1)
     verdict = judge(success(), invoice(created=created_after))
-    assert verdict.outcome is Outcome.FAIL and verdict.reason is Reason.BEFORE_INVOICE
+    assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.BEFORE_INVOICE
     same_ms = datetime.fromtimestamp(TX_TIME_MS // 1000, UTC)
     assert epoch_ms(same_ms) == TX_TIME_MS
     assert judge(success(), invoice(created=same_ms)).outcome is Outcome.APPROVE
@@ -184,7 +184,7 @@ def test_a_transfer_older_than_the_invoice_is_refused() -> None:
 def test_another_receive_address_in_the_invoice_is_what_counts() -> None:
     other = InvoiceRecord(**{**invoice().__dict__, "receive_address": USDT})
     verdict = judge(success(), other)
-    assert verdict.reason is Reason.WRONG_RECIPIENT
+    assert verdict.reason is CheckNote.WRONG_RECIPIENT
 
 
 @pytest.mark.parametrize("text", ["", "abc", "g" * 64, "0x" + "a" * 64, "a" * 63, "a" * 65])

@@ -26,7 +26,7 @@ from core.payments.refusals import (
     TxAlreadySent,
     TxBeingChecked,
 )
-from core.payments.rules import Reason
+from core.payments.rules import CheckNote
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.services import Services
 from storage.migrator import available_migrations
@@ -230,7 +230,7 @@ async def test_repeated_failed_verifications_are_suspicious(
         failed["hash"] = tx_hash(100 + n)
         payment = await services.payments.submit(alice, invoice.id, fake.add(failed))
         report = await services.payments.check(payment.id)
-        assert report.decided and report.reason is Reason.TX_FAILED
+        assert report.decided and report.reason is CheckNote.TX_FAILED
         assert report.payment.status == PaymentStatus.FAILED
     findings = await suspicious(services)
     assert [f["rule"] for f in findings] == ["payment_failed_verifications"]
@@ -256,7 +256,7 @@ async def test_tampered_rows_are_never_trusted(
     history = await services.payments.history(alice.account_id)
     assert history.untrusted == {payment.id}
     report = await services.payments.check(payment.id)
-    assert report.reason is Reason.TAMPERED and report.signature_ok is False
+    assert report.reason is CheckNote.TAMPERED and report.signature_ok is False
 
     await execute(services, "UPDATE licenses SET tier = 'pro'")
     assert await services.licenses.status(alice.account_id) is None

@@ -33,8 +33,8 @@ from bot.flows import (
     take_secret,
 )
 from bot.wording import count
-from core.adapters.backup_archive import BackupError, Manifest, human_size
 from core.authz import Actor
+from core.backups.archive_rules import BackupError, Manifest, human_size
 from core.backups.results import BackupInfo, RestoreIncomplete
 from core.backups.service import MANUAL
 from core.errors import Refusal

@@ -14,8 +14,8 @@ from html import escape
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.handlers.backups import tell_admins
-from core.adapters.backup_archive import BackupError, human_size
 from core.authz import SYSTEM
+from core.backups.archive_rules import BackupError, human_size
 from core.backups.service import NIGHTLY
 from core.config import Settings
 

@@ -22,7 +22,6 @@ from telegram.warnings import PTBDeprecationWarning
 from bot import texts
 from bot.audit_views import alert_message, notice_text
 from bot.context import Context, VerzekApplication
-from core.clock import from_iso
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -131,7 +130,7 @@ class OutboxDelivery:
         or failing Telegram waits for the next run. Returns how many were sent."""
         sent = 0
         for notice in await services.notices.restore_notices_due():
-            taken = from_iso(notice.archive_created_at).strftime(RESTORE_TIME_FORMAT)
+            taken = notice.archive_created_at.strftime(RESTORE_TIME_FORMAT)
             try:
                 await bot.send_message(
                     notice.telegram_user_id, texts.RESTORE_LOGGED_OUT.format(time=taken)

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from core.accounts.ports import UserRecord
 from core.accounts.throttle import window_lock_until
-from core.clock import from_iso, to_iso
 from core.ports import UnitOfWork
 
 LOCK_FAILURES = 5
@@ -58,12 +57,12 @@ async def login_lock_seconds(
     failure on the email, and a Telegram user's failures on any email lock it too. An
     unknown email runs the same queries with nobody trusted, like a stranger on a real one.
     """
-    since = to_iso(now - timedelta(hours=1))
+    since = now - timedelta(hours=1)
     account_id = user.id if user is not None else 0
     trusted = await uow.accounts.logged_in_from(
         account_id=account_id,
         telegram_user_id=telegram_user_id,
-        since=to_iso(now - TRUSTED_FOR),
+        since=now - TRUSTED_FOR,
     )
     if trusted:
         bucket = await uow.accounts.user_login_failures_since(
@@ -74,7 +73,7 @@ async def login_lock_seconds(
             email_key=email_key,
             account_id=account_id,
             since=since,
-            trusted_since=to_iso(now - TRUSTED_FOR),
+            trusted_since=now - TRUSTED_FOR,
         )
     every = await uow.accounts.login_failures_since(email_key=email_key, since=since)
     by_user = await uow.accounts.telegram_failures_since(
@@ -83,9 +82,9 @@ async def login_lock_seconds(
     ends = [
         until
         for until in (
-            window_locked_until([from_iso(t) for t in bucket], now),
-            hourly_cap_until([from_iso(t) for t in every], now),
-            locked_until([from_iso(t) for t in by_user], now),
+            window_locked_until(bucket, now),
+            hourly_cap_until(every, now),
+            locked_until(by_user, now),
         )
         if until is not None
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -21,6 +22,31 @@ class UserRecord:
     last_login_at: datetime | None
 
 
+class EndReason(StrEnum):
+    """Why a session, a flow or a login attempt can no longer finish (values are stored as
+    session end reasons and stamp reasons)."""
+
+    LOGGED_OUT = "logout"
+    EXPIRED = "expired"  # the absolute lifetime
+    IDLE = "idle"
+    REPLACED = "replaced"  # the same Telegram account logged in again
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason, not a password)
+    EMAIL_CHANGED = "email_changed"
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    RESTORED = "restored"
+    PROOF_EXPIRED = "proof_expired"  # the password/code check is older than the flow timeout
+    ENDED = "ended"  # anything else
+
+    @classmethod
+    def of(cls, text: str | None) -> EndReason:
+        """The reason stored as ``text`` (``ENDED`` when unknown)."""
+        try:
+            return cls(text or "")
+        except ValueError:
+            return cls.ENDED
+
+
 @dataclass(frozen=True)
 class SessionRecord:
     """A login session bound to one Telegram user."""
@@ -32,7 +58,7 @@ class SessionRecord:
     last_seen_at: datetime
     expires_at: datetime
     ended_at: datetime | None
-    end_reason: str | None = None  # read only by ``SessionsRepository.get``
+    end_reason: EndReason | None = None  # read only by ``SessionsRepository.get``
 
 
 @dataclass(frozen=True)
@@ -106,7 +132,9 @@ class AccountsRepository(Protocol):
         """Remember the Telegram account and time of a successful login."""
         ...
 
-    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: str) -> int:
+    async def add_login_failure(
+        self, email_key: str, telegram_user_id: int, at: datetime
+    ) -> int:
         """Record one failed (or reserved, not yet verified) password check; return its id."""
         ...
 
@@ -114,28 +142,32 @@ class AccountsRepository(Protocol):
         """Withdraw a reserved failure whose password turned out to be right."""
         ...
 
-    async def login_failures_since(self, *, email_key: str, since: str) -> list[str]:
+    async def login_failures_since(self, *, email_key: str, since: datetime) -> list[datetime]:
         """Times (ascending) of failures for this email key since ``since``."""
         ...
 
     async def shared_login_failures_since(
-        self, *, email_key: str, account_id: int, since: str, trusted_since: str
-    ) -> list[str]:
+        self, *, email_key: str, account_id: int, since: datetime, trusted_since: datetime
+    ) -> list[datetime]:
         """Times (ascending) of failures for this email key by Telegram users with no session
         on ``account_id`` begun at or after ``trusted_since`` (the shared bucket)."""
         ...
 
     async def user_login_failures_since(
-        self, *, email_key: str, telegram_user_id: int, since: str
-    ) -> list[str]:
+        self, *, email_key: str, telegram_user_id: int, since: datetime
+    ) -> list[datetime]:
         """Times (ascending) of failures for this email key by one Telegram user."""
         ...
 
-    async def telegram_failures_since(self, *, telegram_user_id: int, since: str) -> list[str]:
+    async def telegram_failures_since(
+        self, *, telegram_user_id: int, since: datetime
+    ) -> list[datetime]:
         """Times (ascending) of failures by this Telegram user since ``since``."""
         ...
 
-    async def logged_in_from(self, *, account_id: int, telegram_user_id: int, since: str) -> bool:
+    async def logged_in_from(
+        self, *, account_id: int, telegram_user_id: int, since: datetime
+    ) -> bool:
         """True when this Telegram user began a session on the account at/after ``since``."""
         ...
 
@@ -178,12 +210,17 @@ class SessionsRepository(Protocol):
         """Record activity."""
         ...
 
-    async def end(self, session_id: int, at: datetime, reason: str) -> None:
+    async def end(self, session_id: int, at: datetime, reason: EndReason) -> None:
         """End one session."""
         ...
 
     async def end_for_account(
-        self, account_id: int, at: datetime, reason: str, *, keep_session_id: int | None = None
+        self,
+        account_id: int,
+        at: datetime,
+        reason: EndReason,
+        *,
+        keep_session_id: int | None = None,
     ) -> list[int]:
         """End every live session of an account except ``keep_session_id``; return the
         Telegram user ids whose sessions ended."""

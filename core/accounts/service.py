@@ -50,7 +50,7 @@ from core.accounts.sessions import (
 )
 from core.adapters.passwords import PasswordService
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
-from core.clock import Clock, to_iso
+from core.clock import Clock
 from core.errors import DuplicateError, Refusal
 from core.ports import UnitOfWork
 
@@ -251,9 +251,7 @@ class AccountService:
                     ),
                 )
             else:
-                await uow.accounts.add_login_failure(
-                    email_key, telegram_user_id, to_iso(self._clock.now())
-                )
+                await uow.accounts.add_login_failure(email_key, telegram_user_id, self._clock.now())
             await uow.commit()
         if locked:
             # No password work while locked: the reply already says so, and hashing for

@@ -22,8 +22,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from core.accounts.ports import EndReason as EndReason  # re-exported: its long-standing home
 from core.accounts.ports import SessionRecord
 from core.audit.log import AuditEvent, AuditLog, EventType
 from core.clock import Clock
@@ -34,31 +34,6 @@ from core.ports import UnitOfWork
 _TOUCH_EVERY = timedelta(seconds=60)
 # How long a password or 2FA check counts as fresh: the flow timeout (SPEC §3).
 REAUTH_VALIDITY = timedelta(minutes=5)
-
-
-class EndReason(StrEnum):
-    """Why a session, a flow or a login attempt can no longer finish (values are stored as
-    session end reasons and stamp reasons)."""
-
-    LOGGED_OUT = "logout"
-    EXPIRED = "expired"  # the absolute lifetime
-    IDLE = "idle"
-    REPLACED = "replaced"  # the same Telegram account logged in again
-    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason, not a password)
-    EMAIL_CHANGED = "email_changed"
-    MFA_ENABLED = "mfa_enabled"
-    MFA_DISABLED = "mfa_disabled"
-    RESTORED = "restored"
-    PROOF_EXPIRED = "proof_expired"  # the password/code check is older than the flow timeout
-    ENDED = "ended"  # anything else
-
-    @classmethod
-    def of(cls, text: str | None) -> EndReason:
-        """The reason stored as ``text`` (``ENDED`` when unknown)."""
-        try:
-            return cls(text or "")
-        except ValueError:
-            return cls.ENDED
 
 
 class FlowEnded(VerzekError):
@@ -241,7 +216,7 @@ class SessionService:
         ):
             raise FlowEnded(EndReason.ENDED, session_ended=True)
         if record.ended_at is not None:
-            raise FlowEnded(EndReason.of(record.end_reason), session_ended=True)
+            raise FlowEnded(record.end_reason or EndReason.ENDED, session_ended=True)
         if now >= record.expires_at:
             raise FlowEnded(EndReason.EXPIRED, session_ended=True)
         if now >= record.last_seen_at + self._idle:

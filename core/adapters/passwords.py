@@ -1,4 +1,5 @@
-"""Password rules (SPEC §4) and argon2id hashing off the event loop."""
+"""argon2id hashing off the event loop, and the password policy check run there too (the
+policy itself, pure: core/accounts/password_rules.py)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,17 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar, TypeVarTuple
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
-from core.errors import Reason, Refusal
+from core.accounts.password_rules import MAX_LENGTH, PasswordTooLong, policy_problem
+from core.errors import Refusal
 
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
 
-MIN_LENGTH = 12
-MAX_LENGTH = 128
-MIN_SCORE = 3
 # CPU priority (nice) of the hashing threads. argon2 runs 4 lanes per hash, so a burst of
 # logins keeps every core busy; at the same priority the event loop and the SQLite thread
 # then wait for the scheduler on each hop, and every other user's command stalls for
@@ -38,52 +35,6 @@ def _lower_thread_priority() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
-
-
-# --- why a password is refused (words: bot/texts/en/accounts.py) --------------------------
-
-
-@dataclass(frozen=True)
-class PasswordTooShort(Reason):
-    """Fewer than ``minimum`` characters (``length`` given)."""
-
-    minimum: int
-    length: int
-
-
-@dataclass(frozen=True)
-class PasswordTooLong(Reason):
-    """More than ``maximum`` characters."""
-
-    maximum: int
-
-
-@dataclass(frozen=True)
-class PasswordHasEmailName(Reason):
-    """The password contains the name part of the account's email address."""
-
-
-@dataclass(frozen=True)
-class PasswordGuessable(Reason):
-    """zxcvbn scores it too low; ``hints`` are zxcvbn's own feedback (its warning first)."""
-
-    hints: tuple[str, ...] = ()
-
-
-def _policy_problem(password: str, email: str) -> Reason | None:
-    if len(password) < MIN_LENGTH:
-        return PasswordTooShort(MIN_LENGTH, len(password))
-    if len(password) > MAX_LENGTH:
-        return PasswordTooLong(MAX_LENGTH)
-    local = email.split("@", 1)[0].lower()
-    if len(local) >= 3 and local in password.lower():
-        return PasswordHasEmailName()
-    result = zxcvbn(password, user_inputs=[email, local], max_length=MAX_LENGTH)
-    if result["score"] < MIN_SCORE:
-        feedback = result.get("feedback") or {}
-        hints = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
-        return PasswordGuessable(tuple(part for part in hints if part))
-    return None
 
 
 class PasswordService:
@@ -106,7 +57,7 @@ class PasswordService:
         """Raise a :class:`Refusal` saying why when ``password`` is not acceptable."""
         if len(password) > MAX_LENGTH:  # never feed huge input to zxcvbn
             raise Refusal(PasswordTooLong(MAX_LENGTH))
-        problem = await self._run(_policy_problem, password, email)
+        problem = await self._run(policy_problem, password, email)
         if problem:
             raise Refusal(problem)
 

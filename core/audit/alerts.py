@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from core.audit.ports import AlertRecord, RuleCount
 from core.authz import Actor, AdminRights
-from core.clock import Clock, to_iso
+from core.clock import Clock
 from core.ports import UnitOfWork
 
 LEASE = timedelta(seconds=60)
@@ -49,18 +49,14 @@ class AlertService:
         """Alerts to send now (oldest first), each leased and with its attempt counted."""
         now = self._clock.now()
         async with self._uow() as uow:
-            claimed = await uow.alerts.claim_due(
-                now=to_iso(now), lease_until=to_iso(now + LEASE), limit=limit
-            )
+            claimed = await uow.alerts.claim_due(now=now, lease_until=now + LEASE, limit=limit)
             await uow.commit()
         return claimed
 
     async def delivered(self, alert_id: int, message_id: int | None) -> None:
         """Telegram accepted the alert: it is done for good."""
         async with self._uow() as uow:
-            await uow.alerts.mark_sent(
-                alert_id, at=to_iso(self._clock.now()), message_id=message_id
-            )
+            await uow.alerts.mark_sent(alert_id, at=self._clock.now(), message_id=message_id)
             await uow.commit()
 
     async def failed(
@@ -69,7 +65,7 @@ class AlertService:
         """A send failed: schedule the next try with backoff; return when it is due."""
         due = self._clock.now() + backoff(alert.attempts, retry_after)
         async with self._uow() as uow:
-            await uow.alerts.reschedule(alert.id, next_attempt_at=to_iso(due), error=error)
+            await uow.alerts.reschedule(alert.id, next_attempt_at=due, error=error)
             await uow.commit()
         return due
 
@@ -84,6 +80,6 @@ class AlertService:
         and alerts sent/pending. Reads the alert rows, not the audit log, so it stays cheap
         during an attack (thousands of hits fold into a handful of alerts). Admins only."""
         self._rights.require(actor, "suspicious")
-        since = to_iso(self._clock.now() - timedelta(hours=hours))
+        since = self._clock.now() - timedelta(hours=hours)
         async with self._uow(read_only=True) as uow:
             return await uow.alerts.summary_since(since)

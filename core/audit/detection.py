@@ -29,7 +29,6 @@ from typing import Any
 
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.ports import AuditRow
-from core.clock import from_iso, to_iso
 from core.config import AlertSettings
 from core.ports import UnitOfWork
 
@@ -134,7 +133,7 @@ class Detector:
         account_id: int | None = None,
         telegram_user_id: int | None = None,
     ) -> int:
-        since = to_iso(from_iso(row.ts) - window)
+        since = row.ts - window
         return await uow.audit_search.count_since(
             event_types,
             since=since,
@@ -262,9 +261,7 @@ class Detector:
         self, uow: UnitOfWork, trigger: AuditRow, finding: Finding, log: AuditLog
     ) -> None:
         dedupe = max(timedelta(minutes=self._settings.dedupe_minutes), finding.window)
-        await report_finding(
-            uow, log, finding, at=from_iso(trigger.ts), dedupe=dedupe, trigger_id=trigger.id
-        )
+        await report_finding(uow, log, finding, at=trigger.ts, dedupe=dedupe, trigger_id=trigger.id)
 
 
 async def report_finding(
@@ -284,7 +281,7 @@ async def report_finding(
     call this with their own :class:`Finding`.
     """
     state = await uow.alerts.dedupe_state(finding.rule, finding.subject)
-    folded = state is not None and from_iso(state.last_alert_at) > at - dedupe
+    folded = state is not None and state.last_alert_at > at - dedupe
     trigger = {"trigger_event_id": trigger_id} if trigger_id is not None else {}
     suspicious = await log.append(
         uow,
@@ -308,7 +305,7 @@ async def report_finding(
     await uow.alerts.add(
         created_at=suspicious.ts,
         rule=str(finding.rule),
-        severity=str(finding.severity),
+        severity=finding.severity,
         subject=finding.subject,
         account_id=finding.account_id,
         telegram_user_id=finding.telegram_user_id,

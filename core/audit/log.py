@@ -17,10 +17,12 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.audit.ports import AuditRow
+from core.audit.ports import AuditRow, UnreadableAuditRow
+from core.audit.ports import Severity as Severity  # re-exported: its long-standing home
 from core.clock import Clock, to_iso
 from core.ports import UnitOfWork
 
@@ -60,12 +62,6 @@ class EventType(StrEnum):
     BACKUP_RESTORED = "BACKUP_RESTORED"
 
 
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
 # Detail keys that would suggest a secret is being logged; refused outright.
 _SECRET_KEY = re.compile(
     r"pass(word|phrase)|secret|token|(^|_)otp($|_)|api_?key|private_?key|mnemonic|seed"
@@ -94,7 +90,7 @@ def canonical_bytes(row: AuditRow) -> bytes:
     """The exact bytes hashed for a row (everything but the hash itself)."""
     body = {
         "id": row.id,
-        "ts": row.ts,
+        "ts": to_iso(row.ts),  # the stored text (storage reads it back exactly)
         "event_type": row.event_type,
         "severity": row.severity,
         "account_id": row.account_id,
@@ -152,7 +148,7 @@ class AuditLog:
         prev_hash = head.last_hash if head else GENESIS_HASH
         draft = AuditRow(
             id=(head.last_id if head else 0) + 1,
-            ts=to_iso(self._clock.now()),
+            ts=self._clock.now().astimezone(UTC),
             event_type=str(event.event_type),
             severity=str(event.severity),
             account_id=event.account_id,
@@ -183,7 +179,16 @@ class AuditLog:
             expected_prev = GENESIS_HASH
             expected_id = 1
             checked = 0
-            async for row in uow.audit.iter_rows():
+            rows = uow.audit.iter_rows()
+            while True:
+                try:
+                    row = await anext(rows)
+                except StopAsyncIteration:
+                    break
+                except UnreadableAuditRow as exc:
+                    return ChainReport(
+                        False, checked, exc.row_id, "its stored form was edited (unreadable)"
+                    )
                 if row.id != expected_id:
                     return ChainReport(
                         False, checked, row.id, f"row {expected_id} is missing (next is {row.id})"
@@ -211,8 +216,8 @@ class AuditLog:
             )
         return ChainReport(True, checked)
 
-    async def export(self, since: str | None = None) -> AsyncIterator[AuditRow]:
-        """Yield rows in order (from ``since``, an ISO timestamp, if given)."""
+    async def export(self, since: datetime | None = None) -> AsyncIterator[AuditRow]:
+        """Yield rows in order (from ``since``, if given)."""
         async with self._uow_factory(read_only=True) as uow:
             async for row in uow.audit.iter_rows(since=since):
                 yield row

@@ -19,7 +19,7 @@ from datetime import timedelta
 from core.audit.alerts import LEASE, backoff
 from core.audit.log import AuditLog, EventType
 from core.audit.ports import AuditRow, NoticeRecord, RestoreNotice
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.ports import UnitOfWork
 
 # PASSWORD_CHANGED is announced by its own flow (to the sessions it ends); move it here, and
@@ -69,7 +69,7 @@ class OwnerNotifier:
             await self._tell_referrer(uow, row)
         if row.account_id is None or not self.announced(row):
             return
-        since = to_iso(from_iso(row.ts) - timedelta(days=RECIPIENT_DAYS))
+        since = row.ts - timedelta(days=RECIPIENT_DAYS)
         recipients = await uow.notices.recipients(row.account_id, since=since, limit=MAX_RECIPIENTS)
         for telegram_user_id in recipients:
             if telegram_user_id == row.telegram_user_id:
@@ -90,7 +90,7 @@ class OwnerNotifier:
         amount = row.details.get("referral_commission_micro")
         if not isinstance(referrer, int) or not isinstance(amount, int) or amount <= 0:
             return
-        since = to_iso(from_iso(row.ts) - timedelta(days=RECIPIENT_DAYS))
+        since = row.ts - timedelta(days=RECIPIENT_DAYS)
         for telegram_user_id in await uow.notices.recipients(
             referrer, since=since, limit=MAX_RECIPIENTS
         ):
@@ -115,16 +115,14 @@ class NoticeService:
         """Notices to send now, each leased and with its attempt counted."""
         now = self._clock.now()
         async with self._uow() as uow:
-            claimed = await uow.notices.claim_due(
-                now=to_iso(now), lease_until=to_iso(now + LEASE), limit=limit
-            )
+            claimed = await uow.notices.claim_due(now=now, lease_until=now + LEASE, limit=limit)
             await uow.commit()
         return claimed
 
     async def delivered(self, notice_id: int) -> None:
         """Telegram accepted it."""
         async with self._uow() as uow:
-            await uow.notices.mark_sent(notice_id, at=to_iso(self._clock.now()))
+            await uow.notices.mark_sent(notice_id, at=self._clock.now())
             await uow.commit()
 
     async def failed(
@@ -141,7 +139,7 @@ class NoticeService:
                 await uow.notices.give_up(notice.id, error=error)
             else:
                 due = self._clock.now() + backoff(notice.attempts, retry_after)
-                await uow.notices.reschedule(notice.id, next_attempt_at=to_iso(due), error=error)
+                await uow.notices.reschedule(notice.id, next_attempt_at=due, error=error)
             await uow.commit()
 
     async def restore_notices_due(self, limit: int = BATCH) -> list[RestoreNotice]:

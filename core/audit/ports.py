@@ -9,6 +9,14 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 
+class Severity(StrEnum):
+    """How serious an audit event or alert is (stored as its value)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
 class AlertStatus(StrEnum):
     """Where an admin alert stands in the outbox (stored as its value)."""
 
@@ -18,10 +26,12 @@ class AlertStatus(StrEnum):
 
 @dataclass(frozen=True)
 class AuditRow:
-    """One stored audit event, exactly as hashed."""
+    """One stored audit event, exactly as hashed (``ts`` hashes as its stored text,
+    :func:`core.clock.to_iso`, which storage reads back exactly: see
+    :class:`UnreadableAuditRow`)."""
 
     id: int
-    ts: str
+    ts: datetime
     event_type: str
     severity: str
     account_id: int | None
@@ -29,6 +39,15 @@ class AuditRow:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+class UnreadableAuditRow(ValueError):
+    """A stored audit row storage cannot read back exactly as it was written (its time is not
+    in the stored form, its details are not JSON): it was edited outside the app."""
+
+    def __init__(self, row_id: int) -> None:
+        super().__init__(f"audit row {row_id} is not in its stored form")
+        self.row_id = row_id
 
 
 @dataclass(frozen=True)
@@ -50,7 +69,9 @@ class AuditRepository(Protocol):
         """Store ``row`` and make it the head."""
         ...
 
-    def iter_rows(self, *, since: str | None = None, batch: int = 5000) -> AsyncIterator[AuditRow]:
+    def iter_rows(
+        self, *, since: datetime | None = None, batch: int = 5000
+    ) -> AsyncIterator[AuditRow]:
         """Yield every row in id order (optionally from a timestamp on), in batches."""
         ...
 
@@ -73,7 +94,7 @@ class AuditSearchRepository(Protocol):
         self,
         event_types: Sequence[str],
         *,
-        since: str,
+        since: datetime,
         cap: int,
         account_id: int | None = None,
         telegram_user_id: int | None = None,
@@ -103,7 +124,7 @@ class AlertRecord:
     id: int
     created_at: datetime
     rule: str
-    severity: str
+    severity: Severity
     subject: str
     account_id: int | None
     telegram_user_id: int | None
@@ -122,7 +143,7 @@ class AlertRecord:
 class DedupeState:
     """When a rule last alerted about a subject, and the hits folded since."""
 
-    last_alert_at: str
+    last_alert_at: datetime
     folded: int
 
 
@@ -140,9 +161,9 @@ class AlertsRepository(Protocol):
     async def add(
         self,
         *,
-        created_at: str,
+        created_at: datetime,
         rule: str,
-        severity: str,
+        severity: Severity,
         subject: str,
         account_id: int | None,
         telegram_user_id: int | None,
@@ -153,16 +174,18 @@ class AlertsRepository(Protocol):
         """Queue an alert (due at once) and restart the dedupe window; return its id."""
         ...
 
-    async def claim_due(self, *, now: str, lease_until: str, limit: int) -> list[AlertRecord]:
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[AlertRecord]:
         """Pending alerts due by ``now``, oldest first; each gets one more attempt and is
         hidden until ``lease_until`` (so a crash mid-send only delays it)."""
         ...
 
-    async def mark_sent(self, alert_id: int, *, at: str, message_id: int | None) -> None:
+    async def mark_sent(self, alert_id: int, *, at: datetime, message_id: int | None) -> None:
         """Telegram accepted it: done for good."""
         ...
 
-    async def reschedule(self, alert_id: int, *, next_attempt_at: str, error: str) -> None:
+    async def reschedule(self, alert_id: int, *, next_attempt_at: datetime, error: str) -> None:
         """A failed attempt: try again at ``next_attempt_at``."""
         ...
 
@@ -170,7 +193,7 @@ class AlertsRepository(Protocol):
         """The newest alerts, newest first."""
         ...
 
-    async def summary_since(self, since: str) -> list[RuleCount]:
+    async def summary_since(self, since: datetime) -> list[RuleCount]:
         """Per rule, over alerts created since ``since``, most hits first."""
         ...
 
@@ -180,7 +203,7 @@ class NoticeRecord:
     """A security notice for one of an account's Telegram accounts."""
 
     id: int
-    created_at: str
+    created_at: datetime
     telegram_user_id: int
     account_id: int
     audit_event_id: int
@@ -194,7 +217,7 @@ class RestoreNotice:
     """A Telegram user a restore logged out, still to be told why."""
 
     telegram_user_id: int
-    archive_created_at: str
+    archive_created_at: datetime
     attempts: int
 
 
@@ -203,7 +226,7 @@ class RestoreNoticesRepository(Protocol):
     not exist in the restored copy)."""
 
     async def add(
-        self, telegram_user_ids: Iterable[int], *, archive_created_at: str, at: str
+        self, telegram_user_ids: Iterable[int], *, archive_created_at: datetime, at: datetime
     ) -> None:
         """Queue one notice per user."""
         ...
@@ -224,7 +247,7 @@ class RestoreNoticesRepository(Protocol):
 class NoticesRepository(Protocol):
     """The outbox of security notices to account owners."""
 
-    async def recipients(self, account_id: int, *, since: str, limit: int) -> list[int]:
+    async def recipients(self, account_id: int, *, since: datetime, limit: int) -> list[int]:
         """Telegram users that logged in to the account since ``since`` (and its last one),
         most recent first."""
         ...
@@ -232,7 +255,7 @@ class NoticesRepository(Protocol):
     async def add(
         self,
         *,
-        created_at: str,
+        created_at: datetime,
         telegram_user_id: int,
         account_id: int,
         audit_event_id: int,
@@ -242,15 +265,17 @@ class NoticesRepository(Protocol):
         """Queue a notice, due at once; return its id."""
         ...
 
-    async def claim_due(self, *, now: str, lease_until: str, limit: int) -> list[NoticeRecord]:
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[NoticeRecord]:
         """Pending notices due by ``now`` (see :meth:`AlertsRepository.claim_due`)."""
         ...
 
-    async def mark_sent(self, notice_id: int, *, at: str) -> None:
+    async def mark_sent(self, notice_id: int, *, at: datetime) -> None:
         """Delivered."""
         ...
 
-    async def reschedule(self, notice_id: int, *, next_attempt_at: str, error: str) -> None:
+    async def reschedule(self, notice_id: int, *, next_attempt_at: datetime, error: str) -> None:
         """A failed attempt: try again later."""
         ...
 
@@ -272,6 +297,6 @@ class PlatformStats:
 class StatsRepository(Protocol):
     """Counts across the platform."""
 
-    async def snapshot(self, *, now: str, day_start: str) -> PlatformStats:
+    async def snapshot(self, *, now: datetime, day_start: datetime) -> PlatformStats:
         """Users, licenses active at ``now``, pending payments, alerts since ``day_start``."""
         ...

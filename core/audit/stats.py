@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from core.audit.ports import PlatformStats
 from core.authz import Actor, AdminRights
-from core.clock import Clock, to_iso
+from core.clock import Clock
 from core.ports import UnitOfWork
 
 
@@ -27,4 +27,4 @@ class StatsService:
         now = self._clock.now()
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         async with self._uow(read_only=True) as uow:
-            return await uow.stats.snapshot(now=to_iso(now), day_start=to_iso(day_start))
+            return await uow.stats.snapshot(now=now, day_start=day_start)

@@ -1,4 +1,5 @@
 """Backups and restores: the service that makes, checks and restores backups (service.py), what it
-reports back (results.py), and the database-file port it works through (ports.py). The tar
-archive itself is an adapter (core/adapters/backup_archive.py).
+reports back (results.py), the database-file port it works through (ports.py) and the archive
+format's pure rules (archive_rules.py). The archive's tar I/O is an adapter
+(core/adapters/backup_archive.py).
 """

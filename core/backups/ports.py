@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from core.accounts.ports import EndReason
 
 if TYPE_CHECKING:
     from core.ports import UnitOfWork
@@ -47,12 +50,14 @@ class DatabaseFiles(Protocol):
         raises ``StorageError`` when it is not a readable database at all."""
         ...
 
-    async def end_sessions(self, path: Path, at: str, reason: str, new_stamp: str = "") -> int:
+    async def end_sessions(
+        self, path: Path, at: datetime, reason: EndReason, new_stamp: str = ""
+    ) -> int:
         """End every live session in the (not live) database file at ``path``; return how
         many. With ``new_stamp``, every account's security stamp becomes that value."""
         ...
 
-    async def live_session_users(self, path: Path, at: str) -> list[int]:
+    async def live_session_users(self, path: Path, at: datetime) -> list[int]:
         """Telegram users with a live session at ``at`` in the database file at ``path`` (read
         only); raises ``StorageError`` when it cannot be read."""
         ...

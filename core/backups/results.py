@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.adapters.backup_archive import BackupError, Manifest
+from core.backups.archive_rules import BackupError, Manifest
 
 
 class RestoreIncomplete(BackupError):

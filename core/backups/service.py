@@ -1,8 +1,8 @@
 """Backups (SPEC §8): consistent snapshots packed into verified archives, retention, restore.
 
-The archive format lives in :mod:`core.backup_archive`; the SQLite side (the online snapshot,
-the checks, the file swap) behind :class:`core.backups.ports.DatabaseFiles`. This module holds the
-procedures:
+The archive format lives in :mod:`core.backups.archive_rules`, its tar I/O in
+:mod:`core.adapters.backup_archive`; the SQLite side (the online snapshot, the checks, the file
+swap) behind :class:`core.backups.ports.DatabaseFiles`. This module holds the procedures:
 
 - Creating: an online snapshot in one step while the bot keeps writing → its checks → SHA-256
   → packed under a hidden temp name, flushed, renamed, folder flushed → the archive verified
@@ -31,10 +31,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.accounts.ports import EndReason
 from core.adapters import backup_archive as archive
-from core.adapters.backup_archive import BackupError, Manifest, Progress, human_size, parse_name
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.authz import Actor, AdminRights
+from core.backups.archive_rules import (
+    NAME_RE,
+    STAMP_FORMAT,
+    TEMP_RE,
+    BackupError,
+    Manifest,
+    Progress,
+    human_size,
+    parse_name,
+    quiet,
+)
 from core.backups.ports import DatabaseCheck, DatabaseFiles
 from core.backups.results import BackupInfo, RestoreIncomplete, RestoreResult
 from core.clock import Clock, to_iso
@@ -110,7 +121,7 @@ class BackupService:
         self._rights.require(actor, "backup")
         async with self._lock:
             try:
-                info = await self._create(reason, progress or archive.quiet, require_sound=True)
+                info = await self._create(reason, progress or quiet, require_sound=True)
             except OSError as exc:
                 raise BackupError(_file_error(exc)) from None
         await self._audit.record(
@@ -183,7 +194,7 @@ class BackupService:
         infos = []
         for name in await asyncio.to_thread(self._names):
             with contextlib.suppress(BackupError):  # removed meanwhile
-                infos.append(await self._verdict(name, progress or archive.quiet))
+                infos.append(await self._verdict(name, progress or quiet))
         return infos
 
     async def verify(
@@ -193,7 +204,7 @@ class BackupService:
         missing file, and otherwise reports the outcome. Admins only."""
         self._rights.require(actor, "backup verify")
         self._verdicts.pop(name, None)
-        return await self._verdict(name, progress or archive.quiet)
+        return await self._verdict(name, progress or quiet)
 
     async def peek(self, actor: Actor, name: str) -> Manifest:
         """The manifest of an archive (cheap: nothing else is unpacked). Admins only."""
@@ -276,7 +287,7 @@ class BackupService:
             keep = {names[0]}
             for name in names:
                 with contextlib.suppress(BackupError):
-                    if (await self._verdict(name, archive.quiet)).verified:
+                    if (await self._verdict(name, quiet)).verified:
                         keep.add(name)
                         break
             now = self._clock.now()
@@ -322,7 +333,7 @@ class BackupService:
         """
         self._rights.require(actor, "restore")
         account_id, telegram_user_id = actor.account_id, actor.telegram_user_id
-        say = progress or archive.quiet
+        say = progress or quiet
         async with self._lock:
             path = self._path(name)
             target = self._files.path
@@ -335,7 +346,7 @@ class BackupService:
                 manifest = await self._unpack_and_check(path, candidate, say)
                 try:
                     ended = await self._files.end_sessions(
-                        candidate, to_iso(self._clock.now()), "restored", secrets.token_hex(16)
+                        candidate, self._clock.now(), EndReason.RESTORED, secrets.token_hex(16)
                     )
                 except StorageError as exc:
                     raise BackupError(str(exc)) from None
@@ -390,8 +401,8 @@ class BackupService:
             await self._audit.append(uow, restored)
             await uow.restore_notices.add(
                 told,
-                archive_created_at=to_iso(manifest.created_at),
-                at=to_iso(self._clock.now()),
+                archive_created_at=manifest.created_at,
+                at=self._clock.now(),
             )
             await uow.commit()
         return RestoreResult(name, manifest, safety.name if safety else None, ended, logged_out)
@@ -400,7 +411,7 @@ class BackupService:
         """Who is logged in to the live database (units of work are held off, so nobody logs
         in meanwhile). A damaged file, which a restore is also for, just yields nobody."""
         try:
-            users = await self._files.live_session_users(target, to_iso(self._clock.now()))
+            users = await self._files.live_session_users(target, self._clock.now())
         except StorageError:
             return ()
         return tuple(users)
@@ -439,7 +450,7 @@ class BackupService:
         names = [
             e.name
             for e in entries
-            if archive.NAME_RE.fullmatch(e.name) and e.is_file(follow_symlinks=False)
+            if NAME_RE.fullmatch(e.name) and e.is_file(follow_symlinks=False)
         ]
         return sorted(names, key=parse_name, reverse=True)
 
@@ -453,10 +464,10 @@ class BackupService:
     def _delete_stale_temps(self, before: datetime) -> None:
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(self.directory):
-                match = archive.TEMP_RE.fullmatch(entry.name)
+                match = TEMP_RE.fullmatch(entry.name)
                 if match is None or not entry.is_file(follow_symlinks=False):
                     continue
-                made = datetime.strptime(match[1], archive.STAMP_FORMAT).replace(tzinfo=UTC)
+                made = datetime.strptime(match[1], STAMP_FORMAT).replace(tzinfo=UTC)
                 if made < before:
                     archive.unlink_quietly(Path(entry.path))
 

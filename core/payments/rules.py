@@ -50,8 +50,9 @@ class Outcome(StrEnum):
     FAIL = "fail"
 
 
-class Reason(StrEnum):
-    """Why a check ended the way it did (stored as the payment's note)."""
+class CheckNote(StrEnum):
+    """Why a check ended the way it did, stored as the payment's note (not a refusal: those are
+    :class:`core.errors.Reason`). The values are stored: never change one."""
 
     OK = "ok"
     NOT_FOUND = "not_found"
@@ -94,7 +95,7 @@ class Verification:
     """The verdict on a transaction for an invoice."""
 
     outcome: Outcome
-    reason: Reason
+    reason: CheckNote
     checks: tuple[CheckResult, ...]
     paid_micro: int | None = None
 
@@ -118,7 +119,7 @@ def evaluate(
     if tx is None:
         return Verification(
             Outcome.PENDING,
-            Reason.NOT_FOUND,
+            CheckNote.NOT_FOUND,
             (CheckResult(Check.FOUND, None, "unknown hash, or not indexed yet"),),
         )
     address, usdt = invoice.receive_address, settings.usdt_contract
@@ -171,20 +172,20 @@ def evaluate(
         ),
     )
     if tx.result != "SUCCESS":
-        reason = Reason.TX_FAILED
+        reason = CheckNote.TX_FAILED
     elif not ours:
         if other_token_to_us or (tx.transfers and not usdt_transfers):
-            reason = Reason.WRONG_TOKEN
+            reason = CheckNote.WRONG_TOKEN
         else:
-            reason = Reason.WRONG_RECIPIENT if usdt_transfers else Reason.NO_TRANSFER
+            reason = CheckNote.WRONG_RECIPIENT if usdt_transfers else CheckNote.NO_TRANSFER
     elif paid is None:
-        reason = Reason.AMOUNT_MISMATCH
+        reason = CheckNote.AMOUNT_MISMATCH
     elif tx.timestamp_ms < created_ms:
-        reason = Reason.BEFORE_INVOICE
+        reason = CheckNote.BEFORE_INVOICE
     elif tx.confirmations < settings.min_confirmations:
-        return Verification(Outcome.PENDING, Reason.CONFIRMATIONS, checks, paid)
+        return Verification(Outcome.PENDING, CheckNote.CONFIRMATIONS, checks, paid)
     else:
-        return Verification(Outcome.APPROVE, Reason.OK, checks, paid)
+        return Verification(Outcome.APPROVE, CheckNote.OK, checks, paid)
     return Verification(Outcome.FAIL, reason, checks, paid)
 
 
@@ -202,7 +203,7 @@ class CheckReport:
 
     payment: PaymentRecord
     invoice: InvoiceRecord
-    reason: Reason
+    reason: CheckNote
     verification: Verification | None = None  # None when the chain did not answer
     decided: bool = False  # this check changed the payment's status: tell the user
     license: LicenseRecord | None = None

@@ -61,11 +61,11 @@ from core.payments.rules import (
     REASON_MAX,
     RULE_FAILED_VERIFICATIONS,
     RULE_WRONG_TOKEN,
+    CheckNote,
     CheckReport,
     History,
     Outcome,
     PaymentView,
-    Reason,
     Verification,
     evaluate,
 )
@@ -107,7 +107,7 @@ class PaymentService(InvoiceDesk):
             return CheckReport(
                 payment,
                 invoice,
-                verification.reason if verification else Reason.CHAIN_UNAVAILABLE,
+                verification.reason if verification else CheckNote.CHAIN_UNAVAILABLE,
                 verification,
                 signature_ok=self.payment_is_authentic(payment)
                 if payment.status == PaymentStatus.APPROVED
@@ -140,7 +140,7 @@ class PaymentService(InvoiceDesk):
                 decided = await uow.payments.decide(
                     payment.id,
                     status=PaymentStatus.FAILED,
-                    note=Reason.TAMPERED,
+                    note=CheckNote.TAMPERED,
                     at=self._clock.now(),
                     was=(PaymentStatus.PENDING,),
                 )
@@ -148,7 +148,7 @@ class PaymentService(InvoiceDesk):
         return CheckReport(
             await self._reload(payment.id),
             invoice,
-            Reason.TAMPERED,
+            CheckNote.TAMPERED,
             decided=decided,
             signature_ok=payment_ok if payment.status == PaymentStatus.APPROVED else None,
         )
@@ -168,14 +168,14 @@ class PaymentService(InvoiceDesk):
             assert payment is not None
             invoice = await uow.payments.invoice(payment.invoice_id)
             assert invoice is not None
-            reason = verification.reason if verification else Reason.CHAIN_UNAVAILABLE
+            reason = verification.reason if verification else CheckNote.CHAIN_UNAVAILABLE
             decided = False
             if payment.status != PaymentStatus.PENDING:
                 pass  # another check decided it meanwhile
             elif verification is not None and verification.outcome is Outcome.APPROVE:
                 assert verification.paid_micro is not None
                 if invoice.status is InvoiceStatus.PAID:
-                    reason = Reason.INVOICE_PAID
+                    reason = CheckNote.INVOICE_PAID
                     decided = await self._fail(uow, payment, reason, at)
                 else:
                     license_record = await self._approve(
@@ -184,8 +184,8 @@ class PaymentService(InvoiceDesk):
                     decided = license_record is not None
             elif verification is not None and verification.outcome is Outcome.FAIL:
                 decided = await self._fail(uow, payment, reason, at)
-            elif reason is Reason.NOT_FOUND and now >= invoice.expires_at:
-                reason = Reason.EXPIRED
+            elif reason is CheckNote.NOT_FOUND and now >= invoice.expires_at:
+                reason = CheckNote.EXPIRED
                 decided = await uow.payments.decide(
                     payment.id,
                     status=PaymentStatus.EXPIRED,
@@ -210,7 +210,7 @@ class PaymentService(InvoiceDesk):
         )
 
     async def _fail(
-        self, uow: UnitOfWork, payment: PaymentRecord, reason: Reason, at: datetime
+        self, uow: UnitOfWork, payment: PaymentRecord, reason: CheckNote, at: datetime
     ) -> bool:
         """The transfer can never pay this invoice: failed, audited, maybe suspicious."""
         if not await uow.payments.decide(
@@ -231,7 +231,7 @@ class PaymentService(InvoiceDesk):
                 details={"payment_id": payment.id, "by": "verification", "reason": str(reason)},
             ),
         )
-        if reason is Reason.WRONG_TOKEN:
+        if reason is CheckNote.WRONG_TOKEN:
             await self._suspicion.report(
                 uow,
                 RULE_WRONG_TOKEN,
@@ -276,7 +276,7 @@ class PaymentService(InvoiceDesk):
             approved_at=at,
             approved_by_account_id=admin.account_id if admin else None,
             signature=signature,
-            note=Reason.OK if admin is None else "approved by an admin",
+            note=CheckNote.OK if admin is None else "approved by an admin",
             was=OPEN_TO_ADMIN if admin else (PaymentStatus.PENDING,),
         )
         if not approved:
@@ -449,7 +449,7 @@ class PaymentService(InvoiceDesk):
         return CheckReport(
             await self._reload(payment_id),
             invoice,
-            Reason.OK,
+            CheckNote.OK,
             decided=True,
             license=license_record,
         )

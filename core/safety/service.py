@@ -212,7 +212,7 @@ class SafetyService:
             await uow.alerts.add(
                 created_at=row.ts,
                 rule=ALERT_RULE,
-                severity=str(severity),
+                severity=severity,
                 subject=ALERT_SUBJECT,
                 account_id=session.account_id,
                 telegram_user_id=session.telegram_user_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -12,8 +13,8 @@ class MfaRecord:
 
     account_id: int
     secret_enc: str
-    created_at: str
-    enabled_at: str | None
+    created_at: datetime
+    enabled_at: datetime | None
     last_used_step: int
 
 
@@ -32,11 +33,11 @@ class TwoFactorRepository(Protocol):
         """The account's 2FA row."""
         ...
 
-    async def put_pending(self, account_id: int, secret_enc: str, created_at: str) -> None:
+    async def put_pending(self, account_id: int, secret_enc: str, created_at: datetime) -> None:
         """Start or restart an enrolment (an enabled row is left alone)."""
         ...
 
-    async def enable(self, account_id: int, at: str, step: int) -> bool:
+    async def enable(self, account_id: int, at: datetime, step: int) -> bool:
         """Complete a pending enrolment; False when it was already enabled (or gone)."""
         ...
 
@@ -48,7 +49,7 @@ class TwoFactorRepository(Protocol):
         """Remove 2FA and its backup codes."""
         ...
 
-    async def replace_backup_codes(self, account_id: int, hashes: list[str], at: str) -> None:
+    async def replace_backup_codes(self, account_id: int, hashes: list[str], at: datetime) -> None:
         """Void the old set, store the new hashes."""
         ...
 
@@ -56,11 +57,11 @@ class TwoFactorRepository(Protocol):
         """Codes not used yet."""
         ...
 
-    async def use_backup_code(self, code_id: int, at: str) -> bool:
+    async def use_backup_code(self, code_id: int, at: datetime) -> bool:
         """Spend one code; False when already spent."""
         ...
 
-    async def add_failure(self, account_id: int, at: str) -> int:
+    async def add_failure(self, account_id: int, at: datetime) -> int:
         """Record a wrong (or reserved, not yet checked) code; return its id."""
         ...
 
@@ -68,6 +69,6 @@ class TwoFactorRepository(Protocol):
         """Withdraw a reserved failure whose code turned out to be right."""
         ...
 
-    async def failures_since(self, account_id: int, since: str) -> list[str]:
+    async def failures_since(self, account_id: int, since: datetime) -> list[datetime]:
         """Wrong-code times since ``since``."""
         ...

@@ -33,7 +33,7 @@ from core.accounts.service import AccountService
 from core.accounts.sessions import EndReason, ReauthProof, Session, SessionService
 from core.accounts.throttle import window_lock_until
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
-from core.clock import Clock, from_iso, to_iso
+from core.clock import Clock
 from core.crypto import EncryptionService
 from core.digits import parse_code
 from core.errors import Refusal
@@ -181,8 +181,7 @@ class TwoFactorService:
 
     async def _blocked_seconds(self, uow: UnitOfWork, account_id: int) -> int:
         now = self._clock.now()
-        since = to_iso(now - FAIL_WINDOW - BLOCK_FOR)
-        times = [from_iso(t) for t in await uow.twofactor.failures_since(account_id, since)]
+        times = await uow.twofactor.failures_since(account_id, now - FAIL_WINDOW - BLOCK_FOR)
         until = window_lock_until(
             times, now, limit=FAIL_LIMIT, window=FAIL_WINDOW, duration=BLOCK_FOR
         )
@@ -197,7 +196,7 @@ class TwoFactorService:
             left = len(await uow.twofactor.unused_backup_codes(account_id))
         if record is None or record.enabled_at is None:
             return MfaStatus(False, None, 0)
-        return MfaStatus(True, from_iso(record.enabled_at), left)
+        return MfaStatus(True, record.enabled_at, left)
 
     async def is_enabled(self, account_id: int) -> bool:
         """True when 2FA protects the account."""
@@ -220,7 +219,7 @@ class TwoFactorService:
             await uow.twofactor.put_pending(
                 user.id,
                 self._crypto.encrypt(secret, owner=user.id, purpose=PURPOSE),
-                to_iso(self._clock.now()),
+                self._clock.now(),
             )
             await uow.commit()
         png = await asyncio.to_thread(_qr_png, uri)
@@ -250,9 +249,9 @@ class TwoFactorService:
         now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
-            if not await uow.twofactor.enable(session.account_id, to_iso(now), step):
+            if not await uow.twofactor.enable(session.account_id, now, step):
                 raise Refusal(TwoFactorAlreadyOn())
-            await uow.twofactor.replace_backup_codes(session.account_id, hashes, to_iso(now))
+            await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
             await self._accounts.sessions.replace_stamp(
                 uow, session.account_id, EndReason.MFA_ENABLED
             )
@@ -295,7 +294,7 @@ class TwoFactorService:
                 )
                 await uow.commit()
                 raise CodeBlocked(CodeEntryPaused(blocked))
-            reservation = await uow.twofactor.add_failure(account_id, to_iso(now))
+            reservation = await uow.twofactor.add_failure(account_id, now)
             candidates = (
                 [(c.id, c.code_hash) for c in await uow.twofactor.unused_backup_codes(account_id)]
                 if totp_code is None
@@ -320,7 +319,7 @@ class TwoFactorService:
             if step is not None:
                 outcome = "ok" if await uow.twofactor.use_step(account_id, step) else "replay"
             elif backup_id is not None:
-                accepted = await uow.twofactor.use_backup_code(backup_id, to_iso(now))
+                accepted = await uow.twofactor.use_backup_code(backup_id, now)
                 outcome = "ok" if accepted else "wrong_code"
             else:
                 outcome = "wrong_code"
@@ -342,9 +341,7 @@ class TwoFactorService:
                 )
             await uow.commit()
         if outcome == "ok":
-            return SecondFactorProof(
-                account_id, now, left if method == "backup_code" else None
-            )
+            return SecondFactorProof(account_id, now, left if method == "backup_code" else None)
         if outcome == "replay":
             raise Refusal(CodeReplayed())
         raise Refusal(CodeWrong())
@@ -361,7 +358,7 @@ class TwoFactorService:
     ) -> None:
         """Audit a refused code inside ``uow``; wrong codes and replays count to the throttle."""
         if count:
-            await uow.twofactor.add_failure(account_id, to_iso(self._clock.now()))
+            await uow.twofactor.add_failure(account_id, self._clock.now())
         await self._audit.append(
             uow,
             AuditEvent(
@@ -393,7 +390,7 @@ class TwoFactorService:
         now = self._clock.now()
         async with self._uow() as uow:
             await self._accounts.sessions.require_live(uow, session, proof)
-            await uow.twofactor.replace_backup_codes(session.account_id, hashes, to_iso(now))
+            await uow.twofactor.replace_backup_codes(session.account_id, hashes, now)
             await uow.security.record_change(session.account_id, BACKUP_CODES_CHANGE, now)
             await self._audit.append(
                 uow,

@@ -24,9 +24,9 @@ import pyotp
 import pytest
 
 from bot import texts
-from core.adapters.backup_archive import parse_name
 from core.adapters.tronscan import _retry_after
 from core.authz import OPERATOR
+from core.backups.archive_rules import parse_name
 from core.digits import is_ascii_digits, parse_code, parse_decimal, parse_id, parse_int
 from core.errors import Refusal
 from core.money import to_micro

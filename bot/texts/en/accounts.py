@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from bot.texts.en.common import LOGIN_FIRST
 from bot.texts.template import Refusals
+from core.accounts.password_rules import (
+    PasswordGuessable,
+    PasswordHasEmailName,
+    PasswordTooLong,
+    PasswordTooShort,
+)
 from core.accounts.refusals import (
     AccountGone,
     AccountNotCreated,
@@ -17,12 +23,6 @@ from core.accounts.refusals import (
     SecondFactorNeeded,
     UnknownReferralCode,
     WrongPassword,
-)
-from core.adapters.passwords import (
-    PasswordGuessable,
-    PasswordHasEmailName,
-    PasswordTooLong,
-    PasswordTooShort,
 )
 
 # --- register ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.texts.template import Refusals
-from core.adapters.backup_archive import BackupFailed
+from core.backups.archive_rules import BackupFailed
 
 # --- backups (admin) -------------------------------------------------------------------------
 BACKUP_STARTED = "⏳ Backing up the database… I'll answer once the archive is written and verified."
@@ -68,5 +68,5 @@ RESTORE_LOGGED_OUT = (
     "please contact support."
 )
 
-# The operator's diagnostic as core words it (core/backup_archive.py: BackupFailed says why).
+# The operator's diagnostic as core words it (core/backups/archive_rules.py: BackupFailed says why).
 BACKUP_REFUSALS: Refusals = {BackupFailed: "{problem}"}

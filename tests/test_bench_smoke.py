@@ -1,0 +1,83 @@
+"""Every benchmark in bench/ still runs end to end (issue 16: two of them had stopped unseen).
+
+Each script runs as ``python -m bench.NAME`` at a tiny size, all at once (most of their time is
+waiting: bot start-ups, paced streams, sleeps), and must exit 0 and print its ``RESULT:`` line
+with its figure next to its baseline. The figures mean nothing at these sizes and on a busy
+machine; only that the benchmark works is checked (``flood --no-target``: exit 0 even when
+its latency target is missed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import scripts
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_SECONDS = 120
+# The smallest run of each script, and what its RESULT line must show (figure, then baseline).
+SMOKE: dict[str, tuple[list[str], str]] = {
+    "flood": (
+        ["--quick", "--users", "5", "--seconds", "1", "--rounds", "1", "--no-target"],
+        r"RESULT: /start p99 [\d.]+ ms .*\(baseline p99 [\d.]+ ms",
+    ),
+    "updates": (
+        "--quick --users 10 --updates 40 --rounds 1 --seconds 0.5 --logins 4".split(),
+        r"RESULT: ours [\d,]+ updates/s vs bare [\d,]+ .*/me p99 \d+ ms with 4 logins",
+    ),
+    "ratelimit_memory": (
+        ["--users", "2000", "--licenses", "100", "--compare", "2000", "--watch", "0.5"],
+        r"RESULT: ours [\d.]+ µs per check.*\(baseline, limits' MemoryStorage: [\d.]+ µs",
+    ),
+    "audit_queries": (
+        ["--rows", "2000"],
+        r"RESULT: slowest median [\d.]+ ms .* on 2,000 rows \(target < 5 ms each",
+    ),
+    "backup": (
+        ["--size-mb", "1"],
+        r"RESULT: backup [\d.]+ s vs baseline [\d.]+ s .*restore [\d.]+ s vs [\d.]+ s",
+    ),
+}
+
+
+def test_every_benchmark_has_a_smoke_run() -> None:
+    assert sorted(SMOKE) == scripts()
+
+
+@pytest.mark.slow
+def test_every_benchmark_runs_end_to_end_at_a_tiny_size() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", f"bench.{name}", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (args, _) in SMOKE.items()
+    }
+    failures = []
+    try:
+        for name, process in running.items():
+            out, err = process.communicate(timeout=TIMEOUT_SECONDS)
+            pattern = SMOKE[name][1]
+            if process.returncode != 0 or not re.search(pattern, out):
+                failures.append(
+                    f"bench.{name} exited {process.returncode}; RESULT wanted /{pattern}/\n"
+                    f"stdout tail: {out[-1500:]}\nstderr tail: {err[-1500:]}"
+                )
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert not failures, "\n\n".join(failures)
