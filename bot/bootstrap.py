@@ -32,8 +32,9 @@ from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
 from core.backups.service import BackupService
 from core.clock import Clock, SystemClock
-from core.config import Settings
+from core.config import Settings, tolerance_problem
 from core.crypto import EncryptionService
+from core.errors import ConfigError
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
 from core.payments.service import PaymentService
@@ -114,6 +115,8 @@ async def bootstrap(
     """
     clock = clock or SystemClock()
     crypto = encryption(settings)  # refuses a missing/malformed key first
+    if (loose := tolerance_problem(settings.payments.amount_tolerance_micro)) is not None:
+        raise ConfigError([loose])  # before anything is opened; PaymentService refuses it too
     # Redis must answer
     limits_storage = rate_limit_storage or await open_storage(
         settings.rate_limits.storage.get(), clock

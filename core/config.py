@@ -68,12 +68,29 @@ class BackupSettings:
     retention_days: int = 30
 
 
+# Open invoices' amounts are whole steps apart (29.00, 29.02, ...); a tolerance of half a step
+# or more would let one transfer match two invoices, so load_settings refuses it.
+AMOUNT_STEP_MICRO = 20_000
+
+
+def tolerance_problem(tolerance_micro: int) -> str | None:
+    """Why ``tolerance_micro`` cannot be the amount tolerance (None when it can)."""
+    if 2 * tolerance_micro < AMOUNT_STEP_MICRO:
+        return None
+    step = Decimal(AMOUNT_STEP_MICRO) / MICRO
+    return (
+        f"payments.amount_tolerance {Decimal(tolerance_micro) / MICRO} USDT is too large: it "
+        f"must be less than {step / 2} USDT (half the {step} USDT step between open invoices' "
+        "amounts), or one transfer could pay two invoices"
+    )
+
+
 @dataclass(frozen=True)
 class PaymentSettings:
     receive_address: str | None = None
     usdt_contract: str = USDT_CONTRACT
     min_confirmations: int = 19
-    amount_tolerance_micro: int = 10_000
+    amount_tolerance_micro: int = 5_000  # strictly under half of AMOUNT_STEP_MICRO
     invoice_hours: int = 24
 
 
@@ -445,6 +462,9 @@ def load_settings(
                 problems.append(f"{source}: plans.{name}.price_usdt must be more than 0")
             else:
                 plans[name] = Plan(name, parsed["price_usdt"], parsed["days"], parsed["tier"])
+    tolerance = values.get("payments.amount_tolerance", PaymentSettings.amount_tolerance_micro)
+    if (too_large := tolerance_problem(tolerance)) is not None:
+        problems.append(f"{source}: {too_large}")
 
     if problems:
         raise ConfigError(problems)

@@ -3,6 +3,11 @@
 Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the row that
 records it in ``schema_migrations`` (and ``PRAGMA user_version``), so a failed migration leaves
 the database at the previous version, and two processes starting at once cannot both apply it.
+
+A migration that rebuilds a table others refer to starts with the line
+``-- migrator: foreign_keys off``: foreign keys are then off while it runs (SQLite cannot switch
+them inside a transaction), and ``PRAGMA foreign_key_check`` must come back empty before it
+commits (https://www.sqlite.org/lang_altertable.html#otheralter).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from core.clock import SystemClock, to_iso
 from core.errors import StorageError
 
 _NAME = re.compile(r"^([0-9]{4})_([a-z0-9_]+)\.sql$")
+_FOREIGN_KEYS_OFF = "-- migrator: foreign_keys off"
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,11 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def foreign_keys_off(self) -> bool:
+        """True when the migration rebuilds a table and asks for foreign keys off meanwhile."""
+        return self.sql.startswith(_FOREIGN_KEYS_OFF)
 
 
 def available_migrations() -> list[Migration]:
@@ -77,35 +88,66 @@ async def current_version(conn: aiosqlite.Connection) -> int:
 async def migrate(conn: aiosqlite.Connection) -> list[Migration]:
     """Apply every pending migration; return the ones applied (empty when up to date)."""
     migrations = available_migrations()
-    latest = len(migrations)
     applied: list[Migration] = []
     while True:
-        await conn.execute("BEGIN IMMEDIATE")
+        version = await current_version(conn)
+        rebuild = version < len(migrations) and migrations[version].foreign_keys_off
+        if rebuild:
+            await conn.execute("PRAGMA foreign_keys = OFF")
         try:
-            version = await current_version(conn)
-            if version > latest:
-                raise StorageError(
-                    f"the database schema is version {version} but this code knows only up to "
-                    f"{latest}: upgrade Verzek Guard before using this database"
-                )
-            if version == latest:
-                await conn.execute("COMMIT")
-                return applied
-            migration = migrations[version]
-            try:
-                for statement in split_statements(migration.sql):
-                    await conn.execute(statement)
-            except sqlite3.Error as exc:
-                raise StorageError(
-                    f"migration {migration.version:04d}_{migration.name} failed: {exc}"
-                ) from None
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, to_iso(SystemClock().now())),
-            )
-            await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
-            await conn.execute("COMMIT")
+            migration = await _apply_next(conn, migrations, foreign_keys_off=rebuild)
+        finally:
+            if rebuild:
+                await conn.execute("PRAGMA foreign_keys = ON")
+        if migration is None:
+            return applied
+        if migration is not _RETRY:
             applied.append(migration)
-        except BaseException:
+
+
+_RETRY = Migration(0, "another process moved the schema on: look again", "")
+
+
+async def _apply_next(
+    conn: aiosqlite.Connection, migrations: list[Migration], *, foreign_keys_off: bool
+) -> Migration | None:
+    """Apply the next migration in one transaction (None when the database is up to date)."""
+    latest = len(migrations)
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = await current_version(conn)
+        if version > latest:
+            raise StorageError(
+                f"the database schema is version {version} but this code knows only up to "
+                f"{latest}: upgrade Verzek Guard before using this database"
+            )
+        if version == latest:
+            await conn.execute("COMMIT")
+            return None
+        migration = migrations[version]
+        if migration.foreign_keys_off != foreign_keys_off:
             await conn.execute("ROLLBACK")
-            raise
+            return _RETRY
+        try:
+            for statement in split_statements(migration.sql):
+                await conn.execute(statement)
+            if foreign_keys_off:
+                async with conn.execute("PRAGMA foreign_key_check") as cur:
+                    broken = list(await cur.fetchall())
+                if broken:
+                    raise sqlite3.IntegrityError(f"foreign keys broken: {broken[:5]}")
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"migration {migration.version:04d}_{migration.name} failed: {exc}"
+            ) from None
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, to_iso(SystemClock().now())),
+        )
+        await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+        await conn.execute("COMMIT")
+        return migration
+    except BaseException:
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+        raise

@@ -183,7 +183,8 @@ class SqlitePaymentsRepository:
         expected_micro: int,
         submitted_at: datetime,
     ) -> int:
-        """Insert a pending payment; the UNIQUE hash refuses a reused transfer."""
+        """Insert a pending payment; the partial unique index refuses a hash a pending or
+        approved payment holds (failed, rejected and expired ones let go of it)."""
         try:
             cursor = await self._conn.execute(
                 "INSERT INTO payments (invoice_id, account_id, telegram_user_id, tx_hash,"
@@ -198,7 +199,7 @@ class SqlitePaymentsRepository:
                 ),
             )
         except sqlite3.IntegrityError as exc:
-            raise DuplicateError("this transaction hash was already submitted") from exc
+            raise DuplicateError("a payment holds this transaction hash") from exc
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
@@ -211,9 +212,11 @@ class SqlitePaymentsRepository:
         return _payment(rows[0]) if rows else None
 
     async def payment_by_tx(self, tx_hash: str) -> PaymentRecord | None:
-        """The payment that used this hash."""
+        """The payment holding this hash (pending or approved), else the newest that used it."""
         rows = await self._rows(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE tx_hash = ?",  # noqa: S608
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE tx_hash = ?"  # noqa: S608
+            " ORDER BY status IN ('pending', 'approved', 'partial', 'review') DESC, id DESC"
+            " LIMIT 1",
             (tx_hash,),
         )
         return _payment(rows[0]) if rows else None
@@ -282,25 +285,29 @@ class SqlitePaymentsRepository:
         note: str,
         was: tuple[PaymentStatus, ...],
     ) -> bool:
-        """Approve (with its signature) a payment whose status is in ``was``."""
+        """Approve (with its signature) a payment whose status is in ``was``;
+        ``DuplicateError`` when another payment holds its hash meanwhile."""
         at = stored_time(approved_at)
-        cursor = await self._conn.execute(
-            "UPDATE payments SET status = 'approved', amount_micro = ?, approved_at = ?,"  # noqa: S608
-            " approved_by_account_id = ?, signature = ?, note = ?, decided_at = ?,"
-            " checked_at = ?, checks = checks + 1"
-            f" WHERE id = ? AND status IN ({_placeholders(was)})",
-            (
-                amount_micro,
-                at,
-                approved_by_account_id,
-                signature,
-                note,
-                at,
-                at,
-                payment_id,
-                *was,
-            ),
-        )
+        try:
+            cursor = await self._conn.execute(
+                "UPDATE payments SET status = 'approved', amount_micro = ?, approved_at = ?,"  # noqa: S608
+                " approved_by_account_id = ?, signature = ?, note = ?, decided_at = ?,"
+                " checked_at = ?, checks = checks + 1"
+                f" WHERE id = ? AND status IN ({_placeholders(was)})",
+                (
+                    amount_micro,
+                    at,
+                    approved_by_account_id,
+                    signature,
+                    note,
+                    at,
+                    at,
+                    payment_id,
+                    *was,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("another payment holds this transaction hash") from exc
         return cursor.rowcount == 1
 
     async def failed_since(self, account_id: int, since: datetime) -> int:

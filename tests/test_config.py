@@ -34,7 +34,7 @@ def test_defaults_match_the_spec() -> None:
     assert s.rate_limits.storage.get() == "memory://"
     assert (s.backups.hour_utc, s.backups.retention_days) == (2, 30)
     assert s.payments.usdt_contract == "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
-    assert (s.payments.min_confirmations, s.payments.amount_tolerance_micro) == (19, 10_000)
+    assert (s.payments.min_confirmations, s.payments.amount_tolerance_micro) == (19, 5_000)
     assert s.payments.invoice_hours == 24
     assert s.tronscan.base_url == "https://apilist.tronscanapi.com"
     assert s.plans["basic"].price_micro == 29 * MICRO and s.plans["pro"].tier == "pro"

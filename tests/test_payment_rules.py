@@ -125,10 +125,11 @@ def test_a_transaction_without_transfers_is_refused() -> None:
     ("amount_str", "outcome"),
     [
         ("29000000", Outcome.APPROVE),
-        ("29010000", Outcome.APPROVE),  # exactly +0.01
-        ("28990000", Outcome.APPROVE),  # exactly -0.01
-        ("29010001", Outcome.FAIL),  # +0.010001
-        ("28989999", Outcome.FAIL),  # -0.010001
+        ("29005000", Outcome.APPROVE),  # exactly +0.005 (the default tolerance)
+        ("28995000", Outcome.APPROVE),  # exactly -0.005
+        ("29005001", Outcome.FAIL),  # +0.005001
+        ("28994999", Outcome.FAIL),  # -0.005001
+        ("29010000", Outcome.FAIL),  # +0.01: half-way to the next open invoice's 29.02
         ("2900000", Outcome.FAIL),  # a decimal place off
         ("29000000000000000000000000", Outcome.FAIL),  # 18 decimals' worth
         ("29.000000", Outcome.FAIL),  # not an integer string

@@ -11,9 +11,9 @@ from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
 from core.clock import Clock
-from core.config import Plan, Settings
+from core.config import Plan, Settings, tolerance_problem
 from core.crypto import EncryptionService
-from core.errors import DuplicateError, Reason, Refusal
+from core.errors import ChainUnavailableError, ConfigError, DuplicateError, Reason, Refusal
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService
 from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
@@ -28,12 +28,16 @@ from core.payments.refusals import (
     PlanNotOnSale,
     TxAlreadySent,
     TxAlreadyUsed,
+    TxBeingChecked,
 )
 from core.payments.rules import (
     AMOUNT_SLOTS,
+    AMOUNT_STEP,
     MAX_PENDING_PER_INVOICE,
-    MIN_AMOUNT_STEP,
     RULE_HASH_REUSE,
+    CheckReport,
+    Outcome,
+    evaluate,
     normalise_tx_hash,
 )
 from core.payments.wallet import WalletLedger
@@ -73,7 +77,9 @@ class InvoiceDesk:
         self._licenses = licenses
         self._wallet = wallet
         self._suspicion = suspicion
-        self._step = max(MIN_AMOUNT_STEP, 2 * self._settings.amount_tolerance_micro)
+        if (problem := tolerance_problem(self._settings.amount_tolerance_micro)) is not None:
+            raise ConfigError([problem])  # one transfer must never fit two open invoices
+        self._step = AMOUNT_STEP
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -168,17 +174,66 @@ class InvoiceDesk:
 
     # --- submitting ------------------------------------------------------------------------
 
+    async def check(self, payment_id: int) -> CheckReport:
+        """Verify a payment against the chain now (:class:`~core.payments.service.PaymentService`
+        does; a submission asks it to fail a payment whose transfer does not fit)."""
+        raise NotImplementedError
+
+    async def _release_if_unfit(self, holder: PaymentRecord) -> None:
+        """Fail the pending ``holder`` now if its transfer can never pay its invoice, which
+        lets go of the hash. Anything else is left to the holder's own checks (which tell its
+        payer), so a submission never approves somebody else's payment."""
+        async with self._uow(read_only=True) as uow:
+            invoice = await uow.payments.invoice(holder.invoice_id)
+        if invoice is None:
+            return
+        try:
+            tx = await self._source.transaction(holder.tx_hash)
+        except ChainUnavailableError:
+            return
+        if evaluate(tx, invoice, self._settings).outcome is Outcome.FAIL:
+            await self.check(holder.id)
+
     async def submit(self, session: Session, invoice_id: int, tx_hash_text: str) -> PaymentRecord:
         """Store a pending payment for the caller's invoice (PAYMENT_SUBMITTED).
 
-        A hash already used by any payment is refused; using someone else's hash, or one hash
-        for two invoices, is suspicious.
+        A hash is held only by a pending or approved payment (the partial unique index): a
+        payment that failed because its transfer did not fit its invoice lets go of it. When
+        another invoice's pending payment holds the hash and its transfer does not fit there,
+        that payment fails first, so a front-runner who submitted someone's hash to a wrong
+        invoice cannot burn it; otherwise the refusal is :class:`TxBeingChecked` (try again)
+        and nobody is suspected.
+        A hash an approved payment holds is refused (suspicious unless it is the same account's).
         """
         self._require_enabled()
         tx_hash = normalise_tx_hash(tx_hash_text)
+        checked = False
+        for _attempt in range(3):
+            stored = await self._store(session, invoice_id, tx_hash)
+            if stored is None or isinstance(stored, int):
+                if stored is not None:
+                    break
+                continue  # the payment holding it let go of it meanwhile: try again
+            mine = stored.account_id == session.account_id and stored.invoice_id == invoice_id
+            if stored.status is PaymentStatus.PENDING and not mine and not checked:
+                checked = True
+                await self._release_if_unfit(stored)
+                continue
+            raise Refusal(await self._hash_held(session, invoice_id, stored))
+        else:
+            raise Refusal(TxBeingChecked())
+        async with self._uow(read_only=True) as uow:
+            payment = await uow.payments.payment(stored)
+        assert payment is not None
+        return payment
+
+    async def _store(
+        self, session: Session, invoice_id: int, tx_hash: str
+    ) -> int | PaymentRecord | None:
+        """Insert the payment: its id, or the payment holding the hash (None: it let go of it
+        meanwhile), or a Refusal for the invoice."""
         now = self._clock.now()
         refusal: Reason | None = None
-        payment_id = 0
         async with self._uow() as uow:
             invoice = await uow.payments.invoice(invoice_id)
             if invoice is None or invoice.account_id != session.account_id:
@@ -205,49 +260,50 @@ class InvoiceDesk:
                         submitted_at=now,
                     )
                 except DuplicateError:
-                    refusal = await self._hash_reused(uow, session, invoice, tx_hash)
-                else:
-                    await self._audit.append(
-                        uow,
-                        AuditEvent(
-                            EventType.PAYMENT_SUBMITTED,
-                            account_id=session.account_id,
-                            telegram_user_id=session.telegram_user_id,
-                            details={
-                                "payment_id": payment_id,
-                                "invoice_id": invoice.id,
-                                "plan": invoice.plan,
-                                "amount_micro": invoice.amount_micro,
-                                "tx_hash": tx_hash,
-                            },
-                        ),
-                    )
+                    return await uow.payments.payment_by_tx(tx_hash)
+                await self._audit.append(
+                    uow,
+                    AuditEvent(
+                        EventType.PAYMENT_SUBMITTED,
+                        account_id=session.account_id,
+                        telegram_user_id=session.telegram_user_id,
+                        details={
+                            "payment_id": payment_id,
+                            "invoice_id": invoice.id,
+                            "plan": invoice.plan,
+                            "amount_micro": invoice.amount_micro,
+                            "tx_hash": tx_hash,
+                        },
+                    ),
+                )
             await uow.commit()
         if refusal is not None:
             raise Refusal(refusal)
-        async with self._uow(read_only=True) as uow:
-            payment = await uow.payments.payment(payment_id)
-        assert payment is not None
-        return payment
+        return payment_id
 
-    async def _hash_reused(
-        self, uow: UnitOfWork, session: Session, invoice: InvoiceRecord, tx_hash: str
+    async def _hash_held(
+        self, session: Session, invoice_id: int, holder: PaymentRecord
     ) -> Reason:
-        """The refusal for a used hash; suspicious unless it is this invoice's own retry."""
-        first = await uow.payments.payment_by_tx(tx_hash)
-        if first is not None and first.account_id == session.account_id:
-            if first.invoice_id == invoice.id:
-                return TxAlreadySent(first.id)
-        await self._suspicion.report(
-            uow,
-            RULE_HASH_REUSE,
-            Severity.WARNING,
-            account_id=session.account_id,
-            telegram_user_id=session.telegram_user_id,
-            evidence={
-                "invoice_id": invoice.id,
-                "first_payment_id": first.id if first is not None else None,
-                "same_account": first is not None and first.account_id == session.account_id,
-            },
-        )
+        """The refusal for a hash another payment holds. Only a hash that paid an invoice is
+        suspicious (sent to another invoice, or by another account): a pending holder may be
+        the front-runner, so the later submitter is not suspected."""
+        if holder.account_id == session.account_id and holder.invoice_id == invoice_id:
+            return TxAlreadySent(holder.id)
+        if holder.status is PaymentStatus.PENDING:
+            return TxBeingChecked()
+        if holder.status is PaymentStatus.APPROVED:
+            async with self._uow() as uow:
+                await self._suspicion.report(
+                    uow,
+                    RULE_HASH_REUSE,
+                    Severity.WARNING,
+                    account_id=session.account_id,
+                    telegram_user_id=session.telegram_user_id,
+                    evidence={
+                        "invoice_id": invoice_id,
+                        "first_payment_id": holder.id,
+                        "same_account": holder.account_id == session.account_id,
+                    },
+                )
+                await uow.commit()
         return TxAlreadyUsed()

@@ -125,7 +125,7 @@ class PaymentsRepository(Protocol):
         expected_micro: int,
         submitted_at: datetime,
     ) -> int:
-        """Insert a pending payment; ``DuplicateError`` when the hash was ever used."""
+        """Insert a pending payment; ``DuplicateError`` when a payment holds the hash."""
         ...
 
     async def payment(self, payment_id: int) -> PaymentRecord | None:
@@ -133,7 +133,7 @@ class PaymentsRepository(Protocol):
         ...
 
     async def payment_by_tx(self, tx_hash: str) -> PaymentRecord | None:
-        """The payment that used this transaction hash."""
+        """The payment holding this hash (pending or approved), else the newest that used it."""
         ...
 
     async def payments_for(self, account_id: int, limit: int) -> list[PaymentRecord]:

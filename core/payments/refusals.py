@@ -75,7 +75,13 @@ class TxAlreadySent(Reason):
 
 @dataclass(frozen=True)
 class TxAlreadyUsed(Reason):
-    """The hash paid something else already (reported)."""
+    """A pending or approved payment of another invoice holds the hash (reported if paid)."""
+
+
+@dataclass(frozen=True)
+class TxBeingChecked(Reason):
+    """Another invoice's pending payment holds the hash and the chain cannot tell yet whether
+    the transfer fits it; nobody is suspected, the payer may try again shortly."""
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from core.config import PaymentSettings
+from core.config import AMOUNT_STEP_MICRO, PaymentSettings
 from core.errors import Refusal
 from core.money import format_usdt
 from core.payments.chain import ChainTransaction
 from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord, PaymentStatus
 from core.payments.refusals import TxHashMalformed
 
-MIN_AMOUNT_STEP = 20_000  # 0.02 USDT between open invoices
+AMOUNT_STEP = AMOUNT_STEP_MICRO  # 0.02 USDT between open invoices (tolerance < half of it)
 AMOUNT_SLOTS = 500  # distinct amounts tried per plan price (29.00 … 38.98)
 MAX_PENDING_PER_INVOICE = 3
 HISTORY_LIMIT = 10

@@ -6,8 +6,8 @@ Money is integer micro-USDT throughout. The flow:
 1. :meth:`PaymentService.create_invoice` — an exact amount, at least one step (0.02 USDT, or
    twice the tolerance if that is more) away from every other open invoice, so a transfer can
    only ever match one invoice.
-2. :meth:`PaymentService.submit` — ``/pay INVOICE TX``: the hash is stored once, ever (UNIQUE in
-   the database); the payment is pending (PAYMENT_SUBMITTED).
+2. :meth:`PaymentService.submit` — ``/pay INVOICE TX``: only a pending or approved payment holds
+   a hash (partial unique index), so a failed front-runner cannot burn it; pending.
 3. :meth:`PaymentService.check` — asks the :class:`~core.chain.TransactionSource` (outside any
    transaction), judges the answer with :func:`evaluate` and applies the outcome with
    compare-and-set updates, so concurrent checks of one payment decide it once.
@@ -32,7 +32,7 @@ from core.audit.log import AuditEvent, EventType, Severity
 from core.authz import Actor, NoteTooLong
 from core.clock import to_iso
 from core.config import Plan
-from core.errors import ChainUnavailableError, Refusal
+from core.errors import ChainUnavailableError, DuplicateError, Refusal
 from core.payments.invoices import InvoiceDesk
 from core.payments.ports import (
     InvoiceRecord,
@@ -49,6 +49,7 @@ from core.payments.refusals import (
     PaymentNotOpen,
     PaymentTampered,
     RejectionReasonMissing,
+    TxAlreadyUsed,
 )
 from core.payments.rules import (
     CHECK_CONCURRENCY,
@@ -436,9 +437,12 @@ class PaymentService(InvoiceDesk):
                 )
                 await uow.commit()
                 raise Refusal(PaymentTampered())
-            license_record = await self._approve(
-                uow, payment, invoice, invoice.amount_micro, at, admin=admin
-            )
+            try:
+                license_record = await self._approve(
+                    uow, payment, invoice, invoice.amount_micro, at, admin=admin
+                )
+            except DuplicateError:  # its transfer paid, or may pay, another invoice since
+                raise Refusal(TxAlreadyUsed()) from None
             if license_record is None:
                 raise Refusal(PaymentDecidedMeanwhile(payment_id))
             await uow.commit()

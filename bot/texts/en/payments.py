@@ -21,6 +21,7 @@ from core.payments.refusals import (
     RejectionReasonMissing,
     TxAlreadySent,
     TxAlreadyUsed,
+    TxBeingChecked,
     TxHashMalformed,
 )
 
@@ -167,6 +168,10 @@ PAYMENT_REFUSALS: Refusals = {
     InvoiceHasPending: "This invoice already has payments waiting to be checked. See /payments.",
     TxAlreadySent: "You already sent this transaction as payment #{payment_id}. See /payments.",
     TxAlreadyUsed: "This transaction was already used for a payment and cannot be used again.",
+    TxBeingChecked: (
+        "This transaction is being checked for another invoice. If you made it for this one, "
+        "send the same /pay again in a few minutes."
+    ),
     PaymentNotFound: "There is no payment #{payment_id}.",
     PaymentNotOpen: _payment_not_open,
     InvoicePaidByAnother: "Invoice #{invoice_id} is already paid by another payment.",
