@@ -221,6 +221,15 @@ class SqlitePaymentsRepository:
         )
         return _payment(rows[0]) if rows else None
 
+    async def rejected_by(self, account_id: int, tx_hash: str) -> int | None:
+        """The id of a payment of this account with this hash that an admin rejected, if any."""
+        rows = await self._rows(
+            "SELECT id FROM payments WHERE account_id = ? AND tx_hash = ? AND status = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (account_id, tx_hash, PaymentStatus.REJECTED.value),
+        )
+        return int(rows[0][0]) if rows else None
+
     async def payments_for(self, account_id: int, limit: int) -> list[PaymentRecord]:
         """The account's newest payments first."""
         rows = await self._rows(

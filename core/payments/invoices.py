@@ -29,6 +29,7 @@ from core.payments.refusals import (
     TxAlreadySent,
     TxAlreadyUsed,
     TxBeingChecked,
+    TxRejected,
 )
 from core.payments.rules import (
     AMOUNT_SLOTS,
@@ -249,6 +250,12 @@ class InvoiceDesk:
                 refusal = InvoiceUnusable()
             elif await uow.payments.pending_count(invoice.id) >= MAX_PENDING_PER_INVOICE:
                 raise Refusal(InvoiceHasPending())
+            elif (
+                rejected := await uow.payments.rejected_by(session.account_id, tx_hash)
+            ) is not None:
+                # A rejected payment lets go of its hash (so an admin rejecting a front-runner
+                # frees the payer's transfer), but never for the account that was refused.
+                raise Refusal(TxRejected(rejected))
             else:
                 try:
                     payment_id = await uow.payments.add_payment(

@@ -136,6 +136,10 @@ class PaymentsRepository(Protocol):
         """The payment holding this hash (pending or approved), else the newest that used it."""
         ...
 
+    async def rejected_by(self, account_id: int, tx_hash: str) -> int | None:
+        """The id of a payment of this account with this hash that an admin rejected, if any."""
+        ...
+
     async def payments_for(self, account_id: int, limit: int) -> list[PaymentRecord]:
         """The account's newest payments first."""
         ...

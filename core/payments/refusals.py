@@ -79,6 +79,14 @@ class TxAlreadyUsed(Reason):
 
 
 @dataclass(frozen=True)
+class TxRejected(Reason):
+    """An admin rejected a payment of this account with this hash: the same transfer cannot be
+    sent again by the same account to have the chain rules approve what an admin refused."""
+
+    payment_id: int
+
+
+@dataclass(frozen=True)
 class TxBeingChecked(Reason):
     """Another invoice's pending payment holds the hash and the chain cannot tell yet whether
     the transfer fits it; nobody is suspected, the payer may try again shortly."""

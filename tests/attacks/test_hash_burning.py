@@ -165,6 +165,41 @@ async def test_an_admin_cannot_approve_the_failed_front_run_once_the_payer_is_pa
     assert await db_rows(bot, "SELECT COUNT(*) FROM licenses") == [(1,)]
 
 
+async def test_a_hash_an_admin_rejected_cannot_be_sent_again_by_that_account(
+    bot: BotHarness, fake: FakeTronscan, clock: FakeClock
+) -> None:
+    """A rejected payment lets go of its hash, so an admin rejecting a front-runner frees the
+    payer's transfer; but the refused account cannot send the same hash again and have the chain
+    rules approve what the admin refused, to the same invoice or to a new one."""
+    admin = bot.user(ADMIN_ID)
+    await enable_2fa(bot, admin, clock)
+    victim = await payer(bot, 2, VICTIM)
+    mallory = await payer(bot, 3, MALLORY)
+    await invoice_for(bot, victim)
+    await invoice_for(bot, mallory)
+    await bot.send(mallory, f"/pay 2 {SUCCESS_HASH}")  # not on the chain yet: pending
+    await said(bot, mallory, "isn't on the chain yet")
+    (rejected,) = await bot.send(admin, "/reject 1 front-run of a watched transfer")
+    assert "Payment #1 is rejected" in rejected.plain
+    fake.add(success())  # the transfer reaches the chain (it fits the victim's invoice only)
+
+    for again in (f"/pay 2 {SUCCESS_HASH}", f"/pay 2 {SUCCESS_HASH.upper()}"):
+        (refused,) = await bot.send(mallory, again)
+        assert "An admin rejected this transaction for your payment #1" in refused.plain
+    await invoice_for(bot, mallory, "pro")
+    (refused,) = await bot.send(mallory, f"/pay 3 {SUCCESS_HASH}")
+    assert "An admin rejected this transaction" in refused.plain
+    assert await db_rows(bot, "SELECT id, status FROM payments") == [(1, "rejected")]
+
+    await bot.send(victim, f"/pay 1 {SUCCESS_HASH}")  # the real payer is not blocked
+    await said(bot, victim, "confirmed")
+    assert await db_rows(bot, "SELECT id, account_id, status FROM payments") == [
+        (1, 3, "rejected"),
+        (2, 2, "approved"),
+    ]
+    assert await findings(bot) == []
+
+
 async def test_the_same_instant_race_in_core_stores_one_holder_and_pays_one_invoice(
     services: Services, fake: FakeTronscan
 ) -> None:

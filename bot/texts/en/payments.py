@@ -23,6 +23,7 @@ from core.payments.refusals import (
     TxAlreadyUsed,
     TxBeingChecked,
     TxHashMalformed,
+    TxRejected,
 )
 
 # --- payments (USDT TRC20) -----------------------------------------------------------------
@@ -168,6 +169,10 @@ PAYMENT_REFUSALS: Refusals = {
     InvoiceHasPending: "This invoice already has payments waiting to be checked. See /payments.",
     TxAlreadySent: "You already sent this transaction as payment #{payment_id}. See /payments.",
     TxAlreadyUsed: "This transaction was already used for a payment and cannot be used again.",
+    TxRejected: (
+        "An admin rejected this transaction for your payment #{payment_id}, so it cannot be sent"
+        " again. If you think this is a mistake, please contact the admins."
+    ),
     TxBeingChecked: (
         "This transaction is being checked for another invoice. If you made it for this one, "
         "send the same /pay again in a few minutes."
