@@ -372,6 +372,7 @@ def admin_messages(bot: BotHarness, count: int):
     return check
 
 
+@pytest.mark.real_schedule
 async def test_alert_reaches_the_admin_chat_within_five_seconds(bot: BotHarness) -> None:
     await deny(bot)
     (alert,) = await bot.wait_for(lambda: bot.api.sent_to(ADMIN_CHAT_ID), timeout=5)

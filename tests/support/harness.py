@@ -20,16 +20,26 @@ from core.accounts.sessions import Session
 from core.config import Settings
 from core.services import Services
 
+# Jobs whose first run and interval the tests shorten (see BotHarness._quicken_jobs).
+QUICK_JOBS = ("outbox", "codes-sweep")
+QUICK_TICK = 0.05  # seconds
+
 
 class BotHarness:
     """A running bot plus the users talking to it."""
 
     def __init__(
-        self, settings: Settings, services: Services, api: FakeBotAPI | None = None
+        self,
+        settings: Settings,
+        services: Services,
+        api: FakeBotAPI | None = None,
+        *,
+        quick_jobs: bool = True,
     ) -> None:
         self.settings = settings
         self.services = services
         self.api = api if api is not None else FakeBotAPI()  # given: the same Telegram, restarted
+        self.quick_jobs = quick_jobs
         self._queued_before = self.api.updates_queued
         self.app: VerzekApplication = build_application(
             settings,
@@ -43,8 +53,20 @@ class BotHarness:
         if self.app.post_init is not None:  # run_polling would call it; we start by hand
             await self.app.post_init(self.app)
         await self.app.start()
+        if self.quick_jobs:
+            self._quicken_jobs()
         assert self.app.updater is not None
         await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+
+    def _quicken_jobs(self) -> None:
+        """The outbox and the codes sweep tick every :data:`QUICK_TICK` seconds instead of
+        every second or more: a test waits for what a run does, not for the schedule (the
+        real schedule keeps the tests marked ``real_schedule``). They still run through the
+        real JobQueue, one at a time, exactly as in production."""
+        assert self.app.job_queue is not None
+        for name in QUICK_JOBS:
+            for job in self.app.job_queue.get_jobs_by_name(name):
+                job.job.reschedule("interval", seconds=QUICK_TICK)
 
     async def stop(self) -> None:
         if self.app.updater is not None and self.app.updater.running:
