@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 import pyotp
+from telegram.ext import AIORateLimiter
 
 from bot.app import build_application
 from bot.context import VerzekApplication
@@ -19,6 +20,16 @@ from bot.update_processor import PerUserUpdateProcessor
 from core.accounts.sessions import Session
 from core.config import Settings
 from core.services import Services
+
+
+def uncapped_rate_limiter() -> AIORateLimiter:
+    """The shipped outgoing limiter (429 answers retried up to 5 times) without its pacing
+    (30 messages/s over all chats, 20 a minute per group): a fuzz test's replies went out at
+    30 a second, ~25 ms of idle wall time per message, and a test's alerts to the admin chat
+    one per 3 s. The fake Telegram has no flood limit to respect; its scheduled 429s still
+    meet the same retries."""
+    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
+
 
 # Jobs whose first run and interval the tests shorten (see BotHarness._quicken_jobs).
 QUICK_JOBS = ("outbox", "codes-sweep")
@@ -46,6 +57,7 @@ class BotHarness:
             services,
             request=FakeRequest(self.api),
             get_updates_request=FakeRequest(self.api),
+            rate_limiter=uncapped_rate_limiter(),
         )
 
     async def start(self) -> None:
