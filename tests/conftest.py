@@ -97,7 +97,7 @@ async def services(
 async def bot(
     settings: Settings, services: Services, request: pytest.FixtureRequest
 ) -> AsyncIterator[BotHarness]:
-    quick = request.node.get_closest_marker("real_schedule") is None
+    quick = request.node.get_closest_marker("quick_jobs") is not None
     harness = BotHarness(settings, services, quick_jobs=quick)
     await harness.start()
     yield harness

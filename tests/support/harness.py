@@ -45,7 +45,7 @@ class BotHarness:
         services: Services,
         api: FakeBotAPI | None = None,
         *,
-        quick_jobs: bool = True,
+        quick_jobs: bool = False,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -72,9 +72,10 @@ class BotHarness:
 
     def _quicken_jobs(self) -> None:
         """The outbox and the codes sweep tick every :data:`QUICK_TICK` seconds instead of
-        every second or more: a test waits for what a run does, not for the schedule (the
-        real schedule keeps the tests marked ``real_schedule``). They still run through the
-        real JobQueue, one at a time, exactly as in production."""
+        every second or more, for a test that waits for what a run does (marker ``quick_jobs``),
+        not for the schedule. They still run through the real JobQueue, one at a time. Not
+        the default: a test that expects exactly the replies to its own message would also
+        catch a notice the quicker outbox delivers meanwhile."""
         assert self.app.job_queue is not None
         for name in QUICK_JOBS:
             for job in self.app.job_queue.get_jobs_by_name(name):
