@@ -135,7 +135,7 @@ async def bootstrap(
         idle_minutes=settings.security.idle_minutes,
     )
     accounts = AccountService(uow, audit, clock, passwords, sessions)
-    twofactor = TwoFactorService(uow, audit, clock, crypto, accounts)
+    twofactor = TwoFactorService(uow, audit, clock, crypto, accounts, passwords.backup_codes)
     # The one admin check every admin operation of core makes itself (SPEC §10).
     rights = AdminRights(settings.telegram.admins)
     safety = SafetyService(uow, audit, clock, twofactor, rights)

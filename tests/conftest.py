@@ -94,8 +94,11 @@ async def services(
 
 
 @pytest.fixture
-async def bot(settings: Settings, services: Services) -> AsyncIterator[BotHarness]:
-    harness = BotHarness(settings, services)
+async def bot(
+    settings: Settings, services: Services, request: pytest.FixtureRequest
+) -> AsyncIterator[BotHarness]:
+    quick = request.node.get_closest_marker("quick_jobs") is not None
+    harness = BotHarness(settings, services, quick_jobs=quick)
     await harness.start()
     yield harness
     await harness.stop()

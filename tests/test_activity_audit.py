@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiosqlite
+import pytest
 
 from core.audit.log import AuditEvent, EventType
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
@@ -203,6 +204,7 @@ async def test_admin_views_only_in_private_or_the_admin_chat(bot: BotHarness) ->
     assert "Audit trail of account #1" in in_admin_chat.plain
 
 
+@pytest.mark.quick_jobs
 async def test_alerts_and_suspicious_summaries(bot: BotHarness) -> None:
     admin = bot.user(ADMIN_ID)
     (empty,) = await bot.send(admin, "/alerts")
@@ -238,6 +240,7 @@ async def test_help_and_menus_list_the_new_commands(bot: BotHarness) -> None:
 # --- security notices to the account's own Telegram accounts ------------------------------------
 
 
+@pytest.mark.quick_jobs
 async def test_email_change_is_announced_to_the_accounts_other_telegram_account(
     bot: BotHarness,
 ) -> None:
@@ -261,6 +264,7 @@ async def test_email_change_is_announced_to_the_accounts_other_telegram_account(
     assert (recipient, kind) == (1, "EMAIL_CHANGED")
 
 
+@pytest.mark.quick_jobs
 async def test_api_key_changes_are_announced_with_escaped_details(bot: BotHarness) -> None:
     phone = bot.user(1)
     await register(bot, phone)
@@ -292,6 +296,7 @@ async def test_api_key_changes_are_announced_with_escaped_details(bot: BotHarnes
     assert len(await rows(bot, "SELECT id FROM user_notices")) == 2
 
 
+@pytest.mark.quick_jobs
 async def test_undeliverable_notice_is_given_up(bot: BotHarness) -> None:
     phone = bot.user(1)
     await register(bot, phone)

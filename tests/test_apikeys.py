@@ -173,6 +173,7 @@ async def test_delete_asks_for_confirmation(bot: BotHarness) -> None:
     assert bot.api.callback_answers[-1]["text"].startswith("This button is no longer active")
 
 
+@pytest.mark.quick_jobs
 async def test_the_owners_other_telegram_accounts_are_notified(bot: BotHarness) -> None:
     phone, tablet = bot.user(1), bot.user(2)
     await logged_in(bot, phone)

@@ -391,6 +391,7 @@ async def test_alert_reaches_the_admin_chat_within_five_seconds(bot: BotHarness)
     assert len(bot.api.sent_to(ADMIN_CHAT_ID)) == 1
 
 
+@pytest.mark.quick_jobs
 @pytest.mark.parametrize(
     "failure",
     [
@@ -488,6 +489,7 @@ async def test_a_crash_mid_send_only_delays_the_alert(services: Services, clock)
     assert again.id == claimed.id and again.attempts == 2
 
 
+@pytest.mark.quick_jobs
 async def test_folded_count_reaches_the_admin_chat(bot: BotHarness, clock: FakeClock) -> None:
     for _ in range(3):
         await deny(bot)
@@ -499,6 +501,7 @@ async def test_folded_count_reaches_the_admin_chat(bot: BotHarness, clock: FakeC
     assert "Folded in" not in bot.api.sent_to(ADMIN_CHAT_ID)[0].plain
 
 
+@pytest.mark.quick_jobs
 async def test_alert_text_is_html_escaped(bot: BotHarness, clock: FakeClock) -> None:
     async with bot.services.uow() as uow:
         await report_finding(
@@ -521,6 +524,7 @@ async def test_alert_text_is_html_escaped(bot: BotHarness, clock: FakeClock) -> 
     assert "reason: <b>drill</b> & <script>" in alert.plain
 
 
+@pytest.mark.quick_jobs
 async def test_failed_logins_through_the_bot_alert_the_admins(bot: BotHarness) -> None:
     from tests.support.steps import EMAIL, login, register
 
@@ -536,6 +540,7 @@ async def test_failed_logins_through_the_bot_alert_the_admins(bot: BotHarness) -
     assert "Who: Telegram user 2\n" in per_user and "per telegram user" in per_user
 
 
+@pytest.mark.quick_jobs
 async def test_a_replayed_totp_code_through_the_bot_alerts_the_admins(
     bot: BotHarness, clock: FakeClock
 ) -> None:

@@ -244,6 +244,7 @@ async def test_a_lost_login_reply_still_ends_the_flow(bot: BotHarness) -> None:
     assert EMAIL in me.plain
 
 
+@pytest.mark.quick_jobs
 async def test_an_outage_loses_neither_a_refused_admin_command_nor_its_alert(
     bot: BotHarness, clock: FakeClock
 ) -> None:

@@ -70,9 +70,7 @@ IO_LIBRARIES = (
 # Only adapters talk to these; everything else reaches them through an adapter or a port.
 ADAPTER_LIBRARIES = ("httpx", "redis", "argon2", "captcha", "tarfile")
 ADAPTERS = "core/adapters"
-# Backup codes are still hashed with argon2 inside the 2FA service itself (a behaviour-neutral
-# follow-up moves that hasher behind core/adapters/passwords.py).
-ADAPTER_LIBRARY_EXCEPTIONS = {"core/twofactor/service.py": ("argon2",)}
+ADAPTER_LIBRARY_EXCEPTIONS: dict[str, tuple[str, ...]] = {}  # none; keep it that way
 # Pure rules: every ``rules.py`` and ``*_rules.py`` of a feature, plus these small kernel modules.
 PURE_KERNEL = {
     "core/clock.py",

@@ -21,6 +21,7 @@ from tests.support.steps import EMAIL, OTHER_PASSWORD, db_rows, login_with_code,
 NAME = re.compile(r"verzek-\d{8}T\d{6}Z(?:-\d+)?\.tar\.gz")
 
 
+@pytest.mark.quick_jobs
 async def test_a_backup_code_login_says_how_many_codes_are_left(
     bot: BotHarness, clock: FakeClock
 ) -> None:
@@ -58,6 +59,7 @@ async def test_registration_confirms_the_referral_without_naming_the_referrer(
     assert "referred by" not in plain
 
 
+@pytest.mark.quick_jobs
 async def test_people_logged_out_by_a_restore_are_told_why(
     bot: BotHarness, clock: FakeClock
 ) -> None:

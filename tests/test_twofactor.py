@@ -116,6 +116,7 @@ async def test_five_wrong_codes_block_code_entry_for_five_minutes(
     assert "You're logged in" in await login_with_code(bot, alice, totp.at(clock.now()))
 
 
+@pytest.mark.quick_jobs
 async def test_backup_codes_work_once_and_regeneration_voids_them(
     bot: BotHarness, clock: FakeClock
 ) -> None:
@@ -141,6 +142,7 @@ async def test_backup_codes_work_once_and_regeneration_voids_them(
     assert "You're logged in" in ok.plain
 
 
+@pytest.mark.quick_jobs
 async def test_disable_needs_password_and_code_and_ends_other_sessions(
     bot: BotHarness, clock: FakeClock
 ) -> None:

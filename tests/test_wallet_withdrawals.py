@@ -186,6 +186,7 @@ async def test_bad_amounts_and_addresses_get_clear_replies(
     assert not kinds & {"WITHDRAWAL_REQUESTED", "MFA_VERIFIED", "MFA_FAILED"}  # no code asked
 
 
+@pytest.mark.quick_jobs
 async def test_withdraw_with_a_code_then_the_admin_completes_it(
     bot: BotHarness, clock: FakeClock
 ) -> None:
@@ -426,6 +427,7 @@ async def test_concurrent_withdrawals_cannot_overdraw(
     assert balances(await wallet(bot, alice)) == ("10.00", "20.00", "0.00")
 
 
+@pytest.mark.quick_jobs
 async def test_a_large_withdrawal_alerts_the_admins(bot: BotHarness, clock: FakeClock) -> None:
     alice = await person(bot, clock, 1, ALICE)
     await credit(bot, alice.account_id, 2_000_000_000)

@@ -23,15 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import argon2
 import pyotp
 import qrcode
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from qrcode.image.pil import PilImage
 
 from core.accounts.service import AccountService
 from core.accounts.sessions import EndReason, ReauthProof, Session, SessionService
 from core.accounts.throttle import window_lock_until
+from core.adapters.passwords import BackupCodeHasher
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.clock import Clock
 from core.crypto import EncryptionService
@@ -127,13 +126,14 @@ class TwoFactorService:
         clock: Clock,
         crypto: EncryptionService,
         accounts: AccountService,
+        backup_codes: BackupCodeHasher,
     ) -> None:
         self._uow = uow_factory
         self._audit = audit
         self._clock = clock
         self._crypto = crypto
         self._accounts = accounts
-        self._code_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
+        self._code_hasher = backup_codes
 
     @property
     def sessions(self) -> SessionService:
@@ -166,18 +166,7 @@ class TwoFactorService:
             "".join(secrets.choice(CROCKFORD) for _ in range(BACKUP_CODE_LENGTH))
             for _ in range(BACKUP_CODE_COUNT)
         ]
-        hashes = await asyncio.to_thread(lambda: [self._code_hasher.hash(c) for c in codes])
-        return codes, hashes
-
-    def _matching_backup_code(self, candidates: list[tuple[int, str]], code: str) -> int | None:
-        found = None
-        for code_id, code_hash in candidates:
-            try:
-                if self._code_hasher.verify(code_hash, code):
-                    found = code_id
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                continue
-        return found
+        return codes, await self._code_hasher.hash_all(codes)
 
     async def _blocked_seconds(self, uow: UnitOfWork, account_id: int) -> int:
         now = self._clock.now()
@@ -311,9 +300,7 @@ class TwoFactorService:
             method = "backup_code"
             normalised = normalise_backup_code(code)
             if normalised is not None and candidates:
-                backup_id = await asyncio.to_thread(
-                    self._matching_backup_code, candidates, normalised
-                )
+                backup_id = await self._code_hasher.matching(candidates, normalised)
 
         async with self._uow() as uow:
             if step is not None:

@@ -128,6 +128,7 @@ async def test_core_refuses_enrolment_without_a_fresh_proof_of_this_session(
     assert await db_rows(bot, "SELECT count(*) FROM mfa") == [(0,)]
 
 
+@pytest.mark.quick_jobs
 async def test_a_stolen_password_enrolment_is_announced_and_holds_withdrawals(
     bot: BotHarness, clock: FakeClock
 ) -> None:
@@ -192,6 +193,7 @@ CHANGES: dict[str, Callable[[BotHarness, Victim, FakeClock], Awaitable[str]]] = 
 }
 
 
+@pytest.mark.quick_jobs
 @pytest.mark.parametrize("change", list(CHANGES))
 async def test_a_security_change_then_an_immediate_withdrawal_is_refused_and_announced(
     bot: BotHarness, clock: FakeClock, change: str
@@ -241,6 +243,7 @@ async def test_core_holds_nothing_during_the_cooldown(bot: BotHarness, clock: Fa
     assert await nothing_held(bot)
 
 
+@pytest.mark.quick_jobs
 async def test_after_the_cooldown_a_withdrawal_goes_through_and_the_owner_is_told(
     bot: BotHarness, clock: FakeClock
 ) -> None:

@@ -275,13 +275,14 @@ async def test_thirty_accounts_racing_two_factor_codes(
     session = await log_in(services, VICTIM_TELEGRAM_ID)
     totp = await enrol_2fa(services, session, clock)
     compared: list[str] = []
-    original = services.twofactor._matching_backup_code
+    codes = services.twofactor._code_hasher
+    original = codes.matching
 
-    def counting(candidates: list[tuple[int, str]], code: str) -> int | None:
+    async def counting(candidates: list[tuple[int, str]], code: str) -> int | None:
         compared.append(code)
-        return original(candidates, code)
+        return await original(candidates, code)
 
-    monkeypatch.setattr(services.twofactor, "_matching_backup_code", counting)
+    monkeypatch.setattr(codes, "matching", counting)
     outcomes = await asyncio.gather(
         *(
             services.twofactor.verify(account_id, telegram_id, "ABCDE-FGH12", purpose="login")

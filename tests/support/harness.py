@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 import pyotp
+from telegram.ext import AIORateLimiter
 
 from bot.app import build_application
 from bot.context import VerzekApplication
@@ -21,21 +22,42 @@ from core.config import Settings
 from core.services import Services
 
 
+def uncapped_rate_limiter() -> AIORateLimiter:
+    """The shipped outgoing limiter (429 answers retried up to 5 times) without its pacing
+    (30 messages/s over all chats, 20 a minute per group): a fuzz test's replies went out at
+    30 a second, ~25 ms of idle wall time per message, and a test's alerts to the admin chat
+    one per 3 s. The fake Telegram has no flood limit to respect; its scheduled 429s still
+    meet the same retries."""
+    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
+
+
+# Jobs whose first run and interval the tests shorten (see BotHarness._quicken_jobs).
+QUICK_JOBS = ("outbox", "codes-sweep")
+QUICK_TICK = 0.05  # seconds
+
+
 class BotHarness:
     """A running bot plus the users talking to it."""
 
     def __init__(
-        self, settings: Settings, services: Services, api: FakeBotAPI | None = None
+        self,
+        settings: Settings,
+        services: Services,
+        api: FakeBotAPI | None = None,
+        *,
+        quick_jobs: bool = False,
     ) -> None:
         self.settings = settings
         self.services = services
         self.api = api if api is not None else FakeBotAPI()  # given: the same Telegram, restarted
+        self.quick_jobs = quick_jobs
         self._queued_before = self.api.updates_queued
         self.app: VerzekApplication = build_application(
             settings,
             services,
             request=FakeRequest(self.api),
             get_updates_request=FakeRequest(self.api),
+            rate_limiter=uncapped_rate_limiter(),
         )
 
     async def start(self) -> None:
@@ -43,8 +65,21 @@ class BotHarness:
         if self.app.post_init is not None:  # run_polling would call it; we start by hand
             await self.app.post_init(self.app)
         await self.app.start()
+        if self.quick_jobs:
+            self._quicken_jobs()
         assert self.app.updater is not None
         await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+
+    def _quicken_jobs(self) -> None:
+        """The outbox and the codes sweep tick every :data:`QUICK_TICK` seconds instead of
+        every second or more, for a test that waits for what a run does (marker ``quick_jobs``),
+        not for the schedule. They still run through the real JobQueue, one at a time. Not
+        the default: a test that expects exactly the replies to its own message would also
+        catch a notice the quicker outbox delivers meanwhile."""
+        assert self.app.job_queue is not None
+        for name in QUICK_JOBS:
+            for job in self.app.job_queue.get_jobs_by_name(name):
+                job.job.reschedule("interval", seconds=QUICK_TICK)
 
     async def stop(self) -> None:
         if self.app.updater is not None and self.app.updater.running:
