@@ -12,6 +12,7 @@ import pytest
 from core.adapters.tronscan import parse_transaction_info
 from core.config import PaymentSettings
 from core.errors import Refusal
+from core.payments.chain import UnexpectedAnswerError
 from core.payments.ports import InvoiceRecord, InvoiceStatus
 from core.payments.refusals import TxHashMalformed
 from core.payments.rules import Check, CheckNote, Outcome, epoch_ms, evaluate, normalise_tx_hash
@@ -76,10 +77,13 @@ def test_out_of_energy_is_refused_although_revert_is_false() -> None:
     assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.TX_FAILED
 
 
-@pytest.mark.parametrize("result", ["REVERT", "", "success", None])
-def test_only_contract_ret_success_counts(result: str | None) -> None:
+@pytest.mark.parametrize("result", ["REVERT", "", "success"])
+def test_only_contract_ret_success_counts(result: str) -> None:
     verdict = judge(variant(lambda d: d.update(contractRet=result)))
     assert verdict.outcome is Outcome.FAIL and verdict.reason is CheckNote.TX_FAILED
+    # A null contractRet is not a failed transfer but an answer we cannot read (never judged).
+    with pytest.raises(UnexpectedAnswerError, match="no contractRet"):
+        judge(variant(lambda d: d.update(contractRet=None)))
 
 
 def test_unknown_hash_stays_pending() -> None:

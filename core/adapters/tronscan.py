@@ -5,6 +5,9 @@ timeout. Timeouts, transport errors, 403 (TronScan's "request too quickly"), 429
 answers that are not the JSON object we asked for are retried with backoff; when every attempt
 fails, :class:`~core.errors.ChainUnavailableError` says so, and the payment simply stays
 pending. ``{}`` is TronScan's answer for a hash it does not know (yet): that is not an error.
+JSON in a shape we do not know (see :func:`parse_transaction_info`) is retried too; if the
+last attempt still gives one, :class:`~core.payments.chain.UnexpectedAnswerError` (a kind of
+``ChainUnavailableError``) says so: the payment stays pending and the admins are told.
 
 The API key travels only in the ``TRON-PRO-API-KEY`` header. Logs and errors name the kind of
 failure and the attempt, never the URL's secrets or a header.
@@ -23,7 +26,8 @@ import httpx
 from core.config import TronscanSettings
 from core.digits import parse_int, parse_seconds
 from core.errors import ChainUnavailableError
-from core.payments.chain import ChainTransaction, TokenTransfer
+from core.payments.chain import ChainTransaction, TokenTransfer, UnexpectedAnswerError
+from core.payments.tron import normalise_tron_address
 
 logger = logging.getLogger(__name__)
 
@@ -37,59 +41,92 @@ _TX_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class _BadAnswer(Exception):
-    """An answer we cannot trust; retried like a server error."""
+    """A body that is not JSON (a proxy's error page): retried like a server error."""
 
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def _unexpected(what: str) -> UnexpectedAnswerError:
+    return UnexpectedAnswerError(f"unexpected answer: {what}")
+
+
+def _flag(data: dict[str, Any], key: str) -> bool | None:
+    """A boolean field: None when absent; any other type is an unexpected answer."""
+    if key not in data:
+        return None
+    value = data[key]
+    if not isinstance(value, bool):
+        raise _unexpected(f"{key} is not true/false")
+    return value
+
+
+def _address(item: dict[str, Any], key: str) -> str:
+    """A TRC20 transfer's address in base58check (hex ``41…`` normalised)."""
+    value = item.get(key)
+    address = normalise_tron_address(value) if isinstance(value, str) else None
+    if address is None:
+        raise _unexpected(f"{key} is not a TRON address")
+    return address
+
+
+def _transfer(item: Any) -> TokenTransfer:
+    if not isinstance(item, dict):
+        raise _unexpected("a trc20TransferInfo entry is not an object")
+    amount_text = item.get("amount_str")
+    if not isinstance(amount_text, str):
+        raise _unexpected("amount_str is not a string")
+    status = item.get("status")
+    if status is not None and _int(status) is None:
+        raise _unexpected("a transfer's status is not a number")
+    return TokenTransfer(
+        contract_address=_address(item, "contract_address"),
+        to_address=_address(item, "to_address"),
+        amount=parse_int(amount_text, max_digits=40),  # None: a string, but not a whole number
+        status=status,
+    )
 
 
 def parse_transaction_info(data: Any, tx_hash: str) -> ChainTransaction | None:
-    """Turn TronScan's transaction-info JSON into a :class:`ChainTransaction`.
+    """Turn TronScan's transaction-info JSON into a :class:`ChainTransaction`, strictly.
 
     ``{}`` means "unknown hash" (None). The payee and the amount come from
     ``trc20TransferInfo`` only: the top-level ``toAddress`` of a TRC20 transfer is the token
-    contract, not the payee. Raises ``_BadAnswer`` for anything that is not this
-    transaction's info.
+    contract, not the payee. Addresses given in hex (``41…``) are normalised to base58check.
+    Anything not in the recorded shape (not an object, no or another hash, no ``contractRet``,
+    a flag, status or amount of the wrong type, ``trc20TransferInfo`` not a list, an address
+    that is neither form) raises :class:`UnexpectedAnswerError`: it is never judged.
     """
     if not isinstance(data, dict):
-        raise _BadAnswer("not a JSON object")
+        raise _unexpected("not a JSON object")
     if not data:
         return None
     found = data.get("hash")
     if not isinstance(found, str) or not _TX_HASH.match(found):
-        raise _BadAnswer("no transaction hash in the answer")
+        raise _unexpected("no transaction hash")
     if found.lower() != tx_hash.lower():
-        raise _BadAnswer("the answer is about another transaction")
+        raise _unexpected("the answer is about another transaction")
     timestamp_ms = _int(data.get("timestamp"))
     if timestamp_ms is None:
-        raise _BadAnswer("no timestamp in the answer")
-    transfers = []
-    raw_transfers = data.get("trc20TransferInfo")
-    for item in raw_transfers if isinstance(raw_transfers, list) else []:
-        if not isinstance(item, dict):
-            continue
-        amount_text = item.get("amount_str")
-        amount = (
-            parse_int(amount_text, max_digits=40) if isinstance(amount_text, str) else None
-        )
-        transfers.append(
-            TokenTransfer(
-                contract_address=_str(item.get("contract_address")),
-                to_address=_str(item.get("to_address")),
-                amount=amount,
-            )
-        )
+        raise _unexpected("no timestamp")
+    result = data.get("contractRet")
+    if not isinstance(result, str):
+        raise _unexpected("no contractRet")
+    confirmations = _int(data.get("confirmations"))
+    if confirmations is None:
+        raise _unexpected("no confirmations count")
+    raw_transfers = data.get("trc20TransferInfo", [])
+    if not isinstance(raw_transfers, list):
+        raise _unexpected("trc20TransferInfo is not a list")
     return ChainTransaction(
         hash=found.lower(),
-        result=_str(data.get("contractRet")),
-        confirmations=_int(data.get("confirmations")) or 0,
+        result=result,
+        confirmations=confirmations,
         timestamp_ms=timestamp_ms,
-        transfers=tuple(transfers),
+        transfers=tuple(_transfer(item) for item in raw_transfers),
+        confirmed=_flag(data, "confirmed"),
+        reverted=_flag(data, "revert") is True,
     )
 
 
@@ -124,8 +161,10 @@ class TronscanClient:
         if self._api_key is not None:
             headers[API_KEY_HEADER] = self._api_key.get()
         reason = ""
+        unexpected: UnexpectedAnswerError | None = None
         for attempt in range(1, self.attempts + 1):
             retry_after: float | None = None
+            unexpected = None
             try:
                 response = await self._http.get(
                     self._url, params={"hash": tx_hash}, headers=headers, timeout=self._timeout
@@ -149,6 +188,8 @@ class TronscanClient:
                 reason = f"connection failed ({type(exc).__name__})"
             except _BadAnswer as exc:
                 reason = f"unusable answer ({exc})"
+            except UnexpectedAnswerError as exc:
+                unexpected, reason = exc, str(exc)
             logger.warning(
                 "TronScan lookup attempt %d/%d failed: %s", attempt, self.attempts, reason
             )
@@ -157,6 +198,8 @@ class TronscanClient:
                 if retry_after is not None:
                     delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
                 await asyncio.sleep(delay)
+        if unexpected is not None:
+            raise unexpected  # the last answer was odd, not missing: the payment says so
         raise ChainUnavailableError(f"TronScan did not give a usable answer: {reason}")
 
 

@@ -8,7 +8,7 @@ services only name the rule, the account and the evidence.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from core.audit.detection import Finding, account_subject, report_finding, telegram_subject
 from core.audit.log import AuditLog, Severity
@@ -18,6 +18,17 @@ from core.ports import UnitOfWork
 
 # A signed row (invoice, payment, license, ledger entry) whose signature does not verify.
 RULE_SIGNATURE_INVALID = "signature_invalid"
+
+
+class OwnedRow(Protocol):
+    """A row that belongs to an account and a Telegram user (a payment, an invoice …)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def telegram_user_id(self) -> int: ...
 
 
 class SuspicionReporter:
@@ -51,6 +62,21 @@ class SuspicionReporter:
             at=self._clock.now(),
             dedupe=self._dedupe,
         )
+
+    async def report_once(self, uow: UnitOfWork, rule: str, kind: str, row: OwnedRow) -> bool:
+        """Raise ``rule`` about one row (subject ``kind:id``, e.g. ``payment:7``) only if it never
+        alerted about that row before, however often it is seen again (a re-check job sees it
+        every round); the alert outbox's dedupe row is the memory. True when this call raised
+        it."""
+        subject = f"{kind}:{row.id}"
+        if await uow.alerts.dedupe_state(rule, subject) is not None:
+            return False
+        evidence: dict[str, Any] = {f"{kind}_id": row.id}
+        finding = Finding(
+            rule, Severity.WARNING, subject, row.account_id, row.telegram_user_id, evidence
+        )
+        await report_finding(uow, self._audit, finding, at=self._clock.now(), dedupe=self._dedupe)
+        return True
 
     async def report_tampered(
         self, uow: UnitOfWork, row: str, row_id: int, account_id: int | None

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.errors import ChainUnavailableError
+
 
 @dataclass(frozen=True)
 class TokenTransfer:
@@ -19,6 +21,7 @@ class TokenTransfer:
     contract_address: str
     to_address: str
     amount: int | None  # None when the source gave something that is not a whole number
+    status: int | None = None  # the transfer's own result where the source gives one: 0 is ok
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,17 @@ class ChainTransaction:
     confirmations: int
     timestamp_ms: int  # when the block was produced, milliseconds since the epoch
     transfers: tuple[TokenTransfer, ...]
+    confirmed: bool | None = None  # the source's own "final" flag, where it gives one
+    reverted: bool = False  # the source says the transaction was reverted
+
+
+class UnexpectedAnswerError(ChainUnavailableError):
+    """The source answered, but not in a shape we know (a missing field, a wrong type).
+
+    Never a verdict: the payment stays pending and the admins are told once, since the source
+    may have changed its format or be lying. Still a :class:`ChainUnavailableError`, so a
+    caller that only knows that one keeps the payment pending too.
+    """
 
 
 class TransactionSource(Protocol):

@@ -34,6 +34,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RULE_HASH_REUSE = "payment_hash_reuse"
 RULE_WRONG_TOKEN = "payment_wrong_token"  # noqa: S105 (a token contract, not a secret)
 RULE_FAILED_VERIFICATIONS = "payment_failed_verifications"
+RULE_ODD_ANSWER = "payment_unexpected_answer"  # alerted once per payment
 
 
 # Statuses an admin may still approve or reject.
@@ -67,6 +68,7 @@ class CheckNote(StrEnum):
     INVOICE_PAID = "invoice_paid"
     TAMPERED = "tampered"
     EXPIRED = "expired"
+    UNEXPECTED_ANSWER = "unexpected_answer"  # the chain's answer had a shape we do not know
 
 
 class Check(StrEnum):
@@ -110,11 +112,13 @@ def evaluate(
 ) -> Verification:
     """Judge a transaction against an invoice (every rule of SPEC §7; pure, no I/O).
 
-    Success is ``result == "SUCCESS"`` and nothing else. The transfer must be one of the
-    transaction's TRC20 transfers whose contract is exactly the USDT contract and whose payee
-    is the invoice's address (any of them may be ours); its integer amount within the
+    Success is ``result == "SUCCESS"`` and not reverted, and nothing else. The transfer must be
+    one of the transaction's TRC20 transfers whose contract is exactly the USDT contract, whose
+    payee is the invoice's address (any of them may be ours) and whose own status, where
+    given, is 0 (a failed transfer to us fails the payment); its integer amount within the
     tolerance of the invoice; the transaction no older than the invoice; and it needs
-    ``min_confirmations``. An unknown transaction or too few confirmations stay pending.
+    ``min_confirmations`` and, where the source says, ``confirmed``. An unknown transaction,
+    too few confirmations or ``confirmed`` false stay pending.
     """
     if tx is None:
         return Verification(
@@ -125,7 +129,11 @@ def evaluate(
     address, usdt = invoice.receive_address, settings.usdt_contract
     tolerance = settings.amount_tolerance_micro
     usdt_transfers = [t for t in tx.transfers if t.contract_address == usdt]
-    ours = [t for t in usdt_transfers if t.to_address == address]
+    to_us = [t for t in usdt_transfers if t.to_address == address]
+    ours = [t for t in to_us if t.status in (None, 0)]
+    failed_to_us = len(to_us) > len(ours)  # a transfer to us that says it did not go through
+    succeeded = tx.result == "SUCCESS" and not tx.reverted
+    final = tx.confirmations >= settings.min_confirmations and tx.confirmed is not False
     other_token_to_us = [
         t for t in tx.transfers if t.to_address == address and t.contract_address != usdt
     ]
@@ -143,7 +151,13 @@ def evaluate(
     created_ms = epoch_ms(invoice.created_at)
     checks = (
         CheckResult(Check.FOUND, True, tx.hash),
-        CheckResult(Check.SUCCESS, tx.result == "SUCCESS", tx.result or "none"),
+        CheckResult(
+            Check.SUCCESS,
+            succeeded and not (failed_to_us and not ours),
+            (tx.result or "none")
+            + (", reverted" if tx.reverted else "")
+            + (", a transfer to us failed" if failed_to_us else ""),
+        ),
         CheckResult(
             Check.TOKEN,
             bool(usdt_transfers) and not other_token_to_us,
@@ -167,11 +181,12 @@ def evaluate(
         ),
         CheckResult(
             Check.CONFIRMATIONS,
-            tx.confirmations >= settings.min_confirmations,
-            f"{tx.confirmations} of {settings.min_confirmations}",
+            final,
+            f"{tx.confirmations} of {settings.min_confirmations}"
+            + (", not confirmed" if tx.confirmed is False else ""),
         ),
     )
-    if tx.result != "SUCCESS":
+    if not succeeded or (failed_to_us and not ours):
         reason = CheckNote.TX_FAILED
     elif not ours:
         if other_token_to_us or (tx.transfers and not usdt_transfers):
@@ -182,11 +197,20 @@ def evaluate(
         reason = CheckNote.AMOUNT_MISMATCH
     elif tx.timestamp_ms < created_ms:
         reason = CheckNote.BEFORE_INVOICE
-    elif tx.confirmations < settings.min_confirmations:
+    elif not final:
         return Verification(Outcome.PENDING, CheckNote.CONFIRMATIONS, checks, paid)
     else:
         return Verification(Outcome.APPROVE, CheckNote.OK, checks, paid)
     return Verification(Outcome.FAIL, reason, checks, paid)
+
+
+def unexpected_answer(detail: str) -> Verification:
+    """The verdict when the chain answered in a shape we do not know: pending, never judged."""
+    return Verification(
+        Outcome.PENDING,
+        CheckNote.UNEXPECTED_ANSWER,
+        (CheckResult(Check.FOUND, None, detail),),
+    )
 
 
 def normalise_tx_hash(text: str) -> str:

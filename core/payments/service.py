@@ -33,6 +33,7 @@ from core.authz import Actor, NoteTooLong
 from core.clock import to_iso
 from core.config import Plan
 from core.errors import ChainUnavailableError, DuplicateError, Refusal
+from core.payments.chain import UnexpectedAnswerError
 from core.payments.invoices import InvoiceDesk
 from core.payments.ports import (
     InvoiceRecord,
@@ -60,6 +61,7 @@ from core.payments.rules import (
     PENDING_LIMIT,
     REASON_MAX,
     RULE_FAILED_VERIFICATIONS,
+    RULE_ODD_ANSWER,
     RULE_WRONG_TOKEN,
     CheckNote,
     CheckReport,
@@ -68,6 +70,7 @@ from core.payments.rules import (
     PaymentView,
     Verification,
     evaluate,
+    unexpected_answer,
 )
 from core.payments.wallet import REFERRAL_COMMISSION, commission_micro
 from core.ports import UnitOfWork
@@ -98,6 +101,8 @@ class PaymentService(InvoiceDesk):
             return await self._refuse_tampered(payment, invoice)
         try:
             tx = await self._source.transaction(payment.tx_hash)
+        except UnexpectedAnswerError as exc:  # never judged: pending, and the admins hear once
+            verification = unexpected_answer(str(exc))
         except ChainUnavailableError as exc:
             logger.warning("payment %d stays pending: %s", payment.id, exc)
             verification = None
@@ -199,6 +204,8 @@ class PaymentService(InvoiceDesk):
                     )
             else:
                 await uow.payments.record_check(payment.id, at=at, note=reason)
+                if reason is CheckNote.UNEXPECTED_ANSWER:  # alerted once per payment
+                    await self._suspicion.report_once(uow, RULE_ODD_ANSWER, "payment", payment)
             await uow.commit()
         return CheckReport(
             await self._reload(payment_id),

@@ -71,6 +71,8 @@ PAY_REJECTED = "❌ Payment #{id} was rejected by an admin: {reason}"
 PAY_REASONS = {
     "not_found": "the transaction isn't on the chain yet (it can take a minute to show up)",
     "chain_unavailable": "TronScan isn't answering right now",
+    "unexpected_answer": "TronScan's answer about it looks unusual, so nothing is decided yet and "
+    "an admin has been asked to look",
     "confirmations": "the transfer is waiting for enough confirmations",
     "tx_failed": "the transaction failed on the chain (for example out of energy), so no USDT "
     "arrived",
