@@ -54,6 +54,7 @@ RULE_LABELS = {
     "payment_hash_reuse": "Transaction hash used again",
     "payment_wrong_token": "Payment with a token that is not USDT",
     "payment_failed_verifications": "Repeated failed payment checks",
+    "invoice_slots_exhausted": "No free invoice amount left for a plan",
     "signature_invalid": "Signed record fails its signature (tampering?)",
     "wallet_ledger_mismatch": "Wallet ledger disagrees with its withdrawals",
 }
