@@ -134,7 +134,14 @@ async def bootstrap(
         session_hours=settings.security.session_hours,
         idle_minutes=settings.security.idle_minutes,
     )
-    accounts = AccountService(uow, audit, clock, passwords, sessions)
+    accounts = AccountService(
+        uow,
+        audit,
+        clock,
+        passwords,
+        sessions,
+        accounts_per_telegram_user=settings.security.accounts_per_telegram_user,
+    )
     twofactor = TwoFactorService(uow, audit, clock, crypto, accounts, passwords.backup_codes)
     # The one admin check every admin operation of core makes itself (SPEC §10).
     rights = AdminRights(settings.telegram.admins)

@@ -48,6 +48,7 @@ class SecuritySettings:
     idle_minutes: int = 30
     captcha: bool = True
     withdrawal_cooldown_hours: int = 24  # after a 2FA, password or email change
+    accounts_per_telegram_user: int = 3  # accounts one Telegram user may register
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "security.idle_minutes": (None, _int(1, 24 * 60)),
     "security.captcha": (None, _bool),
     "security.withdrawal_cooldown_hours": (None, _int(0, 24 * 30)),
+    "security.accounts_per_telegram_user": (None, _int(1, 100)),
     "rate_limits.auth": (None, _rate),
     "rate_limits.default": (None, _rate),
     "rate_limits.storage": (None, _rate_storage),

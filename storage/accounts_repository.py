@@ -51,13 +51,21 @@ class SqliteAccountsRepository:
         referral_code: str,
         referred_by: int | None,
         created_at: datetime,
+        registered_telegram_user_id: int | None = None,
     ) -> int:
         """Insert a user and return its id."""
         try:
             cursor = await self._conn.execute(
-                "INSERT INTO users (email, password_hash, referral_code, referred_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (email, password_hash, referral_code, referred_by, stored_time(created_at)),
+                "INSERT INTO users (email, password_hash, referral_code, referred_by, created_at,"
+                " registered_telegram_user_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    email,
+                    password_hash,
+                    referral_code,
+                    referred_by,
+                    stored_time(created_at),
+                    registered_telegram_user_id,
+                ),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("email or referral code already taken") from exc
@@ -186,6 +194,15 @@ class SqliteAccountsRepository:
             "DELETE FROM login_failures WHERE email_key = ? AND telegram_user_id = ?",
             (email_key, telegram_user_id),
         )
+
+    async def registered_from(self, telegram_user_id: int) -> int:
+        """Accounts whose /register came from ``telegram_user_id`` (``users_registered_by``)."""
+        async with self._conn.execute(
+            "SELECT COUNT(*) FROM users WHERE registered_telegram_user_id = ?",
+            (telegram_user_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def referred_count(self, account_id: int) -> int:
         """Accounts registered with this account's referral code (``users_referred_by``)."""

@@ -87,12 +87,14 @@ class SqlitePaymentsRepository:
         receive_address: str,
         created_at: datetime,
         expires_at: datetime,
+        telegram_user_id: int | None = None,
     ) -> int:
         """Insert an open invoice and return its id."""
         try:
             cursor = await self._conn.execute(
                 "INSERT INTO invoices (account_id, plan, tier, days, amount_micro,"
-                " receive_address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " receive_address, created_at, expires_at, telegram_user_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     account_id,
                     plan,
@@ -102,6 +104,7 @@ class SqlitePaymentsRepository:
                     receive_address,
                     stored_time(created_at),
                     stored_time(expires_at),
+                    telegram_user_id,
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -131,6 +134,20 @@ class SqlitePaymentsRepository:
             f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE account_id = ? AND plan = ?"  # noqa: S608
             " AND status = 'open' AND expires_at > ? ORDER BY id DESC LIMIT 1",
             (account_id, plan, stored_time(now)),
+        )
+        return _invoice(rows[0]) if rows else None
+
+    async def open_invoice_of_telegram_user(
+        self, telegram_user_id: int, plan: str, *, now: datetime
+    ) -> InvoiceRecord | None:
+        """The newest open, unexpired invoice for ``plan`` that ``telegram_user_id`` asked for,
+        or that belongs to an account registered from it, whichever account it is on."""
+        rows = await self._rows(
+            f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE plan = ?"  # noqa: S608
+            " AND status = 'open' AND expires_at > ? AND (telegram_user_id = ? OR account_id IN"
+            " (SELECT id FROM users WHERE registered_telegram_user_id = ?))"
+            " ORDER BY id DESC LIMIT 1",
+            (plan, stored_time(now), telegram_user_id, telegram_user_id),
         )
         return _invoice(rows[0]) if rows else None
 

@@ -101,8 +101,10 @@ class AccountsRepository(Protocol):
         referral_code: str,
         referred_by: int | None,
         created_at: datetime,
+        registered_telegram_user_id: int | None = None,
     ) -> int:
-        """Insert a user; return its id. Raises ``DuplicateError`` on a taken email/code."""
+        """Insert a user; return its id. Raises ``DuplicateError`` on a taken email/code.
+        ``registered_telegram_user_id``: the Telegram user whose /register created it."""
         ...
 
     async def by_id(self, account_id: int) -> UserRecord | None:
@@ -178,6 +180,10 @@ class AccountsRepository(Protocol):
 
     async def clear_user_login_failures(self, email_key: str, telegram_user_id: int) -> None:
         """Forget one Telegram user's failures for this email key (after their good login)."""
+        ...
+
+    async def registered_from(self, telegram_user_id: int) -> int:
+        """How many accounts were registered from ``telegram_user_id``."""
         ...
 
     async def referred_count(self, account_id: int) -> int:

@@ -23,6 +23,13 @@ class UnknownReferralCode(Reason):
 
 
 @dataclass(frozen=True)
+class TooManyAccounts(Reason):
+    """This Telegram user already registered ``limit`` accounts."""
+
+    limit: int
+
+
+@dataclass(frozen=True)
 class AccountNotCreated(Reason):
     """The email is taken (said without confirming that it is)."""
 

@@ -38,6 +38,7 @@ from core.accounts.refusals import (
     PasswordLoginLocked,
     PasswordUnchanged,
     SecondFactorNeeded,
+    TooManyAccounts,
     UnknownReferralCode,
     WrongPassword,
 )
@@ -128,12 +129,15 @@ class AccountService:
         clock: Clock,
         passwords: PasswordService,
         sessions: SessionService,
+        *,
+        accounts_per_telegram_user: int = 3,
     ) -> None:
         self._uow = uow_factory
         self._audit = audit
         self._clock = clock
         self.passwords = passwords
         self._sessions = sessions
+        self._accounts_per_telegram_user = accounts_per_telegram_user
 
     @property
     def sessions(self) -> SessionService:
@@ -186,9 +190,16 @@ class AccountService:
         With ``sign_in`` the same transaction opens a session for ``telegram_user_id`` (audited
         as LOGIN_SUCCESS): the person just chose the password and passed the captcha, so a
         second captcha and password check would prove nothing new.
+
+        At most ``security.accounts_per_telegram_user`` accounts are registered from one
+        Telegram user (:class:`TooManyAccounts`): counted and inserted in this one write
+        transaction, so concurrent registrations cannot pass the limit together.
         """
         now = self._clock.now()
         async with self._uow() as uow:
+            limit = self._accounts_per_telegram_user
+            if await uow.accounts.registered_from(telegram_user_id) >= limit:
+                raise Refusal(TooManyAccounts(limit))
             referrer = None
             if referral_code:
                 referrer = await uow.accounts.by_referral_code(referral_code.strip().upper())
@@ -205,6 +216,7 @@ class AccountService:
                     referral_code=code,
                     referred_by=referrer.id if referrer else None,
                     created_at=now,
+                    registered_telegram_user_id=telegram_user_id,
                 )
             except DuplicateError:
                 raise Refusal(AccountNotCreated()) from None

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from core.accounts.service import AccountService
 from core.accounts.sessions import Session
+from core.audit.detection import Finding, report_finding
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
@@ -22,6 +23,7 @@ from core.payments.refusals import (
     InvoiceExpired,
     InvoiceHasPending,
     InvoiceNotFound,
+    InvoiceOpenElsewhere,
     InvoicesBusy,
     InvoiceUnusable,
     PaymentsOff,
@@ -44,6 +46,10 @@ from core.payments.rules import (
 from core.payments.wallet import WalletLedger
 from core.ports import UnitOfWork
 from core.signing import INVOICE_SIGNATURE, PAYMENT_SIGNATURE, sign_record, verify_record
+
+# Every unique amount of a plan is taken by an open invoice: the admins hear of it hourly.
+RULE_NO_FREE_AMOUNT = "invoice_slots_exhausted"
+NO_FREE_AMOUNT_ALERT_EVERY = timedelta(hours=1)
 
 
 class InvoiceDesk:
@@ -116,7 +122,13 @@ class InvoiceDesk:
     # --- invoices --------------------------------------------------------------------------
 
     async def create_invoice(self, session: Session, plan_name: str) -> InvoiceRecord:
-        """An invoice for ``plan_name`` with a unique exact amount (or the user's open one)."""
+        """An invoice for ``plan_name`` with a unique exact amount (or the user's open one).
+
+        Nobody hoards amounts: one open invoice per plan per account (asking again returns
+        it) and per Telegram user across its accounts (:class:`InvoiceOpenElsewhere`), checked
+        and inserted in one write transaction. When every amount is taken the user is refused
+        (:class:`InvoicesBusy`) and the admins alerted, at most once an hour per plan.
+        """
         address = self._require_enabled()
         plan = self._plans.get(plan_name)
         if plan is None:
@@ -129,6 +141,11 @@ class InvoiceDesk:
             )
             if existing is not None and self.invoice_is_authentic(existing):
                 return existing
+            elsewhere = await uow.payments.open_invoice_of_telegram_user(
+                session.telegram_user_id, plan.name, now=now
+            )
+            if elsewhere is not None and elsewhere.account_id != session.account_id:
+                raise Refusal(InvoiceOpenElsewhere())
             taken = await uow.payments.open_amounts(
                 plan.price_micro - step + 1, plan.price_micro + AMOUNT_SLOTS * step + step - 1
             )
@@ -143,6 +160,8 @@ class InvoiceDesk:
                 None,
             )
             if amount is None:
+                await self._report_no_amount(uow, session, plan, len(taken))
+                await uow.commit()
                 raise Refusal(InvoicesBusy())
             draft = InvoiceRecord(
                 id=0,
@@ -166,12 +185,32 @@ class InvoiceDesk:
                 receive_address=draft.receive_address,
                 created_at=draft.created_at,
                 expires_at=draft.expires_at,
+                telegram_user_id=session.telegram_user_id,
             )
             invoice = InvoiceRecord(**{**draft.__dict__, "id": invoice_id})
             signature = sign_record(self._crypto, INVOICE_SIGNATURE, invoice)
             await uow.payments.sign_invoice(invoice_id, signature)
             await uow.commit()
         return InvoiceRecord(**{**invoice.__dict__, "signature": signature})
+
+    async def _report_no_amount(
+        self, uow: UnitOfWork, session: Session, plan: Plan, open_count: int
+    ) -> None:
+        """Alert the admins that ``plan`` has no free amount (folded for an hour per plan)."""
+        await report_finding(
+            uow,
+            self._audit,
+            Finding(
+                RULE_NO_FREE_AMOUNT,
+                Severity.WARNING,
+                f"plan:{plan.name}",
+                session.account_id,
+                session.telegram_user_id,
+                {"plan": plan.name, "open_invoices": open_count},
+            ),
+            at=self._clock.now(),
+            dedupe=NO_FREE_AMOUNT_ALERT_EVERY,
+        )
 
     # --- submitting ------------------------------------------------------------------------
 

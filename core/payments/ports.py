@@ -79,8 +79,10 @@ class PaymentsRepository(Protocol):
         receive_address: str,
         created_at: datetime,
         expires_at: datetime,
+        telegram_user_id: int | None = None,
     ) -> int:
-        """Insert an open invoice; return its id. ``DuplicateError`` if the amount is taken."""
+        """Insert an open invoice; return its id. ``DuplicateError`` if the amount is taken.
+        ``telegram_user_id``: who asked for it."""
         ...
 
     async def sign_invoice(self, invoice_id: int, signature: str) -> None:
@@ -95,6 +97,13 @@ class PaymentsRepository(Protocol):
         self, account_id: int, plan: str, *, now: datetime
     ) -> InvoiceRecord | None:
         """The account's newest open, unexpired invoice for ``plan``."""
+        ...
+
+    async def open_invoice_of_telegram_user(
+        self, telegram_user_id: int, plan: str, *, now: datetime
+    ) -> InvoiceRecord | None:
+        """The newest open, unexpired invoice for ``plan`` asked for by ``telegram_user_id``
+        or on an account registered from it (any account)."""
         ...
 
     async def open_amounts(self, low: int, high: int) -> list[int]:

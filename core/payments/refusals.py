@@ -36,6 +36,11 @@ class InvoicesBusy(Reason):
 
 
 @dataclass(frozen=True)
+class InvoiceOpenElsewhere(Reason):
+    """The Telegram user has an open invoice for this plan on another account."""
+
+
+@dataclass(frozen=True)
 class InvoiceNotFound(Reason):
     """The account has no invoice ``invoice_id`` (the same when someone else has)."""
 

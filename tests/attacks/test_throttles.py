@@ -124,7 +124,8 @@ async def test_one_account_spraying_many_emails_at_once(
     """One Telegram id tries 20 different addresses at the same instant (password spraying):
     its own bucket fills just the same."""
     for n in range(20):
-        await register_victim(services, email=f"user{n}@example.com")
+        # 20 people's accounts (one Telegram user registers at most a few).
+        await register_victim(services, email=f"user{n}@example.com", telegram_user_id=9000 + n)
     counter = VerifyCounter(services, monkeypatch, delay=0.05)
     results = await asyncio.gather(
         *(

@@ -41,14 +41,16 @@ class VerifyCounter:
         return self.hashes.count(password_hash)
 
 
-async def register_victim(services: Services, email: str = VICTIM_EMAIL) -> tuple[int, str]:
+async def register_victim(
+    services: Services, email: str = VICTIM_EMAIL, telegram_user_id: int = VICTIM_TELEGRAM_ID
+) -> tuple[int, str]:
     """The victim's account (registered from the victim's phone); return (id, hash)."""
     password_hash = await services.accounts.passwords.hash(VICTIM_PASSWORD)
     user = await services.accounts.register(
         email=email,
         password_hash=password_hash,
         referral_code=None,
-        telegram_user_id=VICTIM_TELEGRAM_ID,
+        telegram_user_id=telegram_user_id,
     )
     return user.id, password_hash
 

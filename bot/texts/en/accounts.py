@@ -21,6 +21,7 @@ from core.accounts.refusals import (
     PasswordLoginLocked,
     PasswordUnchanged,
     SecondFactorNeeded,
+    TooManyAccounts,
     UnknownReferralCode,
     WrongPassword,
 )
@@ -146,6 +147,10 @@ ACCOUNT_REFUSALS: Refusals = {
         "Please send it again."
     ),
     UnknownReferralCode: "I don't know that referral code.",
+    TooManyAccounts: (
+        "You can't register another account from this Telegram account: it already "
+        "registered {limit}. Log in to one of them with /login."
+    ),
     AccountNotCreated: (
         "I couldn't create an account with these details. If you already have an "
         "account, log in with /login."

@@ -55,6 +55,7 @@ RULE_LABELS = {
     "payment_wrong_token": "Payment with a token that is not USDT",
     "payment_failed_verifications": "Repeated failed payment checks",
     "payment_unexpected_answer": "TronScan answered a payment check in an unknown shape",
+    "invoice_slots_exhausted": "No free invoice amount left for a plan",
     "signature_invalid": "Signed record fails its signature (tampering?)",
     "wallet_ledger_mismatch": "Wallet ledger disagrees with its withdrawals",
 }

@@ -9,6 +9,7 @@ from core.payments.refusals import (
     InvoiceExpired,
     InvoiceHasPending,
     InvoiceNotFound,
+    InvoiceOpenElsewhere,
     InvoicePaidByAnother,
     InvoicesBusy,
     InvoiceUnusable,
@@ -161,7 +162,14 @@ PAYMENT_REFUSALS: Refusals = {
     ),
     PaymentsOff: PAYMENTS_OFF,
     PlanNotOnSale: "That plan is not on sale. See /plans.",
-    InvoicesBusy: "Too many invoices are open for this plan right now. Please try again later.",
+    InvoicesBusy: (
+        "All payment amounts for this plan are taken by open invoices right now, so I can't "
+        "make you a new one. The admins have been told. Please try again in an hour."
+    ),
+    InvoiceOpenElsewhere: (
+        "You already have an open invoice for this plan on another account. Pay it from that "
+        "account (/login), or wait until it expires, then ask again."
+    ),
     InvoiceNotFound: (
         "You have no invoice #{invoice_id}. See /payments, or make one with /subscribe."
     ),
