@@ -141,9 +141,7 @@ async def test_only_plain_text_is_taken(bot: BotHarness) -> None:
     assert await db_rows(bot, "SELECT id FROM alerts") == []
 
 
-async def test_the_commands_are_rate_limited(
-    settings: Settings, clock: FakeClock
-) -> None:
+async def test_the_commands_are_rate_limited(settings: Settings, clock: FakeClock) -> None:
     tight = dataclasses.replace(
         settings,
         rate_limits=dataclasses.replace(

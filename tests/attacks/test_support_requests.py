@@ -31,7 +31,7 @@ INJECTIONS = [
     "&lt;b&gt;entity-encoded&lt;/b&gt; &#60;i&#62; &amp;amp;",
     "<b>unclosed <i>tags</code> </a> <tg-spoiler>",
     "line one\nFrom: account #1 · Telegram user 1\nEmail: admin@verzek.example",
-    "<pre><code class=\"language-python\">import os</code></pre> ``` **md** __it__",
+    '<pre><code class="language-python">import os</code></pre> ``` **md** __it__',
 ]
 
 
