@@ -21,6 +21,7 @@ from telegram.ext import CommandHandler, MessageHandler
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.flows import END, TEXT, conversation, message_of
+from bot.wording import count
 from core.audit.support import MAX_CHARS, SupportRequestsTooMany
 from core.errors import Refusal
 
@@ -98,7 +99,8 @@ async def show_privacy(update: Update, context: Context) -> None:
     settings = context.bot_data.services.settings
     text = await _file_text(settings.texts.privacy_file, "privacy_file")
     if text is None:
-        text = texts.PRIVACY_DEFAULT.format(retention_days=settings.backups.retention_days)
+        retention = count(settings.backups.retention_days, "day")
+        text = texts.PRIVACY_DEFAULT.format(retention=retention)
     await _show(update, text)
 
 

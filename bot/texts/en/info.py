@@ -53,7 +53,7 @@ PRIVACY_DEFAULT = "\n\n".join(
         "Conversations in progress are kept encrypted until they end or time out; message texts "
         "you send are not stored otherwise.",
         "Backups: the whole database is copied into encrypted archives every night; archives "
-        "older than the configured retention ({retention_days} days here) are deleted, so "
+        "older than the configured retention ({retention} here) are deleted, so "
         "anything removed from the database disappears from backups after that time.",
         "To delete: API keys with /apikey_delete, 2FA data with /2fa_disable, sessions with "
         "/logout or /sessions. To have your account removed, write to the operator with "
