@@ -46,8 +46,10 @@ PRIVACY_DEFAULT = "\n\n".join(
         "Security log: logins, failed attempts, changes to your password, email, 2FA and API "
         "keys, payments and withdrawals are written to a tamper-evident audit log with your "
         "account number and Telegram user id. It is append-only and kept for good; it never holds"
-        " passwords, codes or keys. Failed login attempts are also kept briefly for throttling "
-        "and cleared after a successful login.",
+        " passwords, codes or keys. Security notices sent to you (new login, 2FA turned off, "
+        "...) are kept with a copy of the event. Failed login attempts (the email typed, the "
+        "Telegram user id, the time) are kept for throttling; a successful login clears those of "
+        "that Telegram account.",
         "Support requests (/paysupport): your message, email, Telegram id and last invoice and "
         "payment ids are sent to the operator's admin chat and kept with its alerts.",
         "Conversations in progress are kept encrypted until they end or time out; message texts "
