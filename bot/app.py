@@ -30,7 +30,7 @@ from bot.commands import ADMIN_COMMANDS, USER_COMMANDS, AdminOnly
 from bot.context import CONTEXT_TYPES, VerzekApplication
 from bot.errors import on_error
 from bot.gate import SWEEP_SECONDS, gate, sweep_rate_limits
-from bot.handlers import account, apikeys, killswitch, login, register, start, twofactor
+from bot.handlers import account, apikeys, info, killswitch, login, register, start, twofactor
 from bot.handlers import activity as activity_feature
 from bot.handlers import admin_audit as admin_audit_feature
 from bot.handlers import admin_payments as admin_payments_feature
@@ -151,6 +151,7 @@ def build_application(
     payments_feature.register(application)
     admin_payments_feature.register(application, admins)
     wallet_feature.register(application)
+    info.register(application)  # /terms, /privacy, /paysupport
     admin_withdrawals_feature.register(application, admins)
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners

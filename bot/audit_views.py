@@ -11,6 +11,7 @@ from bot import texts
 from bot.wording import count
 from core.audit.notices import REFERRAL_CREDITED
 from core.audit.ports import AlertRecord, AlertStatus, AuditRow, NoticeRecord
+from core.audit.support import SUPPORT_RULE
 from core.money import format_usdt
 
 _DETAIL_CHARS = 100
@@ -87,6 +88,8 @@ def audit_command(account_id: int | None, telegram_user_id: int | None) -> str:
 
 def alert_message(alert: AlertRecord) -> str:
     """The message delivered to the admin chat."""
+    if alert.rule == SUPPORT_RULE:
+        return support_message(alert)
     lines = [
         texts.ALERT_TITLE.format(
             icon=severity_icon(alert.severity), rule=escape(rule_label(alert.rule))
@@ -105,6 +108,35 @@ def alert_message(alert: AlertRecord) -> str:
             event_id=alert.audit_event_id,
         )
     )
+    return "\n".join(lines)
+
+
+def _ref(value: object) -> str:
+    return f"#{value}" if isinstance(value, int) and not isinstance(value, bool) else "none"
+
+
+def support_message(alert: AlertRecord) -> str:
+    """The admin-chat message of a support-request alert. The user's text is escaped here,
+    so HTML or entities they typed arrive as the characters they typed, never as markup."""
+    evidence = alert.evidence
+    email = evidence.get("email")
+    lines = [
+        texts.SUPPORT_ALERT_TITLE.format(reference=alert.audit_event_id),
+        texts.SUPPORT_ALERT_WHO.format(
+            who=who_text(alert.account_id, alert.telegram_user_id, alert.subject)
+        ),
+        texts.ALERT_WHEN.format(when=when(alert.created_at)),
+        texts.SUPPORT_ALERT_EMAIL.format(email=escape(email))
+        if isinstance(email, str)
+        else texts.SUPPORT_ALERT_NOT_LOGGED_IN,
+        texts.SUPPORT_ALERT_LAST.format(
+            invoice=_ref(evidence.get("last_invoice_id")),
+            payment=_ref(evidence.get("last_payment_id")),
+        ),
+        texts.SUPPORT_ALERT_MESSAGE.format(message=escape(str(evidence.get("message", "")))),
+    ]
+    if alert.telegram_user_id is not None:
+        lines.append(texts.SUPPORT_ALERT_REPLY.format(telegram_user_id=alert.telegram_user_id))
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from core.audit.detection import Detector
 from core.audit.log import AuditLog
 from core.audit.notices import NoticeService, OwnerNotifier
 from core.audit.stats import StatsService
+from core.audit.support import SupportService
 from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
 from core.backups.service import BackupService
@@ -200,6 +201,7 @@ async def bootstrap(
             cooldown_hours=settings.security.withdrawal_cooldown_hours,
         ),
         stats=StatsService(uow, clock, rights),
+        support=SupportService(uow, clock, audit),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:

@@ -50,6 +50,9 @@ USER_COMMANDS: list[Command] = [
     Command("withdraw", "Withdraw USDT (2FA code): /withdraw AMOUNT ADDRESS"),
     Command("referral", "Your referral code and earnings"),
     Command("sessions", "Your live sessions; end any of them"),
+    Command("paysupport", "Help with a payment; write to the operator"),
+    Command("terms", "Terms of service"),
+    Command("privacy", "What is stored about you, how long, how to delete it"),
     Command("logout", "Log out"),
     Command("cancel", "Stop what you are doing"),
 ]

@@ -134,6 +134,12 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class TextsSettings:
+    terms_file: Path | None = None  # /terms shows this file's text (plain) instead of ours
+    privacy_file: Path | None = None  # likewise for /privacy
+
+
+@dataclass(frozen=True)
 class EncryptionSettings:
     master_key: Secret | None = None
     old_keys: tuple[Secret, ...] = ()
@@ -151,6 +157,7 @@ class Settings:
     plans: Mapping[str, Plan] = field(default_factory=_default_plans)
     referrals: ReferralSettings = field(default_factory=ReferralSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    texts: TextsSettings = field(default_factory=TextsSettings)
     encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
 
     def require_for_run(self) -> None:
@@ -321,6 +328,8 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "alerts.api_key_changes_minutes": (None, _int(1)),
     "alerts.large_withdrawal_usdt": (None, _usdt),
     "alerts.dedupe_minutes": (None, _int(1)),
+    "texts.terms_file": (None, _path),
+    "texts.privacy_file": (None, _path),
 }
 _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
     "price_usdt": _usdt,
@@ -329,9 +338,11 @@ _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
 }
 # Paths resolved against the config file's folder when relative (environment values are not:
 # they were typed in a shell, relative to its current folder).
-_RELATIVE_TO_CONFIG: dict[str, Path] = {
+_RELATIVE_TO_CONFIG: dict[str, Path | None] = {
     "database.path": DatabaseSettings.path,
     "backups.dir": BackupSettings.dir,
+    "texts.terms_file": None,
+    "texts.privacy_file": None,
 }
 # Config keys whose Settings field has another name (unit made explicit).
 _FIELD_NAMES = {
@@ -348,6 +359,7 @@ _SECTIONS: dict[str, type] = {
     "tronscan": TronscanSettings,
     "referrals": ReferralSettings,
     "alerts": AlertSettings,
+    "texts": TextsSettings,
 }
 
 

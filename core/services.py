@@ -14,6 +14,7 @@ from core.audit.alerts import AlertService
 from core.audit.log import AuditLog
 from core.audit.notices import NoticeService
 from core.audit.stats import StatsService
+from core.audit.support import SupportService
 from core.backups.service import BackupService
 from core.clock import Clock
 from core.config import Settings
@@ -51,6 +52,7 @@ class Services:
     licenses: LicenseService
     withdrawals: WithdrawalService
     stats: StatsService
+    support: SupportService
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -5,7 +5,6 @@ text a person sees (:func:`html_to_plain`) and the refusal Telegram would answer
 from __future__ import annotations
 
 import re
-from html import unescape
 from html.parser import HTMLParser
 
 _ALLOWED_TAGS = {
@@ -60,7 +59,7 @@ def html_to_plain(text: str) -> str:
     checker = TelegramHTMLChecker()
     checker.feed(text)
     checker.close()
-    return unescape("".join(checker.plain))
+    return "".join(checker.plain)  # the parser decoded each entity once, as Telegram does
 
 
 def check_html(text: str) -> str | None:

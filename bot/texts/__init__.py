@@ -17,6 +17,7 @@ from bot.texts.en.apikeys import *  # noqa: F403
 from bot.texts.en.audit import *  # noqa: F403
 from bot.texts.en.backups import *  # noqa: F403
 from bot.texts.en.common import *  # noqa: F403
+from bot.texts.en.info import *  # noqa: F403
 from bot.texts.en.links import *  # noqa: F403
 from bot.texts.en.payments import *  # noqa: F403
 from bot.texts.en.safety import *  # noqa: F403

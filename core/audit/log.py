@@ -60,6 +60,7 @@ class EventType(StrEnum):
     REGISTERED = "REGISTERED"
     BACKUP_CREATED = "BACKUP_CREATED"
     BACKUP_RESTORED = "BACKUP_RESTORED"
+    SUPPORT_REQUESTED = "SUPPORT_REQUESTED"
 
 
 # Detail keys that would suggest a secret is being logged; refused outright.
