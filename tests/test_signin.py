@@ -8,7 +8,12 @@ from core.adapters.captcha_image import MAX_PICTURES, MAX_TRIES
 from core.clock import FakeClock
 from core.config import Settings
 from tests.support.harness import BotHarness
-from tests.support.signin_steps import bot_with_captcha, event_types, wrong_answer
+from tests.support.signin_steps import (
+    bot_with_captcha,
+    event_types,
+    up_to_the_captcha,
+    wrong_answer,
+)
 from tests.support.steps import EMAIL, OTHER_PASSWORD, PASSWORD, captcha_answer, db_rows, register
 
 
@@ -73,10 +78,7 @@ async def test_captcha_counts_down_on_one_picture_then_shows_a_new_one(
 ) -> None:
     async with bot_with_captcha(settings, clock) as bot:
         alice = bot.user(1)
-        await bot.send(alice, "/register")
-        await bot.send(alice, EMAIL)
-        await bot.send(alice, PASSWORD)
-        _, first = await bot.send(alice, PASSWORD)
+        _, first = await up_to_the_captcha(bot, alice)
         assert "(3 tries left)" in first.plain
         (two,) = await bot.send(alice, wrong_answer(bot, alice, "register"))
         assert two.photo is None and "same picture" in two.plain and "2 tries left" in two.plain
@@ -96,10 +98,7 @@ async def test_after_the_last_picture_the_flow_ends_and_nothing_is_saved(
 ) -> None:
     async with bot_with_captcha(settings, clock) as bot:
         alice = bot.user(1)
-        await bot.send(alice, "/register")
-        await bot.send(alice, EMAIL)
-        await bot.send(alice, PASSWORD)
-        await bot.send(alice, PASSWORD)
+        await up_to_the_captcha(bot, alice)
         replies = []
         for _ in range(MAX_PICTURES * MAX_TRIES):
             replies += await bot.send(alice, wrong_answer(bot, alice, "register"))

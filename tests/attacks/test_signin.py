@@ -11,7 +11,12 @@ from core.accounts.login_throttle import LOCK_FAILURES
 from core.clock import FakeClock
 from core.config import Settings
 from tests.support.harness import BotHarness
-from tests.support.signin_steps import bot_with_captcha, event_types, wrong_answer
+from tests.support.signin_steps import (
+    bot_with_captcha,
+    event_types,
+    up_to_the_captcha,
+    wrong_answer,
+)
 from tests.support.steps import EMAIL, OTHER_PASSWORD, PASSWORD, captcha_answer, db_rows, register
 
 GUESS = "guess guess guess 1"
@@ -123,10 +128,7 @@ async def test_an_old_pictures_answer_does_not_solve_the_new_one(
     """Keep the first picture's answer, burn three tries, then answer the new picture with it."""
     async with bot_with_captcha(settings, clock) as bot:
         eve = bot.user(66)
-        await bot.send(eve, "/register")
-        await bot.send(eve, EMAIL)
-        await bot.send(eve, PASSWORD)
-        await bot.send(eve, PASSWORD)
+        await up_to_the_captcha(bot, eve)
         first = captcha_answer(bot, eve, "register")
         for _ in range(3):
             await bot.send(eve, wrong_answer(bot, eve, "register"))
@@ -142,16 +144,10 @@ async def test_restarting_register_does_not_skip_the_captcha(
     """Run out of pictures, start again, and hope the captcha step is remembered as passed."""
     async with bot_with_captcha(settings, clock) as bot:
         eve = bot.user(66)
-        await bot.send(eve, "/register")
-        await bot.send(eve, EMAIL)
-        await bot.send(eve, PASSWORD)
-        await bot.send(eve, PASSWORD)
+        await up_to_the_captcha(bot, eve)
         for _ in range(9):
             await bot.send(eve, wrong_answer(bot, eve, "register"))
-        await bot.send(eve, "/register")
-        await bot.send(eve, EMAIL)
-        await bot.send(eve, PASSWORD)
-        replies = await bot.send(eve, PASSWORD)
+        replies = await up_to_the_captcha(bot, eve)
         assert replies[-1].photo is not None  # a new picture, not the referral step
         (reply,) = await bot.send(eve, "skip")
         assert "didn't match" in reply.plain

@@ -8,12 +8,12 @@ from dataclasses import replace
 
 import pyotp
 
-from bot.fake_telegram import TelegramUser
+from bot.fake_telegram import Message, TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from tests.support.harness import BotHarness, enrol_2fa_through_core
 from tests.support.services import build_services
-from tests.support.steps import PASSWORD, captcha_answer
+from tests.support.steps import EMAIL, PASSWORD, captcha_answer
 
 
 @asynccontextmanager
@@ -28,6 +28,15 @@ async def bot_with_captcha(settings: Settings, clock: FakeClock) -> AsyncIterato
     finally:
         await bot.stop()
         await services.aclose()
+
+
+async def up_to_the_captcha(bot: BotHarness, user: TelegramUser) -> list[Message]:
+    """/register with the test email and the password typed twice: the replies to the second
+    typing (with the captcha on, its picture comes last)."""
+    await bot.send(user, "/register")
+    await bot.send(user, EMAIL)
+    await bot.send(user, PASSWORD)
+    return await bot.send(user, PASSWORD)
 
 
 def wrong_answer(bot: BotHarness, user: TelegramUser, flow: str) -> str:
