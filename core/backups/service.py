@@ -197,9 +197,7 @@ class BackupService:
                 infos.append(await self._verdict(name, progress or quiet))
         return infos
 
-    async def verify(
-        self, actor: Actor, name: str, progress: Progress | None = None
-    ) -> BackupInfo:
+    async def verify(self, actor: Actor, name: str, progress: Progress | None = None) -> BackupInfo:
         """Verify one archive from scratch; raises :class:`BackupError` for a bad name or a
         missing file, and otherwise reports the outcome. Admins only."""
         self._rights.require(actor, "backup verify")
@@ -355,6 +353,9 @@ class BackupService:
                         say("taking a safety backup of the current database")
                         safety = await self._create(PRE_RESTORE, say, require_sound=False)
                         logged_out = await self._logged_in_now(target)
+                        # What was delivered since the backup must not be sent again.
+                        with contextlib.suppress(StorageError):  # damaged: better twice than never
+                            await self._files.carry_deliveries(target, candidate)
                     say("closing the database")
                     await close()
                     say(f"putting {name} in place")
