@@ -212,11 +212,22 @@ _CARRY = (
     " AND user_notices.event_type = l.event_type"
     " AND user_notices.status = 'pending' AND l.status <> 'pending'",
 )
+# The off-site state is about files outside the database, which a restore leaves as they are:
+# the live file's record wins whole (what was copied since, and what is still to copy).
+_CARRY_OFFSITE = (
+    "INSERT INTO offsite_copies (archive, target, status, size, attempts, created_at,"
+    " last_error, sent_at, remote_ref) SELECT archive, target, status, size, attempts,"
+    " created_at, last_error, sent_at, remote_ref FROM live.offsite_copies WHERE true"
+    " ON CONFLICT (archive, target) DO UPDATE SET status = excluded.status,"
+    " size = excluded.size, attempts = excluded.attempts, last_error = excluded.last_error,"
+    " sent_at = excluded.sent_at, remote_ref = excluded.remote_ref"
+)
 
 
 def carry_deliveries(live: Path, candidate: Path) -> int:
     """Copy the delivery state of alerts and owner notices from ``live`` (read only) to the
-    rows of ``candidate`` that are still pending there; return how many rows changed.
+    rows of ``candidate`` that are still pending there, and the live off-site state whole;
+    return how many rows changed.
 
     An archive holds its outboxes as of the backup: what was pending then (Telegram down, a
     send in flight) and delivered since would be sent a second time after a restore.
@@ -231,7 +242,8 @@ def carry_deliveries(live: Path, candidate: Path) -> int:
         tables = set(_tables(conn))
         conn.execute("BEGIN IMMEDIATE")
         changed = 0
-        for table, sql in zip(("alerts", "user_notices"), _CARRY, strict=True):
+        statements = (*zip(("alerts", "user_notices"), _CARRY, strict=True),)
+        for table, sql in (*statements, ("offsite_copies", _CARRY_OFFSITE)):
             if table in tables and table in live_tables:
                 changed += max(conn.execute(sql).rowcount, 0)
         conn.execute("COMMIT")

@@ -65,7 +65,8 @@ class DatabaseFiles(Protocol):
     async def carry_deliveries(self, live: Path, candidate: Path) -> int:
         """Mark as delivered in the (not live) file ``candidate`` every alert and owner notice
         the live file at ``live`` already delivered or gave up, so a restore does not send them
-        again; return how many. Raises ``StorageError`` when either cannot be read."""
+        again, and carry the live off-site state over whole; return how many rows changed.
+        Raises ``StorageError`` when either cannot be read."""
         ...
 
     def exclusive(
