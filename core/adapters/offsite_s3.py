@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -112,16 +113,21 @@ class S3Store:
 
     def _call(self, what: str, work: Any, *args: Any) -> Any:
         """Run ``work``; every boto3 failure becomes an :class:`OffsiteError` without secrets."""
+        where = self._target.describe()
         try:
             return work(*args)
         except OffsiteError:
             raise
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = str(error.get("Code", "?")), str(error.get("Message", ""))
-            problem = f"{what} to {self._target.describe()} refused: {code} {message}".strip()
-        except (BotoCoreError, OSError) as exc:
-            problem = f"{what} to {self._target.describe()} failed: {type(exc).__name__}: {exc}"
+        except (ClientError, Boto3Error, BotoCoreError, OSError) as exc:
+            # upload_file wraps the service's answer in S3UploadFailedError: use the answer.
+            cause = exc.__cause__ or exc.__context__
+            refused = exc if isinstance(exc, ClientError) else cause
+            if isinstance(refused, ClientError):
+                error = refused.response.get("Error", {})
+                code, message = str(error.get("Code", "?")), str(error.get("Message", ""))
+                problem = f"{what} to {where} refused: {code} {message}".strip()
+            else:
+                problem = f"{what} to {where} failed: {type(exc).__name__}: {exc}"
         raise OffsiteError(self._scrub(problem)[:300]) from None
 
     def _scrub(self, text: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from core.backups.archive_rules import NAME_RE, BackupError, parse_name
 
 # Telegram takes documents from bots up to 50 MB; we stay well under it (SPEC §8a: 45 MB).
-TELEGRAM_MAX_BYTES = 45 * 1024 * 1024
+TELEGRAM_MAX_BYTES = 45_000_000  # as human_size shows it: "45.0 MB"
 # S3 bucket names: 3-63 of a-z 0-9 . -, starting and ending with a letter or digit.
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_LIKE_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$")

@@ -106,7 +106,8 @@ class OffsiteService:
                 pending = await uow.offsite_copies.pending(where)
             for copy in pending:
                 await self._try(store, target, copy, report)
-            await self._prune(store, report)
+            if not report.failed:  # a store failing now would fail pruning too: one alert
+                await self._prune(store, report)
         return report
 
     async def _try(
