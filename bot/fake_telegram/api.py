@@ -8,8 +8,8 @@ queues their messages and button presses as updates, and it records what the bot
 
 It checks what Telegram checks and our code could get wrong: HTML that Telegram would refuse to
 parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, deleting
-a message that does not exist. Failures (429 with retry_after, 5xx, timeouts) can be scheduled
-per method to exercise retries.
+a message that does not exist, documents that are empty or over 50 MB (see uploads.py).
+Failures (429 with retry_after, 5xx, timeouts) can be scheduled per method to exercise retries.
 """
 
 from __future__ import annotations
