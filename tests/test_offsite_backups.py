@@ -240,8 +240,9 @@ def test_the_place_is_parsed_strictly() -> None:
     target = parse_offsite("s3://my.bucket-1/a/b")
     assert target is not None and target.kind is OffsiteKind.S3
     assert (target.bucket, target.prefix, target.key("x")) == ("my.bucket-1", "a/b/", "a/b/x")
-    assert parse_offsite("s3://bucket").prefix == ""  # type: ignore[union-attr]
-    assert parse_offsite(" telegram ").kind is OffsiteKind.TELEGRAM  # type: ignore[union-attr]
+    bare, telegram = parse_offsite("s3://bucket"), parse_offsite(" telegram ")
+    assert bare is not None and bare.prefix == ""
+    assert telegram is not None and telegram.kind is OffsiteKind.TELEGRAM
     assert parse_offsite("") is None
 
 
