@@ -31,6 +31,7 @@ from core.audit.ports import (
     StatsRepository,
 )
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.safety.ports import SafetyRepository
 from core.signing import SignedFields
 from core.twofactor.ports import TwoFactorRepository
@@ -139,6 +140,8 @@ class UnitOfWork(Protocol):
     stats: StatsRepository
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
+    status_messages: StatusMessagesRepository
+    reminders: RemindersRepository
 
     async def __aenter__(self) -> Self: ...
 

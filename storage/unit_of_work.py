@@ -20,6 +20,7 @@ from core.audit.ports import (
     StatsRepository,
 )
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.ports import (
     ConversationStateRepository,
     KeyCheckRepository,
@@ -39,6 +40,10 @@ from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.payments_repository import SqlitePaymentsRepository
+from storage.payscreen_repository import (
+    SqliteRemindersRepository,
+    SqliteStatusMessagesRepository,
+)
 from storage.restore_notices_repository import SqliteRestoreNoticesRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
@@ -115,6 +120,8 @@ class SqliteUnitOfWork:
     stats: StatsRepository
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
+    status_messages: StatusMessagesRepository
+    reminders: RemindersRepository
 
     def __init__(
         self,
@@ -161,6 +168,8 @@ class SqliteUnitOfWork:
         self.stats = SqliteStatsRepository(conn)
         self.key_check = SqliteKeyCheckRepository(conn)
         self.conversation_state = SqliteConversationStateRepository(conn)
+        self.status_messages = SqliteStatusMessagesRepository(conn)
+        self.reminders = SqliteRemindersRepository(conn)
         return self
 
     async def __aexit__(
