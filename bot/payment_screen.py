@@ -185,7 +185,7 @@ async def update_status(bot: Bot, services: Services, report: CheckReport, text:
     try:
         await bot.edit_message_text(text, chat_id=message.chat_id, message_id=message.message_id)
     except BadRequest as exc:
-        if NOT_MODIFIED in str(exc):
+        if NOT_MODIFIED in str(exc).lower():
             return
         logger.info("the payment's status message can't be edited, sending a new one")
         await send_status(bot, services, report, text)
