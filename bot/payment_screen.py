@@ -28,6 +28,7 @@ from bot.wording import count
 from core.money import format_usdt
 from core.payments.ports import InvoiceRecord, PaymentStatus
 from core.payments.rules import CheckNote, CheckReport
+from core.payments.screen import NOTHING_SHOWN
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -161,13 +162,13 @@ async def send_status(bot: Bot, services: Services, report: CheckReport, text: s
     except TelegramError as exc:
         logger.warning("could not send a payment's status: %s", type(exc).__name__)
         return
-    await services.payment_screen.remember_status(
-        report.payment.id, chat_id=sent.chat_id, message_id=sent.message_id
-    )
     shown = confirmations_of(report)
-    message = await services.payment_screen.status_message(report.payment.id)
-    if shown is not None and message is not None:
-        await services.payment_screen.claim_update(message, shown)
+    await services.payment_screen.remember_status(
+        report.payment.id,
+        chat_id=sent.chat_id,
+        message_id=sent.message_id,
+        shown=NOTHING_SHOWN if shown is None else shown,
+    )
 
 
 async def update_status(bot: Bot, services: Services, report: CheckReport, text: str) -> None:

@@ -46,11 +46,14 @@ class PaymentScreen:
             and verify_record(self._crypto, INVOICE_SIGNATURE, invoice)
         ]
 
-    async def remember_status(self, payment_id: int, *, chat_id: int, message_id: int) -> None:
-        """Remember the message that shows a payment's status (replacing an older one)."""
+    async def remember_status(
+        self, payment_id: int, *, chat_id: int, message_id: int, shown: int = NOTHING_SHOWN
+    ) -> None:
+        """Remember the message that shows a payment's status (replacing an older one) and
+        the confirmation count it shows."""
         async with self._uow() as uow:
             await uow.status_messages.put(
-                payment_id, chat_id=chat_id, message_id=message_id, shown=NOTHING_SHOWN
+                payment_id, chat_id=chat_id, message_id=message_id, shown=shown
             )
             await uow.commit()
 
