@@ -179,7 +179,9 @@ async def test_bare_pay_asks_which_invoice_then_takes_a_pasted_tronscan_link(
     assert [b.text for b in ask.buttons] == ["#2 pro — 79.00 USDT", "#1 basic — 29.00 USDT"]
     for button in ask.buttons:  # an opaque reference, never the invoice's id
         assert re.fullmatch(r"pay:i:[0-9a-f]{12}", button.callback_data or "")
-    (question,) = await bot.press(user, ask, "#1 basic — 29.00 USDT")
+    (question,) = await bot.press(user, ask, "#2 pro — 79.00 USDT")
+    assert "Invoice #2: send me the transaction hash" in question.plain
+    (question,) = await bot.press(user, ask, "#1 basic — 29.00 USDT")  # changed their mind
     assert "Invoice #1: send me the transaction hash" in question.plain
 
     (refused,) = await bot.send(user, "not a hash")  # asked again, nothing stored

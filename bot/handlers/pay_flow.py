@@ -154,7 +154,10 @@ def register(application: VerzekApplication) -> None:
             entry_callback=start_pay,
             states={
                 PICK: [CallbackQueryHandler(picked, pattern=f"^{PREFIX}")],
-                HASH: [MessageHandler(TEXT, got_hash)],
+                HASH: [  # another invoice may still be picked instead
+                    MessageHandler(TEXT, got_hash),
+                    CallbackQueryHandler(picked, pattern=f"^{PREFIX}"),
+                ],
             },
             restart_hint=texts.PAY_RESTART_HINT,
         )
