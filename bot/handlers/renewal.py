@@ -11,6 +11,7 @@ a press without a session asks to log in first.
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler
 
 from bot import texts
@@ -35,6 +36,10 @@ async def renew(update: Update, context: Context) -> None:
     """A Renew button: the presser's own account's invoice for the reminded plan."""
     query = update.callback_query
     assert query is not None
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:  # an invoice is nobody else's business
+        await query.answer(texts.PRIVATE_CHAT_ONLY, show_alert=True)
+        return
     services = context.bot_data.services
     user = update.effective_user
     session = await services.sessions.current(user.id) if user else None

@@ -173,6 +173,19 @@ async def test_another_account_pressing_the_victims_renew_opens_nothing(
     assert await money(bot) == before  # no invoice for her, none on the victim's account
 
 
+async def test_renew_pressed_in_a_group_posts_no_invoice_there(
+    bot: BotHarness, fake: FakeTronscan, clock: Any
+) -> None:
+    victim, reminder = await reminded(bot, fake, clock)
+    await login(bot, victim, email=VICTIM_EMAIL)
+    data = str(reminder.buttons[0].callback_data)
+    in_group = Message(-100_555, 1, from_bot=True, text="a forwarded reminder")
+    before = await money(bot)
+    assert await bot.press_data(victim, in_group, data) == []
+    assert last_answer(bot) == texts.PRIVATE_CHAT_ONLY
+    assert bot.api.sent_to(-100_555) == [] and await money(bot) == before
+
+
 async def test_renew_pressed_twice_is_one_invoice(
     bot: BotHarness, fake: FakeTronscan, clock: Any
 ) -> None:
