@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,7 @@ from bot.payment_screen import hash_from_text
 from bot.pickers import PER_PAGE, Picker, find, keyboard, pressed_page
 from core.accounts.sessions import Session
 from core.clock import FakeClock
-from core.config import Settings
+from core.config import Plan, Settings
 from tests.support.fake_tronscan import RECEIVE_ADDRESS, SUCCESS_HASH, FakeTronscan, success
 from tests.support.harness import BotHarness
 from tests.support.payment_steps import invoice_for, payer, said
@@ -195,6 +196,36 @@ async def test_bare_pay_asks_which_invoice_then_takes_a_pasted_tronscan_link(
     (done,) = await bot.send(user, SUCCESS_HASH)  # the flow is over: no second payment
     assert await db_rows(bot, "SELECT COUNT(*) FROM payments") == [(1,)]
     assert "received" not in done.plain
+
+
+async def test_many_open_invoices_come_in_pages(
+    settings: Settings, clock: FakeClock, fake: FakeTronscan
+) -> None:
+    plans = {f"p{n}": Plan(f"p{n}", (10 + n) * 1_000_000, 30, "basic") for n in range(1, 9)}
+    roomy = replace(settings, plans=plans)
+    services = await build_services(roomy, clock, chain=fake.client(roomy.tronscan))
+    bot = BotHarness(roomy, services)
+    await bot.start()
+    try:
+        user = await payer(bot, 2, EMAIL)
+        for n in range(1, 9):
+            await invoice_for(bot, user, f"p{n}")
+        (ask,) = await bot.send(user, "/pay")
+        assert [b.text for b in ask.buttons][:2] == ["#8 p8 — 18.00 USDT", "#7 p7 — 17.00 USDT"]
+        assert len(ask.buttons) == PER_PAGE + 1 and ask.buttons[-1].text == "More ▶"
+        assert await bot.press(user, ask, "More ▶") == []  # the same message, new buttons
+        assert [b.text for b in ask.buttons] == [
+            "#2 p2 — 12.00 USDT",
+            "#1 p1 — 11.00 USDT",
+            "◀ Back",
+        ]
+        (question,) = await bot.press(user, ask, "#1 p1 — 11.00 USDT")
+        assert "Invoice #1: send me the transaction hash" in question.plain
+        await bot.press(user, ask, "◀ Back")
+        assert ask.buttons[0].text == "#8 p8 — 18.00 USDT"
+    finally:
+        await bot.stop()
+        await services.aclose()
 
 
 async def test_bare_pay_without_an_open_invoice_says_how_to_make_one(bot: BotHarness) -> None:
