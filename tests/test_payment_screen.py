@@ -185,6 +185,12 @@ async def test_bare_pay_asks_which_invoice_then_takes_a_pasted_tronscan_link(
     (question,) = await bot.press(user, ask, "#1 basic — 29.00 USDT")  # changed their mind
     assert "Invoice #1: send me the transaction hash" in question.plain
 
+    (again,) = await bot.send(user, "/pay")  # /pay again starts over, never "busy"
+    assert "Which invoice did you pay?" in again.plain
+    (refused,) = await bot.send(user, "/pay 1 nope")  # the full form ends the flow at once
+    assert "64 characters" in refused.plain
+    (ask,) = await bot.send(user, "/pay")
+    await bot.press(user, ask, "#1 basic — 29.00 USDT")
     (refused,) = await bot.send(user, "not a hash")  # asked again, nothing stored
     assert "64 characters" in refused.plain
     assert await db_rows(bot, "SELECT COUNT(*) FROM payments") == [(0,)]

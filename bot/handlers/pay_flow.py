@@ -11,7 +11,7 @@ polite reply; so does any such button pressed outside the flow.
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, MessageHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
 from bot.context import Context, VerzekApplication
@@ -43,7 +43,10 @@ async def start_pay(update: Update, context: Context) -> int:
     """/pay with its two arguments goes straight on; bare, it lists the open invoices."""
     if context.args:
         await end_flow(context, FLOW)
-        await pay(update, context)
+        try:
+            await pay(update, context)
+        except Refusal as exc:  # answered here: the flow must end either way
+            await message_of(update).reply_text(texts.render(exc))
         return END
     services = context.bot_data.services
     if not services.payments.enabled:
@@ -152,11 +155,15 @@ def register(application: VerzekApplication) -> None:
             name=FLOW,
             entry="pay",
             entry_callback=start_pay,
-            states={
-                PICK: [CallbackQueryHandler(picked, pattern=f"^{PREFIX}")],
+            states={  # /pay again (bare or with its arguments) starts over
+                PICK: [
+                    CallbackQueryHandler(picked, pattern=f"^{PREFIX}"),
+                    CommandHandler("pay", start_pay),
+                ],
                 HASH: [  # another invoice may still be picked instead
                     MessageHandler(TEXT, got_hash),
                     CallbackQueryHandler(picked, pattern=f"^{PREFIX}"),
+                    CommandHandler("pay", start_pay),
                 ],
             },
             restart_hint=texts.PAY_RESTART_HINT,

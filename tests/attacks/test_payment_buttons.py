@@ -53,6 +53,11 @@ def last_answer(bot: BotHarness) -> str:
     return str(bot.api.callback_answers[-1].get("text", ""))
 
 
+def in_own_chat(user: TelegramUser) -> Message:
+    """A bot message in ``user``'s own private chat to press replayed data on."""
+    return Message(user.id, 1, from_bot=True, text="a copy of someone's message")
+
+
 async def victim_picker(bot: BotHarness) -> tuple[TelegramUser, Message]:
     """The victim with an open invoice and the bare /pay list of it on screen."""
     victim = await payer(bot, VICTIM, VICTIM_EMAIL)
@@ -71,6 +76,8 @@ async def test_another_account_replaying_the_victims_invoice_button_picks_nothin
     before = await money(bot)
     # Outside any flow of hers: the button was forwarded to her, or its data replayed.
     assert await bot.press_data(mallory, ask, data) == []
+    assert last_answer(bot) == texts.PAY_PICK_STALE
+    assert await bot.press_data(mallory, in_own_chat(mallory), data) == []
     assert last_answer(bot) == texts.PAY_PICK_STALE
     # Inside her own /pay flow, with an invoice of her own listed.
     await invoice_for(bot, mallory, "pro")
@@ -163,13 +170,15 @@ async def test_another_account_pressing_the_victims_renew_opens_nothing(
 ) -> None:
     _victim, reminder = await reminded(bot, fake, clock)
     data = str(reminder.buttons[0].callback_data)
-    stranger = bot.user(MALLORY + 1)  # no account at all
-    assert await bot.press_data(stranger, reminder, data) == []
+    stranger = bot.user(MALLORY + 1)  # no account at all; the data replayed in her own chat
+    assert await bot.press_data(stranger, in_own_chat(stranger), data) == []
     assert last_answer(bot) == texts.RENEW_LOGIN_FIRST
     mallory = await payer(bot, MALLORY, MALLORY_EMAIL)
     before = await money(bot)
-    assert await bot.press_data(mallory, reminder, data) == []
+    assert await bot.press_data(mallory, in_own_chat(mallory), data) == []
     assert "isn't for the account you are logged in to" in last_answer(bot)
+    assert await bot.press_data(mallory, reminder, data) == []  # on the victim's message
+    assert last_answer(bot) in (texts.PRIVATE_CHAT_ONLY, texts.render(RenewButtonStale()))
     assert await money(bot) == before  # no invoice for her, none on the victim's account
 
 
