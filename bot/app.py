@@ -37,12 +37,15 @@ from bot.handlers import admin_payments as admin_payments_feature
 from bot.handlers import admin_stats as admin_stats_feature
 from bot.handlers import admin_withdrawals as admin_withdrawals_feature
 from bot.handlers import backups as backups_feature
+from bot.handlers import pay_flow as pay_flow_feature
 from bot.handlers import payments as payments_feature
+from bot.handlers import renewal as renewal_feature
 from bot.handlers import sessions as sessions_feature
 from bot.handlers import wallet as wallet_feature
 from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
+from bot.jobs import reminders as renewal_reminders
 from bot.persistence import SealedPersistence
 from bot.secret_steps import register_after_secret_guard
 from bot.update_processor import PerUserUpdateProcessor
@@ -149,6 +152,8 @@ def build_application(
     admin_stats_feature.register(application, admins)
     backups_feature.register(application, admins)
     payments_feature.register(application)
+    pay_flow_feature.register(application)  # /pay, and bare /pay's invoice buttons
+    renewal_feature.register(application)  # the reminders' Renew buttons
     admin_payments_feature.register(application, admins)
     wallet_feature.register(application)
     info.register(application)  # /terms, /privacy, /paysupport
@@ -156,6 +161,7 @@ def build_application(
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     payment_jobs.register(application)  # re-checks pending payments every minute
+    renewal_reminders.register(application)  # 3 and 1 days before a license ends
     register_after_secret_guard(application)  # after every flow, before the catch-all hint
     start.register_fallback(application)
     application.add_error_handler(on_error)

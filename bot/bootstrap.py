@@ -40,6 +40,8 @@ from core.crypto import EncryptionService
 from core.errors import ConfigError
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
+from core.payments.reminders import ReminderService
+from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
 from core.payments.wallet import WalletLedger
 from core.ratelimit import RateLimitService
@@ -213,6 +215,8 @@ async def bootstrap(
         backups=ops.backups,
         payments=payments,
         licenses=licenses,
+        payment_screen=PaymentScreen(uow, clock, crypto),
+        reminders=ReminderService(uow, clock, licenses),
         withdrawals=WithdrawalService(
             uow,
             audit,

@@ -95,6 +95,13 @@ class PaymentApproval(FlowState):
 
 
 @dataclass
+class PaymentPick(FlowState):
+    """/pay sent bare: the invoice the user picked, until its hash arrives."""
+
+    invoice_id: int = 0
+
+
+@dataclass
 class RestoreDraft(FlowState):
     """/restore: the archive an admin is restoring."""
 
@@ -150,6 +157,7 @@ STORED: tuple[type[object], ...] = (
     LoginDraft,
     PasswordChange,
     PaymentApproval,
+    PaymentPick,
     RestoreDraft,
     KillSwitchChange,
     WithdrawalFlow,

@@ -32,6 +32,7 @@ from core.audit.ports import (
 )
 from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.safety.ports import SafetyRepository
 from core.signing import SignedFields
 from core.twofactor.ports import TwoFactorRepository
@@ -141,6 +142,8 @@ class UnitOfWork(Protocol):
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
     offsite_copies: OffsiteCopiesRepository
+    status_messages: StatusMessagesRepository
+    reminders: RemindersRepository
 
     async def __aenter__(self) -> Self: ...
 

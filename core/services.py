@@ -21,6 +21,8 @@ from core.clock import Clock
 from core.config import Settings
 from core.crypto import EncryptionService
 from core.payments.licenses import LicenseService
+from core.payments.reminders import ReminderService
+from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
 from core.ports import UnitOfWork
 from core.ratelimit import RateLimitService
@@ -51,6 +53,8 @@ class Services:
     backups: BackupService
     payments: PaymentService
     licenses: LicenseService
+    payment_screen: PaymentScreen
+    reminders: ReminderService
     withdrawals: WithdrawalService
     stats: StatsService
     support: SupportService

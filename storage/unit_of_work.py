@@ -21,6 +21,7 @@ from core.audit.ports import (
 )
 from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.ports import (
     ConversationStateRepository,
     KeyCheckRepository,
@@ -41,6 +42,10 @@ from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.offsite_repository import SqliteOffsiteCopiesRepository
 from storage.payments_repository import SqlitePaymentsRepository
+from storage.payscreen_repository import (
+    SqliteRemindersRepository,
+    SqliteStatusMessagesRepository,
+)
 from storage.restore_notices_repository import SqliteRestoreNoticesRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
@@ -118,6 +123,8 @@ class SqliteUnitOfWork:
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
     offsite_copies: OffsiteCopiesRepository
+    status_messages: StatusMessagesRepository
+    reminders: RemindersRepository
 
     def __init__(
         self,
@@ -165,6 +172,8 @@ class SqliteUnitOfWork:
         self.stats = SqliteStatsRepository(conn)
         self.key_check = SqliteKeyCheckRepository(conn)
         self.conversation_state = SqliteConversationStateRepository(conn)
+        self.status_messages = SqliteStatusMessagesRepository(conn)
+        self.reminders = SqliteRemindersRepository(conn)
         return self
 
     async def __aexit__(

@@ -7,8 +7,10 @@ queues their messages and button presses as updates, and it records what the bot
 (and ``verzek shell``) can read it.
 
 It checks what Telegram checks and our code could get wrong: HTML that Telegram would refuse to
-parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, deleting
-a message that does not exist, documents that are empty or over 50 MB (see uploads.py).
+parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, a button
+with no action or several, copy_text outside 1-256 characters, deleting or editing a message
+that does not exist, editing the text of a photo, an edit that changes nothing (buttons:
+:mod:`bot.fake_telegram.buttons`), documents that are empty or over 50 MB (see uploads.py).
 Failures (429 with retry_after, 5xx, timeouts) can be scheduled per method to exercise retries.
 """
 
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.fake_telegram.buttons import markup_problem
 from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
     TEXT_FIELDS,
@@ -292,16 +295,9 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         if isinstance(markup, str):
             markup = json.loads(markup)
-        for row in (markup or {}).get("inline_keyboard", []):
-            for button in row:
-                data = button.get("callback_data")
-                if data is not None and not 1 <= len(data.encode()) <= 64:
-                    raise _BadRequest("Bad Request: BUTTON_DATA_INVALID")
-                url = button.get("url")
-                if url is not None and (
-                    data is not None or not str(url).startswith(("https://", "http://", "tg://"))
-                ):
-                    raise _BadRequest("Bad Request: BUTTON_URL_INVALID")
+        problem = markup_problem(markup)
+        if problem:
+            raise _BadRequest(problem)
         return markup
 
     def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:
@@ -444,6 +440,8 @@ class FakeBotAPI:
         message = self._existing(params)
         if not message.from_bot:
             raise _BadRequest("Bad Request: message can't be edited")
+        if message.text is None:  # a photo or document: only its caption can be edited
+            raise _BadRequest("Bad Request: there is no text in the message to edit")
         text = str(params.get("text", ""))
         self._check_text(text, params.get("parse_mode"), 4096)
         markup = self._check_markup(params)

@@ -10,6 +10,7 @@ from bot.texts.en.backups import BACKUP_REFUSALS
 from bot.texts.en.info import INFO_REFUSALS
 from bot.texts.en.links import LINK_REFUSALS
 from bot.texts.en.payments import PAYMENT_REFUSALS
+from bot.texts.en.payments_screen import PAYMENT_SCREEN_REFUSALS
 from bot.texts.en.safety import SAFETY_REFUSALS
 from bot.texts.en.sessions import SESSION_REFUSALS
 from bot.texts.en.twofactor import TWOFACTOR_REFUSALS
@@ -28,6 +29,7 @@ _PARTS: tuple[Refusals, ...] = (
     SESSION_REFUSALS,
     TWOFACTOR_REFUSALS,
     PAYMENT_REFUSALS,
+    PAYMENT_SCREEN_REFUSALS,
     WITHDRAWAL_REFUSALS,
 )
 
