@@ -9,7 +9,13 @@ from typing import Self
 
 import aiosqlite
 
-from core.accounts.ports import AccountsRepository, SecurityRepository, SessionsRepository
+from core.accounts.ports import (
+    AccountCareRepository,
+    AccountsRepository,
+    PreferencesRepository,
+    SecurityRepository,
+    SessionsRepository,
+)
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
@@ -30,6 +36,7 @@ from core.ports import (
 from core.safety.ports import SafetyRepository
 from core.twofactor.ports import TwoFactorRepository
 from core.withdrawals.ports import WithdrawalsRepository
+from storage.account_care_repository import SqliteAccountCareRepository
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
@@ -41,6 +48,7 @@ from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.offsite_repository import SqliteOffsiteCopiesRepository
 from storage.payments_repository import SqlitePaymentsRepository
+from storage.preferences_repository import SqlitePreferencesRepository
 from storage.restore_notices_repository import SqliteRestoreNoticesRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
@@ -118,6 +126,8 @@ class SqliteUnitOfWork:
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
     offsite_copies: OffsiteCopiesRepository
+    preferences: PreferencesRepository
+    account_care: AccountCareRepository
 
     def __init__(
         self,
@@ -165,6 +175,8 @@ class SqliteUnitOfWork:
         self.stats = SqliteStatsRepository(conn)
         self.key_check = SqliteKeyCheckRepository(conn)
         self.conversation_state = SqliteConversationStateRepository(conn)
+        self.preferences = SqlitePreferencesRepository(conn)
+        self.account_care = SqliteAccountCareRepository(conn)
         return self
 
     async def __aexit__(
