@@ -69,7 +69,8 @@ async def set_profile(bot: Bot, settings: Settings) -> int:
     """Set the menus, the description and the short description; how many calls worked."""
     # An older version set the users' menu for every chat (default scope); Telegram keeps it
     # until told otherwise, and groups would go on showing commands that refuse there.
-    done = await _try(
+    done = 0
+    done += await _try(
         "default command menu", bot.delete_my_commands(scope=BotCommandScopeDefault())
     )
     for scope, commands in menus(settings):

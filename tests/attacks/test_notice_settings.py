@@ -19,13 +19,14 @@ import pytest
 from bot import texts
 from bot.fake_telegram import html_to_plain
 from core.accounts.preferences import TOPICS, NoticeKind
+from core.accounts.refusals import NoticeKindUnknown
 from core.clock import FakeClock
 from tests.support.care_steps import preference_rows
 from tests.support.harness import BotHarness
-from tests.support.sessions_steps import ATTACKER, PASSWORD, Victim, make_victim, texts_to
-from tests.support.steps import db_rows, register
+from tests.support.sessions_steps import ATTACKER, Victim, make_victim, texts_to
+from tests.support.steps import PASSWORD, db_rows, register
 
-REFUSED = html_to_plain(texts.CARE_REFUSALS[next(iter(texts.CARE_REFUSALS))])  # NoticeKindUnknown
+REFUSED = texts.render(NoticeKindUnknown())
 MFA_OFF = html_to_plain(texts.NOTICE_MFA_DISABLED)[:60]
 NEW_CODES = html_to_plain(texts.NOTICE_BACKUP_CODES)[:60]
 
@@ -101,7 +102,7 @@ async def test_presses_by_other_telegram_accounts_change_only_their_own_choices(
 ) -> None:
     victim = await make_victim(bot, clock, mfa=False)
     (screen,) = await bot.send(victim.phone, "/settings")
-    data = next(b.callback_data for b in screen.buttons if b.text.startswith("Payments"))
+    data = next(str(b.callback_data) for b in screen.buttons if b.text.startswith("Payments"))
 
     stranger = bot.user(424_242, "Stranger")  # no session at all
     await bot.press_data(stranger, screen, data)

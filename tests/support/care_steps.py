@@ -29,7 +29,7 @@ async def up_to_the_confirmation(
 
 def confirm_data(confirmation: Message) -> str:
     """The callback data of the confirmation's "Delete my account" button."""
-    return next(b.callback_data for b in confirmation.buttons if b.text.endswith(DELETE))
+    return next(str(b.callback_data) for b in confirmation.buttons if b.text.endswith(DELETE))
 
 
 async def account_state(bot: BotHarness, account_id: int) -> tuple[object, ...]:
