@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.texts.template import Refusals
+from bot.wording import count
 from core.accounts.refusals import (
     DeletionButtonStale,
     DeletionWaitsForWithdrawals,
@@ -120,9 +121,9 @@ NOTICE_LOGIN = (
 
 CARE_REFUSALS: Refusals = {
     NoticeKindUnknown: "That setting does not exist or cannot be turned off. Nothing changed.",
-    DeletionWaitsForWithdrawals: (
-        "You have {count} withdrawal(s) waiting for an admin. The account can be deleted once "
-        "they are paid out or refused (/wallet). Nothing was deleted."
+    DeletionWaitsForWithdrawals: lambda reason: (
+        f"You have {count(reason.count, 'withdrawal')} waiting for an admin. The account can "
+        "be deleted once they are paid out or refused (/wallet). Nothing was deleted."
     ),
     DeletionButtonStale: DELETE_BUTTON_STALE,
 }
