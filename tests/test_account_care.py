@@ -207,3 +207,15 @@ async def test_the_fake_refuses_what_telegram_refuses(commands: list, error: str
         "setMyCommands", {"commands": ok, "scope": {"type": "chat"}}, {}
     )
     assert status == 400
+
+
+async def test_delete_account_names_the_balance_left_in_the_wallet(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    victim = await make_victim(bot, clock, mfa=False)
+    (intro,) = await bot.send(victim.phone, "/delete_account")
+    assert "Your wallet holds" not in intro.plain
+    await bot.send(victim.phone, "/cancel")
+    await credit(bot, victim.account_id, 5_000_000)
+    (intro,) = await bot.send(victim.phone, "/delete_account")
+    assert "Your wallet holds 5.00 USDT" in intro.plain and "Kept, because" in intro.plain

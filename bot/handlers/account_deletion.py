@@ -35,6 +35,7 @@ from bot.flows import (
 from core.accounts.deletion import SecondFactorCheck
 from core.accounts.refusals import DeletionButtonStale
 from core.errors import Refusal
+from core.money import format_usdt
 from core.twofactor.service import CodeBlocked
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,10 @@ async def start(update: Update, context: Context) -> int:
     data = _state(context)
     data.session = session
     data.needs_code = outlook.needs_code
-    await message_of(update).reply_text(texts.DELETE_INTRO)
+    summary = await context.bot_data.services.withdrawals.summary(session.account_id)
+    available = summary.position.available_micro
+    balance = texts.DELETE_BALANCE.format(amount=format_usdt(available)) if available > 0 else ""
+    await message_of(update).reply_text(texts.DELETE_INTRO.format(balance=balance))
     return PASSWORD
 
 

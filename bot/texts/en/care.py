@@ -86,10 +86,15 @@ DELETE_INTRO = (
     "⚠️ <b>Delete your Verzek account</b>\n\n"
     "This closes it for good: every session ends, nobody can log in to it again, your email "
     "address is removed (you may use it for a new account later), and your 2FA data, backup "
-    "codes and exchange API keys are deleted. A wallet balance can no longer be withdrawn.\n\n"
+    "codes and exchange API keys are deleted. A wallet balance can no longer be withdrawn."
+    "{balance}\n\n"
     "Kept, because the law and the audit log require it: invoices, payments, licenses, "
     "wallet and withdrawal records, and the security log (with your email masked).\n\n"
     "To go on, send your password. (/cancel to stop)"
+)
+DELETE_BALANCE = (
+    "\n\n💰 Your wallet holds <b>{amount} USDT</b>: withdraw it first with /withdraw if you "
+    "want it."
 )
 DELETE_ASK_CODE = (
     "Now send a current code from your authenticator app (or a backup code). (/cancel to stop)"
