@@ -12,6 +12,7 @@ from telegram import Bot
 from bot import texts
 from bot.fake_telegram import FakeBotAPI, FakeRequest, html_to_plain
 from bot.menus import menus, set_profile
+from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
 from tests.support.care_steps import confirm_data, preference_rows, up_to_the_confirmation
@@ -137,6 +138,7 @@ async def test_delete_account_without_2fa_and_keep_it(bot: BotHarness) -> None:
     assert "account is deleted" in done.plain and "other devices" not in done.plain
     [(closed,)] = await db_rows(bot, "SELECT closed_at IS NOT NULL FROM users")
     assert closed == 1
+    assert (await bot.services.stats.snapshot(OPERATOR)).users == 0  # /stats: no longer a user
     assert "ACCOUNT_DELETED" in [e.event_type for e in await events(bot)]
 
 
