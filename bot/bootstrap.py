@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import httpx
 from limits.aio.storage import Storage
 
+from core.accounts.checkup import SecurityCheckupService
+from core.accounts.deletion import AccountDeletionService
+from core.accounts.preferences import PreferenceService
 from core.accounts.service import AccountService
 from core.accounts.sessions import SessionService
 from core.adapters.captcha_image import CaptchaService
@@ -233,6 +236,9 @@ async def bootstrap(
         stats=StatsService(uow, clock, rights),
         support=SupportService(uow, clock, audit),
         offsite=offsite(settings, database, clock),
+        preferences=PreferenceService(uow, sessions, audit, clock),
+        deletion=AccountDeletionService(uow, audit, clock, accounts, twofactor),
+        checkup=SecurityCheckupService(uow, sessions),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:

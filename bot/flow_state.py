@@ -149,6 +149,15 @@ class ApiKeyAddition(FlowState):
     pending: PendingApiKey = field(default_factory=PendingApiKey)
 
 
+@dataclass
+class AccountDeletion(FlowState):
+    """/delete_account: whether a code is asked, the code check, the confirmation's reference."""
+
+    needs_code: bool = False
+    code_proof: ReauthProof | None = None  # core's check of the 2FA code (never the code)
+    reference: str = ""
+
+
 STORED: tuple[type[object], ...] = (
     FlowState,
     CaptchaFlowState,
@@ -162,6 +171,7 @@ STORED: tuple[type[object], ...] = (
     KillSwitchChange,
     WithdrawalFlow,
     ApiKeyDeletion,
+    AccountDeletion,
 )
 # API credentials waiting for their last step: "never in the database" (bot/handlers/apikeys.py).
 MEMORY_ONLY: tuple[type[object], ...] = (PendingApiKey, ApiKeyAddition)

@@ -20,7 +20,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from core.accounts.ports import AccountsRepository, SecurityRepository, SessionsRepository
+from core.accounts.ports import (
+    AccountCareRepository,
+    AccountsRepository,
+    PreferencesRepository,
+    SecurityRepository,
+    SessionsRepository,
+)
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
@@ -144,6 +150,8 @@ class UnitOfWork(Protocol):
     offsite_copies: OffsiteCopiesRepository
     status_messages: StatusMessagesRepository
     reminders: RemindersRepository
+    preferences: PreferencesRepository
+    account_care: AccountCareRepository
 
     async def __aenter__(self) -> Self: ...
 

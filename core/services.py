@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.accounts.checkup import SecurityCheckupService
+from core.accounts.deletion import AccountDeletionService
+from core.accounts.preferences import PreferenceService
 from core.accounts.service import AccountService
 from core.accounts.sessions import SessionService
 from core.adapters.captcha_image import CaptchaService
@@ -59,6 +62,9 @@ class Services:
     stats: StatsService
     support: SupportService
     offsite: OffsiteService
+    preferences: PreferenceService  # /settings
+    deletion: AccountDeletionService  # /delete_account
+    checkup: SecurityCheckupService  # /security
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -9,7 +9,13 @@ from typing import Self
 
 import aiosqlite
 
-from core.accounts.ports import AccountsRepository, SecurityRepository, SessionsRepository
+from core.accounts.ports import (
+    AccountCareRepository,
+    AccountsRepository,
+    PreferencesRepository,
+    SecurityRepository,
+    SessionsRepository,
+)
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
@@ -31,6 +37,7 @@ from core.ports import (
 from core.safety.ports import SafetyRepository
 from core.twofactor.ports import TwoFactorRepository
 from core.withdrawals.ports import WithdrawalsRepository
+from storage.account_care_repository import SqliteAccountCareRepository
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
@@ -46,6 +53,7 @@ from storage.payscreen_repository import (
     SqliteRemindersRepository,
     SqliteStatusMessagesRepository,
 )
+from storage.preferences_repository import SqlitePreferencesRepository
 from storage.restore_notices_repository import SqliteRestoreNoticesRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
@@ -125,6 +133,8 @@ class SqliteUnitOfWork:
     offsite_copies: OffsiteCopiesRepository
     status_messages: StatusMessagesRepository
     reminders: RemindersRepository
+    preferences: PreferencesRepository
+    account_care: AccountCareRepository
 
     def __init__(
         self,
@@ -174,6 +184,8 @@ class SqliteUnitOfWork:
         self.conversation_state = SqliteConversationStateRepository(conn)
         self.status_messages = SqliteStatusMessagesRepository(conn)
         self.reminders = SqliteRemindersRepository(conn)
+        self.preferences = SqlitePreferencesRepository(conn)
+        self.account_care = SqliteAccountCareRepository(conn)
         return self
 
     async def __aexit__(

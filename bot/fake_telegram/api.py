@@ -2,7 +2,8 @@
 
 The real Application talks to it through :class:`FakeRequest` (a ``telegram.request.BaseRequest``)
 exactly as it would talk to api.telegram.org: getUpdates long polling, sendMessage, sendPhoto,
-deleteMessage, editMessageText, answerCallbackQuery, setMyCommands. It also plays the users: it
+deleteMessage, editMessageText, answerCallbackQuery, setMyCommands (with scopes), setMyDescription
+and setMyShortDescription (bot/fake_telegram/profile.py). It also plays the users: it
 queues their messages and button presses as updates, and it records what the bot sent so tests
 (and ``verzek shell``) can read it.
 
@@ -33,11 +34,12 @@ from bot.fake_telegram.entities import (
     via_bot,
 )
 from bot.fake_telegram.html import check_html, html_to_plain
+from bot.fake_telegram.profile import BadRequest, BotProfile
 from bot.fake_telegram.records import BOT_USER, Message, ScheduledFailure, TelegramUser
 from bot.fake_telegram.uploads import Refused, document_bytes, upload_bytes, upload_name
 
 
-class FakeBotAPI:
+class FakeBotAPI(BotProfile):
     """The Bot API and the users on the other side of it."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -50,7 +52,7 @@ class FakeBotAPI:
         self.updates_queued = 0
         self.messages: dict[tuple[int, int], Message] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.commands: dict[str, list[dict[str, str]]] = {}
+        self._profile_init()  # menus and descriptions (bot/fake_telegram/profile.py)
         self.callback_answers: list[dict[str, Any]] = []
         self.failures: list[ScheduledFailure] = []
         self.listeners: list[Callable[[str, Message], None]] = []
@@ -275,15 +277,6 @@ class FakeBotAPI:
     async def _api_deleteWebhook(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         return True
 
-    async def _api_setMyCommands(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
-        scope = params.get("scope") or {"type": "default"}
-        self.commands[json.dumps(scope, sort_keys=True)] = list(params["commands"])
-        return True
-
-    async def _api_getMyCommands(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
-        scope = params.get("scope") or {"type": "default"}
-        return self.commands.get(json.dumps(scope, sort_keys=True), [])
-
     async def _api_sendChatAction(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         return True
 
@@ -469,8 +462,7 @@ def _file(file_id: str, **extra: Any) -> dict[str, Any]:
     return {"file_id": file_id, "file_unique_id": f"u-{file_id}", **extra}
 
 
-class _BadRequest(Exception):
-    pass
+_BadRequest = BadRequest  # one 400 for every method (profile.py raises it too)
 
 
 def _error(status: int, description: str) -> tuple[int, bytes]:

@@ -16,6 +16,7 @@ from bot.texts.en.admin import *  # noqa: F403
 from bot.texts.en.apikeys import *  # noqa: F403
 from bot.texts.en.audit import *  # noqa: F403
 from bot.texts.en.backups import *  # noqa: F403
+from bot.texts.en.care import *  # noqa: F403
 from bot.texts.en.common import *  # noqa: F403
 from bot.texts.en.info import *  # noqa: F403
 from bot.texts.en.links import *  # noqa: F403

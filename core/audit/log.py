@@ -61,6 +61,7 @@ class EventType(StrEnum):
     BACKUP_CREATED = "BACKUP_CREATED"
     BACKUP_RESTORED = "BACKUP_RESTORED"
     SUPPORT_REQUESTED = "SUPPORT_REQUESTED"
+    ACCOUNT_DELETED = "ACCOUNT_DELETED"
 
 
 # Detail keys that would suggest a secret is being logged; refused outright.

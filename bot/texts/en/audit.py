@@ -89,6 +89,7 @@ EVENT_LABELS = {
     "REGISTERED": "Account created",
     "BACKUP_CREATED": "Backup created",
     "BACKUP_RESTORED": "Backup restored",
+    "ACCOUNT_DELETED": "Account deleted",
 }
 
 NOTICE_EMAIL_CHANGED = (

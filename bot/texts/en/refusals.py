@@ -7,6 +7,7 @@ from bot.texts.en.admin import ADMIN_REFUSALS
 from bot.texts.en.apikeys import APIKEY_REFUSALS
 from bot.texts.en.audit import AUDIT_REFUSALS
 from bot.texts.en.backups import BACKUP_REFUSALS
+from bot.texts.en.care import CARE_REFUSALS
 from bot.texts.en.info import INFO_REFUSALS
 from bot.texts.en.links import LINK_REFUSALS
 from bot.texts.en.payments import PAYMENT_REFUSALS
@@ -23,6 +24,7 @@ _PARTS: tuple[Refusals, ...] = (
     APIKEY_REFUSALS,
     AUDIT_REFUSALS,
     BACKUP_REFUSALS,
+    CARE_REFUSALS,
     INFO_REFUSALS,
     LINK_REFUSALS,
     SAFETY_REFUSALS,
