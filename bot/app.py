@@ -40,6 +40,7 @@ from bot.handlers import backups as backups_feature
 from bot.handlers import payments as payments_feature
 from bot.handlers import sessions as sessions_feature
 from bot.handlers import wallet as wallet_feature
+from bot.jobs import anchors as audit_anchors
 from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
@@ -155,6 +156,7 @@ def build_application(
     admin_withdrawals_feature.register(application, admins)
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
+    audit_anchors.register(application)  # the audit chain's head, hourly and after backups
     payment_jobs.register(application)  # re-checks pending payments every minute
     register_after_secret_guard(application)  # after every flow, before the catch-all hint
     start.register_fallback(application)

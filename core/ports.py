@@ -24,6 +24,7 @@ from core.accounts.ports import AccountsRepository, SecurityRepository, Sessions
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
+    AnchorsRepository,
     AuditRepository,
     AuditSearchRepository,
     NoticesRepository,
@@ -121,6 +122,7 @@ class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
     audit: AuditRepository
+    anchors: AnchorsRepository
     secrets: SecretsRepository
     signatures: SignaturesRepository
     accounts: AccountsRepository

@@ -13,6 +13,7 @@ from core.accounts.ports import AccountsRepository, SecurityRepository, Sessions
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
+    AnchorsRepository,
     AuditRepository,
     AuditSearchRepository,
     NoticesRepository,
@@ -32,6 +33,7 @@ from core.twofactor.ports import TwoFactorRepository
 from core.withdrawals.ports import WithdrawalsRepository
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
+from storage.anchors_repository import SqliteAnchorsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
@@ -98,6 +100,7 @@ class SqliteUnitOfWork:
     # Declared as core's port types: the Protocol's attributes are mutable, so a member typed
     # as the concrete Sqlite class would not match it (attributes are invariant).
     audit: AuditRepository
+    anchors: AnchorsRepository
     secrets: SecretsRepository
     signatures: SignaturesRepository
     accounts: AccountsRepository
@@ -145,6 +148,7 @@ class SqliteUnitOfWork:
         self._conn = conn
         self._open = True
         self.audit = SqliteAuditRepository(conn)
+        self.anchors = SqliteAnchorsRepository(conn)
         self.secrets = SqliteSecretsRepository(conn, self._columns)
         self.signatures = SqliteSignaturesRepository(conn, SIGNED_TABLES)
         self.accounts = SqliteAccountsRepository(conn)
