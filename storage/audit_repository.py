@@ -114,10 +114,11 @@ class SqliteAuditRepository:
         )
 
     async def iter_rows(
-        self, *, since: datetime | None = None, batch: int = 5000
+        self, *, since: datetime | None = None, batch: int = 5000, after: int = 0
     ) -> AsyncIterator[AuditRow]:
-        """Every row in id order, fetched in batches (keyset pagination, constant memory)."""
-        last_id = 0
+        """Every row in id order (after row ``after``), fetched in batches (keyset pagination,
+        constant memory)."""
+        last_id = after
         if since is not None:
             async with self._conn.execute(
                 "SELECT MIN(id) FROM audit_events WHERE ts >= ?", (stored_time(since),)

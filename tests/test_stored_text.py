@@ -149,7 +149,8 @@ async def test_audit_rows_written_before_the_change_read_back_and_verify(
     assert f"audit chain OK: {len(OLD_TIMES) + 2} rows" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["audit", "export"]) == 0
     exported = [json.loads(line)["ts"] for line in capsys.readouterr().out.splitlines()]
-    assert exported == [*OLD_TIMES, to_iso(T1), to_iso(T1)]  # the export still writes the stored text
+    # The export still writes the stored text.
+    assert exported == [*OLD_TIMES, to_iso(T1), to_iso(T1)]
     await database.open()
 
 

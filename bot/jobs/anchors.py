@@ -4,14 +4,17 @@
 Every :data:`TICK` seconds it posts the anchors recorded but not posted yet (the one each backup
 records, so it reaches the chat within seconds) and pins the newest, unpinning the one before:
 the chat then keeps exactly one pinned anchor, which Telegram holds and no one with the disk can
-change. At start-up and every hour it first reads that pinned anchor back (``getChat``) and asks
-core whether this database still holds the head it names:
+change. At start-up and every hour it first verifies the whole chain (in short steps, so the
+bot keeps serving), then reads that pinned anchor back (``getChat``) and asks core whether
+this database still holds the head it names:
 
-- it does (or a keyed restore since explains why not): an anchor of the current head is
-  recorded, if the head moved, and posted;
-- it does not: the file was rolled back, or its newest rows cut. The admins are told directly
-  (not through the outbox, which lives in the suspect database) and nothing more is posted or
-  pinned, so the evidence stays pinned; the alert repeats every hour until an admin unpins it.
+- all is well (or a keyed restore since the anchor explains the difference): an anchor of the
+  current head is recorded, if the head moved, and posted;
+- the chain breaks, or the database does not hold the pinned head: the file was edited, rolled
+  back, or its newest rows cut. The admins are told directly (not through the outbox, which
+  lives in the suspect database) and nothing more is posted or pinned, so the evidence stays
+  pinned; the alert repeats every hour until the cause is resolved (an admin unpins the
+  anchor when the change was theirs).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import logging
 import re
 from datetime import datetime, timedelta
+from html import escape
 
 from telegram import Message
 from telegram.error import TelegramError
@@ -95,6 +99,17 @@ class AnchorJob:
                 await self._post(context, services, chat_id)
 
     async def _check(self, context: Context, services: Services, chat_id: int, reason: str) -> None:
+        report = await services.audit.verify_in_steps()
+        if not report.ok:
+            self._halted = True
+            logger.critical(
+                "the audit chain breaks at row %s: %s", report.bad_row_id, report.reason
+            )
+            text = texts.AUDIT_CHAIN_BROKEN_ALERT.format(
+                row=report.bad_row_id, reason=escape(report.reason)
+            )
+            await self._alert(context, chat_id, text)
+            return
         try:
             chat = await context.bot.get_chat(chat_id)
         except TelegramError as exc:
@@ -117,13 +132,18 @@ class AnchorJob:
                     posted=f"{seen.posted_at:%Y-%m-%d %H:%M:%S}",
                     head_row=check.head_id,
                 )
-                try:
-                    await context.bot.send_message(chat_id, text)
-                except TelegramError as exc:
-                    logger.error("could not alert the admin chat: %s", type(exc).__name__)
+                await self._alert(context, chat_id, text)
                 return
         self._halted = False
         await services.anchors.record(reason, only_if_moved=True)
+
+    @staticmethod
+    async def _alert(context: Context, chat_id: int, text: str) -> None:
+        # Straight to the chat: the outbox lives in the database that is in doubt.
+        try:
+            await context.bot.send_message(chat_id, text)
+        except TelegramError as exc:
+            logger.error("could not alert the admin chat: %s", type(exc).__name__)
 
     async def _post(self, context: Context, services: Services, chat_id: int) -> None:
         for anchor in await services.anchors.unposted():

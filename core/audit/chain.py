@@ -116,6 +116,7 @@ class ChainWalk:
     def __init__(self, keys: ChainKeys | None) -> None:
         self._keys = keys
         self.expected_id = 1
+        self.checked = 0  # rows that fit so far (the tip is row ``checked``)
         self.prev = GENESIS_HASH
         self.key_id: str | None = None  # the key of the previous keyed row
         self.legacy = 0
@@ -129,6 +130,7 @@ class ChainWalk:
         why = self._legacy(row) if row.key_id is None else self._keyed(row)
         if why is None:
             self.prev, self.expected_id = row.hash, row.id + 1
+            self.checked += 1
         return why
 
     def _legacy(self, row: AuditRow) -> str | None:

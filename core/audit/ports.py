@@ -72,9 +72,10 @@ class AuditRepository(Protocol):
         ...
 
     def iter_rows(
-        self, *, since: datetime | None = None, batch: int = 5000
+        self, *, since: datetime | None = None, batch: int = 5000, after: int = 0
     ) -> AsyncIterator[AuditRow]:
-        """Yield every row in id order (optionally from a timestamp on), in batches."""
+        """Yield every row in id order (optionally from a timestamp on, or after row
+        ``after``), in batches."""
         ...
 
 

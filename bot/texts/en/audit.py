@@ -102,6 +102,11 @@ AUDIT_ANCHOR = (
     "Compare with the last anchor <code>verzek audit verify</code> prints."
 )
 AUDIT_ANCHOR_REASONS = {"hourly": "hourly", "backup": "after a backup", "startup": "at start-up"}
+AUDIT_CHAIN_BROKEN_ALERT = (
+    "🚨 <b>The audit log was tampered with</b>: its chain breaks at row {row}: {reason}. "
+    "No new anchor is posted until this is resolved: investigate with "
+    "<code>verzek audit verify</code>."
+)
 AUDIT_ROLLBACK_ALERT = (
     "🚨 <b>The audit log was rolled back or cut</b>: the anchor pinned here names row {row} "
     "(link <code>{link_prefix}…</code>, posted {posted} UTC), which this database does not "
