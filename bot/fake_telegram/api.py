@@ -54,7 +54,8 @@ class FakeBotAPI(PinMethods):
         self.listeners: list[Callable[[str, Message], None]] = []
         self.chat_titles: dict[int, str] = {}
         self._user_bodies: dict[tuple[int, int], dict[str, Any]] = {}
-        self.pins = Pins()
+        self.pins = Pins(clock)
+        self.listeners.append(self.pins.saw)
 
     # --- the users' side -------------------------------------------------------------------
 

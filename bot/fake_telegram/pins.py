@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +21,21 @@ class PinRefused(Exception):
 
 
 class Pins:
-    """The pinned message ids of each chat."""
+    """The pinned message ids of each chat, and when each message was sent (its ``date``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self.pinned: dict[int, set[int]] = {}
+        self._clock = clock
+        self._dates: dict[tuple[int, int], int] = {}
+
+    def saw(self, event: str, message: Message) -> None:
+        """A listener of the fake API: remembers when each message was sent."""
+        if event == "sent":
+            self._dates.setdefault((message.chat_id, message.message_id), int(self._clock()))
+
+    def date_of(self, message: Message) -> int:
+        """The message's original date (Unix time)."""
+        return self._dates.get((message.chat_id, message.message_id), int(self._clock()))
 
     def pin(self, message: Message | None) -> bool:
         if message is None or message.deleted:
@@ -44,11 +54,6 @@ class Pins:
         ids = sorted(self.pinned.get(chat_id, set()), reverse=True)
         found = (messages.get((chat_id, message_id)) for message_id in ids)
         return next((message for message in found if message and not message.deleted), None)
-
-
-def sent_date(message: Message, now: float) -> int:
-    """The message's original date (Unix time) from its monotonic send time."""
-    return int(now - (time.monotonic() - message.sent_at))
 
 
 def full_chat(chat_id: int, title: str, pinned: dict[str, Any] | None) -> dict[str, Any]:
@@ -77,7 +82,6 @@ class PinMethods:
 
     messages: dict[tuple[int, int], Message]
     chat_titles: dict[int, str]
-    _clock: Callable[[], float]
     pins: Pins
 
     def _message_json(self, message: Message) -> dict[str, Any]:
@@ -99,7 +103,7 @@ class PinMethods:
         pinned = None
         if message is not None:
             pinned = self._message_json(message)
-            pinned["date"] = sent_date(message, self._clock())
+            pinned["date"] = self.pins.date_of(message)
             if not message.from_bot:
                 pinned["from"] = {"id": 1, "is_bot": False, "first_name": "Someone"}
         return full_chat(chat_id, self.chat_titles.get(chat_id, "Group"), pinned)
