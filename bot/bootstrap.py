@@ -25,7 +25,7 @@ from core.adapters.tronscan import TronscanClient
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
 from core.audit.alerts import AlertService
-from core.audit.anchors import AnchorService
+from core.audit.anchors import AnchorService, ChainKeyWatch
 from core.audit.chain import ChainKeys
 from core.audit.detection import Detector
 from core.audit.log import AuditLog
@@ -66,7 +66,8 @@ def chain_keys(settings: Settings) -> Callable[[], ChainKeys]:
 
     def keys() -> ChainKeys:
         if not built:
-            built.append(ChainKeys(encryption(settings).audit_chain_keys()))
+            crypto = encryption(settings)
+            built.append(ChainKeys(crypto.audit_chain_keys(), crypto))
         return built[0]
 
     return keys
@@ -78,7 +79,7 @@ def audit_log(settings: Settings, database: Database, clock: Clock) -> AuditLog:
     return AuditLog(
         database.unit_of_work,
         clock,
-        [Detector(settings.alerts), OwnerNotifier()],
+        [Detector(settings.alerts), OwnerNotifier(), ChainKeyWatch()],
         keys=chain_keys(settings),
     )
 

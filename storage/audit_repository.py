@@ -56,6 +56,19 @@ class SqliteAuditRepository:
             return None
         return AuditHead(int(row[0]), str(row[1]), None if row[2] is None else str(row[2]))
 
+    async def sealed_keys(self) -> list[tuple[str, str]]:
+        """(key id, sealed key) of every retired chain key kept in the database."""
+        async with self._conn.execute("SELECT key_id, key_enc FROM audit_chain_keys") as cur:
+            return [(str(row[0]), str(row[1])) for row in await cur.fetchall()]
+
+    async def keep_sealed_keys(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Keep these sealed retired chain keys (a key id already kept stays as it is)."""
+        await self._conn.executemany(
+            "INSERT INTO audit_chain_keys (key_id, key_enc, added_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key_id) DO NOTHING",
+            [(key_id, token, stored_time(at)) for key_id, token in keys],
+        )
+
     async def append(self, row: AuditRow) -> None:
         """Insert ``row`` and move the head to it."""
         await self._conn.execute(

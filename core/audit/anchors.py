@@ -23,15 +23,38 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.audit.chain import ChainKeys, keyed_link
-from core.audit.ports import Anchor
+from core.audit.chain import CHAIN_KEYED, KEY_ROTATED, ChainKeys, keyed_link
+from core.audit.detection import Finding, report_finding
+from core.audit.log import AuditLog, Severity
+from core.audit.ports import Anchor, AuditRow
 from core.clock import Clock
 from core.ports import UnitOfWork
 
 HOURLY, BACKUP, STARTUP = "hourly", "backup", "startup"
+CHAIN_KEY_RULE = "audit_chain_key"  # the alert when the chain's key changes
+
+
+class ChainKeyWatch:
+    """Tells the admins whenever the chain's key changes (an AuditObserver): a rotation they
+    did not run means someone else holds a key on the machine."""
+
+    async def observe(self, uow: UnitOfWork, row: AuditRow, log: AuditLog) -> None:
+        """Alert on AUDIT_KEY_ROTATED and AUDIT_CHAIN_KEYED (never folded: each is news)."""
+        if row.event_type not in (KEY_ROTATED, CHAIN_KEYED):
+            return
+        evidence = {key: value for key, value in row.details.items() if isinstance(value, str)}
+        finding = Finding(
+            CHAIN_KEY_RULE,
+            Severity.WARNING,
+            f"audit-chain:{row.id}",
+            None,
+            None,
+            {"event": row.event_type, **evidence},
+        )
+        await report_finding(uow, log, finding, at=row.ts, dedupe=timedelta(0), trigger_id=row.id)
 
 
 @dataclass(frozen=True)
@@ -113,8 +136,8 @@ class AnchorService:
         A restore counts only when its BACKUP_RESTORED row was written after the anchor was
         posted and its link is its HMAC under a configured key: an attacker without the key
         cannot add one, and an older copy of the file cannot contain one."""
-        keys = self._keys()
         async with self._uow(read_only=True) as uow:
+            keys = self._keys().with_sealed(await uow.audit.sealed_keys())
             head = await uow.audit.head()
             head_id, head_link = (head.last_id, head.last_hash) if head else (0, "")
             link = await uow.anchors.link_of(seen.last_audit_id)

@@ -26,11 +26,14 @@ import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from core.audit.ports import AuditRow
 from core.clock import to_iso
+from core.errors import DecryptionError
 
 GENESIS_HASH = "0" * 64
+SEALED_PURPOSE = "audit.chain_key"  # a retired chain key, sealed under the newest master key
 CHAIN_KEYED = "AUDIT_CHAIN_KEYED"
 KEY_ROTATED = "AUDIT_KEY_ROTATED"
 
@@ -43,13 +46,63 @@ class ChainKey:
     secret: bytes = field(repr=False)
 
 
-class ChainKeys:
-    """The configured chain keys, newest first (the newest chains new rows)."""
+class Sealer(Protocol):
+    """Seals a value to an owner and purpose (:class:`core.crypto.EncryptionService`)."""
 
-    def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
+    def encrypt(self, value: str, *, owner: str | int, purpose: str) -> str:
+        """Seal ``value``."""
+        ...
+
+    def decrypt(self, token: str, *, owner: str | int, purpose: str) -> str:
+        """Open a sealed value (raises when it was not sealed by a configured key for this)."""
+        ...
+
+
+class ChainKeys:
+    """The chain keys, newest first (the newest chains new rows): those derived from the
+    configured master keys, plus retired ones kept sealed in the database."""
+
+    def __init__(self, keys: Sequence[tuple[str, bytes]], sealer: Sealer | None = None) -> None:
         if not keys:
             raise ValueError("the audit chain needs at least one key")
         self._keys = [ChainKey(key_id, secret) for key_id, secret in keys]
+        self._configured = len(self._keys)
+        self._sealer = sealer
+
+    def sealed_old_keys(self) -> list[tuple[str, str]]:
+        """(key id, sealed key) of every configured key but the newest, to keep in the
+        database so rows chained under them verify after their master key is dropped."""
+        if self._sealer is None:
+            return []
+        return [
+            (
+                key.key_id,
+                self._sealer.encrypt(key.secret.hex(), owner=key.key_id, purpose=SEALED_PURPOSE),
+            )
+            for key in self._keys[1 : self._configured]
+        ]
+
+    def with_sealed(self, stored: Sequence[tuple[str, str]]) -> ChainKeys:
+        """These keys plus the retired ones in ``stored`` that open under a configured master
+        key (one that does not, edited or foreign, is left out: its rows then fail)."""
+        if self._sealer is None or not stored:
+            return self
+        extra = []
+        for key_id, token in stored:
+            if self.get(key_id) is not None:
+                continue
+            try:
+                secret = bytes.fromhex(
+                    self._sealer.decrypt(token, owner=key_id, purpose=SEALED_PURPOSE)
+                )
+            except (DecryptionError, ValueError):  # not ours, or not hex once opened
+                continue
+            extra.append((key_id, secret))
+        if not extra:
+            return self
+        combined = ChainKeys([(k.key_id, k.secret) for k in self._keys] + extra, self._sealer)
+        combined._configured = self._configured
+        return combined
 
     def __repr__(self) -> str:
         return f"ChainKeys({[key.key_id for key in self._keys]})"

@@ -137,17 +137,28 @@ class AuditLog:
         """Add ``event`` inside the caller's unit of work (it commits with the caller).
 
         When the newest row was chained under another key (a rotation) or under none (a log
-        from before keying), the key change is chained first, as its own event."""
+        from before keying), the key change is chained first, as its own event, and the
+        retired keys are kept sealed under the newest master key."""
         key = self._keys().current
         head = await uow.audit.head()
         if head is not None and head.key_id != key.key_id:
+            await self._keep_retired_keys(uow)
             changed = await self._chain(uow, head, key, self._key_change(head, key))
+            await self._observe(uow, changed)
             head = AuditHead(changed.id, changed.hash, changed.key_id)
         row = await self._chain(uow, head, key, event)
+        await self._observe(uow, row)
+        return row
+
+    async def _keep_retired_keys(self, uow: UnitOfWork) -> None:
+        # With the rotation event, in its transaction: the old keys' rows stay verifiable
+        # once ENCRYPTION_OLD_KEYS no longer holds their master key.
+        await uow.audit.keep_sealed_keys(self._keys().sealed_old_keys(), self._clock.now())
+
+    async def _observe(self, uow: UnitOfWork, row: AuditRow) -> None:
         if row.event_type != EventType.SUSPICIOUS_ACTIVITY:
             for observer in self._observers:
                 await observer.observe(uow, row, self)
-        return row
 
     @staticmethod
     def _key_change(head: AuditHead, key: ChainKey) -> AuditEvent:
@@ -191,7 +202,9 @@ class AuditLog:
             head = await uow.audit.head()
             if head is None or head.key_id == key.key_id:
                 return None
+            await self._keep_retired_keys(uow)
             row = await self._chain(uow, head, key, self._key_change(head, key))
+            await self._observe(uow, row)
             await uow.commit()
         return row
 
@@ -205,8 +218,8 @@ class AuditLog:
     async def verify(self, progress: Callable[[int], None] | None = None) -> ChainReport:
         """Walk the whole chain, then the head and every recorded anchor, in one read
         transaction; report the first thing that does not fit."""
-        walk = ChainWalk(self._keys())
         async with self._uow_factory(read_only=True) as uow:
+            walk = ChainWalk(self._keys().with_sealed(await uow.audit.sealed_keys()))
             head = await uow.audit.head()
             broken = await self._walk(uow, walk, progress)
             return broken or await self._ends(uow, walk, head)
@@ -216,7 +229,8 @@ class AuditLog:
         ``rows_per_step`` rows, so the bot keeps serving while a long log is checked (rows are
         never changed, so checking a prefix at a time is as good; rows appended meanwhile
         are walked too)."""
-        walk = ChainWalk(self._keys())
+        async with self._uow_factory(read_only=True) as uow:
+            walk = ChainWalk(self._keys().with_sealed(await uow.audit.sealed_keys()))
         while True:
             async with self._uow_factory(read_only=True) as uow:
                 head = await uow.audit.head()

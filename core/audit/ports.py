@@ -71,6 +71,14 @@ class AuditRepository(Protocol):
         """Store ``row`` and make it the head."""
         ...
 
+    async def sealed_keys(self) -> list[tuple[str, str]]:
+        """(key id, sealed key) of every retired chain key kept in the database."""
+        ...
+
+    async def keep_sealed_keys(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Keep these sealed retired chain keys (a key id already kept stays as it is)."""
+        ...
+
     def iter_rows(
         self, *, since: datetime | None = None, batch: int = 5000, after: int = 0
     ) -> AsyncIterator[AuditRow]:

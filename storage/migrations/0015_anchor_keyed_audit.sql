@@ -5,6 +5,16 @@
 -- the first start-up with the key appends AUDIT_CHAIN_KEYED, whose keyed link covers them.
 ALTER TABLE audit_events ADD COLUMN key_id TEXT;
 
+-- The chain keys of retired master keys, each sealed (Fernet, bound to its key id) under the
+-- newest master key at `verzek rotate-key`, so rows chained under an old key still verify after
+-- that key is dropped from ENCRYPTION_OLD_KEYS (and rotate-key re-encrypts them in turn).
+CREATE TABLE audit_chain_keys (
+    id       INTEGER PRIMARY KEY,
+    key_id   TEXT    NOT NULL UNIQUE,
+    key_enc  TEXT    NOT NULL,
+    added_at TEXT    NOT NULL
+);
+
 -- Each anchor is a chain head (row id and link) shown in the admin chat: recorded first, then
 -- posted (chat, message id and Telegram's time filled in once). Append-only otherwise.
 CREATE TABLE audit_anchors (

@@ -18,5 +18,5 @@ def chain_keys(master_key: str = TEST_MASTER_KEY, *old_keys: str) -> Callable[[]
     crypto = EncryptionService(
         EncryptionSettings(Secret(master_key), tuple(Secret(key) for key in old_keys))
     )
-    keys = ChainKeys(crypto.audit_chain_keys())
+    keys = ChainKeys(crypto.audit_chain_keys(), crypto)
     return lambda: keys

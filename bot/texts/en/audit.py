@@ -30,9 +30,7 @@ ALERTS_EMPTY = "No security alerts so far."
 ALERT_PENDING = "⏳ not delivered yet (attempt {attempts})"
 SUSPICIOUS_HEADER = "<b>Suspicious activity in the last 24 hours</b>"
 SUSPICIOUS_EMPTY = "Nothing suspicious in the last 24 hours."
-SUSPICIOUS_LINE = (
-    "• <b>{rule}</b>: {hits} from {subjects}; alerts sent: {sent}, pending: {pending}"
-)
+SUSPICIOUS_LINE = "• <b>{rule}</b>: {hits} from {subjects}; alerts sent: {sent}, pending: {pending}"
 
 ALERT_TITLE = "{icon} <b>Security alert: {rule}</b>"
 ALERT_WHO = "Who: {who}"
@@ -43,6 +41,8 @@ ALERT_MORE = "More: {audit} · event #{event_id}"
 
 SEVERITY_ICONS = {"critical": "🚨", "warning": "⚠️", "info": "ℹ️"}
 RULE_LABELS = {
+    "audit_chain_key": "The audit chain's key changed (verzek rotate-key, or the first start "
+    "after the chain was keyed)",
     "failed_logins": "Repeated failed logins",
     "failed_2fa": "Repeated wrong 2FA codes",
     "totp_replay": "Reused 2FA code",
