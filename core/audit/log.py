@@ -196,15 +196,17 @@ class AuditLog:
 
     async def ensure_keyed(self) -> AuditRow | None:
         """Chain the key change now if the newest row is not under the newest key (start-up
-        after the keying migration, ``verzek rotate-key``); return that row, or None."""
+        after the keying migration, ``verzek rotate-key``); return that row, or None. The
+        configured old keys are kept sealed in any case (once each), so ``rotate-key`` keeps
+        them even when the chain moved to the new key before it ran."""
         key = self._keys().current
         async with self._uow_factory() as uow:
-            head = await uow.audit.head()
-            if head is None or head.key_id == key.key_id:
-                return None
             await self._keep_retired_keys(uow)
-            row = await self._chain(uow, head, key, self._key_change(head, key))
-            await self._observe(uow, row)
+            head = await uow.audit.head()
+            row = None
+            if head is not None and head.key_id != key.key_id:
+                row = await self._chain(uow, head, key, self._key_change(head, key))
+                await self._observe(uow, row)
             await uow.commit()
         return row
 
