@@ -15,6 +15,7 @@ import pytest
 
 import storage.migrator as migrator
 from bot.cli import main
+from bot.jobs.anchors import JOB_NAME
 from core.audit.chain import legacy_hash
 from core.audit.log import AuditEvent, EventType
 from core.config import Settings, load_settings
@@ -187,3 +188,37 @@ async def write_unkeyed_chain(path: Path, count: int) -> list[str]:
         )
         await conn.commit()
     return links
+
+
+async def test_a_command_line_backup_is_anchored_and_the_printed_anchor_is_the_pinned_one(
+    settings: Settings, env: dict[str, str], monkeypatch, capsys
+) -> None:
+    """``verzek backup create`` with the bot stopped records an anchor it cannot post; the bot
+    posts and pins it when it starts, and ``audit verify`` then prints that very anchor."""
+    await some_events(settings, 3)
+    use_env(monkeypatch, env)
+    code, out = await cli(["backup", "create"], capsys)
+    assert code == 0, out
+    code, out = await cli(["audit", "verify"], capsys)
+    assert code == 0 and "last anchor: #1, row 4, link " in out and "not posted yet" in out, out
+
+    services = await build_services(settings)
+    bot = BotHarness(settings, services)
+    await bot.start()
+    try:
+        assert bot.app.job_queue is not None
+        [job] = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
+        await job.run(bot.app)  # the start-up check, then the unposted anchor goes out
+        [posted] = [m for m in bot.api.sent_to(ADMIN_CHAT_ID) if "Audit anchor" in m.plain]
+        assert bot.api.pins.newest(ADMIN_CHAT_ID, bot.api.messages) is posted
+        assert "Audit anchor #1 (after a backup)" in posted.plain and "row 4" in posted.plain
+    finally:
+        await bot.stop()
+        await services.aclose()
+    code, out = await cli(["audit", "verify"], capsys)
+    assert code == 0, out
+    [link] = [
+        line[len("link ") :] for line in posted.plain.splitlines() if line.startswith("link ")
+    ]
+    assert f"last anchor: #1, row 4, link {link[:16]}…, posted " in out
+    assert f"as message {posted.message_id}" in out
