@@ -66,7 +66,9 @@ class SqliteApiKeysRepository:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def add(self, *, account_id: int, exchange: str, label: str, created_at: datetime) -> int:
+    async def add(
+        self, *, account_id: int, exchange: str, label: str, created_at: datetime
+    ) -> int:
         """Insert a row without credentials yet; return its id."""
         async with self._conn.execute(
             "INSERT INTO api_keys (account_id, exchange, label, key_enc, secret_enc, key_hint,"

@@ -27,15 +27,13 @@ class EncryptedColumnSpec:
 
 # Every encrypted column of the schema. A migration adding one adds its line here.
 ENCRYPTED_COLUMNS: list[EncryptedColumnSpec] = [
-    EncryptedColumnSpec(
-        "mfa", "secret_enc", "totp", owner_column="account_id", id_column="account_id"
-    ),
+    EncryptedColumnSpec("mfa", "secret_enc", "totp", owner_column="account_id",
+                        id_column="account_id"),
     # Sealed as "<purpose>#<row id>" (see core/apikeys.py): bound to the row, not only the owner.
     EncryptedColumnSpec("api_keys", "key_enc", "apikey.key", owner_column="account_id"),
     EncryptedColumnSpec("api_keys", "secret_enc", "apikey.secret", owner_column="account_id"),
-    EncryptedColumnSpec(
-        "api_keys", "passphrase_enc", "apikey.passphrase", owner_column="account_id"
-    ),
+    EncryptedColumnSpec("api_keys", "passphrase_enc", "apikey.passphrase",
+                        owner_column="account_id"),
     # Retired audit chain keys (core/audit/chain.py), sealed to their key id.
     EncryptedColumnSpec("audit_chain_keys", "key_enc", "audit.chain_key", owner_column="key_id"),
 ]

@@ -28,7 +28,9 @@ class SqliteSecurityRepository:
             return SecurityState("", "", None, None)
         return SecurityState(row[0], row[1], read_time_or_none(row[2]), row[3])
 
-    async def replace_stamp(self, account_id: int, stamp: str, reason: str, at: datetime) -> None:
+    async def replace_stamp(
+        self, account_id: int, stamp: str, reason: str, at: datetime
+    ) -> None:
         """Give the account a new stamp."""
         await self._conn.execute(
             "INSERT INTO account_security (account_id, stamp, stamp_reason, stamp_at)"

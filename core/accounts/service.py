@@ -61,6 +61,7 @@ REFERRAL_LENGTH = 8
 MAX_EMAIL_LENGTH = 254
 
 
+
 def mask_email(email: str) -> str:
     """``jane.doe@example.com`` → ``j***@example.com`` (for audit details and notices)."""
     local, _, domain = email.partition("@")
@@ -364,14 +365,10 @@ class AccountService:
             state = await uow.security.get(user.id)
             self._attempt_problem(attempt, state.stamp, state.stamp_reason)
             mfa = await uow.twofactor.get(user.id)
-            if (
-                mfa is not None
-                and mfa.enabled_at is not None
-                and (
-                    second_factor is None
-                    or second_factor.account_id != user.id
-                    or self._clock.now() - second_factor.at > REAUTH_VALIDITY
-                )
+            if mfa is not None and mfa.enabled_at is not None and (
+                second_factor is None
+                or second_factor.account_id != user.id
+                or self._clock.now() - second_factor.at > REAUTH_VALIDITY
             ):
                 raise Refusal(SecondFactorNeeded())
             if new_hash:

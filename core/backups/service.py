@@ -201,7 +201,9 @@ class BackupService:
                 infos.append(await self._verdict(name, progress or quiet))
         return infos
 
-    async def verify(self, actor: Actor, name: str, progress: Progress | None = None) -> BackupInfo:
+    async def verify(
+        self, actor: Actor, name: str, progress: Progress | None = None
+    ) -> BackupInfo:
         """Verify one archive from scratch; raises :class:`BackupError` for a bad name or a
         missing file, and otherwise reports the outcome. Admins only."""
         self._rights.require(actor, "backup verify")

@@ -323,7 +323,9 @@ class TwoFactorService:
                     ),
                 )
             else:  # the reservation stays: it is this wrong code's failure
-                await self._failed(uow, account_id, telegram_user_id, outcome, purpose, count=False)
+                await self._failed(
+                    uow, account_id, telegram_user_id, outcome, purpose, count=False
+                )
             await uow.commit()
         if outcome == "ok":
             return SecondFactorProof(account_id, now, left if method == "backup_code" else None)

@@ -55,7 +55,9 @@ async def register_victim(
     return user.id, password_hash
 
 
-async def log_in(services: Services, telegram_user_id: int, email: str = VICTIM_EMAIL) -> Session:
+async def log_in(
+    services: Services, telegram_user_id: int, email: str = VICTIM_EMAIL
+) -> Session:
     """A successful password login (no 2FA) from ``telegram_user_id``."""
     attempt = await services.accounts.check_credentials(email, VICTIM_PASSWORD, telegram_user_id)
     assert attempt.ok, attempt
