@@ -222,3 +222,23 @@ async def test_a_command_line_backup_is_anchored_and_the_printed_anchor_is_the_p
     ]
     assert f"last anchor: #1, row 4, link {link[:16]}…, posted " in out
     assert f"as message {posted.message_id}" in out
+
+
+async def test_an_anchor_is_posted_once_and_never_changed(services, clock) -> None:
+    await services.audit.record(AuditEvent(EventType.LOGOUT, telegram_user_id=1))
+    anchor = await services.anchors.record("hourly")
+    assert anchor is not None and anchor.message_id is None
+    assert await services.anchors.record("hourly", only_if_moved=True) is None  # same head
+    await services.anchors.mark_posted(anchor, ADMIN_CHAT_ID, 17, clock.now())
+    await services.anchors.mark_posted(anchor, ADMIN_CHAT_ID, 99, clock.now())  # ignored
+    last = await services.anchors.last()
+    assert last is not None and last.message_id == 17 and last.link == anchor.link
+    assert await services.anchors.unposted() == []
+    for statement in (
+        "UPDATE audit_anchors SET link = 'x'",
+        "UPDATE audit_anchors SET message_id = 5",
+        "DELETE FROM audit_anchors",
+    ):
+        async with aiosqlite.connect(services.settings.database.path) as conn:
+            with pytest.raises(aiosqlite.IntegrityError):
+                await conn.execute(statement)
