@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.bootstrap import operations
 from core.authz import OPERATOR
 from core.backups.archive_rules import human_size
-from core.config import BackupSettings, DatabaseSettings, Settings
+from core.config import BackupSettings, DatabaseSettings, EncryptionSettings, Secret, Settings
+from core.crypto import generate_master_key
 
 BLOB = 4000  # bytes per row: about one page each
 
@@ -146,7 +147,11 @@ def main() -> int:
 
         async def ours() -> tuple[float, float, int, Steps, Steps]:
             backups = BackupSettings(dir=root / "backups")
-            ops = operations(Settings(database=DatabaseSettings(db), backups=backups))
+            # A throwaway key: the audit chain (BACKUP_CREATED, BACKUP_RESTORED) is keyed.
+            key = EncryptionSettings(Secret(generate_master_key()))
+            ops = operations(
+                Settings(database=DatabaseSettings(db), backups=backups, encryption=key)
+            )
             database, service = ops.database, ops.backups
             await database.open()
             try:

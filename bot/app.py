@@ -38,6 +38,7 @@ from bot.handlers import security_checkup as checkup_feature
 from bot.handlers import sessions as sessions_feature
 from bot.handlers import settings as settings_feature
 from bot.handlers import wallet as wallet_feature
+from bot.jobs import anchors as audit_anchors
 from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
@@ -144,6 +145,7 @@ def build_application(
     admin_withdrawals_feature.register(application, admins)
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
+    audit_anchors.register(application)  # the audit chain's head, hourly and after backups
     payment_jobs.register(application)  # re-checks pending payments every minute
     renewal_reminders.register(application)  # 3 and 1 days before a license ends
     register_after_secret_guard(application)  # after every flow, before the catch-all hint

@@ -10,6 +10,7 @@ notifier as the bot's. Nothing outside this module constructs a service or a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +28,8 @@ from core.adapters.tronscan import TronscanClient
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
 from core.audit.alerts import AlertService
+from core.audit.anchors import AnchorService, ChainKeyWatch
+from core.audit.chain import ChainKeys
 from core.audit.detection import Detector
 from core.audit.log import AuditLog
 from core.audit.notices import NoticeService, OwnerNotifier
@@ -61,10 +64,29 @@ def encryption(settings: Settings) -> EncryptionService:
     return EncryptionService(settings.encryption)
 
 
+def chain_keys(settings: Settings) -> Callable[[], ChainKeys]:
+    """The audit chain's keys, derived from the configured master key(s) when first asked for
+    (a :class:`ConfigError` then when no key is set): commands that only read need none."""
+    built: list[ChainKeys] = []
+
+    def keys() -> ChainKeys:
+        if not built:
+            crypto = encryption(settings)
+            built.append(ChainKeys(crypto.audit_chain_keys(), crypto))
+        return built[0]
+
+    return keys
+
+
 def audit_log(settings: Settings, database: Database, clock: Clock) -> AuditLog:
     """The audit log every door appends to: each event passes the detector and the owner
     notifier inside its transaction, whether the bot or a command wrote it."""
-    return AuditLog(database.unit_of_work, clock, [Detector(settings.alerts), OwnerNotifier()])
+    return AuditLog(
+        database.unit_of_work,
+        clock,
+        [Detector(settings.alerts), OwnerNotifier(), ChainKeyWatch()],
+        keys=chain_keys(settings),
+    )
 
 
 @dataclass
@@ -77,6 +99,7 @@ class Operations:
     database: Database
     audit: AuditLog
     backups: BackupService
+    anchors: AnchorService
 
     def crypto(self) -> EncryptionService:
         """The configured key, built when a command needs it (many need none)."""
@@ -88,6 +111,7 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
     clock = clock or SystemClock()
     database = Database(settings.database.path)
     audit = audit_log(settings, database, clock)
+    anchors = AnchorService(database.unit_of_work, clock, chain_keys(settings))
     backups = BackupService(
         settings.backups,
         SqliteDatabaseFiles(database),
@@ -95,8 +119,9 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
         clock,
         rights=AdminRights(settings.telegram.admins),
         uow=database.unit_of_work,
+        after_backup=anchors.after_backup,
     )
-    return Operations(settings, clock, database, audit, backups)
+    return Operations(settings, clock, database, audit, backups, anchors)
 
 
 def offsite(settings: Settings, database: Database, clock: Clock) -> OffsiteService:
@@ -158,6 +183,7 @@ async def bootstrap(
     await database.open()
     uow = database.unit_of_work
     audit = ops.audit
+    await audit.ensure_keyed()  # a log from before keying is sealed under the key, audited
     passwords = passwords or PasswordService()
     sessions = SessionService(
         uow,
@@ -216,6 +242,7 @@ async def bootstrap(
         safety=safety,
         apikeys=ApiKeyService(uow, audit, clock, crypto, accounts, twofactor, safety),
         backups=ops.backups,
+        anchors=ops.anchors,
         payments=payments,
         licenses=licenses,
         payment_screen=PaymentScreen(uow, clock, crypto),

@@ -30,6 +30,7 @@ from core.accounts.ports import (
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
+    AnchorsRepository,
     AuditRepository,
     AuditSearchRepository,
     NoticesRepository,
@@ -128,6 +129,7 @@ class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
     audit: AuditRepository
+    anchors: AnchorsRepository
     secrets: SecretsRepository
     signatures: SignaturesRepository
     accounts: AccountsRepository

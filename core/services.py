@@ -14,6 +14,7 @@ from core.adapters.captcha_image import CaptchaService
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
 from core.audit.alerts import AlertService
+from core.audit.anchors import AnchorService
 from core.audit.log import AuditLog
 from core.audit.notices import NoticeService
 from core.audit.stats import StatsService
@@ -54,6 +55,7 @@ class Services:
     safety: SafetyService
     apikeys: ApiKeyService
     backups: BackupService
+    anchors: AnchorService
     payments: PaymentService
     licenses: LicenseService
     payment_screen: PaymentScreen

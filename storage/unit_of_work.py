@@ -19,6 +19,7 @@ from core.accounts.ports import (
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
+    AnchorsRepository,
     AuditRepository,
     AuditSearchRepository,
     NoticesRepository,
@@ -40,6 +41,7 @@ from core.withdrawals.ports import WithdrawalsRepository
 from storage.account_care_repository import SqliteAccountCareRepository
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
+from storage.anchors_repository import SqliteAnchorsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
@@ -111,6 +113,7 @@ class SqliteUnitOfWork:
     # Declared as core's port types: the Protocol's attributes are mutable, so a member typed
     # as the concrete Sqlite class would not match it (attributes are invariant).
     audit: AuditRepository
+    anchors: AnchorsRepository
     secrets: SecretsRepository
     signatures: SignaturesRepository
     accounts: AccountsRepository
@@ -162,6 +165,7 @@ class SqliteUnitOfWork:
         self._conn = conn
         self._open = True
         self.audit = SqliteAuditRepository(conn)
+        self.anchors = SqliteAnchorsRepository(conn)
         self.secrets = SqliteSecretsRepository(conn, self._columns)
         self.signatures = SqliteSignaturesRepository(conn, SIGNED_TABLES)
         self.accounts = SqliteAccountsRepository(conn)

@@ -34,12 +34,13 @@ from bot.fake_telegram.entities import (
     via_bot,
 )
 from bot.fake_telegram.html import check_html, html_to_plain
+from bot.fake_telegram.pins import PinMethods, PinRefused, Pins
 from bot.fake_telegram.profile import BadRequest, BotProfile
 from bot.fake_telegram.records import BOT_USER, Message, ScheduledFailure, TelegramUser
 from bot.fake_telegram.uploads import Refused, document_bytes, upload_bytes, upload_name
 
 
-class FakeBotAPI(BotProfile):
+class FakeBotAPI(BotProfile, PinMethods):
     """The Bot API and the users on the other side of it."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -58,6 +59,8 @@ class FakeBotAPI(BotProfile):
         self.listeners: list[Callable[[str, Message], None]] = []
         self.chat_titles: dict[int, str] = {}
         self._user_bodies: dict[tuple[int, int], dict[str, Any]] = {}
+        self.pins = Pins(clock)
+        self.listeners.append(self.pins.saw)
 
     # --- the users' side -------------------------------------------------------------------
 
@@ -252,7 +255,7 @@ class FakeBotAPI(BotProfile):
             return _error(404, "Not Found: method not found")
         try:
             result = await handler(params, files)
-        except _BadRequest as exc:
+        except (_BadRequest, PinRefused) as exc:
             return _error(400, str(exc))
         except Refused as exc:
             return _error(exc.status, exc.description)

@@ -85,6 +85,7 @@ class BackupService:
         rights: AdminRights,
         uow: Callable[..., UnitOfWork],
         version: str | None = None,
+        after_backup: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
         self._rights = rights
@@ -93,6 +94,7 @@ class BackupService:
         self._audit = audit
         self._clock = clock
         self._version = version or archive.app_version()
+        self._after_backup = after_backup  # anchors the audit chain's head (SPEC §8a)
         # Creating, pruning and restoring change the folder or the database: one at a time.
         self._lock = asyncio.Lock()
         # name -> (size, mtime, inode) when verified, and the outcome; a changed file is redone.
@@ -132,6 +134,8 @@ class BackupService:
                 details=_created_details(info, reason),
             )
         )
+        if self._after_backup is not None:
+            await self._after_backup()
         return info
 
     async def _create(self, reason: str, say: Progress, *, require_sound: bool) -> BackupInfo:
