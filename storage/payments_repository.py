@@ -392,7 +392,7 @@ class SqlitePaymentsRepository:
         rows = await self._rows(
             f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'partial'"  # noqa: S608
             " AND invoice_id IN (SELECT id FROM invoices WHERE status <> 'paid'"
-            " AND expires_at <= ?) ORDER BY id LIMIT ?",
+            " AND expires_at < ?) ORDER BY id LIMIT ?",
             (stored_time(expired_before), limit),
         )
         return [_payment(row) for row in rows]
