@@ -296,11 +296,12 @@ class InvoiceDesk:
             invoice = await uow.payments.invoice(invoice_id)
             if invoice is None or invoice.account_id != session.account_id:
                 raise Refusal(InvoiceNotFound(invoice_id))
-            if invoice.status is InvoiceStatus.PAID:
-                raise Refusal(InvoiceAlreadyPaid(invoice_id))
             if now > invoice.expires_at + LATE_WINDOW:
-                # Until then a transfer made in time is still taken (and a later one reviewed).
+                if invoice.status is InvoiceStatus.PAID:
+                    raise Refusal(InvoiceAlreadyPaid(invoice_id))
                 raise Refusal(InvoiceExpired(invoice_id))
+            # Until then a transfer made in time is still taken, a later one (or one more for a
+            # paid invoice: the customer paid twice) goes to an admin: never refused unseen.
             if not self.invoice_is_authentic(invoice):
                 await self._suspicion.report_tampered(
                     uow, "invoice", invoice.id, session.account_id

@@ -15,9 +15,23 @@ Money is integer micro-USDT throughout. The flow:
    extends the license and credits the referrer's wallet, all in one transaction.
 
 Unknown hashes, too few confirmations and an unreachable chain keep a payment pending; the job
-re-checks every minute (:meth:`PaymentService.recheck_pending`). A payment whose transfer is
-still unknown when its invoice expires expires with it. A transfer that can never pay (failed
-on chain, another token, another payee, another amount, older than the invoice) fails at once.
+re-checks every minute (:meth:`PaymentService.recheck_pending`). A transfer that can never pay
+(failed on chain, another token, another payee, another invoice's exact amount) fails at once.
+
+Money that reached the receive address is never dropped (issue 17, :func:`evaluate`):
+
+- less than the invoice is ``partial`` and the invoice's partial transfers are summed; the
+  sum approves within the tolerance, and any excess is credited to the payer's wallet
+  (``overpayment_credit``), as for a single transfer of more than the invoice;
+- a transfer made in time is taken up to 7 days after expiry (``LATE_WINDOW``); one made
+  before the invoice or after its expiry, one for a paid invoice, an unreadable or far too
+  large amount, or a non-exact amount while another account's invoice awaited payment goes to
+  ``review`` and alerts the admins; so does a partial never topped up, and a counted transfer
+  that another account submits (``disputed``);
+- an admin approves a partial or review payment (:meth:`PaymentService.approve_manually`,
+  license) or credits it (:meth:`PaymentService.credit_to_wallet`, ``payment_credit``), both
+  with a fresh 2FA proof; a hash unknown to the chain expires only an hour after /pay and
+  after the invoice's expiry.
 """
 
 from __future__ import annotations
