@@ -179,6 +179,7 @@ class PaymentChecker(InvoiceDesk):
                             at,
                             admin=None,
                             excess_micro=settlement.excess_micro,
+                            received_micro=settlement.received_micro,
                         )
                         decided = license_record is not None
                         reason = CheckNote.OVERPAID if settlement.excess_micro else CheckNote.OK
@@ -346,9 +347,14 @@ class PaymentChecker(InvoiceDesk):
         *,
         admin: Session | None,
         excess_micro: int = 0,
+        received_micro: int | None = None,
     ) -> LicenseRecord | None:
         """Sign and approve, mark the invoice paid, grant the license, pay the referrer, and
-        credit ``excess_micro`` (what the invoice received beyond its amount) to the payer."""
+        credit ``excess_micro`` (what the invoice received beyond its amount) to the payer.
+
+        ``received_micro``: every transfer the invoice counted, this one included (default:
+        this one); the referrer's commission is on what bought the plan, never on the excess
+        the payer gets back."""
         approval = replace(payment, amount_micro=amount_micro, approved_at=at)
         signature = sign_record(self._crypto, PAYMENT_SIGNATURE, approval)
         approved = await uow.payments.approve(
@@ -381,7 +387,8 @@ class PaymentChecker(InvoiceDesk):
         if admin is not None:
             details["admin_account_id"] = admin.account_id
         payer = await uow.accounts.by_id(payment.account_id)
-        commission = commission_micro(amount_micro, self._commission)
+        bought = (amount_micro if received_micro is None else received_micro) - excess_micro
+        commission = commission_micro(bought, self._commission)
         if payer is not None and payer.referred_by is not None and commission > 0:
             await self._wallet.append(
                 uow,

@@ -174,18 +174,24 @@ class PaymentService(PaymentChecker):
                 await uow.commit()
                 raise Refusal(PaymentTampered())
             # What reached us when known (a partial, a review), else the invoice's amount; the
-            # invoice's other transfers count, and anything beyond it goes to the wallet.
-            paid = (
-                payment.amount_micro if payment.amount_micro is not None else invoice.amount_micro
-            )
-            excess = settle(
-                invoice.amount_micro,
-                self._settings.amount_tolerance_micro,
-                await self._received(uow, invoice, but=payment.id) + paid,
-            ).excess_micro
+            # invoice's other transfers count, and anything beyond it goes to the wallet. An
+            # amount never read from the chain (pending, failed) credits nothing beyond.
+            known = payment.amount_micro is not None
+            paid = payment.amount_micro if known else invoice.amount_micro
+            assert paid is not None
+            received = await self._received(uow, invoice, but=payment.id) + paid
+            tolerance = self._settings.amount_tolerance_micro
+            excess = settle(invoice.amount_micro, tolerance, received).excess_micro if known else 0
             try:
                 license_record = await self._approve(
-                    uow, payment, invoice, paid, at, admin=admin, excess_micro=excess
+                    uow,
+                    payment,
+                    invoice,
+                    paid,
+                    at,
+                    admin=admin,
+                    excess_micro=excess,
+                    received_micro=received if known else paid,
                 )
             except DuplicateError:  # its transfer paid, or may pay, another invoice since
                 raise Refusal(TxAlreadyUsed()) from None

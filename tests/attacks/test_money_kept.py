@@ -24,16 +24,17 @@ import pytest
 
 from bot import texts
 from bot.fake_telegram import TelegramUser, html_to_plain
+from core.accounts.sessions import Session
 from core.clock import FakeClock
 from core.errors import Refusal
 from core.payments.ports import PaymentStatus
 from core.payments.rules import epoch_ms
-from core.payments.wallet import WalletLedger
+from core.payments.wallet import WalletLedger, commission_micro
 from core.services import Services
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import TX_TIME_MS, FakeTronscan, success, tx_hash
 from tests.support.harness import BotHarness
-from tests.support.payment_steps import invoice_for, payer, said
+from tests.support.payment_steps import core_account, invoice_for, payer, said
 from tests.support.steps import db_rows, enable_2fa, events, login
 
 pytestmark = pytest.mark.payments
@@ -430,3 +431,45 @@ async def test_a_partial_never_topped_up_goes_to_an_admin_when_its_time_is_over(
     ]
     assert ("payment_needs_review", "payment:1") in await alerts(bot)
     assert await services.payments.recheck_pending() == []  # once
+
+
+async def test_the_referrer_earns_on_the_plan_never_on_the_excess_or_one_top_up(
+    services: Services, fake: FakeTronscan, bot: BotHarness
+) -> None:
+    """An overpayment must not inflate the referrer's commission, and a top-up that completes
+    a partial invoice pays commission on the whole plan, not on the top-up alone."""
+    referrer = await core_account(services, 1)
+    payers = []
+    for n in (2, 3):
+        async with services.uow() as uow:
+            payer_id = await uow.accounts.add(
+                email=f"referred{n}@example.com",
+                password_hash="x",
+                referral_code=f"REF{n:04d}",
+                referred_by=referrer.account_id,
+                created_at=services.clock.now(),
+            )
+            await uow.commit()
+        now = services.clock.now()
+        payers.append(Session(payer_id * 100, payer_id, 8000 + n, now, now + timedelta(hours=1)))
+    over, topped = payers
+    first = await services.payments.create_invoice(over, "basic")
+    paid = await services.payments.submit(over, first.id, sent(fake, 1, "35000000"))
+    assert (await services.payments.check(paid.id)).credited_micro == 6_000_000
+    # The second payer's partial is made before the second invoice: no rival awaited it.
+    second = await services.payments.create_invoice(topped, "basic")
+    assert second.amount_micro == 29_000_000  # the first invoice is paid: its amount is free
+    part = await services.payments.submit(topped, second.id, sent(fake, 2, "20000000"))
+    assert (await services.payments.check(part.id)).payment.status is PaymentStatus.PARTIAL
+    rest = await services.payments.submit(topped, second.id, sent(fake, 3, "9000000"))
+    assert (await services.payments.check(rest.id)).payment.status is PaymentStatus.APPROVED
+    percent = services.settings.referrals.commission_percent
+    plan_commission = commission_micro(29_000_000, percent)
+    assert plan_commission > 0
+    assert await ledger(bot, services) == sorted(
+        [
+            (referrer.account_id, plan_commission, "referral_commission", paid.id),
+            (over.account_id, 6_000_000, "overpayment_credit", paid.id),
+            (referrer.account_id, plan_commission, "referral_commission", rest.id),
+        ]
+    )
