@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import aiosqlite
 import pytest
 
 from bot import texts
@@ -473,3 +474,42 @@ async def test_the_referrer_earns_on_the_plan_never_on_the_excess_or_one_top_up(
             (referrer.account_id, plan_commission, "referral_commission", rest.id),
         ]
     )
+
+
+async def test_two_top_ups_checked_at_once_complete_the_invoice_once(
+    bot: BotHarness, fake: FakeTronscan, services: Services
+) -> None:
+    user = await payer(bot, 2, PAYER)
+    await invoice_for(bot, user)
+    await bot.send(user, f"/pay 1 {sent(fake, 1, '15000000')}")
+    await said(bot, user, "missing 14.00 USDT")
+    fake.always = 503  # the two top-ups stay pending until both are checked together
+    for n in (2, 3):
+        await bot.send(user, f"/pay 1 {sent(fake, n, '10000000')}")
+    await bot.wait_for(lambda: len([t for t in bot.texts(user.id) if "received" in t]) == 3)
+    fake.always = None
+    reports = await asyncio.gather(services.payments.check(2), services.payments.check(3))
+    statuses = sorted(str(r.payment.status) for r in reports)
+    assert statuses == ["approved", "partial"]  # 15 + 10 = 25, then 35: the second approves
+    me = await account_id(bot, PAYER)
+    [(license_payment,)] = await db_rows(bot, "SELECT payment_id FROM licenses")
+    assert await ledger(bot, services) == [(me, 6_000_000, "overpayment_credit", license_payment)]
+
+
+async def test_a_partial_amount_raised_on_disk_counts_for_nothing(
+    bot: BotHarness, fake: FakeTronscan, services: Services
+) -> None:
+    """Write access to the database: Mallory raises her 1.00 partial to 28.99 and tops up
+    0.01. The partial's signature no longer verifies, so it counts for nothing (and alerts)."""
+    user = await payer(bot, 2, PAYER)
+    await invoice_for(bot, user)
+    await bot.send(user, f"/pay 1 {sent(fake, 1, '1000000')}")
+    await said(bot, user, "missing 28.00 USDT")
+    async with aiosqlite.connect(services.settings.database.path) as conn:
+        await conn.execute("UPDATE payments SET amount_micro = 28990000 WHERE id = 1")
+        await conn.commit()
+    await bot.send(user, f"/pay 1 {sent(fake, 2, '10000')}")
+    told = await said(bot, user, "Payment #2: 0.01 USDT arrived")
+    assert "0.01 of 29.00 USDT so far" in told
+    assert await licenses(bot) == [] and await ledger(bot, services) == []
+    assert "signature_invalid" in [rule for rule, _subject in await alerts(bot)]

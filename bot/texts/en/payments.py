@@ -135,7 +135,7 @@ CHECK_NAMES = {
     "token": "USDT contract",
     "recipient": "Sent to our address",
     "amount": "Amount",
-    "time": "After the invoice",
+    "time": "While the invoice was open",
     "confirmations": "Confirmations",
 }
 ADMIN_APPROVE_USAGE = "Send <code>/approve PAYMENT_ID</code>."
