@@ -156,7 +156,9 @@ class InvoiceDesk:
         now = self._clock.now()
         step = self._step
         async with self._uow() as uow:
-            existing = await uow.payments.open_invoice(session.account_id, plan.name, now=now)
+            existing = await uow.payments.open_invoice(
+                session.account_id, plan.name, now=now
+            )
             if existing is not None and self.invoice_is_authentic(existing):
                 return existing
             elsewhere = await uow.payments.open_invoice_of_telegram_user(
@@ -352,7 +354,9 @@ class InvoiceDesk:
         the rightful payer alone, so the holder stops counting (review) and the admins hear
         of both; the later submitter is not suspected."""
         async with self._uow() as uow:
-            if holder.status is PaymentStatus.PARTIAL:
+            invoice = await uow.payments.invoice(holder.invoice_id)
+            settled = invoice is not None and invoice.status is InvoiceStatus.PAID
+            if holder.status is PaymentStatus.PARTIAL and not settled:  # never unpay a license
                 await uow.payments.decide(
                     holder.id,
                     status=PaymentStatus.REVIEW,
@@ -375,7 +379,9 @@ class InvoiceDesk:
             )
             await uow.commit()
 
-    async def _hash_held(self, session: Session, invoice_id: int, holder: PaymentRecord) -> Reason:
+    async def _hash_held(
+        self, session: Session, invoice_id: int, holder: PaymentRecord
+    ) -> Reason:
         """The refusal for a hash another payment holds. Only a hash that paid an invoice is
         suspicious (sent to another invoice, or by another account): a pending holder may be
         the front-runner, so the later submitter is not suspected."""

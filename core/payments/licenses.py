@@ -112,7 +112,9 @@ class LicenseService:
 
     def status_of(self, records: Sequence[LicenseRecord], now: datetime) -> LicenseStatus | None:
         """The status given by authentic ``records`` at ``now`` (None: free)."""
-        spans = sorted((r.starts_at, r.ends_at, r) for r in records if self.is_authentic(r))
+        spans = sorted(
+            (r.starts_at, r.ends_at, r) for r in records if self.is_authentic(r)
+        )
         active = [(start, end, r) for start, end, r in spans if start <= now < end]
         if not active:
             return None

@@ -513,3 +513,30 @@ async def test_a_partial_amount_raised_on_disk_counts_for_nothing(
     assert "0.01 of 29.00 USDT so far" in told
     assert await licenses(bot) == [] and await ledger(bot, services) == []
     assert "signature_invalid" in [rule for rule, _subject in await alerts(bot)]
+
+
+async def test_claiming_a_transfer_that_already_bought_a_license_unpays_nothing(
+    bot: BotHarness, fake: FakeTronscan, services: Services, clock: FakeClock
+) -> None:
+    """Mallory claims the payer's settled partial: it stays counted (no review, so no admin
+    can credit it a second time); the admins still hear of the claim."""
+    user = await payer(bot, 2, PAYER)
+    await invoice_for(bot, user)
+    first = sent(fake, 1, "20000000")
+    await bot.send(user, f"/pay 1 {first}")
+    await said(bot, user, "missing 9.00 USDT")
+    await bot.send(user, f"/pay 1 {sent(fake, 2, '9000000')}")
+    await said(bot, user, "Payment #2 confirmed")
+    mallory = await payer(bot, 3, MALLORY)
+    await invoice_for(bot, mallory)
+    (refused,) = await bot.send(mallory, f"/pay 2 {first}")
+    assert "already counts for another invoice" in refused.plain
+    assert await db_rows(bot, "SELECT id, status FROM payments ORDER BY id") == [
+        (1, "partial"),
+        (2, "approved"),
+    ]
+    assert "payment_hash_disputed" in [rule for rule, _subject in await alerts(bot)]
+    admin, totp = await admin_with_2fa(bot, clock)
+    credit = await decide(bot, clock, admin, totp, "/credit 1")
+    assert "only partly paid payments of an unpaid invoice" in credit
+    assert await ledger(bot, services) == []
