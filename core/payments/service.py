@@ -307,6 +307,11 @@ class PaymentService(PaymentChecker):
             payment = await uow.payments.payment(payment_id)
             if payment is None:
                 raise Refusal(PaymentNotFound(payment_id))
+            invoice = await uow.payments.invoice(payment.invoice_id)
+            if payment.status is PaymentStatus.PARTIAL and (
+                invoice is None or invoice.status is InvoiceStatus.PAID
+            ):  # it helped pay a license: rejecting would free its hash to count again
+                raise Refusal(PaymentNotOpen(payment_id, payment.status, Decision.REJECT))
             if not await uow.payments.decide(
                 payment.id,
                 status=PaymentStatus.REJECTED,

@@ -539,4 +539,8 @@ async def test_claiming_a_transfer_that_already_bought_a_license_unpays_nothing(
     admin, totp = await admin_with_2fa(bot, clock)
     credit = await decide(bot, clock, admin, totp, "/credit 1")
     assert "only partly paid payments of an unpaid invoice" in credit
+    # Nor can a rejection free its hash to count a second time.
+    (rejected,) = await bot.send(admin, "/reject 1 claimed by another account")
+    assert "Payment #1 is partial; nothing to reject" in rejected.plain
+    assert await db_rows(bot, "SELECT status FROM payments WHERE id = 1") == [("partial",)]
     assert await ledger(bot, services) == []
