@@ -76,7 +76,7 @@ INVOICE_SIGNATURE = SignedFields(
         "expires_at",
     ),
 )
-# Only approved payments are signed (at approval); the other states grant nothing.
+# Payments are signed once their amount counts (approved, partial, review); others grant nothing.
 PAYMENT_SIGNATURE = SignedFields(
     "payment/v1",
     ("id", "account_id", "invoice_id", "tx_hash", "amount_micro", "approved_at"),

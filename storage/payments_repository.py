@@ -344,3 +344,64 @@ class SqlitePaymentsRepository:
             (account_id, stored_time(since)),
         )
         return int(rows[0][0])
+
+    async def hold(
+        self,
+        payment_id: int,
+        *,
+        status: PaymentStatus,
+        amount_micro: int | None,
+        held_at: datetime,
+        signature: str | None,
+        note: str,
+        was: tuple[PaymentStatus, ...],
+    ) -> bool:
+        """Compare-and-set to partial or review, storing the amount that reached us."""
+        if status not in (PaymentStatus.PARTIAL, PaymentStatus.REVIEW):
+            raise ValueError("hold() only moves payments to partial or review")
+        at = stored_time(held_at)
+        cursor = await self._conn.execute(
+            "UPDATE payments SET status = ?, amount_micro = ?, approved_at = ?, signature = ?,"  # noqa: S608
+            " note = ?, decided_at = ?, checked_at = ?, checks = checks + 1"
+            f" WHERE id = ? AND status IN ({_placeholders(was)})",
+            (status, amount_micro, at, signature, note, at, at, payment_id, *was),
+        )
+        return cursor.rowcount == 1
+
+    async def partials(self, invoice_id: int) -> list[PaymentRecord]:
+        """The invoice's partial payments, by id."""
+        rows = await self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE invoice_id = ?"  # noqa: S608
+            " AND status = 'partial' ORDER BY id",
+            (invoice_id,),
+        )
+        return [_payment(row) for row in rows]
+
+    async def awaiting_at(self, at: datetime) -> list[InvoiceRecord]:
+        """Unpaid invoices whose open time covers ``at``."""
+        when = stored_time(at)
+        rows = await self._rows(
+            f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE status <> 'paid'"  # noqa: S608
+            " AND created_at <= ? AND expires_at > ? ORDER BY id",
+            (when, when),
+        )
+        return [_invoice(row) for row in rows]
+
+    async def stale_partials(self, expired_before: datetime, limit: int) -> list[PaymentRecord]:
+        """Partial payments of unpaid invoices that expired before ``expired_before``."""
+        rows = await self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'partial'"  # noqa: S608
+            " AND invoice_id IN (SELECT id FROM invoices WHERE status <> 'paid'"
+            " AND expires_at < ?) ORDER BY id LIMIT ?",
+            (stored_time(expired_before), limit),
+        )
+        return [_payment(row) for row in rows]
+
+    async def awaiting_admin(self, limit: int) -> list[PaymentRecord]:
+        """Payments in review, oldest first."""
+        rows = await self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'review'"  # noqa: S608
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [_payment(row) for row in rows]

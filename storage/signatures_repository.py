@@ -48,8 +48,12 @@ class SignedTableSpec:
 # wallet_entries line covers every kind.
 SIGNED_TABLES: list[SignedTableSpec] = [
     SignedTableSpec("invoices", INVOICE_SIGNATURE),
-    # Signed at approval; other states grant nothing and carry no signature.
-    SignedTableSpec("payments", PAYMENT_SIGNATURE, must_be_signed="status = 'approved'"),
+    # Signed once their amount counts (approved, partial, review); others carry no signature.
+    SignedTableSpec(
+        "payments",
+        PAYMENT_SIGNATURE,
+        must_be_signed="status IN ('approved', 'partial', 'review')",
+    ),
     SignedTableSpec("licenses", LICENSE_SIGNATURE),
     SignedTableSpec("wallet_entries", WALLET_ENTRY_SIGNATURE),
     SignedTableSpec("withdrawals", WITHDRAWAL_SIGNATURE),

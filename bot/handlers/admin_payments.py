@@ -1,4 +1,5 @@
-"""Admin payment commands: /pending, /verify ID, /approve ID (2FA code), /reject ID REASON.
+"""Admin payment commands: /pending, /verify ID, /approve ID (2FA code), /reject ID REASON,
+/credit ID (2FA code: a partial or review payment goes to the payer's wallet instead).
 
 Three checks, each enough alone (SPEC §10): the gate refuses these to non-admins before any
 handler runs, every handler here carries its own admin filter, and core checks the actor
@@ -43,6 +44,7 @@ from core.twofactor.service import CodeBlocked
 logger = logging.getLogger(__name__)
 
 APPROVE = "approve_payment"
+CREDIT = "credit_payment"
 CODE = 0
 _MARKS = {True: "✅", False: "❌", None: "⏳"}
 
@@ -58,12 +60,14 @@ def _invoice_facts(view: PaymentView) -> dict[str, object]:
 
 
 async def show_pending(update: Update, context: Context) -> None:
-    """Pending payments, least recently checked first."""
-    views = await context.bot_data.services.payments.pending(sender(update))
-    if not views:
+    """Pending payments, least recently checked first; then those waiting for an admin."""
+    payments = context.bot_data.services.payments
+    views = await payments.pending(sender(update))
+    review = await payments.in_review(sender(update))
+    if not views and not review:
         await message_of(update).reply_text(texts.ADMIN_PENDING_NONE)
         return
-    lines = [texts.ADMIN_PENDING_HEADER]
+    lines = [texts.ADMIN_PENDING_HEADER] if views else []
     for view in views:
         payment = view.payment
         lines.append(
@@ -71,6 +75,19 @@ async def show_pending(update: Update, context: Context) -> None:
                 id=payment.id,
                 note=reason_text(payment.note) if payment.note else "not checked yet",
                 checks=count(payment.checks, "check"),
+                tx=payment.tx_hash,
+                **_invoice_facts(view),
+            )
+        )
+    if review:
+        lines += ["", texts.ADMIN_REVIEW_HEADER] if lines else [texts.ADMIN_REVIEW_HEADER]
+    for view in review:
+        payment = view.payment
+        lines.append(
+            texts.ADMIN_REVIEW_LINE.format(
+                id=payment.id,
+                paid=format_usdt(payment.amount_micro) if payment.amount_micro else "?",
+                note=reason_text(payment.note),
                 tx=payment.tx_hash,
                 **_invoice_facts(view),
             )
@@ -174,8 +191,71 @@ async def got_approve_code(update: Update, context: Context) -> int:
         await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
         return END
     ends = minute(report.license.ends_at) if report.license else "?"
+    extra = (
+        texts.ADMIN_APPROVED_EXTRA.format(excess=format_usdt(report.credited_micro))
+        if report.credited_micro
+        else ""
+    )
     await message_of(update).reply_text(
-        f"{note}\n\n" + texts.ADMIN_APPROVED.format(id=payment_id, ends=ends)
+        f"{note}\n\n" + texts.ADMIN_APPROVED.format(id=payment_id, ends=ends) + extra
+    )
+    await tell_outcome(context.bot, report)
+    return END
+
+
+async def start_credit(update: Update, context: Context) -> int:
+    """/credit ID: admin session with 2FA on; show the payment; ask for a code."""
+    await end_flow(context, CREDIT)
+    payment_id = id_argument(context)
+    if payment_id is None:
+        await message_of(update).reply_text(texts.ADMIN_CREDIT_USAGE)
+        return END
+    session = await require_admin_session(update, context)
+    if session is None:
+        return END
+    view = await context.bot_data.services.payments.view(Actor.of_session(session), payment_id)
+    credit = flow_state(context, CREDIT, PaymentApproval)
+    credit.session, credit.payment_id = session, payment_id
+    amount = view.payment.amount_micro
+    await message_of(update).reply_text(
+        texts.ADMIN_CREDIT_ASK_CODE.format(
+            id=payment_id,
+            paid=format_usdt(amount) if amount else "?",
+            status=texts.PAYMENT_STATES.get(view.payment.status, view.payment.status),
+            **_invoice_facts(view),
+        )
+    )
+    return CODE
+
+
+async def got_credit_code(update: Update, context: Context) -> int:
+    """Check the fresh 2FA code, then credit the payment to the payer's wallet."""
+    code, note = await take_secret(update, "2FA code")
+    data = flow_state(context, CREDIT, PaymentApproval)
+    services = context.bot_data.services
+    session, payment_id = data.started_session(), data.payment_id
+    try:
+        proof = await services.twofactor.proof_for_action(session, code, CREDIT)
+    except CodeBlocked as exc:
+        await end_flow(context, CREDIT)
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
+        return END
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
+        return CODE
+    await end_flow(context, CREDIT)
+    try:
+        report = await services.payments.credit_to_wallet(session, proof, payment_id)
+    except Refusal as exc:
+        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
+        return END
+    await message_of(update).reply_text(
+        f"{note}\n\n"
+        + texts.ADMIN_CREDITED.format(
+            id=payment_id,
+            invoice=report.invoice.id,
+            amount=format_usdt(report.credited_micro),
+        )
     )
     await tell_outcome(context.bot, report)
     return END
@@ -203,7 +283,7 @@ async def reject(update: Update, context: Context) -> None:
 
 
 def register(application: VerzekApplication, admins: AdminOnly) -> None:
-    """Wire /pending, /verify, /approve, /reject (each with its own admin filter)."""
+    """Wire /pending, /verify, /approve, /reject, /credit (each with its own admin filter)."""
     only = admins.filter
     application.add_handler(CommandHandler("pending", show_pending, filters=only))
     application.add_handler(CommandHandler("verify", verify, filters=only))
@@ -216,6 +296,17 @@ def register(application: VerzekApplication, admins: AdminOnly) -> None:
             entry_filter=only,
             states={CODE: [MessageHandler(TEXT & only, got_approve_code)]},
             restart_hint="Start again with /approve PAYMENT_ID.",
+            secrets={CODE: Secret.CODE},
+        )
+    )
+    application.add_handler(
+        conversation(
+            name=CREDIT,
+            entry="credit",
+            entry_callback=start_credit,
+            entry_filter=only,
+            states={CODE: [MessageHandler(TEXT & only, got_credit_code)]},
+            restart_hint="Start again with /credit PAYMENT_ID.",
             secrets={CODE: Secret.CODE},
         )
     )

@@ -26,7 +26,7 @@ from core.ids import parse_id
 from core.money import format_usdt
 from core.payments.licenses import LicenseStatus
 from core.payments.ports import PaymentStatus
-from core.payments.rules import CheckReport
+from core.payments.rules import CheckNote, CheckReport
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -43,13 +43,9 @@ def license_line(status: LicenseStatus | None) -> str:
     """The license part of /me."""
     if status is None:
         return texts.LICENSE_NONE
-    line = texts.LICENSE_ACTIVE.format(
-        plan=escape(status.plan), ends=minute(status.tier_ends_at)
-    )
+    line = texts.LICENSE_ACTIVE.format(plan=escape(status.plan), ends=minute(status.tier_ends_at))
     if status.paid_until > status.tier_ends_at:
-        line = texts.LICENSE_PAID_UNTIL.format(
-            license=line, until=minute(status.paid_until)
-        )
+        line = texts.LICENSE_PAID_UNTIL.format(license=line, until=minute(status.paid_until))
     return line
 
 
@@ -62,14 +58,39 @@ def outcome_text(report: CheckReport, *, first: bool = False) -> str | None:
     """The message for the payer after a check, or None when there is nothing new to say."""
     payment, invoice = report.payment, report.invoice
     if report.decided and payment.status == PaymentStatus.APPROVED and report.license:
-        approved = texts.PAY_APPROVED.format(
-            id=payment.id,
-            amount=format_usdt(payment.amount_micro or 0),
-            plan=escape(report.license.plan),
-            starts=minute(report.license.starts_at),
-            ends=minute(report.license.ends_at),
+        extra = (
+            texts.PAY_OVERPAID_EXTRA.format(excess=format_usdt(report.credited_micro))
+            if report.credited_micro
+            else ""
         )
-        return f"{approved}\n{receipt_link(report)}"
+        return (
+            texts.PAY_APPROVED.format(
+                id=payment.id,
+                amount=format_usdt(payment.amount_micro or 0),
+                plan=escape(report.license.plan),
+                starts=minute(report.license.starts_at),
+                ends=minute(report.license.ends_at),
+            )
+            + extra
+            + f"\n{receipt_link(report)}"
+        )
+    if report.decided and payment.status == PaymentStatus.APPROVED and report.credited_micro:
+        return texts.PAY_CREDITED.format(
+            id=payment.id, invoice=invoice.id, amount=format_usdt(report.credited_micro)
+        )
+    if report.decided and payment.status == PaymentStatus.PARTIAL and report.settlement:
+        return texts.PAY_PARTIAL.format(
+            id=payment.id,
+            invoice=invoice.id,
+            paid=format_usdt(payment.amount_micro or 0),
+            received=format_usdt(report.settlement.received_micro),
+            amount=format_usdt(invoice.amount_micro),
+            missing=format_usdt(report.settlement.missing_micro),
+            address=invoice.receive_address,
+            expires=minute(invoice.expires_at),
+        )
+    if report.decided and payment.status == PaymentStatus.REVIEW:
+        return texts.PAY_REVIEW.format(id=payment.id, reason=reason_text(report.reason))
     if report.decided and payment.status == PaymentStatus.FAILED:
         return texts.PAY_FAILED.format(id=payment.id, reason=reason_text(report.reason))
     if report.decided and payment.status == PaymentStatus.EXPIRED:
@@ -231,6 +252,8 @@ async def show_payments(update: Update, context: Context) -> None:
         status = (
             texts.PAYMENT_UNDER_REVIEW
             if payment.id in history.untrusted
+            else texts.PAYMENT_CREDITED_STATE
+            if payment.status == PaymentStatus.APPROVED and payment.note == CheckNote.CREDITED
             else texts.PAYMENT_STATES.get(payment.status, payment.status)
         )
         if payment.status == PaymentStatus.PENDING and payment.note:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.accounts.sessions import Session
+from core.audit.detection import Finding, report_finding
 from core.audit.log import AuditEvent, EventType, Severity
 from core.clock import to_iso
 from core.config import Plan
@@ -32,23 +33,30 @@ from core.payments.rules import (
     CHECK_CONCURRENCY,
     FAILED_THRESHOLD,
     FAILED_WINDOW,
+    LATE_WINDOW,
+    NOT_FOUND_GRACE,
     OPEN_TO_ADMIN,
     PENDING_LIMIT,
     RULE_FAILED_VERIFICATIONS,
     RULE_ODD_ANSWER,
+    RULE_REVIEW,
     RULE_WRONG_TOKEN,
     CheckNote,
     CheckReport,
     Outcome,
+    Settlement,
     Verification,
-    evaluate,
+    settle,
     unexpected_answer,
 )
-from core.payments.wallet import REFERRAL_COMMISSION, commission_micro
+from core.payments.wallet import OVERPAYMENT_CREDIT, REFERRAL_COMMISSION, commission_micro
 from core.ports import UnitOfWork
 from core.signing import PAYMENT_SIGNATURE, sign_record
 
 logger = logging.getLogger(__name__)
+
+COUNTED = (Outcome.APPROVE, Outcome.OVERPAID, Outcome.PARTIAL)  # a transfer whose amount counts
+REVIEW_ALERT_ONCE = timedelta(days=3650)  # a payment's review alert is never folded into another
 
 
 class PaymentChecker(InvoiceDesk):
@@ -79,7 +87,7 @@ class PaymentChecker(InvoiceDesk):
             logger.warning("payment %d stays pending: %s", payment.id, exc)
             verification = None
         else:
-            verification = evaluate(tx, invoice, self._settings)
+            verification = await self._judge(tx, invoice)
         if payment.status != PaymentStatus.PENDING:
             return CheckReport(
                 payment,
@@ -140,6 +148,7 @@ class PaymentChecker(InvoiceDesk):
         now = self._clock.now()
         at = now
         license_record: LicenseRecord | None = None
+        settlement: Settlement | None = None
         async with self._uow() as uow:
             payment = await uow.payments.payment(payment_id)
             assert payment is not None
@@ -149,19 +158,46 @@ class PaymentChecker(InvoiceDesk):
             decided = False
             if payment.status != PaymentStatus.PENDING:
                 pass  # another check decided it meanwhile
-            elif verification is not None and verification.outcome is Outcome.APPROVE:
-                assert verification.paid_micro is not None
-                if invoice.status is InvoiceStatus.PAID:
+            elif verification is not None and verification.outcome in COUNTED:
+                paid = verification.paid_micro
+                assert paid is not None
+                if invoice.status is InvoiceStatus.PAID:  # paid twice: the money is still ours
                     reason = CheckNote.INVOICE_PAID
-                    decided = await self._fail(uow, payment, reason, at)
+                    decided = await self._hold(uow, payment, PaymentStatus.REVIEW, paid, reason, at)
                 else:
-                    license_record = await self._approve(
-                        uow, payment, invoice, verification.paid_micro, at, admin=None
+                    settlement = settle(
+                        invoice.amount_micro,
+                        self._settings.amount_tolerance_micro,
+                        await self._received(uow, invoice, but=payment.id) + paid,
                     )
-                    decided = license_record is not None
+                    if settlement.complete:
+                        license_record = await self._approve(
+                            uow,
+                            payment,
+                            invoice,
+                            paid,
+                            at,
+                            admin=None,
+                            excess_micro=settlement.excess_micro,
+                            received_micro=settlement.received_micro,
+                        )
+                        decided = license_record is not None
+                        reason = CheckNote.OVERPAID if settlement.excess_micro else CheckNote.OK
+                    else:
+                        reason = CheckNote.UNDERPAID
+                        decided = await self._hold(
+                            uow, payment, PaymentStatus.PARTIAL, paid, reason, at
+                        )
+            elif verification is not None and verification.outcome is Outcome.REVIEW:
+                decided = await self._hold(
+                    uow, payment, PaymentStatus.REVIEW, verification.paid_micro, reason, at
+                )
             elif verification is not None and verification.outcome is Outcome.FAIL:
                 decided = await self._fail(uow, payment, reason, at)
-            elif reason is CheckNote.NOT_FOUND and now >= invoice.expires_at:
+            elif reason is CheckNote.NOT_FOUND and now >= max(
+                invoice.expires_at, payment.submitted_at + NOT_FOUND_GRACE
+            ):
+                # Never before the chain had its time to index a hash sent late (issue 17).
                 reason = CheckNote.EXPIRED
                 decided = await uow.payments.decide(
                     payment.id,
@@ -186,6 +222,71 @@ class PaymentChecker(InvoiceDesk):
             verification,
             decided=decided,
             license=license_record,
+            settlement=settlement,
+            credited_micro=settlement.excess_micro if settlement and license_record else 0,
+        )
+
+    async def _received(self, uow: UnitOfWork, invoice: InvoiceRecord, *, but: int) -> int:
+        """What the invoice's partial payments (other than ``but``) brought, read inside the
+        deciding transaction; a partial row failing its signature counts for nothing."""
+        total = 0
+        for partial in await uow.payments.partials(invoice.id):
+            if partial.id == but or partial.account_id != invoice.account_id:
+                continue
+            if not self.payment_is_authentic(partial):
+                await self._suspicion.report_tampered(
+                    uow, "payment", partial.id, partial.account_id
+                )
+                continue
+            total += partial.amount_micro or 0
+        return total
+
+    async def _hold(
+        self,
+        uow: UnitOfWork,
+        payment: PaymentRecord,
+        status: PaymentStatus,
+        amount_micro: int | None,
+        reason: CheckNote,
+        at: datetime,
+    ) -> bool:
+        """Partial or review: the amount that reached us, signed; a review alerts the admins
+        (once per payment). False when another check decided the payment first."""
+        held = replace(payment, status=status, amount_micro=amount_micro, approved_at=at)
+        if not await uow.payments.hold(
+            payment.id,
+            status=status,
+            amount_micro=amount_micro,
+            held_at=at,
+            signature=sign_record(self._crypto, PAYMENT_SIGNATURE, held),
+            note=reason,
+            was=(PaymentStatus.PENDING,),
+        ):
+            return False
+        if status is PaymentStatus.REVIEW:
+            await self._alert_review(uow, held, reason)
+        return True
+
+    async def _alert_review(self, uow: UnitOfWork, payment: PaymentRecord, reason: str) -> None:
+        """Tell the admins a payment waits for their decision (one alert per payment)."""
+        await report_finding(
+            uow,
+            self._audit,
+            Finding(
+                RULE_REVIEW,
+                Severity.WARNING,
+                f"payment:{payment.id}",
+                payment.account_id,
+                payment.telegram_user_id,
+                {
+                    "payment_id": payment.id,
+                    "invoice_id": payment.invoice_id,
+                    "reason": str(reason),
+                    "amount_micro": payment.amount_micro or 0,
+                },
+            ),
+            at=self._clock.now(),
+            dedupe=REVIEW_ALERT_ONCE,
         )
 
     async def _fail(
@@ -245,8 +346,15 @@ class PaymentChecker(InvoiceDesk):
         at: datetime,
         *,
         admin: Session | None,
+        excess_micro: int = 0,
+        received_micro: int | None = None,
     ) -> LicenseRecord | None:
-        """Sign and approve, mark the invoice paid, grant the license, pay the referrer."""
+        """Sign and approve, mark the invoice paid, grant the license, pay the referrer, and
+        credit ``excess_micro`` (what the invoice received beyond its amount) to the payer.
+
+        ``received_micro``: every transfer the invoice counted, this one included (default:
+        this one); the referrer's commission is on what bought the plan, never on the excess
+        the payer gets back."""
         approval = replace(payment, amount_micro=amount_micro, approved_at=at)
         signature = sign_record(self._crypto, PAYMENT_SIGNATURE, approval)
         approved = await uow.payments.approve(
@@ -279,7 +387,8 @@ class PaymentChecker(InvoiceDesk):
         if admin is not None:
             details["admin_account_id"] = admin.account_id
         payer = await uow.accounts.by_id(payment.account_id)
-        commission = commission_micro(amount_micro, self._commission)
+        bought = (amount_micro if received_micro is None else received_micro) - excess_micro
+        commission = commission_micro(bought, self._commission)
         if payer is not None and payer.referred_by is not None and commission > 0:
             await self._wallet.append(
                 uow,
@@ -291,6 +400,16 @@ class PaymentChecker(InvoiceDesk):
             )
             details["referral_commission_micro"] = commission
             details["referrer_account_id"] = payer.referred_by
+        if excess_micro > 0:  # once per payment: the ledger's unique (kind, payment) index
+            await self._wallet.append(
+                uow,
+                account_id=payment.account_id,
+                amount_micro=excess_micro,
+                kind=OVERPAYMENT_CREDIT,
+                payment_id=payment.id,
+                at=at,
+            )
+            details["excess_credited_micro"] = excess_micro
         actor = admin.telegram_user_id if admin else payment.telegram_user_id
         await self._audit.append(
             uow,
@@ -337,7 +456,32 @@ class PaymentChecker(InvoiceDesk):
                     return None
 
         reports = await asyncio.gather(*(one(payment) for payment in pending))
+        stale = await self._review_stale_partials()
         async with self._uow() as uow:
             await uow.payments.expire_invoices(self._clock.now())
             await uow.commit()
-        return [r for r in reports if r is not None and (r.decided or undecided)]
+        return [r for r in reports if r is not None and (r.decided or undecided)] + stale
+
+    async def _review_stale_partials(self) -> list[CheckReport]:
+        """Partials never topped up while a top-up could still count (the late window after
+        the invoice's expiry) go to an admin: their money is never silently kept."""
+        now = self._clock.now()
+        reports = []
+        async with self._uow() as uow:
+            for partial in await uow.payments.stale_partials(now - LATE_WINDOW, PENDING_LIMIT):
+                invoice = await uow.payments.invoice(partial.invoice_id)
+                assert invoice is not None
+                if await uow.payments.decide(
+                    partial.id,
+                    status=PaymentStatus.REVIEW,
+                    note=CheckNote.PARTIAL_EXPIRED,
+                    at=now,
+                    was=(PaymentStatus.PARTIAL,),
+                ):
+                    await self._alert_review(uow, partial, CheckNote.PARTIAL_EXPIRED)
+                    reviewed = replace(partial, status=PaymentStatus.REVIEW)
+                    reports.append(
+                        CheckReport(reviewed, invoice, CheckNote.PARTIAL_EXPIRED, decided=True)
+                    )
+            await uow.commit()
+        return reports

@@ -15,7 +15,7 @@ from core.clock import Clock
 from core.config import Plan, Settings, tolerance_problem
 from core.crypto import EncryptionService
 from core.errors import ChainUnavailableError, ConfigError, DuplicateError, Reason, Refusal
-from core.payments.chain import TransactionSource
+from core.payments.chain import ChainTransaction, TransactionSource
 from core.payments.licenses import LicenseService
 from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
 from core.payments.refusals import (
@@ -31,16 +31,22 @@ from core.payments.refusals import (
     TxAlreadySent,
     TxAlreadyUsed,
     TxBeingChecked,
+    TxClaimed,
     TxRejected,
 )
 from core.payments.rules import (
     AMOUNT_SLOTS,
     AMOUNT_STEP,
+    LATE_WINDOW,
     MAX_PENDING_PER_INVOICE,
+    RULE_DISPUTED,
     RULE_HASH_REUSE,
+    CheckNote,
     CheckReport,
     Outcome,
+    Verification,
     evaluate,
+    from_epoch_ms,
     normalise_tx_hash,
 )
 from core.payments.wallet import WalletLedger
@@ -49,6 +55,8 @@ from core.signing import INVOICE_SIGNATURE, PAYMENT_SIGNATURE, sign_record, veri
 
 # Every unique amount of a plan is taken by an open invoice: the admins hear of it hourly.
 RULE_NO_FREE_AMOUNT = "invoice_slots_exhausted"
+# Payments whose amount counts toward something carry a signature over it.
+SIGNED_STATES = (PaymentStatus.APPROVED, PaymentStatus.PARTIAL, PaymentStatus.REVIEW)
 NO_FREE_AMOUNT_ALERT_EVERY = timedelta(hours=1)
 
 
@@ -112,12 +120,24 @@ class InvoiceDesk:
         return verify_record(self._crypto, INVOICE_SIGNATURE, invoice)
 
     def payment_is_authentic(self, payment: PaymentRecord) -> bool:
-        """An approved payment must carry a valid signature; other states grant nothing."""
-        if payment.status != PaymentStatus.APPROVED:
+        """An approved, partial or review payment must carry a valid signature (its amount
+        grants, or counts toward, something); other states grant nothing."""
+        if payment.status not in SIGNED_STATES:
             return True
-        if payment.signature is None or payment.amount_micro is None or not payment.approved_at:
+        if payment.signature is None or not payment.approved_at:
+            return False
+        if payment.amount_micro is None and payment.status is not PaymentStatus.REVIEW:
             return False
         return verify_record(self._crypto, PAYMENT_SIGNATURE, payment)
+
+    async def _judge(self, tx: ChainTransaction | None, invoice: InvoiceRecord) -> Verification:
+        """:func:`evaluate` with the other invoices that awaited payment when ``tx`` was made
+        (read here: a transfer that fits one of them exactly is theirs)."""
+        others: list[InvoiceRecord] = []
+        if tx is not None:
+            async with self._uow(read_only=True) as uow:
+                others = await uow.payments.awaiting_at(from_epoch_ms(tx.timestamp_ms))
+        return evaluate(tx, invoice, self._settings, others)
 
     # --- invoices --------------------------------------------------------------------------
 
@@ -231,7 +251,7 @@ class InvoiceDesk:
             tx = await self._source.transaction(holder.tx_hash)
         except ChainUnavailableError:
             return
-        if evaluate(tx, invoice, self._settings).outcome is Outcome.FAIL:
+        if (await self._judge(tx, invoice)).outcome is Outcome.FAIL:
             await self.check(holder.id)
 
     async def submit(self, session: Session, invoice_id: int, tx_hash_text: str) -> PaymentRecord:
@@ -278,10 +298,12 @@ class InvoiceDesk:
             invoice = await uow.payments.invoice(invoice_id)
             if invoice is None or invoice.account_id != session.account_id:
                 raise Refusal(InvoiceNotFound(invoice_id))
-            if invoice.status is InvoiceStatus.PAID:
-                raise Refusal(InvoiceAlreadyPaid(invoice_id))
-            if invoice.status is InvoiceStatus.EXPIRED or now >= invoice.expires_at:
+            if now > invoice.expires_at + LATE_WINDOW:
+                if invoice.status is InvoiceStatus.PAID:
+                    raise Refusal(InvoiceAlreadyPaid(invoice_id))
                 raise Refusal(InvoiceExpired(invoice_id))
+            # Until then a transfer made in time is still taken, a later one (or one more for a
+            # paid invoice: the customer paid twice) goes to an admin: never refused unseen.
             if not self.invoice_is_authentic(invoice):
                 await self._suspicion.report_tampered(
                     uow, "invoice", invoice.id, session.account_id
@@ -327,6 +349,36 @@ class InvoiceDesk:
             raise Refusal(refusal)
         return payment_id
 
+    async def _dispute(self, session: Session, invoice_id: int, holder: PaymentRecord) -> None:
+        """Somebody else submits a transfer a partial or review payment holds: neither may be
+        the rightful payer alone, so the holder stops counting (review) and the admins hear
+        of both; the later submitter is not suspected."""
+        async with self._uow() as uow:
+            invoice = await uow.payments.invoice(holder.invoice_id)
+            settled = invoice is not None and invoice.status is InvoiceStatus.PAID
+            if holder.status is PaymentStatus.PARTIAL and not settled:  # never unpay a license
+                await uow.payments.decide(
+                    holder.id,
+                    status=PaymentStatus.REVIEW,
+                    note=CheckNote.DISPUTED,
+                    at=self._clock.now(),
+                    was=(PaymentStatus.PARTIAL,),
+                )
+            await self._suspicion.report(
+                uow,
+                RULE_DISPUTED,
+                Severity.WARNING,
+                account_id=holder.account_id,
+                telegram_user_id=holder.telegram_user_id,
+                evidence={
+                    "payment_id": holder.id,
+                    "invoice_id": holder.invoice_id,
+                    "claimed_for_invoice_id": invoice_id,
+                    "claimed_by_account_id": session.account_id,
+                },
+            )
+            await uow.commit()
+
     async def _hash_held(
         self, session: Session, invoice_id: int, holder: PaymentRecord
     ) -> Reason:
@@ -337,6 +389,11 @@ class InvoiceDesk:
             return TxAlreadySent(holder.id)
         if holder.status is PaymentStatus.PENDING:
             return TxBeingChecked()
+        if holder.status in (PaymentStatus.PARTIAL, PaymentStatus.REVIEW):
+            if holder.account_id == session.account_id:  # their own transfer, counted once
+                return TxAlreadySent(holder.id)
+            await self._dispute(session, invoice_id, holder)
+            return TxClaimed()
         if holder.status is PaymentStatus.APPROVED:
             async with self._uow() as uow:
                 await self._suspicion.report(

@@ -24,6 +24,8 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"  # the chain says this transfer can never pay the invoice
     REJECTED = "rejected"  # an admin said no
     EXPIRED = "expired"  # the invoice expired before the transfer was found
+    PARTIAL = "partial"  # a final transfer of less than the invoice: counts toward it (signed)
+    REVIEW = "review"  # money reached us but no rule may decide alone: an admin does (signed)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class InvoiceRecord:
 
 @dataclass(frozen=True)
 class PaymentRecord:
-    """A submitted transfer (``status``: pending, approved, failed, rejected, expired)."""
+    """A submitted transfer (``status``: pending, approved, failed, rejected, expired, partial,
+    review). ``amount_micro``/``approved_at``/``signature`` are set (and signed) once the
+    transfer's amount counts: approved, partial or review."""
 
     id: int
     invoice_id: int
@@ -193,6 +197,37 @@ class PaymentsRepository(Protocol):
 
     async def failed_since(self, account_id: int, since: datetime) -> int:
         """Payments of the account that failed verification since ``since``."""
+        ...
+
+    async def hold(
+        self,
+        payment_id: int,
+        *,
+        status: PaymentStatus,
+        amount_micro: int | None,
+        held_at: datetime,
+        signature: str | None,
+        note: str,
+        was: tuple[PaymentStatus, ...],
+    ) -> bool:
+        """Move a payment whose status is in ``was`` to partial or review with the amount that
+        reached us (signed, ``held_at`` stored as ``approved_at``); False when it was not."""
+        ...
+
+    async def partials(self, invoice_id: int) -> list[PaymentRecord]:
+        """The invoice's partial payments (the transfers that count toward it), by id."""
+        ...
+
+    async def awaiting_at(self, at: datetime) -> list[InvoiceRecord]:
+        """Invoices that were open at ``at`` (created before, expiring after) and are unpaid."""
+        ...
+
+    async def stale_partials(self, expired_before: datetime, limit: int) -> list[PaymentRecord]:
+        """Partial payments of unpaid invoices that expired before ``expired_before``."""
+        ...
+
+    async def awaiting_admin(self, limit: int) -> list[PaymentRecord]:
+        """Payments waiting for an admin (review), oldest first."""
         ...
 
 

@@ -135,3 +135,23 @@ class PaymentDecidedMeanwhile(Reason):
 @dataclass(frozen=True)
 class RejectionReasonMissing(Reason):
     """An admin rejected a payment without saying why."""
+
+
+@dataclass(frozen=True)
+class TxClaimed(Reason):
+    """Another invoice's partial or review payment holds the transfer: an admin decides."""
+
+
+@dataclass(frozen=True)
+class PaymentNotCreditable(Reason):
+    """Payment ``payment_id`` is ``status``: only partial and review payments are credited."""
+
+    payment_id: int
+    status: str
+
+
+@dataclass(frozen=True)
+class PaymentAmountUnknown(Reason):
+    """Payment ``payment_id`` has no amount that reached us to credit."""
+
+    payment_id: int

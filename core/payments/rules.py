@@ -6,6 +6,7 @@ service returns (check reports, history, views).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -14,7 +15,13 @@ from core.config import AMOUNT_STEP_MICRO, PaymentSettings
 from core.errors import Refusal
 from core.money import format_usdt
 from core.payments.chain import ChainTransaction
-from core.payments.ports import InvoiceRecord, LicenseRecord, PaymentRecord, PaymentStatus
+from core.payments.ports import (
+    InvoiceRecord,
+    InvoiceStatus,
+    LicenseRecord,
+    PaymentRecord,
+    PaymentStatus,
+)
 from core.payments.refusals import TxHashMalformed
 
 AMOUNT_STEP = AMOUNT_STEP_MICRO  # 0.02 USDT between open invoices (tolerance < half of it)
@@ -26,6 +33,14 @@ CHECK_CONCURRENCY = 4  # chain lookups in flight at once during a re-check round
 FAILED_WINDOW = timedelta(hours=24)
 FAILED_THRESHOLD = 3  # failed verifications by one account in the window: suspicious
 REASON_MAX = 200
+# A transfer made before its invoice expired is still taken when sent this long after expiry.
+LATE_WINDOW = timedelta(days=7)
+# A hash still unknown to the chain this long after /pay (and after the invoice's expiry) expires.
+NOT_FOUND_GRACE = timedelta(hours=1)
+# More than this many times the invoice is never credited by a rule alone: an admin looks (a
+# stray large transfer, or a source that misreads the decimals, never mints wallet money).
+OVERPAYMENT_REVIEW_FACTOR = 2
+MAX_AMOUNT_MICRO = 10**15  # a billion USDT: anything above is a misreading, not a payment
 
 _TX_HASH = re.compile(r"^[0-9a-f]{64}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,6 +50,8 @@ RULE_HASH_REUSE = "payment_hash_reuse"
 RULE_WRONG_TOKEN = "payment_wrong_token"  # noqa: S105 (a token contract, not a secret)
 RULE_FAILED_VERIFICATIONS = "payment_failed_verifications"
 RULE_ODD_ANSWER = "payment_unexpected_answer"  # alerted once per payment
+RULE_REVIEW = "payment_needs_review"  # money reached us, an admin decides (once per payment)
+RULE_DISPUTED = "payment_hash_disputed"  # a second account claims a held, unsettled transfer
 
 
 # Statuses an admin may still approve or reject.
@@ -42,13 +59,20 @@ OPEN_TO_ADMIN: tuple[PaymentStatus, ...] = (
     PaymentStatus.PENDING,
     PaymentStatus.FAILED,
     PaymentStatus.EXPIRED,
+    PaymentStatus.PARTIAL,
+    PaymentStatus.REVIEW,
 )
+# Statuses an admin may credit to the payer's wallet instead (the money is ours, no license).
+CREDITABLE: tuple[PaymentStatus, ...] = (PaymentStatus.PARTIAL, PaymentStatus.REVIEW)
 
 
 class Outcome(StrEnum):
-    APPROVE = "approve"
+    APPROVE = "approve"  # a final transfer of the invoice's amount
     PENDING = "pending"
     FAIL = "fail"
+    PARTIAL = "partial"  # a final transfer of less: counts toward the invoice
+    OVERPAID = "overpaid"  # a final transfer of more: approves, the excess goes to the wallet
+    REVIEW = "review"  # a final transfer to us that no rule may decide alone: an admin does
 
 
 class CheckNote(StrEnum):
@@ -69,6 +93,15 @@ class CheckNote(StrEnum):
     TAMPERED = "tampered"
     EXPIRED = "expired"
     UNEXPECTED_ANSWER = "unexpected_answer"  # the chain's answer had a shape we do not know
+    UNDERPAID = "underpaid"  # partial: less than the invoice so far
+    OVERPAID = "overpaid"  # approved with the excess credited to the wallet
+    PAID_LATE = "paid_late"  # review: the transfer was made after the invoice expired
+    AMBIGUOUS = "ambiguous"  # review: not the exact amount while others' invoices were open
+    AMOUNT_UNREADABLE = "amount_unreadable"  # review: a transfer to us whose amount is unclear
+    PARTIAL_EXPIRED = "partial_expired"  # review: a partial never topped up in time
+    DISPUTED = "disputed"  # review: another account submitted the same transfer
+    CREDITED = "credited"  # an admin credited the payment to the payer's wallet
+    LARGE_OVERPAYMENT = "large_overpayment"  # review: far more than the invoice
 
 
 class Check(StrEnum):
@@ -108,18 +141,40 @@ def epoch_ms(when: datetime) -> int:
     return (when - _EPOCH) // timedelta(milliseconds=1)
 
 
+def awaiting_payment(invoice: InvoiceRecord, timestamp_ms: int) -> bool:
+    """True when ``invoice`` was open at ``timestamp_ms`` and nothing has paid it since."""
+    return invoice.status is not InvoiceStatus.PAID and epoch_ms(
+        invoice.created_at
+    ) <= timestamp_ms < epoch_ms(invoice.expires_at)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    """The UTC time ``ms`` milliseconds after the epoch (a block time)."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
 def evaluate(
-    tx: ChainTransaction | None, invoice: InvoiceRecord, settings: PaymentSettings
+    tx: ChainTransaction | None,
+    invoice: InvoiceRecord,
+    settings: PaymentSettings,
+    others: Sequence[InvoiceRecord] = (),
 ) -> Verification:
     """Judge a transaction against an invoice (every rule of SPEC §7; pure, no I/O).
 
     Success is ``result == "SUCCESS"`` and not reverted, and nothing else. The transfer must be
     one of the transaction's TRC20 transfers whose contract is exactly the USDT contract, whose
     payee is the invoice's address (any of them may be ours) and whose own status, where
-    given, is 0 (a failed transfer to us fails the payment); its integer amount within the
-    tolerance of the invoice; the transaction no older than the invoice; and it needs
+    given, is 0 (a failed transfer to us fails the payment), and it needs
     ``min_confirmations`` and, where the source says, ``confirmed``. An unknown transaction,
     too few confirmations or ``confirmed`` false stay pending.
+
+    Then money that reached us is never dropped (issue 17). ``others`` are the other invoices
+    (any account's) that may have awaited this transfer: one of them it fits exactly (its
+    amount within the tolerance, open when the transfer was made) owns it, so it fails here and
+    lets go of the hash. A transfer made before this invoice or after its expiry, or whose
+    amount cannot be read, goes to an admin (REVIEW). Within the tolerance it approves; more is
+    OVERPAID and less PARTIAL, but only while no other account's invoice awaited payment then
+    (else anyone watching the address could claim a stranger's round sum): REVIEW otherwise.
     """
     if tx is None:
         return Verification(
@@ -138,18 +193,27 @@ def evaluate(
     other_token_to_us = [
         t for t in tx.transfers if t.to_address == address and t.contract_address != usdt
     ]
-    paid = next(
+    # Every USDT transfer to us in the transaction counts, so none of them is ever dropped.
+    readable = [
+        t.amount for t in ours if t.amount is not None and 0 <= t.amount <= MAX_AMOUNT_MICRO
+    ]
+    paid = sum(readable) if readable and len(readable) == len(ours) else None
+    exact = paid if paid is not None and abs(paid - invoice.amount_micro) <= tolerance else None
+    awaiting = [o for o in others if o.id != invoice.id and awaiting_payment(o, tx.timestamp_ms)]
+    owner = next(
         (
-            t.amount
-            for t in ours
-            if t.amount is not None and abs(t.amount - invoice.amount_micro) <= tolerance
+            o
+            for o in awaiting
+            if exact is None and paid is not None and abs(paid - o.amount_micro) <= tolerance
         ),
         None,
     )
+    rivals = [o for o in awaiting if o.account_id != invoice.account_id]
     seen_amounts = ", ".join(
         format_usdt(t.amount) if t.amount is not None else "unreadable" for t in ours
     )
-    created_ms = epoch_ms(invoice.created_at)
+    created_ms, expires_ms = epoch_ms(invoice.created_at), epoch_ms(invoice.expires_at)
+    in_time = created_ms <= tx.timestamp_ms < expires_ms
     checks = (
         CheckResult(Check.FOUND, True, tx.hash),
         CheckResult(
@@ -171,14 +235,16 @@ def evaluate(
         ),
         CheckResult(
             Check.AMOUNT,
-            paid is not None if ours else None,
+            exact is not None if ours else None,
             f"{seen_amounts or 'nothing'} for {format_usdt(invoice.amount_micro)}"
-            f" ± {format_usdt(tolerance)}",
+            f" ± {format_usdt(tolerance)}"
+            + (f", fits invoice #{owner.id}" if owner else "")
+            + (f", {len(rivals)} other account(s) awaiting" if exact is None and rivals else ""),
         ),
         CheckResult(
             Check.TIME,
-            tx.timestamp_ms >= created_ms,
-            f"{tx.timestamp_ms} ms, invoice from {created_ms} ms",
+            in_time,
+            f"{tx.timestamp_ms} ms, invoice from {created_ms} to {expires_ms} ms",
         ),
         CheckResult(
             Check.CONFIRMATIONS,
@@ -194,17 +260,53 @@ def evaluate(
             reason = CheckNote.WRONG_TOKEN
         else:
             reason = CheckNote.WRONG_RECIPIENT if usdt_transfers else CheckNote.NO_TRANSFER
-    elif paid is None:
-        reason = CheckNote.AMOUNT_MISMATCH
-    elif tx.timestamp_ms < created_ms:
-        reason = CheckNote.BEFORE_INVOICE
+    elif owner is not None or paid == 0:
+        reason = CheckNote.AMOUNT_MISMATCH  # another invoice's exact amount (theirs), or zero
     elif not final:
         return Verification(
             Outcome.PENDING, CheckNote.CONFIRMATIONS, checks, paid, tx.confirmations
         )
-    else:
+    elif paid is None:
+        return Verification(
+            Outcome.REVIEW, CheckNote.AMOUNT_UNREADABLE, checks, None, tx.confirmations
+        )
+    elif tx.timestamp_ms < created_ms:
+        return Verification(
+            Outcome.REVIEW, CheckNote.BEFORE_INVOICE, checks, paid, tx.confirmations
+        )
+    elif tx.timestamp_ms >= expires_ms:
+        return Verification(Outcome.REVIEW, CheckNote.PAID_LATE, checks, paid, tx.confirmations)
+    elif exact is not None:
         return Verification(Outcome.APPROVE, CheckNote.OK, checks, paid, tx.confirmations)
+    elif rivals:
+        return Verification(Outcome.REVIEW, CheckNote.AMBIGUOUS, checks, paid, tx.confirmations)
+    elif paid > OVERPAYMENT_REVIEW_FACTOR * invoice.amount_micro:
+        return Verification(
+            Outcome.REVIEW, CheckNote.LARGE_OVERPAYMENT, checks, paid, tx.confirmations
+        )
+    elif paid > invoice.amount_micro:
+        return Verification(Outcome.OVERPAID, CheckNote.OVERPAID, checks, paid, tx.confirmations)
+    else:
+        return Verification(Outcome.PARTIAL, CheckNote.UNDERPAID, checks, paid, tx.confirmations)
     return Verification(Outcome.FAIL, reason, checks, paid, tx.confirmations)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Where an invoice stands once a transfer is added to what it already received."""
+
+    received_micro: int  # every counted transfer of the invoice, this one included
+    complete: bool  # enough (within the tolerance) to approve
+    missing_micro: int  # still to send when not complete
+    excess_micro: int  # beyond the amount and its tolerance: credited to the payer's wallet
+
+
+def settle(amount_micro: int, tolerance_micro: int, received_micro: int) -> Settlement:
+    """The sum of an invoice's transfers against its amount (pure)."""
+    complete = received_micro >= amount_micro - tolerance_micro
+    excess = received_micro - amount_micro if received_micro > amount_micro + tolerance_micro else 0
+    missing = 0 if complete else amount_micro - received_micro
+    return Settlement(received_micro, complete, missing, excess)
 
 
 def unexpected_answer(detail: str) -> Verification:
@@ -235,6 +337,8 @@ class CheckReport:
     decided: bool = False  # this check changed the payment's status: tell the user
     license: LicenseRecord | None = None
     signature_ok: bool | None = None  # for approved payments: does the row verify?
+    settlement: Settlement | None = None  # for a counted transfer: the invoice's sum so far
+    credited_micro: int = 0  # what this decision credited to the payer's wallet
 
 
 @dataclass(frozen=True)

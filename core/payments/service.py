@@ -15,14 +15,29 @@ Money is integer micro-USDT throughout. The flow:
    extends the license and credits the referrer's wallet, all in one transaction.
 
 Unknown hashes, too few confirmations and an unreachable chain keep a payment pending; the job
-re-checks every minute (:meth:`PaymentService.recheck_pending`). A payment whose transfer is
-still unknown when its invoice expires expires with it. A transfer that can never pay (failed
-on chain, another token, another payee, another amount, older than the invoice) fails at once.
+re-checks every minute (:meth:`PaymentService.recheck_pending`). A transfer that can never pay
+(failed on chain, another token, another payee, another invoice's exact amount) fails at once.
+
+Money that reached the receive address is never dropped (issue 17, :func:`evaluate`):
+
+- less than the invoice is ``partial`` and the invoice's partial transfers are summed; the
+  sum approves within the tolerance, and any excess is credited to the payer's wallet
+  (``overpayment_credit``), as for a single transfer of more than the invoice;
+- a transfer made in time is taken up to 7 days after expiry (``LATE_WINDOW``); one made
+  before the invoice or after its expiry, one for a paid invoice, an unreadable or far too
+  large amount, or a non-exact amount while another account's invoice awaited payment goes to
+  ``review`` and alerts the admins; so does a partial never topped up, and a counted transfer
+  that another account submits (``disputed``);
+- an admin approves a partial or review payment (:meth:`PaymentService.approve_manually`,
+  license) or credits it (:meth:`PaymentService.credit_to_wallet`, ``payment_credit``), both
+  with a fresh 2FA proof; a hash unknown to the chain expires only an hour after /pay and
+  after the invoice's expiry.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from core.accounts.sessions import ReauthProof, Session
 from core.audit.log import AuditEvent, EventType, Severity
@@ -37,7 +52,9 @@ from core.payments.ports import (
 from core.payments.refusals import (
     Decision,
     InvoicePaidByAnother,
+    PaymentAmountUnknown,
     PaymentDecidedMeanwhile,
+    PaymentNotCreditable,
     PaymentNotFound,
     PaymentNotOpen,
     PaymentTampered,
@@ -45,6 +62,7 @@ from core.payments.refusals import (
     TxAlreadyUsed,
 )
 from core.payments.rules import (
+    CREDITABLE,
     HISTORY_LIMIT,
     OPEN_TO_ADMIN,
     PENDING_LIMIT,
@@ -53,7 +71,10 @@ from core.payments.rules import (
     CheckReport,
     History,
     PaymentView,
+    settle,
 )
+from core.payments.wallet import PAYMENT_CREDIT
+from core.signing import PAYMENT_SIGNATURE, sign_record
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +129,22 @@ class PaymentService(PaymentChecker):
                 )
         return views
 
+    async def in_review(self, actor: Actor) -> list[PaymentView]:
+        """Payments waiting for an admin's decision (review), oldest first."""
+        self._rights.require(actor, "pending")
+        async with self._uow(read_only=True) as uow:
+            views = []
+            for payment in await uow.payments.awaiting_admin(PENDING_LIMIT):
+                user = await uow.accounts.by_id(payment.account_id)
+                views.append(
+                    PaymentView(
+                        payment,
+                        await uow.payments.invoice(payment.invoice_id),
+                        user.email if user else "?",
+                    )
+                )
+        return views
+
     # --- admin decisions -------------------------------------------------------------------
 
     async def approve_manually(
@@ -136,9 +173,25 @@ class PaymentService(PaymentChecker):
                 )
                 await uow.commit()
                 raise Refusal(PaymentTampered())
+            # What reached us when known (a partial, a review), else the invoice's amount; the
+            # invoice's other transfers count, and anything beyond it goes to the wallet. An
+            # amount never read from the chain (pending, failed) credits nothing beyond.
+            known = payment.amount_micro is not None
+            paid = payment.amount_micro if known else invoice.amount_micro
+            assert paid is not None
+            received = await self._received(uow, invoice, but=payment.id) + paid
+            tolerance = self._settings.amount_tolerance_micro
+            excess = settle(invoice.amount_micro, tolerance, received).excess_micro if known else 0
             try:
                 license_record = await self._approve(
-                    uow, payment, invoice, invoice.amount_micro, at, admin=admin
+                    uow,
+                    payment,
+                    invoice,
+                    paid,
+                    at,
+                    admin=admin,
+                    excess_micro=excess,
+                    received_micro=received if known else paid,
                 )
             except DuplicateError:  # its transfer paid, or may pay, another invoice since
                 raise Refusal(TxAlreadyUsed()) from None
@@ -151,6 +204,95 @@ class PaymentService(PaymentChecker):
             CheckNote.OK,
             decided=True,
             license=license_record,
+            credited_micro=excess,
+        )
+
+    async def credit_to_wallet(
+        self, admin: Session, proof: ReauthProof, payment_id: int
+    ) -> CheckReport:
+        """An admin credits a partial or review payment to its payer's wallet instead of a
+        license (needs a fresh 2FA proof, checked inside the transaction). The invoice's other
+        partial transfers are credited with it and the invoice is closed (paid): each payment
+        is credited once (compare-and-set, and the ledger's unique (kind, payment) index), each
+        entry signed, and the decision audited."""
+        self._rights.require_session(admin, "credit")
+        at = self._clock.now()
+        async with self._uow() as uow:
+            await self._accounts.sessions.require_live(uow, admin, proof)
+            payment = await uow.payments.payment(payment_id)
+            invoice = await uow.payments.invoice(payment.invoice_id) if payment else None
+            if payment is None or invoice is None:
+                raise Refusal(PaymentNotFound(payment_id))
+            settled = (
+                payment.status is PaymentStatus.PARTIAL and invoice.status is InvoiceStatus.PAID
+            )
+            if payment.status not in CREDITABLE or settled:  # a paid invoice's partials counted
+                raise Refusal(PaymentNotCreditable(payment_id, payment.status))
+            if not self._row_pair_is_sound(payment, invoice):
+                await self._suspicion.report_tampered(
+                    uow, "payment", payment.id, payment.account_id
+                )
+                await uow.commit()
+                raise Refusal(PaymentTampered())
+            if not payment.amount_micro:
+                raise Refusal(PaymentAmountUnknown(payment_id))
+            targets = [payment]
+            if invoice.status is not InvoiceStatus.PAID:
+                targets += [
+                    p
+                    for p in await uow.payments.partials(invoice.id)
+                    if p.id != payment.id
+                    and p.account_id == invoice.account_id
+                    and self.payment_is_authentic(p)
+                ]
+            total = 0
+            for target in targets:
+                amount = target.amount_micro or 0
+                credited = replace(target, amount_micro=amount, approved_at=at)
+                if not await uow.payments.approve(
+                    target.id,
+                    amount_micro=amount,
+                    approved_at=at,
+                    approved_by_account_id=admin.account_id,
+                    signature=sign_record(self._crypto, PAYMENT_SIGNATURE, credited),
+                    note=CheckNote.CREDITED,
+                    was=CREDITABLE,
+                ):
+                    raise Refusal(PaymentDecidedMeanwhile(payment_id))  # rolled back whole
+                await self._wallet.append(
+                    uow,
+                    account_id=invoice.account_id,
+                    amount_micro=amount,
+                    kind=PAYMENT_CREDIT,
+                    payment_id=target.id,
+                    at=at,
+                )
+                total += amount
+            for was in (InvoiceStatus.OPEN, InvoiceStatus.EXPIRED):
+                await uow.payments.set_invoice_status(invoice.id, InvoiceStatus.PAID, was=was)
+            await self._audit.append(
+                uow,
+                AuditEvent(
+                    EventType.ADMIN_ACTION,
+                    Severity.WARNING,
+                    account_id=invoice.account_id,
+                    telegram_user_id=admin.telegram_user_id,
+                    details={
+                        "action": "payment_credited",
+                        "payment_ids": [target.id for target in targets],
+                        "invoice_id": invoice.id,
+                        "amount_micro": total,
+                        "admin_account_id": admin.account_id,
+                    },
+                ),
+            )
+            await uow.commit()
+        return CheckReport(
+            await self._reload(payment_id),
+            invoice,
+            CheckNote.CREDITED,
+            decided=True,
+            credited_micro=total,
         )
 
     async def reject(self, admin: Session, payment_id: int, reason: str) -> PaymentRecord:
@@ -165,6 +307,11 @@ class PaymentService(PaymentChecker):
             payment = await uow.payments.payment(payment_id)
             if payment is None:
                 raise Refusal(PaymentNotFound(payment_id))
+            invoice = await uow.payments.invoice(payment.invoice_id)
+            if payment.status is PaymentStatus.PARTIAL and (
+                invoice is None or invoice.status is InvoiceStatus.PAID
+            ):  # it helped pay a license: rejecting would free its hash to count again
+                raise Refusal(PaymentNotOpen(payment_id, payment.status, Decision.REJECT))
             if not await uow.payments.decide(
                 payment.id,
                 status=PaymentStatus.REJECTED,

@@ -18,6 +18,8 @@ from core.ports import UnitOfWork
 from core.signing import WALLET_ENTRY_SIGNATURE
 
 REFERRAL_COMMISSION = "referral_commission"
+OVERPAYMENT_CREDIT = "overpayment_credit"  # what an invoice received beyond its amount
+PAYMENT_CREDIT = "payment_credit"  # an admin credited a partial or review payment
 
 
 def commission_micro(amount_micro: int, percent: Decimal) -> int:

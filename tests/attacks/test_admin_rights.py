@@ -278,6 +278,8 @@ def core_admin_operations(
         "verify": lambda: services.payments.verify(me, 1),
         "approve": lambda: services.payments.approve_manually(eve.session, proof, 1),
         "reject": lambda: services.payments.reject(eve.session, 1, "mine"),
+        "credit": lambda: services.payments.credit_to_wallet(eve.session, proof, 1),
+        "payments in review": lambda: services.payments.in_review(me),
         "backup": lambda: services.backups.create(me),
         "backups": lambda: services.backups.list_backups(me),
         "backup verify": lambda: services.backups.verify(me, archive),

@@ -60,6 +60,8 @@ RULE_LABELS = {
     "invoice_slots_exhausted": "No free invoice amount left for a plan",
     "signature_invalid": "Signed record fails its signature (tampering?)",
     "wallet_ledger_mismatch": "Wallet ledger disagrees with its withdrawals",
+    "payment_needs_review": "A payment waits for an admin (late, partial, over or unclear)",
+    "payment_hash_disputed": "Two accounts claim the same transfer",
 }
 # What a user reads in /activity for each event type.
 EVENT_LABELS = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.texts.en.payments_funds import *  # noqa: F403 (re-exported with the payment texts)
+from bot.texts.en.payments_funds import FUNDS_REASONS, FUNDS_REFUSALS, FUNDS_STATES
 from bot.texts.template import Refusals
 from core.payments.refusals import (
     Decision,
@@ -86,6 +88,7 @@ PAY_REASONS = {
     "tampered": "it failed an integrity check",
     "expired": "the invoice expired",
     "ok": "all checks passed",
+    **FUNDS_REASONS,
 }
 PAYMENTS_NONE = "You have no invoices or payments yet. See /plans."
 PAYMENTS_INVOICES = "<b>Your invoices</b>"
@@ -100,6 +103,7 @@ PAYMENT_STATES = {
     "failed": "❌ failed",
     "rejected": "❌ rejected",
     "expired": "⌛ expired",
+    **FUNDS_STATES,
 }
 PAYMENT_UNDER_REVIEW = "⚠️ under review"
 LICENSE_NONE = "none — see /plans"
@@ -131,7 +135,7 @@ CHECK_NAMES = {
     "token": "USDT contract",
     "recipient": "Sent to our address",
     "amount": "Amount",
-    "time": "After the invoice",
+    "time": "While the invoice was open",
     "confirmations": "Confirmations",
 }
 ADMIN_APPROVE_USAGE = "Send <code>/approve PAYMENT_ID</code>."
@@ -193,4 +197,5 @@ PAYMENT_REFUSALS: Refusals = {
     PaymentTampered: "This payment's records fail their integrity check; it cannot be approved.",
     PaymentDecidedMeanwhile: "Payment #{payment_id} was decided meanwhile; see /pending.",
     RejectionReasonMissing: "Say why: /reject PAYMENT_ID REASON",
+    **FUNDS_REFUSALS,
 }
