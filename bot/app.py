@@ -25,6 +25,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot import pickers
 from bot.bootstrap import bootstrap
 from bot.commands import ADMIN_COMMANDS, USER_COMMANDS, AdminOnly
 from bot.context import CONTEXT_TYPES, VerzekApplication
@@ -156,6 +157,7 @@ def build_application(
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     payment_jobs.register(application)  # re-checks pending payments every minute
+    pickers.register_fallback(application)  # buttons of pickers nobody holds any more
     register_after_secret_guard(application)  # after every flow, before the catch-all hint
     start.register_fallback(application)
     application.add_error_handler(on_error)

@@ -111,9 +111,10 @@ class KillSwitchChange(FlowState):
 
 @dataclass
 class WithdrawalFlow(FlowState):
-    """/withdraw: the withdrawal waiting for its code."""
+    """/withdraw: the withdrawal waiting for its code (sent bare: the amount typed first)."""
 
     draft: WithdrawalDraft | None = None
+    amount: str = ""
 
 
 @dataclass

@@ -32,7 +32,9 @@ from bot.flows import (
     require_admin_session,
     take_secret,
 )
+from bot.pickers import Choice, Picker, offer, picked
 from bot.wording import count
+from core.accounts.sessions import Session
 from core.authz import Actor
 from core.backups.archive_rules import BackupError, Manifest, human_size
 from core.backups.results import BackupInfo, RestoreIncomplete
@@ -155,6 +157,22 @@ async def list_backups(update: Update, context: Context) -> None:
 # --- restore -------------------------------------------------------------------------------
 
 
+async def _archive_choices(context: Context, session: Session) -> list[Choice]:
+    """Every archive, newest first as /backups lists them: ``time · size · ✅/❌``."""
+    infos = await context.bot_data.services.backups.list_backups(Actor.of_session(session))
+    return [
+        Choice(
+            i.name,
+            f"{i.created_at:%Y-%m-%d %H:%M} · {human_size(i.size)} · "
+            + ("✅" if i.verified else "❌"),
+        )
+        for i in infos
+    ]
+
+
+ARCHIVES = Picker(RESTORE, texts.PICK_RESTORE, texts.PICK_RESTORE_NONE, _archive_choices, True)
+
+
 async def start_restore(update: Update, context: Context) -> int:
     """Check the name, show what the archive holds and ask for a confirmation press."""
     await end_flow(context, RESTORE)
@@ -167,6 +185,8 @@ async def start_restore(update: Update, context: Context) -> int:
     if session is None:
         return END
     args = context.args or []
+    if not args:  # bare: buttons of the backups (bot/pickers.py)
+        return await offer(update, context, ARCHIVES, session)
     if len(args) != 1:
         await message.reply_text(texts.RESTORE_USAGE)
         return END
@@ -295,6 +315,7 @@ def register(application: VerzekApplication, admins: AdminOnly) -> None:
             entry="restore",
             entry_callback=start_restore,
             entry_filter=only,
+            extra_entries=[picked(application, ARCHIVES, start_restore, admins.ids)],
             states={
                 CONFIRM: [
                     admins.button(confirmed, pattern=f"^{GO}$"),
