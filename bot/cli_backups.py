@@ -59,12 +59,8 @@ def _line(info: BackupInfo, width: int = LINE_WIDTH) -> str:
         f"verified: {verified}", width, initial_indent="  ", subsequent_indent="    "
     )
     lines += textwrap.wrap(
-        f"rows: {rows}",
-        width,
-        initial_indent="  ",
-        subsequent_indent="        ",
-        break_long_words=False,
-        break_on_hyphens=False,
+        f"rows: {rows}", width, initial_indent="  ", subsequent_indent="        ",
+        break_long_words=False, break_on_hyphens=False,
     )
     return "\n".join(lines)
 

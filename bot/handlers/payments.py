@@ -35,9 +35,13 @@ def license_line(status: LicenseStatus | None) -> str:
     """The license part of /me."""
     if status is None:
         return texts.LICENSE_NONE
-    line = texts.LICENSE_ACTIVE.format(plan=escape(status.plan), ends=minute(status.tier_ends_at))
+    line = texts.LICENSE_ACTIVE.format(
+        plan=escape(status.plan), ends=minute(status.tier_ends_at)
+    )
     if status.paid_until > status.tier_ends_at:
-        line = texts.LICENSE_PAID_UNTIL.format(license=line, until=minute(status.paid_until))
+        line = texts.LICENSE_PAID_UNTIL.format(
+            license=line, until=minute(status.paid_until)
+        )
     return line
 
 

@@ -213,7 +213,7 @@ async def test_a_stale_page_cannot_approve_a_decided_payment(
     (rejected,) = await bot.send(owner, "/reject 1 not on chain")
     assert "Payment #1 is rejected" in rejected.plain
     before = await table_rows(bot.settings.database.path)
-    gone, empty = await bot.press_data(owner, pick, pick.buttons[0].callback_data or "")
+    _gone, empty = await bot.press_data(owner, pick, pick.buttons[0].callback_data or "")
     assert answer(bot) == GONE and empty.plain == html_to_plain(texts.PICK_PAYMENTS_NONE)
     assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
     assert await db_rows(bot, "SELECT status FROM payments") == [("rejected",)]
