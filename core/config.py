@@ -16,6 +16,7 @@ from typing import Any
 
 from limits import parse as parse_limit
 
+from core.audit.routing_rules import ROUTING_KEYS, parse_routing
 from core.config_values import Secret as Secret  # re-exported: settings hold them
 from core.config_values import SecretUrl as SecretUrl
 from core.config_values import remote_base_url
@@ -131,6 +132,8 @@ class AlertSettings:
     api_key_changes_minutes: int = 10
     large_withdrawal_micro: int = 1000 * MICRO
     dedupe_minutes: int = 10
+    routing: Mapping[str, str] = field(default_factory=dict)  # see core.audit.routing_rules
+    topics: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -403,8 +406,12 @@ def load_settings(
     values: dict[str, Any] = {}
     tier_limits: dict[str, str] = {}
     plans_raw: dict[str, dict[str, Any]] = {}
+    routing, topics, problems = parse_routing(file_values, source)  # alerts.routing/topics.*
+    values.update({"alerts.routing": routing, "alerts.topics": topics})
     for dotted, raw in file_values.items():
         where = f"{source}: {dotted}"
+        if dotted.startswith(ROUTING_KEYS):
+            continue
         if dotted.startswith("rate_limits.tiers."):
             try:
                 tier_limits[dotted.removeprefix("rate_limits.tiers.")] = _rate(raw)

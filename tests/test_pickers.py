@@ -119,7 +119,7 @@ async def test_restore_by_button(bot: BotHarness, admin: Equipped) -> None:
     await bot.send(owner, "/backup")
     (pick,) = await bot.send(owner, "/restore")
     (button,) = pick.buttons
-    assert button.text.endswith("✅") and button.callback_data.startswith("adm:pk:")
+    assert button.text.endswith("✅") and (button.callback_data or "").startswith("adm:pk:")
     (confirm,) = await bot.press(owner, pick, button.text)
     assert "Restore" in confirm.plain and len(confirm.buttons) == 2
     (cancelled,) = await bot.press(owner, confirm, confirm.buttons[-1].text)
@@ -148,8 +148,8 @@ async def test_withdraw_bare_asks_amount_then_address(
     await bot.send(user, "/withdraw")
     (ask,) = await bot.send(user, "7.25")
     (button,) = ask.buttons
-    assert (
-        button.text == f"Use {ADDRESS[:4]}…{ADDRESS[-4:]}" and ADDRESS not in button.callback_data
+    assert button.text == f"Use {ADDRESS[:4]}…{ADDRESS[-4:]}" and ADDRESS not in (
+        button.callback_data or ""
     )
     (code,) = await bot.press(user, ask, button.text)
     assert "Send the 6-digit code" in code.plain and ADDRESS in code.plain

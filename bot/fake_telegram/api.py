@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.fake_telegram.delivery import Forums, delivery_options
 from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
     TEXT_FIELDS,
@@ -52,6 +53,7 @@ class FakeBotAPI:
         self.listeners: list[Callable[[str, Message], None]] = []
         self.chat_titles: dict[int, str] = {}
         self._user_bodies: dict[tuple[int, int], dict[str, Any]] = {}
+        self.forums = Forums()  # forum supergroups and their topics (message_thread_id)
 
     # --- the users' side -------------------------------------------------------------------
 
@@ -301,6 +303,12 @@ class FakeBotAPI:
                     raise _BadRequest("Bad Request: BUTTON_URL_INVALID")
         return markup
 
+    def _delivery(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return delivery_options(self.forums, params)
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from None
+
     def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:
         if parse_mode == "HTML":
             problem = check_html(text)
@@ -332,6 +340,8 @@ class FakeBotAPI:
         }
         if message.chat_id < 0:
             chat["title"] = self.chat_titles.get(message.chat_id, "Group")
+        if self.forums.is_forum(message.chat_id):
+            chat["is_forum"] = True
         body: dict[str, Any] = {
             "message_id": message.message_id,
             "date": int(self._clock()),
@@ -355,6 +365,8 @@ class FakeBotAPI:
             body["caption"] = html_to_plain(message.caption)
         if message.reply_markup:
             body["reply_markup"] = message.reply_markup
+        if message.message_thread_id is not None:
+            body.update(message_thread_id=message.message_thread_id, is_topic_message=True)
         return body
 
     async def _api_sendMessage(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
@@ -366,7 +378,7 @@ class FakeBotAPI:
             text=text,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
-            protect_content=bool(params.get("protect_content", False)),
+            **self._delivery(params),
         )
         return self._message_json(message)
 
@@ -392,6 +404,7 @@ class FakeBotAPI:
             caption=caption,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
+            **self._delivery(params),
         )
         return self._message_json(message)
 
@@ -405,6 +418,7 @@ class FakeBotAPI:
             document=self._file_bytes(params, files, "document"),
             caption=caption,
             parse_mode=parse_mode,
+            **self._delivery(params),
         )
         return self._message_json(message)
 

@@ -34,3 +34,6 @@ WITHDRAW_ASK_ADDRESS = (
 )
 WITHDRAW_ASK_ADDRESS_LAST = "Or press the button to use the address you used last time."
 WITHDRAW_LAST_ADDRESS_BUTTON = "Use {address}"
+
+# Routine admin-chat notices (silent by default: alerts.routing, core/audit/routing_rules.py).
+BACKUP_NIGHTLY_DONE = "✅ Nightly backup <code>{name}</code> written and verified ({size})."
