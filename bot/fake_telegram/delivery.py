@@ -37,8 +37,9 @@ def delivery_options(forums: Forums, params: dict[str, Any]) -> dict[str, Any]:
     """The options of one send, checked as Telegram checks them: the fields to record on
     the message. Raises ValueError with Telegram's description when it would refuse."""
     chat_id = int(params["chat_id"])
-    raw_thread = params.get("message_thread_id")
-    thread_id = int(raw_thread) if raw_thread is not None else None
+    thread_id = None
+    if params.get("message_thread_id") is not None:
+        thread_id = int(params["message_thread_id"])
     if thread_id is not None and thread_id not in forums.topics.get(chat_id, set()):
         raise ValueError(THREAD_NOT_FOUND)
     return {

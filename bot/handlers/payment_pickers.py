@@ -31,6 +31,7 @@ from bot.flows import (
 from bot.pickers import Choice, Picker, offer, picked
 from core.accounts.sessions import Session
 from core.authz import Actor
+from core.ids import parse_id
 from core.money import format_usdt
 
 REJECT_FLOW = "reject_payment"
@@ -78,7 +79,9 @@ def reject_flow(
         return await offer_pending(update, context, REJECT)
 
     async def ask_reason(update: Update, context: Context) -> int:
-        payment_id = (context.args or [""])[0]
+        payment_id = parse_id((context.args or [""])[0])
+        if payment_id is None:
+            raise LookupError("a payment picker offered something that is not an id")
         chat = update.effective_chat
         if chat is None or chat.type != ChatType.PRIVATE:
             await message_of(update).reply_text(texts.PICK_REJECT_TYPE.format(id=payment_id))
@@ -87,7 +90,7 @@ def reject_flow(
         if session is None:
             return END
         data = flow_state(context, REJECT_FLOW, PaymentApproval)
-        data.session, data.payment_id = session, int(payment_id)
+        data.session, data.payment_id = session, payment_id
         await message_of(update).reply_text(texts.PICK_REJECT_REASON.format(id=payment_id))
         return REASON
 

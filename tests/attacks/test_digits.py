@@ -46,7 +46,8 @@ from tests.support.throttle_steps import (
 
 ROOT = Path(__file__).resolve().parents[2]
 # Operator configuration (TOML/env, not user input) and the fake Telegram server are exempt.
-FAKE_TELEGRAM = {f"bot/fake_telegram/{name}.py" for name in ("api", "html", "records", "request")}
+_FAKE_MODULES = ("api", "delivery", "html", "records", "request")
+FAKE_TELEGRAM = {f"bot/fake_telegram/{name}.py" for name in _FAKE_MODULES}
 EXEMPT = {"core/digits.py", "core/config.py", *FAKE_TELEGRAM}
 _TEXT_METHODS = {"strip", "lstrip", "rstrip", "replace", "removeprefix", "removesuffix", "lower"}
 _TEXT_METHODS |= {"upper", "group", "split", "partition", "join", "casefold", "translate"}
