@@ -95,6 +95,14 @@ class PaymentApproval(FlowState):
 
 
 @dataclass
+class PickedItem(FlowState):
+    """An admin command's item picked by button, until the rest is typed
+    (bot/handlers/pick_then_ask.py)."""
+
+    value: str = ""
+
+
+@dataclass
 class RestoreDraft(FlowState):
     """/restore: the archive an admin is restoring."""
 
@@ -151,6 +159,7 @@ STORED: tuple[type[object], ...] = (
     LoginDraft,
     PasswordChange,
     PaymentApproval,
+    PickedItem,
     RestoreDraft,
     KillSwitchChange,
     WithdrawalFlow,

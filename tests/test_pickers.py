@@ -157,3 +157,41 @@ async def test_withdraw_bare_asks_amount_then_address(
     assert "7.25 USDT" in done.plain
     rows = await db_rows(bot, "SELECT amount_micro, address FROM withdrawals ORDER BY id")
     assert rows == [(5_000_000, ADDRESS), (7_250_000, ADDRESS)]
+
+
+async def requested_withdrawal(bot: BotHarness, clock: FakeClock, n: int) -> None:
+    """A user with 2FA and a withdrawal of 5 USDT waiting for the admins (through core)."""
+    services = bot.services
+    who = await signed_in_with_2fa(services, clock, 6000 + n, f"out{n}@example.com")
+    await credit(bot, who.session.account_id, 10_000_000)
+    session = await services.sessions.current(who.telegram_user_id)  # after 2FA's new stamp
+    assert session is not None
+    draft = await services.withdrawals.prepare(session, "5", ADDRESS)
+    await services.withdrawals.request(session, draft, who.code(clock))
+
+
+async def test_withdrawals_complete_and_reject_by_button(
+    bot: BotHarness, admin: Equipped, clock: FakeClock
+) -> None:
+    await requested_withdrawal(bot, clock, 1)
+    await requested_withdrawal(bot, clock, 2)
+    owner = bot.user(ADMIN_ID)
+    (pick,) = await bot.send(owner, "/complete_withdrawal")
+    assert [b.text for b in pick.buttons] == [
+        "#1 · out1@example.com · 5.00 USDT",
+        "#2 · out2@example.com · 5.00 USDT",
+    ]
+    (ask,) = await bot.press(owner, pick, pick.buttons[0].text)
+    assert "send the hash" in ask.plain
+    (done,) = await bot.send(owner, "ab" * 32)
+    assert "#1" in done.plain
+    (pick,) = await bot.send(owner, "/reject_withdrawal")
+    assert [b.text.split(" · ")[0] for b in pick.buttons] == ["#2"]
+    (ask,) = await bot.press(owner, pick, pick.buttons[0].text)
+    (refused,) = await bot.send(owner, "address   belongs to an exchange")
+    assert "#2" in refused.plain
+    rows = await db_rows(bot, "SELECT id, status, reason FROM withdrawals ORDER BY id")
+    assert [r[1] for r in rows] == ["completed", "rejected"]
+    assert rows[1][2] == "address belongs to an exchange"
+    (nothing,) = await bot.send(owner, "/reject_withdrawal")
+    assert nothing.plain == html_to_plain(texts.PICK_WITHDRAWALS_NONE)

@@ -34,6 +34,7 @@ from bot.flows import (
 )
 from bot.handlers import payment_pickers as pickers
 from bot.handlers.payments import minute, reason_text, tell_outcome
+from bot.handlers.pick_then_ask import offer_as_admin, pick_then_ask
 from bot.pickers import offer, picked
 from bot.wording import count
 from core.authz import Actor
@@ -141,7 +142,7 @@ async def start_approve(update: Update, context: Context) -> int:
     """/approve ID: admin session with 2FA on; show the payment; ask for a code."""
     await end_flow(context, APPROVE)
     if not context.args:  # bare: buttons of the pending payments (bot/pickers.py)
-        return await pickers.offer_pending(update, context, pickers.APPROVE)
+        return await offer_as_admin(update, context, pickers.APPROVE)
     payment_id = id_argument(context)
     if payment_id is None:
         await message_of(update).reply_text(texts.ADMIN_APPROVE_USAGE)
@@ -218,7 +219,8 @@ def register(application: VerzekApplication, admins: AdminOnly) -> None:
     application.add_handler(CommandHandler("pending", show_pending, filters=only))
     application.add_handler(CommandHandler("verify", verify, filters=only))
     application.add_handler(picked(application, pickers.VERIFY, verify, admins.ids))
-    application.add_handler(pickers.reject_flow(application, admins, reject))  # typed as before
+    rejecting = pick_then_ask(application, admins, pickers.REJECT, pickers.REJECT_REST, reject)
+    application.add_handler(rejecting)  # typed /reject ID REASON runs reject() as before
     application.add_handler(
         conversation(
             name=APPROVE,

@@ -25,6 +25,25 @@ PICK_REJECT_TYPE = "To reject payment #{id} here, send <code>/reject {id} REASON
 PICK_REJECT_REASON = (
     "Rejecting payment #{id}. Send the reason the user will read (one message), or /cancel."
 )
+PICK_WITHDRAWALS_NONE = "No withdrawals are waiting."
+PICK_COMPLETE = (
+    "Which withdrawal did you pay out? Pick one below (or send /complete_withdrawal ID TX_HASH)."
+)
+PICK_COMPLETE_TX = (
+    "Withdrawal #{id}: send the hash of the transaction that paid it out, or /cancel."
+)
+PICK_COMPLETE_TYPE = (
+    "To record withdrawal #{id} here, send <code>/complete_withdrawal {id} TX_HASH</code>."
+)
+PICK_REJECT_W = (
+    "Which withdrawal do you want to refuse? Pick one below (or send /reject_withdrawal ID REASON)."
+)
+PICK_REJECT_W_REASON = (
+    "Refusing withdrawal #{id}. Send the reason the user will read (one message), or /cancel."
+)
+PICK_REJECT_W_TYPE = (
+    "To refuse withdrawal #{id} here, send <code>/reject_withdrawal {id} REASON</code>."
+)
 
 WITHDRAW_ASK_AMOUNT = (
     "How much USDT do you want to withdraw? Send the amount (at least {minimum} USDT), or /cancel."
