@@ -32,6 +32,7 @@ from tests.support.attacker import (
 )
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.harness import BotHarness, table_rows
+from tests.support.sessions_steps import credit, tron_address
 from tests.support.steps import add_key, db_rows, events, logged_in, login
 
 pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]
@@ -276,3 +277,33 @@ async def test_a_double_press_of_a_key_asks_once(bot: BotHarness, alice) -> None
     confirms = [m for m in bot.api.sent_to(ALICE) if "Delete your Binance key" in m.plain]
     assert len(confirms) == 1 and answer(bot) == EXPIRED
     assert await key_ids(bot) == [1, 2]
+
+
+async def test_the_last_address_button_is_its_owners_only(
+    bot: BotHarness, services: Services, clock: FakeClock
+) -> None:
+    """Mallory, at the address step of her own /withdraw, presses Alice's "Use T…" button:
+    her flow must not take Alice's address (nor Alice's flow Mallory's)."""
+    alice = await signed_in_with_2fa(services, clock, ALICE, "alice@example.com")
+    mallory = await signed_in_with_2fa(services, clock, MALLORY, "mallory@example.com")
+    for who in (alice, mallory):
+        await credit(bot, who.session.account_id, 20_000_000)
+    alice_user, mallory_user = bot.user(ALICE), bot.user(MALLORY)
+    await bot.send(alice_user, f"/withdraw 2 {tron_address(11)}")
+    await bot.send(alice_user, alice.code(clock))
+    await bot.send(alice_user, "/withdraw")
+    (ask,) = await bot.send(alice_user, "3")
+    (button,) = ask.buttons
+    await bot.send(mallory_user, "/withdraw")
+    (mine,) = await bot.send(mallory_user, "4")
+    before = await table_rows(bot.settings.database.path)
+    assert await bot.press_data(mallory_user, mine, button.callback_data or "") == []
+    assert answer(bot) == NOT_YOURS
+    (still,) = await bot.send(mallory_user, "not an address")
+    assert "isn't a valid TRON address" in still.plain  # still at her own address step
+    await bot.send(alice_user, "/cancel")
+    assert await bot.press_data(alice_user, ask, button.callback_data or "") == []
+    assert answer(bot) == EXPIRED  # the flow that offered it is over
+    changed = changed_tables(before, await table_rows(bot.settings.database.path))
+    assert changed <= {"sessions", "conversation_state"}  # no money held, no withdrawal
+    assert len(await db_rows(bot, "SELECT id FROM withdrawals")) == 1
