@@ -46,7 +46,7 @@ async def tell_admin_chat(bot: Bot, settings: Settings, text: str, rule: str) ->
     if chat_id is None:
         logger.error("telegram.admin_chat_id is not set: an admin message was not sent")
         return
-    where = route(rule, settings.alerts.routing, settings.alerts.topics)
+    where = route(rule, settings.alerts.routes)
     if where.mode == Mode.OFF:
         return
     try:

@@ -16,7 +16,8 @@ from typing import Any
 
 from limits import parse as parse_limit
 
-from core.audit.routing_rules import ROUTING_KEYS, parse_routing
+from core.audit.routing_rules import AlertRouting, take_routing
+from core.backups.offsite import OffsiteTarget, parse_offsite
 from core.config_values import Secret as Secret  # re-exported: settings hold them
 from core.config_values import SecretUrl as SecretUrl
 from core.config_values import remote_base_url
@@ -68,6 +69,8 @@ class BackupSettings:
     dir: Path = Path("backups")
     hour_utc: int = 2
     retention_days: int = 30
+    offsite: OffsiteTarget | None = None  # see core/backups/offsite.py
+    s3_endpoint_url: str | None = None
 
 
 # Open invoices' amounts are whole steps apart (29.00, 29.02, ...); a tolerance of half a step
@@ -132,8 +135,7 @@ class AlertSettings:
     api_key_changes_minutes: int = 10
     large_withdrawal_micro: int = 1000 * MICRO
     dedupe_minutes: int = 10
-    routing: Mapping[str, str] = field(default_factory=dict)  # see core.audit.routing_rules
-    topics: Mapping[str, int] = field(default_factory=dict)
+    routes: AlertRouting = field(default_factory=AlertRouting)  # alerts.routing/topics.*
 
 
 @dataclass(frozen=True)
@@ -315,6 +317,8 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "backups.dir": (None, _path),
     "backups.hour_utc": (None, _int(0, 23)),
     "backups.retention_days": (None, _int(1)),
+    "backups.offsite": (None, parse_offsite),
+    "backups.s3_endpoint_url": (None, _url),
     "payments.receive_address": (None, _tron_address),
     "payments.usdt_contract": (None, _tron_address),
     "payments.min_confirmations": (None, _int(1)),
@@ -406,12 +410,9 @@ def load_settings(
     values: dict[str, Any] = {}
     tier_limits: dict[str, str] = {}
     plans_raw: dict[str, dict[str, Any]] = {}
-    routing, topics, problems = parse_routing(file_values, source)  # alerts.routing/topics.*
-    values.update({"alerts.routing": routing, "alerts.topics": topics})
+    problems = take_routing(file_values, values, source)  # alerts.routing.*, alerts.topics.*
     for dotted, raw in file_values.items():
         where = f"{source}: {dotted}"
-        if dotted.startswith(ROUTING_KEYS):
-            continue
         if dotted.startswith("rate_limits.tiers."):
             try:
                 tier_limits[dotted.removeprefix("rate_limits.tiers.")] = _rate(raw)

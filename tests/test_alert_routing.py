@@ -13,7 +13,7 @@ from bot.jobs.backups import JOB_NAME, nightly_backup
 from bot.jobs.outbox import OutboxDelivery
 from core.audit.detection import Rule
 from core.audit.log import AuditEvent, EventType, Severity
-from core.audit.routing_rules import RULES, Mode, Route, parse_routing, route
+from core.audit.routing_rules import RULES, AlertRouting, Mode, Route, route, take_routing
 from core.audit.support import SUPPORT_RULE
 from core.audit.suspicion import RULE_SIGNATURE_INVALID
 from core.config import Settings, load_settings
@@ -42,12 +42,14 @@ def test_every_rule_of_the_product_has_a_route() -> None:
 
 
 def test_defaults_critical_loud_routine_silent() -> None:
-    assert route("totp_replay", {}, {}) == Route(Mode.LOUD)
-    assert route("payment_approved", {}, {}).silent
-    assert route("backup_done", {}, {}).silent
-    assert route("backup_failed", {}, {}) == Route(Mode.LOUD)
-    assert route("a_rule_added_later", {}, {"security": 3}) == Route(Mode.LOUD, 3)
-    assert route("failed_logins", {"failed_logins": "off"}, {"payments": 4}) == Route(Mode.OFF)
+    none = AlertRouting()
+    assert route("totp_replay", none) == Route(Mode.LOUD)
+    assert route("payment_approved", none).silent
+    assert route("backup_done", none).silent
+    assert route("backup_failed", none) == Route(Mode.LOUD)
+    assert route("a_rule_added_later", AlertRouting({}, {"security": 3})) == Route(Mode.LOUD, 3)
+    off = AlertRouting({"failed_logins": "off"}, {"payments": 4})
+    assert route("failed_logins", off) == Route(Mode.OFF)
 
 
 def test_config_mistakes_are_refused_with_the_fix() -> None:
@@ -62,8 +64,10 @@ def test_config_mistakes_are_refused_with_the_fix() -> None:
         "alerts.topics.payments": 12,
         "alerts.dedupe_minutes": 5,  # not theirs
     }
-    routing, topics, problems = parse_routing(values, "c.toml")
-    assert routing == {"killswitch": "silent"} and topics == {"payments": 12}
+    taken: dict[str, object] = {}
+    problems = take_routing(values, taken, "c.toml")
+    assert taken == {"alerts.routes": AlertRouting({"killswitch": "silent"}, {"payments": 12})}
+    assert values == {"alerts.dedupe_minutes": 5}  # what is not routing stays for the loader
     unknown, mode, critical, category, text, boolean = problems
     assert unknown.startswith("c.toml: alerts.routing.failed_login: unknown rule (known rules: ")
     assert "failed_logins" in unknown and "backup_done" in unknown
@@ -81,8 +85,8 @@ def test_an_unknown_rule_stops_the_start_up(tmp_path: Path, env: dict[str, str])
     assert "alerts.routing.failed_loginz: unknown rule (known rules:" in str(refused.value)
     good = tmp_path / "good.toml"
     good.write_text('[alerts.routing]\nfailed_logins = "silent"\n[alerts.topics]\nops = 5\n')
-    alerts = load_settings(good, env).alerts
-    assert alerts.routing == {"failed_logins": "silent"} and alerts.topics == {"ops": 5}
+    routes = load_settings(good, env).alerts.routes
+    assert routes == AlertRouting({"failed_logins": "silent"}, {"ops": 5})
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from html import escape
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.handlers.backups import tell_admins
+from bot.jobs.offsite import copy_offsite
 from core.audit.routing_rules import BACKUP_DONE
 from core.authz import SYSTEM
 from core.backups.archive_rules import BackupError, human_size
@@ -44,6 +45,7 @@ async def nightly_backup(context: Context) -> None:
     logger.info("nightly backup %s written (%s)", info.name, human_size(info.size))
     done = texts.BACKUP_NIGHTLY_DONE.format(name=escape(info.name), size=human_size(info.size))
     await tell_admins(context, done, BACKUP_DONE)  # routine: silent unless alerts.routing says
+    await copy_offsite(context, info.name)  # before local pruning; never raises
     try:
         removed = await backups.prune(SYSTEM)
     except Exception as exc:  # same: never fail silently

@@ -41,7 +41,7 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
 def alert_route(alert: AlertRecord, settings: AlertSettings) -> Route:
     """How ``alert`` reaches the admin chat: loud, silent or off, and in which forum topic
     (:mod:`core.audit.routing_rules` under ``alerts.routing`` and ``alerts.topics``)."""
-    return route(alert.rule, settings.routing, settings.topics)
+    return route(alert.rule, settings.routes)
 
 
 class AlertService:

@@ -14,7 +14,7 @@ later without a row here is delivered loud, in the security topic (never dropped
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -93,27 +93,33 @@ class Route:
         return self.mode == Mode.SILENT
 
 
-def route(rule: str, routing: Mapping[str, str], topics: Mapping[str, int]) -> Route:
-    """The route of a message of ``rule`` under the configured ``routing`` and ``topics``
-    (an unconfigured rule takes its default; one with no row here is loud, in security)."""
+@dataclass(frozen=True)
+class AlertRouting:
+    """What the config says: ``routing`` rule → mode, ``topics`` category → thread id."""
+
+    routing: Mapping[str, str] = field(default_factory=dict)
+    topics: Mapping[str, int] = field(default_factory=dict)
+
+
+def route(rule: str, routes: AlertRouting) -> Route:
+    """The route of a message of ``rule`` under the configured ``routes`` (an unconfigured
+    rule takes its default; one with no row here is loud, in the security topic)."""
     known = RULES.get(rule, UNKNOWN)
-    return Route(Mode(routing.get(rule, known.default)), topics.get(known.category))
+    return Route(Mode(routes.routing.get(rule, known.default)), routes.topics.get(known.category))
 
 
 ROUTING_KEYS = ("alerts.routing.", "alerts.topics.")
 
 
-def parse_routing(
-    file_values: Mapping[str, Any], where: str
-) -> tuple[dict[str, str], dict[str, int], list[str]]:
-    """The ``alerts.routing.*`` and ``alerts.topics.*`` keys of a config file's (dotted)
-    values → (routing, topics, problems); each problem is one line naming the key and fix."""
+def take_routing(file_values: dict[str, Any], values: dict[str, Any], where: str) -> list[str]:
+    """Move a config file's ``alerts.routing.*`` and ``alerts.topics.*`` (dotted) keys out of
+    ``file_values`` into ``values["alerts.routes"]`` (an :class:`AlertRouting`); return the
+    problems, one line each naming the key and the fix."""
     routing: dict[str, str] = {}
     topics: dict[str, int] = {}
     problems: list[str] = []
-    for dotted, value in file_values.items():
-        if not dotted.startswith(ROUTING_KEYS):
-            continue
+    for dotted in [key for key in file_values if key.startswith(ROUTING_KEYS)]:
+        value = file_values.pop(dotted)
         kind, _, name = dotted.removeprefix("alerts.").partition(".")
         if kind == "routing":
             if name not in RULES:
@@ -132,4 +138,5 @@ def parse_routing(
             problems.append(f"{where}: {dotted} must be a forum topic's message_thread_id")
         else:
             topics[name] = value
-    return routing, topics, problems
+    values["alerts.routes"] = AlertRouting(routing, topics)
+    return problems
