@@ -16,7 +16,10 @@ Using it, one :class:`Picker` per command::
 buttons: "‹ Prev" and "Next ›" show another page on the same message, and an item's button
 goes on exactly as if the item had been typed: ``context.args = [value]``, then the given
 callback (the command's own entry, so its 2FA steps are unchanged). A callback whose command
-takes more than the id reads ``context.args[0]`` and asks for the rest. Register
+takes more than the id reads ``context.args[0]`` and asks for the rest (admin commands:
+bot/handlers/pick_then_ask.py). Admin pickers say ``admin=True`` and pass ``AdminOnly.ids``
+to :func:`picked`. A step inside a flow may offer buttons too (``offer(..., text=...)``, then
+``picked`` among that state's handlers: /withdraw's last address). Register
 :func:`register_fallback` after every picker: it answers buttons nobody owns any more.
 
 Security: a button's callback data is ``pk:`` (``adm:pk:`` for admin pickers, which the gate
