@@ -18,6 +18,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot import pickers
 from bot.bootstrap import bootstrap
 from bot.commands import AdminOnly
 from bot.context import CONTEXT_TYPES, VerzekApplication
@@ -148,6 +149,7 @@ def build_application(
     audit_anchors.register(application)  # the audit chain's head, hourly and after backups
     payment_jobs.register(application)  # re-checks pending payments every minute
     renewal_reminders.register(application)  # 3 and 1 days before a license ends
+    pickers.register_fallback(application)  # buttons of pickers nobody holds any more
     register_after_secret_guard(application)  # after every flow, before the catch-all hint
     start.register_fallback(application)
     application.add_error_handler(on_error)

@@ -102,6 +102,14 @@ class PaymentPick(FlowState):
 
 
 @dataclass
+class PickedItem(FlowState):
+    """An admin command's item picked by button, until the rest is typed
+    (bot/handlers/pick_then_ask.py)."""
+
+    value: str = ""
+
+
+@dataclass
 class RestoreDraft(FlowState):
     """/restore: the archive an admin is restoring."""
 
@@ -118,9 +126,10 @@ class KillSwitchChange(FlowState):
 
 @dataclass
 class WithdrawalFlow(FlowState):
-    """/withdraw: the withdrawal waiting for its code."""
+    """/withdraw: the withdrawal waiting for its code (sent bare: the amount typed first)."""
 
     draft: WithdrawalDraft | None = None
+    amount: str = ""
 
 
 @dataclass
@@ -167,6 +176,7 @@ STORED: tuple[type[object], ...] = (
     PasswordChange,
     PaymentApproval,
     PaymentPick,
+    PickedItem,
     RestoreDraft,
     KillSwitchChange,
     WithdrawalFlow,

@@ -10,19 +10,52 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from limits import parse as parse_limit
-
+from core.audit.routing_rules import AlertRouting, take_routing
 from core.backups.offsite import OffsiteTarget, parse_offsite
+from core.config_parsers import (
+    admins_value as _admins,
+)
+from core.config_parsers import (
+    bool_value as _bool,
+)
+from core.config_parsers import (
+    int_value as _int,
+)
+from core.config_parsers import (
+    path_value as _path,
+)
+from core.config_parsers import (
+    percent_value as _percent,
+)
+from core.config_parsers import (
+    rate_storage_value as _rate_storage,
+)
+from core.config_parsers import (
+    rate_value as _rate,
+)
+from core.config_parsers import (
+    secret_value as _secret,
+)
+from core.config_parsers import (
+    text_value as _text,
+)
+from core.config_parsers import (
+    tron_address_value as _tron_address,
+)
+from core.config_parsers import (
+    url_value as _url,
+)
+from core.config_parsers import (
+    usdt_value as _usdt,
+)
 from core.config_values import Secret as Secret  # re-exported: settings hold them
 from core.config_values import SecretUrl as SecretUrl
-from core.config_values import remote_base_url
 from core.errors import ConfigError
-from core.money import MICRO, to_micro
-from core.payments.tron import is_valid_tron_address
+from core.money import MICRO
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 TELEGRAM_DEFAULT_BASE_URL = "https://api.telegram.org/bot"
@@ -135,6 +168,7 @@ class AlertSettings:
     large_withdrawal_micro: int = 1000 * MICRO
     dedupe_minutes: int = 10
     anchor_chat_id: int | None = None  # where audit anchors go (default: the admin chat)
+    routes: AlertRouting = field(default_factory=AlertRouting)  # alerts.routing/topics.*
 
 
 @dataclass(frozen=True)
@@ -179,123 +213,6 @@ class Settings:
             )
         if problems:
             raise ConfigError(problems)
-
-
-# --- value parsers: return the parsed value or raise ValueError with a short reason -----------
-
-
-def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
-    def parse(raw: Any) -> int:
-        if isinstance(raw, bool):
-            raise ValueError("must be a whole number")
-        if isinstance(raw, str):
-            try:
-                raw = int(raw.strip())
-            except ValueError:
-                raise ValueError("must be a whole number") from None
-        if not isinstance(raw, int):
-            raise ValueError("must be a whole number")
-        if minimum is not None and raw < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        if maximum is not None and raw > maximum:
-            raise ValueError(f"must be at most {maximum}")
-        return raw
-
-    return parse
-
-
-def _bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().lower() in {"true", "1", "yes", "on"}:
-        return True
-    if isinstance(raw, str) and raw.strip().lower() in {"false", "0", "no", "off"}:
-        return False
-    raise ValueError("must be true or false")
-
-
-def _text(raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError("must be a non-empty string")
-    return raw.strip()
-
-
-def _secret(raw: Any) -> Secret:
-    return Secret(_text(raw))
-
-
-def _url(raw: Any) -> str:
-    return remote_base_url(_text(raw))
-
-
-def _rate(raw: Any) -> str:
-    text = _text(raw)
-    try:
-        parse_limit(text)
-    except ValueError:
-        raise ValueError('must be a rate such as "5/minute" or "100 per hour"') from None
-    return text
-
-
-def _rate_storage(raw: Any) -> SecretUrl:
-    text = _text(raw)
-    if not text.startswith(("memory://", "redis://", "rediss://", "redis+sentinel://")):
-        raise ValueError('must be "memory://" or a redis:// URL')  # never echo the value
-    return SecretUrl(text)
-
-
-def _admins(raw: Any) -> frozenset[int]:
-    items = raw.split(",") if isinstance(raw, str) else raw
-    if not isinstance(items, list | tuple):
-        raise ValueError("must be a list of Telegram user ids")
-    out = set()
-    for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue
-        try:
-            out.add(_int(1)(item))
-        except ValueError:
-            raise ValueError(f"must be a list of Telegram user ids, got {item!r}") from None
-    return frozenset(out)
-
-
-def _path(raw: Any) -> Path:
-    return Path(_text(raw)).expanduser()
-
-
-def _tron_address(raw: Any) -> str:
-    text = _text(raw)
-    if not is_valid_tron_address(text):
-        raise ValueError("is not a valid TRON address (base58check, 34 characters, starts with T)")
-    return text
-
-
-def _usdt(raw: Any) -> int:
-    """A USDT amount (string or number in the file) as integer micro-USDT."""
-    if isinstance(raw, float):
-        raise ValueError('write amounts as strings or whole numbers, e.g. "0.01"')
-    try:
-        amount = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise ValueError('must be a USDT amount such as "0.01"') from None
-    if amount < 0:
-        raise ValueError("must not be negative")
-    try:
-        return to_micro(amount)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _percent(raw: Any) -> Decimal:
-    if isinstance(raw, float):
-        raw = str(raw)
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise ValueError("must be a number between 0 and 100") from None
-    if not Decimal(0) <= value <= Decimal(100):
-        raise ValueError("must be a number between 0 and 100")
-    return value
 
 
 # dotted key -> (environment variable or None, parser)
@@ -410,6 +327,7 @@ def load_settings(
     values: dict[str, Any] = {}
     tier_limits: dict[str, str] = {}
     plans_raw: dict[str, dict[str, Any]] = {}
+    problems = take_routing(file_values, values, source)  # alerts.routing.*, alerts.topics.*
     for dotted, raw in file_values.items():
         where = f"{source}: {dotted}"
         if dotted.startswith("rate_limits.tiers."):

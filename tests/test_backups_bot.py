@@ -167,7 +167,9 @@ async def test_cancel_wrong_code_bad_names_and_group_chats_change_nothing(
     for bad in ("../verzek.db", "/etc/passwd", "verzek-20990101T000000Z.tar.gz"):
         (reply,) = await bot.send(admin, f"/restore {bad}")
         assert "Restore refused" in reply.plain and "not changed" in reply.plain
-    (reply,) = await bot.send(admin, "/restore")
+    (reply,) = await bot.send(admin, "/restore")  # bare: the archives as buttons
+    assert (reply.text or "").startswith(texts.PICK_RESTORE) and reply.buttons
+    (reply,) = await bot.send(admin, "/restore a b")
     assert reply.text == texts.RESTORE_USAGE
     (reply,) = await bot.send(admin, f"/restore {name}", chat_id=ADMIN_CHAT_ID)
     assert reply.plain == texts.RESTORE_PRIVATE_ONLY

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 
+from bot.digest_pickers import PER_PAGE, Picker, find, keyboard, pressed_page
 from bot.fake_telegram import Message, TelegramUser
 from bot.payment_screen import hash_from_text
-from bot.pickers import PER_PAGE, Picker, find, keyboard, pressed_page
 from core.accounts.sessions import Session
 from core.clock import FakeClock
 from core.config import Plan, Settings

@@ -162,7 +162,6 @@ async def test_bad_amounts_and_addresses_get_clear_replies(
     await credit(bot, alice.account_id, 30_000_000)
     broken = ADDRESS[:-1] + ("1" if ADDRESS[-1] != "1" else "2")  # checksum no longer fits
     cases = {
-        "/withdraw": "/withdraw AMOUNT ADDRESS",
         "/withdraw 5": "/withdraw AMOUNT ADDRESS",
         f"/withdraw abc {ADDRESS}": "isn't a number",
         f"/withdraw -5 {ADDRESS}": "isn't a number",

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.fake_telegram.buttons import markup_problem
+from bot.fake_telegram.delivery import Forums, delivery_options
 from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
     TEXT_FIELDS,
@@ -61,6 +62,7 @@ class FakeBotAPI(BotProfile, PinMethods):
         self._user_bodies: dict[tuple[int, int], dict[str, Any]] = {}
         self.pins = Pins(clock)
         self.listeners.append(self.pins.saw)
+        self.forums = Forums()  # forum supergroups and their topics (message_thread_id)
 
     # --- the users' side -------------------------------------------------------------------
 
@@ -296,6 +298,12 @@ class FakeBotAPI(BotProfile, PinMethods):
             raise _BadRequest(problem)
         return markup
 
+    def _delivery(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return delivery_options(self.forums, params)
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from None
+
     def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:
         if parse_mode == "HTML":
             problem = check_html(text)
@@ -327,6 +335,8 @@ class FakeBotAPI(BotProfile, PinMethods):
         }
         if message.chat_id < 0:
             chat["title"] = self.chat_titles.get(message.chat_id, "Group")
+        if self.forums.is_forum(message.chat_id):
+            chat["is_forum"] = True
         body: dict[str, Any] = {
             "message_id": message.message_id,
             "date": int(self._clock()),
@@ -357,6 +367,8 @@ class FakeBotAPI(BotProfile, PinMethods):
             body["caption"] = html_to_plain(message.caption)
         if message.reply_markup:
             body["reply_markup"] = message.reply_markup
+        if message.message_thread_id is not None:
+            body.update(message_thread_id=message.message_thread_id, is_topic_message=True)
         return body
 
     async def _api_sendMessage(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
@@ -368,7 +380,7 @@ class FakeBotAPI(BotProfile, PinMethods):
             text=text,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
-            protect_content=bool(params.get("protect_content", False)),
+            **self._delivery(params),
         )
         return self._message_json(message)
 
@@ -383,6 +395,7 @@ class FakeBotAPI(BotProfile, PinMethods):
             caption=caption,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
+            **self._delivery(params),
         )
         return self._message_json(message)
 
@@ -398,6 +411,7 @@ class FakeBotAPI(BotProfile, PinMethods):
             document_name=upload_name(params, files, "document"),
             caption=caption,
             parse_mode=parse_mode,
+            **self._delivery(params),
         )
         return self._message_json(message)
 

@@ -45,6 +45,8 @@ class Message:
     deleted: bool = False
     edits: int = 0
     protect_content: bool = False  # Telegram: no forwarding or saving by the recipient
+    disable_notification: bool = False  # delivered without a sound
+    message_thread_id: int | None = None  # the forum topic it was sent to
     sent_at: float = field(default_factory=time.monotonic)
 
     @property

@@ -33,7 +33,10 @@ from bot.flows import (
     require_admin_session,
     take_secret,
 )
+from bot.handlers import payment_pickers as pickers
 from bot.handlers.payments import minute, reason_text, tell_outcome
+from bot.handlers.pick_then_ask import offer_as_admin, pick_then_ask
+from bot.pickers import offer, picked
 from bot.wording import count
 from core.authz import Actor
 from core.errors import Refusal
@@ -135,6 +138,12 @@ def verification_lines(view: PaymentView, report: CheckReport) -> list[str]:
 
 async def verify(update: Update, context: Context) -> None:
     """/verify ID: run the chain checks now and show each one (an outcome is applied)."""
+    if not context.args:  # bare, with a session: buttons of the pending payments
+        user = update.effective_user
+        session = await context.bot_data.services.sessions.current(user.id) if user else None
+        if session is not None:
+            await offer(update, context, pickers.VERIFY, session)
+            return
     payment_id = id_argument(context)
     if payment_id is None:
         await message_of(update).reply_text(texts.ADMIN_VERIFY_USAGE)
@@ -149,6 +158,8 @@ async def verify(update: Update, context: Context) -> None:
 async def start_approve(update: Update, context: Context) -> int:
     """/approve ID: admin session with 2FA on; show the payment; ask for a code."""
     await end_flow(context, APPROVE)
+    if not context.args:  # bare: buttons of the pending payments (bot/pickers.py)
+        return await offer_as_admin(update, context, pickers.APPROVE)
     payment_id = id_argument(context)
     if payment_id is None:
         await message_of(update).reply_text(texts.ADMIN_APPROVE_USAGE)
@@ -287,13 +298,16 @@ def register(application: VerzekApplication, admins: AdminOnly) -> None:
     only = admins.filter
     application.add_handler(CommandHandler("pending", show_pending, filters=only))
     application.add_handler(CommandHandler("verify", verify, filters=only))
-    application.add_handler(CommandHandler("reject", reject, filters=only))
+    application.add_handler(picked(application, pickers.VERIFY, verify, admins.ids))
+    rejecting = pick_then_ask(application, admins, pickers.REJECT, pickers.REJECT_REST, reject)
+    application.add_handler(rejecting)  # typed /reject ID REASON runs reject() as before
     application.add_handler(
         conversation(
             name=APPROVE,
             entry="approve",
             entry_callback=start_approve,
             entry_filter=only,
+            extra_entries=[picked(application, pickers.APPROVE, start_approve, admins.ids)],
             states={CODE: [MessageHandler(TEXT & only, got_approve_code)]},
             restart_hint="Start again with /approve PAYMENT_ID.",
             secrets={CODE: Secret.CODE},

@@ -24,6 +24,10 @@ from bot.commands import AdminOnly, sender
 from bot.context import Context, VerzekApplication
 from bot.flows import id_argument, message_of, reply_lines, require_admin_session
 from bot.handlers.payments import minute
+from bot.handlers.pick_then_ask import Rest, pick_then_ask
+from bot.pickers import Choice, Picker
+from core.accounts.sessions import Session
+from core.authz import Actor
 from core.errors import Refusal
 from core.money import format_usdt
 
@@ -149,9 +153,32 @@ async def reject(update: Update, context: Context) -> None:
     )
 
 
+async def _pending_choices(context: Context, session: Session) -> list[Choice]:
+    """Requested withdrawals, oldest first, as buttons: ``#id · email · amount``."""
+    views = await context.bot_data.services.withdrawals.pending(Actor.of_session(session))
+    return [
+        Choice(
+            str(v.withdrawal.id),
+            f"#{v.withdrawal.id} · {v.email} · {format_usdt(v.withdrawal.amount_micro)} USDT",
+        )
+        for v in views
+    ]
+
+
+COMPLETE = Picker(
+    "complete_withdrawal", texts.PICK_COMPLETE, texts.PICK_WITHDRAWALS_NONE, _pending_choices, True
+)
+REJECT = Picker(
+    "reject_withdrawal", texts.PICK_REJECT_W, texts.PICK_WITHDRAWALS_NONE, _pending_choices, True
+)
+
+
 def register(application: VerzekApplication, admins: AdminOnly) -> None:
-    """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal (admin-filtered)."""
+    """Wire /withdrawals, /complete_withdrawal, /reject_withdrawal (admin-filtered; the last
+    two, sent bare, offer the requested withdrawals as buttons: bot/handlers/pick_then_ask)."""
     only = admins.filter
     application.add_handler(CommandHandler("withdrawals", show_withdrawals, filters=only))
-    application.add_handler(CommandHandler("complete_withdrawal", complete, filters=only))
-    application.add_handler(CommandHandler("reject_withdrawal", reject, filters=only))
+    completing = Rest(texts.PICK_COMPLETE_TX, texts.PICK_COMPLETE_TYPE)
+    application.add_handler(pick_then_ask(application, admins, COMPLETE, completing, complete))
+    rejecting = Rest(texts.PICK_REJECT_W_REASON, texts.PICK_REJECT_W_TYPE)
+    application.add_handler(pick_then_ask(application, admins, REJECT, rejecting, reject))

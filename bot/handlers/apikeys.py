@@ -30,6 +30,7 @@ from bot.flows import (
     require_session,
     take_secret,
 )
+from bot.pickers import Choice, Picker, offer, picked
 from core.accounts.sessions import Session
 from core.apikeys.refusals import Credential
 from core.apikeys.service import (
@@ -307,6 +308,15 @@ async def got_confirmation(update: Update, context: Context) -> int:
 # --- delete --------------------------------------------------------------------------------
 
 
+async def _key_choices(context: Context, session: Session) -> list[Choice]:
+    """The caller's own keys, as /apikey_delete's buttons."""
+    keys = await context.bot_data.services.apikeys.keys(session.account_id)
+    return [Choice(str(k.id), f"{k.exchange_name} · {k.label} · {k.masked_key}") for k in keys]
+
+
+KEYS = Picker(DELETE, texts.PICK_APIKEY, texts.PICK_APIKEY_NONE, _key_choices)
+
+
 def _key_id(args: list[str] | None) -> int | None:
     if not args or len(args) != 1:
         return None
@@ -319,6 +329,8 @@ async def start_delete(update: Update, context: Context) -> int:
     session = await require_session(update, context)
     if session is None:
         return END
+    if not context.args:  # sent bare: buttons of the caller's own keys (bot/pickers.py)
+        return await offer(update, context, KEYS, session)
     key_id = _key_id(context.args)
     if key_id is None:
         await message_of(update).reply_text(texts.APIKEY_DELETE_USAGE)
@@ -441,6 +453,7 @@ def register(application: VerzekApplication) -> None:
             name=DELETE,
             entry="apikey_delete",
             entry_callback=start_delete,
+            extra_entries=[picked(application, KEYS, start_delete)],
             states={
                 DELETE_CONFIRM: [
                     CallbackQueryHandler(pressed_delete, pattern=f"^{CB_DELETE}"),

@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import CommandHandler, MessageHandler
 
 from bot import texts
+from bot.admin_chat import tell_admin_chat
 from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context, VerzekApplication
 from bot.flow_state import RestoreDraft
@@ -32,7 +33,10 @@ from bot.flows import (
     require_admin_session,
     take_secret,
 )
+from bot.pickers import Choice, Picker, offer, picked
 from bot.wording import count
+from core.accounts.sessions import Session
+from core.audit.routing_rules import BACKUP_FAILED, RESTORE_DONE
 from core.authz import Actor
 from core.backups.archive_rules import BackupError, Manifest, human_size
 from core.backups.results import BackupInfo, RestoreIncomplete
@@ -51,16 +55,10 @@ MESSAGE_LIMIT = 4096
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-async def tell_admins(context: Context, text: str) -> None:
-    """Send ``text`` to the admin chat; a failure is logged, never raised."""
-    chat_id = context.bot_data.services.settings.telegram.admin_chat_id
-    if chat_id is None:
-        logger.error("telegram.admin_chat_id is not set: an admin message was not sent")
-        return
-    try:
-        await context.bot.send_message(chat_id, text)
-    except TelegramError as exc:
-        logger.error("could not send a message to the admin chat: %s", type(exc).__name__)
+async def tell_admins(context: Context, text: str, rule: str = BACKUP_FAILED) -> None:
+    """Send ``text`` to the admin chat as ``alerts.routing``/``topics`` route ``rule``
+    (bot/admin_chat.py); a failure is logged, never raised."""
+    await tell_admin_chat(context.bot, context.bot_data.services.settings, text, rule)
 
 
 def _rows(manifest: Manifest | None) -> str:
@@ -155,6 +153,22 @@ async def list_backups(update: Update, context: Context) -> None:
 # --- restore -------------------------------------------------------------------------------
 
 
+async def _archive_choices(context: Context, session: Session) -> list[Choice]:
+    """Every archive, newest first as /backups lists them: ``time · size · ✅/❌``."""
+    infos = await context.bot_data.services.backups.list_backups(Actor.of_session(session))
+    return [
+        Choice(
+            i.name,
+            f"{i.created_at:%Y-%m-%d %H:%M} · {human_size(i.size)} · "
+            + ("✅" if i.verified else "❌"),
+        )
+        for i in infos
+    ]
+
+
+ARCHIVES = Picker(RESTORE, texts.PICK_RESTORE, texts.PICK_RESTORE_NONE, _archive_choices, True)
+
+
 async def start_restore(update: Update, context: Context) -> int:
     """Check the name, show what the archive holds and ask for a confirmation press."""
     await end_flow(context, RESTORE)
@@ -167,6 +181,8 @@ async def start_restore(update: Update, context: Context) -> int:
     if session is None:
         return END
     args = context.args or []
+    if not args:  # bare: buttons of the backups (bot/pickers.py)
+        return await offer(update, context, ARCHIVES, session)
     if len(args) != 1:
         await message.reply_text(texts.RESTORE_USAGE)
         return END
@@ -279,6 +295,7 @@ async def got_code(update: Update, context: Context) -> int:
         texts.RESTORE_ADMIN_NOTICE.format(
             name=escape(name), time=taken, admin=session.telegram_user_id, safety=safety
         ),
+        RESTORE_DONE,
     )
     # Everyone else the restore logged out learns why from the outbox (core queued it).
     return END
@@ -295,6 +312,7 @@ def register(application: VerzekApplication, admins: AdminOnly) -> None:
             entry="restore",
             entry_callback=start_restore,
             entry_filter=only,
+            extra_entries=[picked(application, ARCHIVES, start_restore, admins.ids)],
             states={
                 CONFIRM: [
                     admins.button(confirmed, pattern=f"^{GO}$"),

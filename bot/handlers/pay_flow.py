@@ -2,7 +2,7 @@
 (buttons of the caller's own open invoices, in pages when many) and then the hash (or a pasted
 tronscan.org link; SPEC §11).
 
-An invoice button carries only an opaque reference (:mod:`bot.pickers`) that is resolved
+An invoice button carries only an opaque reference (:mod:`bot.digest_pickers`) that is resolved
 against the presser's own live session and open invoices at the press, so a button pressed by
 another Telegram account, replayed after a logout or edited by hand picks nothing and gets a
 polite reply; so does any such button pressed outside the flow.
@@ -15,10 +15,10 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
 from bot.context import Context, VerzekApplication
+from bot.digest_pickers import Picker, find, keyboard, pressed_page
 from bot.flow_state import PaymentPick
 from bot.flows import END, TEXT, conversation, end_flow, flow_state, message_of, require_session
 from bot.handlers.payments import pay, submit_and_check
-from bot.pickers import Picker, find, keyboard, pressed_page
 from core.accounts.sessions import Session
 from core.errors import Refusal
 from core.money import format_usdt

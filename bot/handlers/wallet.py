@@ -28,16 +28,24 @@ from bot.flows import (
     take_secret,
 )
 from bot.invite_links import invite_link, share_keyboard
+from bot.pickers import Choice, Picker, offer, picked
 from core.accounts.cooldown import CoolingDown
+from core.accounts.sessions import Session
 from core.errors import Refusal
 from core.money import format_usdt
 from core.safety.service import Halted
 from core.twofactor.service import CodeBlocked
 from core.withdrawals.ports import WithdrawalRecord
-from core.withdrawals.rules import MIN_WITHDRAWAL_MICRO, WithdrawalRefused, mask_address
+from core.withdrawals.rules import (
+    MIN_WITHDRAWAL_MICRO,
+    WithdrawalRefused,
+    mask_address,
+    parse_address,
+    parse_amount,
+)
 
 FLOW = "withdraw"
-CODE = 0
+CODE, AMOUNT, ADDRESS = range(3)
 
 # Errors after which sending another code cannot help: the flow ends.
 _FINAL = (CodeBlocked, Halted, WithdrawalRefused)
@@ -112,10 +120,30 @@ async def show_referral(update: Update, context: Context) -> None:
     )
 
 
+async def _last_address(context: Context, session: Session) -> list[Choice]:
+    """The address of the caller's newest withdrawal, offered as a button when sent bare."""
+    summary = await context.bot_data.services.withdrawals.summary(session.account_id)
+    recent = [w.address for w in summary.recent[:1]]
+    label = texts.WITHDRAW_LAST_ADDRESS_BUTTON
+    return [Choice(address, label.format(address=mask_address(address))) for address in recent]
+
+
+LAST_ADDRESS = Picker("withdraw_address", texts.WITHDRAW_ASK_ADDRESS_LAST, "", _last_address)
+
+
 async def start_withdraw(update: Update, context: Context) -> int:
-    """/withdraw AMOUNT ADDRESS: check everything, then ask for a fresh 2FA code."""
+    """/withdraw AMOUNT ADDRESS: check everything, then ask for a fresh 2FA code. Sent bare,
+    it asks for the amount, then the address."""
     await end_flow(context, FLOW)
     args = context.args or []
+    if not args:
+        session = await require_session(update, context)
+        if session is None:
+            return END
+        flow_state(context, FLOW, WithdrawalFlow).session = session
+        minimum = format_usdt(MIN_WITHDRAWAL_MICRO)
+        await message_of(update).reply_text(texts.WITHDRAW_ASK_AMOUNT.format(minimum=minimum))
+        return AMOUNT
     if len(args) != 2:
         await message_of(update).reply_text(
             texts.WITHDRAW_USAGE.format(minimum=format_usdt(MIN_WITHDRAWAL_MICRO))
@@ -124,8 +152,46 @@ async def start_withdraw(update: Update, context: Context) -> int:
     session = await require_session(update, context)
     if session is None:
         return END
+    return await _prepare(update, context, session, args[0], args[1])
+
+
+async def got_amount(update: Update, context: Context) -> int:
+    """The amount (checked by the same rule as a typed one); ask for the address."""
+    text = (message_of(update).text or "").strip()
     try:
-        draft = await context.bot_data.services.withdrawals.prepare(session, args[0], args[1])
+        amount = parse_amount(text)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
+        return AMOUNT
+    data = flow_state(context, FLOW, WithdrawalFlow)
+    data.amount = text
+    ask = texts.WITHDRAW_ASK_ADDRESS.format(amount=format_usdt(amount))
+    if not await _last_address(context, data.started_session()):
+        await message_of(update).reply_text(ask)
+        return ADDRESS
+    ask = f"{ask}\n\n{texts.WITHDRAW_ASK_ADDRESS_LAST}"
+    await offer(update, context, LAST_ADDRESS, data.started_session(), text=ask)
+    return ADDRESS
+
+
+async def got_address(update: Update, context: Context) -> int:
+    """The address, typed (TRON rules) or the last one's button; then as /withdraw A B."""
+    picked_one = update.callback_query is not None and bool(context.args)
+    text = (context.args or [""])[0] if picked_one else (message_of(update).text or "")
+    try:
+        address = parse_address(text)
+    except Refusal as exc:
+        await message_of(update).reply_text(texts.render(exc))
+        return ADDRESS
+    data = flow_state(context, FLOW, WithdrawalFlow)
+    return await _prepare(update, context, data.started_session(), data.amount, address)
+
+
+async def _prepare(
+    update: Update, context: Context, session: Session, amount: str, address: str
+) -> int:
+    try:
+        draft = await context.bot_data.services.withdrawals.prepare(session, amount, address)
     except CoolingDown as refusal:
         await message_of(update).reply_text(cooldown_text(context, refusal))
         return END
@@ -185,7 +251,14 @@ def register(application: VerzekApplication) -> None:
             name=FLOW,
             entry="withdraw",
             entry_callback=start_withdraw,
-            states={CODE: [MessageHandler(TEXT, got_code)]},
+            states={
+                CODE: [MessageHandler(TEXT, got_code)],
+                AMOUNT: [MessageHandler(TEXT, got_amount)],
+                ADDRESS: [
+                    MessageHandler(TEXT, got_address),
+                    picked(application, LAST_ADDRESS, got_address),
+                ],
+            },
             restart_hint="Start again with /withdraw AMOUNT ADDRESS.",
             secrets={CODE: Secret.CODE},
         )

@@ -15,6 +15,7 @@ from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.handlers.backups import tell_admins
 from bot.jobs.offsite import copy_offsite
+from core.audit.routing_rules import BACKUP_DONE
 from core.authz import SYSTEM
 from core.backups.archive_rules import BackupError, human_size
 from core.backups.service import NIGHTLY
@@ -42,6 +43,8 @@ async def nightly_backup(context: Context) -> None:
         await tell_admins(context, text)
         return
     logger.info("nightly backup %s written (%s)", info.name, human_size(info.size))
+    done = texts.BACKUP_NIGHTLY_DONE.format(name=escape(info.name), size=human_size(info.size))
+    await tell_admins(context, done, BACKUP_DONE)  # routine: silent unless alerts.routing says
     await copy_offsite(context, info.name)  # before local pruning; never raises
     try:
         removed = await backups.prune(SYSTEM)

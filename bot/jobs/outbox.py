@@ -20,8 +20,11 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import texts
+from bot.admin_chat import send_routed
 from bot.audit_views import alert_message, notice_text
 from bot.context import Context, VerzekApplication
+from core.audit.alerts import alert_route
+from core.audit.routing_rules import Mode
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -76,8 +79,12 @@ class OutboxDelivery:
             if not claimed:
                 break
             alert = claimed[0]
+            where = alert_route(alert, services.settings.alerts)  # alerts.routing / .topics
+            if where.mode == Mode.OFF:
+                await services.alerts.muted(alert.id)
+                continue
             try:
-                message = await bot.send_message(chat_id, alert_message(alert))
+                message = await send_routed(bot, chat_id, alert_message(alert), where)
             except RetryAfter as exc:
                 retry_after = _retry_after_seconds(exc)
                 due = await services.alerts.failed(alert, _describe(exc), retry_after)

@@ -6,7 +6,8 @@ alert has its attempt counted and is leased (hidden) for :data:`LEASE`, committe
 message goes out, so a crash mid-send delays an alert but never loses it. Only after Telegram
 accepted a message is the alert marked sent (:meth:`AlertService.delivered`); a failure
 reschedules it with exponential backoff (:func:`backoff`), honouring Telegram's
-``retry_after``. Alerts are never dropped.
+``retry_after``. Alerts are never dropped: one routed "off" (:func:`alert_route`, per rule
+from ``alerts.routing``) is marked done without a message and still shows in /alerts.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from core.audit.ports import AlertRecord, RuleCount
+from core.audit.routing_rules import Route, route
 from core.authz import Actor, AdminRights
 from core.clock import Clock
+from core.config import AlertSettings
 from core.ports import UnitOfWork
 
 LEASE = timedelta(seconds=60)
@@ -33,6 +36,12 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay
+
+
+def alert_route(alert: AlertRecord, settings: AlertSettings) -> Route:
+    """How ``alert`` reaches the admin chat: loud, silent or off, and in which forum topic
+    (:mod:`core.audit.routing_rules` under ``alerts.routing`` and ``alerts.topics``)."""
+    return route(alert.rule, settings.routes)
 
 
 class AlertService:
@@ -58,6 +67,10 @@ class AlertService:
         async with self._uow() as uow:
             await uow.alerts.mark_sent(alert_id, at=self._clock.now(), message_id=message_id)
             await uow.commit()
+
+    async def muted(self, alert_id: int) -> None:
+        """The alert's rule is routed "off": done without a message (kept for /alerts)."""
+        await self.delivered(alert_id, None)
 
     async def failed(
         self, alert: AlertRecord, error: str, retry_after: float | None = None

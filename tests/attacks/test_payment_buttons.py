@@ -9,7 +9,7 @@ presses after the victim logged out, presses Renew twice to take a second invoic
 and pastes links that only look like TronScan's (another host, look-alike digits).
 Defence: an invoice button carries only a keyed digest of (the viewer's session, the invoice)
 that is resolved against the presser's own live session and open invoices at the press
-(bot/pickers.py); a Renew button carries only the reminder's random reference, resolved by
+(bot/digest_pickers.py); a Renew button carries only the reminder's random reference, resolved by
 core against the presser's own account (core/payments/reminders.py), and Renew goes through
 create_invoice, so its hoarding limits hold; a link is read as a hash only when it is exactly
 tronscan.org's (or .io's) transaction page with 64 ASCII hex characters
