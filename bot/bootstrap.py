@@ -38,12 +38,13 @@ from core.clock import Clock, SystemClock
 from core.config import Settings, tolerance_problem
 from core.crypto import EncryptionService
 from core.errors import ConfigError
-from core.payments.chain import TransactionSource
+from core.payments.chain import ChainSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
 from core.payments.wallet import WalletLedger
+from core.payments.watch import PaymentWatch
 from core.ratelimit import RateLimitService
 from core.safety.service import SafetyService
 from core.services import Services
@@ -132,7 +133,7 @@ async def bootstrap(
     settings: Settings,
     clock: Clock | None = None,
     *,
-    chain: TransactionSource | None = None,
+    chain: ChainSource | None = None,
     passwords: PasswordService | None = None,
     rate_limit_storage: Storage | None = None,
 ) -> Services:
@@ -214,6 +215,7 @@ async def bootstrap(
         apikeys=ApiKeyService(uow, audit, clock, crypto, accounts, twofactor, safety),
         backups=ops.backups,
         payments=payments,
+        payment_watch=PaymentWatch(uow, audit, clock, settings.payments, chain, payments),
         licenses=licenses,
         payment_screen=PaymentScreen(uow, clock, crypto),
         reminders=ReminderService(uow, clock, licenses),

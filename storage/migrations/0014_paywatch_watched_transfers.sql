@@ -1,0 +1,35 @@
+-- Finding payments without a hash (issue 17, SPEC §7): the bot reads TronScan's list of USDT
+-- transfers to the receive address and matches them to invoices by their unique amount.
+-- watch_cursor: how far that list has been read completely, per address (block time, ms), so
+-- a round reads only a little behind it. watched_transfers: each transaction hash seen there,
+-- once, with what became of it (retry: fits an invoice, still to confirm; matched: a payment
+-- holds it; known: a decided payment held it already; unmatched: no invoice takes it, listed
+-- in the admins' hourly digest, alerted_at set once it was).
+
+CREATE TABLE watch_cursor (
+    receive_address  TEXT    PRIMARY KEY,
+    last_block_ms    INTEGER NOT NULL,
+    updated_at       TEXT    NOT NULL
+);
+
+CREATE TABLE watched_transfers (
+    tx_hash           TEXT    PRIMARY KEY CHECK (length(tx_hash) = 64),
+    to_address        TEXT    NOT NULL,
+    contract_address  TEXT    NOT NULL,
+    amount_micro      INTEGER,                      -- NULL: the list gave no whole number
+    block_ms          INTEGER NOT NULL,
+    seen_at           TEXT    NOT NULL,
+    state             TEXT    NOT NULL
+                      CHECK (state IN ('retry', 'matched', 'known', 'unmatched')),
+    reason            TEXT    NOT NULL DEFAULT '',
+    invoice_id        INTEGER REFERENCES invoices (id),
+    payment_id        INTEGER REFERENCES payments (id),
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    alerted_at        TEXT
+);
+
+CREATE INDEX watched_transfers_retry ON watched_transfers (attempts, seen_at)
+    WHERE state = 'retry';
+CREATE INDEX watched_transfers_unalerted ON watched_transfers (seen_at)
+    WHERE state = 'unmatched' AND alerted_at IS NULL;
+CREATE INDEX invoices_by_address_time ON invoices (receive_address, expires_at);
