@@ -88,7 +88,8 @@ class FakeTronscan:
     block time is in the asked window, newest first, paged by ``start``/``limit``, whatever
     their payee or token (a test decides what TronScan puts in the list); ``listing_failures``
     and ``listing_always`` fail those requests the same way ("odd_json": a page whose rows
-    lack their ``hash``). ``listings`` are the requests made for lists.
+    lack their ``hash``; "ok": this request answers normally). ``listings`` are the requests
+    made for lists.
     """
 
     def __init__(self) -> None:
@@ -111,7 +112,7 @@ class FakeTronscan:
         if failure == "odd_json":
             rows = [{k: v for k, v in row.items() if k != "hash"} for row in self.incoming]
             return httpx.Response(200, json={"page_size": len(rows), "code": 200, "data": rows})
-        if failure is not None:
+        if failure is not None and failure != "ok":
             return self._failure(request, failure)
         params = request.url.params
         since, until = int(params["start_timestamp"]), int(params["end_timestamp"])
