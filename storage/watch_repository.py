@@ -141,15 +141,17 @@ class SqliteWatchRepository:
             [(stored_time(at), tx_hash) for tx_hash in tx_hashes],
         )
 
-    async def candidates(self, address: str, at: datetime) -> list[WatchCandidate]:
-        """Invoices for ``address`` created at or before ``at`` and expiring after it."""
+    async def candidates(
+        self, address: str, *, since: datetime, until: datetime
+    ) -> list[WatchCandidate]:
+        """Invoices for ``address`` alive at some time between ``since`` and ``until``."""
         columns = ", ".join(f"i.{c.strip()}" for c in _INVOICE_COLUMNS.split(","))
         async with self._conn.execute(
             f"SELECT {columns}, COALESCE(i.telegram_user_id, u.registered_telegram_user_id)"  # noqa: S608
             " FROM invoices i JOIN users u ON u.id = i.account_id"
             " WHERE i.receive_address = ? AND i.expires_at > ? AND i.created_at <= ?"
             " ORDER BY i.id",
-            (address, stored_time(at), stored_time(at)),
+            (address, stored_time(since), stored_time(until)),
         ) as cur:
             rows = await cur.fetchall()
         return [WatchCandidate(_invoice(row), row[11]) for row in rows]

@@ -40,12 +40,13 @@ from core.payments.checking import PaymentChecker
 from core.payments.ports import PaymentStatus
 from core.payments.refusals import InvoiceHasPending, TxAlreadySent, TxAlreadyUsed, TxBeingChecked
 from core.payments.rules import CheckNote, CheckReport, Outcome, evaluate
-from core.payments.watch_ports import WatchedTransferRecord, WatchState
+from core.payments.watch_ports import WatchCandidate, WatchedTransferRecord, WatchState
 from core.payments.watch_rules import (
     DIGEST_EVERY,
     DIGEST_LIMIT,
     DIGEST_RULE,
     MAX_PAGES,
+    NEARBY,
     PAGE_SIZE,
     RETRY_FOR,
     RETRY_LIMIT,
@@ -178,7 +179,7 @@ class PaymentWatch:
             address=address,
             usdt_contract=self._settings.usdt_contract,
             tolerance_micro=self._settings.amount_tolerance_micro,
-            candidates=await uow.watch.candidates(address, block_time(row.block_ms)),
+            candidates=await self._near(uow, address, row.block_ms),
         )
         state, reason = WatchState.RETRY, ""
         if holder is not None and holder.status is PaymentStatus.APPROVED:
@@ -197,6 +198,12 @@ class PaymentWatch:
             invoice_id=found.candidate.invoice.id if found.candidate else None,
             payment_id=holder.id if state is WatchState.KNOWN and holder else None,
         )
+
+    @staticmethod
+    async def _near(uow: UnitOfWork, address: str, block_ms: int) -> list[WatchCandidate]:
+        """Invoices alive near a block time: the rules weigh their exact lifetime."""
+        at = block_time(block_ms)
+        return await uow.watch.candidates(address, since=at - NEARBY, until=at + NEARBY)
 
     # --- 2. confirming -------------------------------------------------------------------
 
@@ -239,7 +246,7 @@ class PaymentWatch:
     async def _confirm(self, address: str, row: WatchedTransferRecord) -> WatchNews | None:
         now = self._clock.now()
         async with self._uow(read_only=True) as uow:
-            candidates = await uow.watch.candidates(address, block_time(row.block_ms))
+            candidates = await self._near(uow, address, row.block_ms)
         candidate = next((c for c in candidates if c.invoice.id == row.invoice_id), None)
         if candidate is None or candidate.telegram_user_id is None:
             await self._settle(row, WatchState.UNMATCHED, Unmatched.REFUSED)

@@ -92,7 +92,10 @@ class WatchRepository(Protocol):
         """The admins were told about these transfers."""
         ...
 
-    async def candidates(self, address: str, at: datetime) -> list[WatchCandidate]:
-        """Invoices for ``address`` created at or before ``at`` and expiring after it, whatever
-        their status now (open, paid or expired)."""
+    async def candidates(
+        self, address: str, *, since: datetime, until: datetime
+    ) -> list[WatchCandidate]:
+        """Invoices for ``address`` alive at some time between ``since`` and ``until``
+        (created at or before ``until``, expiring after ``since``), whatever their status now
+        (open, paid or expired)."""
         ...

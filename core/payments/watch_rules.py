@@ -26,6 +26,7 @@ OVERLAP = timedelta(minutes=10)  # re-read behind the cursor: TronScan may index
 FIRST_LOOKBACK = timedelta(hours=24)  # the very first round reads this far back
 RETRY_FOR = timedelta(hours=24)  # a matched transfer still unconfirmed after this: unmatched
 RETRY_LIMIT = 20  # matched transfers confirmed per round
+NEARBY = timedelta(days=1)  # invoices this close to a transfer's time are weighed against it
 DUST_MICRO = 1_000_000  # below 1 USDT a transfer that fits no invoice is called dust
 DIGEST_EVERY = timedelta(hours=1)
 DIGEST_LIMIT = 50  # transfers named in one digest; more are counted
