@@ -35,6 +35,7 @@ from tests.support.fake_tronscan import (
 )
 from tests.support.harness import BotHarness
 from tests.support.payment_steps import invoice_for, payer, said
+from tests.support.services import build_services
 from tests.support.steps import db_rows
 from tests.support.watch_steps import cursor, recheck_round, watch_round, watched
 
@@ -336,3 +337,27 @@ async def test_a_payer_who_sent_pay_first_gets_no_second_payment_nor_message(
     assert await watched(bot) == [(SUCCESS_HASH[:8], "matched", "", 1)]
     assert await db_rows(bot, "SELECT COUNT(*) FROM payments") == [(1,)]
     assert len(bot.texts(user.id)) == before
+
+
+@pay
+async def test_the_simulated_chain_is_watched_like_the_real_one(
+    settings: Settings, clock: FakeClock
+) -> None:
+    chain = SimulatedTronscan(clock)
+    services = await build_services(settings, clock, chain=chain.client(settings.tronscan))
+    bot = BotHarness(settings, services)
+    await bot.start()
+    try:
+        user = await payer(bot, 2, "shell@example.com")
+        await invoice_for(bot, user)
+        chain.pay(RECEIVE_ADDRESS, 29_000_000)
+        clock.advance(seconds=30)
+        await watch_round(bot)
+        assert "29.00 USDT, 0/19 confirmations" in await said(bot, user, "seen on the TRON")
+        chain.confirm()
+        await recheck_round(bot)
+        assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "confirmed")
+    finally:
+        await bot.stop()
+        await services.aclose()
+        await chain.aclose()
