@@ -26,6 +26,7 @@ import json
 import pytest
 
 from core.clock import FakeClock
+from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.fake_tronscan import (
     FAKE_USDT,
     SUCCESS_HASH,
@@ -323,3 +324,26 @@ async def test_unmatched_transfers_fold_into_one_alert_an_hour(
     unalerted = "SELECT COUNT(*) FROM watched_transfers WHERE alerted_at IS NULL"
     assert await db_rows(bot, unalerted) == [(0,)]
     await _nothing_paid(bot)
+
+
+@pytest.mark.quick_jobs
+async def test_the_admin_chat_reads_one_message_for_many_unmatched_transfers(
+    bot: BotHarness, fake: FakeTronscan, clock: FakeClock
+) -> None:
+    victim = await payer(bot, 2, VICTIM)
+    await invoice_for(bot, victim)
+    fake.incoming += [
+        incoming(tx_hash=_h(n), amount=str(n), block_ms=TX_TIME_MS + n) for n in range(1, 31)
+    ]
+    fake.incoming.append(incoming(tx_hash=_h(40), token=FAKE_USDT, block_ms=TX_TIME_MS + 40))
+    clock.advance(minutes=30)
+    await watch_round(bot)
+    title = "Transfers to the receive address that pay no invoice"
+    alert = await bot.wait_for(
+        lambda: next((t for t in bot.texts(ADMIN_CHAT_ID) if title in t), None)
+    )
+    assert "transfers: 31" in alert and "dust 30, not_usdt 1" in alert
+    assert "0.000001" in alert and "01010101…" in alert
+    await asyncio.sleep(0.3)  # the outbox ran several times meanwhile
+    assert sum(title in t for t in bot.texts(ADMIN_CHAT_ID)) == 1
+    assert "<" not in alert  # the evidence arrives as text, never as markup
