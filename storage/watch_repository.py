@@ -7,7 +7,12 @@ from typing import Any
 
 import aiosqlite
 
-from core.payments.watch_ports import WatchCandidate, WatchedTransferRecord, WatchState
+from core.payments.watch_ports import (
+    WatchCandidate,
+    WatchCursor,
+    WatchedTransferRecord,
+    WatchState,
+)
 from storage.columns import read_time, read_time_or_none, stored_time
 from storage.payments_repository import _INVOICE_COLUMNS, _invoice
 
@@ -40,22 +45,33 @@ class SqliteWatchRepository:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def cursor(self, address: str) -> int | None:
-        """The newest block time (ms) read completely for ``address``, if any."""
+    async def cursor(self, address: str) -> WatchCursor | None:
+        """How far the list of ``address`` was read, if at all."""
         async with self._conn.execute(
-            "SELECT last_block_ms FROM watch_cursor WHERE receive_address = ?", (address,)
+            "SELECT read_to_ms, backlog_end_ms, backlog_top_ms FROM watch_cursor"
+            " WHERE receive_address = ?",
+            (address,),
         ) as cur:
             row = await cur.fetchone()
-        return int(row[0]) if row else None
+        if row is None:
+            return None
+        return WatchCursor(int(row[0]), row[1], row[2])
 
-    async def advance_cursor(self, address: str, block_ms: int, *, at: datetime) -> None:
-        """Remember ``block_ms`` as read for ``address`` (never moves it back)."""
+    async def put_cursor(self, address: str, cursor: WatchCursor, *, at: datetime) -> None:
+        """Remember how far the list of ``address`` was read."""
         await self._conn.execute(
-            "INSERT INTO watch_cursor (receive_address, last_block_ms, updated_at)"
-            " VALUES (?, ?, ?) ON CONFLICT (receive_address) DO UPDATE SET"
-            " last_block_ms = MAX(last_block_ms, excluded.last_block_ms),"
-            " updated_at = excluded.updated_at",
-            (address, block_ms, stored_time(at)),
+            "INSERT INTO watch_cursor"
+            " (receive_address, read_to_ms, backlog_end_ms, backlog_top_ms, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (receive_address) DO UPDATE SET"
+            " read_to_ms = excluded.read_to_ms, backlog_end_ms = excluded.backlog_end_ms,"
+            " backlog_top_ms = excluded.backlog_top_ms, updated_at = excluded.updated_at",
+            (
+                address,
+                cursor.read_to_ms,
+                cursor.backlog_end_ms,
+                cursor.backlog_top_ms,
+                stored_time(at),
+            ),
         )
 
     async def add(self, record: WatchedTransferRecord) -> bool:

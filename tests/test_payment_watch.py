@@ -18,8 +18,21 @@ from core.config import Secret, Settings, TronscanSettings, load_settings
 from core.payments.chain import UnexpectedAnswerError
 from core.payments.ports import InvoiceRecord, InvoiceStatus
 from core.payments.rules import epoch_ms
-from core.payments.watch_ports import WatchCandidate, WatchedTransferRecord, WatchState
-from core.payments.watch_rules import FIRST_LOOKBACK, OVERLAP, Unmatched, digest, match, window
+from core.payments.watch_ports import (
+    WatchCandidate,
+    WatchCursor,
+    WatchedTransferRecord,
+    WatchState,
+)
+from core.payments.watch_rules import (
+    FIRST_LOOKBACK,
+    OVERLAP,
+    Unmatched,
+    digest,
+    match,
+    next_cursor,
+    window,
+)
 from tests.support.fake_tronscan import (
     API_KEY,
     FAKE_USDT,
@@ -230,10 +243,37 @@ def test_amount_and_time_decide_the_match(
 def test_the_window_reads_a_little_behind_the_cursor() -> None:
     now = CREATED + timedelta(hours=1)
     first = window(None, now)
-    assert first.end_ms == epoch_ms(now)
-    assert first.start_ms == epoch_ms(now - FIRST_LOOKBACK)
-    later = window(epoch_ms(CREATED), now)
-    assert later.start_ms == epoch_ms(CREATED - OVERLAP)
+    assert (first.start_ms, first.end_ms) == (epoch_ms(now - FIRST_LOOKBACK), epoch_ms(now))
+    later = window(WatchCursor(epoch_ms(CREATED)), now)
+    assert (later.start_ms, later.end_ms) == (epoch_ms(CREATED - OVERLAP), epoch_ms(now))
+    backlog = window(WatchCursor(epoch_ms(CREATED), backlog_end_ms=epoch_ms(CREATED) + 5), now)
+    assert (backlog.start_ms, backlog.end_ms) == (
+        epoch_ms(CREATED - OVERLAP),
+        epoch_ms(CREATED) + 5,
+    )
+
+
+def test_the_cursor_moves_only_over_what_was_read() -> None:
+    start = WatchCursor(1_000_000_000)
+    span = window(start, CREATED)
+    times = [span.end_ms - 10, span.end_ms - 20, span.end_ms + 99_999]  # one row off the window
+    read = next_cursor(start, span, times, complete=True, capped=False)
+    assert read == WatchCursor(span.end_ms)
+    assert next_cursor(start, span, times, complete=False, capped=False) is start  # failed
+    capped = next_cursor(start, span, times, complete=False, capped=True)
+    assert capped == WatchCursor(start.read_to_ms, span.end_ms - 20, span.end_ms)
+    older = window(capped, CREATED + timedelta(minutes=5))  # the older part, up to the top
+    assert (older.start_ms, older.end_ms) == (span.start_ms, span.end_ms - 20)
+    deeper = next_cursor(capped, older, [older.end_ms - 5], complete=False, capped=True)
+    assert deeper == WatchCursor(start.read_to_ms, older.end_ms - 5, span.end_ms)
+    assert next_cursor(deeper, older, [], complete=True, capped=False) == WatchCursor(
+        span.end_ms
+    )  # every part read: read up to the first window's end
+    assert next_cursor(None, span, times, complete=False, capped=False) is None
+    first = window(None, CREATED)
+    assert next_cursor(None, first, times, complete=False, capped=True) == WatchCursor(
+        first.start_ms + OVERLAP // timedelta(milliseconds=1), span.end_ms - 20, first.end_ms
+    )
 
 
 def test_the_digest_names_amounts_short_hashes_and_reasons() -> None:
@@ -290,7 +330,7 @@ async def test_a_payer_who_never_sends_pay_is_told_seen_and_then_approved(
     assert "Payment #1 for invoice #1 seen on the TRON chain: 29.00 USDT, 5/19" in seen
     assert await db_rows(bot, "SELECT id, invoice_id, status FROM payments") == [(1, 1, "pending")]
     assert await watched(bot) == [(SUCCESS_HASH[:8], "matched", "", 1)]
-    assert await cursor(bot) == TX_TIME_MS
+    assert await cursor(bot) == epoch_ms(clock.now())  # read up to the round's time
 
     await watch_round(bot)  # the same transfer again: nothing new, nothing said twice
     fake.add(success(confirmations=25))

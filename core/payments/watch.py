@@ -7,8 +7,11 @@ Each round (:meth:`PaymentWatch.tick`, the bot's job every ``payments.watch_seco
    seen before is recorded once (``watched_transfers``, keyed by hash) with what the pure
    rules (:func:`core.payments.watch_rules.match`) make of it: it fits one invoice by its
    unique amount and time (``retry``), or no invoice takes it (``unmatched``). The cursor
-   moves only after the whole window was read; a failed page (TronScan down, throttled, an
-   odd answer) leaves it where it was, so the next round reads those transfers again.
+   moves to the window's end only after the whole window was read; a failed page (TronScan
+   down, throttled, an odd answer) leaves it where it was, so the next round reads those
+   transfers again; a window with more transfers than a round reads is read down to its
+   oldest row read, and the next rounds read the older part
+   (:func:`core.payments.watch_rules.next_cursor`).
 2. **Confirm** each matched transfer with the transaction's own record
    (``/api/transaction-info``) under the same rules as ``/pay``
    (:func:`core.payments.rules.evaluate`), then create its payment through the very
@@ -40,7 +43,12 @@ from core.payments.checking import PaymentChecker
 from core.payments.ports import PaymentStatus
 from core.payments.refusals import InvoiceHasPending, TxAlreadySent, TxAlreadyUsed, TxBeingChecked
 from core.payments.rules import CheckNote, CheckReport, Outcome, evaluate
-from core.payments.watch_ports import WatchCandidate, WatchedTransferRecord, WatchState
+from core.payments.watch_ports import (
+    WatchCandidate,
+    WatchCursor,
+    WatchedTransferRecord,
+    WatchState,
+)
 from core.payments.watch_rules import (
     DIGEST_EVERY,
     DIGEST_LIMIT,
@@ -54,6 +62,7 @@ from core.payments.watch_rules import (
     Window,
     digest,
     match,
+    next_cursor,
     window,
 )
 from core.ports import UnitOfWork
@@ -132,11 +141,15 @@ class PaymentWatch:
         async with self._uow(read_only=True) as uow:
             cursor = await uow.watch.cursor(address)
         span = window(cursor, self._clock.now())
-        rows, complete = await self._pages(address, span)
-        new = await self._record(address, rows, advance=complete)
+        rows, complete, capped = await self._pages(address, span)
+        moved = next_cursor(
+            cursor, span, [row.block_ms for row in rows], complete=complete, capped=capped
+        )
+        new = await self._record(address, rows, None if moved == cursor else moved)
         return ReadResult(len(rows), new, complete)
 
-    async def _pages(self, address: str, span: Window) -> tuple[list[IncomingTransfer], bool]:
+    async def _pages(self, address: str, span: Window) -> tuple[list[IncomingTransfer], bool, bool]:
+        """The rows of ``span``; whether all were read; whether a round's pages ran out."""
         rows: list[IncomingTransfer] = []
         for page in range(MAX_PAGES):
             try:
@@ -150,14 +163,16 @@ class PaymentWatch:
                 )
             except ChainUnavailableError as exc:
                 logger.warning("reading incoming transfers stopped at page %d: %s", page + 1, exc)
-                return rows, False
+                return rows, False, False
             rows.extend(got)
             if len(got) < PAGE_SIZE:
-                return rows, True
+                return rows, True, False
         logger.warning("more than %d incoming transfers in one window", MAX_PAGES * PAGE_SIZE)
-        return rows, False
+        return rows, False, True
 
-    async def _record(self, address: str, rows: list[IncomingTransfer], *, advance: bool) -> int:
+    async def _record(
+        self, address: str, rows: list[IncomingTransfer], cursor: WatchCursor | None
+    ) -> int:
         now = self._clock.now()
         new = 0
         async with self._uow() as uow:
@@ -165,8 +180,8 @@ class PaymentWatch:
                 if await uow.watch.get(row.hash) is not None:
                     continue  # read before (the overlap, or listed twice)
                 new += await uow.watch.add(await self._verdict(uow, address, row, now))
-            if advance and rows:
-                await uow.watch.advance_cursor(address, max(row.block_ms for row in rows), at=now)
+            if cursor is not None:
+                await uow.watch.put_cursor(address, cursor, at=now)
             await uow.commit()
         return new
 

@@ -38,6 +38,17 @@ class WatchedTransferRecord:
 
 
 @dataclass(frozen=True)
+class WatchCursor:
+    """How far the list of an address's transfers was read: every transfer with a block time
+    up to ``read_to_ms``. A window up to ``backlog_top_ms`` held more transfers than one round
+    reads: those after ``backlog_end_ms`` are read, the ones up to it are still to read."""
+
+    read_to_ms: int
+    backlog_end_ms: int | None = None
+    backlog_top_ms: int | None = None
+
+
+@dataclass(frozen=True)
 class WatchCandidate:
     """An invoice that a transfer made at some time could pay, and who asked for it."""
 
@@ -48,12 +59,12 @@ class WatchCandidate:
 class WatchRepository(Protocol):
     """The transfers seen at receive addresses and how far the list has been read."""
 
-    async def cursor(self, address: str) -> int | None:
-        """The newest block time (ms) read completely for ``address``, if any."""
+    async def cursor(self, address: str) -> WatchCursor | None:
+        """How far the list of ``address`` was read, if at all."""
         ...
 
-    async def advance_cursor(self, address: str, block_ms: int, *, at: datetime) -> None:
-        """Remember ``block_ms`` as read for ``address`` (never moves it back)."""
+    async def put_cursor(self, address: str, cursor: WatchCursor, *, at: datetime) -> None:
+        """Remember how far the list of ``address`` was read."""
         ...
 
     async def add(self, record: WatchedTransferRecord) -> bool:

@@ -18,7 +18,7 @@ from core.money import format_usdt
 from core.payments.chain import IncomingTransfer
 from core.payments.ports import InvoiceRecord
 from core.payments.rules import epoch_ms
-from core.payments.watch_ports import WatchCandidate, WatchedTransferRecord
+from core.payments.watch_ports import WatchCandidate, WatchCursor, WatchedTransferRecord
 
 PAGE_SIZE = 50  # rows per request (TronScan's own default page)
 MAX_PAGES = 20  # per round: 1,000 transfers in one window before a round gives up
@@ -109,14 +109,44 @@ class Window:
     end_ms: int
 
 
-def window(cursor_ms: int | None, now: datetime) -> Window:
+def window(cursor: WatchCursor | None, now: datetime) -> Window:
     """From a little before the cursor (TronScan may index a block late; transfers read
-    twice are recognised by their hash) up to now; the first round reads a day back."""
-    end_ms = epoch_ms(now)
-    if cursor_ms is None:
-        return Window(end_ms - FIRST_LOOKBACK // timedelta(milliseconds=1), end_ms)
-    start_ms = cursor_ms - OVERLAP // timedelta(milliseconds=1)
-    return Window(min(start_ms, end_ms), end_ms)
+    twice are recognised by their hash) up to now, or up to the backlog's end while one is
+    left; the first round reads a day back."""
+    now_ms = epoch_ms(now)
+    if cursor is None:
+        return Window(now_ms - _ms(FIRST_LOOKBACK), now_ms)
+    end_ms = now_ms if cursor.backlog_end_ms is None else min(cursor.backlog_end_ms, now_ms)
+    return Window(min(cursor.read_to_ms - _ms(OVERLAP), end_ms), end_ms)
+
+
+def next_cursor(
+    cursor: WatchCursor | None,
+    span: Window,
+    block_times: Sequence[int],
+    *,
+    complete: bool,
+    capped: bool,
+) -> WatchCursor | None:
+    """Where the next round reads from, after reading ``span`` (``block_times``: the rows
+    read). A window read whole is read up to its end, or, when it was the last older part of
+    a window too full for one round, up to that window's end (its top). One that held more
+    rows than a round reads (``capped``, newest first) is read down to its oldest row read:
+    the next rounds read the rest, up to there. A round that failed changes nothing, so
+    nothing unread is ever skipped."""
+    backlog_top = cursor.backlog_top_ms if cursor is not None else None
+    if complete:
+        return WatchCursor(backlog_top if backlog_top is not None else span.end_ms)
+    inside = [t for t in block_times if span.start_ms <= t <= span.end_ms]
+    if not capped or not inside:
+        return cursor
+    read_to = cursor.read_to_ms if cursor is not None else span.start_ms + _ms(OVERLAP)
+    top = backlog_top if backlog_top is not None else span.end_ms
+    return WatchCursor(read_to, backlog_end_ms=min(inside), backlog_top_ms=top)
+
+
+def _ms(span: timedelta) -> int:
+    return span // timedelta(milliseconds=1)
 
 
 def short_hash(tx_hash: str) -> str:

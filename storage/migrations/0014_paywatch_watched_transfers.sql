@@ -1,14 +1,18 @@
 -- Finding payments without a hash (issue 17, SPEC §7): the bot reads TronScan's list of USDT
 -- transfers to the receive address and matches them to invoices by their unique amount.
--- watch_cursor: how far that list has been read completely, per address (block time, ms), so
--- a round reads only a little behind it. watched_transfers: each transaction hash seen there,
+-- watch_cursor: how far that list has been read completely, per address (read_to_ms, a block
+-- time in ms), so a round reads only a little behind it. While a window held more transfers
+-- than one round reads (newest first), backlog_end_ms is how far down it was read and
+-- backlog_top_ms its end: the next rounds read the older part, then read_to_ms = the top. watched_transfers: each transaction hash seen there,
 -- once, with what became of it (retry: fits an invoice, still to confirm; matched: a payment
 -- holds it; known: a decided payment held it already; unmatched: no invoice takes it, listed
 -- in the admins' hourly digest, alerted_at set once it was).
 
 CREATE TABLE watch_cursor (
     receive_address  TEXT    PRIMARY KEY,
-    last_block_ms    INTEGER NOT NULL,
+    read_to_ms       INTEGER NOT NULL,
+    backlog_end_ms   INTEGER,
+    backlog_top_ms   INTEGER,
     updated_at       TEXT    NOT NULL
 );
 

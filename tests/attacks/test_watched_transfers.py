@@ -26,6 +26,7 @@ import json
 import pytest
 
 from core.clock import FakeClock
+from core.payments.rules import epoch_ms
 from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.fake_tronscan import (
     FAKE_USDT,
@@ -201,11 +202,14 @@ async def test_the_same_transfer_listed_twice_across_two_polls_pays_once_and_say
     await invoice_for(bot, victim)
     fake.add(success(confirmations=3))
     fake.incoming += [incoming(confirmed=0), incoming(confirmed=0)]  # twice in one page too
-    clock.advance(minutes=30)
+    clock.advance(minutes=25)
     await watch_round(bot)
     fake.incoming = [incoming(confirmed=1)]  # the next poll lists it again, now confirmed
     clock.advance(seconds=30)
+    listed = len(fake.listings)
     await watch_round(bot)
+    assert len(fake.listings) == listed + 1
+    assert int(fake.listings[-1].url.params["start_timestamp"]) <= TX_TIME_MS  # listed again
     assert await db_rows(bot, "SELECT COUNT(*) FROM payments") == [(1,)]
     assert sum("seen on the TRON chain" in t for t in bot.texts(victim.id)) == 1
     assert await watched(bot) == [(SUCCESS_HASH[:8], "matched", "", 1)]
@@ -231,7 +235,7 @@ async def test_a_poll_that_fails_loses_nothing_and_keeps_the_cursor(
     clock.advance(seconds=30)
     await watch_round(bot)
     assert "confirmed: 29.00 USDT" in await said(bot, victim, "confirmed")
-    assert await cursor(bot) == TX_TIME_MS
+    assert await cursor(bot) == epoch_ms(clock.now())
 
 
 async def test_a_read_that_fails_on_its_second_page_keeps_the_cursor_behind_the_unread(
@@ -254,10 +258,40 @@ async def test_a_read_that_fails_on_its_second_page_keeps_the_cursor_behind_the_
 
     await watch_round(bot)
     assert "confirmed: 29.00 USDT" in await said(bot, victim, "confirmed")
-    assert await cursor(bot) == TX_TIME_MS + 1049
+    assert await cursor(bot) == epoch_ms(clock.now())
     assert len(await watched(bot)) == 51
     [evidence] = await unmatched_alerts(bot)  # fifty dust transfers: one alert
     assert json.loads(evidence)["transfers"] == 50
+
+
+async def test_a_window_with_more_transfers_than_a_round_reads_is_read_to_its_oldest(
+    bot: BotHarness, fake: FakeTronscan, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flooding the address with dust so the payer's transfer sits past what one round reads
+    (newest first) only delays it: the next rounds read the older part of the window."""
+    monkeypatch.setattr("core.payments.watch.MAX_PAGES", 1)  # one page of 50 rows a round
+    victim = await payer(bot, 2, VICTIM)
+    await invoice_for(bot, victim)
+    fake.add(success())
+    fake.incoming.append(incoming())  # the oldest row
+    for n in range(120):  # newer dust, 120 rows: three pages
+        fake.incoming.append(
+            incoming(tx_hash=tx_hash(100 + n), amount="1", block_ms=TX_TIME_MS + 1000 + n)
+        )
+    clock.advance(minutes=30)
+    for expected in (50, 99):  # each backlog window re-reads its oldest row (recognised)
+        await watch_round(bot)
+        assert len(await watched(bot)) == expected
+        assert await cursor(bot) is not None
+        await _nothing_paid(bot)
+    await watch_round(bot)  # the rest, down to the payer's transfer
+    assert "confirmed: 29.00 USDT" in await said(bot, victim, "confirmed")
+    assert len(await watched(bot)) == 121
+    assert await cursor(bot) == epoch_ms(clock.now())  # the first window's end: all read
+    clock.advance(seconds=30)
+    fake.incoming = fake.incoming[-10:]  # older rows leave the list window
+    await watch_round(bot)  # back to reading up to now, in one page
+    assert await cursor(bot) == epoch_ms(clock.now())
 
 
 async def test_transaction_info_unreachable_keeps_the_match_for_the_next_round(
@@ -306,7 +340,8 @@ async def test_unmatched_transfers_fold_into_one_alert_an_hour(
     }
     for n in range(6, 16):  # ten more within the hour: no alert for any of them yet
         clock.advance(minutes=5)
-        fake.incoming.append(incoming(tx_hash=_h(n), amount="2", block_ms=TX_TIME_MS + n))
+        now_ms = epoch_ms(clock.now())
+        fake.incoming.append(incoming(tx_hash=_h(n), amount="2", block_ms=now_ms - 1000))
         await watch_round(bot)
     assert len(await unmatched_alerts(bot)) == 1
     clock.advance(minutes=15)  # the hour is over: one alert lists all ten
@@ -315,7 +350,7 @@ async def test_unmatched_transfers_fold_into_one_alert_an_hour(
     assert second["transfers"] == 10
     assert second["hashes"] == [_h(n)[:8] + "…" for n in range(6, 16)]
     clock.advance(minutes=10)
-    fake.incoming.append(incoming(tx_hash=_h(16), amount="3", block_ms=TX_TIME_MS + 16))
+    fake.incoming.append(incoming(tx_hash=_h(16), amount="3", block_ms=epoch_ms(clock.now())))
     await watch_round(bot)
     assert len(await unmatched_alerts(bot)) == 2  # the next one waits for its hour
     clock.advance(hours=1)

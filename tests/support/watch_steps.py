@@ -45,8 +45,8 @@ async def watched(bot: BotHarness) -> list[tuple[str, str, str, int | None]]:
 
 
 async def cursor(bot: BotHarness) -> int | None:
-    """The watch cursor (newest block time read completely), if any."""
-    rows = await db_rows(bot, "SELECT last_block_ms FROM watch_cursor")
+    """The watch cursor (block time up to which the list was read whole), if any."""
+    rows = await db_rows(bot, "SELECT read_to_ms FROM watch_cursor")
     return int(rows[0][0]) if rows else None
 
 
