@@ -20,6 +20,7 @@ from core.accounts.sessions import SessionService
 from core.adapters.captcha_image import CaptchaService
 from core.adapters.passwords import PasswordService
 from core.adapters.ratelimit_storage import MemoryWindows, open_storage
+from core.adapters.trongrid import TrongridSource
 from core.adapters.tronscan import TronscanClient
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
@@ -38,7 +39,8 @@ from core.clock import Clock, SystemClock
 from core.config import Settings, tolerance_problem
 from core.crypto import EncryptionService
 from core.errors import ConfigError
-from core.payments.chain import ChainSource
+from core.payments.agreement import AgreeingSource
+from core.payments.chain import ChainSource, TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
@@ -134,14 +136,16 @@ async def bootstrap(
     clock: Clock | None = None,
     *,
     chain: ChainSource | None = None,
+    second_chain: TransactionSource | None = None,
     passwords: PasswordService | None = None,
     rate_limit_storage: Storage | None = None,
 ) -> Services:
     """Check the key, open and migrate the database, wire the services.
 
     Every part may be replaced: ``clock``; ``chain`` replaces the TronScan client (tests pass
-    one over a fake transport); ``passwords`` the password hasher (tests pass a cheap one);
-    ``rate_limit_storage`` the limiter's storage (no Redis is asked for then).
+    one over a fake transport), ``second_chain`` the TronGrid one (used only with
+    ``payments.second_source = "trongrid"``); ``passwords`` the password hasher (tests pass a
+    cheap one); ``rate_limit_storage`` the limiter's storage (no Redis is asked for then).
     """
     clock = clock or SystemClock()
     crypto = encryption(settings)  # refuses a missing/malformed key first
@@ -182,6 +186,11 @@ async def bootstrap(
     if chain is None:
         http = httpx.AsyncClient()
         chain = TronscanClient(http, settings.tronscan)
+    if settings.payments.second_source == "trongrid":  # both must agree before approval
+        if second_chain is None:
+            http = http or httpx.AsyncClient()
+            second_chain = TrongridSource(http, settings.trongrid)
+        chain = AgreeingSource(chain, second_chain)
     ledger = WalletLedger(crypto)
     payments = PaymentService(
         uow,
