@@ -20,7 +20,7 @@ API_KEY = "trongrid-key-0123456789abcdef"
 
 
 def _topic(address: str) -> str:
-    return to_hex_address(address)[2:].rjust(64, "0")
+    return str(to_hex_address(address))[2:].rjust(64, "0")
 
 
 def solid_info(
