@@ -20,7 +20,6 @@ from core.accounts.sessions import SessionService
 from core.adapters.captcha_image import CaptchaService
 from core.adapters.passwords import PasswordService
 from core.adapters.ratelimit_storage import MemoryWindows, open_storage
-from core.adapters.trongrid import TrongridSource
 from core.adapters.tronscan import TronscanClient
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
@@ -143,8 +142,9 @@ async def bootstrap(
     """Check the key, open and migrate the database, wire the services.
 
     Every part may be replaced: ``clock``; ``chain`` replaces the TronScan client (tests pass
-    one over a fake transport), ``second_chain`` the TronGrid one (used only with
-    ``payments.second_source = "trongrid"``); ``passwords`` the password hasher (tests pass a
+    one over a fake transport); ``second_chain`` (e.g. a
+    :class:`~core.adapters.trongrid.TrongridSource`) must then agree with it on every
+    transaction before a payment is approved; ``passwords`` the password hasher (tests pass a
     cheap one); ``rate_limit_storage`` the limiter's storage (no Redis is asked for then).
     """
     clock = clock or SystemClock()
@@ -186,10 +186,7 @@ async def bootstrap(
     if chain is None:
         http = httpx.AsyncClient()
         chain = TronscanClient(http, settings.tronscan)
-    if settings.payments.second_source == "trongrid":  # both must agree before approval
-        if second_chain is None:
-            http = http or httpx.AsyncClient()
-            second_chain = TrongridSource(http, settings.trongrid)
+    if second_chain is not None:  # both must agree before a payment is approved
         chain = AgreeingSource(chain, second_chain)
     ledger = WalletLedger(crypto)
     payments = PaymentService(

@@ -97,18 +97,11 @@ class PaymentSettings:
     amount_tolerance_micro: int = 5_000  # strictly under half of AMOUNT_STEP_MICRO
     invoice_hours: int = 24
     watch_seconds: int = 30  # how often the receive address's incoming transfers are read
-    second_source: str | None = None  # "trongrid": a second chain source that must agree
 
 
 @dataclass(frozen=True)
 class TronscanSettings:
     base_url: str = "https://apilist.tronscanapi.com"
-    api_key: Secret | None = None
-
-
-@dataclass(frozen=True)
-class TrongridSettings:
-    base_url: str = "https://api.trongrid.io"
     api_key: Secret | None = None
 
 
@@ -165,7 +158,6 @@ class Settings:
     backups: BackupSettings = field(default_factory=BackupSettings)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     tronscan: TronscanSettings = field(default_factory=TronscanSettings)
-    trongrid: TrongridSettings = field(default_factory=TrongridSettings)
     plans: Mapping[str, Plan] = field(default_factory=_default_plans)
     referrals: ReferralSettings = field(default_factory=ReferralSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -234,16 +226,6 @@ def _secret(raw: Any) -> Secret:
 
 def _url(raw: Any) -> str:
     return remote_base_url(_text(raw))
-
-
-SECOND_SOURCES = ("trongrid",)
-
-
-def _second_source(raw: Any) -> str:
-    value = _text(raw).lower()
-    if value not in SECOND_SOURCES:
-        raise ValueError(f"must be one of: {', '.join(SECOND_SOURCES)}")
-    return value
 
 
 def _rate(raw: Any) -> str:
@@ -344,9 +326,6 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "payments.watch_seconds": (None, _int(10, 3600)),
     "tronscan.base_url": (None, _url),
     "tronscan.api_key": ("TRONSCAN_API_KEY", _secret),
-    "payments.second_source": (None, _second_source),
-    "trongrid.base_url": (None, _url),
-    "trongrid.api_key": ("TRONGRID_API_KEY", _secret),
     "referrals.commission_percent": (None, _percent),
     "alerts.failed_logins": (None, _int(1)),
     "alerts.failed_logins_minutes": (None, _int(1)),
@@ -385,7 +364,6 @@ _SECTIONS: dict[str, type] = {
     "backups": BackupSettings,
     "payments": PaymentSettings,
     "tronscan": TronscanSettings,
-    "trongrid": TrongridSettings,
     "referrals": ReferralSettings,
     "alerts": AlertSettings,
     "texts": TextsSettings,

@@ -1,8 +1,9 @@
-"""A second opinion (issue 17, optional part): with ``payments.second_source = "trongrid"``
-TronGrid's solidified transaction info, read through tronpy, must tell the same story as
-TronScan before a payment is approved automatically. What an attacker who controls (or
-poisons) one source tries: a TronScan answer saying "paid" that the chain does not bear out.
-A disagreement is never judged: the payment stays pending and the admins are alerted once."""
+"""A second opinion (issue 17, optional part): with a second source (TronGrid's solidified
+transaction info, read through tronpy; ``bootstrap(second_chain=...)``, the config key is
+still to come) it must tell the same story as TronScan before a payment is approved
+automatically. What an attacker who controls (or poisons) one source tries: a TronScan answer
+saying "paid" that the chain does not bear out. A disagreement is never judged: the payment
+stays pending and the admins are alerted once."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from core.adapters.trongrid import parse_solid_info
+from core.adapters.trongrid import TrongridSettings, parse_solid_info
 from core.adapters.tronscan import parse_transaction_info
 from core.clock import FakeClock
-from core.config import Secret, Settings, TrongridSettings, load_settings
-from core.errors import ChainUnavailableError, ConfigError
+from core.config import Secret, Settings, load_settings
+from core.errors import ChainUnavailableError
 from core.payments.agreement import disagreement
 from core.payments.chain import UnexpectedAnswerError
 from core.services import Services
@@ -109,21 +110,6 @@ async def test_the_client_asks_the_solid_state_with_our_key_and_retries() -> Non
     assert len(grid.requests) == 2 + 4
 
 
-def _config(tmp_path: Path, source: str = "trongrid") -> Path:
-    path = payments_config(tmp_path)
-    path.write_text(
-        path.read_text() + f'second_source = "{source}"\n[trongrid]\nbase_url = "{BASE_URL}"\n'
-    )
-    return path
-
-
-def test_only_a_known_second_source_is_accepted(tmp_path: Path, env: dict[str, str]) -> None:
-    assert load_settings(_config(tmp_path), env).payments.second_source == "trongrid"
-    assert load_settings(payments_config(tmp_path), env).payments.second_source is None
-    with pytest.raises(ConfigError, match="second_source"):
-        load_settings(_config(tmp_path, "tronscan"), env)
-
-
 @pytest.fixture
 def grid() -> FakeTrongrid:
     return FakeTrongrid()
@@ -133,7 +119,7 @@ def grid() -> FakeTrongrid:
 async def cross_bot(
     tmp_path: Path, env: dict[str, str], clock: FakeClock, fake: FakeTronscan, grid: FakeTrongrid
 ) -> AsyncIterator[BotHarness]:
-    settings: Settings = load_settings(_config(tmp_path), env)
+    settings: Settings = load_settings(payments_config(tmp_path), env)
     services: Services = await build_services(
         settings, clock, chain=fake.client(settings.tronscan), second_chain=grid.client()
     )

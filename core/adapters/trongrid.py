@@ -1,6 +1,7 @@
 """TronGrid as a second :class:`~core.payments.chain.TransactionSource`, through ``tronpy``.
 
-Asked only when ``payments.second_source = "trongrid"``: the solidified transaction info
+Asked only when built as the second source (``bootstrap(second_chain=...)``; the config key
+``payments.second_source`` is still to come): the solidified transaction info
 (``walletsolidity/gettransactioninfobyid``, :meth:`tronpy.AsyncTron.get_solid_transaction_info`),
 so a transaction it knows is final. Its TRC20 transfers are read from the receipt's event
 log (``Transfer(address,address,uint256)``: the log's address is the token contract, the
@@ -18,6 +19,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,7 +28,7 @@ from tronpy.exceptions import ApiError, BadAddress, TransactionNotFound
 from tronpy.keys import to_base58check_address
 from tronpy.providers import AsyncHTTPProvider
 
-from core.config import TrongridSettings
+from core.config_values import Secret
 from core.errors import ChainUnavailableError
 from core.payments.chain import ChainTransaction, TokenTransfer, UnexpectedAnswerError
 
@@ -38,6 +40,14 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_BACKOFF = (0.5, 1.0, 2.0)
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _RETRY_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class TrongridSettings:
+    """Where TronGrid answers, and our API key for it."""
+
+    base_url: str = "https://api.trongrid.io"
+    api_key: Secret | None = None
 
 
 def _unexpected(what: str) -> UnexpectedAnswerError:

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 from tronpy.keys import to_hex_address
 
-from core.adapters.trongrid import TRANSFER_TOPIC, TrongridSource
-from core.config import TrongridSettings
+from core.adapters.trongrid import TRANSFER_TOPIC, TrongridSettings, TrongridSource
 from tests.support.fake_tronscan import RECEIVE_ADDRESS, SUCCESS_HASH, TX_TIME_MS, USDT
 
 PAYER = "TS8rFyec428XemxfPXTdPM7FAyiX88qr59"
