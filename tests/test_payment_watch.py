@@ -333,11 +333,17 @@ async def test_a_payer_who_never_sends_pay_is_told_seen_and_then_approved(
     assert await cursor(bot) == epoch_ms(clock.now())  # read up to the round's time
 
     await watch_round(bot)  # the same transfer again: nothing new, nothing said twice
+    seen_message = next(m for m in bot.api.sent_to(user.id) if "seen on the TRON" in m.plain)
+    sent = len(bot.api.sent_to(user.id))
+    fake.add(success(confirmations=12))
+    await recheck_round(bot)  # "seen" is the status message: edited in place as they grow
+    assert "12/19" in seen_message.plain and seen_message.edits == 1
+    assert len(bot.api.sent_to(user.id)) == sent
     fake.add(success(confirmations=25))
     await recheck_round(bot)
-    assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "confirmed")
+    assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "Payment #1 confirmed")
     texts = bot.texts(user.id)
-    assert sum("seen on the TRON chain" in t for t in texts) == 1
+    assert sum("Payment #1 for invoice #1 seen" in t or "12/19" in t for t in texts) == 1
     assert sum("confirmed: 29.00 USDT" in t for t in texts) == 1
     assert await db_rows(bot, "SELECT status FROM payments") == [("approved",)]
     assert await db_rows(bot, "SELECT account_id, payment_id FROM licenses") == [(1, 1)]
@@ -353,7 +359,7 @@ async def test_a_transfer_already_final_is_approved_in_the_same_round(
     fake.add(success())
     clock.advance(minutes=30)
     await watch_round(bot)
-    assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "confirmed")
+    assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "Payment #1 confirmed")
     assert not any("seen on the TRON chain" in t for t in bot.texts(user.id))
     events = await db_rows(
         bot, "SELECT event_type FROM audit_events WHERE event_type LIKE 'PAYMENT_%' ORDER BY id"
@@ -369,7 +375,7 @@ async def test_a_payer_who_sent_pay_first_gets_no_second_payment_nor_message(
     await invoice_for(bot, user)
     fake.add(success(confirmations=5))
     await bot.send(user, f"/pay 1 {SUCCESS_HASH}")
-    await said(bot, user, "I check again every minute")
+    await said(bot, user, "⏳ Payment #1")
     before = len(bot.texts(user.id))
     fake.incoming.append(incoming(confirmed=0))
     clock.advance(minutes=30)
@@ -396,7 +402,7 @@ async def test_the_simulated_chain_is_watched_like_the_real_one(
         assert "29.00 USDT, 0/19 confirmations" in await said(bot, user, "seen on the TRON")
         chain.confirm()
         await recheck_round(bot)
-        assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "confirmed")
+        assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "Payment #1 confirmed")
     finally:
         await bot.stop()
         await services.aclose()

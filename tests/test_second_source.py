@@ -141,7 +141,7 @@ async def test_both_sources_agree_and_the_payment_is_approved(
     fake.add(success())
     grid.add(solid_info())
     await cross_bot.send(user, f"/pay 1 {SUCCESS_HASH}")
-    assert "Payment #1 confirmed: 29.00 USDT" in await said(cross_bot, user, "confirmed")
+    assert "Payment #1 confirmed: 29.00 USDT" in await said(cross_bot, user, "Payment #1 confirmed")
     assert len(grid.requests) >= 1
 
 
@@ -152,13 +152,13 @@ async def test_a_transfer_not_solid_at_the_second_source_waits_for_it(
     await invoice_for(cross_bot, user)
     fake.add(success())  # TronScan: final; TronGrid: not in a solidified block yet
     await cross_bot.send(user, f"/pay 1 {SUCCESS_HASH}")
-    await said(cross_bot, user, "I check again every minute")
+    await said(cross_bot, user, "⏳ Payment #1")
     assert await db_rows(cross_bot, "SELECT status, note FROM payments") == [
         ("pending", "confirmations")
     ]
     grid.add(solid_info())
     await recheck_round(cross_bot)
-    assert "Payment #1 confirmed" in await said(cross_bot, user, "confirmed")
+    assert "Payment #1 confirmed" in await said(cross_bot, user, "Payment #1 confirmed")
 
 
 @pytest.mark.parametrize("lie", [{"amount": 2_000_000}, {"token": FAKE_USDT}])
@@ -170,7 +170,7 @@ async def test_a_tronscan_answer_the_chain_does_not_bear_out_is_never_approved(
     fake.add(success())  # TronScan (or whoever answers in its name) says 29.00 USDT, final
     grid.add(solid_info(**lie))  # the solidified chain says otherwise
     await cross_bot.send(user, f"/pay 1 {SUCCESS_HASH}")
-    await said(cross_bot, user, "I check again every minute")
+    await said(cross_bot, user, "⏳ Payment #1")
     await recheck_round(cross_bot)
     await recheck_round(cross_bot)
     assert await db_rows(cross_bot, "SELECT status, note FROM payments") == [
@@ -188,9 +188,9 @@ async def test_the_second_source_unreachable_keeps_the_payment_pending(
     fake.add(success())
     grid.always = 429
     await cross_bot.send(user, f"/pay 1 {SUCCESS_HASH}")
-    await said(cross_bot, user, "I check again every minute")
+    await said(cross_bot, user, "⏳ Payment #1")
     assert await db_rows(cross_bot, "SELECT status FROM payments") == [("pending",)]
     grid.always = None
     grid.add(solid_info())
     await recheck_round(cross_bot)
-    assert "Payment #1 confirmed" in await said(cross_bot, user, "confirmed")
+    assert "Payment #1 confirmed" in await said(cross_bot, user, "Payment #1 confirmed")

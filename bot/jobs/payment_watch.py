@@ -3,34 +3,34 @@
 Each round reads the USDT transfers the address received, matches them to invoices by their
 unique amount and time, confirms and submits them through the same path as /pay
 (:class:`core.payments.watch.PaymentWatch`), and tells each payer once: "seen, n/19
-confirmations", or the usual approval message when the transfer was final already. The
-approval of a payment still short of confirmations comes from the re-check job, as after
-/pay. A slow round (TronScan retrying) makes the next tick a no-op.
+confirmations" (the payment's status message, edited by the re-check job as confirmations
+grow), or the usual approval message when the transfer was final already. The approval of a
+payment still short of confirmations comes from the re-check job, as after /pay. A slow round
+(TronScan retrying) makes the next tick a no-op.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from telegram import Bot
-from telegram.error import TelegramError
 
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.handlers.payments import tell_outcome
+from bot.payment_screen import send_status
 from core.config import Settings
 from core.money import format_usdt
 from core.payments.ports import PaymentStatus
 from core.payments.watch import WatchNews
-
-logger = logging.getLogger(__name__)
+from core.services import Services
 
 NAME = "payments-watch"
 
 
-async def tell_news(bot: Bot, news: WatchNews) -> None:
-    """Tell the payer what the watcher found (a failed send is logged, never raised)."""
+async def tell_news(bot: Bot, services: Services, news: WatchNews) -> None:
+    """Tell the payer what the watcher found. "Seen, n/19" becomes the payment's status
+    message, which the re-check job edits as confirmations grow (as after /pay)."""
     report = news.report
     payment = report.payment
     if report.decided or payment.status is not PaymentStatus.PENDING:
@@ -43,10 +43,7 @@ async def tell_news(bot: Bot, news: WatchNews) -> None:
         confirmations=news.confirmations,
         needed=news.needed,
     )
-    try:
-        await bot.send_message(payment.telegram_user_id, text)
-    except TelegramError as exc:
-        logger.warning("could not tell a user their payment was seen: %s", type(exc).__name__)
+    await send_status(bot, services, report, text)
 
 
 class PaymentWatchJob:
@@ -64,7 +61,7 @@ class PaymentWatchJob:
             if not watch.enabled:
                 return
             for news in await watch.tick():
-                await tell_news(context.bot, news)
+                await tell_news(context.bot, context.bot_data.services, news)
 
 
 def register(application: VerzekApplication, settings: Settings) -> None:

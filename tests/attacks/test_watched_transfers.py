@@ -101,7 +101,7 @@ async def test_the_same_instant_race_of_two_pays_and_the_watcher_pays_the_payer_
         (2, "open"),
     ]
     assert sum("confirmed: 29.00 USDT" in t for t in bot.texts(victim.id)) == 1
-    assert not any("confirmed" in t for t in bot.texts(mallory.id))
+    assert not any("confirmed: " in t for t in bot.texts(mallory.id))
     approvals = [e for e in await events(bot) if e.event_type == "PAYMENT_APPROVED"]
     assert len(approvals) == 1
     assert "payment_hash_reuse" not in await _suspicions(bot)  # the payer is never suspected
@@ -234,7 +234,7 @@ async def test_a_poll_that_fails_loses_nothing_and_keeps_the_cursor(
     fake.listing_always = None  # TronScan is back: the next round reads the same window
     clock.advance(seconds=30)
     await watch_round(bot)
-    assert "confirmed: 29.00 USDT" in await said(bot, victim, "confirmed")
+    assert "confirmed: 29.00 USDT" in await said(bot, victim, "Payment #1 confirmed")
     assert await cursor(bot) == epoch_ms(clock.now())
 
 
@@ -257,7 +257,7 @@ async def test_a_read_that_fails_on_its_second_page_keeps_the_cursor_behind_the_
     await _nothing_paid(bot)
 
     await watch_round(bot)
-    assert "confirmed: 29.00 USDT" in await said(bot, victim, "confirmed")
+    assert "confirmed: 29.00 USDT" in await said(bot, victim, "Payment #1 confirmed")
     assert await cursor(bot) == epoch_ms(clock.now())
     assert len(await watched(bot)) == 51
     [evidence] = await unmatched_alerts(bot)  # fifty dust transfers: one alert
@@ -285,7 +285,7 @@ async def test_a_window_with_more_transfers_than_a_round_reads_is_read_to_its_ol
         assert await cursor(bot) is not None
         await _nothing_paid(bot)
     await watch_round(bot)  # the rest, down to the payer's transfer
-    assert "confirmed: 29.00 USDT" in await said(bot, victim, "confirmed")
+    assert "confirmed: 29.00 USDT" in await said(bot, victim, "Payment #1 confirmed")
     assert len(await watched(bot)) == 121
     assert await cursor(bot) == epoch_ms(clock.now())  # the first window's end: all read
     clock.advance(seconds=30)
@@ -310,7 +310,7 @@ async def test_transaction_info_unreachable_keeps_the_match_for_the_next_round(
     fake.incoming.clear()  # gone from the list window: the match itself was kept
     clock.advance(hours=1)
     await watch_round(bot)
-    assert "confirmed: 29.00 USDT" in await said(bot, victim, "confirmed")
+    assert "confirmed: 29.00 USDT" in await said(bot, victim, "Payment #1 confirmed")
 
 
 def _h(n: int) -> str:
