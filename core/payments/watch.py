@@ -90,8 +90,8 @@ class WatchNews:
 
 @dataclass(frozen=True)
 class ReadResult:
-    """One round's reading of the list: how many rows came and whether the window was
-    read whole (only then did the cursor move)."""
+    """One round's reading of the list: how many rows came, how many were new, and whether
+    the window was read whole."""
 
     rows: int
     new: int
@@ -137,7 +137,7 @@ class PaymentWatch:
 
     async def read(self, address: str) -> ReadResult:
         """Read the window behind the cursor page by page and record new transfers; move the
-        cursor only when every page was read."""
+        cursor over what was read only (:func:`~core.payments.watch_rules.next_cursor`)."""
         async with self._uow(read_only=True) as uow:
             cursor = await uow.watch.cursor(address)
         span = window(cursor, self._clock.now())
