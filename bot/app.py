@@ -41,7 +41,7 @@ from bot.handlers import settings as settings_feature
 from bot.handlers import wallet as wallet_feature
 from bot.jobs import anchors as audit_anchors
 from bot.jobs import backups as nightly_backup
-from bot.jobs import outbox
+from bot.jobs import outbox, payment_watch
 from bot.jobs import payments as payment_jobs
 from bot.jobs import reminders as renewal_reminders
 from bot.menus import set_profile
@@ -49,7 +49,7 @@ from bot.persistence import SealedPersistence
 from bot.secret_steps import register_after_secret_guard
 from bot.update_processor import PerUserUpdateProcessor
 from core.config import Settings
-from core.payments.chain import TransactionSource
+from core.payments.chain import ChainSource
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limiter: BaseRateLimiter[Any] | None = None,
-    chain: TransactionSource | None = None,
+    chain: ChainSource | None = None,
 ) -> VerzekApplication:
     """The Application with every handler registered.
 
@@ -150,6 +150,7 @@ def build_application(
     payment_jobs.register(application)  # re-checks pending payments every minute
     renewal_reminders.register(application)  # 3 and 1 days before a license ends
     pickers.register_fallback(application)  # buttons of pickers nobody holds any more
+    payment_watch.register(application, settings)  # payments found without a hash
     register_after_secret_guard(application)  # after every flow, before the catch-all hint
     start.register_fallback(application)
     application.add_error_handler(on_error)

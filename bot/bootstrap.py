@@ -44,12 +44,14 @@ from core.clock import Clock, SystemClock
 from core.config import Settings, tolerance_problem
 from core.crypto import EncryptionService
 from core.errors import ConfigError
-from core.payments.chain import TransactionSource
+from core.payments.agreement import AgreeingSource
+from core.payments.chain import ChainSource, TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
 from core.payments.wallet import WalletLedger
+from core.payments.watch import PaymentWatch
 from core.ratelimit import RateLimitService
 from core.safety.service import SafetyService
 from core.services import Services
@@ -160,15 +162,18 @@ async def bootstrap(
     settings: Settings,
     clock: Clock | None = None,
     *,
-    chain: TransactionSource | None = None,
+    chain: ChainSource | None = None,
+    second_chain: TransactionSource | None = None,
     passwords: PasswordService | None = None,
     rate_limit_storage: Storage | None = None,
 ) -> Services:
     """Check the key, open and migrate the database, wire the services.
 
     Every part may be replaced: ``clock``; ``chain`` replaces the TronScan client (tests pass
-    one over a fake transport); ``passwords`` the password hasher (tests pass a cheap one);
-    ``rate_limit_storage`` the limiter's storage (no Redis is asked for then).
+    one over a fake transport); ``second_chain`` (e.g. a
+    :class:`~core.adapters.trongrid.TrongridSource`) must then agree with it on every
+    transaction before a payment is approved; ``passwords`` the password hasher (tests pass a
+    cheap one); ``rate_limit_storage`` the limiter's storage (no Redis is asked for then).
     """
     clock = clock or SystemClock()
     crypto = encryption(settings)  # refuses a missing/malformed key first
@@ -210,6 +215,8 @@ async def bootstrap(
     if chain is None:
         http = httpx.AsyncClient()
         chain = TronscanClient(http, settings.tronscan)
+    if second_chain is not None:  # both must agree before a payment is approved
+        chain = AgreeingSource(chain, second_chain)
     ledger = WalletLedger(crypto)
     payments = PaymentService(
         uow,
@@ -244,6 +251,7 @@ async def bootstrap(
         backups=ops.backups,
         anchors=ops.anchors,
         payments=payments,
+        payment_watch=PaymentWatch(uow, audit, clock, settings.payments, chain, payments),
         licenses=licenses,
         payment_screen=PaymentScreen(uow, clock, crypto),
         reminders=ReminderService(uow, clock, licenses),

@@ -3,8 +3,9 @@
 ``:chain pay INVOICE [AMOUNT]`` sends the invoice's exact amount (or ``AMOUNT`` USDT, to try a
 wrong one) to its receiving address in a new block and prints the transaction hash to give
 ``/pay``. ``:chain confirm [N]`` builds N blocks on top (by default the configured
-``payments.min_confirmations``) and runs the payment re-check at once instead of within the
-minute, so the outcome arrives right away.
+``payments.min_confirmations``) and runs a round of the address watcher and the payment
+re-check at once instead of within the minute, so the outcome arrives right away (a transfer
+nobody sent ``/pay`` for is found by the watcher, as in production).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ CHAIN_HELP = """\
   :chain pay INVOICE [AMOUNT]  send USDT to invoice INVOICE on the simulated chain
   :chain confirm [N]           add N blocks (default: enough to confirm) and re-check payments"""
 RECHECK_JOB = "payments-recheck"
+WATCH_JOB = "payments-watch"
 
 
 async def chain_command(
@@ -73,7 +75,9 @@ async def _pay(
         f"[chain] {format_usdt(amount)} USDT sent to {invoice.receive_address} for invoice "
         f"#{invoice.id} in block {transfer.block}, 0 of {needed} confirmations.\n"
         f"[chain] Transaction hash: {transfer.hash}\n"
-        f"[chain] Now send: /pay {invoice.id} {transfer.hash}  (then :chain confirm)"
+        f"[chain] Now send: /pay {invoice.id} {transfer.hash}  (then :chain confirm)\n"
+        "[chain] Or send nothing: the bot watches the address and finds the transfer itself"
+        " (:chain confirm looks at once)."
     )
 
 
@@ -88,5 +92,6 @@ async def _confirm(
     height = chain.confirm(blocks)
     say(f"[chain] {count(blocks, 'block')} added (height {height}); re-checking payments now")
     if app.job_queue is not None:
-        for job in app.job_queue.get_jobs_by_name(RECHECK_JOB):
-            await job.run(app)
+        for name in (WATCH_JOB, RECHECK_JOB):
+            for job in app.job_queue.get_jobs_by_name(name):
+                await job.run(app)

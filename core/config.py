@@ -129,6 +129,7 @@ class PaymentSettings:
     min_confirmations: int = 19
     amount_tolerance_micro: int = 5_000  # strictly under half of AMOUNT_STEP_MICRO
     invoice_hours: int = 24
+    watch_seconds: int = 30  # how often the receive address's incoming transfers are read
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "payments.min_confirmations": (None, _int(1)),
     "payments.amount_tolerance": (None, _usdt),
     "payments.invoice_hours": (None, _int(1, 24 * 14)),
+    "payments.watch_seconds": (None, _int(10, 3600)),
     "tronscan.base_url": (None, _url),
     "tronscan.api_key": ("TRONSCAN_API_KEY", _secret),
     "referrals.commission_percent": (None, _percent),

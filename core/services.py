@@ -28,6 +28,7 @@ from core.payments.licenses import LicenseService
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
+from core.payments.watch import PaymentWatch
 from core.ports import UnitOfWork
 from core.ratelimit import RateLimitService
 from core.safety.service import SafetyService
@@ -57,6 +58,7 @@ class Services:
     backups: BackupService
     anchors: AnchorService
     payments: PaymentService
+    payment_watch: PaymentWatch  # payments found at the receive address without a hash
     licenses: LicenseService
     payment_screen: PaymentScreen
     reminders: ReminderService

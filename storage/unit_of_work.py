@@ -29,6 +29,7 @@ from core.audit.ports import (
 from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
+from core.payments.watch_ports import WatchRepository
 from core.ports import (
     ConversationStateRepository,
     KeyCheckRepository,
@@ -65,6 +66,7 @@ from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesReposit
 from storage.stats_repository import SqliteStatsRepository
 from storage.twofactor_repository import SqliteTwoFactorRepository
 from storage.wallet_repository import SqliteWalletRepository
+from storage.watch_repository import SqliteWatchRepository
 from storage.withdrawals_repository import SqliteWithdrawalsRepository
 
 
@@ -129,6 +131,7 @@ class SqliteUnitOfWork:
     payments: PaymentsRepository
     licenses: LicensesRepository
     wallet: WalletRepository
+    watch: WatchRepository
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
     key_check: KeyCheckRepository
@@ -182,6 +185,7 @@ class SqliteUnitOfWork:
         self.payments = SqlitePaymentsRepository(conn)
         self.licenses = SqliteLicensesRepository(conn)
         self.wallet = SqliteWalletRepository(conn)
+        self.watch = SqliteWatchRepository(conn)
         self.withdrawals = SqliteWithdrawalsRepository(conn)
         self.stats = SqliteStatsRepository(conn)
         self.key_check = SqliteKeyCheckRepository(conn)

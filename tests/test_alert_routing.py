@@ -20,6 +20,7 @@ from core.config import Settings, load_settings
 from core.errors import ConfigError
 from core.payments import rules as payment_rules
 from core.payments.invoices import RULE_NO_FREE_AMOUNT
+from core.payments.watch_rules import DIGEST_RULE
 from core.safety.service import ALERT_RULE
 from core.services import Services
 from core.withdrawals.rules import RULE_LEDGER_MISMATCH
@@ -36,6 +37,7 @@ def test_every_rule_of_the_product_has_a_route() -> None:
         SUPPORT_RULE,
         ALERT_RULE,
         RULE_LEDGER_MISMATCH,
+        DIGEST_RULE,
         *(getattr(payment_rules, n) for n in dir(payment_rules) if n.startswith("RULE_")),
     }
     assert rules <= set(RULES), rules - set(RULES)

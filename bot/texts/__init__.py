@@ -22,6 +22,7 @@ from bot.texts.en.info import *  # noqa: F403
 from bot.texts.en.links import *  # noqa: F403
 from bot.texts.en.payments import *  # noqa: F403
 from bot.texts.en.payments_screen import *  # noqa: F403
+from bot.texts.en.payments_watch import *  # noqa: F403
 from bot.texts.en.pickers import *  # noqa: F403
 from bot.texts.en.safety import *  # noqa: F403
 from bot.texts.en.sessions import *  # noqa: F403

@@ -1,4 +1,5 @@
-"""TronScan as a :class:`~core.chain.TransactionSource`: ``GET /api/transaction-info?hash=``.
+"""TronScan as a :class:`~core.payments.chain.ChainSource`: ``GET /api/transaction-info?hash=``
+and ``GET /api/transfer/trc20`` (the transfers an address received).
 
 The ``httpx.AsyncClient`` is injected (tests pass ``httpx.MockTransport``). Every request has a
 timeout. Timeouts, transport errors, 403 (TronScan's "request too quickly"), 429, 5xx and
@@ -18,26 +19,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
 from core.config import TronscanSettings
 from core.digits import parse_int, parse_seconds
 from core.errors import ChainUnavailableError
-from core.payments.chain import ChainTransaction, TokenTransfer, UnexpectedAnswerError
+from core.payments.chain import (
+    ChainTransaction,
+    IncomingTransfer,
+    TokenTransfer,
+    UnexpectedAnswerError,
+)
 from core.payments.tron import normalise_tron_address
 
 logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "TRON-PRO-API-KEY"
 TRANSACTION_INFO = "/api/transaction-info"
+TRC20_TRANSFERS = "/api/transfer/trc20"
 DEFAULT_TIMEOUT = 5.0  # seconds, per attempt
 DEFAULT_BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th attempt
 MAX_RETRY_AFTER = 10.0  # a server's Retry-After is honoured up to this many seconds
 _RETRY_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 _TX_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
+_T = TypeVar("_T")
 
 
 class _BadAnswer(Exception):
@@ -130,6 +138,68 @@ def parse_transaction_info(data: Any, tx_hash: str) -> ChainTransaction | None:
     )
 
 
+def _zero_one(row: dict[str, Any], key: str) -> bool | None:
+    """A 0/1 flag of a transfer row (TronScan gives an int here; a bool is taken too)."""
+    if key not in row:
+        return None
+    value = row[key]
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1) and isinstance(value, int):
+        return value == 1
+    raise _unexpected(f"{key} is not 0/1")
+
+
+def _transfer_row(row: Any) -> IncomingTransfer:
+    if not isinstance(row, dict):
+        raise _unexpected("a transfer row is not an object")
+    found = row.get("hash")
+    if not isinstance(found, str) or not _TX_HASH.match(found):
+        raise _unexpected("a transfer row has no transaction hash")
+    amount_text = row.get("amount")
+    if not isinstance(amount_text, str):
+        raise _unexpected("a transfer's amount is not a string")
+    block_ms = _int(row.get("block_timestamp"))
+    if block_ms is None:
+        raise _unexpected("a transfer row has no block_timestamp")
+    result = row.get("contract_ret")
+    if not isinstance(result, str):
+        raise _unexpected("a transfer row has no contract_ret")
+    token = row.get("tokenInfo")
+    if not isinstance(token, dict):
+        raise _unexpected("a transfer row has no tokenInfo")
+    return IncomingTransfer(
+        hash=found.lower(),
+        to_address=_address(row, "to"),
+        contract_address=_address(token, "tokenId"),
+        amount=parse_int(amount_text, max_digits=40),
+        block_ms=block_ms,
+        result=result,
+        confirmed=_zero_one(row, "confirmed"),
+        reverted=_zero_one(row, "revert") is True,
+    )
+
+
+def parse_transfer_page(data: Any) -> tuple[IncomingTransfer, ...]:
+    """Turn one page of TronScan's ``/api/transfer/trc20`` JSON into transfers, strictly.
+
+    The wrapper must be an object whose ``data`` is a list; each row needs its ``hash``,
+    ``amount`` (a string of base units), ``block_timestamp``, ``to``, ``contract_ret`` and
+    ``tokenInfo.tokenId`` (the token contract, the only thing that says which token it is);
+    ``confirmed`` and ``revert`` are 0/1 where present. Anything else raises
+    :class:`UnexpectedAnswerError`: a page is read whole or not at all.
+    """
+    if not isinstance(data, dict):
+        raise _unexpected("not a JSON object")
+    code = data.get("code")
+    if code is not None and code != 200:
+        raise _unexpected("the page's code is not 200")
+    rows = data.get("data")
+    if not isinstance(rows, list):
+        raise _unexpected("data is not a list")
+    return tuple(_transfer_row(row) for row in rows)
+
+
 class TronscanClient:
     """Looks transactions up on TronScan, retrying what is worth retrying."""
 
@@ -143,6 +213,7 @@ class TronscanClient:
     ) -> None:
         self._http = http
         self._url = settings.base_url.rstrip("/") + TRANSACTION_INFO
+        self._transfers_url = settings.base_url.rstrip("/") + TRC20_TRANSFERS
         self._api_key = settings.api_key
         self._timeout = httpx.Timeout(timeout)
         self._backoff = tuple(backoff)
@@ -157,6 +228,48 @@ class TronscanClient:
 
     async def transaction(self, tx_hash: str) -> ChainTransaction | None:
         """The transaction (None for an unknown hash); raises ``ChainUnavailableError``."""
+        return await self._fetch(
+            self._url,
+            {"hash": tx_hash},
+            lambda data: parse_transaction_info(data, tx_hash),
+            not_found=lambda: None,
+        )
+
+    async def incoming_transfers(
+        self,
+        address: str,
+        contract: str,
+        *,
+        start_ms: int,
+        end_ms: int,
+        offset: int,
+        limit: int,
+    ) -> tuple[IncomingTransfer, ...]:
+        """One page of ``GET /api/transfer/trc20`` (incoming, newest first); raises
+        ``ChainUnavailableError`` (an odd page: ``UnexpectedAnswerError``)."""
+        params = {
+            "address": address,
+            "trc20Id": contract,
+            "direction": "2",  # incoming
+            "start": str(offset),
+            "limit": str(limit),
+            "sort": "-timestamp",
+            "db_version": "1",
+            "start_timestamp": str(start_ms),
+            "end_timestamp": str(end_ms),
+        }
+        return await self._fetch(self._transfers_url, params, parse_transfer_page)
+
+    async def _fetch(
+        self,
+        url: str,
+        params: dict[str, str],
+        parse: Callable[[Any], _T],
+        *,
+        not_found: Callable[[], _T] | None = None,
+    ) -> _T:
+        """GET ``url`` and parse its JSON, retrying what is worth retrying. A 404 answers
+        ``not_found()`` when given (an unknown hash), else it is a failure."""
         headers = {"Accept": "application/json"}
         if self._api_key is not None:
             headers[API_KEY_HEADER] = self._api_key.get()
@@ -167,10 +280,10 @@ class TronscanClient:
             unexpected = None
             try:
                 response = await self._http.get(
-                    self._url, params={"hash": tx_hash}, headers=headers, timeout=self._timeout
+                    url, params=params, headers=headers, timeout=self._timeout
                 )
-                if response.status_code == 404:
-                    return None
+                if response.status_code == 404 and not_found is not None:
+                    return not_found()
                 if response.status_code != 200:
                     reason = f"HTTP {response.status_code}"
                     if response.status_code not in _RETRY_STATUSES:
@@ -181,7 +294,7 @@ class TronscanClient:
                         data = response.json()
                     except ValueError:
                         raise _BadAnswer("not JSON") from None
-                    return parse_transaction_info(data, tx_hash)
+                    return parse(data)
             except httpx.TimeoutException:
                 reason = "timeout"
             except httpx.TransportError as exc:

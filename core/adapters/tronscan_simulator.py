@@ -1,11 +1,12 @@
 """A simulated TronScan for trying payments offline (``verzek shell``): a shipped feature.
 
-It answers the two TronScan endpoints Verzek Guard reads, in the shapes the real service
-returns (the recorded fixtures in ``tests/fixtures/tronscan/`` are the reference, and a test
-compares them field by field): ``GET /api/transaction-info?hash=`` (``{}`` for an unknown
-hash) and ``GET /api/block/latest``. It is served through ``httpx.MockTransport`` to the real
-:class:`core.adapters.tronscan.TronscanClient`, so the shell exercises the same parser and the same
-payment rules as production; only the network is missing.
+It answers the TronScan endpoints Verzek Guard reads, in the shapes the real service returns
+(the recorded fixtures in ``tests/fixtures/tronscan/`` are the reference, and a test compares
+them field by field): ``GET /api/transaction-info?hash=`` (``{}`` for an unknown hash),
+``GET /api/transfer/trc20`` (the transfers an address received) and
+``GET /api/block/latest``. It is served through ``httpx.MockTransport`` to the real
+:class:`core.adapters.tronscan.TronscanClient`, so the shell exercises the same parser and the
+same payment rules as production; only the network is missing.
 
 A person drives the chain: :meth:`SimulatedTronscan.pay` puts a USDT TRC20 transfer into a new
 block (0 confirmations), :meth:`SimulatedTronscan.confirm` adds blocks on top.
@@ -27,6 +28,7 @@ from core.payments.rules import epoch_ms
 SIMULATED_BASE_URL = "https://tronscan.simulated.invalid"
 START_HEIGHT = 77_383_522  # the recorded fixtures' height, so numbers look familiar
 PAYER_ADDRESS = "TS8rFyec428XemxfPXTdPM7FAyiX88qr59"  # a valid address, from the fixtures
+ISSUER_ADDRESS = "THPvaUhoh2Qn2y9THCZML3H815hhFhn5YC"  # the fixtures' token issuer
 SOLID_AFTER = 19  # TRON: final once 19 of the 27 block producers built on a block
 USDT_INFO = {
     "icon_url": "https://static.tronscan.org/production/logo/usdtlogo.png",
@@ -158,6 +160,64 @@ class SimulatedTronscan:
             "internal_transactions": {},
         }
 
+    def transfer_row(self, transfer: SimulatedTransfer) -> dict[str, Any]:
+        """One row of ``/api/transfer/trc20`` for ``transfer``, as TronScan lists it."""
+        usdt = transfer.contract == self._usdt
+        token = {
+            "tokenId": transfer.contract,
+            "tokenAbbr": "USDT",  # a look-alike token calls itself USDT too
+            "tokenName": "Tether USD" if usdt else "USDT",
+            "tokenDecimal": 6,
+            "tokenCanShow": 1,
+            "tokenType": "trc20",
+            "tokenLogo": USDT_INFO["icon_url"],
+            "tokenLevel": "2",
+            "issuerAddr": ISSUER_ADDRESS,
+            "vip": usdt,
+        }
+        return {
+            "amount": str(transfer.amount_micro),
+            "approval_amount": "0",
+            "block_timestamp": transfer.timestamp_ms,
+            "block": transfer.block,
+            "from": PAYER_ADDRESS,
+            "to": transfer.to_address,
+            "hash": transfer.hash,
+            "confirmed": 1 if self.confirmations(transfer) >= SOLID_AFTER else 0,
+            "contract_type": "trc20",
+            "contractType": 31,
+            "revert": 0,
+            "contract_ret": transfer.result,
+            "event_type": "Transfer",
+            "issue_address": ISSUER_ADDRESS,
+            "decimals": 6,
+            "token_name": token["tokenName"],
+            "id": transfer.contract,
+            "direction": 2,
+            "tokenInfo": token,
+        }
+
+    def transfers_to(self, params: httpx.QueryParams) -> dict[str, Any]:
+        """``/api/transfer/trc20`` (incoming): transfers to ``address`` of token ``trc20Id``
+        in the time window, newest first, ``start``/``limit`` paged."""
+        address, token = params.get("address", ""), params.get("trc20Id")
+        since = int(params.get("start_timestamp", "0") or 0)
+        until = int(params.get("end_timestamp", "0") or 0) or 1 << 62
+        start, limit = int(params.get("start", "0")), int(params.get("limit", "20"))
+        rows = sorted(
+            (
+                t
+                for t in self.transfers.values()
+                if t.to_address == address
+                and (token is None or t.contract == token)
+                and since <= t.timestamp_ms <= until
+            ),
+            key=lambda t: (t.timestamp_ms, t.block),
+            reverse=True,
+        )
+        page = [self.transfer_row(t) for t in rows[start : start + limit]]
+        return {"page_size": len(page), "code": 200, "data": page}
+
     def block_latest(self) -> dict[str, Any]:
         """``/api/block/latest``: the chain height."""
         return {
@@ -176,6 +236,8 @@ class SimulatedTronscan:
         if request.url.path == "/api/transaction-info":
             tx_hash = request.url.params.get("hash", "")
             return httpx.Response(200, json=self.transaction_info(tx_hash))
+        if request.url.path == "/api/transfer/trc20":
+            return httpx.Response(200, json=self.transfers_to(request.url.params))
         if request.url.path == "/api/block/latest":
             return httpx.Response(200, json=self.block_latest())
         return httpx.Response(404, json={"message": "Not Found"})

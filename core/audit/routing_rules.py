@@ -70,6 +70,7 @@ RULES: Mapping[str, RuleRoute] = {
     "payment_unexpected_answer": RuleRoute(_PAY),
     "payment_needs_review": RuleRoute(_PAY, may_be_off=False),  # money waits for an admin
     "payment_hash_disputed": RuleRoute(_PAY, may_be_off=False),
+    "payment_unmatched_transfers": RuleRoute(_PAY),  # core/payments/watch_rules.py
     "invoice_slots_exhausted": RuleRoute(_OPS),  # core/payments/invoices.py
     "wallet_ledger_mismatch": RuleRoute(_PAY, may_be_off=False),  # core/withdrawals/rules.py
     "killswitch": RuleRoute(_OPS),  # core/safety/service.py

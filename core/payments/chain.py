@@ -56,3 +56,40 @@ class TransactionSource(Protocol):
         had (timeouts, throttling, server errors, malformed answers) after retrying.
         """
         ...
+
+
+@dataclass(frozen=True)
+class IncomingTransfer:
+    """One row of a list of TRC20 transfers to an address: a hint, never proof. A watcher
+    matches it to an invoice and confirms it with :meth:`TransactionSource.transaction`."""
+
+    hash: str
+    to_address: str
+    contract_address: str  # the token contract; the symbol a token gives itself is not kept
+    amount: int | None  # base units; None when the source gave something that is not a number
+    block_ms: int  # the block's time, milliseconds since the epoch
+    result: str  # the contract result, "SUCCESS" for a transfer that went through
+    confirmed: bool | None = None
+    reverted: bool = False
+
+
+class ChainSource(TransactionSource, Protocol):
+    """A :class:`TransactionSource` that can also list the transfers an address received."""
+
+    async def incoming_transfers(
+        self,
+        address: str,
+        contract: str,
+        *,
+        start_ms: int,
+        end_ms: int,
+        offset: int,
+        limit: int,
+    ) -> tuple[IncomingTransfer, ...]:
+        """One page of ``contract`` transfers to ``address`` with a block time in
+        [``start_ms``, ``end_ms``], newest first, skipping ``offset`` rows.
+
+        Raises :class:`core.errors.ChainUnavailableError` (or its kind
+        :class:`UnexpectedAnswerError`) when no trustworthy page could be had after retrying.
+        """
+        ...

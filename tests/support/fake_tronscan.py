@@ -54,6 +54,25 @@ def success(
     return tx
 
 
+def incoming(
+    *,
+    tx_hash: str = SUCCESS_HASH,
+    amount: str = "29000000",
+    block_ms: int = TX_TIME_MS,
+    to: str = RECEIVE_ADDRESS,
+    token: str = USDT,
+    symbol: str = "USDT",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A row of ``/api/transfer/trc20`` (the first of the recorded incoming list: 29 USDT,
+    confirmed) with another hash, amount, time, payee, token or other fields."""
+    row: dict[str, Any] = copy.deepcopy(load("transfer-trc20.incoming.json")["data"][0])
+    row.update(hash=tx_hash, amount=amount, block_timestamp=block_ms, to=to, id=token)
+    row["tokenInfo"].update(tokenId=token, tokenAbbr=symbol)
+    row.update(fields)
+    return row
+
+
 def tx_hash(n: int) -> str:
     """A distinct, valid-looking transaction hash."""
     return f"{n:064x}"
@@ -64,6 +83,13 @@ class FakeTronscan:
 
     ``failures`` are used up one per request ("timeout", "connect", "bad_json", or an HTTP
     status; 403 answers the recorded throttling body); ``always`` fails every request.
+
+    ``GET /api/transfer/trc20`` lists the rows in ``incoming`` (see :func:`incoming`) whose
+    block time is in the asked window, newest first, paged by ``start``/``limit``, whatever
+    their payee or token (a test decides what TronScan puts in the list); ``listing_failures``
+    and ``listing_always`` fail those requests the same way ("odd_json": a page whose rows
+    lack their ``hash``; "ok": this request answers normally). ``listings`` are the requests
+    made for lists.
     """
 
     def __init__(self) -> None:
@@ -71,12 +97,47 @@ class FakeTronscan:
         self.failures: list[str | int] = []
         self.always: str | int | None = None
         self.requests: list[httpx.Request] = []
+        self.incoming: list[dict[str, Any]] = []
+        self.listing_failures: list[str | int] = []
+        self.listing_always: str | int | None = None
+        self.listings: list[httpx.Request] = []
 
     def add(self, tx: dict[str, Any]) -> str:
         self.transactions[tx["hash"]] = tx
         return str(tx["hash"])
 
+    def _listing(self, request: httpx.Request) -> httpx.Response:
+        self.listings.append(request)
+        failure = self.listing_failures.pop(0) if self.listing_failures else self.listing_always
+        if failure == "odd_json":
+            rows = [{k: v for k, v in row.items() if k != "hash"} for row in self.incoming]
+            return httpx.Response(200, json={"page_size": len(rows), "code": 200, "data": rows})
+        if failure is not None and failure != "ok":
+            return self._failure(request, failure)
+        params = request.url.params
+        since, until = int(params["start_timestamp"]), int(params["end_timestamp"])
+        start, limit = int(params["start"]), int(params["limit"])
+        rows = sorted(
+            (r for r in self.incoming if since <= r["block_timestamp"] <= until),
+            key=lambda r: int(r["block_timestamp"]),
+            reverse=True,
+        )[start : start + limit]
+        return httpx.Response(200, json={"page_size": len(rows), "code": 200, "data": rows})
+
+    def _failure(self, request: httpx.Request, failure: str | int) -> httpx.Response:
+        if failure == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        if failure == "connect":
+            raise httpx.ConnectError("connection refused", request=request)
+        if failure == "bad_json":
+            return httpx.Response(200, text="<html>maintenance</html>")
+        if failure == 403:
+            return httpx.Response(403, json=load("throttled-403.json"))
+        return httpx.Response(int(failure), text="upstream error")
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/api/transfer/trc20":
+            return self._listing(request)
         self.requests.append(request)
         assert request.method == "GET" and request.url.path == "/api/transaction-info"
         failure = self.failures.pop(0) if self.failures else self.always

@@ -58,6 +58,7 @@ RULE_LABELS = {
     "payment_failed_verifications": "Repeated failed payment checks",
     "payment_unexpected_answer": "TronScan answered a payment check in an unknown shape",
     "invoice_slots_exhausted": "No free invoice amount left for a plan",
+    "payment_unmatched_transfers": "Transfers to the receive address that pay no invoice",
     "signature_invalid": "Signed record fails its signature (tampering?)",
     "wallet_ledger_mismatch": "Wallet ledger disagrees with its withdrawals",
     "payment_needs_review": "A payment waits for an admin (late, partial, over or unclear)",
