@@ -17,6 +17,7 @@ from limits.aio.storage import Storage
 
 from core.accounts.service import AccountService
 from core.accounts.sessions import SessionService
+from core.adapters.age_seal import AgeSeal
 from core.adapters.captcha_image import CaptchaService
 from core.adapters.passwords import PasswordService
 from core.adapters.ratelimit_storage import MemoryWindows, open_storage
@@ -31,10 +32,11 @@ from core.audit.stats import StatsService
 from core.audit.support import SupportService
 from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
+from core.backups.sealing import ArchiveSeal
 from core.backups.service import BackupService
 from core.clock import Clock, SystemClock
 from core.config import Settings, tolerance_problem
-from core.crypto import EncryptionService
+from core.crypto import EncryptionService, backup_keys
 from core.errors import ConfigError
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
@@ -52,6 +54,13 @@ from storage.snapshot import SqliteDatabaseFiles
 def encryption(settings: Settings) -> EncryptionService:
     """The configured key; a :class:`ConfigError` when it is missing or malformed."""
     return EncryptionService(settings.encryption)
+
+
+def archive_seal(settings: Settings) -> ArchiveSeal:
+    """What seals and opens backups: the age identity and MAC keys derived from the master
+    key (and ENCRYPTION_OLD_KEYS), sealing also to ``backups.age_recipients``."""
+    keys = backup_keys(settings.encryption)
+    return ArchiveSeal(AgeSeal(keys.age_secrets, settings.backups.age_recipients), keys.mac_keys)
 
 
 def audit_log(settings: Settings, database: Database, clock: Clock) -> AuditLog:
@@ -88,6 +97,9 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
         clock,
         rights=AdminRights(settings.telegram.admins),
         uow=database.unit_of_work,
+        seal=lambda: archive_seal(settings),
+        # A candidate's chain is checked as the live one is (audit_log's own verification).
+        verify_chain=lambda units: AuditLog(units, clock).verify(),
     )
     return Operations(settings, clock, database, audit, backups)
 
