@@ -357,16 +357,18 @@ async def test_restore_round_trip_brings_back_the_data_of_backup_time(
     after = dump(db_path)
     for table, rows in at_backup.items():
         if table in {
-            "audit_events", "audit_head", "sessions", "account_security", "restore_notices"
+            "audit_events",
+            "audit_head",
+            "sessions",
+            "account_security",
+            "restore_notices",
         }:
             continue
         assert after[table] == rows, table
     # Every account gets a new security stamp: no flow begun before the restore finishes.
     assert [row[2] for row in after["account_security"]] == ["restored"]
     # Whoever was logged in (and is not the restoring admin) will be told why.
-    assert [row[0] for row in after["restore_notices"]] == sorted(
-        set(result.logged_out) - {9001}
-    )
+    assert [row[0] for row in after["restore_notices"]] == sorted(set(result.logged_out) - {9001})
     events = at_backup["audit_events"]
     assert after["audit_events"][: len(events)] == events
     added = [row[2] for row in after["audit_events"][len(events) :]]

@@ -130,7 +130,6 @@ class _Meter:
             self._say(f"… {self._verb} {self._next}%")
             self._next += 10
 
-
     def __call__(self, count: int) -> None:
         self.add(count)
 

@@ -72,9 +72,8 @@ def schema_difference(
     parts = [f"an extra {item.kind} {item.name!r}" for item in extra[:SHOWN]]
     parts += [f"a changed {item.kind} {item.name!r}" for item in changed[:SHOWN]]
     parts += [f"no {item.kind} {item.name!r}" for item in missing[:SHOWN]]
-    return (
-        f"its schema is not what the migrations create for version {version}: "
-        + ", ".join(parts[: 2 * SHOWN])
+    return f"its schema is not what the migrations create for version {version}: " + ", ".join(
+        parts[: 2 * SHOWN]
     )
 
 

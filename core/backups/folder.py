@@ -14,6 +14,9 @@ from pathlib import Path
 
 from core.adapters import backup_archive as archive
 from core.backups.archive_rules import NAME_RE, STAMP_FORMAT, TEMP_RE, BackupError, parse_name
+from core.clock import from_iso, to_iso
+
+DRILL_MARK = ".verzek-last-drill"  # when the restore drill last ran (hidden: never listed)
 
 
 class ArchiveFolder:
@@ -64,3 +67,18 @@ class ArchiveFolder:
                 made = datetime.strptime(match[1], STAMP_FORMAT).replace(tzinfo=UTC)
                 if made < before:
                     archive.unlink_quietly(Path(entry.path))
+
+    def last_drill(self) -> datetime | None:
+        """When the restore drill last ran here, or None."""
+        try:
+            return from_iso((self.directory / DRILL_MARK).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+
+    def mark_drill(self, at: datetime) -> None:
+        """Remember that the restore drill ran at ``at``."""
+        archive.ensure_dir(self.directory)
+        mark = self.directory / DRILL_MARK
+        temp = mark.with_name(mark.name + ".tmp")
+        temp.write_text(to_iso(at) + "\n", encoding="ascii")
+        os.replace(temp, mark)

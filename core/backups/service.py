@@ -242,9 +242,7 @@ class BackupService:
         instead of refusing it. Admins only."""
         self._rights.require(actor, "backup verify")
         self._verifier.forget(name)
-        return await self._verifier.verdict(
-            name, progress or quiet, allow_unsealed=allow_unsealed
-        )
+        return await self._verifier.verdict(name, progress or quiet, allow_unsealed=allow_unsealed)
 
     async def peek(self, actor: Actor, name: str) -> Manifest:
         """The manifest of an archive, once its MAC is checked (cheap: nothing else is
@@ -278,7 +276,16 @@ class BackupService:
                 info = BackupInfo(name, info.created_at, size, info.manifest, False, problem)
         finally:
             await asyncio.to_thread(archive.unlink_quietly, temp)
+        await asyncio.to_thread(self._folder.mark_drill, self._clock.now())
         return DrillResult(info)
+
+    async def drill_due(self) -> bool:
+        """True when the last restore drill is ``drill_days`` old or more (or never ran);
+        False when the drill is off (``drill_days = 0``)."""
+        if not self._settings.drill_days:
+            return False
+        last = await asyncio.to_thread(self._folder.last_drill)
+        return last is None or self._clock.now() - last >= timedelta(days=self._settings.drill_days)
 
     # --- retention -------------------------------------------------------------------------
 

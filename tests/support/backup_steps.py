@@ -60,9 +60,7 @@ def seal_database(settings: Settings, db: Path, created_at: datetime) -> str:
     seal = archive_seal(settings)
     settings.backups.dir.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(db, created_at, sealed=True)
-    return archive.pack(
-        settings.backups.dir, manifest, db, seal=seal.age, mac_key=seal.mac_keys[0]
-    )
+    return archive.pack(settings.backups.dir, manifest, db, seal=seal.age, mac_key=seal.mac_keys[0])
 
 
 def unsealed_archive(settings: Settings, db: Path, created_at: datetime) -> str:
