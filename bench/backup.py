@@ -2,14 +2,16 @@
 
 Run from the repository root:  python bench/backup.py [--size-mb 1024] [--keep-dir DIR]
 
-It builds a database at the current schema plus one table of random blobs (incompressible:
-the worst case for gzip, and what encrypted or hashed data looks like), then times in the same
-run:
+It builds a database at the current schema whose ``conversation_state`` rows carry random
+blobs (incompressible: the worst case for gzip, and what encrypted or hashed data looks like;
+an archive may hold only the migrations' own tables, SPEC §8a), then times in the same run:
 
-- ours: ``BackupService.create`` (one-step online snapshot, integrity check, SHA-256, tar+gzip
-  level 6, fsync, rename, full verification of the written archive) and
-  ``BackupService.restore`` (unpack + SHA-256 + integrity/foreign-key checks, safety backup of
-  the live database, swap, reopen);
+- ours: ``BackupService.create`` (one-step online snapshot, integrity, schema and audit-chain
+  checks, SHA-256, gzip level 6 then age (sealed), MACed manifest, fsync, rename, full
+  verification of the written archive) and ``BackupService.restore`` (MAC, decrypt + gunzip +
+  SHA-256, every check again, safety backup of the live database, swap, reopen);
+- the sealing overhead: packing and unpacking the same snapshot sealed and in the unsealed
+  format made before sealing, the difference as a share of our backup time (at most 15%);
 - baseline: the sqlite3 CLI's ``.backup`` followed by ``gzip -6`` for the backup, and
   ``gunzip`` for the restore (no checks at all). Without the sqlite3/gzip programs it falls
   back to Python's sqlite3 backup API and gzip module, and says so.
@@ -36,12 +38,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.bootstrap import operations
+from bot.bootstrap import archive_seal, operations
+from core.adapters import backup_archive as archive
 from core.authz import OPERATOR
-from core.backups.archive_rules import human_size
-from core.config import BackupSettings, DatabaseSettings, Settings
+from core.backups.archive_rules import Manifest, human_size
+from core.clock import SystemClock
+from core.config import BackupSettings, DatabaseSettings, EncryptionSettings, Secret, Settings
+from core.crypto import generate_master_key
 
 BLOB = 4000  # bytes per row: about one page each
+ROUNDS = 3  # of the sealing comparison
+
+
+def settings_for(db: Path, backups: Path) -> Settings:
+    key = EncryptionSettings(master_key=Secret(generate_master_key()))
+    return Settings(
+        database=DatabaseSettings(db), backups=BackupSettings(dir=backups), encryption=key
+    )
 
 
 def build(path: Path, size_mb: int) -> None:
@@ -56,15 +69,15 @@ def build(path: Path, size_mb: int) -> None:
     rows = size_mb * 1024 * 1024 // BLOB
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("CREATE TABLE bench_blobs (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")
         batch = 20_000
         for start in range(0, rows, batch):
             count = min(batch, rows - start)
             conn.execute("BEGIN")
             conn.execute(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-                "INSERT INTO bench_blobs (b) SELECT randomblob(?) FROM n",
-                (count, BLOB),
+                "INSERT INTO conversation_state SELECT 'user_data', 'bench', ? + i, "
+                "randomblob(?), 't' FROM n",
+                (count, start, BLOB),
             )
             conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -120,6 +133,31 @@ def baseline_restore(archive: Path, target: Path, cli: bool) -> None:
             shutil.copyfileobj(packed, raw, 1024 * 1024)
 
 
+def sealing_overhead(settings: Settings, db: Path, folder: Path) -> tuple[float, float, float]:
+    """What sealing adds: the same snapshot packed and unpacked (as create's verification
+    does) sealed and in the format made before sealing, alternately, best of ``ROUNDS`` each
+    (a loaded machine's noise is larger than the difference); (difference, sealed, unsealed)."""
+    folder.mkdir()
+    snapshot = folder / "snapshot.db"
+    with closing(sqlite3.connect(db)) as src, closing(sqlite3.connect(snapshot)) as dst:
+        src.backup(dst, pages=-1)
+    size, digest = archive.sha256_file(snapshot)
+    seal = archive_seal(settings)
+    now = SystemClock().now()
+    times: dict[bool, float] = {True: float("inf"), False: float("inf")}
+    for _ in range(ROUNDS):
+        for sealed in (True, False):
+            manifest = Manifest(now, "bench", 0, "bench", size, digest, {}, sealed=sealed)
+            start = time.perf_counter()
+            name = archive.pack(folder, manifest, snapshot, seal=seal.age, mac_key=seal.mac_keys[0])
+            into = folder / f"unpacked-{sealed}.db"
+            archive.unpack(folder / name, into, accept=lambda m: seal.age)
+            times[sealed] = min(times[sealed], time.perf_counter() - start)
+            into.unlink()
+            (folder / name).unlink()
+    return times[True] - times[False], times[True], times[False]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="blob data to generate")
@@ -144,9 +182,10 @@ def main() -> int:
         base_archive = base_dir / "baseline.db.gz"
         base_restore = timed(lambda: baseline_restore(base_archive, base_dir / "restored.db", cli))
 
+        settings = settings_for(db, root / "backups")
+
         async def ours() -> tuple[float, float, int, Steps, Steps]:
-            backups = BackupSettings(dir=root / "backups")
-            ops = operations(Settings(database=DatabaseSettings(db), backups=backups))
+            ops = operations(settings)
             database, service = ops.database, ops.backups
             await database.open()
             try:
@@ -162,6 +201,7 @@ def main() -> int:
             return backup, restore, info.size, backup_steps, restore_steps
 
         backup, restore, size, backup_steps, restore_steps = asyncio.run(ours())
+        seal_cost, pack_sealed, pack_plain = sealing_overhead(settings, db, root / "sealing")
 
         db_size = db.stat().st_size
         print()
@@ -176,6 +216,14 @@ def main() -> int:
             f"{'archive size':24}{human_size(size):>10}{human_size(base_size):>12}"
             f"{size / base_size:16.3f}"
         )
+        print(
+            f"{'sealing (s)':24}{seal_cost:10.1f}{'':12}{seal_cost / backup:15.1%}"
+            "  of our backup time (limit 15%)"
+        )
+        print(
+            f"  pack + unpack of the same snapshot: sealed {pack_sealed:.1f} s, "
+            f"unsealed format {pack_plain:.1f} s"
+        )
         print("\nours, backup steps:")
         backup_steps.show(backup)
         print("ours, restore steps (includes a full safety backup of the live database):")
@@ -183,7 +231,8 @@ def main() -> int:
         print(
             f"RESULT: backup {backup:.2f} s vs baseline {base_backup:.2f} s "
             f"({backup / base_backup:.2f}x), restore {restore:.2f} s vs {base_restore:.2f} s "
-            f"({restore / base_restore:.2f}x) of a {human_size(db_size)} database"
+            f"({restore / base_restore:.2f}x) of a {human_size(db_size)} database; sealing "
+            f"{seal_cost:.2f} s = {seal_cost / backup:.1%} of the backup"
         )
     return 0
 
