@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import gzip
 import itertools
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -224,6 +225,9 @@ def main() -> int:
             f"  pack + unpack of the same snapshot: sealed {pack_sealed:.1f} s, "
             f"unsealed format {pack_plain:.1f} s"
         )
+        # The database is streamed, never held whole: peak memory stays far below its size.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(f"peak memory of this process: {human_size(peak)} (database {human_size(db_size)})")
         print("\nours, backup steps:")
         backup_steps.show(backup)
         print("ours, restore steps (includes a full safety backup of the live database):")

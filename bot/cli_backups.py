@@ -13,7 +13,8 @@ import os
 import sqlite3
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from bot.bootstrap import operations
 from bot.cli_keycheck import check_key
@@ -33,6 +34,14 @@ UNSEALED_HINT = (
 )
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 LINE_WIDTH = 80  # `backup list` fits a standard terminal
+
+
+def _run(work: Coroutine[Any, Any, int]) -> int:
+    """Run a command; a refused backup is one ``verzek:`` line with the operator's reason."""
+    try:
+        return asyncio.run(work)
+    except BackupError as exc:
+        raise VerzekError(exc.problem) from None
 
 
 def _progress(text: str) -> None:
@@ -94,7 +103,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         print(_line(info))
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -109,7 +118,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(("\n" if index else "") + _line(info))
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -128,7 +137,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             _progress("warning: this archive is not sealed (made before sealed backups)")
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def _confirmed(args: argparse.Namespace, settings: Settings, ask: Callable[[str], str]) -> bool:
@@ -181,7 +190,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"{count(result.sessions_ended, 'session')} ended: everyone logs in again")
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -199,7 +208,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
         print(f"restore drill passed: {result.info.name} passes every check of a restore")
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def add_backup_commands(

@@ -165,3 +165,16 @@ def test_cli_drill_and_allow_unsealed(
     newest.write_bytes(newest.read_bytes()[:-3000])
     code, out, err = run(capsys, "backup", "drill")
     assert code == 1 and "restore drill failed" in err
+
+
+def test_cli_backup_without_the_master_key_is_refused_in_one_line(
+    cli, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, db, _ = cli
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    monkeypatch.delenv("ENCRYPTION_MASTER_KEY")
+    code, _, err = run(capsys, "backup", "create")
+    assert code == 1 and "no key to seal or open backups" in err and "ENCRYPTION_MASTER_KEY" in err
+    assert err.count("verzek:") == 1 and "BackupFailed" not in err
+    assert not list((db.parent.parent / "backups").glob("verzek-*")), "nothing written"
