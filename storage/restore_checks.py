@@ -29,7 +29,11 @@ from storage.migrator import migrate
 from storage.secrets_repository import ENCRYPTED_COLUMNS
 from storage.unit_of_work import SqliteUnitOfWork, TransactionLock
 
-_SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_schema"
+# ANALYZE's statistics tables steer only the query planner: an operator may have run it.
+_SCHEMA_SQL = (
+    "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT IN "
+    "('sqlite_stat1', 'sqlite_stat2', 'sqlite_stat3', 'sqlite_stat4')"
+)
 _references: dict[int, frozenset[SchemaObject]] = {}
 _building = asyncio.Lock()
 

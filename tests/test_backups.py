@@ -677,3 +677,29 @@ async def test_manifest_round_trip_and_validation() -> None:
             rules.Manifest.from_bytes(json.dumps(broken).encode())
     assert rules.human_size(999) == "999 B" and rules.human_size(1_234_567) == "1.2 MB"
     assert rules.human_size(3_500_000_000) == "3.5 GB"
+
+
+async def test_an_archive_of_an_older_schema_verifies_against_that_schema(
+    services: Services, clock: FakeClock, tmp_path: Path
+) -> None:
+    import aiosqlite
+
+    from storage.migrator import migrate
+    from tests.support.backup_steps import seal_database
+
+    older = code_schema_version() - 1
+    path = tmp_path / "older.db"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await migrate(conn, up_to=older)
+        await conn.execute("PRAGMA journal_mode = DELETE")
+    name = seal_database(services.settings, path, clock.now())
+    info = await services.backups.verify(OPERATOR, name)
+    assert info.verified, info.problem
+    assert info.manifest is not None and info.manifest.schema_version == older
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("ANALYZE")  # statistics only steer the planner: still the same schema
+    clock.advance(seconds=1)
+    assert (
+        await services.backups.verify(OPERATOR, seal_database(services.settings, path, clock.now()))
+    ).verified
