@@ -487,3 +487,29 @@ def test_a_bad_age_recipient_refuses_to_start(
     with pytest.raises(ConfigError) as refused:
         load_settings(config, env)
     assert "backups.age_recipients" in str(refused.value) and "age1" in str(refused.value)
+
+
+# --- a trigger planted in the live database -------------------------------------------------------
+
+
+async def test_a_trigger_planted_in_the_live_database_fails_the_backup_and_restore_removes_it(
+    services: Services, clock: FakeClock
+) -> None:
+    good, _, _ = await setup(services)
+    path = services.settings.database.path
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute(TRIGGER.rstrip(";"))
+    names_before = sorted(p.name for p in services.backups.directory.iterdir())
+    # The nightly backup refuses to archive it, naming what was planted (the job alerts).
+    with pytest.raises(BackupError, match="extra trigger 'steal'"):
+        await services.backups.create(OPERATOR)
+    assert sorted(p.name for p in services.backups.directory.iterdir()) == names_before
+    # Restoring the good archive is the remedy: the planted database is kept as the safety
+    # backup (listed as not verifying), and the trigger is gone from the live file.
+    clock.advance(seconds=5)
+    result = await services.backups.restore(OPERATOR, good)
+    assert result.safety_backup is not None
+    safety = await services.backups.verify(OPERATOR, result.safety_backup)
+    assert not safety.verified and "extra trigger 'steal'" in (safety.problem or "")
+    with closing(sqlite3.connect(path)) as conn:
+        assert not conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'steal'").fetchall()
