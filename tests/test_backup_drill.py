@@ -40,7 +40,7 @@ async def test_the_drill_restores_the_newest_archive_without_swapping(
 ) -> None:
     with pytest.raises(BackupError, match="no backup"):
         await services.backups.drill(OPERATOR)
-    assert await services.backups.drill_due()
+    assert await services.backups.drill_due(OPERATOR)
     await services.backups.create(OPERATOR)
     clock.advance(seconds=5)
     newest = await services.backups.create(OPERATOR)
@@ -51,9 +51,9 @@ async def test_the_drill_restores_the_newest_archive_without_swapping(
     assert result.info.manifest is not None and result.info.manifest.row_counts["audit_events"]
     assert db.read_bytes() == before, "nothing was swapped"
     assert not [p for p in services.backups.directory.iterdir() if p.name.endswith(".tmp")]
-    assert not await services.backups.drill_due()
+    assert not await services.backups.drill_due(OPERATOR)
     clock.advance(days=30)
-    assert await services.backups.drill_due()
+    assert await services.backups.drill_due(OPERATOR)
 
     # The newest archive damaged: the drill fails and says why.
     path = services.backups.directory / newest.name

@@ -57,7 +57,7 @@ async def restore_drill(context: Context) -> None:
     """When due (every ``backups.drill_days``), restore the newest archive into a temp file
     with every check of a real restore and tell the admin chat how it went."""
     backups = context.bot_data.services.backups
-    if not await backups.drill_due():
+    if not await backups.drill_due(SYSTEM):
         return
     try:
         result = await backups.drill(SYSTEM)

@@ -146,11 +146,12 @@ class BackupService:
                 details=_created_details(info, reason),
             )
         )
-        await self.archive_written(info, reason)
+        await self._archive_written(info, reason)
         return info
 
-    async def archive_written(self, info: BackupInfo, reason: str) -> None:
-        """The step after an archive is written, verified and audited: every hook, in order."""
+    async def _archive_written(self, info: BackupInfo, reason: str) -> None:
+        """The step after an archive is written, verified and audited: every hook, in order
+        (the hooks are the composition root's ``after_written``)."""
         for hook in self._after_written:
             await hook(info, reason)
 
@@ -279,9 +280,10 @@ class BackupService:
         await asyncio.to_thread(self._folder.mark_drill, self._clock.now())
         return DrillResult(info)
 
-    async def drill_due(self) -> bool:
+    async def drill_due(self, actor: Actor) -> bool:
         """True when the last restore drill is ``drill_days`` old or more (or never ran);
-        False when the drill is off (``drill_days = 0``)."""
+        False when the drill is off (``drill_days = 0``). Admins only."""
+        self._rights.require(actor, "backup drill")
         if not self._settings.drill_days:
             return False
         last = await asyncio.to_thread(self._folder.last_drill)
