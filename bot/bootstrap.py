@@ -32,6 +32,8 @@ from core.audit.stats import StatsService
 from core.audit.support import SupportService
 from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
+from core.backups.offsite import OffsiteKind, OffsiteStore
+from core.backups.offsite_service import OffsiteService
 from core.backups.sealing import ArchiveSeal
 from core.backups.service import BackupService
 from core.clock import Clock, SystemClock
@@ -102,6 +104,30 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
         verify_chain=lambda units: AuditLog(units, clock).verify(),
     )
     return Operations(settings, clock, database, audit, backups)
+
+
+def offsite(settings: Settings, database: Database, clock: Clock) -> OffsiteService:
+    """Off-site copies to ``backups.offsite``; the S3 store is built here, the Telegram one by
+    the nightly job (it needs the bot)."""
+    target = settings.backups.offsite
+    store: OffsiteStore | None = None
+    if target is not None and target.kind is OffsiteKind.S3:
+        try:
+            from core.adapters.offsite_s3 import S3Store  # optional: boto3
+        except ImportError:
+            raise ConfigError(
+                ["backups.offsite is an s3:// place but boto3 is missing: pip install '.[s3]'"]
+            ) from None
+        store = S3Store(target, settings.backups.s3_endpoint_url)
+    return OffsiteService(
+        target,
+        settings.backups.dir,
+        settings.backups.retention_days,
+        database.unit_of_work,
+        clock,
+        rights=AdminRights(settings.telegram.admins),
+        store=store,
+    )
 
 
 def standalone_rate_limiter(
@@ -214,6 +240,7 @@ async def bootstrap(
         ),
         stats=StatsService(uow, clock, rights),
         support=SupportService(uow, clock, audit),
+        offsite=offsite(settings, database, clock),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:

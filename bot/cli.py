@@ -241,6 +241,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if s is not None
     ]
     secrets += [p for p in [settings.rate_limits.storage.password()] if p]
+    # Off-site S3 credentials live in boto3's standard environment, never in our config.
+    secrets += [
+        os.environ[n] for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if n in os.environ
+    ]
     configure_logging(level, secrets)
     one_line = _OneLineFor((NetworkError, InvalidToken))
     for handler in logging.getLogger().handlers:

@@ -61,4 +61,7 @@ def configure_logging(
     logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    # boto3's DEBUG lines carry signed request headers (the access key id among them).
+    for name in ("boto3", "botocore", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("asyncio").setLevel(max(logging.INFO, root.level))  # "Using selector"

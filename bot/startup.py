@@ -132,9 +132,12 @@ async def probe_tronscan(settings: Settings, http: httpx.AsyncClient) -> int:
 def feature_lines(settings: Settings) -> list[str]:
     """Which optional features are configured, for the start-up log."""
     address = settings.payments.receive_address
+    offsite = settings.backups.offsite
     return [
         f"payments: {'on, to ' + address if address else 'off (payments.receive_address unset)'}",
-        "off-site backups: not configured (archives stay in "
+        f"off-site backups: each nightly archive to {offsite.describe()}"
+        if offsite is not None
+        else "off-site backups: not configured (archives stay in "
         f"{settings.backups.dir.resolve()}; copy them elsewhere yourself)",
     ]
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from limits import parse as parse_limit
 
+from core.backups.offsite import parse_offsite
+from core.backups.settings import BackupSettings as BackupSettings  # re-exported
 from core.bech32 import age_recipients
 from core.config_values import Secret as Secret  # re-exported: settings hold them
 from core.config_values import SecretUrl as SecretUrl
@@ -61,15 +63,6 @@ class RateLimitSettings:
     )
     # A Redis URL may carry a password.
     storage: SecretUrl = field(default_factory=lambda: SecretUrl("memory://"))
-
-
-@dataclass(frozen=True)
-class BackupSettings:
-    dir: Path = Path("backups")
-    hour_utc: int = 2
-    retention_days: int = 30
-    age_recipients: tuple[str, ...] = ()  # the operator's offline age keys (sealed to them too)
-    drill_days: int = 30  # the restore drill's period (0: no drill)
 
 
 # Open invoices' amounts are whole steps apart (29.00, 29.02, ...); a tolerance of half a step
@@ -317,6 +310,8 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "backups.retention_days": (None, _int(1)),
     "backups.age_recipients": (None, age_recipients),
     "backups.drill_days": (None, _int(0, 366)),
+    "backups.offsite": (None, parse_offsite),
+    "backups.s3_endpoint_url": (None, _url),
     "payments.receive_address": (None, _tron_address),
     "payments.usdt_contract": (None, _tron_address),
     "payments.min_confirmations": (None, _int(1)),

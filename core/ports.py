@@ -30,6 +30,7 @@ from core.audit.ports import (
     RestoreNoticesRepository,
     StatsRepository,
 )
+from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.safety.ports import SafetyRepository
 from core.signing import SignedFields
@@ -139,6 +140,7 @@ class UnitOfWork(Protocol):
     stats: StatsRepository
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
+    offsite_copies: OffsiteCopiesRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -15,6 +15,7 @@ from core.audit.log import AuditLog
 from core.audit.notices import NoticeService
 from core.audit.stats import StatsService
 from core.audit.support import SupportService
+from core.backups.offsite_service import OffsiteService
 from core.backups.service import BackupService
 from core.clock import Clock
 from core.config import Settings
@@ -53,6 +54,7 @@ class Services:
     withdrawals: WithdrawalService
     stats: StatsService
     support: SupportService
+    offsite: OffsiteService
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

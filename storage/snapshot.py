@@ -201,6 +201,66 @@ def live_session_users(path: Path, at: str) -> list[int]:
     return [int(row[0]) for row in found]
 
 
+# What a restored file must not send again: rows the live file delivered (or gave up) since the
+# backup was taken. A row is the same row when its id and creation time agree: ids are never
+# reused within one history, and a file from another history will not match on both.
+_CARRY = (
+    "UPDATE alerts SET status = l.status, sent_at = l.sent_at, attempts = l.attempts,"
+    " last_error = l.last_error, telegram_message_id = l.telegram_message_id"
+    " FROM live.alerts AS l WHERE alerts.id = l.id AND alerts.created_at = l.created_at"
+    " AND alerts.rule = l.rule AND alerts.subject = l.subject"
+    " AND alerts.status = 'pending' AND l.status <> 'pending'",
+    "UPDATE user_notices SET status = l.status, sent_at = l.sent_at, attempts = l.attempts,"
+    " last_error = l.last_error FROM live.user_notices AS l"
+    " WHERE user_notices.id = l.id AND user_notices.created_at = l.created_at"
+    " AND user_notices.telegram_user_id = l.telegram_user_id"
+    " AND user_notices.event_type = l.event_type"
+    " AND user_notices.status = 'pending' AND l.status <> 'pending'",
+)
+# The off-site state is about files outside the database, which a restore leaves as they are:
+# the live file's record wins whole (what was copied since, and what is still to copy).
+_CARRY_OFFSITE = (
+    "INSERT INTO offsite_copies (archive, target, status, size, attempts, created_at,"
+    " last_error, sent_at, remote_ref) SELECT archive, target, status, size, attempts,"
+    " created_at, last_error, sent_at, remote_ref FROM live.offsite_copies WHERE true"
+    " ON CONFLICT (archive, target) DO UPDATE SET status = excluded.status,"
+    " size = excluded.size, attempts = excluded.attempts, last_error = excluded.last_error,"
+    " sent_at = excluded.sent_at, remote_ref = excluded.remote_ref"
+)
+
+
+def carry_deliveries(live: Path, candidate: Path) -> int:
+    """Copy the delivery state of alerts and owner notices from ``live`` (read only) to the
+    rows of ``candidate`` that are still pending there, and the live off-site state whole;
+    return how many rows changed.
+
+    An archive holds its outboxes as of the backup: what was pending then (Telegram down, a
+    send in flight) and delivered since would be sent a second time after a restore.
+    """
+    conn = _connect(candidate)
+    try:
+        conn.execute("ATTACH DATABASE ? AS live", (f"{live.resolve().as_uri()}?mode=ro",))
+        live_tables = {
+            str(row[0])
+            for row in conn.execute("SELECT name FROM live.sqlite_master WHERE type = 'table'")
+        }
+        tables = set(_tables(conn))
+        conn.execute("BEGIN IMMEDIATE")
+        changed = 0
+        statements = (*zip(("alerts", "user_notices"), _CARRY, strict=True),)
+        for table, sql in (*statements, ("offsite_copies", _CARRY_OFFSITE)):
+            if table in tables and table in live_tables:
+                changed += max(conn.execute(sql).rowcount, 0)
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE live")
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot carry delivered alerts into {candidate.name}: {exc}") from None
+    finally:
+        conn.close()
+    fsync_file(candidate)
+    return changed
+
+
 def _claim(target: Path) -> None:
     """Refuse when any other connection (this process or another) still has ``target`` open.
 
@@ -292,6 +352,10 @@ class SqliteDatabaseFiles:
     async def live_session_users(self, path: Path, at: datetime) -> list[int]:
         """See :func:`live_session_users`."""
         return await asyncio.to_thread(live_session_users, path, stored_time(at))
+
+    async def carry_deliveries(self, live: Path, candidate: Path) -> int:
+        """See :func:`carry_deliveries`."""
+        return await asyncio.to_thread(carry_deliveries, live, candidate)
 
     @asynccontextmanager
     async def exclusive(

@@ -19,6 +19,7 @@ from core.audit.ports import (
     RestoreNoticesRepository,
     StatsRepository,
 )
+from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.ports import (
     ConversationStateRepository,
@@ -38,6 +39,7 @@ from storage.conversation_state_repository import SqliteConversationStateReposit
 from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
+from storage.offsite_repository import SqliteOffsiteCopiesRepository
 from storage.payments_repository import SqlitePaymentsRepository
 from storage.restore_notices_repository import SqliteRestoreNoticesRepository
 from storage.safety_repository import SqliteSafetyRepository
@@ -115,6 +117,7 @@ class SqliteUnitOfWork:
     stats: StatsRepository
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
+    offsite_copies: OffsiteCopiesRepository
 
     def __init__(
         self,
@@ -151,6 +154,7 @@ class SqliteUnitOfWork:
         self.alerts = SqliteAlertsRepository(conn)
         self.notices = SqliteNoticesRepository(conn)
         self.restore_notices = SqliteRestoreNoticesRepository(conn)
+        self.offsite_copies = SqliteOffsiteCopiesRepository(conn)
         self.twofactor = SqliteTwoFactorRepository(conn)
         self.apikeys = SqliteApiKeysRepository(conn)
         self.safety = SqliteSafetyRepository(conn)

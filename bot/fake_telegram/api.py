@@ -8,8 +8,8 @@ queues their messages and button presses as updates, and it records what the bot
 
 It checks what Telegram checks and our code could get wrong: HTML that Telegram would refuse to
 parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, deleting
-a message that does not exist. Failures (429 with retry_after, 5xx, timeouts) can be scheduled
-per method to exercise retries.
+a message that does not exist, documents that are empty or over 50 MB (see uploads.py).
+Failures (429 with retry_after, 5xx, timeouts) can be scheduled per method to exercise retries.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bot.fake_telegram.entities import (
 )
 from bot.fake_telegram.html import check_html, html_to_plain
 from bot.fake_telegram.records import BOT_USER, Message, ScheduledFailure, TelegramUser
+from bot.fake_telegram.uploads import Refused, document_bytes, upload_bytes, upload_name
 
 
 class FakeBotAPI:
@@ -248,6 +249,8 @@ class FakeBotAPI:
             result = await handler(params, files)
         except _BadRequest as exc:
             return _error(400, str(exc))
+        except Refused as exc:
+            return _error(exc.status, exc.description)
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
     async def _api_getMe(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
@@ -351,6 +354,13 @@ class FakeBotAPI:
                     "height": 300,
                 }
             ]
+        if message.document is not None:
+            body["document"] = _file(
+                f"d{message.message_id}",
+                file_name=message.document_name,
+                mime_type="application/octet-stream",
+                file_size=len(message.document),
+            )
         if message.caption is not None:
             body["caption"] = html_to_plain(message.caption)
         if message.reply_markup:
@@ -370,17 +380,6 @@ class FakeBotAPI:
         )
         return self._message_json(message)
 
-    def _file_bytes(self, params: dict[str, Any], files: dict[str, Any], name: str) -> bytes:
-        value = params.get(name)
-        if isinstance(value, str) and value.startswith("attach://"):
-            key = value.removeprefix("attach://")
-        elif value is None and name in files:
-            key = name  # a single upload: PTB sends it as the part named after the parameter
-        else:
-            raise _BadRequest("Bad Request: only uploads are supported by the fake Bot API")
-        content = files[key][1]
-        return content if isinstance(content, bytes) else content.read()
-
     async def _api_sendPhoto(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         caption = params.get("caption")
         parse_mode = params.get("parse_mode")
@@ -388,7 +387,7 @@ class FakeBotAPI:
             self._check_text(str(caption), parse_mode, 1024)
         message = self._store(
             int(params["chat_id"]),
-            photo=self._file_bytes(params, files, "photo"),
+            photo=upload_bytes(params, files, "photo"),
             caption=caption,
             parse_mode=parse_mode,
             reply_markup=self._check_markup(params),
@@ -400,9 +399,11 @@ class FakeBotAPI:
         parse_mode = params.get("parse_mode")
         if caption:
             self._check_text(str(caption), parse_mode, 1024)
+        content = document_bytes(params, files)
         message = self._store(
             int(params["chat_id"]),
-            document=self._file_bytes(params, files, "document"),
+            document=content,
+            document_name=upload_name(params, files, "document"),
             caption=caption,
             parse_mode=parse_mode,
         )

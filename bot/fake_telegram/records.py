@@ -38,6 +38,7 @@ class Message:
     caption: str | None = None
     photo: bytes | None = None
     document: bytes | None = None
+    document_name: str | None = None  # the upload's file name
     parse_mode: str | None = None
     reply_markup: dict[str, Any] | None = None
     deleted: bool = False

@@ -14,6 +14,7 @@ from html import escape
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.handlers.backups import drill_report, tell_admins
+from bot.jobs.offsite import copy_offsite
 from core.authz import SYSTEM
 from core.backups.archive_rules import BackupError, human_size
 from core.backups.service import NIGHTLY
@@ -42,6 +43,7 @@ async def nightly_backup(context: Context) -> None:
         await tell_admins(context, text)
         return
     logger.info("nightly backup %s written (%s)", info.name, human_size(info.size))
+    await copy_offsite(context, info.name)  # before local pruning; never raises
     try:
         removed = await backups.prune(SYSTEM)
     except Exception as exc:  # same: never fail silently

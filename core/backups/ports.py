@@ -88,6 +88,13 @@ class DatabaseFiles(Protocol):
         only); raises ``StorageError`` when it cannot be read."""
         ...
 
+    async def carry_deliveries(self, live: Path, candidate: Path) -> int:
+        """Mark as delivered in the (not live) file ``candidate`` every alert and owner notice
+        the live file at ``live`` already delivered or gave up, so a restore does not send them
+        again, and carry the live off-site state over whole; return how many rows changed.
+        Raises ``StorageError`` when either cannot be read."""
+        ...
+
     def exclusive(
         self, guard: Callable[[UnitOfWork], Awaitable[None]] | None = None
     ) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:

@@ -381,6 +381,9 @@ class BackupService:
                         say("taking a safety backup of the current database")
                         safety = await self._create(PRE_RESTORE, say, require_sound=False)
                         logged_out = await self._logged_in_now(target)
+                        # What was delivered since the backup must not be sent again.
+                        with contextlib.suppress(StorageError):  # damaged: better twice than never
+                            await self._files.carry_deliveries(target, candidate)
                     say("closing the database")
                     await close()
                     say(f"putting {name} in place")

@@ -19,6 +19,25 @@ BACKUP_ALERT = (
 BACKUP_ALERT_NIGHTLY = "Nightly backup"
 BACKUP_ALERT_MANUAL = "Backup requested by admin {admin}"
 BACKUP_ALERT_PRUNE = "Removing old backups"
+# --- off-site copies (SPEC §8a) -----------------------------------------------------------------
+OFFSITE_CAPTION = (
+    "🗄 Off-site copy of backup <code>{name}</code> ({size}). Keep it: it is what a restore "
+    "needs if this server's disk is lost."
+)
+OFFSITE_FAILED = (
+    "🚨 <b>Off-site copy failed</b> ({where}):\n{items}\n"
+    "The local archives are untouched; the next nightly run tries again."
+)
+OFFSITE_TOO_BIG = (
+    "⚠️ <b>Not copied off-site</b>: <code>{name}</code> is {size}, over the {limit} a "
+    "document sent to this chat may have. It stays only on the server: copy it elsewhere "
+    'yourself, or set <code>backups.offsite = "s3://bucket/prefix"</code>.'
+)
+OFFSITE_RETENTION_FAILED = (
+    "⚠️ <b>Removing old off-site copies failed</b> ({where}): {reason}\n"
+    "Nothing local was changed; the next nightly run tries again."
+)
+OFFSITE_ITEM = "• <code>{name}</code>: {reason}"
 BACKUPS_EMPTY = "No backups yet. /backup makes one now."
 BACKUPS_HEADER = "<b>Backups</b> (newest first, times in UTC)"
 BACKUPS_ITEM = "{mark} <code>{name}</code>\n{time} · {size} · schema {schema} · {status}\n{counts}"
