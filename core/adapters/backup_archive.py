@@ -255,7 +255,7 @@ def _check_member(info: tarfile.TarInfo | None, expected: str) -> tarfile.TarInf
                 f"not a Verzek Guard backup: it does not start with manifest.json ({shown!r})"
             )
         raise BackupError(
-            f"unexpected member {shown!r}: a backup holds only manifest.json and verzek.db"
+            f"unexpected member {shown!r}: a backup holds only manifest.json and its database"
         )
     if not info.isreg():
         raise BackupError(f"refused: {shown!r} in the archive is not a regular file")
