@@ -26,8 +26,9 @@ from pathlib import Path
 
 from bot.bootstrap import bootstrap
 from core.audit.activity import AuditTarget
+from core.audit.chain import ChainKey, ChainKeys, keyed_link
 from core.audit.detection import Detector
-from core.audit.log import GENESIS_HASH, AuditEvent, EventType, row_hash
+from core.audit.log import GENESIS_HASH, AuditEvent, EventType
 from core.audit.ports import AuditRow
 from core.authz import OPERATOR
 from core.clock import FakeClock
@@ -62,7 +63,7 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def synthetic_rows(count: int, start: datetime, seed: int = 7) -> list[AuditRow]:
+def synthetic_rows(count: int, start: datetime, key: ChainKey, seed: int = 7) -> list[AuditRow]:
     """``count`` chained rows spread over :data:`SPAN` ending at ``start + SPAN``."""
     rng = random.Random(seed)
     kinds = [kind for kind, _, share in MIX for _ in range(share)]
@@ -83,8 +84,9 @@ def synthetic_rows(count: int, start: datetime, seed: int = 7) -> list[AuditRow]
             details={"reason": "bad_credentials"} if kind == EventType.LOGIN_FAILED else {},
             prev_hash=prev,
             hash="",
+            key_id=key.key_id,
         )
-        prev = row_hash(draft)
+        prev = keyed_link(key, draft)
         rows.append(AuditRow(**{**draft.__dict__, "hash": prev}))
         if n % 200_000 == 0:
             progress(f"  chained {n:,} rows")
@@ -138,7 +140,8 @@ async def main(argv: list[str] | None = None) -> int:
         try:
             began = time.perf_counter()
             progress(f"building {args.rows:,} chained audit rows …")
-            rows = synthetic_rows(args.rows, start)
+            key = ChainKeys(services.crypto.audit_chain_keys()).current
+            rows = synthetic_rows(args.rows, start, key)
             chained = time.perf_counter()
             await load(services.uow, rows)
             print(

@@ -7,15 +7,8 @@ import os
 from datetime import UTC
 from typing import Any
 
-from telegram import (
-    BotCommand,
-    BotCommandScopeChat,
-    BotCommandScopeDefault,
-    LinkPreviewOptions,
-    Update,
-)
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -26,23 +19,31 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.bootstrap import bootstrap
-from bot.commands import ADMIN_COMMANDS, USER_COMMANDS, AdminOnly
+from bot.commands import AdminOnly
 from bot.context import CONTEXT_TYPES, VerzekApplication
 from bot.errors import on_error
 from bot.gate import SWEEP_SECONDS, gate, sweep_rate_limits
 from bot.handlers import account, apikeys, info, killswitch, login, register, start, twofactor
+from bot.handlers import account_deletion as deletion_feature
 from bot.handlers import activity as activity_feature
 from bot.handlers import admin_audit as admin_audit_feature
 from bot.handlers import admin_payments as admin_payments_feature
 from bot.handlers import admin_stats as admin_stats_feature
 from bot.handlers import admin_withdrawals as admin_withdrawals_feature
 from bot.handlers import backups as backups_feature
+from bot.handlers import pay_flow as pay_flow_feature
 from bot.handlers import payments as payments_feature
+from bot.handlers import renewal as renewal_feature
+from bot.handlers import security_checkup as checkup_feature
 from bot.handlers import sessions as sessions_feature
+from bot.handlers import settings as settings_feature
 from bot.handlers import wallet as wallet_feature
+from bot.jobs import anchors as audit_anchors
 from bot.jobs import backups as nightly_backup
 from bot.jobs import outbox
 from bot.jobs import payments as payment_jobs
+from bot.jobs import reminders as renewal_reminders
+from bot.menus import set_profile
 from bot.persistence import SealedPersistence
 from bot.secret_steps import register_after_secret_guard
 from bot.update_processor import PerUserUpdateProcessor
@@ -57,22 +58,6 @@ logger = logging.getLogger(__name__)
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
-
-async def set_command_menus(application: VerzekApplication, settings: Settings) -> None:
-    """User menu for everyone; user + admin menu in each admin's chat and the admin chat."""
-    user_menu = [BotCommand(c.name, c.description) for c in USER_COMMANDS]
-    admin_menu = user_menu + [BotCommand(c.name, c.description) for c in ADMIN_COMMANDS]
-    admin_chats = set(settings.telegram.admins)
-    if settings.telegram.admin_chat_id is not None:
-        admin_chats.add(settings.telegram.admin_chat_id)
-    try:
-        await application.bot.set_my_commands(user_menu, scope=BotCommandScopeDefault())
-        for chat_id in sorted(admin_chats):
-            await application.bot.set_my_commands(admin_menu, scope=BotCommandScopeChat(chat_id))
-    except TelegramError as exc:
-        # A menu is a convenience: the bot still works without it, so never fail start-up.
-        logger.warning("could not set the command menus: %s", type(exc).__name__)
 
 
 def build_application(
@@ -105,7 +90,7 @@ def build_application(
 
     async def post_init(application: VerzekApplication) -> None:
         application.bot_data.attach(await services_now())
-        await set_command_menus(application, settings)
+        await set_profile(application.bot, settings)  # menus and descriptions
 
     async def post_shutdown(application: VerzekApplication) -> None:
         # run_polling calls this even when start-up failed before post_init (Telegram
@@ -149,13 +134,20 @@ def build_application(
     admin_stats_feature.register(application, admins)
     backups_feature.register(application, admins)
     payments_feature.register(application)
+    pay_flow_feature.register(application)  # /pay, and bare /pay's invoice buttons
+    renewal_feature.register(application)  # the reminders' Renew buttons
     admin_payments_feature.register(application, admins)
     wallet_feature.register(application)
     info.register(application)  # /terms, /privacy, /paysupport
+    settings_feature.register(application)  # /settings
+    checkup_feature.register(application)  # /security
+    deletion_feature.register(application)  # /delete_account
     admin_withdrawals_feature.register(application, admins)
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
+    audit_anchors.register(application)  # the audit chain's head, hourly and after backups
     payment_jobs.register(application)  # re-checks pending payments every minute
+    renewal_reminders.register(application)  # 3 and 1 days before a license ends
     register_after_secret_guard(application)  # after every flow, before the catch-all hint
     start.register_fallback(application)
     application.add_error_handler(on_error)

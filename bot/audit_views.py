@@ -229,6 +229,10 @@ def _security_notice(notice: NoticeRecord) -> str | None:
         "backup_codes_regenerated"
     ):
         return texts.NOTICE_BACKUP_CODES
+    if notice.event_type == "ACCOUNT_DELETED":
+        return texts.NOTICE_ACCOUNT_DELETED
+    if notice.event_type == "LOGIN_SUCCESS":
+        return texts.NOTICE_LOGIN
     if notice.event_type == "WITHDRAWAL_REQUESTED":
         amount = details.get("amount_micro")
         return texts.NOTICE_WITHDRAWAL.format(

@@ -10,11 +10,15 @@ notifier as the bot's. Nothing outside this module constructs a service or a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from limits.aio.storage import Storage
 
+from core.accounts.checkup import SecurityCheckupService
+from core.accounts.deletion import AccountDeletionService
+from core.accounts.preferences import PreferenceService
 from core.accounts.service import AccountService
 from core.accounts.sessions import SessionService
 from core.adapters.age_seal import AgeSeal
@@ -25,6 +29,8 @@ from core.adapters.tronscan import TronscanClient
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
 from core.audit.alerts import AlertService
+from core.audit.anchors import AnchorService, ChainKeyWatch
+from core.audit.chain import ChainKeys
 from core.audit.detection import Detector
 from core.audit.log import AuditLog
 from core.audit.notices import NoticeService, OwnerNotifier
@@ -42,6 +48,8 @@ from core.crypto import EncryptionService, backup_keys
 from core.errors import ConfigError
 from core.payments.chain import TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
+from core.payments.reminders import ReminderService
+from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
 from core.payments.wallet import WalletLedger
 from core.ratelimit import RateLimitService
@@ -63,12 +71,29 @@ def archive_seal(settings: Settings) -> ArchiveSeal:
     key (and ENCRYPTION_OLD_KEYS), sealing also to ``backups.age_recipients``."""
     keys = backup_keys(settings.encryption)
     return ArchiveSeal(AgeSeal(keys.age_secrets, settings.backups.age_recipients), keys.mac_keys)
+def chain_keys(settings: Settings) -> Callable[[], ChainKeys]:
+    """The audit chain's keys, derived from the configured master key(s) when first asked for
+    (a :class:`ConfigError` then when no key is set): commands that only read need none."""
+    built: list[ChainKeys] = []
+
+    def keys() -> ChainKeys:
+        if not built:
+            crypto = encryption(settings)
+            built.append(ChainKeys(crypto.audit_chain_keys(), crypto))
+        return built[0]
+
+    return keys
 
 
 def audit_log(settings: Settings, database: Database, clock: Clock) -> AuditLog:
     """The audit log every door appends to: each event passes the detector and the owner
     notifier inside its transaction, whether the bot or a command wrote it."""
-    return AuditLog(database.unit_of_work, clock, [Detector(settings.alerts), OwnerNotifier()])
+    return AuditLog(
+        database.unit_of_work,
+        clock,
+        [Detector(settings.alerts), OwnerNotifier(), ChainKeyWatch()],
+        keys=chain_keys(settings),
+    )
 
 
 @dataclass
@@ -81,6 +106,7 @@ class Operations:
     database: Database
     audit: AuditLog
     backups: BackupService
+    anchors: AnchorService
 
     def crypto(self) -> EncryptionService:
         """The configured key, built when a command needs it (many need none)."""
@@ -92,6 +118,7 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
     clock = clock or SystemClock()
     database = Database(settings.database.path)
     audit = audit_log(settings, database, clock)
+    anchors = AnchorService(database.unit_of_work, clock, chain_keys(settings))
     backups = BackupService(
         settings.backups,
         SqliteDatabaseFiles(database),
@@ -100,10 +127,13 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
         rights=AdminRights(settings.telegram.admins),
         uow=database.unit_of_work,
         seal=lambda: archive_seal(settings),
-        # A candidate's chain is checked as the live one is (audit_log's own verification).
-        verify_chain=lambda units: AuditLog(units, clock).verify(),
+        # A candidate's chain is checked as the live one is (the audit log's own verification,
+        # with the chain's keys).
+        verify_chain=lambda units: AuditLog(units, clock, keys=chain_keys(settings)).verify(),
+        # Each backup anchors the audit chain's head (SPEC §8a).
+        after_written=[lambda info, reason: anchors.after_backup()],
     )
-    return Operations(settings, clock, database, audit, backups)
+    return Operations(settings, clock, database, audit, backups, anchors)
 
 
 def offsite(settings: Settings, database: Database, clock: Clock) -> OffsiteService:
@@ -165,6 +195,7 @@ async def bootstrap(
     await database.open()
     uow = database.unit_of_work
     audit = ops.audit
+    await audit.ensure_keyed()  # a log from before keying is sealed under the key, audited
     passwords = passwords or PasswordService()
     sessions = SessionService(
         uow,
@@ -223,8 +254,11 @@ async def bootstrap(
         safety=safety,
         apikeys=ApiKeyService(uow, audit, clock, crypto, accounts, twofactor, safety),
         backups=ops.backups,
+        anchors=ops.anchors,
         payments=payments,
         licenses=licenses,
+        payment_screen=PaymentScreen(uow, clock, crypto),
+        reminders=ReminderService(uow, clock, licenses),
         withdrawals=WithdrawalService(
             uow,
             audit,
@@ -241,6 +275,9 @@ async def bootstrap(
         stats=StatsService(uow, clock, rights),
         support=SupportService(uow, clock, audit),
         offsite=offsite(settings, database, clock),
+        preferences=PreferenceService(uow, sessions, audit, clock),
+        deletion=AccountDeletionService(uow, audit, clock, accounts, twofactor),
+        checkup=SecurityCheckupService(uow, sessions),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:

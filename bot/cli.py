@@ -21,6 +21,7 @@ from bot.bootstrap import Operations, encryption, operations
 from bot.cli_backups import add_backup_commands
 from bot.cli_keycheck import check_key, open_checked
 from bot.wording import count
+from core.audit.ports import Anchor
 from core.clock import to_iso
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
@@ -44,10 +45,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, os.environ)
 
 
-async def _with_database(settings: Settings, work: Callable[[Operations], Awaitable[int]]) -> int:
-    # These commands need no key; a configured one must still fit (a wrong one is a mistake
-    # the operator wants to hear about before the bot starts with it).
-    ops = await open_checked(settings, required=False)
+async def _with_database(
+    settings: Settings, work: Callable[[Operations], Awaitable[int]], *, key: bool = False
+) -> int:
+    # Without ``key`` these commands need none; a configured one must still fit (a wrong one is
+    # a mistake the operator wants to hear about before the bot starts with it).
+    ops = await open_checked(settings, required=key)
     try:
         return await work(ops)
     finally:
@@ -77,6 +80,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             await check_key(ops, required=False)
             for migration in applied:
                 _progress(f"applied {migration.version:04d}_{migration.name}")
+            if settings.encryption.master_key is not None:
+                keyed = await ops.audit.ensure_keyed()
+                if keyed is not None:
+                    _progress(f"audit chain: {keyed.event_type} chained as row {keyed.id}")
             version = await database.schema_version()
         finally:
             await database.close()
@@ -87,7 +94,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check the audit hash chain; exit 1 naming the first bad row."""
+    """Check the keyed audit chain, its head and every recorded anchor; print the last anchor
+    (to compare with the one pinned in the admin chat); exit 1 naming the first bad row."""
     settings = _settings(args)
 
     async def work(ops: Operations) -> int:
@@ -95,15 +103,41 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             progress=lambda n: _progress(f"… {count(n, 'row')} verified")
         )
         if report.ok:
-            print(f"audit chain OK: {count(report.checked, 'row')} verified")
-            return EXIT_OK
-        print(
-            f"audit chain BROKEN at row {report.bad_row_id}: {report.reason} "
-            f"({count(report.checked, 'row')} before it verified)"
-        )
-        return EXIT_FAILED
+            sealed = (
+                f"; the first {count(report.legacy_rows, 'row')} kept their SHA-256 links "
+                f"from before keying, sealed by row {report.legacy_rows + 1}"
+                if report.legacy_rows
+                else ""
+            )
+            print(f"audit chain OK: {count(report.checked, 'row')} verified{sealed}")
+            if report.anchors_checked:
+                verb = "matches" if report.anchors_checked == 1 else "match"
+                print(f"anchors OK: {count(report.anchors_checked, 'recorded anchor')} {verb}")
+        else:
+            print(
+                f"audit chain BROKEN at row {report.bad_row_id}: {report.reason} "
+                f"({count(report.checked, 'row')} before it verified)"
+            )
+        print(describe_last_anchor(await ops.anchors.last()))
+        return EXIT_OK if report.ok else EXIT_FAILED
 
-    return asyncio.run(_with_database(settings, work))
+    return asyncio.run(_with_database(settings, work, key=True))
+
+
+def describe_last_anchor(anchor: Anchor | None) -> str:
+    """The line a person compares with the anchor pinned in the admin chat."""
+    if anchor is None:
+        return "last anchor: none recorded yet (the bot posts one within an hour of starting)"
+    where = (
+        f"posted {anchor.posted_at:%Y-%m-%d %H:%M:%S} UTC as message {anchor.message_id}"
+        if anchor.posted_at is not None
+        else f"recorded {anchor.recorded_at:%Y-%m-%d %H:%M:%S} UTC, not posted yet"
+    )
+    return (
+        f"last anchor: #{anchor.id}, row {anchor.last_audit_id}, link {anchor.link[:16]}…, "
+        f"{where}\ncompare it with the anchor pinned in the admin chat: a newer one there "
+        "means this database was rolled back or cut"
+    )
 
 
 def _parse_since(text: str) -> datetime:
@@ -149,6 +183,12 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 
     async def rotate(ops: Operations) -> int:
         database = ops.database
+        # The rotation is itself chained: the first row under the new key names the old one.
+        rotated = await ops.audit.ensure_keyed()
+        if rotated is not None:
+            print(f"audit chain: {rotated.event_type} chained as row {rotated.id}")
+        else:
+            print("audit chain: already under the newest key")
         counts = await rotate_all(
             database.unit_of_work,
             crypto,

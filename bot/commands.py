@@ -50,10 +50,13 @@ USER_COMMANDS: list[Command] = [
     Command("withdraw", "Withdraw USDT (2FA code): /withdraw AMOUNT ADDRESS"),
     Command("referral", "Your referral code and earnings"),
     Command("sessions", "Your live sessions; end any of them"),
+    Command("security", "Security check-up, with a button for each fix"),
+    Command("settings", "Which notices you receive"),
     Command("paysupport", "Help with a payment; write to the operator"),
     Command("terms", "Terms of service"),
     Command("privacy", "What is stored about you, how long, how to delete it"),
     Command("logout", "Log out"),
+    Command("delete_account", "Delete your account (password and 2FA code)"),
     Command("cancel", "Stop what you are doing"),
 ]
 ADMIN_COMMANDS: list[Command] = [

@@ -95,6 +95,13 @@ class PaymentApproval(FlowState):
 
 
 @dataclass
+class PaymentPick(FlowState):
+    """/pay sent bare: the invoice the user picked, until its hash arrives."""
+
+    invoice_id: int = 0
+
+
+@dataclass
 class RestoreDraft(FlowState):
     """/restore: the archive an admin is restoring."""
 
@@ -142,6 +149,15 @@ class ApiKeyAddition(FlowState):
     pending: PendingApiKey = field(default_factory=PendingApiKey)
 
 
+@dataclass
+class AccountDeletion(FlowState):
+    """/delete_account: whether a code is asked, the code check, the confirmation's reference."""
+
+    needs_code: bool = False
+    code_proof: ReauthProof | None = None  # core's check of the 2FA code (never the code)
+    reference: str = ""
+
+
 STORED: tuple[type[object], ...] = (
     FlowState,
     CaptchaFlowState,
@@ -150,10 +166,12 @@ STORED: tuple[type[object], ...] = (
     LoginDraft,
     PasswordChange,
     PaymentApproval,
+    PaymentPick,
     RestoreDraft,
     KillSwitchChange,
     WithdrawalFlow,
     ApiKeyDeletion,
+    AccountDeletion,
 )
 # API credentials waiting for their last step: "never in the database" (bot/handlers/apikeys.py).
 MEMORY_ONLY: tuple[type[object], ...] = (PendingApiKey, ApiKeyAddition)

@@ -308,6 +308,9 @@ class Shell:
             self.terminal.say(f"[no button {number} on the latest message with buttons]")
             return
         button = message.buttons[number - 1]
+        if button.copy_text is not None:  # Telegram copies it to the clipboard, sends nothing
+            self.terminal.say(f"[copied {button.copy_text}]")
+            return
         if button.callback_data is None:
             self.terminal.say(f"[button {number} opens {button.url}]")
             return

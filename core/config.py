@@ -127,6 +127,7 @@ class AlertSettings:
     api_key_changes_minutes: int = 10
     large_withdrawal_micro: int = 1000 * MICRO
     dedupe_minutes: int = 10
+    anchor_chat_id: int | None = None  # where audit anchors go (default: the admin chat)
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "alerts.api_key_changes_minutes": (None, _int(1)),
     "alerts.large_withdrawal_usdt": (None, _usdt),
     "alerts.dedupe_minutes": (None, _int(1)),
+    "alerts.anchor_chat_id": (None, _int()),
     "texts.terms_file": (None, _path),
     "texts.privacy_file": (None, _path),
 }

@@ -31,6 +31,10 @@ _FORMAT = "vz1"
 # so the stored check can neither decrypt a secret nor forge a signature.
 _KEY_CHECK_PURPOSE = b"verzek/key-check/v1"
 _KEY_CHECK_LABEL = b"this database belongs to this Verzek Guard master key"
+# The audit chain's links (core/audit/chain.py): HMAC keys of their own purpose, each named by a
+# fingerprint (an HMAC of a fixed label under it), never by the key itself.
+_AUDIT_CHAIN_PURPOSE = b"verzek/audit-chain/v1"
+_AUDIT_KEY_ID_LABEL = b"verzek audit chain key id"
 
 
 def generate_master_key() -> str:
@@ -80,6 +84,7 @@ class EncryptionService:
         # `verzek rotate-key` re-signs them and the old key is dropped).
         self._hmac_keys = [_derive(key, b"verzek/signatures/v1") for key in [master, *olds]]
         self._key_count = 1 + len(olds)
+        self._chain_keys = [_derive(key, _AUDIT_CHAIN_PURPOSE) for key in [master, *olds]]
 
     def __repr__(self) -> str:
         return f"EncryptionService(keys={self._key_count})"
@@ -124,6 +129,14 @@ class EncryptionService:
             raise DecryptionError(
                 "a stored secret could not be decrypted with any configured key"
             ) from None
+
+    def audit_chain_keys(self) -> list[tuple[str, bytes]]:
+        """The audit chain's HMAC keys, newest first, each with its id (a 16-hex fingerprint
+        that names the key in every row chained under it and reveals nothing of it)."""
+        return [
+            (self._mac(key, _AUDIT_KEY_ID_LABEL)[:16].decode("ascii"), key)
+            for key in self._chain_keys
+        ]
 
     def key_check(self) -> str:
         """The key check of the newest key: HMAC-SHA256 of a fixed label, hex."""

@@ -20,10 +20,17 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from core.accounts.ports import AccountsRepository, SecurityRepository, SessionsRepository
+from core.accounts.ports import (
+    AccountCareRepository,
+    AccountsRepository,
+    PreferencesRepository,
+    SecurityRepository,
+    SessionsRepository,
+)
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
+    AnchorsRepository,
     AuditRepository,
     AuditSearchRepository,
     NoticesRepository,
@@ -32,6 +39,7 @@ from core.audit.ports import (
 )
 from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.safety.ports import SafetyRepository
 from core.signing import SignedFields
 from core.twofactor.ports import TwoFactorRepository
@@ -121,6 +129,7 @@ class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
     audit: AuditRepository
+    anchors: AnchorsRepository
     secrets: SecretsRepository
     signatures: SignaturesRepository
     accounts: AccountsRepository
@@ -141,6 +150,10 @@ class UnitOfWork(Protocol):
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
     offsite_copies: OffsiteCopiesRepository
+    status_messages: StatusMessagesRepository
+    reminders: RemindersRepository
+    preferences: PreferencesRepository
+    account_care: AccountCareRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.accounts.checkup import SecurityCheckupService
+from core.accounts.deletion import AccountDeletionService
+from core.accounts.preferences import PreferenceService
 from core.accounts.service import AccountService
 from core.accounts.sessions import SessionService
 from core.adapters.captcha_image import CaptchaService
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
 from core.audit.alerts import AlertService
+from core.audit.anchors import AnchorService
 from core.audit.log import AuditLog
 from core.audit.notices import NoticeService
 from core.audit.stats import StatsService
@@ -21,6 +25,8 @@ from core.clock import Clock
 from core.config import Settings
 from core.crypto import EncryptionService
 from core.payments.licenses import LicenseService
+from core.payments.reminders import ReminderService
+from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
 from core.ports import UnitOfWork
 from core.ratelimit import RateLimitService
@@ -49,12 +55,18 @@ class Services:
     safety: SafetyService
     apikeys: ApiKeyService
     backups: BackupService
+    anchors: AnchorService
     payments: PaymentService
     licenses: LicenseService
+    payment_screen: PaymentScreen
+    reminders: ReminderService
     withdrawals: WithdrawalService
     stats: StatsService
     support: SupportService
     offsite: OffsiteService
+    preferences: PreferenceService  # /settings
+    deletion: AccountDeletionService  # /delete_account
+    checkup: SecurityCheckupService  # /security
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -14,7 +14,7 @@ from storage.columns import read_time, read_time_or_none, stored_time
 
 _USER_COLUMNS = (
     "id, email, password_hash, referral_code, referred_by, created_at, "
-    "last_telegram_user_id, last_login_at"
+    "last_telegram_user_id, last_login_at, closed_at"
 )
 
 
@@ -30,6 +30,7 @@ def _user(row: Any) -> UserRecord | None:
         created_at=read_time(row[5]),
         last_telegram_user_id=row[6],
         last_login_at=read_time_or_none(row[7]),
+        closed_at=read_time_or_none(row[8]),
     )
 
 
@@ -85,10 +86,11 @@ class SqliteAccountsRepository:
         )
 
     async def by_referral_code(self, code: str) -> UserRecord | None:
-        """The user owning this referral code."""
+        """The user owning this referral code (a closed account's code invites nobody)."""
         return _user(
             await self._one(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE referral_code = ?",  # noqa: S608
+                f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
+                " WHERE referral_code = ? AND closed_at IS NULL",
                 (code,),
             )
         )

@@ -12,10 +12,13 @@ import aiosqlite
 from core.audit.ports import AuditHead, AuditRow, UnreadableAuditRow
 from storage.columns import read_time_exact, stored_time
 
-_COLUMNS = "id, ts, event_type, severity, account_id, telegram_user_id, details, prev_hash, hash"
+_COLUMNS = (
+    "id, ts, event_type, severity, account_id, telegram_user_id, details, prev_hash, hash, key_id"
+)
 
 
-def _row(raw: Any) -> AuditRow:
+def read_row(raw: Any) -> AuditRow:
+    """An ``audit_events`` row selected as ``_COLUMNS`` (:data:`COLUMNS`)."""
     try:
         return AuditRow(
             id=int(raw[0]),
@@ -27,9 +30,13 @@ def _row(raw: Any) -> AuditRow:
             details=json.loads(raw[6]),
             prev_hash=str(raw[7]),
             hash=str(raw[8]),
+            key_id=None if raw[9] is None else str(raw[9]),
         )
     except ValueError as exc:  # a time not in to_iso form, details not JSON: edited by hand
         raise UnreadableAuditRow(int(raw[0])) from exc
+
+
+COLUMNS = _COLUMNS
 
 
 class SqliteAuditRepository:
@@ -40,14 +47,32 @@ class SqliteAuditRepository:
 
     async def head(self) -> AuditHead | None:
         """The newest link, or None for an empty log."""
-        async with self._conn.execute("SELECT last_id, last_hash FROM audit_head") as cur:
+        async with self._conn.execute(
+            "SELECT h.last_id, h.last_hash, e.key_id FROM audit_head h "
+            "LEFT JOIN audit_events e ON e.id = h.last_id"
+        ) as cur:
             row = await cur.fetchone()
-        return AuditHead(int(row[0]), str(row[1])) if row else None
+        if not row:
+            return None
+        return AuditHead(int(row[0]), str(row[1]), None if row[2] is None else str(row[2]))
+
+    async def sealed_keys(self) -> list[tuple[str, str]]:
+        """(key id, sealed key) of every retired chain key kept in the database."""
+        async with self._conn.execute("SELECT key_id, key_enc FROM audit_chain_keys") as cur:
+            return [(str(row[0]), str(row[1])) for row in await cur.fetchall()]
+
+    async def keep_sealed_keys(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Keep these sealed retired chain keys (a key id already kept stays as it is)."""
+        await self._conn.executemany(
+            "INSERT INTO audit_chain_keys (key_id, key_enc, added_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key_id) DO NOTHING",
+            [(key_id, token, stored_time(at)) for key_id, token in keys],
+        )
 
     async def append(self, row: AuditRow) -> None:
         """Insert ``row`` and move the head to it."""
         await self._conn.execute(
-            f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             (
                 row.id,
                 stored_time(row.ts),
@@ -58,6 +83,7 @@ class SqliteAuditRepository:
                 json.dumps(row.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
                 row.prev_hash,
                 row.hash,
+                row.key_id,
             ),
         )
         await self._conn.execute(
@@ -73,7 +99,7 @@ class SqliteAuditRepository:
         if not rows:
             return
         await self._conn.executemany(
-            f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             [
                 (
                     row.id,
@@ -87,6 +113,7 @@ class SqliteAuditRepository:
                     ),
                     row.prev_hash,
                     row.hash,
+                    row.key_id,
                 )
                 for row in rows
             ],
@@ -100,10 +127,11 @@ class SqliteAuditRepository:
         )
 
     async def iter_rows(
-        self, *, since: datetime | None = None, batch: int = 5000
+        self, *, since: datetime | None = None, batch: int = 5000, after: int = 0
     ) -> AsyncIterator[AuditRow]:
-        """Every row in id order, fetched in batches (keyset pagination, constant memory)."""
-        last_id = 0
+        """Every row in id order (after row ``after``), fetched in batches (keyset pagination,
+        constant memory)."""
+        last_id = after
         if since is not None:
             async with self._conn.execute(
                 "SELECT MIN(id) FROM audit_events WHERE ts >= ?", (stored_time(since),)
@@ -121,5 +149,5 @@ class SqliteAuditRepository:
             if not rows:
                 return
             for raw in rows:
-                yield _row(raw)
+                yield read_row(raw)
             last_id = int(rows[-1][0])

@@ -12,7 +12,8 @@ from datetime import datetime
 import aiosqlite
 
 from core.audit.ports import AuditRow
-from storage.audit_repository import _COLUMNS, _row
+from storage.audit_repository import _COLUMNS
+from storage.audit_repository import read_row as _row
 from storage.columns import stored_time
 
 

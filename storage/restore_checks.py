@@ -14,6 +14,7 @@ any write.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ import aiosqlite
 from core.backups.ports import SchemaObject
 from core.errors import StorageError
 from core.ports import UnitOfWork
-from storage.migrator import migrate
+from storage.migrator import code_schema_version, migrate
 from storage.secrets_repository import ENCRYPTED_COLUMNS
 from storage.unit_of_work import SqliteUnitOfWork, TransactionLock
 
@@ -87,11 +88,49 @@ async def reference_schema(version: int) -> frozenset[SchemaObject]:
         return built
 
 
+def _version_of(path: Path) -> int:
+    with closing(sqlite3.connect(_read_only_uri(path), uri=True, isolation_level=None)) as conn:
+        conn.execute("PRAGMA trusted_schema = OFF")
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
 @asynccontextmanager
 async def candidate_units(path: Path) -> AsyncIterator[Callable[..., UnitOfWork]]:
-    """Read-only units of work on the candidate file at ``path``, one connection of its own."""
+    """Read-only units of work on the candidate file at ``path``, one connection of its own.
+
+    A candidate of an older schema version is read through a migrated copy (in a temp folder
+    next to it, removed afterwards): the code's own checks, such as the audit chain's, read
+    the code's schema. Its schema was compared with that version's before, so the migrations
+    run on nothing planted."""
     if not await asyncio.to_thread(path.is_file):
         raise StorageError(f"no database file at {path}")
+    try:
+        older = await asyncio.to_thread(_version_of, path) < code_schema_version()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path.name} ({exc})") from None
+    if not older:
+        async with _units(path) as units:
+            yield units
+        return
+    with tempfile.TemporaryDirectory(prefix=".verzek-migrated-", dir=path.parent) as folder:
+        copy = Path(folder) / path.name
+        await asyncio.to_thread(shutil.copyfile, path, copy)
+        conn = await aiosqlite.connect(copy, isolation_level=None)
+        try:
+            await conn.execute("PRAGMA trusted_schema = OFF")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await migrate(conn)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{path.name} does not migrate ({exc})") from None
+        finally:
+            await conn.close()
+        async with _units(copy) as units:
+            yield units
+
+
+@asynccontextmanager
+async def _units(path: Path) -> AsyncIterator[Callable[..., UnitOfWork]]:
     try:
         conn = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
     except sqlite3.Error as exc:

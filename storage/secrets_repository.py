@@ -34,6 +34,8 @@ ENCRYPTED_COLUMNS: list[EncryptedColumnSpec] = [
     EncryptedColumnSpec("api_keys", "secret_enc", "apikey.secret", owner_column="account_id"),
     EncryptedColumnSpec("api_keys", "passphrase_enc", "apikey.passphrase",
                         owner_column="account_id"),
+    # Retired audit chain keys (core/audit/chain.py), sealed to their key id.
+    EncryptedColumnSpec("audit_chain_keys", "key_enc", "audit.chain_key", owner_column="key_id"),
 ]
 
 

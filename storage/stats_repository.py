@@ -19,9 +19,11 @@ class SqliteStatsRepository:
     async def snapshot(self, *, now: datetime, day_start: datetime) -> PlatformStats:
         """Users, licenses active at ``now``, pending payments, alerts since ``day_start``."""
         async with self._conn.execute(
-            "SELECT (SELECT COUNT(*) FROM users),"
+            # Deleted accounts (closed_at set, rows kept for accounting) are not users any more.
+            "SELECT (SELECT COUNT(*) FROM users WHERE closed_at IS NULL),"
             " (SELECT COUNT(DISTINCT account_id) FROM licenses"
-            "   WHERE starts_at <= ? AND ends_at > ?),"
+            "   WHERE starts_at <= ? AND ends_at > ?"
+            "   AND account_id IN (SELECT id FROM users WHERE closed_at IS NULL)),"
             " (SELECT COUNT(*) FROM payments WHERE status = 'pending'),"
             " (SELECT COUNT(*) FROM alerts WHERE created_at >= ?)",
             (stored_time(now), stored_time(now), stored_time(day_start)),

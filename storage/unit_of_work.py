@@ -9,10 +9,17 @@ from typing import Self
 
 import aiosqlite
 
-from core.accounts.ports import AccountsRepository, SecurityRepository, SessionsRepository
+from core.accounts.ports import (
+    AccountCareRepository,
+    AccountsRepository,
+    PreferencesRepository,
+    SecurityRepository,
+    SessionsRepository,
+)
 from core.apikeys.ports import ApiKeysRepository
 from core.audit.ports import (
     AlertsRepository,
+    AnchorsRepository,
     AuditRepository,
     AuditSearchRepository,
     NoticesRepository,
@@ -21,6 +28,7 @@ from core.audit.ports import (
 )
 from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
+from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.ports import (
     ConversationStateRepository,
     KeyCheckRepository,
@@ -30,8 +38,10 @@ from core.ports import (
 from core.safety.ports import SafetyRepository
 from core.twofactor.ports import TwoFactorRepository
 from core.withdrawals.ports import WithdrawalsRepository
+from storage.account_care_repository import SqliteAccountCareRepository
 from storage.accounts_repository import SqliteAccountsRepository
 from storage.alerts_repository import SqliteAlertsRepository
+from storage.anchors_repository import SqliteAnchorsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
@@ -41,6 +51,11 @@ from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.offsite_repository import SqliteOffsiteCopiesRepository
 from storage.payments_repository import SqlitePaymentsRepository
+from storage.payscreen_repository import (
+    SqliteRemindersRepository,
+    SqliteStatusMessagesRepository,
+)
+from storage.preferences_repository import SqlitePreferencesRepository
 from storage.restore_notices_repository import SqliteRestoreNoticesRepository
 from storage.safety_repository import SqliteSafetyRepository
 from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsRepository
@@ -98,6 +113,7 @@ class SqliteUnitOfWork:
     # Declared as core's port types: the Protocol's attributes are mutable, so a member typed
     # as the concrete Sqlite class would not match it (attributes are invariant).
     audit: AuditRepository
+    anchors: AnchorsRepository
     secrets: SecretsRepository
     signatures: SignaturesRepository
     accounts: AccountsRepository
@@ -118,6 +134,10 @@ class SqliteUnitOfWork:
     key_check: KeyCheckRepository
     conversation_state: ConversationStateRepository
     offsite_copies: OffsiteCopiesRepository
+    status_messages: StatusMessagesRepository
+    reminders: RemindersRepository
+    preferences: PreferencesRepository
+    account_care: AccountCareRepository
 
     def __init__(
         self,
@@ -145,6 +165,7 @@ class SqliteUnitOfWork:
         self._conn = conn
         self._open = True
         self.audit = SqliteAuditRepository(conn)
+        self.anchors = SqliteAnchorsRepository(conn)
         self.secrets = SqliteSecretsRepository(conn, self._columns)
         self.signatures = SqliteSignaturesRepository(conn, SIGNED_TABLES)
         self.accounts = SqliteAccountsRepository(conn)
@@ -165,6 +186,10 @@ class SqliteUnitOfWork:
         self.stats = SqliteStatsRepository(conn)
         self.key_check = SqliteKeyCheckRepository(conn)
         self.conversation_state = SqliteConversationStateRepository(conn)
+        self.status_messages = SqliteStatusMessagesRepository(conn)
+        self.reminders = SqliteRemindersRepository(conn)
+        self.preferences = SqlitePreferencesRepository(conn)
+        self.account_care = SqliteAccountCareRepository(conn)
         return self
 
     async def __aexit__(

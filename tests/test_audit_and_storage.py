@@ -18,6 +18,7 @@ from core.errors import StorageError
 from storage.audit_repository import SqliteAuditRepository
 from storage.database import Database
 from storage.migrator import code_schema_version
+from tests.support.chain_keys import TEST_MASTER_KEY, chain_keys
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def login_failed(n: int) -> AuditEvent:
 
 
 async def fill(database: Database, count: int) -> AuditLog:
-    log = AuditLog(database.unit_of_work, FakeClock())
+    log = AuditLog(database.unit_of_work, FakeClock(), keys=chain_keys())
     for n in range(count):
         await log.record(login_failed(n))
     return log
@@ -110,7 +111,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 async def test_unit_of_work_rolls_back_unless_committed(database: Database) -> None:
-    log = AuditLog(database.unit_of_work, FakeClock())
+    log = AuditLog(database.unit_of_work, FakeClock(), keys=chain_keys())
     async with database.unit_of_work() as uow:
         await log.append(uow, login_failed(1))
     with pytest.raises(RuntimeError):
@@ -167,13 +168,13 @@ async def test_deleted_newest_rows_are_detected(database: Database) -> None:
 
 
 async def test_rehashed_forgery_is_still_detected_by_the_next_link(database: Database) -> None:
-    """Recomputing an edited row's own hash does not help: the next row points elsewhere."""
-    from core.audit.log import row_hash
+    """Recomputing an edited row's own link does not help: the next row points elsewhere."""
+    from core.audit.chain import keyed_link
 
     log = await fill(database, 5)
     rows = [row async for row in log.export()]
     forged = rows[2].__class__(**{**rows[2].__dict__, "details": {"attempt": 0}})
-    forged_hash = row_hash(forged)
+    forged_hash = keyed_link(chain_keys()().current, forged)
     await tamper(
         database.path,
         f"""UPDATE audit_events SET details = '{{"attempt":0}}', hash = '{forged_hash}'
@@ -184,12 +185,12 @@ async def test_rehashed_forgery_is_still_detected_by_the_next_link(database: Dat
 
 
 async def test_concurrent_writers_never_fork_the_chain(database: Database) -> None:
-    log = AuditLog(database.unit_of_work, FakeClock())
+    log = AuditLog(database.unit_of_work, FakeClock(), keys=chain_keys())
     await asyncio.gather(*(log.record(login_failed(n)) for n in range(200)))
     # A second connection (another process, such as the CLI) writing at the same time.
     other = Database(database.path)
     await other.open()
-    other_log = AuditLog(other.unit_of_work, FakeClock())
+    other_log = AuditLog(other.unit_of_work, FakeClock(), keys=chain_keys())
     await asyncio.gather(
         *(log.record(login_failed(n)) for n in range(100)),
         *(other_log.record(login_failed(n)) for n in range(100)),
@@ -213,6 +214,7 @@ async def test_cli_verify_and_export(tmp_path: Path, capsys, monkeypatch) -> Non
     await fill(db, 5)
     await db.close()
     monkeypatch.setenv("VERZEK_DB", str(path))
+    monkeypatch.setenv("ENCRYPTION_MASTER_KEY", TEST_MASTER_KEY)
     monkeypatch.chdir(tmp_path)
 
     assert await asyncio.to_thread(main, ["audit", "verify"]) == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bootstrap import archive_seal
+from bot.bootstrap import archive_seal, chain_keys
 from core.adapters import backup_archive as archive
 from core.audit.log import AuditEvent, AuditLog, EventType
 from core.authz import OPERATOR, Actor, AdminRights
@@ -632,7 +632,9 @@ async def test_an_unreadable_database_is_kept_as_is_by_the_safety_backup(
         rights=AdminRights(services.settings.telegram.admins),
         uow=services.uow,
         seal=lambda: archive_seal(services.settings),
-        verify_chain=lambda units: AuditLog(units, clock).verify(),
+        verify_chain=lambda units: AuditLog(
+            units, clock, keys=chain_keys(services.settings)
+        ).verify(),
     )
     with pytest.raises(BackupError, match="cannot snapshot the database"):
         await damaged.create(OPERATOR)

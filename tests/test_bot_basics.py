@@ -28,7 +28,7 @@ async def test_unknown_text_gets_a_hint(bot: BotHarness) -> None:
 
 
 async def test_command_menus_are_set_per_role(bot: BotHarness) -> None:
-    default = bot.api.commands[json.dumps({"type": "default"}, sort_keys=True)]
+    default = bot.api.commands[json.dumps({"type": "all_private_chats"}, sort_keys=True)]
     assert {"start", "help"} <= {c["command"] for c in default}
     admin_scope = json.dumps({"chat_id": ADMIN_ID, "type": "chat"}, sort_keys=True)
     assert admin_scope in bot.api.commands

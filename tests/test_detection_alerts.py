@@ -20,6 +20,7 @@ from core.money import MICRO
 from core.services import Services
 from storage.audit_search_repository import SqliteAuditSearchRepository
 from storage.database import Database
+from tests.support.chain_keys import chain_keys
 from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.harness import BotHarness
 
@@ -215,7 +216,7 @@ async def test_thresholds_come_from_the_config(tmp_path: Path) -> None:
     await database.open()
     try:
         settings = AlertSettings(failed_logins=2, failed_logins_minutes=1)
-        log = AuditLog(database.unit_of_work, FakeClock(), [Detector(settings)])
+        log = AuditLog(database.unit_of_work, FakeClock(), [Detector(settings)], keys=chain_keys())
         failed = AuditEvent(EventType.LOGIN_FAILED, account_id=1, telegram_user_id=None)
         await log.record(failed)
         async with database.unit_of_work(read_only=True) as uow:
@@ -310,7 +311,10 @@ async def test_chain_stays_valid_with_the_detector_under_concurrent_writers(
     # A second connection (another process, such as the CLI) with its own detector.
     other = Database(settings.database.path)
     await other.open()
-    other_log = AuditLog(other.unit_of_work, FakeClock(), [Detector(settings.alerts)])
+    key = settings.encryption.master_key.get()
+    other_log = AuditLog(
+        other.unit_of_work, FakeClock(), [Detector(settings.alerts)], keys=chain_keys(key)
+    )
     try:
         await asyncio.gather(
             *(services.audit.record(failed) for _ in range(50)),

@@ -107,15 +107,18 @@ async def test_run_serves_a_user_and_stops_cleanly(
     # (a) the database is created (with its folder) on first start
     await bot.wait_for("database file", database.exists)
 
-    # (c) the command menus are set: users everywhere, users + admins in admin chats
+    # (c) the command menus are set: users in private chats, + admins in the admins' own
+    # chats, the admin commands in the admin chat; the descriptions too
     api = fake_api.api
-    await bot.wait_for("admin menu", lambda: len(api.commands) == 3)
-    default_menu = api.commands['{"type": "default"}']
+    await bot.wait_for("admin menu", lambda: len(api.commands) == 3 and api.short_descriptions)
+    default_menu = api.commands['{"type": "all_private_chats"}']
     assert "start" in [c["command"] for c in default_menu]
-    for chat_id in (ADMIN_ID, ADMIN_CHAT_ID):
-        admin_menu = api.commands[f'{{"chat_id": {chat_id}, "type": "chat"}}']
-        assert len(admin_menu) >= len(default_menu)
+    admin_menu = api.commands[f'{{"chat_id": {ADMIN_ID}, "type": "chat"}}']
+    assert len(admin_menu) > len(default_menu)
+    chat_menu = api.commands[f'{{"chat_id": {ADMIN_CHAT_ID}, "type": "chat"}}']
+    assert "stats" in [c["command"] for c in chat_menu]
     assert [m for m, _ in api.calls].count("setMyCommands") == 3
+    assert api.descriptions[""] and api.short_descriptions[""]
 
     # (b) a user's /start, picked up by long polling, gets the welcome
     user = TelegramUser(424242, "Alice")

@@ -28,6 +28,7 @@ from core.clock import FakeClock, from_iso, to_iso
 from storage.columns import read_time_exact
 from storage.database import Database
 from storage.snapshot import SqliteDatabaseFiles
+from tests.support.chain_keys import TEST_MASTER_KEY, chain_keys
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 T0_TEXT = "2026-03-04T05:06:07.890123Z"
@@ -126,26 +127,30 @@ async def test_audit_rows_written_before_the_change_read_back_and_verify(
     database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
     await write_old_chain(database.path, OLD_TIMES)
-    log = AuditLog(database.unit_of_work, FakeClock(T1))
+    log = AuditLog(database.unit_of_work, FakeClock(T1), keys=chain_keys())
     rows = [row async for row in log.export()]
     assert [to_iso(row.ts) for row in rows] == OLD_TIMES
     assert all(utc(row.ts) for row in rows)
     report = await log.verify()
     assert report.ok and report.checked == len(OLD_TIMES)
 
-    await log.record(AuditEvent(EventType.LOGOUT))  # chains onto the old rows, same form
-    assert (await log.verify()).ok
-    stored = await raw(database, "SELECT ts FROM audit_events WHERE id = ?", len(OLD_TIMES) + 1)
+    # Chains onto the old rows, same form, after the keyed seal (AUDIT_CHAIN_KEYED) over them.
+    await log.record(AuditEvent(EventType.LOGOUT))
+    report = await log.verify()
+    assert report.ok and report.legacy_rows == len(OLD_TIMES)
+    stored = await raw(database, "SELECT ts FROM audit_events WHERE id = ?", len(OLD_TIMES) + 2)
     assert stored == [(to_iso(T1),)]
     await database.close()
 
     monkeypatch.setenv("VERZEK_DB", str(database.path))
+    monkeypatch.setenv("ENCRYPTION_MASTER_KEY", TEST_MASTER_KEY)
     monkeypatch.chdir(tmp_path)
     assert await asyncio.to_thread(main, ["audit", "verify"]) == 0
-    assert f"audit chain OK: {len(OLD_TIMES) + 1} rows" in capsys.readouterr().out
+    assert f"audit chain OK: {len(OLD_TIMES) + 2} rows" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["audit", "export"]) == 0
     exported = [json.loads(line)["ts"] for line in capsys.readouterr().out.splitlines()]
-    assert exported == [*OLD_TIMES, to_iso(T1)]  # the export still writes the stored text
+    # The export still writes the stored text.
+    assert exported == [*OLD_TIMES, to_iso(T1), to_iso(T1)]
     await database.open()
 
 
@@ -160,7 +165,7 @@ async def test_a_respelled_audit_time_is_reported_not_recanonicalised(
         await conn.execute("DROP TRIGGER audit_events_no_update")
         await conn.execute("UPDATE audit_events SET ts = ? WHERE id = 2", (respelled,))
         await conn.commit()
-    report = await AuditLog(database.unit_of_work, FakeClock()).verify()
+    report = await AuditLog(database.unit_of_work, FakeClock(), keys=chain_keys()).verify()
     assert not report.ok and report.bad_row_id == 2 and report.checked == 1
 
 
@@ -229,7 +234,7 @@ async def test_login_failures_and_sessions_keep_their_text(database: Database) -
 
 
 async def test_alerts_notices_and_restore_notices_keep_their_text(database: Database) -> None:
-    log = AuditLog(database.unit_of_work, FakeClock(T0))
+    log = AuditLog(database.unit_of_work, FakeClock(T0), keys=chain_keys())
     async with database.unit_of_work() as uow:
         account = await uow.accounts.add(
             email="c@example.com",

@@ -2,13 +2,16 @@
 
 The real Application talks to it through :class:`FakeRequest` (a ``telegram.request.BaseRequest``)
 exactly as it would talk to api.telegram.org: getUpdates long polling, sendMessage, sendPhoto,
-deleteMessage, editMessageText, answerCallbackQuery, setMyCommands. It also plays the users: it
+deleteMessage, editMessageText, answerCallbackQuery, setMyCommands (with scopes), setMyDescription
+and setMyShortDescription (bot/fake_telegram/profile.py). It also plays the users: it
 queues their messages and button presses as updates, and it records what the bot sent so tests
 (and ``verzek shell``) can read it.
 
 It checks what Telegram checks and our code could get wrong: HTML that Telegram would refuse to
-parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, deleting
-a message that does not exist, documents that are empty or over 50 MB (see uploads.py).
+parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, a button
+with no action or several, copy_text outside 1-256 characters, deleting or editing a message
+that does not exist, editing the text of a photo, an edit that changes nothing (buttons:
+:mod:`bot.fake_telegram.buttons`), documents that are empty or over 50 MB (see uploads.py).
 Failures (429 with retry_after, 5xx, timeouts) can be scheduled per method to exercise retries.
 """
 
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.fake_telegram.buttons import markup_problem
 from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
     TEXT_FIELDS,
@@ -30,11 +34,13 @@ from bot.fake_telegram.entities import (
     via_bot,
 )
 from bot.fake_telegram.html import check_html, html_to_plain
+from bot.fake_telegram.pins import PinMethods, PinRefused, Pins
+from bot.fake_telegram.profile import BadRequest, BotProfile
 from bot.fake_telegram.records import BOT_USER, Message, ScheduledFailure, TelegramUser
 from bot.fake_telegram.uploads import Refused, document_bytes, upload_bytes, upload_name
 
 
-class FakeBotAPI:
+class FakeBotAPI(BotProfile, PinMethods):
     """The Bot API and the users on the other side of it."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -47,12 +53,14 @@ class FakeBotAPI:
         self.updates_queued = 0
         self.messages: dict[tuple[int, int], Message] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.commands: dict[str, list[dict[str, str]]] = {}
+        self._profile_init()  # menus and descriptions (bot/fake_telegram/profile.py)
         self.callback_answers: list[dict[str, Any]] = []
         self.failures: list[ScheduledFailure] = []
         self.listeners: list[Callable[[str, Message], None]] = []
         self.chat_titles: dict[int, str] = {}
         self._user_bodies: dict[tuple[int, int], dict[str, Any]] = {}
+        self.pins = Pins(clock)
+        self.listeners.append(self.pins.saw)
 
     # --- the users' side -------------------------------------------------------------------
 
@@ -247,7 +255,7 @@ class FakeBotAPI:
             return _error(404, "Not Found: method not found")
         try:
             result = await handler(params, files)
-        except _BadRequest as exc:
+        except (_BadRequest, PinRefused) as exc:
             return _error(400, str(exc))
         except Refused as exc:
             return _error(exc.status, exc.description)
@@ -272,15 +280,6 @@ class FakeBotAPI:
     async def _api_deleteWebhook(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         return True
 
-    async def _api_setMyCommands(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
-        scope = params.get("scope") or {"type": "default"}
-        self.commands[json.dumps(scope, sort_keys=True)] = list(params["commands"])
-        return True
-
-    async def _api_getMyCommands(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
-        scope = params.get("scope") or {"type": "default"}
-        return self.commands.get(json.dumps(scope, sort_keys=True), [])
-
     async def _api_sendChatAction(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         return True
 
@@ -292,16 +291,9 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         if isinstance(markup, str):
             markup = json.loads(markup)
-        for row in (markup or {}).get("inline_keyboard", []):
-            for button in row:
-                data = button.get("callback_data")
-                if data is not None and not 1 <= len(data.encode()) <= 64:
-                    raise _BadRequest("Bad Request: BUTTON_DATA_INVALID")
-                url = button.get("url")
-                if url is not None and (
-                    data is not None or not str(url).startswith(("https://", "http://", "tg://"))
-                ):
-                    raise _BadRequest("Bad Request: BUTTON_URL_INVALID")
+        problem = markup_problem(markup)
+        if problem:
+            raise _BadRequest(problem)
         return markup
 
     def _check_text(self, text: str, parse_mode: str | None, limit: int) -> None:
@@ -444,6 +436,8 @@ class FakeBotAPI:
         message = self._existing(params)
         if not message.from_bot:
             raise _BadRequest("Bad Request: message can't be edited")
+        if message.text is None:  # a photo or document: only its caption can be edited
+            raise _BadRequest("Bad Request: there is no text in the message to edit")
         text = str(params.get("text", ""))
         self._check_text(text, params.get("parse_mode"), 4096)
         markup = self._check_markup(params)
@@ -471,8 +465,7 @@ def _file(file_id: str, **extra: Any) -> dict[str, Any]:
     return {"file_id": file_id, "file_unique_id": f"u-{file_id}", **extra}
 
 
-class _BadRequest(Exception):
-    pass
+_BadRequest = BadRequest  # one 400 for every method (profile.py raises it too)
 
 
 def _error(status: int, description: str) -> tuple[int, bytes]:

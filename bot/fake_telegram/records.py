@@ -25,6 +25,7 @@ class Button:
     text: str
     callback_data: str | None = None
     url: str | None = None
+    copy_text: str | None = None  # what the button copies to the clipboard
 
 
 @dataclass
@@ -57,7 +58,14 @@ class Message:
         """Inline buttons, left to right, top to bottom."""
         rows = (self.reply_markup or {}).get("inline_keyboard", [])
         return [
-            Button(b["text"], b.get("callback_data"), b.get("url")) for row in rows for b in row
+            Button(
+                b["text"],
+                b.get("callback_data"),
+                b.get("url"),
+                (b.get("copy_text") or {}).get("text"),
+            )
+            for row in rows
+            for b in row
         ]
 
 

@@ -13,7 +13,15 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
+from bot.payment_screen import (
+    hash_from_text,
+    receipt_link,
+    send_invoice,
+    send_status,
+    status_text,
+)
 from bot.wording import count
+from core.accounts.sessions import Session
 from core.ids import parse_id
 from core.money import format_usdt
 from core.payments.licenses import LicenseStatus
@@ -54,13 +62,14 @@ def outcome_text(report: CheckReport, *, first: bool = False) -> str | None:
     """The message for the payer after a check, or None when there is nothing new to say."""
     payment, invoice = report.payment, report.invoice
     if report.decided and payment.status == PaymentStatus.APPROVED and report.license:
-        return texts.PAY_APPROVED.format(
+        approved = texts.PAY_APPROVED.format(
             id=payment.id,
             amount=format_usdt(payment.amount_micro or 0),
             plan=escape(report.license.plan),
             starts=minute(report.license.starts_at),
             ends=minute(report.license.ends_at),
         )
+        return f"{approved}\n{receipt_link(report)}"
     if report.decided and payment.status == PaymentStatus.FAILED:
         return texts.PAY_FAILED.format(id=payment.id, reason=reason_text(report.reason))
     if report.decided and payment.status == PaymentStatus.EXPIRED:
@@ -93,6 +102,12 @@ async def check_and_tell(bot: Bot, services: Services, payment_id: int) -> None:
     except Exception:
         # The payment is stored and pending: the job checks it again within a minute.
         logger.exception("the first check of payment %d failed", payment_id)
+        return
+    if report.payment.status == PaymentStatus.PENDING:
+        # The status message: the re-check job edits it as confirmations grow.
+        needed = services.settings.payments.min_confirmations
+        text = status_text(report, needed, reason_text(report.reason))
+        await send_status(bot, services, report, text)
         return
     await tell_outcome(bot, report, first=True)
 
@@ -150,16 +165,7 @@ async def picked_plan(update: Update, context: Context) -> None:
         return
     plan_name = (query.data or "").removeprefix(PLAN_CALLBACK)
     invoice = await context.bot_data.services.payments.create_invoice(session, plan_name)
-    await message_of(update).reply_text(
-        texts.INVOICE.format(
-            id=invoice.id,
-            plan=escape(invoice.plan),
-            days=count(invoice.days, "day"),
-            amount=format_usdt(invoice.amount_micro),
-            address=invoice.receive_address,
-            expires=minute(invoice.expires_at),
-        )
-    )
+    await send_invoice(message_of(update), invoice)
 
 
 async def pay(update: Update, context: Context) -> None:
@@ -176,7 +182,16 @@ async def pay(update: Update, context: Context) -> None:
     if len(args) != 2 or invoice_id is None:
         await message_of(update).reply_text(texts.PAY_USAGE)
         return
-    payment = await services.payments.submit(session, invoice_id, args[1])
+    await submit_and_check(update, context, session, invoice_id, args[1])
+
+
+async def submit_and_check(
+    update: Update, context: Context, session: Session, invoice_id: int, tx_text: str
+) -> None:
+    """Store the payment (``tx_text``: a hash or a pasted tronscan link), answer at once,
+    verify in the background."""
+    services = context.bot_data.services
+    payment = await services.payments.submit(session, invoice_id, hash_from_text(tx_text))
     await message_of(update).reply_text(
         texts.PAY_RECEIVED.format(id=payment.id, invoice=payment.invoice_id)
     )
@@ -232,9 +247,8 @@ async def show_payments(update: Update, context: Context) -> None:
 
 
 def register(application: VerzekApplication) -> None:
-    """Wire /plans, /subscribe, /pay, /payments."""
+    """Wire /plans, /subscribe, /payments (/pay: :mod:`bot.handlers.pay_flow`)."""
     application.add_handler(CommandHandler("plans", show_plans))
     application.add_handler(CommandHandler("subscribe", subscribe))
     application.add_handler(CallbackQueryHandler(picked_plan, pattern=f"^{PLAN_CALLBACK}"))
-    application.add_handler(CommandHandler("pay", pay))
     application.add_handler(CommandHandler("payments", show_payments))

@@ -16,10 +16,12 @@ from bot.texts.en.admin import *  # noqa: F403
 from bot.texts.en.apikeys import *  # noqa: F403
 from bot.texts.en.audit import *  # noqa: F403
 from bot.texts.en.backups import *  # noqa: F403
+from bot.texts.en.care import *  # noqa: F403
 from bot.texts.en.common import *  # noqa: F403
 from bot.texts.en.info import *  # noqa: F403
 from bot.texts.en.links import *  # noqa: F403
 from bot.texts.en.payments import *  # noqa: F403
+from bot.texts.en.payments_screen import *  # noqa: F403
 from bot.texts.en.safety import *  # noqa: F403
 from bot.texts.en.sessions import *  # noqa: F403
 from bot.texts.en.twofactor import *  # noqa: F403

@@ -20,6 +20,7 @@ class UserRecord:
     created_at: datetime
     last_telegram_user_id: int | None
     last_login_at: datetime | None
+    closed_at: datetime | None = None  # the owner deleted it (core/accounts/deletion.py)
 
 
 class EndReason(StrEnum):
@@ -37,6 +38,7 @@ class EndReason(StrEnum):
     RESTORED = "restored"
     PROOF_EXPIRED = "proof_expired"  # the password/code check is older than the flow timeout
     ENDED_ELSEWHERE = "ended_elsewhere"  # the owner ended it from /sessions on another device
+    ACCOUNT_DELETED = "account_deleted"  # the owner deleted the account (/delete_account)
     ENDED = "ended"  # anything else
 
     @classmethod
@@ -239,4 +241,48 @@ class SessionsRepository(Protocol):
     ) -> list[int]:
         """End every live session of an account except ``keep_session_id``; return the
         Telegram user ids whose sessions ended."""
+        ...
+
+
+class PreferencesRepository(Protocol):
+    """The owner's notice choices (core/accounts/preferences.py): one row per kind changed."""
+
+    async def choices(self, account_id: int) -> dict[str, bool]:
+        """Kind → on/off for the kinds the owner changed (others keep their default)."""
+        ...
+
+    async def choose(self, account_id: int, kind: str, enabled: bool, at: datetime) -> None:
+        """Store the owner's choice for one kind."""
+        ...
+
+
+@dataclass(frozen=True)
+class NewAccountLogin:
+    """The last login to an account from a Telegram account other than the one before."""
+
+    at: datetime
+    telegram_user_id: int
+
+
+class AccountCareRepository(Protocol):
+    """Reads for /security and the writes of /delete_account (core/accounts/deletion.py)."""
+
+    async def pending_withdrawals(self, account_id: int) -> int:
+        """How many of the account's withdrawals wait for an admin."""
+        ...
+
+    async def last_new_account_login(self, account_id: int) -> NewAccountLogin | None:
+        """The newest LOGIN_SUCCESS audited as coming from a new Telegram account."""
+        ...
+
+    async def close(
+        self, account_id: int, *, tombstone: str, unusable_hash: str, at: datetime
+    ) -> None:
+        """Mark the account closed: email replaced by ``tombstone``, password hash by
+        ``unusable_hash``, ``closed_at`` set."""
+        ...
+
+    async def forget_secrets(self, account_id: int) -> dict[str, int]:
+        """Delete what a closed account must not keep (API keys, 2FA secret and backup codes,
+        notice choices, queued notices not sent yet); how many rows of each went."""
         ...

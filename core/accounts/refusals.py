@@ -85,3 +85,22 @@ class OwnReferralCode(Reason):
 class SessionButtonStale(Reason):
     """A /sessions button that is not one of the presser's own current ones: copied from
     someone else, made before a logout or restore, or edited by hand. Nothing was ended."""
+
+
+@dataclass(frozen=True)
+class NoticeKindUnknown(Reason):
+    """A /settings button named no kind of notice one may turn off (a forged or old one, or a
+    security-critical notice, which always stays on)."""
+
+
+@dataclass(frozen=True)
+class DeletionWaitsForWithdrawals(Reason):
+    """The account has ``count`` withdrawals waiting for an admin: money in flight is settled
+    before the account can go."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class DeletionButtonStale(Reason):
+    """A "delete my account" button that is not the presser's current confirmation."""

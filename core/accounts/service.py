@@ -157,7 +157,8 @@ class AccountService:
         if not cleaned or len(cleaned) > 32:
             return False
         async with self._uow(read_only=True) as uow:
-            return await uow.accounts.referral_code_taken(cleaned)
+            # by_referral_code: a deleted account's code invites nobody.
+            return await uow.accounts.by_referral_code(cleaned) is not None
 
     async def invited_by(self, code: str, telegram_user_id: int) -> str:
         """The referral code of an invite link (``/start ref_CODE``), normalised, when it may
@@ -265,6 +266,8 @@ class AccountService:
             email_key = email_text.strip().lower()[:MAX_EMAIL_LENGTH]
         async with self._uow() as uow:
             user = await uow.accounts.by_email(email_key)
+            if user is not None and user.closed_at is not None:
+                user = None  # a deleted account: the same path as an unknown email
             # Read with the password hash: a password change after this ends the attempt.
             stamp_before = await self._sessions.stamp(uow, user.id) if user is not None else ""
             locked = await login_lock_seconds(
@@ -360,7 +363,7 @@ class AccountService:
         now = self._clock.now()
         async with self._uow() as uow:
             user = await uow.accounts.by_id(attempt.account_id)
-            if user is None:
+            if user is None or user.closed_at is not None:
                 raise Refusal(AccountGone())
             state = await uow.security.get(user.id)
             self._attempt_problem(attempt, state.stamp, state.stamp_reason)
@@ -398,7 +401,7 @@ class AccountService:
         """The account behind a session."""
         async with self._uow(read_only=True) as uow:
             user = await uow.accounts.by_id(account_id)
-        if user is None:
+        if user is None or user.closed_at is not None:
             raise Refusal(AccountGone())
         return user
 

@@ -1,9 +1,11 @@
 """The tamper-evident audit log (SPEC §6).
 
-Each row's ``hash`` is SHA-256 over a canonical JSON of the row (its id, time, type, severity,
-account, Telegram user, details and ``prev_hash``); ``prev_hash`` is the previous row's hash, so
-editing or deleting any row breaks the chain at that point. The head (newest id and hash) is
-stored separately in the same transaction, so deleting the newest rows is detected too.
+Each row's ``hash`` is an HMAC-SHA256 link over the row and the previous link, under a key
+derived from the master key (:mod:`core.audit.chain` has the rules); editing, deleting or
+re-chaining rows without the key breaks the chain at that point. The head (newest id and link)
+is stored separately in the same transaction, and anchors of it are posted outside the database
+(:mod:`core.audit.anchors`), so deleting the newest rows or rolling the file back is detected
+too.
 
 Events are appended inside the caller's unit of work: an event commits or rolls back together
 with the change it describes. The unit of work holds the database write lock, so concurrent
@@ -12,7 +14,7 @@ writers queue up and the chain never forks (the schema also makes ``prev_hash`` 
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -21,12 +23,22 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.audit.ports import AuditRow, UnreadableAuditRow
+from core.audit.chain import (
+    CHAIN_KEYED,
+    GENESIS_HASH,
+    KEY_ROTATED,
+    ChainKey,
+    ChainKeys,
+    ChainReport,
+    ChainWalk,
+    keyed_link,
+)
+from core.audit.ports import AuditHead, AuditRow, UnreadableAuditRow
 from core.audit.ports import Severity as Severity  # re-exported: its long-standing home
-from core.clock import Clock, to_iso
+from core.clock import Clock
 from core.ports import UnitOfWork
 
-GENESIS_HASH = "0" * 64
+__all__ = ["GENESIS_HASH", "AuditEvent", "AuditLog", "ChainReport", "EventType", "Severity"]
 
 
 class EventType(StrEnum):
@@ -61,6 +73,9 @@ class EventType(StrEnum):
     BACKUP_CREATED = "BACKUP_CREATED"
     BACKUP_RESTORED = "BACKUP_RESTORED"
     SUPPORT_REQUESTED = "SUPPORT_REQUESTED"
+    ACCOUNT_DELETED = "ACCOUNT_DELETED"
+    AUDIT_CHAIN_KEYED = CHAIN_KEYED  # the first keyed row after rows chained with SHA-256
+    AUDIT_KEY_ROTATED = KEY_ROTATED  # the first row under a new master key
 
 
 # Detail keys that would suggest a secret is being logged; refused outright.
@@ -87,36 +102,6 @@ class AuditEvent:
                 raise ValueError(f"audit details may not carry a field named {key!r}")
 
 
-def canonical_bytes(row: AuditRow) -> bytes:
-    """The exact bytes hashed for a row (everything but the hash itself)."""
-    body = {
-        "id": row.id,
-        "ts": to_iso(row.ts),  # the stored text (storage reads it back exactly)
-        "event_type": row.event_type,
-        "severity": row.severity,
-        "account_id": row.account_id,
-        "telegram_user_id": row.telegram_user_id,
-        "details": row.details,
-        "prev_hash": row.prev_hash,
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def row_hash(row: AuditRow) -> str:
-    """SHA-256 hex of :func:`canonical_bytes`."""
-    return hashlib.sha256(canonical_bytes(row)).hexdigest()
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    """Outcome of a full chain verification."""
-
-    ok: bool
-    checked: int
-    bad_row_id: int | None = None
-    reason: str = ""
-
-
 class AuditObserver(Protocol):
     """Sees each appended event inside the same unit of work (detection, owner notices).
 
@@ -131,22 +116,68 @@ class AuditObserver(Protocol):
 
 
 class AuditLog:
-    """Appends events to the chain (telling the observers) and verifies it."""
+    """Appends events to the chain (telling the observers) and verifies it.
+
+    ``keys`` gives the chain keys when first needed (a command that only exports the log
+    needs no master key); it raises when none is configured."""
 
     def __init__(
         self,
         uow_factory: Callable[..., UnitOfWork],
         clock: Clock,
         observers: Sequence[AuditObserver] = (),
+        *,
+        keys: Callable[[], ChainKeys],
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
         self._observers = tuple(observers)
+        self._keys = keys
 
     async def append(self, uow: UnitOfWork, event: AuditEvent) -> AuditRow:
-        """Add ``event`` inside the caller's unit of work (it commits with the caller)."""
+        """Add ``event`` inside the caller's unit of work (it commits with the caller).
+
+        When the newest row was chained under another key (a rotation) or under none (a log
+        from before keying), the key change is chained first, as its own event, and the
+        retired keys are kept sealed under the newest master key."""
+        key = self._keys().current
         head = await uow.audit.head()
-        prev_hash = head.last_hash if head else GENESIS_HASH
+        if head is not None and head.key_id != key.key_id:
+            await self._keep_retired_keys(uow)
+            changed = await self._chain(uow, head, key, self._key_change(head, key))
+            await self._observe(uow, changed)
+            head = AuditHead(changed.id, changed.hash, changed.key_id)
+        row = await self._chain(uow, head, key, event)
+        await self._observe(uow, row)
+        return row
+
+    async def _keep_retired_keys(self, uow: UnitOfWork) -> None:
+        # With the rotation event, in its transaction: the old keys' rows stay verifiable
+        # once ENCRYPTION_OLD_KEYS no longer holds their master key.
+        await uow.audit.keep_sealed_keys(self._keys().sealed_old_keys(), self._clock.now())
+
+    async def _observe(self, uow: UnitOfWork, row: AuditRow) -> None:
+        if row.event_type != EventType.SUSPICIOUS_ACTIVITY:
+            for observer in self._observers:
+                await observer.observe(uow, row, self)
+
+    @staticmethod
+    def _key_change(head: AuditHead, key: ChainKey) -> AuditEvent:
+        if head.key_id is None:
+            return AuditEvent(
+                EventType.AUDIT_CHAIN_KEYED,
+                Severity.WARNING,
+                details={"unkeyed_rows": head.last_id, "key_id": key.key_id},
+            )
+        return AuditEvent(
+            EventType.AUDIT_KEY_ROTATED,
+            Severity.WARNING,
+            details={"previous_key_id": head.key_id, "key_id": key.key_id},
+        )
+
+    async def _chain(
+        self, uow: UnitOfWork, head: AuditHead | None, key: ChainKey, event: AuditEvent
+    ) -> AuditRow:
         draft = AuditRow(
             id=(head.last_id if head else 0) + 1,
             ts=self._clock.now().astimezone(UTC),
@@ -156,14 +187,28 @@ class AuditLog:
             telegram_user_id=event.telegram_user_id,
             # A JSON round trip fixes the exact form that is stored and hashed.
             details=json.loads(json.dumps(dict(event.details), sort_keys=True, default=str)),
-            prev_hash=prev_hash,
+            prev_hash=head.last_hash if head else GENESIS_HASH,
             hash="",
+            key_id=key.key_id,
         )
-        row = AuditRow(**{**draft.__dict__, "hash": row_hash(draft)})
+        row = AuditRow(**{**draft.__dict__, "hash": keyed_link(key, draft)})
         await uow.audit.append(row)
-        if row.event_type != EventType.SUSPICIOUS_ACTIVITY:
-            for observer in self._observers:
-                await observer.observe(uow, row, self)
+        return row
+
+    async def ensure_keyed(self) -> AuditRow | None:
+        """Chain the key change now if the newest row is not under the newest key (start-up
+        after the keying migration, ``verzek rotate-key``); return that row, or None. The
+        configured old keys are kept sealed in any case (once each), so ``rotate-key`` keeps
+        them even when the chain moved to the new key before it ran."""
+        key = self._keys().current
+        async with self._uow_factory() as uow:
+            await self._keep_retired_keys(uow)
+            head = await uow.audit.head()
+            row = None
+            if head is not None and head.key_id != key.key_id:
+                row = await self._chain(uow, head, key, self._key_change(head, key))
+                await self._observe(uow, row)
+            await uow.commit()
         return row
 
     async def record(self, event: AuditEvent) -> AuditRow:
@@ -174,48 +219,98 @@ class AuditLog:
         return row
 
     async def verify(self, progress: Callable[[int], None] | None = None) -> ChainReport:
-        """Walk the whole chain; report the first row that does not fit."""
+        """Walk the whole chain, then the head and every recorded anchor, in one read
+        transaction; report the first thing that does not fit."""
         async with self._uow_factory(read_only=True) as uow:
+            walk = ChainWalk(self._keys().with_sealed(await uow.audit.sealed_keys()))
             head = await uow.audit.head()
-            expected_prev = GENESIS_HASH
-            expected_id = 1
-            checked = 0
-            rows = uow.audit.iter_rows()
-            while True:
-                try:
-                    row = await anext(rows)
-                except StopAsyncIteration:
-                    break
-                except UnreadableAuditRow as exc:
-                    return ChainReport(
-                        False, checked, exc.row_id, "its stored form was edited (unreadable)"
-                    )
-                if row.id != expected_id:
-                    return ChainReport(
-                        False, checked, row.id, f"row {expected_id} is missing (next is {row.id})"
-                    )
-                if row.prev_hash != expected_prev:
-                    return ChainReport(
-                        False, checked, row.id, "prev_hash does not match the previous row"
-                    )
-                if row_hash(row) != row.hash:
-                    return ChainReport(False, checked, row.id, "contents do not match its hash")
-                expected_prev = row.hash
-                expected_id += 1
-                checked += 1
-                if progress and checked % 100_000 == 0:
-                    progress(checked)
+            broken = await self._walk(uow, walk, progress)
+            return broken or await self._ends(uow, walk, head)
+
+    async def verify_in_steps(self, rows_per_step: int = 5000) -> ChainReport:
+        """The same checks as :meth:`verify`, in short read transactions of
+        ``rows_per_step`` rows, so the bot keeps serving while a long log is checked (rows are
+        never changed, so checking a prefix at a time is as good; rows appended meanwhile
+        are walked too)."""
+        async with self._uow_factory(read_only=True) as uow:
+            walk = ChainWalk(self._keys().with_sealed(await uow.audit.sealed_keys()))
+        while True:
+            async with self._uow_factory(read_only=True) as uow:
+                head = await uow.audit.head()
+                before = walk.checked
+                broken = await self._walk(uow, walk, None, limit=rows_per_step)
+                if broken is not None:
+                    return broken
+                if walk.checked == before or (head is not None and walk.checked >= head.last_id):
+                    return await self._ends(uow, walk, head)
+            await asyncio.sleep(0)  # let the bot's own work in between steps
+
+    @staticmethod
+    async def _walk(
+        uow: UnitOfWork,
+        walk: ChainWalk,
+        progress: Callable[[int], None] | None,
+        limit: int | None = None,
+    ) -> ChainReport | None:
+        # One batch per step: the repository's cursor is closed between batches, so stopping
+        # after ``limit`` rows leaves nothing open.
+        rows = uow.audit.iter_rows(after=walk.checked, batch=limit or 5000)
+        seen = 0
+        while limit is None or seen < limit:
+            try:
+                row = await anext(rows)
+            except StopAsyncIteration:
+                break
+            except UnreadableAuditRow as exc:
+                return ChainReport(
+                    False, walk.checked, exc.row_id, "its stored form was edited (unreadable)"
+                )
+            problem = walk.problem(row)
+            if problem is not None:
+                return ChainReport(False, walk.checked, row.id, problem, walk.legacy)
+            seen += 1
+            if progress and walk.checked % 100_000 == 0:
+                progress(walk.checked)
+        return None
+
+    @staticmethod
+    async def _ends(uow: UnitOfWork, walk: ChainWalk, head: AuditHead | None) -> ChainReport:
+        """The head record and every anchor against the walked chain."""
+        checked = walk.checked
         if head is None and checked:
             return ChainReport(False, checked, None, "the chain head record is missing")
-        if head is not None and (head.last_id != checked or head.last_hash != expected_prev):
+        if head is not None and (head.last_id != checked or head.last_hash != walk.prev):
             return ChainReport(
                 False,
                 checked,
                 head.last_id,
                 f"the newest rows are missing: head says row {head.last_id}, "
                 f"the log ends at row {checked}",
+                walk.legacy,
             )
-        return ChainReport(True, checked)
+        anchored = newest = 0
+        async for anchor in uow.anchors.iter_all():
+            link = await uow.anchors.link_of(anchor.last_audit_id)
+            if link is None or link != anchor.link or anchor.last_audit_id < newest:
+                what = (
+                    f"names a row the log no longer has (it ends at row {checked}): rows were "
+                    "deleted or the file was rolled back"
+                    if link is None
+                    else "does not match the log: rows were rewritten"
+                )
+                return ChainReport(
+                    False,
+                    checked,
+                    anchor.last_audit_id,
+                    f"anchor #{anchor.id} (row {anchor.last_audit_id}, link "
+                    f"{anchor.link[:16]}…) {what}",
+                    walk.legacy,
+                    walk.prev,
+                    anchored,
+                )
+            newest = anchor.last_audit_id
+            anchored += 1
+        return ChainReport(True, checked, None, "", walk.legacy, walk.prev, anchored)
 
     async def export(self, since: datetime | None = None) -> AsyncIterator[AuditRow]:
         """Yield rows in order (from ``since``, if given)."""

@@ -9,6 +9,10 @@ reached (the user blocked the bot) and after :data:`MAX_ATTEMPTS`.
 
 So a feature that wants its change announced only appends its audit event; it must not also
 send a message of its own. The text for each event type lives in ``bot/texts.py``.
+
+The owner's /settings choices (:mod:`core.accounts.preferences`) are asked twice: when a notice
+is queued and again when it is claimed for delivery (so turning a kind off also holds back
+what was queued before). Security-critical topics are delivered whatever is stored.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from core.accounts.preferences import account_wants, topic_of
 from core.audit.alerts import LEASE, backoff
 from core.audit.log import AuditLog, EventType
 from core.audit.ports import AuditRow, NoticeRecord, RestoreNotice
@@ -33,6 +38,11 @@ OWNER_NOTICE_EVENTS: frozenset[str] = frozenset(
         str(EventType.MFA_ENABLED),
         str(EventType.MFA_DISABLED),
         str(EventType.WITHDRAWAL_REQUESTED),
+        str(EventType.ACCOUNT_DELETED),
+        # Optional (off by default, /settings): a login, told to the account's other
+        # Telegram accounts. One from a new Telegram account is told to the previous one by
+        # the login flow itself (critical), so it is not queued here as well.
+        str(EventType.LOGIN_SUCCESS),
     }
 )
 # SETTINGS_CHANGED rows announced, by their ``change`` detail (other settings are not news).
@@ -61,6 +71,9 @@ class OwnerNotifier:
         """True when owners are told about ``row``."""
         if row.event_type == EventType.SETTINGS_CHANGED:
             return str(row.details.get("change", "")) in self._settings
+        if row.event_type == EventType.LOGIN_SUCCESS:
+            told_already = row.details.get("new_telegram_account") is True
+            return row.event_type in self._events and not told_already
         return row.event_type in self._events
 
     async def observe(self, uow: UnitOfWork, row: AuditRow, log: AuditLog) -> None:
@@ -69,6 +82,8 @@ class OwnerNotifier:
             await self._tell_referrer(uow, row)
         if row.account_id is None or not self.announced(row):
             return
+        if not await account_wants(uow, row.account_id, topic_of(row.event_type, row.details)):
+            return  # the owner turned this kind off (never a critical topic)
         since = row.ts - timedelta(days=RECIPIENT_DAYS)
         recipients = await uow.notices.recipients(row.account_id, since=since, limit=MAX_RECIPIENTS)
         for telegram_user_id in recipients:
@@ -89,6 +104,8 @@ class OwnerNotifier:
         referrer = row.details.get("referrer_account_id")
         amount = row.details.get("referral_commission_micro")
         if not isinstance(referrer, int) or not isinstance(amount, int) or amount <= 0:
+            return
+        if not await account_wants(uow, referrer, topic_of(REFERRAL_CREDITED, {})):
             return
         since = row.ts - timedelta(days=RECIPIENT_DAYS)
         for telegram_user_id in await uow.notices.recipients(
@@ -112,12 +129,20 @@ class NoticeService:
         self._clock = clock
 
     async def claim_due(self, limit: int = BATCH) -> list[NoticeRecord]:
-        """Notices to send now, each leased and with its attempt counted."""
+        """Notices to send now, each leased and with its attempt counted; those the owner
+        turned off since they were queued are given up instead."""
         now = self._clock.now()
         async with self._uow() as uow:
             claimed = await uow.notices.claim_due(now=now, lease_until=now + LEASE, limit=limit)
+            due = []
+            for notice in claimed:
+                topic = topic_of(notice.event_type, notice.details)
+                if await account_wants(uow, notice.account_id, topic):
+                    due.append(notice)
+                else:
+                    await uow.notices.give_up(notice.id, error="turned off in settings")
             await uow.commit()
-        return claimed
+        return due
 
     async def delivered(self, notice_id: int) -> None:
         """Telegram accepted it."""

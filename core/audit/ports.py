@@ -39,6 +39,7 @@ class AuditRow:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+    key_id: str | None = None  # the chain key's id; None for a row from before keying
 
 
 class UnreadableAuditRow(ValueError):
@@ -56,6 +57,7 @@ class AuditHead:
 
     last_id: int
     last_hash: str
+    key_id: str | None = None  # the key the newest row was chained under
 
 
 class AuditRepository(Protocol):
@@ -69,10 +71,19 @@ class AuditRepository(Protocol):
         """Store ``row`` and make it the head."""
         ...
 
+    async def sealed_keys(self) -> list[tuple[str, str]]:
+        """(key id, sealed key) of every retired chain key kept in the database."""
+        ...
+
+    async def keep_sealed_keys(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Keep these sealed retired chain keys (a key id already kept stays as it is)."""
+        ...
+
     def iter_rows(
-        self, *, since: datetime | None = None, batch: int = 5000
+        self, *, since: datetime | None = None, batch: int = 5000, after: int = 0
     ) -> AsyncIterator[AuditRow]:
-        """Yield every row in id order (optionally from a timestamp on), in batches."""
+        """Yield every row in id order (optionally from a timestamp on, or after row
+        ``after``), in batches."""
         ...
 
 
@@ -299,4 +310,54 @@ class StatsRepository(Protocol):
 
     async def snapshot(self, *, now: datetime, day_start: datetime) -> PlatformStats:
         """Users, licenses active at ``now``, pending payments, alerts since ``day_start``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A chain head shown outside the database (the admin chat) so a rollback shows up.
+
+    Recorded first (``message_id`` None), then posted; ``posted_at`` is Telegram's time."""
+
+    id: int
+    last_audit_id: int
+    link: str
+    reason: str
+    recorded_at: datetime
+    chat_id: int | None = None
+    message_id: int | None = None
+    posted_at: datetime | None = None
+
+
+class AnchorsRepository(Protocol):
+    """Append-only record of the anchors (an anchor's post is filled in once)."""
+
+    async def add(self, last_audit_id: int, link: str, reason: str, at: datetime) -> Anchor:
+        """Record an anchor of the given head, not posted yet."""
+        ...
+
+    async def mark_posted(
+        self, anchor_id: int, chat_id: int, message_id: int, at: datetime
+    ) -> None:
+        """Fill in where and when the anchor was posted."""
+        ...
+
+    async def unposted(self) -> list[Anchor]:
+        """Anchors recorded but not posted yet, oldest first."""
+        ...
+
+    async def last(self) -> Anchor | None:
+        """The newest anchor."""
+        ...
+
+    def iter_all(self) -> AsyncIterator[Anchor]:
+        """Every anchor, oldest first."""
+        ...
+
+    async def link_of(self, audit_id: int) -> str | None:
+        """The stored link of audit row ``audit_id`` (None when there is no such row)."""
+        ...
+
+    async def restored_since(self, since: datetime) -> list[AuditRow]:
+        """BACKUP_RESTORED rows written at or after ``since``."""
         ...

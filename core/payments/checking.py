@@ -320,9 +320,10 @@ class PaymentChecker(InvoiceDesk):
         )
         return license_record
 
-    async def recheck_pending(self) -> list[CheckReport]:
+    async def recheck_pending(self, *, undecided: bool = False) -> list[CheckReport]:
         """One round of the job: re-check pending payments (a few lookups at a time), then
-        expire invoices nobody paid. Returns the reports that decided something."""
+        expire invoices nobody paid. Returns the reports that decided something (and, with
+        ``undecided``, those that did not, for the live confirmation count)."""
         async with self._uow(read_only=True) as uow:
             pending = await uow.payments.pending(PENDING_LIMIT)
         limiter = asyncio.Semaphore(CHECK_CONCURRENCY)
@@ -339,4 +340,4 @@ class PaymentChecker(InvoiceDesk):
         async with self._uow() as uow:
             await uow.payments.expire_invoices(self._clock.now())
             await uow.commit()
-        return [report for report in reports if report is not None and report.decided]
+        return [r for r in reports if r is not None and (r.decided or undecided)]

@@ -100,6 +100,7 @@ class Verification:
     reason: CheckNote
     checks: tuple[CheckResult, ...]
     paid_micro: int | None = None
+    confirmations: int | None = None  # how deep the transaction is, when it was found
 
 
 def epoch_ms(when: datetime) -> int:
@@ -198,10 +199,12 @@ def evaluate(
     elif tx.timestamp_ms < created_ms:
         reason = CheckNote.BEFORE_INVOICE
     elif not final:
-        return Verification(Outcome.PENDING, CheckNote.CONFIRMATIONS, checks, paid)
+        return Verification(
+            Outcome.PENDING, CheckNote.CONFIRMATIONS, checks, paid, tx.confirmations
+        )
     else:
-        return Verification(Outcome.APPROVE, CheckNote.OK, checks, paid)
-    return Verification(Outcome.FAIL, reason, checks, paid)
+        return Verification(Outcome.APPROVE, CheckNote.OK, checks, paid, tx.confirmations)
+    return Verification(Outcome.FAIL, reason, checks, paid, tx.confirmations)
 
 
 def unexpected_answer(detail: str) -> Verification:

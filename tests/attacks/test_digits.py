@@ -46,7 +46,9 @@ from tests.support.throttle_steps import (
 
 ROOT = Path(__file__).resolve().parents[2]
 # Operator configuration (TOML/env, not user input) and the fake Telegram server are exempt.
-FAKE_TELEGRAM = {f"bot/fake_telegram/{name}.py" for name in ("api", "html", "records", "request")}
+FAKE_TELEGRAM = {
+    f"bot/fake_telegram/{name}.py" for name in ("api", "html", "pins", "records", "request")
+}
 EXEMPT = {"core/digits.py", "core/config.py", *FAKE_TELEGRAM}
 _TEXT_METHODS = {"strip", "lstrip", "rstrip", "replace", "removeprefix", "removesuffix", "lower"}
 _TEXT_METHODS |= {"upper", "group", "split", "partition", "join", "casefold", "translate"}

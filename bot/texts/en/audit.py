@@ -43,6 +43,8 @@ ALERT_MORE = "More: {audit} · event #{event_id}"
 
 SEVERITY_ICONS = {"critical": "🚨", "warning": "⚠️", "info": "ℹ️"}
 RULE_LABELS = {
+    "audit_chain_key": "The audit chain's key changed (verzek rotate-key, or the first start "
+    "after the chain was keyed)",
     "failed_logins": "Repeated failed logins",
     "failed_2fa": "Repeated wrong 2FA codes",
     "totp_replay": "Reused 2FA code",
@@ -89,7 +91,33 @@ EVENT_LABELS = {
     "REGISTERED": "Account created",
     "BACKUP_CREATED": "Backup created",
     "BACKUP_RESTORED": "Backup restored",
+    "ACCOUNT_DELETED": "Account deleted",
+    "AUDIT_CHAIN_KEYED": "Audit chain keyed",
+    "AUDIT_KEY_ROTATED": "Audit chain key rotated",
 }
+
+# The audit chain's anchor (bot/jobs/anchors.py reads "row N" and "link HEX" back from the
+# pinned copy: keep both in this form).
+AUDIT_ANCHOR = (
+    "🔗 <b>Audit anchor</b> #{anchor_id} ({reason})\n"
+    "row {row}\n"
+    "link <code>{link}</code>\n"
+    "Compare with the last anchor <code>verzek audit verify</code> prints."
+)
+AUDIT_ANCHOR_REASONS = {"hourly": "hourly", "backup": "after a backup", "startup": "at start-up"}
+AUDIT_CHAIN_BROKEN_ALERT = (
+    "🚨 <b>The audit log was tampered with</b>: its chain breaks at row {row}: {reason}. "
+    "No new anchor is posted until this is resolved: investigate with "
+    "<code>verzek audit verify</code>."
+)
+AUDIT_ROLLBACK_ALERT = (
+    "🚨 <b>The audit log was rolled back or cut</b>: the anchor pinned here names row {row} "
+    "(link <code>{link_prefix}…</code>, posted {posted} UTC), which this database does not "
+    "hold; its newest row is {head_row}. Someone may have put back an older copy of the "
+    "database or deleted its newest rows. No new anchor is pinned until this is resolved: "
+    "investigate, run <code>verzek audit verify</code>, then unpin that anchor if the "
+    "change was yours."
+)
 
 NOTICE_EMAIL_CHANGED = (
     "⚠️ The email address of your Verzek account was changed from {old} to {new}. "

@@ -57,9 +57,17 @@ PRIVACY_DEFAULT = "\n\n".join(
         "Backups: the whole database is copied into encrypted archives every night; archives "
         "older than the configured retention ({retention} here) are deleted, so "
         "anything removed from the database disappears from backups after that time.",
+        "Notice choices (/settings): which kinds of notices you turned on or off. Kept while "
+        "the account exists.",
         "To delete: API keys with /apikey_delete, 2FA data with /2fa_disable, sessions with "
-        "/logout or /sessions. To have your account removed, write to the operator with "
-        "/paysupport: they remove what the law and the audit log do not require to keep.",
+        "/logout or /sessions. /delete_account (your password, and a 2FA code when it is on) "
+        "closes the account for good: every session ends, your email address is replaced by a "
+        "placeholder (so it is no longer stored and can be used for a new account), the "
+        "password hash is made unusable, and the 2FA secret, backup codes, API keys and notice "
+        "choices are deleted. Kept, because accounting and the audit log require it: the "
+        "account's number, referral code and dates, its invoices, payments, licenses, wallet "
+        "and withdrawal records, and the security log (emails in it are masked). While a "
+        "withdrawal waits for an admin, deletion waits too.",
     )
 )
 

@@ -22,6 +22,7 @@ FLOW_END_REASONS = {
     "restored": "the data was restored from a backup",
     "proof_expired": "your password or code was confirmed more than 5 minutes ago",
     "ended_elsewhere": "this session was ended from another of your devices (/sessions)",
+    "account_deleted": "the account was deleted",
     "ended": "your session ended",
 }
 MFA_ENROLL_ASK_PASSWORD = (
