@@ -21,6 +21,7 @@ from core.accounts.deletion import AccountDeletionService
 from core.accounts.preferences import PreferenceService
 from core.accounts.service import AccountService
 from core.accounts.sessions import SessionService
+from core.adapters.age_seal import AgeSeal
 from core.adapters.captcha_image import CaptchaService
 from core.adapters.passwords import PasswordService
 from core.adapters.ratelimit_storage import MemoryWindows, open_storage
@@ -39,10 +40,11 @@ from core.audit.suspicion import SuspicionReporter
 from core.authz import AdminRights
 from core.backups.offsite import OffsiteKind, OffsiteStore
 from core.backups.offsite_service import OffsiteService
+from core.backups.sealing import ArchiveSeal
 from core.backups.service import BackupService
 from core.clock import Clock, SystemClock
 from core.config import Settings, tolerance_problem
-from core.crypto import EncryptionService
+from core.crypto import EncryptionService, backup_keys
 from core.errors import ConfigError
 from core.payments.agreement import AgreeingSource
 from core.payments.chain import ChainSource, TransactionSource
@@ -66,6 +68,11 @@ def encryption(settings: Settings) -> EncryptionService:
     return EncryptionService(settings.encryption)
 
 
+def archive_seal(settings: Settings) -> ArchiveSeal:
+    """What seals and opens backups: the age identity and MAC keys derived from the master
+    key (and ENCRYPTION_OLD_KEYS), sealing also to ``backups.age_recipients``."""
+    keys = backup_keys(settings.encryption)
+    return ArchiveSeal(AgeSeal(keys.age_secrets, settings.backups.age_recipients), keys.mac_keys)
 def chain_keys(settings: Settings) -> Callable[[], ChainKeys]:
     """The audit chain's keys, derived from the configured master key(s) when first asked for
     (a :class:`ConfigError` then when no key is set): commands that only read need none."""
@@ -121,7 +128,12 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
         clock,
         rights=AdminRights(settings.telegram.admins),
         uow=database.unit_of_work,
-        after_backup=anchors.after_backup,
+        seal=lambda: archive_seal(settings),
+        # A candidate's chain is checked as the live one is (the audit log's own verification,
+        # with the chain's keys).
+        verify_chain=lambda units: AuditLog(units, clock, keys=chain_keys(settings)).verify(),
+        # Each backup anchors the audit chain's head (SPEC §8a).
+        after_written=[lambda info, reason: anchors.after_backup()],
     )
     return Operations(settings, clock, database, audit, backups, anchors)
 

@@ -1,4 +1,4 @@
-"""``verzek backup create|list|verify NAME|restore NAME``, for when the bot is stopped.
+"""``verzek backup create|list|verify NAME|restore NAME|drill``, for when the bot is stopped.
 
 The same :class:`core.backups.service.BackupService` the bot uses. Results go to stdout, progress
 lines to stderr; a refusal raises a :class:`core.errors.VerzekError`, which ``verzek`` prints
@@ -13,7 +13,8 @@ import os
 import sqlite3
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from bot.bootstrap import operations
 from bot.cli_keycheck import check_key
@@ -21,14 +22,26 @@ from bot.wording import count
 
 # The CLI runs on the machine, with the key and the database: it acts as the operator.
 from core.authz import OPERATOR
-from core.backups.archive_rules import human_size
+from core.backups.archive_rules import BackupError, UnsealedArchive, human_size
 from core.backups.results import BackupInfo
 from core.config import Settings, load_settings
 from core.errors import StorageError, VerzekError
 
 EXIT_OK, EXIT_FAILED = 0, 1
+UNSEALED_HINT = (
+    "; it can be checked and restored only with --allow-unsealed, and only if you are sure "
+    "nobody edited it"
+)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 LINE_WIDTH = 80  # `backup list` fits a standard terminal
+
+
+def _run(work: Coroutine[Any, Any, int]) -> int:
+    """Run a command; a refused backup is one ``verzek:`` line with the operator's reason."""
+    try:
+        return asyncio.run(work)
+    except BackupError as exc:
+        raise VerzekError(exc.problem) from None
 
 
 def _progress(text: str) -> None:
@@ -59,8 +72,12 @@ def _line(info: BackupInfo, width: int = LINE_WIDTH) -> str:
         f"verified: {verified}", width, initial_indent="  ", subsequent_indent="    "
     )
     lines += textwrap.wrap(
-        f"rows: {rows}", width, initial_indent="  ", subsequent_indent="        ",
-        break_long_words=False, break_on_hyphens=False,
+        f"rows: {rows}",
+        width,
+        initial_indent="  ",
+        subsequent_indent="        ",
+        break_long_words=False,
+        break_on_hyphens=False,
     )
     return "\n".join(lines)
 
@@ -86,7 +103,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         print(_line(info))
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -101,7 +118,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(("\n" if index else "") + _line(info))
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -109,13 +126,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def work() -> int:
-        info = await operations(settings).backups.verify(OPERATOR, args.name, progress=_progress)
+        info = await operations(settings).backups.verify(
+            OPERATOR, args.name, progress=_progress, allow_unsealed=args.allow_unsealed
+        )
         print(_line(info))
         if not info.verified:
-            raise VerzekError(f"{info.name} does not verify: {info.problem}")
+            hint = UNSEALED_HINT if info.unsealed else ""
+            raise VerzekError(f"{info.name} does not verify: {info.problem}{hint}")
+        if not info.manifest or not info.manifest.sealed:
+            _progress("warning: this archive is not sealed (made before sealed backups)")
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
 
 
 def _confirmed(args: argparse.Namespace, settings: Settings, ask: Callable[[str], str]) -> bool:
@@ -154,7 +176,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
                     await database.close()
                     raise
         try:
-            result = await ops.backups.restore(OPERATOR, args.name, progress=_progress)
+            result = await ops.backups.restore(
+                OPERATOR, args.name, progress=_progress, allow_unsealed=args.allow_unsealed
+            )
+        except UnsealedArchive as exc:
+            raise VerzekError(f"restore refused: {exc.problem}{UNSEALED_HINT}") from None
+        except BackupError as exc:
+            raise VerzekError(f"restore refused: {exc.problem}") from None
         finally:
             await database.close()
         print(f"restored {result.name} (taken {result.restored.created_at:%Y-%m-%d %H:%M:%S} UTC)")
@@ -162,7 +190,25 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"{count(result.sessions_ended, 'session')} ended: everyone logs in again")
         return EXIT_OK
 
-    return asyncio.run(work())
+    return _run(work())
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    """Restore the newest archive into a temp file with every check; exit 1 if it fails."""
+    settings = _settings(args)
+
+    async def work() -> int:
+        try:
+            result = await operations(settings).backups.drill(OPERATOR, progress=_progress)
+        except BackupError as exc:
+            raise VerzekError(f"restore drill failed: {exc.problem}") from None
+        print(_line(result.info))
+        if not result.passed:
+            raise VerzekError(f"restore drill failed: {result.info.name}: {result.info.problem}")
+        print(f"restore drill passed: {result.info.name} passes every check of a restore")
+        return EXIT_OK
+
+    return _run(work())
 
 
 def add_backup_commands(
@@ -177,7 +223,12 @@ def add_backup_commands(
         return EXIT_OK
 
     backup.set_defaults(func=show_help)
-    commands = backup.add_subparsers(dest="backup_command", metavar="{create,list,verify,restore}")
+    commands = backup.add_subparsers(
+        dest="backup_command", metavar="{create,list,verify,restore,drill}"
+    )
+    unsealed_help = (
+        "accept an archive made before sealed backups (nothing proves it was not edited)"
+    )
     with_config(commands.add_parser("create", help="back up the database now")).set_defaults(
         func=cmd_create
     )
@@ -186,10 +237,17 @@ def add_backup_commands(
     )
     verify = with_config(commands.add_parser("verify", help="verify one archive"))
     verify.add_argument("name", help="archive name, e.g. verzek-20260101T020000Z.tar.gz")
+    verify.add_argument("--allow-unsealed", action="store_true", help=unsealed_help)
     verify.set_defaults(func=cmd_verify)
     restore = with_config(
         commands.add_parser("restore", help="replace the database with an archive (bot stopped)")
     )
     restore.add_argument("name", help="archive name, e.g. verzek-20260101T020000Z.tar.gz")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.add_argument("--allow-unsealed", action="store_true", help=unsealed_help)
     restore.set_defaults(func=cmd_restore)
+    with_config(
+        commands.add_parser(
+            "drill", help="restore the newest archive into a temp file with every check"
+        )
+    ).set_defaults(func=cmd_drill)

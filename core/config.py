@@ -15,43 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from core.audit.routing_rules import AlertRouting, take_routing
-from core.backups.offsite import OffsiteTarget, parse_offsite
-from core.config_parsers import (
-    admins_value as _admins,
-)
-from core.config_parsers import (
-    bool_value as _bool,
-)
-from core.config_parsers import (
-    int_value as _int,
-)
-from core.config_parsers import (
-    path_value as _path,
-)
-from core.config_parsers import (
-    percent_value as _percent,
-)
-from core.config_parsers import (
-    rate_storage_value as _rate_storage,
-)
-from core.config_parsers import (
-    rate_value as _rate,
-)
-from core.config_parsers import (
-    secret_value as _secret,
-)
-from core.config_parsers import (
-    text_value as _text,
-)
-from core.config_parsers import (
-    tron_address_value as _tron_address,
-)
-from core.config_parsers import (
-    url_value as _url,
-)
-from core.config_parsers import (
-    usdt_value as _usdt,
-)
+from core.backups.offsite import parse_offsite
+from core.backups.settings import BackupSettings as BackupSettings  # re-exported
+from core.bech32 import age_recipients
+from core.config_parsers import admins_value as _admins
+from core.config_parsers import bool_value as _bool
+from core.config_parsers import int_value as _int
+from core.config_parsers import path_value as _path
+from core.config_parsers import percent_value as _percent
+from core.config_parsers import rate_storage_value as _rate_storage
+from core.config_parsers import rate_value as _rate
+from core.config_parsers import secret_value as _secret
+from core.config_parsers import text_value as _text
+from core.config_parsers import tron_address_value as _tron_address
+from core.config_parsers import url_value as _url
+from core.config_parsers import usdt_value as _usdt
 from core.config_values import Secret as Secret  # re-exported: settings hold them
 from core.config_values import SecretUrl as SecretUrl
 from core.errors import ConfigError
@@ -94,15 +72,6 @@ class RateLimitSettings:
     )
     # A Redis URL may carry a password.
     storage: SecretUrl = field(default_factory=lambda: SecretUrl("memory://"))
-
-
-@dataclass(frozen=True)
-class BackupSettings:
-    dir: Path = Path("backups")
-    hour_utc: int = 2
-    retention_days: int = 30
-    offsite: OffsiteTarget | None = None  # see core/backups/offsite.py
-    s3_endpoint_url: str | None = None
 
 
 # Open invoices' amounts are whole steps apart (29.00, 29.02, ...); a tolerance of half a step
@@ -234,6 +203,8 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "backups.dir": (None, _path),
     "backups.hour_utc": (None, _int(0, 23)),
     "backups.retention_days": (None, _int(1)),
+    "backups.age_recipients": (None, age_recipients),
+    "backups.drill_days": (None, _int(0, 366)),
     "backups.offsite": (None, parse_offsite),
     "backups.s3_endpoint_url": (None, _url),
     "payments.receive_address": (None, _tron_address),

@@ -195,3 +195,36 @@ class EncryptionService:
     def verify_signature(self, signature: str, *fields: str | int) -> bool:
         """Constant-time check of a signature made by :meth:`sign` under any configured key."""
         return self.signed_by(signature, *fields) is not None
+
+
+# Sealed backups (SPEC §8a): the age identity the archives are encrypted to and the key their
+# manifests are MACed with, each under its own purpose, so neither opens the other's door.
+_BACKUP_AGE_PURPOSE = b"verzek/backup-age-x25519/v1"
+_BACKUP_MAC_PURPOSE = b"verzek/backup-manifest-mac/v1"
+
+
+class BackupKeys:
+    """The backup keys of every configured master key, newest first: archives are sealed with
+    the first, and any of them opens (and authenticates) an archive made before a rotation."""
+
+    def __init__(self, age_secrets: tuple[bytes, ...], mac_keys: tuple[bytes, ...]) -> None:
+        self.age_secrets = age_secrets  # 32-byte X25519 secrets (the age adapter spells them)
+        self.mac_keys = mac_keys
+
+    def __repr__(self) -> str:
+        return f"BackupKeys(keys={len(self.mac_keys)})"
+
+
+def backup_keys(settings: EncryptionSettings) -> BackupKeys:
+    """Derive the backup keys from ``ENCRYPTION_MASTER_KEY`` and ``ENCRYPTION_OLD_KEYS``;
+    raises :class:`EncryptionKeyError` when the master key is missing or malformed."""
+    if settings.master_key is None:
+        raise EncryptionKeyError(f"ENCRYPTION_MASTER_KEY is not set; {_KEYGEN_HINT}")
+    keys = [_decode_key(settings.master_key.get(), "ENCRYPTION_MASTER_KEY")] + [
+        _decode_key(key.get(), f"ENCRYPTION_OLD_KEYS entry {index}")
+        for index, key in enumerate(settings.old_keys, start=1)
+    ]
+    return BackupKeys(
+        tuple(_derive(key, _BACKUP_AGE_PURPOSE) for key in keys),
+        tuple(_derive(key, _BACKUP_MAC_PURPOSE) for key in keys),
+    )

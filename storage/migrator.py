@@ -85,9 +85,10 @@ async def current_version(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-async def migrate(conn: aiosqlite.Connection) -> list[Migration]:
-    """Apply every pending migration; return the ones applied (empty when up to date)."""
-    migrations = available_migrations()
+async def migrate(conn: aiosqlite.Connection, up_to: int | None = None) -> list[Migration]:
+    """Apply every pending migration (or those up to version ``up_to``: restore checks build
+    the schema of an older version with it); return the ones applied."""
+    migrations = available_migrations()[:up_to]
     applied: list[Migration] = []
     while True:
         version = await current_version(conn)

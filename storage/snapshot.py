@@ -13,17 +13,18 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
 from core.accounts.ports import EndReason
-from core.backups.ports import DatabaseCheck
+from core.backups.ports import DatabaseCheck, SchemaObject
 from core.errors import StorageError
 from core.ports import UnitOfWork
 from storage.columns import stored_time
 from storage.database import Database
 from storage.migrator import code_schema_version
+from storage.restore_checks import candidate_units, reference_schema, schema_of
 
 # Files SQLite keeps next to a database; a leftover one would be applied to the restored file.
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -37,7 +38,11 @@ def _connect(path: Path, *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connecti
     if not path.is_file():
         raise StorageError(f"no database file at {path}")
     uri = f"{path.resolve().as_uri()}?mode=rw"
-    return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    # A copy being checked or prepared may hold planted triggers and views: they may not call
+    # functions with side effects (SPEC §8a).
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
 
 
 def fsync_file(path: Path) -> None:
@@ -323,6 +328,18 @@ class SqliteDatabaseFiles:
     async def check(self, path: Path) -> DatabaseCheck:
         """See :func:`check_file`."""
         return await asyncio.to_thread(check_file, path)
+
+    async def schema(self, path: Path) -> frozenset[SchemaObject]:
+        """See :func:`storage.restore_checks.schema_of`."""
+        return await asyncio.to_thread(schema_of, path)
+
+    async def reference_schema(self, version: int) -> frozenset[SchemaObject]:
+        """See :func:`storage.restore_checks.reference_schema`."""
+        return await reference_schema(version)
+
+    def candidate(self, path: Path) -> AbstractAsyncContextManager[Callable[..., UnitOfWork]]:
+        """See :func:`storage.restore_checks.candidate_units`."""
+        return candidate_units(path)
 
     async def end_sessions(
         self, path: Path, at: datetime, reason: EndReason, new_stamp: str = ""

@@ -287,6 +287,12 @@ class _FullDisk:
     def fileno(self) -> int:
         return self._handle.fileno()
 
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
     def close(self) -> None:
         self._handle.close()
 

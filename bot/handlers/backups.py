@@ -38,8 +38,8 @@ from bot.wording import count
 from core.accounts.sessions import Session
 from core.audit.routing_rules import BACKUP_FAILED, RESTORE_DONE
 from core.authz import Actor
-from core.backups.archive_rules import BackupError, Manifest, human_size
-from core.backups.results import BackupInfo, RestoreIncomplete
+from core.backups.archive_rules import BackupError, Manifest, UnsealedArchive, human_size
+from core.backups.results import BackupInfo, DrillResult, RestoreIncomplete
 from core.backups.service import MANUAL
 from core.errors import Refusal
 from core.twofactor.service import CodeBlocked
@@ -80,6 +80,8 @@ def _item(info: BackupInfo) -> str:
     status = (
         texts.BACKUPS_VERIFIES
         if info.verified
+        else texts.BACKUPS_UNSEALED
+        if info.unsealed
         else texts.BACKUPS_FAILS.format(problem=escape(info.problem or "unknown"))
     )
     return texts.BACKUPS_ITEM.format(
@@ -89,6 +91,28 @@ def _item(info: BackupInfo) -> str:
         size=human_size(info.size),
         schema=manifest.schema_version if manifest is not None else "?",
         status=status,
+        counts=counts,
+    )
+
+
+def drill_report(result: DrillResult) -> str:
+    """The admin chat's message about a restore drill."""
+    info = result.info
+    if not result.passed:
+        return texts.DRILL_FAILED.format(
+            name=escape(info.name), reason=escape(info.problem or "unknown")
+        )
+    manifest = info.manifest
+    counts = (
+        ", ".join(f"{escape(table)} {rows}" for table, rows in manifest.row_counts.items())
+        if manifest is not None
+        else ""
+    )
+    return texts.DRILL_PASSED.format(
+        name=escape(info.name),
+        time=info.created_at.strftime(TIME_FORMAT),
+        rows=_rows(manifest),
+        tables=_tables(manifest),
         counts=counts,
     )
 
@@ -189,6 +213,10 @@ async def start_restore(update: Update, context: Context) -> int:
     name = args[0]
     try:
         manifest = await context.bot_data.services.backups.peek(Actor.of_session(session), name)
+    except UnsealedArchive:
+        # Never from Telegram: only the operator on the server may vouch for such a file.
+        await message.reply_text(texts.RESTORE_UNSEALED.format(name=escape(name)))
+        return END
     except BackupError as exc:
         await message.reply_text(texts.RESTORE_REFUSED.format(reason=escape(exc.problem)))
         return END
@@ -271,6 +299,10 @@ async def got_code(update: Update, context: Context) -> int:
         await message.reply_text(texts.RESTORE_FAILED.format(reason=reason))
         what = f"Restore of {escape(name)}"
         await tell_admins(context, texts.BACKUP_ALERT.format(what=what, reason=reason))
+        return END
+    except UnsealedArchive:  # replaced by an unsealed file since the confirmation
+        logger.warning("restore of %s refused: not sealed", name)
+        await message.reply_text(texts.RESTORE_UNSEALED.format(name=escape(name)))
         return END
     except BackupError as exc:
         logger.warning("restore of %s refused: %s", name, exc.problem)

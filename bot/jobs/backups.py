@@ -13,7 +13,7 @@ from html import escape
 
 from bot import texts
 from bot.context import Context, VerzekApplication
-from bot.handlers.backups import tell_admins
+from bot.handlers.backups import drill_report, tell_admins
 from bot.jobs.offsite import copy_offsite
 from core.audit.routing_rules import BACKUP_DONE
 from core.authz import SYSTEM
@@ -24,6 +24,7 @@ from core.config import Settings
 logger = logging.getLogger(__name__)
 
 JOB_NAME = "nightly-backup"
+DRILL_JOB_NAME = "restore-drill"
 
 
 def _reason(exc: Exception) -> str:
@@ -57,10 +58,35 @@ async def nightly_backup(context: Context) -> None:
         logger.info("removed %d backup(s) past retention: %s", len(removed), ", ".join(removed))
 
 
+async def restore_drill(context: Context) -> None:
+    """When due (every ``backups.drill_days``), restore the newest archive into a temp file
+    with every check of a real restore and tell the admin chat how it went."""
+    backups = context.bot_data.services.backups
+    if not await backups.drill_due(SYSTEM):
+        return
+    try:
+        result = await backups.drill(SYSTEM)
+    except Exception as exc:  # whatever went wrong, the admins must hear of it
+        logger.error("restore drill failed: %s", _reason(exc), exc_info=exc)
+        await tell_admins(context, texts.DRILL_NOTHING.format(reason=escape(_reason(exc))))
+        return
+    logger.log(
+        logging.INFO if result.passed else logging.ERROR,
+        "restore drill of %s: %s",
+        result.info.name,
+        "passed" if result.passed else result.info.problem,
+    )
+    await tell_admins(context, drill_report(result))
+
+
 def register(application: VerzekApplication, settings: Settings) -> None:
-    """Schedule :func:`nightly_backup` daily at ``backups.hour_utc`` UTC."""
+    """Schedule :func:`nightly_backup` daily at ``backups.hour_utc`` UTC, and the check
+    whether the restore drill is due an hour later."""
     if application.job_queue is None:
         raise RuntimeError("the job queue is missing: install python-telegram-bot[job-queue]")
-    application.job_queue.run_daily(
-        nightly_backup, time=time(hour=settings.backups.hour_utc, tzinfo=UTC), name=JOB_NAME
-    )
+    hour = settings.backups.hour_utc
+    application.job_queue.run_daily(nightly_backup, time=time(hour=hour, tzinfo=UTC), name=JOB_NAME)
+    if settings.backups.drill_days:
+        application.job_queue.run_daily(
+            restore_drill, time=time(hour=(hour + 1) % 24, tzinfo=UTC), name=DRILL_JOB_NAME
+        )

@@ -2,7 +2,8 @@
 
 The format itself (names, the manifest, why a backup fails) is pure and lives in
 :mod:`core.backups.archive_rules`: an archive holds exactly two regular files,
-``manifest.json`` first, then ``verzek.db``.
+``manifest.json`` first, then the database: ``verzek.db.gz.age`` sealed (the layout and
+streams are :mod:`core.adapters.sealed_archive`), ``verzek.db`` in archives made before.
 
 Writing goes to a hidden temp file that is flushed (fsync) before it gets its final name, and
 the folder is flushed after, so a crash never leaves a partial archive under a valid name.
@@ -25,12 +26,14 @@ import secrets
 import shutil
 import tarfile
 import zlib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from core.adapters.age_seal import AgeSeal
+from core.adapters.sealed_archive import read_sealed, write_sealed
 from core.backups.archive_rules import (
-    DATABASE_MEMBER,
     MANIFEST_MEMBER,
     MAX_MANIFEST_BYTES,
     STAMP_FORMAT,
@@ -127,6 +130,9 @@ class _Meter:
             self._say(f"… {self._verb} {self._next}%")
             self._next += 10
 
+    def __call__(self, count: int) -> None:
+        self.add(count)
+
 
 class _MeteredReader:
     """A file wrapper whose reads advance a :class:`_Meter`."""
@@ -149,15 +155,41 @@ def _member(name: str, size: int, mtime: float) -> tarfile.TarInfo:
     return info
 
 
-def pack(directory: Path, manifest: Manifest, database: Path, say: Progress = quiet) -> str:
+def pack(
+    directory: Path,
+    manifest: Manifest,
+    database: Path,
+    say: Progress = quiet,
+    *,
+    seal: AgeSeal | None = None,
+    mac_key: bytes | None = None,
+) -> str:
     """Write an archive of ``database`` under a temp name, flush it, give it its final name
-    (never replacing an existing archive) and return that name."""
+    (never replacing an existing archive) and return that name. A sealed ``manifest`` needs
+    ``seal`` and ``mac_key``; an unsealed one writes the format made before sealing (tests
+    of old archives use it)."""
     stamp = manifest.created_at.strftime(STAMP_FORMAT)
     temp = temp_path(directory, manifest.created_at, "archive")
-    body = manifest.to_bytes()
+    body = manifest.to_bytes(mac_key)
     mtime = manifest.created_at.timestamp()
     try:
         with _new_file(temp) as raw:
+            if manifest.sealed:
+                if seal is None:
+                    raise ValueError("a sealed archive needs its seal")
+                with database.open("rb") as source:
+                    write_sealed(
+                        raw,
+                        manifest,
+                        body,
+                        source,
+                        seal,
+                        level=COMPRESS_LEVEL,
+                        meter=_Meter(manifest.db_size, say, "compressing and sealing"),
+                    )
+                raw.flush()
+                os.fsync(raw.fileno())
+                return _publish(temp, directory, stamp)
             # filename="" keeps the temp name out of the gzip header.
             with (
                 gzip.GzipFile(
@@ -169,7 +201,7 @@ def pack(directory: Path, manifest: Manifest, database: Path, say: Progress = qu
                 tar.addfile(_member(MANIFEST_MEMBER, len(body), mtime), io.BytesIO(body))
                 meter = _Meter(manifest.db_size, say, "compressing")
                 tar.addfile(
-                    _member(DATABASE_MEMBER, manifest.db_size, mtime),
+                    _member(manifest.member, manifest.db_size, mtime),
                     _MeteredReader(source, meter),
                 )
             raw.flush()
@@ -223,7 +255,7 @@ def _check_member(info: tarfile.TarInfo | None, expected: str) -> tarfile.TarInf
                 f"not a Verzek Guard backup: it does not start with manifest.json ({shown!r})"
             )
         raise BackupError(
-            f"unexpected member {shown!r}: a backup holds only manifest.json and verzek.db"
+            f"unexpected member {shown!r}: a backup holds only manifest.json and its database"
         )
     if not info.isreg():
         raise BackupError(f"refused: {shown!r} in the archive is not a regular file")
@@ -251,38 +283,55 @@ def read_manifest(path: Path) -> Manifest:
         raise BackupError(f"cannot read the archive: {exc.strerror or exc}") from None
 
 
-def unpack(path: Path, into: Path, say: Progress = quiet) -> Manifest:
+def unpack(
+    path: Path,
+    into: Path,
+    say: Progress = quiet,
+    *,
+    accept: Callable[[Manifest], AgeSeal | None],
+) -> Manifest:
     """Check the archive's members and manifest and write its database to the new file
-    ``into`` (flushed), checking size and SHA-256 against the manifest on the way."""
+    ``into`` (flushed), checking size and SHA-256 against the manifest on the way.
+
+    ``accept`` sees the manifest before anything else is read: it raises to refuse it (a MAC
+    that fails, an unsealed archive not allowed) and returns the seal that opens a sealed one.
+    """
     try:
         with gzip.open(path, "rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
             manifest = _manifest_member(tar)
-            member = _check_member(tar.next(), DATABASE_MEMBER)
-            if member.size != manifest.db_size:
+            seal = accept(manifest)
+            member = _check_member(tar.next(), manifest.member)
+            if not manifest.sealed and member.size != manifest.db_size:
                 raise BackupError(
                     f"verzek.db is {member.size} bytes but the manifest says {manifest.db_size}"
                 )
             free = shutil.disk_usage(into.parent).free
-            if free < member.size + FREE_SPACE_MARGIN:
+            if free < manifest.db_size + FREE_SPACE_MARGIN:
                 raise BackupError(
                     f"not enough free space in {into.parent} to unpack "
-                    f"{human_size(member.size)} ({human_size(free)} free)"
+                    f"{human_size(manifest.db_size)} ({human_size(free)} free)"
                 )
             source = tar.extractfile(member)
             if source is None:
-                raise BackupError("verzek.db cannot be read")
-            digest = hashlib.sha256()
-            meter = _Meter(member.size, say, "unpacking")
+                raise BackupError(f"{manifest.member} cannot be read")
+            meter = _Meter(manifest.db_size, say, "unpacking")
             with _new_file(into) as out:
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    meter.add(len(chunk))
+                if manifest.sealed:
+                    if seal is None:
+                        raise BackupError("no key to open a sealed backup")
+                    digest = read_sealed(source, out, manifest, seal, meter)
+                else:
+                    hashing = hashlib.sha256()
+                    while chunk := source.read(CHUNK):
+                        hashing.update(chunk)
+                        out.write(chunk)
+                        meter.add(len(chunk))
+                    digest = hashing.hexdigest()
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() != manifest.db_sha256:
+            if digest != manifest.db_sha256:
                 raise BackupError(
-                    "checksum mismatch: verzek.db does not match the SHA-256 in its manifest"
+                    "checksum mismatch: the database does not match the SHA-256 in its manifest"
                 )
             extra = tar.next()
             if extra is not None:

@@ -4,12 +4,23 @@ are the adapter :mod:`core.adapters.backup_archive`.
 
 An archive is ``verzek-YYYYmmddTHHMMSSZ.tar.gz`` (a second one within the same second gets
 ``-1``, ``-2`` … before the extension). It holds exactly two regular files: ``manifest.json``
-first, then ``verzek.db``. The manifest records when and why it was made, the schema and app
-versions, the database file's size and SHA-256 and the rows per table; nothing secret.
+first, then the database. The manifest records when and why it was made, the schema and app
+versions, the database file's size and SHA-256 and the rows per table; nothing secret (no
+key, no recipient, no row's content).
+
+Format 2 (sealed, SPEC §8a): the database member is ``verzek.db.gz.age``, the database
+gzipped and then encrypted in the age format to the X25519 recipient derived from the master
+key (and any ``backups.age_recipients``), so ``age -d -i KEY verzek.db.gz.age | gunzip`` opens
+it in an emergency. The manifest stays readable but carries ``mac``: HMAC-SHA256, under a key
+derived for that alone, of its canonical JSON without the ``mac``; the database's SHA-256 in it
+is what ties the decrypted file to the MAC. Format 1 (before sealing) held ``verzek.db`` in the
+clear and no MAC: it is refused unless the operator allows it on the command line.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -24,9 +35,12 @@ NAME_RE = re.compile(r"^verzek-([0-9]{8}T[0-9]{6}Z)(?:-([1-9][0-9]{0,2}))?\.tar\
 TEMP_RE = re.compile(r"^\.verzek-([0-9]{8}T[0-9]{6}Z)-[0-9a-f]{8}\.[a-z]+\.tmp$")
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MANIFEST_MEMBER = "manifest.json"
-DATABASE_MEMBER = "verzek.db"
+DATABASE_MEMBER = "verzek.db"  # format 1: the database in the clear
+SEALED_MEMBER = "verzek.db.gz.age"  # format 2: gzip, then age
 FORMAT = "verzek-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+UNSEALED_FORMAT_VERSION = 1
+SEALING = {"cipher": "age-x25519", "compression": "gzip"}
 MAX_MANIFEST_BYTES = 64 * 1024
 
 Progress = Callable[[str], None]
@@ -58,6 +72,17 @@ class BackupError(Refusal):
     def __init__(self, problem: str) -> None:
         super().__init__(BackupFailed(problem))
         self.problem = problem
+
+
+class UnsealedArchive(BackupError):
+    """The archive was made before archives were sealed: nothing authenticates it, so it is
+    refused unless the operator passes ``--allow-unsealed`` on the command line."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the archive is not sealed (made before sealed backups, so nothing proves it was "
+            "not edited)"
+        )
 
 
 def human_size(size: int) -> str:
@@ -98,35 +123,74 @@ class Manifest:
     db_size: int
     db_sha256: str
     row_counts: Mapping[str, int] = field(default_factory=dict)
+    sealed: bool = True
+    # What the MAC covers and the MAC read from the file (only for a manifest that was read).
+    signed: bytes = field(default=b"", repr=False, compare=False)
+    mac: str = field(default="", repr=False, compare=False)
 
-    def to_bytes(self) -> bytes:
-        """The ``manifest.json`` member."""
-        body = {
+    @property
+    def member(self) -> str:
+        """The database member's name."""
+        return SEALED_MEMBER if self.sealed else DATABASE_MEMBER
+
+    def _body(self) -> dict[str, object]:
+        body: dict[str, object] = {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if self.sealed else UNSEALED_FORMAT_VERSION,
             "created_at": to_iso(self.created_at),
             "reason": self.reason,
             "app_version": self.app_version,
             "schema_version": self.schema_version,
-            "database": {"file": DATABASE_MEMBER, "size": self.db_size, "sha256": self.db_sha256},
+            "database": {"file": self.member, "size": self.db_size, "sha256": self.db_sha256},
             "row_counts": dict(sorted(self.row_counts.items())),
         }
+        if self.sealed:
+            body["sealing"] = dict(SEALING)
+        return body
+
+    def to_bytes(self, mac_key: bytes | None = None) -> bytes:
+        """The ``manifest.json`` member; a sealed one needs ``mac_key`` (its MAC is added)."""
+        body = self._body()
+        if self.sealed:
+            if mac_key is None:
+                raise ValueError("a sealed manifest needs its MAC key")
+            body["mac"] = _mac(mac_key, _canonical(body))
         return json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
+
+    def made_by(self, mac_keys: tuple[bytes, ...]) -> int | None:
+        """Which of ``mac_keys`` (newest first) made this manifest's MAC, or None: edited, or
+        made under a key that is not configured. Every key is compared in constant time."""
+        given = self.mac.encode("ascii", "replace")
+        matches = [
+            hmac.compare_digest(given, _mac(key, self.signed).encode("ascii")) for key in mac_keys
+        ]
+        return matches.index(True) if self.signed and any(matches) else None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
-        """Parse and validate a ``manifest.json``; raises :class:`BackupError` saying why not."""
+        """Parse and validate a ``manifest.json``; raises :class:`BackupError` saying why not.
+
+        Its MAC is not checked here (that needs the keys): see :meth:`made_by`."""
         try:
             body = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise BackupError("manifest.json is not valid JSON") from None
         if not isinstance(body, dict) or body.get("format") != FORMAT:
             raise BackupError("not a Verzek Guard backup (its manifest has another format)")
-        if body.get("format_version") != FORMAT_VERSION:
+        version = body.get("format_version")
+        if version not in (FORMAT_VERSION, UNSEALED_FORMAT_VERSION) or isinstance(version, bool):
             raise BackupError(
-                f"backup format {body.get('format_version')!r} is not one this version reads "
-                f"({FORMAT_VERSION})"
+                f"backup format {version!r} is not one this version reads "
+                f"({UNSEALED_FORMAT_VERSION} or {FORMAT_VERSION})"
             )
+        sealed = version == FORMAT_VERSION
+        mac = body.pop("mac", None) if sealed else ""
+        if sealed and (
+            not isinstance(mac, str)
+            or not re.fullmatch(r"[0-9a-f]{64}", mac)
+            or body.get("sealing") != SEALING
+        ):
+            raise BackupError("manifest.json of a sealed backup has no valid MAC or sealing")
         database = body.get("database")
         counts = body.get("row_counts")
         try:
@@ -135,7 +199,7 @@ class Manifest:
             raise BackupError("manifest.json has no valid created_at") from None
         if (
             not isinstance(database, dict)
-            or database.get("file") != DATABASE_MEMBER
+            or database.get("file") != (SEALED_MEMBER if sealed else DATABASE_MEMBER)
             or not _is_count(database.get("size"))
             or not isinstance(database.get("sha256"), str)
             or not re.fullmatch(r"[0-9a-f]{64}", database["sha256"])
@@ -154,7 +218,19 @@ class Manifest:
             db_size=database["size"],
             db_sha256=database["sha256"],
             row_counts=dict(counts),
+            sealed=sealed,
+            signed=_canonical(body) if sealed else b"",
+            mac=str(mac or ""),
         )
+
+
+def _canonical(body: Mapping[str, object]) -> bytes:
+    """The exact bytes a manifest's MAC covers: its JSON without ``mac``, in one form."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _mac(key: bytes, message: bytes) -> str:
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def _is_count(value: object) -> bool:

@@ -16,6 +16,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class SchemaObject:
+    """One row of ``sqlite_schema``: a table, index, trigger or view and its SQL (whitespace
+    normalised; empty for the indexes SQLite makes itself)."""
+
+    kind: str
+    name: str
+    table: str
+    sql: str
+
+
+@dataclass(frozen=True)
 class DatabaseCheck:
     """What a database file says about itself (a fresh snapshot or a restore candidate)."""
 
@@ -48,6 +59,21 @@ class DatabaseFiles(Protocol):
     async def check(self, path: Path) -> DatabaseCheck:
         """Integrity, foreign keys, schema version and row counts of the file at ``path``;
         raises ``StorageError`` when it is not a readable database at all."""
+        ...
+
+    async def schema(self, path: Path) -> frozenset[SchemaObject]:
+        """Every object in the schema of the (not live) file at ``path``, read with
+        ``trusted_schema`` off; raises ``StorageError`` when it cannot be read."""
+        ...
+
+    async def reference_schema(self, version: int) -> frozenset[SchemaObject]:
+        """The schema the migrations 1..``version`` create in an empty database."""
+        ...
+
+    def candidate(self, path: Path) -> AbstractAsyncContextManager[Callable[..., UnitOfWork]]:
+        """Read-only units of work on the (not live) file at ``path`` (``trusted_schema``
+        off), for checks such as its audit chain; raises ``StorageError`` when it cannot be
+        opened."""
         ...
 
     async def end_sessions(

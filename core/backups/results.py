@@ -24,6 +24,7 @@ class BackupInfo:
     manifest: Manifest | None
     verified: bool
     problem: str | None = None
+    unsealed: bool = False  # refused only for being made before sealing (see UnsealedArchive)
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,16 @@ class RestoreResult:
     # Telegram users logged in just before the swap: the restore logged them out, and they
     # should be told why (the bot tells them; a CLI restore only counts them).
     logged_out: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    """What the restore drill found: the newest archive, restored into a temp file and put
+    through every check of a real restore (nothing was swapped)."""
+
+    info: BackupInfo  # verified, or the problem; the manifest carries the row counts
+
+    @property
+    def passed(self) -> bool:
+        """True when a real restore of this archive would have been accepted."""
+        return self.info.verified

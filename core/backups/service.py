@@ -1,33 +1,32 @@
-"""Backups (SPEC §8): consistent snapshots packed into verified archives, retention, restore.
+"""Backups (SPEC §8, §8a): sealed snapshots in verified archives, retention, restore, drill.
 
-The archive format lives in :mod:`core.backups.archive_rules`, its tar I/O in
+The archive format lives in :mod:`core.backups.archive_rules`, its tar and age I/O in
 :mod:`core.adapters.backup_archive`; the SQLite side (the online snapshot, the checks, the file
-swap) behind :class:`core.backups.ports.DatabaseFiles`. This module holds the procedures:
+swap) behind :class:`core.backups.ports.DatabaseFiles`. Verifying is
+:mod:`core.backups.verdicts`, the checks of a candidate :mod:`core.backups.checks`, the folder
+:mod:`core.backups.folder`. This module holds the procedures:
 
-- Creating: an online snapshot in one step while the bot keeps writing → its checks → SHA-256
-  → packed under a hidden temp name, flushed, renamed, folder flushed → the archive verified
-  exactly as a restore would → BACKUP_CREATED. A crash at any point leaves at most a hidden
-  ``.tmp`` file, which listing ignores and pruning removes a day later.
-- Verifying: the name; the members; the manifest; the database's size and SHA-256;
-  ``integrity_check``; ``foreign_key_check``; a schema version not newer than the code; the
-  row counts against the manifest.
+- Creating: an online snapshot in one step while the bot keeps writing → every check →
+  SHA-256 → gzipped and sealed (age) under a hidden temp name, flushed, renamed, folder
+  flushed → the archive verified exactly as a restore would → BACKUP_CREATED → the
+  "archive written" hooks (:data:`ArchiveWritten`: off-site copies, the audit anchor). A crash
+  at any point leaves at most a hidden ``.tmp`` file, which listing ignores and pruning
+  removes a day later.
 - Retention: archives older than ``retention_days`` go, except the newest one and the newest
   one that verifies.
-- Restoring: :meth:`BackupService.restore`.
+- Restoring: :meth:`BackupService.restore`; the drill: :meth:`BackupService.drill`.
 
-Archives and their folder are readable by the owner only: the database holds secrets only as
-hashes and ciphertexts, but they are still nobody else's business.
+Archives and their folder are readable by the owner only, and the database inside is sealed:
+someone with the folder but not the master key can neither read nor forge one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
-import stat
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,20 @@ from core.adapters import backup_archive as archive
 from core.audit.log import AuditEvent, AuditLog, EventType, Severity
 from core.authz import Actor, AdminRights
 from core.backups.archive_rules import (
-    NAME_RE,
-    STAMP_FORMAT,
-    TEMP_RE,
     BackupError,
     Manifest,
     Progress,
+    UnsealedArchive,
     human_size,
     parse_name,
     quiet,
 )
+from core.backups.checks import CandidateChecks, ChainVerifier
+from core.backups.folder import ArchiveFolder
 from core.backups.ports import DatabaseCheck, DatabaseFiles
-from core.backups.results import BackupInfo, RestoreIncomplete, RestoreResult
+from core.backups.results import BackupInfo, DrillResult, RestoreIncomplete, RestoreResult
+from core.backups.sealing import Seals, SealSource
+from core.backups.verdicts import ArchiveVerifier
 from core.clock import Clock, to_iso
 from core.config import BackupSettings
 from core.errors import StorageError
@@ -57,12 +58,15 @@ __all__ = [
     "MANUAL",
     "NIGHTLY",
     "PRE_RESTORE",
+    "ArchiveWritten",
     "BackupError",
     "BackupInfo",
     "BackupService",
+    "DrillResult",
     "Manifest",
     "RestoreIncomplete",
     "RestoreResult",
+    "UnsealedArchive",
     "human_size",
     "parse_name",
 ]
@@ -70,6 +74,10 @@ __all__ = [
 # Why a backup was made (the manifest's "reason").
 MANUAL, NIGHTLY, PRE_RESTORE = "manual", "nightly", "pre-restore"
 STALE_TEMP_AFTER = timedelta(days=1)
+# Called once an archive is written, verified and audited, with its description and why it was
+# made (off-site copies, the audit anchor hook in here). A hook handles its own failures: one
+# that raises makes ``create`` raise, though the archive exists and stays.
+ArchiveWritten = Callable[[BackupInfo, str], Awaitable[None]]
 
 
 class BackupService:
@@ -84,8 +92,10 @@ class BackupService:
         *,
         rights: AdminRights,
         uow: Callable[..., UnitOfWork],
+        seal: SealSource,
+        verify_chain: ChainVerifier,
+        after_written: Sequence[ArchiveWritten] = (),
         version: str | None = None,
-        after_backup: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
         self._rights = rights
@@ -94,11 +104,13 @@ class BackupService:
         self._audit = audit
         self._clock = clock
         self._version = version or archive.app_version()
-        self._after_backup = after_backup  # anchors the audit chain's head (SPEC §8a)
+        self._after_written = tuple(after_written)
         # Creating, pruning and restoring change the folder or the database: one at a time.
         self._lock = asyncio.Lock()
-        # name -> (size, mtime, inode) when verified, and the outcome; a changed file is redone.
-        self._verdicts: dict[str, tuple[tuple[int, int, int], BackupInfo]] = {}
+        self._folder = ArchiveFolder(settings.dir)
+        self._seals = Seals(seal)
+        self._checks = CandidateChecks(files, verify_chain)
+        self._verifier = ArchiveVerifier(self._folder, self._checks, self._seals, clock)
 
     @property
     def directory(self) -> Path:
@@ -134,9 +146,14 @@ class BackupService:
                 details=_created_details(info, reason),
             )
         )
-        if self._after_backup is not None:
-            await self._after_backup()
+        await self._archive_written(info, reason)
         return info
+
+    async def _archive_written(self, info: BackupInfo, reason: str) -> None:
+        """The step after an archive is written, verified and audited: every hook, in order
+        (the hooks are the composition root's ``after_written``)."""
+        for hook in self._after_written:
+            await hook(info, reason)
 
     async def _create(self, reason: str, say: Progress, *, require_sound: bool) -> BackupInfo:
         """Snapshot, pack and verify (the caller holds the lock and audits).
@@ -146,6 +163,7 @@ class BackupService:
         """
         now = self._clock.now()
         directory = self.directory
+        seal = self._seals.get()  # no key, no backup: refused before anything is written
         await asyncio.to_thread(archive.ensure_dir, directory)
         snapshot = archive.temp_path(directory, now, "snapshot")
         try:
@@ -161,7 +179,12 @@ class BackupService:
                 await asyncio.to_thread(archive.unlink_quietly, snapshot)
                 await asyncio.to_thread(archive.raw_copy, self._files.path, snapshot)
                 check = DatabaseCheck([str(exc)], 0, None, {})
-            problem = self._problem(check)
+            problem = self._checks.basic_problem(check)
+            if problem is None:
+                try:
+                    await self._checks.trust(snapshot, check.schema_version or 0)
+                except BackupError as exc:
+                    problem = exc.problem
             if problem is not None and require_sound:
                 raise BackupError(f"the database fails its checks ({problem}); no backup was made")
             size, digest = await asyncio.to_thread(archive.sha256_file, snapshot)
@@ -174,12 +197,16 @@ class BackupService:
                 db_sha256=digest,
                 row_counts=check.row_counts,
             )
-            say(f"compressing {human_size(size)}")
-            name = await asyncio.to_thread(archive.pack, directory, manifest, snapshot, say)
+            say(f"compressing and sealing {human_size(size)}")
+            name = await asyncio.to_thread(
+                lambda: archive.pack(
+                    directory, manifest, snapshot, say, seal=seal.age, mac_key=seal.mac_keys[0]
+                )
+            )
         finally:
             await asyncio.to_thread(archive.unlink_quietly, snapshot)
         say(f"verifying {name}")
-        info = await self._verdict(name, say)
+        info = await self._verifier.verdict(name, say)
         if not info.verified and problem is None:
             # Written but not readable back: a disk problem. Never leave it to pass as a backup.
             await asyncio.to_thread(self._delete, [name])
@@ -191,88 +218,76 @@ class BackupService:
     async def list_backups(
         self, actor: Actor, progress: Progress | None = None
     ) -> list[BackupInfo]:
-        """Every archive, newest first, each verified (an unchanged file is checked once).
+        """Every archive, newest first, each verified (an unchanged file is checked once);
+        archives made before sealing are listed as not verifying (``unsealed`` set).
 
         Admins only."""
         self._rights.require(actor, "backups")
         infos = []
-        for name in await asyncio.to_thread(self._names):
+        for name in await asyncio.to_thread(self._folder.names):
             with contextlib.suppress(BackupError):  # removed meanwhile
-                infos.append(await self._verdict(name, progress or quiet))
+                infos.append(await self._verifier.verdict(name, progress or quiet))
         return infos
 
     async def verify(
-        self, actor: Actor, name: str, progress: Progress | None = None
+        self,
+        actor: Actor,
+        name: str,
+        progress: Progress | None = None,
+        *,
+        allow_unsealed: bool = False,
     ) -> BackupInfo:
         """Verify one archive from scratch; raises :class:`BackupError` for a bad name or a
-        missing file, and otherwise reports the outcome. Admins only."""
+        missing file, and otherwise reports the outcome. ``allow_unsealed`` (the command
+        line's ``--allow-unsealed``, never Telegram's) checks an archive made before sealing
+        instead of refusing it. Admins only."""
         self._rights.require(actor, "backup verify")
-        self._verdicts.pop(name, None)
-        return await self._verdict(name, progress or quiet)
+        self._verifier.forget(name)
+        return await self._verifier.verdict(name, progress or quiet, allow_unsealed=allow_unsealed)
 
     async def peek(self, actor: Actor, name: str) -> Manifest:
-        """The manifest of an archive (cheap: nothing else is unpacked). Admins only."""
+        """The manifest of an archive, once its MAC is checked (cheap: nothing else is
+        unpacked); raises :class:`UnsealedArchive` for one made before sealing. Admins only."""
         self._rights.require(actor, "restore")
-        path = self._path(name)
-        return await asyncio.to_thread(archive.read_manifest, path)
+        return await self._verifier.manifest(name)
 
-    async def _verdict(self, name: str, say: Progress) -> BackupInfo:
-        path = self._path(name)
-        st = await asyncio.to_thread(path.stat)
-        key = (st.st_size, st.st_mtime_ns, st.st_ino)
-        cached = self._verdicts.get(name)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        temp = archive.temp_path(self.directory, self._clock.now(), "verify")
+    async def drill(self, actor: Actor, progress: Progress | None = None) -> DrillResult:
+        """The restore drill: the newest archive restored into a temp file and put through
+        every check of a real restore, its sessions ended as a restore would; nothing is
+        swapped. Raises :class:`BackupError` when there is no archive at all. Admins only."""
+        self._rights.require(actor, "backup drill")
+        say = progress or quiet
+        names = await asyncio.to_thread(self._folder.names)
+        if not names:
+            raise BackupError(f"there is no backup in {self.directory} to drill")
+        name = names[0]
+        self._verifier.forget(name)
+        path = self._folder.path(name)
+        size = (await asyncio.to_thread(path.stat)).st_size
+        temp = archive.temp_path(self.directory, self._clock.now(), "drill")
         try:
-            manifest = await self._unpack_and_check(path, temp, say)
-            info = BackupInfo(name, manifest.created_at, st.st_size, manifest, True)
-        except BackupError as exc:
-            try:
-                known: Manifest | None = await asyncio.to_thread(archive.read_manifest, path)
-            except BackupError:
-                known = None
-            created_at = known.created_at if known is not None else parse_name(name)[0]
-            info = BackupInfo(name, created_at, st.st_size, known, False, exc.problem)
+            say(f"restoring {name} into a temp file")
+            manifest = await self._verifier.unpack_and_check(name, path, temp, say)
+            await self._files.end_sessions(temp, self._clock.now(), EndReason.RESTORED)
+            info = BackupInfo(name, manifest.created_at, size, manifest, True)
+        except (BackupError, StorageError) as exc:
+            info = await self._verifier.verdict(name, quiet)
+            if info.verified:  # the checks passed the second time: report the first failure
+                problem = exc.problem if isinstance(exc, BackupError) else str(exc)
+                info = BackupInfo(name, info.created_at, size, info.manifest, False, problem)
         finally:
             await asyncio.to_thread(archive.unlink_quietly, temp)
-        self._verdicts[name] = (key, info)
-        return info
+        await asyncio.to_thread(self._folder.mark_drill, self._clock.now())
+        return DrillResult(info)
 
-    async def _unpack_and_check(self, path: Path, into: Path, say: Progress) -> Manifest:
-        """Unpack the archive's database into the new file ``into`` and run every check."""
-        manifest = await asyncio.to_thread(archive.unpack, path, into, say)
-        try:
-            check = await self._files.check(into)
-        except StorageError as exc:
-            raise BackupError(str(exc)) from None
-        problem = self._problem(check, manifest)
-        if problem is not None:
-            raise BackupError(problem)
-        return manifest
-
-    def _problem(self, check: DatabaseCheck, manifest: Manifest | None = None) -> str | None:
-        """Why a database (and its manifest) must not be restored, or None."""
-        if check.integrity != ["ok"]:
-            return "integrity_check failed: " + "; ".join(check.integrity[:3])
-        if check.foreign_key_violations:
-            return f"foreign_key_check found {check.foreign_key_violations} violation(s)"
-        if check.schema_version is None:
-            return "not a Verzek Guard database (it has no schema version)"
-        code = self._files.code_schema_version()
-        if check.schema_version > code:
-            return (
-                f"its schema version {check.schema_version} is newer than this code knows "
-                f"({code}): upgrade Verzek Guard first"
-            )
-        if manifest is not None and check.schema_version != manifest.schema_version:
-            return (
-                f"the manifest says schema version {manifest.schema_version} but the database "
-                f"has {check.schema_version}"
-            )
-        if manifest is not None and dict(check.row_counts) != dict(manifest.row_counts):
-            return "the row counts differ from the manifest"
-        return None
+    async def drill_due(self, actor: Actor) -> bool:
+        """True when the last restore drill is ``drill_days`` old or more (or never ran);
+        False when the drill is off (``drill_days = 0``). Admins only."""
+        self._rights.require(actor, "backup drill")
+        if not self._settings.drill_days:
+            return False
+        last = await asyncio.to_thread(self._folder.last_drill)
+        return last is None or self._clock.now() - last >= timedelta(days=self._settings.drill_days)
 
     # --- retention -------------------------------------------------------------------------
 
@@ -285,20 +300,20 @@ class BackupService:
         """
         self._rights.require(actor, "backup prune")
         async with self._lock:
-            names = await asyncio.to_thread(self._names)
+            names = await asyncio.to_thread(self._folder.names)
             if not names:
                 return []
             keep = {names[0]}
             for name in names:
                 with contextlib.suppress(BackupError):
-                    if (await self._verdict(name, quiet)).verified:
+                    if (await self._verifier.verdict(name, quiet)).verified:
                         keep.add(name)
                         break
             now = self._clock.now()
             cutoff = now - timedelta(days=self._settings.retention_days)
             doomed = [n for n in names if n not in keep and parse_name(n)[0] < cutoff]
             await asyncio.to_thread(self._delete, doomed)
-            await asyncio.to_thread(self._delete_stale_temps, now - STALE_TEMP_AFTER)
+            await asyncio.to_thread(self._folder.delete_stale_temps, now - STALE_TEMP_AFTER)
             return doomed
 
     # --- restoring -------------------------------------------------------------------------
@@ -310,13 +325,18 @@ class BackupService:
         *,
         progress: Progress | None = None,
         guard: Callable[[UnitOfWork], Awaitable[None]] | None = None,
+        allow_unsealed: bool = False,
     ) -> RestoreResult:
-        """Replace the live database with archive ``name`` (SPEC §8). Admins only.
+        """Replace the live database with archive ``name`` (SPEC §8, §8a). Admins only.
 
         1. Unpack the database into a temp file in the live database's own folder (flushed)
-           and verify it: size and SHA-256 against the manifest, ``integrity_check``,
-           ``foreign_key_check``, schema version not newer than the code, row counts. Any
-           failure raises :class:`BackupError` and the live database is untouched.
+           and verify it as :mod:`core.backups.verdicts` does: the manifest's MAC, every age
+           chunk, size and SHA-256 against the manifest, ``integrity_check``,
+           ``foreign_key_check``, schema version not newer than the code, row counts, the
+           schema equal to the migrations' for its version, the audit chain. Any failure
+           raises :class:`BackupError` and the live database is untouched. An archive made
+           before sealing is refused (:class:`UnsealedArchive`) unless ``allow_unsealed``
+           (the command line's ``--allow-unsealed``; the bot never passes it).
         2. End every live session in that copy: sessions ended since the backup was taken (a
            logout, a password change after a compromise) must not come back. Everyone logs in
            again, the admin doing the restore included.
@@ -339,7 +359,7 @@ class BackupService:
         account_id, telegram_user_id = actor.account_id, actor.telegram_user_id
         say = progress or quiet
         async with self._lock:
-            path = self._path(name)
+            path = self._folder.path(name)
             target = self._files.path
             candidate = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}.tmp"
             safety: BackupInfo | None = None
@@ -347,7 +367,9 @@ class BackupService:
             installed = False
             try:
                 say(f"verifying {name}")
-                manifest = await self._unpack_and_check(path, candidate, say)
+                manifest = await self._verifier.unpack_and_check(
+                    name, path, candidate, say, allow_unsealed=allow_unsealed
+                )
                 try:
                     ended = await self._files.end_sessions(
                         candidate, self._clock.now(), EndReason.RESTORED, secrets.token_hex(16)
@@ -436,47 +458,10 @@ class BackupService:
 
     # --- the folder ------------------------------------------------------------------------
 
-    def _path(self, name: str) -> Path:
-        """The archive called ``name``; refuses anything but a regular file in the folder."""
-        parse_name(name)
-        path = self.directory / name
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            raise BackupError(f"there is no backup named {name}") from None
-        if not stat.S_ISREG(mode):
-            raise BackupError(f"{name} is not a regular file; refused")
-        return path
-
-    def _names(self) -> list[str]:
-        """Archive names, newest first; temp files and anything else are ignored."""
-        try:
-            entries = list(os.scandir(self.directory))
-        except FileNotFoundError:
-            return []
-        names = [
-            e.name
-            for e in entries
-            if NAME_RE.fullmatch(e.name) and e.is_file(follow_symlinks=False)
-        ]
-        return sorted(names, key=parse_name, reverse=True)
-
     def _delete(self, names: list[str]) -> None:
+        self._folder.delete(names)
         for name in names:
-            archive.unlink_quietly(self.directory / name)
-            self._verdicts.pop(name, None)
-        if names:
-            archive.fsync_dir(self.directory)
-
-    def _delete_stale_temps(self, before: datetime) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(self.directory):
-                match = TEMP_RE.fullmatch(entry.name)
-                if match is None or not entry.is_file(follow_symlinks=False):
-                    continue
-                made = datetime.strptime(match[1], STAMP_FORMAT).replace(tzinfo=UTC)
-                if made < before:
-                    archive.unlink_quietly(Path(entry.path))
+            self._verifier.forget(name)
 
 
 def _file_error(exc: OSError) -> str:

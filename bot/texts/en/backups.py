@@ -43,6 +43,10 @@ BACKUPS_HEADER = "<b>Backups</b> (newest first, times in UTC)"
 BACKUPS_ITEM = "{mark} <code>{name}</code>\n{time} · {size} · schema {schema} · {status}\n{counts}"
 BACKUPS_VERIFIES = "verifies"
 BACKUPS_FAILS = "does NOT verify: {problem}"
+BACKUPS_UNSEALED = (
+    "NOT sealed: made before sealed backups, so nothing proves it was not edited; it cannot be "
+    "restored from Telegram"
+)
 BACKUPS_FOOTER = "Restore one with <code>/restore NAME</code>."
 RESTORE_USAGE = "Send <code>/restore NAME</code> with the name of an archive from /backups."
 RESTORE_PRIVATE_ONLY = (
@@ -68,6 +72,23 @@ RESTORE_RUNNING = (
 )
 RESTORE_REFUSED = "❌ Restore refused: {reason}\nThe current database was not changed."
 RESTORE_FAILED = "❌ Restore failed: {reason}"
+RESTORE_UNSEALED = (
+    "❌ Restore refused: <code>{name}</code> is not sealed (it was made before sealed backups), "
+    "so nothing proves it was not edited by someone with access to the backup folder. It "
+    "cannot be restored from Telegram. If you trust the file, restore it on the server with "
+    "<code>verzek backup restore {name} --allow-unsealed</code>.\n"
+    "The current database was not changed."
+)
+DRILL_PASSED = (
+    "✅ <b>Restore drill passed</b>: <code>{name}</code> (taken {time} UTC) was restored into a "
+    "temp file and passed every check of a real restore (seal, schema, audit chain, integrity): "
+    "{rows} in {tables}.\n{counts}"
+)
+DRILL_FAILED = (
+    "🚨 <b>Restore drill failed</b>: <code>{name}</code>, the newest backup, would be refused by "
+    "a restore: {reason}\nMake a fresh one with /backup and find out why."
+)
+DRILL_NOTHING = "🚨 <b>Restore drill failed</b>: {reason}"
 RESTORE_DONE = (
     "✅ <b>Restored {name}</b> (taken {time} UTC).\n"
     "Safety backup of the replaced data: {safety}.\n\n"
