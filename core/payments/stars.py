@@ -184,19 +184,23 @@ class StarsService:
             return PreCheckoutProblem.PRICE
         return None
 
-    async def _refused(
-        self, telegram_user_id: int, account_id: int | None, problem: str, charge_id: str
+    async def _alert(
+        self,
+        uow: UnitOfWork,
+        telegram_user_id: int,
+        account_id: int | None,
+        problem: str,
+        charge_id: str,
     ) -> StarsGrant:
-        async with self._uow() as uow:
-            await self._suspicion.report(
-                uow,
-                STARS_ALERT,
-                Severity.WARNING,
-                account_id=account_id,
-                telegram_user_id=telegram_user_id,
-                evidence={"problem": problem, "charge_id": charge_id[:64]},
-            )
-            await uow.commit()
+        await self._suspicion.report(
+            uow,
+            STARS_ALERT,
+            Severity.WARNING,
+            account_id=account_id,
+            telegram_user_id=telegram_user_id,
+            evidence={"problem": problem, "charge_id": charge_id[:64]},
+        )
+        await uow.commit()
         return StarsGrant(None, None, problem)
 
     async def record_payment(
@@ -226,21 +230,19 @@ class StarsService:
                     elif price_problem(invoice, invoice.price_stars, currency, total):
                         problem = PreCheckoutProblem.PRICE
                 if problem is not None or invoice is None:
-                    return await self._refused(
-                        telegram_user_id,
-                        invoice.account_id if invoice else None,
-                        problem or PreCheckoutProblem.BAD_PAYLOAD,
-                        charge_id,
-                    )
+                    owner = invoice.account_id if invoice else None
+                    bad = problem or PreCheckoutProblem.BAD_PAYLOAD
+                    return await self._alert(uow, telegram_user_id, owner, bad, charge_id)
                 grant = await self._grant(
                     uow, invoice, charge_id, total, is_recurring, expires_at, now
                 )
                 await uow.commit()
                 return grant
         except DuplicateError:
-            return await self._refused(
-                telegram_user_id, invoice.account_id if invoice else None, "duplicate", charge_id
-            )
+            pass  # the charge granted already: its transaction rolled back, nothing written
+        async with self._uow() as uow:
+            owner = invoice.account_id if invoice else None
+            return await self._alert(uow, telegram_user_id, owner, "duplicate", charge_id)
 
     async def _grant(
         self,
