@@ -77,8 +77,8 @@ def _invoice_link(params: dict[str, Any]) -> InvoiceLink:
     if not isinstance(prices, list) or not prices:
         raise BadRequest("Bad Request: prices must be non-empty")
     if currency == "XTR":
-        if params.get("provider_token"):
-            raise BadRequest("Bad Request: PROVIDER_TOKEN_INVALID")  # Stars take none
+        if params.get("provider_token", "") != "":  # Stars take none ("" or absent)
+            raise BadRequest("Bad Request: PROVIDER_TOKEN_INVALID")
         if len(prices) != 1:
             raise BadRequest("Bad Request: XTR invoices must have exactly one price")
     amount = sum(int(price["amount"]) for price in prices)

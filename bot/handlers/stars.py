@@ -115,7 +115,9 @@ async def picked_plan(update: Update, context: Context) -> None:
             title=texts.STARS_INVOICE_TITLE.format(name=plan.name),
             description=texts.STARS_INVOICE_DESCRIPTION.format(name=plan.name, tier=plan.tier),
             payload=payload,
-            provider_token="",  # Stars take no payment provider
+            # Stars take no payment provider. Omitted rather than "": PTB's ExtBot (with
+            # Defaults) turns "" into [], which would reach Telegram as the token "[]".
+            provider_token=None,
             currency=CURRENCY,
             prices=[LabeledPrice(plan.name, plan.price_stars)],
             subscription_period=SUBSCRIPTION_PERIOD,
