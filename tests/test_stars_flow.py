@@ -11,7 +11,7 @@ import pytest
 
 from bot.fake_telegram.profile import BadRequest
 from core.clock import FakeClock
-from core.config import Settings, load_settings
+from core.config import ConfigError, Settings, load_settings
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import payments_config
 from tests.support.harness import BotHarness
@@ -145,3 +145,23 @@ async def test_without_a_rate_stars_earn_no_commission(env: dict[str, str], tmp_
     settings = load_settings(payments_config(tmp_path), env)
     assert settings.payments.stars_usdt_rate_micro is None
     assert [p.price_stars for p in settings.plans.values()] == [1500, 4000]
+
+
+def test_stars_prices_and_rate_are_checked_in_the_config(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "plans.toml"
+    config.write_text(
+        '[plans]\nstars_usdt_rate = "0.013"\n'
+        '[plans.gold]\nprice_usdt = "99"\ndays = 30\ntier = "pro"\nprice_stars = 5000\n'
+        '[plans.basic]\nprice_usdt = "29"\ndays = 30\ntier = "basic"\n'
+    )
+    settings = load_settings(config, env)
+    assert settings.payments.stars_usdt_rate_micro == 13_000
+    assert settings.plans["gold"].price_stars == 5000
+    assert settings.plans["basic"].price_stars == 1500  # the built-in plan's Stars price
+    config.write_text(
+        '[plans.gold]\nprice_usdt = "99"\ndays = 30\ntier = "pro"\nprice_stars = 20000\n'
+    )
+    with pytest.raises(ConfigError, match="price_stars"):
+        load_settings(config, env)
