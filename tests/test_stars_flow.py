@@ -11,7 +11,8 @@ import pytest
 
 from bot.fake_telegram.profile import BadRequest
 from core.clock import FakeClock
-from core.config import ConfigError, Settings, load_settings
+from core.config import Settings, load_settings
+from core.errors import ConfigError
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import payments_config
 from tests.support.harness import BotHarness

@@ -81,7 +81,10 @@ def _invoice_link(params: dict[str, Any]) -> InvoiceLink:
             raise BadRequest("Bad Request: PROVIDER_TOKEN_INVALID")
         if len(prices) != 1:
             raise BadRequest("Bad Request: XTR invoices must have exactly one price")
-    amount = sum(int(price["amount"]) for price in prices)
+    amounts = [price.get("amount") if isinstance(price, dict) else None for price in prices]
+    if not all(isinstance(amount, int) for amount in amounts):
+        raise BadRequest("Bad Request: can't parse prices JSON object")
+    amount = sum(a for a in amounts if isinstance(a, int))
     if amount <= 0:
         raise BadRequest("Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
     period = params.get("subscription_period")
