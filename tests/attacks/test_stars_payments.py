@@ -196,3 +196,26 @@ async def test_a_refund_needs_the_code_and_cannot_happen_twice(
     assert session is not None
     with pytest.raises(Refusal):
         await bot.services.stars.payment(session, 99)
+
+
+async def test_rows_edited_on_disk_are_never_trusted(bot: BotHarness) -> None:
+    """Someone with write access to the database lowers an invoice's price, or re-points a
+    paid charge: the signatures fail, so the cheap checkout is refused and the edited payment
+    can be neither shown as a subscription nor refunded."""
+    alice = await payer(bot, 2, "alice@example.com")
+    url = await stars_link(bot, alice)
+    async with aiosqlite.connect(bot.settings.database.path) as conn:
+        await conn.execute("UPDATE stars_invoices SET price_stars = 1")
+        await conn.commit()
+    _, answer = await checkout(bot, alice, url, amount=1)
+    assert answer.answer is False and "not valid" in (answer.error_message or "")
+
+    url = await stars_link(bot, alice)
+    await pay_stars(bot, alice, url)
+    (shown,) = await bot.send(alice, "/subscription")
+    assert "payment #1" in shown.plain
+    async with aiosqlite.connect(bot.settings.database.path) as conn:
+        await conn.execute("UPDATE stars_payments SET charge_id = 'stx-someone-else'")
+        await conn.commit()
+    (hidden,) = await bot.send(alice, "/subscription")
+    assert "no Telegram Stars subscription" in hidden.plain
