@@ -138,7 +138,9 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
     return Operations(settings, clock, database, audit, backups, anchors)
 
 
-def offsite(settings: Settings, database: Database, clock: Clock) -> OffsiteService:
+def offsite(
+    settings: Settings, database: Database, clock: Clock, backups: BackupService
+) -> OffsiteService:
     """Off-site copies to ``backups.offsite``; the S3 store is built here, the Telegram one by
     the nightly job (it needs the bot)."""
     target = settings.backups.offsite
@@ -159,6 +161,7 @@ def offsite(settings: Settings, database: Database, clock: Clock) -> OffsiteServ
         clock,
         rights=AdminRights(settings.telegram.admins),
         store=store,
+        vouch=backups.sealed_problem,  # only sealed archives this key made leave the machine
     )
 
 
@@ -282,7 +285,7 @@ async def bootstrap(
         ),
         stats=StatsService(uow, clock, rights),
         support=SupportService(uow, clock, audit),
-        offsite=offsite(settings, database, clock),
+        offsite=offsite(settings, database, clock, ops.backups),
         preferences=PreferenceService(uow, sessions, audit, clock),
         deletion=AccountDeletionService(uow, audit, clock, accounts, twofactor),
         checkup=SecurityCheckupService(uow, sessions),
