@@ -72,6 +72,7 @@ class EventType(StrEnum):
     REGISTERED = "REGISTERED"
     BACKUP_CREATED = "BACKUP_CREATED"
     BACKUP_RESTORED = "BACKUP_RESTORED"
+    BACKUP_DRILL = "BACKUP_DRILL"  # the restore drill's outcome (SPEC §8a)
     SUPPORT_REQUESTED = "SUPPORT_REQUESTED"
     ACCOUNT_DELETED = "ACCOUNT_DELETED"
     AUDIT_CHAIN_KEYED = CHAIN_KEYED  # the first keyed row after rows chained with SHA-256
