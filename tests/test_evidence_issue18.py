@@ -11,6 +11,7 @@ sealed is the one anchored, copied off-site, drilled and restored.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 import tarfile
@@ -23,17 +24,20 @@ from pathlib import Path
 import pytest
 from telegram.ext import CallbackContext
 
+import storage.migrator as migrator
 from bot.cli import main
 from bot.fake_telegram import FakeBotAPI, Message
 from bot.jobs.anchors import JOB_NAME as ANCHOR_JOB
 from bot.jobs.backups import DRILL_JOB_NAME, JOB_NAME, nightly_backup, restore_drill
 from bot.jobs.offsite import copy_offsite
+from core.audit.chain import GENESIS_HASH
 from core.audit.log import AuditEvent, EventType, Severity
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
 from core.errors import Refusal
 from core.services import Services
+from storage.database import Database
 from tests.support.backup_steps import (
     member_names,
     open_archive,
@@ -51,6 +55,7 @@ PREFIX = "nightly/"
 BACKUPS_TOPIC = 41
 SECRET_EMAIL = "evidence-owner@example.com"
 ALERT = "Admin command by a non-admin"
+DETAILS = '{"note":"before keying"}'
 
 
 @pytest.fixture
@@ -293,6 +298,104 @@ async def test_each_backup_is_anchored_posted_pinned_and_audit_verify_prints_it(
         conn.commit()
     code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
     assert code == 1 and "audit chain BROKEN at row" in out, out + err
+
+
+async def test_putting_last_nights_database_back_by_hand_is_a_rollback_restoring_it_is_not(
+    deployment: Deployment, capsys, monkeypatch, tmp_path: Path
+) -> None:
+    """The nightly archive is genuine, so its database is a valid chain; but its anchor
+    (posted after the backup) names a head it does not hold. Installed by hand, the bot says
+    so at its next start; installed by ``verzek backup restore``, the keyed BACKUP_RESTORED
+    explains it."""
+    await some_history(deployment)
+    name = await deployment.nightly()
+    await deployment.job(ANCHOR_JOB)
+    await deployment.stop()
+    live = deployment.settings.database.path
+    honest_copy = tmp_path / "live-before.db"
+    honest_copy.write_bytes(live.read_bytes())
+
+    _, old = open_archive(deployment.settings, deployment.settings.backups.dir / name)
+    for suffix in ("-wal", "-shm"):
+        await asyncio.to_thread(Path(f"{live}{suffix}").unlink, missing_ok=True)
+    live.write_bytes(old)
+    await deployment.start()
+    await deployment.job(ANCHOR_JOB)
+    assert any("rolled back or cut" in m.plain for m in deployment.admin_chat())
+    await deployment.stop()
+
+    live.write_bytes(honest_copy.read_bytes())  # the operator puts the live file back…
+    code, _, err = await deployment.cli(capsys, monkeypatch, "backup", "restore", name, "--yes")
+    assert code == 0, err  # …and restores properly
+    seen = len(deployment.admin_chat())
+    deployment.clock.advance(hours=2)
+    await deployment.start()
+    await deployment.job(ANCHOR_JOB)
+    told = [m.plain for m in deployment.admin_chat()[seen:]]
+    assert not any("rolled back or cut" in t or "tampered with" in t for t in told), told
+    assert any("Audit anchor" in t for t in told), "the restored head is anchored"
+
+
+async def test_a_sealed_archive_from_before_keying_the_chain_restores_and_is_keyed_on_top(
+    deployment: Deployment, capsys, monkeypatch, tmp_path: Path, clock: FakeClock
+) -> None:
+    """An archive of a database whose rows still have SHA-256 links (made by this version's
+    backup of an older database): the chain verifies as it was, the restore keys it."""
+    old = tmp_path / "before-keying.db"
+    every = migrator.available_migrations()
+    keyed = next(i for i, m in enumerate(every) if m.name.endswith("anchor_keyed_audit"))
+    monkeypatch.setattr(migrator, "available_migrations", lambda: every[:keyed])
+    database = Database(old)
+    await database.open()
+    await database.close()
+    monkeypatch.undo()
+    with closing(sqlite3.connect(old)) as conn:
+        prev = GENESIS_HASH
+        for n in range(1, 4):
+            body = {
+                "id": n,
+                "ts": f"2025-12-0{n}T00:00:00.000000Z",
+                "event_type": "LOGOUT",
+                "severity": "info",
+                "account_id": None,
+                "telegram_user_id": 100 + n,
+                "details": {"note": "before keying"},
+                "prev_hash": prev,
+            }
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            link = hashlib.sha256(text.encode()).hexdigest()
+            conn.execute(
+                "INSERT INTO audit_events (id, ts, event_type, severity, account_id,"
+                " telegram_user_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    n,
+                    body["ts"],
+                    "LOGOUT",
+                    "info",
+                    None,
+                    100 + n,
+                    '{"note":"before keying"}',
+                    prev,
+                    link,
+                ),
+            )
+            prev = link
+        conn.execute(
+            "INSERT INTO audit_head (singleton, last_id, last_hash) VALUES (1, 3, ?)", (prev,)
+        )
+        conn.commit()
+    clock.advance(minutes=1)
+    name = seal_database(deployment.settings, old, clock.now())
+    await deployment.stop()
+    code, out, err = await deployment.cli(capsys, monkeypatch, "backup", "verify", name)
+    assert code == 0 and "verified: yes" in out, out + err
+    code, out, err = await deployment.cli(capsys, monkeypatch, "backup", "restore", name, "--yes")
+    assert code == 0, err
+    types = [t for (t,) in deployment.rows("SELECT event_type FROM audit_events ORDER BY id")]
+    assert types[:3] == ["LOGOUT"] * 3 and "AUDIT_CHAIN_KEYED" in types[3:]
+    assert types[-1] == "BACKUP_RESTORED"
+    code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
+    assert code == 0 and "kept their SHA-256 links from before keying" in out, out + err
 
 
 async def test_a_rotation_keeps_old_archives_and_rows_and_is_itself_chained_and_alerted(
