@@ -17,7 +17,7 @@ import sqlite3
 import tarfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,13 +30,14 @@ from bot.fake_telegram import FakeBotAPI, Message
 from bot.jobs.anchors import JOB_NAME as ANCHOR_JOB
 from bot.jobs.backups import DRILL_JOB_NAME, JOB_NAME, nightly_backup, restore_drill
 from bot.jobs.offsite import copy_offsite
-from core.audit.chain import GENESIS_HASH
+from core.audit.chain import GENESIS_HASH, legacy_hash
 from core.audit.log import AuditEvent, EventType, Severity
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
 from core.errors import Refusal
 from core.services import Services
+from storage.audit_repository import COLUMNS, read_row
 from storage.database import Database
 from tests.support.backup_steps import (
     member_names,
@@ -298,6 +299,35 @@ async def test_each_backup_is_anchored_posted_pinned_and_audit_verify_prints_it(
         conn.commit()
     code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
     assert code == 1 and "audit chain BROKEN at row" in out, out + err
+
+
+async def test_rechaining_an_edited_row_without_the_key_is_detected(
+    deployment: Deployment, capsys, monkeypatch
+) -> None:
+    """Edit a row, then recompute every link after it as the chain was before keying (plain
+    SHA-256): the first rewritten row fails its HMAC."""
+    await some_history(deployment)
+    await deployment.nightly()
+    await deployment.stop()
+    with closing(sqlite3.connect(deployment.settings.database.path)) as conn:
+        for (trigger,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+        ).fetchall():
+            conn.execute(f'DROP TRIGGER "{trigger}"')
+        rows = [read_row(raw) for raw in conn.execute(f"SELECT {COLUMNS} FROM audit_events")]
+        prev = rows[0].hash
+        for row in rows[1:]:
+            details = {"note": "nothing happened"} if row.id == 2 else row.details
+            forged = replace(row, details=details, prev_hash=prev, hash="")
+            prev = legacy_hash(forged)
+            conn.execute(
+                "UPDATE audit_events SET details = ?, prev_hash = ?, hash = ? WHERE id = ?",
+                (json.dumps(details, separators=(",", ":")), forged.prev_hash, prev, row.id),
+            )
+        conn.execute("UPDATE audit_head SET last_hash = ?", (prev,))
+        conn.commit()
+    code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
+    assert code == 1 and "audit chain BROKEN at row 2" in out, out + err
 
 
 async def test_putting_last_nights_database_back_by_hand_is_a_rollback_restoring_it_is_not(
