@@ -37,7 +37,7 @@ from core.audit.notices import NoticeService, OwnerNotifier
 from core.audit.stats import StatsService
 from core.audit.support import SupportService
 from core.audit.suspicion import SuspicionReporter
-from core.authz import AdminRights
+from core.authz import SYSTEM, AdminRights
 from core.backups.offsite import OffsiteKind, OffsiteStore
 from core.backups.offsite_service import OffsiteService
 from core.backups.sealing import ArchiveSeal
@@ -161,7 +161,8 @@ def offsite(
         clock,
         rights=AdminRights(settings.telegram.admins),
         store=store,
-        vouch=backups.sealed_problem,  # only sealed archives this key made leave the machine
+        # Only sealed archives this key made leave the machine.
+        vouch=lambda name: backups.sealed_problem(SYSTEM, name),
     )
 
 

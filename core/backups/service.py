@@ -251,9 +251,11 @@ class BackupService:
         self._rights.require(actor, "restore")
         return await self._verifier.manifest(name)
 
-    async def sealed_problem(self, name: str) -> str | None:
+    async def sealed_problem(self, actor: Actor, name: str) -> str | None:
         """Why ``name`` is not a sealed archive this key made (its manifest's MAC and time;
-        cheap, nothing is unpacked), or None. What leaves the machine must pass this."""
+        cheap, nothing is unpacked), or None. What leaves the machine must pass this. Admins
+        only (in practice the off-site copy)."""
+        self._rights.require(actor, "backup offsite")
         try:
             await self._verifier.manifest(name)
         except BackupError as exc:
