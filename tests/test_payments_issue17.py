@@ -254,6 +254,28 @@ async def test_detection_without_a_hash(
     assert await db_rows(bot, "SELECT COUNT(*) FROM payments") == [(1,)]
 
 
+async def test_a_watched_partial_already_claimed_is_not_listed_again(
+    bot: BotHarness, fake: FakeTronscan, clock: FakeClock
+) -> None:
+    user = await payer(bot, 2, PAYER)
+    await invoice_for(bot, user)
+    part = sent(fake, 1, "20000000")
+    await bot.send(user, f"/pay 1 {part}")
+    await said(bot, user, "missing 9.00 USDT")
+    fake.incoming += [
+        incoming(tx_hash=part, amount="20000000"),
+        incoming(tx_hash=tx_hash(2), amount="12000000", block_ms=TX_TIME_MS + 1),
+    ]
+    clock.advance(minutes=30)
+    await watch_round(bot)
+    assert await watched(bot) == [
+        (part[:8], "known", "", 1),
+        (tx_hash(2)[:8], "unmatched", "unknown_amount", None),
+    ]
+    assert '"transfers":1' in (await unmatched_alerts(bot))[0]  # the unclaimed one only
+    assert await db_rows(bot, "SELECT COUNT(*) FROM payments") == [(1,)]  # never submitted
+
+
 # --- Strict reading of TronScan -------------------------------------------------------------
 
 
@@ -328,6 +350,47 @@ async def test_a_second_opinion_must_agree(
     ]
     assert await admin_chat(cross_bot, "A payment waits for an admin")
     assert await db_rows(cross_bot, "SELECT COUNT(*) FROM licenses") == [(1,)]
+
+
+async def test_the_watcher_sends_a_disagreement_to_review_too(
+    cross_bot: BotHarness, fake: FakeTronscan, grid: FakeTrongrid, clock: FakeClock
+) -> None:
+    user = await payer(cross_bot, 2, PAYER)
+    await invoice_for(cross_bot, user)
+    fake.add(success())
+    fake.incoming.append(incoming())
+    grid.add(solid_info(timestamp=TX_TIME_MS + 3000))
+    clock.advance(minutes=30)
+    await watch_round(cross_bot)
+    await said(cross_bot, user, "Payment #1: TronScan and TronGrid tell different stories")
+    assert await db_rows(cross_bot, "SELECT status, note FROM payments") == [
+        ("review", "sources_disagree")
+    ]
+    assert await watched(cross_bot) == [(SUCCESS_HASH[:8], "matched", "", 1)]
+
+
+async def test_the_second_source_comes_from_the_config_alone(
+    tmp_path: Path, env: dict[str, str], clock: FakeClock, fake: FakeTronscan
+) -> None:
+    config = payments_config(tmp_path)
+    unreachable = 'second_source = "trongrid"\ntrongrid_url = "http://127.0.0.1:9"\n'
+    config.write_text(config.read_text() + unreachable)
+    settings = load_settings(config, env)
+    services = await build_services(
+        settings, clock, chain=fake.client(settings.tronscan), second_chain=None
+    )
+    bot = BotHarness(settings, services)
+    await bot.start()
+    try:
+        user = await payer(bot, 2, PAYER)
+        await invoice_for(bot, user)
+        fake.add(success())  # TronScan alone says final: not enough while TronGrid is silent
+        await bot.send(user, f"/pay 1 {SUCCESS_HASH}")
+        await said(bot, user, "⏳ Payment #1")
+        assert await db_rows(bot, "SELECT status FROM payments") == [("pending",)]
+    finally:
+        await bot.stop()
+        await services.aclose()
 
 
 async def test_the_second_source_sends_our_key_or_none(grid: FakeTrongrid) -> None:

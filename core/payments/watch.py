@@ -289,12 +289,12 @@ class PaymentWatch:
         invoice = candidate.invoice
         try:
             tx = await self._source.transaction(row.tx_hash)
-        except ChainUnavailableError as exc:
+        except SourcesDisagreeError:  # as after /pay: the payment goes to an admin (review)
+            return await self._submit(row, invoice, candidate.telegram_user_id, 0)
+        except ChainUnavailableError as exc:  # an odd answer too: next round
             logger.warning("a watched transfer waits: %s", exc)
             await self._settle(row, None)
             return None
-        except SourcesDisagreeError:  # as after /pay: the payment goes to an admin (review)
-            return await self._submit(row, invoice, candidate.telegram_user_id, 0)
         verdict = evaluate(tx, invoice, self._settings)
         if verdict.outcome is Outcome.FAIL:  # the list said one thing, the record another
             await self._settle(row, WatchState.UNMATCHED, Unmatched.NOT_CONFIRMED)
