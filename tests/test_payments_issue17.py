@@ -164,6 +164,8 @@ async def test_over_payment_is_approved_and_the_excess_credited(
     assert approved.details["excess_credited_micro"] == 1_500_000
     (wallet,) = await bot.send(user, "/wallet")
     assert "1.50" in wallet.plain
+    notice = await admin_chat(bot, "Payment #1 approved by the chain check")
+    assert "1.50 USDT beyond the invoice went to the payer's wallet" in notice.plain
 
 
 async def test_under_payment_is_partial_and_the_sum_counts(
