@@ -53,6 +53,7 @@ from core.payments.licenses import LicenseService, LicenseTierResolver
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
+from core.payments.stars import StarsService
 from core.payments.wallet import WalletLedger
 from core.payments.watch import PaymentWatch
 from core.ratelimit import RateLimitService
@@ -294,6 +295,18 @@ async def bootstrap(
         preferences=PreferenceService(uow, sessions, audit, clock),
         deletion=AccountDeletionService(uow, audit, clock, accounts, twofactor),
         checkup=SecurityCheckupService(uow, sessions),
+        stars=StarsService(
+            uow,
+            audit,
+            clock,
+            crypto,
+            settings,
+            accounts=accounts,
+            licenses=licenses,
+            wallet=ledger,
+            suspicion=suspicion,
+            rights=rights,
+        ),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     services.closers += [client.aclose for client in (http, grid_http) if client is not None]

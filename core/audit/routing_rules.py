@@ -75,6 +75,7 @@ RULES: Mapping[str, RuleRoute] = {
     "wallet_ledger_mismatch": RuleRoute(_PAY, may_be_off=False),  # core/withdrawals/rules.py
     "killswitch": RuleRoute(_OPS),  # core/safety/service.py
     "support_request": RuleRoute(_PAY),  # core/audit/support.py
+    "stars_payment_refused": RuleRoute(_PAY, may_be_off=False),  # core/payments/stars_rules.py
     # routine notices and backup outcomes (bot/handlers/backups.py, bot/jobs/backups.py)
     PAYMENT_APPROVED: RuleRoute(_PAY, Mode.SILENT),
     BACKUP_DONE: RuleRoute(_BAK, Mode.SILENT),
