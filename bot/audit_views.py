@@ -100,6 +100,8 @@ def alert_message(alert: AlertRecord) -> str:
         texts.ALERT_WHEN.format(when=when(alert.created_at)),
         texts.ALERT_EVIDENCE.format(evidence=evidence_text(alert.evidence)),
     ]
+    if (hint := texts.RULE_HINTS.get(alert.rule)) is not None:  # what the admins can do
+        lines.append(hint)
     if alert.folded:
         lines.append(texts.ALERT_FOLDED.format(count=count(alert.folded, "more hit")))
     lines.append(

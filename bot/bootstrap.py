@@ -25,6 +25,7 @@ from core.adapters.age_seal import AgeSeal
 from core.adapters.captcha_image import CaptchaService
 from core.adapters.passwords import PasswordService
 from core.adapters.ratelimit_storage import MemoryWindows, open_storage
+from core.adapters.trongrid import trongrid_source
 from core.adapters.tronscan import TronscanClient
 from core.apikeys.service import ApiKeyService
 from core.audit.activity import ActivityService
@@ -74,6 +75,8 @@ def archive_seal(settings: Settings) -> ArchiveSeal:
     key (and ENCRYPTION_OLD_KEYS), sealing also to ``backups.age_recipients``."""
     keys = backup_keys(settings.encryption)
     return ArchiveSeal(AgeSeal(keys.age_secrets, settings.backups.age_recipients), keys.mac_keys)
+
+
 def chain_keys(settings: Settings) -> Callable[[], ChainKeys]:
     """The audit chain's keys, derived from the configured master key(s) when first asked for
     (a :class:`ConfigError` then when no key is set): commands that only read need none."""
@@ -187,8 +190,8 @@ async def bootstrap(
     """Check the key, open and migrate the database, wire the services.
 
     Every part may be replaced: ``clock``; ``chain`` replaces the TronScan client (tests pass
-    one over a fake transport); ``second_chain`` (e.g. a
-    :class:`~core.adapters.trongrid.TrongridSource`) must then agree with it on every
+    one over a fake transport); ``second_chain`` (default: TronGrid when
+    ``payments.second_source = "trongrid"``, else none) must then agree with it on every
     transaction before a payment is approved; ``passwords`` the password hasher (tests pass a
     cheap one); ``rate_limit_storage`` the limiter's storage (no Redis is asked for then).
     """
@@ -232,6 +235,11 @@ async def bootstrap(
     if chain is None:
         http = httpx.AsyncClient()
         chain = TronscanClient(http, settings.tronscan)
+    grid_http: httpx.AsyncClient | None = None
+    if second_chain is None and settings.payments.second_source == "trongrid":
+        grid_http = httpx.AsyncClient()
+        pay = settings.payments
+        second_chain = trongrid_source(grid_http, pay.trongrid_url, pay.trongrid_api_key)
     if second_chain is not None:  # both must agree before a payment is approved
         chain = AgreeingSource(chain, second_chain)
     ledger = WalletLedger(crypto)
@@ -305,6 +313,5 @@ async def bootstrap(
         ),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
-    if http is not None:
-        services.closers.append(http.aclose)
+    services.closers += [client.aclose for client in (http, grid_http) if client is not None]
     return services

@@ -192,3 +192,27 @@ async def update_status(bot: Bot, services: Services, report: CheckReport, text:
         await send_status(bot, services, report, text)
     except TelegramError as exc:
         logger.warning("could not update a payment's status: %s", type(exc).__name__)
+
+
+def final_status_text(report: CheckReport) -> str:
+    """The status message's words once the payment is decided (approved, partial, review…)."""
+    payment = report.payment
+    state = texts.PAYMENT_STATES.get(payment.status, str(payment.status))
+    return texts.PAY_STATUS_FINAL.format(id=payment.id, invoice=payment.invoice_id, state=state)
+
+
+async def finish_status(bot: Bot, services: Services, report: CheckReport) -> None:
+    """Edit a decided payment's status message ("12/19") to its final state, so it never
+    stays at the last count (no message, or one Telegram can't edit any more: nothing to do,
+    the outcome is told in a message of its own)."""
+    if not report.decided or report.payment.status is PaymentStatus.PENDING:
+        return
+    message = await services.payment_screen.status_message(report.payment.id)
+    if message is None:
+        return
+    try:
+        await bot.edit_message_text(
+            final_status_text(report), chat_id=message.chat_id, message_id=message.message_id
+        )
+    except TelegramError as exc:
+        logger.info("a payment's status message kept its last state: %s", type(exc).__name__)

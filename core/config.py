@@ -25,6 +25,7 @@ from core.config_parsers import path_value as _path
 from core.config_parsers import percent_value as _percent
 from core.config_parsers import rate_storage_value as _rate_storage
 from core.config_parsers import rate_value as _rate
+from core.config_parsers import second_source_value as _second_source
 from core.config_parsers import secret_value as _secret
 from core.config_parsers import text_value as _text
 from core.config_parsers import tron_address_value as _tron_address
@@ -99,6 +100,9 @@ class PaymentSettings:
     amount_tolerance_micro: int = 5_000  # strictly under half of AMOUNT_STEP_MICRO
     invoice_hours: int = 24
     watch_seconds: int = 30  # how often the receive address's incoming transfers are read
+    second_source: str | None = None  # "trongrid": both sources must agree before approval
+    trongrid_url: str = "https://api.trongrid.io"
+    trongrid_api_key: Secret | None = None  # none: no key header at all (tronpy's not used)
     # plans.stars_usdt_rate: micro-USDT one Telegram Star counts for in referral commission;
     # None (unset): Stars payments earn the referrer nothing (SPEC §12)
     stars_usdt_rate_micro: int | None = None
@@ -217,6 +221,9 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "payments.amount_tolerance": (None, _usdt),
     "payments.invoice_hours": (None, _int(1, 24 * 14)),
     "payments.watch_seconds": (None, _int(10, 3600)),
+    "payments.second_source": (None, _second_source),
+    "payments.trongrid_url": (None, _url),
+    "payments.trongrid_api_key": ("TRONGRID_API_KEY", _secret),
     "tronscan.base_url": (None, _url),
     "tronscan.api_key": ("TRONSCAN_API_KEY", _secret),
     "referrals.commission_percent": (None, _percent),

@@ -60,6 +60,19 @@ def url_value(raw: Any) -> str:
     return remote_base_url(text_value(raw))
 
 
+SECOND_SOURCES = ("trongrid",)
+
+
+def second_source_value(raw: Any) -> str | None:
+    """``payments.second_source``: a known second chain source, or "" / "off" for none."""
+    if isinstance(raw, str) and raw.strip().lower() in {"", "off", "none"}:
+        return None
+    text = text_value(raw).lower()
+    if text not in SECOND_SOURCES:
+        raise ValueError(f'must be one of {", ".join(SECOND_SOURCES)} (or "off")')
+    return text
+
+
 def rate_value(raw: Any) -> str:
     text = text_value(raw)
     try:

@@ -343,7 +343,8 @@ async def test_a_payer_who_never_sends_pay_is_told_seen_and_then_approved(
     await recheck_round(bot)
     assert "Payment #1 confirmed: 29.00 USDT" in await said(bot, user, "Payment #1 confirmed")
     texts = bot.texts(user.id)
-    assert sum("Payment #1 for invoice #1 seen" in t or "12/19" in t for t in texts) == 1
+    assert "Payment #1 for invoice #1: ✅ approved" in seen_message.plain  # its final state
+    assert sum("Payment #1 for invoice #1" in t for t in texts) == 1
     assert sum("confirmed: 29.00 USDT" in t for t in texts) == 1
     assert await db_rows(bot, "SELECT status FROM payments") == [("approved",)]
     assert await db_rows(bot, "SELECT account_id, payment_id FROM licenses") == [(1, 1)]

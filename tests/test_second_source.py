@@ -1,9 +1,9 @@
 """A second opinion (issue 17, optional part): with a second source (TronGrid's solidified
-transaction info, read through tronpy; ``bootstrap(second_chain=...)``, the config key is
-still to come) it must tell the same story as TronScan before a payment is approved
-automatically. What an attacker who controls (or poisons) one source tries: a TronScan answer
-saying "paid" that the chain does not bear out. A disagreement is never judged: the payment
-stays pending and the admins are alerted once."""
+transaction info, read through tronpy; ``payments.second_source = "trongrid"``) it must tell
+the same story as TronScan before a payment is approved automatically. What an attacker who
+controls (or poisons) one source tries: a TronScan answer saying "paid" that the chain does not
+bear out. A disagreement is never judged by a rule: the payment goes to review (it holds its
+hash) and the admins are alerted once."""
 
 from __future__ import annotations
 
@@ -170,14 +170,15 @@ async def test_a_tronscan_answer_the_chain_does_not_bear_out_is_never_approved(
     fake.add(success())  # TronScan (or whoever answers in its name) says 29.00 USDT, final
     grid.add(solid_info(**lie))  # the solidified chain says otherwise
     await cross_bot.send(user, f"/pay 1 {SUCCESS_HASH}")
-    await said(cross_bot, user, "⏳ Payment #1")
+    told = await said(cross_bot, user, "Payment #1: TronScan and TronGrid tell different")
+    assert "an admin looks at it" in told and "confirmed" not in told
     await recheck_round(cross_bot)
     await recheck_round(cross_bot)
-    assert await db_rows(cross_bot, "SELECT status, note FROM payments") == [
-        ("pending", "unexpected_answer")
+    assert await db_rows(cross_bot, "SELECT status, note, amount_micro FROM payments") == [
+        ("review", "sources_disagree", None)
     ]
     assert await db_rows(cross_bot, "SELECT COUNT(*) FROM licenses") == [(0,)]
-    assert await db_rows(cross_bot, "SELECT rule FROM alerts") == [("payment_unexpected_answer",)]
+    assert await db_rows(cross_bot, "SELECT rule FROM alerts") == [("payment_needs_review",)]
 
 
 async def test_the_second_source_unreachable_keeps_the_payment_pending(

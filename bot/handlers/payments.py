@@ -11,10 +11,12 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import texts
+from bot.admin_chat import tell_admin_chat
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
 from bot.handlers import stars as stars_feature
 from bot.payment_screen import (
+    finish_status,
     hash_from_text,
     receipt_link,
     send_invoice,
@@ -23,6 +25,7 @@ from bot.payment_screen import (
 )
 from bot.wording import count
 from core.accounts.sessions import Session
+from core.audit.routing_rules import PAYMENT_APPROVED
 from core.ids import parse_id
 from core.money import format_usdt
 from core.payments.licenses import LicenseStatus
@@ -91,7 +94,12 @@ def outcome_text(report: CheckReport, *, first: bool = False) -> str | None:
             expires=minute(invoice.expires_at),
         )
     if report.decided and payment.status == PaymentStatus.REVIEW:
-        return texts.PAY_REVIEW.format(id=payment.id, reason=reason_text(report.reason))
+        words = (
+            texts.PAY_REVIEW_UNSURE
+            if report.reason is CheckNote.SOURCES_DISAGREE
+            else texts.PAY_REVIEW
+        )
+        return words.format(id=payment.id, reason=reason_text(report.reason))
     if report.decided and payment.status == PaymentStatus.FAILED:
         return texts.PAY_FAILED.format(id=payment.id, reason=reason_text(report.reason))
     if report.decided and payment.status == PaymentStatus.EXPIRED:
@@ -117,6 +125,40 @@ async def tell_outcome(bot: Bot, report: CheckReport, *, first: bool = False) ->
         logger.warning("could not tell a user about their payment: %s", type(exc).__name__)
 
 
+def approved_notice(report: CheckReport) -> str | None:
+    """The admins' notice of a payment the chain check approved (None for anything else)."""
+    payment, license_record = report.payment, report.license
+    if not report.decided or payment.status != PaymentStatus.APPROVED or license_record is None:
+        return None
+    extra = (
+        texts.ADMIN_APPROVED_EXTRA.format(excess=format_usdt(report.credited_micro))
+        if report.credited_micro
+        else ""
+    )
+    return texts.ADMIN_PAYMENT_APPROVED.format(
+        id=payment.id,
+        by=texts.APPROVED_BY["admin" if payment.approved_by_account_id else "verification"],
+        invoice=payment.invoice_id,
+        plan=escape(license_record.plan),
+        amount=format_usdt(payment.amount_micro or 0),
+        account=payment.account_id,
+        extra=extra,
+    )
+
+
+async def tell_decided(
+    bot: Bot, services: Services, report: CheckReport, *, first: bool = False
+) -> None:
+    """A check decided the payment: its status message shows the final state, the payer is
+    told (a new message, which notifies), and an approval by the chain check is a silent
+    notice in the admin chat (``alerts.routing`` rule ``payment_approved``)."""
+    await finish_status(bot, services, report)
+    await tell_outcome(bot, report, first=first)
+    notice = approved_notice(report)
+    if notice is not None and report.payment.approved_by_account_id is None:
+        await tell_admin_chat(bot, services.settings, notice, PAYMENT_APPROVED)
+
+
 async def check_and_tell(bot: Bot, services: Services, payment_id: int) -> None:
     """The first check right after /pay, off the user's reply path."""
     try:
@@ -131,7 +173,7 @@ async def check_and_tell(bot: Bot, services: Services, payment_id: int) -> None:
         text = status_text(report, needed, reason_text(report.reason))
         await send_status(bot, services, report, text)
         return
-    await tell_outcome(bot, report, first=True)
+    await tell_decided(bot, services, report, first=True)
 
 
 async def show_plans(update: Update, context: Context) -> None:

@@ -17,7 +17,7 @@ from telegram import Bot
 
 from bot import texts
 from bot.context import Context, VerzekApplication
-from bot.handlers.payments import tell_outcome
+from bot.handlers.payments import tell_decided
 from bot.payment_screen import send_status
 from core.config import Settings
 from core.money import format_usdt
@@ -34,7 +34,7 @@ async def tell_news(bot: Bot, services: Services, news: WatchNews) -> None:
     report = news.report
     payment = report.payment
     if report.decided or payment.status is not PaymentStatus.PENDING:
-        await tell_outcome(bot, report)
+        await tell_decided(bot, services, report)
         return
     text = texts.PAY_SEEN.format(
         id=payment.id,

@@ -3,7 +3,8 @@
 A payment stays pending while its transfer is unknown, short of confirmations or TronScan is
 unreachable; each round checks it again, approves or fails it when the chain says so, and
 expires it when its invoice expires with the transfer still unknown. While the transfer gathers
-confirmations, the payment's status message is edited to show them ("12/19"). Invoices nobody
+confirmations, the payment's status message is edited to show them ("12/19"), and once the
+payment is decided, to its final state. Invoices nobody
 paid are expired in the same round. A slow round (TronScan retrying) makes the next tick a no-op.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.context import Context, VerzekApplication
-from bot.handlers.payments import reason_text, tell_outcome
+from bot.handlers.payments import reason_text, tell_decided
 from bot.payment_screen import status_text, update_status
 
 INTERVAL = 60.0  # seconds
@@ -33,7 +34,7 @@ class PaymentRecheck:
             needed = services.settings.payments.min_confirmations
             for report in await services.payments.recheck_pending(undecided=True):
                 if report.decided:
-                    await tell_outcome(context.bot, report)
+                    await tell_decided(context.bot, services, report)
                 else:  # the live "12/19" on the payment's status message
                     text = status_text(report, needed, reason_text(report.reason))
                     await update_status(context.bot, services, report, text)

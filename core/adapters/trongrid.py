@@ -1,7 +1,7 @@
 """TronGrid as a second :class:`~core.payments.chain.TransactionSource`, through ``tronpy``.
 
-Asked only when built as the second source (``bootstrap(second_chain=...)``; the config key
-``payments.second_source`` is still to come): the solidified transaction info
+Asked only when built as the second source (``payments.second_source = "trongrid"``, or
+``bootstrap(second_chain=...)``): the solidified transaction info
 (``walletsolidity/gettransactioninfobyid``, :meth:`tronpy.AsyncTron.get_solid_transaction_info`),
 so a transaction it knows is final. Its TRC20 transfers are read from the receipt's event
 log (``Transfer(address,address,uint256)``: the log's address is the token contract, the
@@ -10,7 +10,11 @@ own helper. The ``httpx.AsyncClient`` is injected (tests pass ``httpx.MockTransp
 timeouts, transport errors and 403/429/5xx are retried with backoff and then raise
 :class:`~core.errors.ChainUnavailableError`; a receipt off the known shape raises
 :class:`~core.payments.chain.UnexpectedAnswerError`. The API key travels only in the header
-tronpy sends (``TRON-PRO-API-KEY``).
+tronpy sends (``TRON-PRO-API-KEY``). Without a key of ours no key header is sent at all: tronpy
+would otherwise pick one of the shared public keys it ships with (a quota shared with every
+tronpy user, and a request we did not choose to make in someone else's name), and on a "daily
+usage exceeded" 403 it would drop our key from its list for good; here that answer is a failed
+attempt like any other (retried, then pending).
 """
 
 from __future__ import annotations
@@ -121,6 +125,31 @@ def parse_solid_info(data: Any, tx_hash: str) -> ChainTransaction | None:
     )
 
 
+async def _exceeded(used_key: str) -> None:
+    raise ApiError("TronGrid's daily usage of our key is exceeded")
+
+
+def _provider(endpoint: str, http: httpx.AsyncClient, api_key: str | None) -> Any:
+    """tronpy's provider sending our key or none, never its built-in shared keys: tronpy turns
+    keys on for any host named "trongrid" and, given none, picks one of its own; and on a
+    "daily usage exceeded" 403 it drops the key from its list for good (every later lookup
+    then fails) and asks again. Here that 403 is a failed attempt like any other."""
+    provider = AsyncHTTPProvider(endpoint, DEFAULT_TIMEOUT, client=http, api_key=api_key or [])
+    provider.use_api_key = api_key is not None
+    if api_key is not None:
+        provider._api_keys = [api_key]
+        provider._handle_rate_limit = _exceeded
+    return provider
+
+
+def trongrid_source(
+    http: httpx.AsyncClient, base_url: str, api_key: Secret | None
+) -> TrongridSource:
+    """The second source ``payments.second_source = "trongrid"`` asks (the composition
+    root's one call)."""
+    return TrongridSource(http, TrongridSettings(base_url=base_url, api_key=api_key))
+
+
 class TrongridSource:
     """Looks transactions up in TronGrid's solidified state, retrying what is worth it."""
 
@@ -132,10 +161,7 @@ class TrongridSource:
         backoff: Sequence[float] = DEFAULT_BACKOFF,
     ) -> None:
         api_key = settings.api_key.get() if settings.api_key is not None else None
-        provider = AsyncHTTPProvider(
-            settings.base_url.rstrip("/") + "/", DEFAULT_TIMEOUT, client=http, api_key=api_key
-        )
-        self._tron = AsyncTron(provider)
+        self._tron = AsyncTron(_provider(settings.base_url.rstrip("/") + "/", http, api_key))
         self._backoff = tuple(backoff)
 
     def __repr__(self) -> str:

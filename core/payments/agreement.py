@@ -8,8 +8,9 @@ source (TronScan) and, for a transaction it found, the second (TronGrid's solidi
   not final (``confirmed`` false), so the payment waits;
 - they tell the same story (:func:`disagreement` is None): the first source's answer;
 - they differ: :class:`SourcesDisagreeError`, a kind of
-  :class:`~core.payments.chain.UnexpectedAnswerError`, so the payment is never judged: it stays
-  pending and the admins are alerted once (``payment_unexpected_answer``);
+  :class:`~core.payments.chain.UnexpectedAnswerError`: no rule judges it, an admin does (the
+  checker holds the payment for ``review`` with one ``payment_needs_review`` alert; the
+  watcher submits a matched transfer so it goes the same way);
 - the second cannot be reached: :class:`~core.errors.ChainUnavailableError`, pending.
 
 Listing incoming transfers stays the first source's job: a listed row is only a hint, and

@@ -17,6 +17,7 @@ from core.audit.log import AuditEvent, EventType, Severity
 from core.clock import to_iso
 from core.config import Plan
 from core.errors import ChainUnavailableError, Refusal
+from core.payments.agreement import SourcesDisagreeError
 from core.payments.chain import UnexpectedAnswerError
 from core.payments.invoices import InvoiceDesk
 from core.payments.ports import (
@@ -47,6 +48,7 @@ from core.payments.rules import (
     Settlement,
     Verification,
     settle,
+    sources_disagree,
     unexpected_answer,
 )
 from core.payments.wallet import OVERPAYMENT_CREDIT, REFERRAL_COMMISSION, commission_micro
@@ -81,6 +83,8 @@ class PaymentChecker(InvoiceDesk):
             return await self._refuse_tampered(payment, invoice)
         try:
             tx = await self._source.transaction(payment.tx_hash)
+        except SourcesDisagreeError as exc:  # an admin decides (review, alerted once)
+            verification = sources_disagree(str(exc))
         except UnexpectedAnswerError as exc:  # never judged: pending, and the admins hear once
             verification = unexpected_answer(str(exc))
         except ChainUnavailableError as exc:

@@ -102,6 +102,7 @@ class CheckNote(StrEnum):
     DISPUTED = "disputed"  # review: another account submitted the same transfer
     CREDITED = "credited"  # an admin credited the payment to the payer's wallet
     LARGE_OVERPAYMENT = "large_overpayment"  # review: far more than the invoice
+    SOURCES_DISAGREE = "sources_disagree"  # review: TronScan and the second source differ
 
 
 class Check(StrEnum):
@@ -314,6 +315,16 @@ def unexpected_answer(detail: str) -> Verification:
     return Verification(
         Outcome.PENDING,
         CheckNote.UNEXPECTED_ANSWER,
+        (CheckResult(Check.FOUND, None, detail),),
+    )
+
+
+def sources_disagree(detail: str) -> Verification:
+    """The verdict when the two chain sources tell different stories: an admin decides (one
+    source alone, perhaps poisoned, never approves, and the transfer is never dropped)."""
+    return Verification(
+        Outcome.REVIEW,
+        CheckNote.SOURCES_DISAGREE,
         (CheckResult(Check.FOUND, None, detail),),
     )
 

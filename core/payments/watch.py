@@ -23,6 +23,19 @@ Each round (:meth:`PaymentWatch.tick`, the bot's job every ``payments.watch_seco
    payment fail on an account's behalf.
 3. **Digest**: unmatched transfers (other tokens that call themselves USDT, dust, unknown
    amounts, other payees, failed transfers) are listed in one admin alert at most every hour.
+   A transfer whose hash a payment holds already (approved, partial, review: the payer or
+   the admins were told) is not listed again; every other row read is, so nothing that
+   reached the address is silently dropped.
+
+**Not an invoice's exact amount** (an under- or over-payment: ``unknown_amount``): the watcher
+never submits it, not even for the one invoice it could belong to. The unique amount is the
+only sign of whose a transfer is; one without it may be anyone's (the payer of an expired
+invoice, a mistaken sum, a stranger), and crediting it to whichever invoice happens to be
+open would hand someone else's money to that invoice's owner (an over-payment's excess even
+to a withdrawable wallet): the reason :func:`core.payments.rules.evaluate` sends such amounts
+to review while other accounts' invoices await. It is listed in the digest instead; the
+payer's ``/pay INVOICE HASH`` is a claim, judged under those rules (partial, over-payment, or
+review), and the admins settle the rest from the digest.
 """
 
 from __future__ import annotations
@@ -38,9 +51,10 @@ from core.audit.log import AuditLog, Severity
 from core.clock import Clock
 from core.config import PaymentSettings
 from core.errors import ChainUnavailableError, Refusal
+from core.payments.agreement import SourcesDisagreeError
 from core.payments.chain import ChainSource, IncomingTransfer
 from core.payments.checking import PaymentChecker
-from core.payments.ports import PaymentStatus
+from core.payments.ports import InvoiceRecord, PaymentStatus
 from core.payments.refusals import InvoiceHasPending, TxAlreadySent, TxAlreadyUsed, TxBeingChecked
 from core.payments.rules import CheckNote, CheckReport, Outcome, evaluate
 from core.payments.watch_ports import (
@@ -70,6 +84,9 @@ from core.ports import UnitOfWork
 logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A payment holding the hash in one of these already told the payer or the admins about the
+# transfer (approved, partial, review): the digest need not list it again.
+HANDLED = (PaymentStatus.APPROVED, PaymentStatus.PARTIAL, PaymentStatus.REVIEW)
 
 
 def block_time(block_ms: int) -> datetime:
@@ -197,8 +214,8 @@ class PaymentWatch:
             candidates=await self._near(uow, address, row.block_ms),
         )
         state, reason = WatchState.RETRY, ""
-        if holder is not None and holder.status is PaymentStatus.APPROVED:
-            state = WatchState.KNOWN  # it paid an invoice already (sent with /pay)
+        if holder is not None and holder.status in HANDLED:
+            state = WatchState.KNOWN  # it counts already (sent with /pay), or waits for an admin
         elif found.candidate is None:
             state, reason = WatchState.UNMATCHED, str(found.unmatched)
         return WatchedTransferRecord(
@@ -272,7 +289,9 @@ class PaymentWatch:
         invoice = candidate.invoice
         try:
             tx = await self._source.transaction(row.tx_hash)
-        except ChainUnavailableError as exc:
+        except SourcesDisagreeError:  # as after /pay: the payment goes to an admin (review)
+            return await self._submit(row, invoice, candidate.telegram_user_id, 0)
+        except ChainUnavailableError as exc:  # an odd answer too: next round
             logger.warning("a watched transfer waits: %s", exc)
             await self._settle(row, None)
             return None
@@ -285,9 +304,20 @@ class PaymentWatch:
         ):
             await self._settle(row, None)  # not indexed yet, or an odd answer: next round
             return None
-        # The transaction bears the row out: the payment /pay would make, for the invoice's
-        # owner (who asked for the invoice is told). Only account and Telegram user are read.
-        owner = Session(0, invoice.account_id, candidate.telegram_user_id, now, now)
+        return await self._submit(row, invoice, candidate.telegram_user_id, tx.confirmations)
+
+    async def _submit(
+        self,
+        row: WatchedTransferRecord,
+        invoice: InvoiceRecord,
+        telegram_user_id: int,
+        confirmations: int,
+    ) -> WatchNews | None:
+        """The transaction bears the row out: the payment /pay would make, for the invoice's
+        owner (who asked for the invoice is told), checked at once. Only account and Telegram
+        user of the session are read."""
+        now = self._clock.now()
+        owner = Session(0, invoice.account_id, telegram_user_id, now, now)
         try:
             payment = await self._payments.submit(owner, invoice.id, row.tx_hash)
         except Refusal as refused:
@@ -303,7 +333,7 @@ class PaymentWatch:
             return None
         await self._settle(row, WatchState.MATCHED, payment_id=payment.id)
         report = await self._payments.check(payment.id)
-        return WatchNews(report, tx.confirmations, self._settings.min_confirmations)
+        return WatchNews(report, confirmations, self._settings.min_confirmations)
 
     # --- 3. the admins' digest -----------------------------------------------------------
 

@@ -21,6 +21,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.services import Services
 from storage.database import Database
+from tests.support.fake_trongrid import FakeTrongrid
 from tests.support.fake_tronscan import FakeTronscan
 
 # argon2id still, at its smallest cost: 1 pass over 8 KiB, one lane.
@@ -69,4 +70,6 @@ async def build_services(
     overrides.setdefault("passwords", cheap_passwords())
     if "chain" not in overrides:
         overrides["chain"] = FakeTronscan().client(settings.tronscan)
+    if settings.payments.second_source and "second_chain" not in overrides:
+        overrides["second_chain"] = FakeTrongrid().client()  # knows nothing: all waits
     return await bootstrap(settings, clock, **overrides)

@@ -32,6 +32,7 @@ FUNDS_REASONS = {
     "partial_expired": "the rest of the invoice wasn't sent in time",
     "disputed": "another account sent the same transaction for its own invoice",
     "credited": "credited to the wallet",
+    "sources_disagree": "TronScan and TronGrid tell different stories about the transaction",
 }
 FUNDS_STATES = {"partial": "🧩 partly paid", "review": "🔎 with an admin"}
 PAYMENT_CREDITED_STATE = "💰 credited to your wallet"
