@@ -142,3 +142,27 @@ async def test_the_bot_marks_its_reply_to_the_senders_chat(
     assert "Welcome" in welcome.plain and seen == [1]
     await bot.app.bot.send_message(2, "a notice from no update")
     assert seen == [1, None]
+
+
+async def test_few_requests_are_on_the_wire_at_once_and_a_reply_gets_the_next_slot() -> None:
+    limiter, order, on_wire = LaneRateLimiter(0, in_flight=2), [], []
+
+    async def slow(chat: int) -> dict[str, Any]:
+        on_wire.append(chat)
+        assert len(on_wire) <= 2
+        await asyncio.sleep(0.05)
+        on_wire.remove(chat)
+        order.append(chat)
+        return {"ok": True}
+
+    async def go(chat: int, replying: bool) -> None:
+        token = REPLYING_TO.set(chat if replying else None)
+        try:
+            await limiter.process_request(slow, (chat,), {}, "sendMessage", {"chat_id": chat}, None)
+        finally:
+            REPLYING_TO.reset(token)
+
+    bulk = [asyncio.create_task(go(1000 + k, False)) for k in range(6)]
+    await asyncio.sleep(0.01)
+    await asyncio.gather(go(7, True), *bulk)
+    assert order.index(7) <= 3 and len(order) == 7
