@@ -28,14 +28,16 @@ Scenarios (the two bots take turns, so load from other processes hits both alike
 2. paced: /me at a steady ``--rate`` per second; p50/p99 latency.
 3. logins: the same paced /me stream while 20 users' passwords (argon2id checks) are in flight
    at once; p50/p99 of the /me updates queued during that window (target p99 < 100 ms).
-4. as shipped: ours with its real outgoing limiter (PTB ``AIORateLimiter``: Telegram's 30
-   messages/s for the whole bot) for the logins scenario, and (full mode) a burst of each bot.
+4. as shipped: ``telegram.max_messages_per_second = 30`` (Telegram's limit for the whole
+   bot) for the logins scenario, and (full mode) a burst of each bot.
 
-Scenarios 1–3 lift the 30 messages/s cap for both bots (``AIORateLimiter`` with no overall
-or group rate, still retrying 429s): with it, both bots answer at most 30 updates/s and the
-comparison would show Telegram's limit, not the bots. ``--profile FILE`` runs ours under
-cProfile (scenarios 1–3), saves the statistics to FILE and prints where its main thread spends
-the time (SQLite work happens in aiosqlite's thread and shows as waiting).
+Both bots use the same outgoing limiter, ``bot/outgoing.py``'s ``LaneRateLimiter`` at the
+mode's ``telegram.max_messages_per_second`` (ours builds it from its config, as deployed).
+Scenarios 1–3 set it to 0 (no cap, still retrying 429s): with the cap both bots answer at
+most 30 updates/s and the comparison would show Telegram's limit, not the bots.
+``--profile FILE`` runs ours under cProfile (scenarios 1–3), saves the statistics to FILE and
+prints where its main thread spends the time (SQLite work happens in aiosqlite's thread and
+shows as waiting).
 """
 
 from __future__ import annotations
