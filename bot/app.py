@@ -10,7 +10,6 @@ from typing import Any
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     ApplicationBuilder,
     BaseRateLimiter,
     Defaults,
@@ -46,6 +45,7 @@ from bot.jobs import outbox, payment_watch
 from bot.jobs import payments as payment_jobs
 from bot.jobs import reminders as renewal_reminders
 from bot.menus import set_profile
+from bot.outgoing import LaneRateLimiter
 from bot.persistence import SealedPersistence
 from bot.secret_steps import register_after_secret_guard
 from bot.update_processor import PerUserUpdateProcessor
@@ -109,7 +109,7 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=UTC, link_preview_options=NO_PREVIEW))
         .concurrent_updates(PerUserUpdateProcessor())
         .persistence(SealedPersistence(services_now))
-        .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=5))
+        .rate_limiter(rate_limiter or LaneRateLimiter(settings.telegram.max_messages_per_second))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )

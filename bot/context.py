@@ -6,6 +6,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from core.payments.licenses import Presence
 from core.services import Services
 
 
@@ -26,8 +27,19 @@ class BotData:
 
 
 Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+
+
+class UpdateContext(Context):
+    """The context PTB makes (once per update: every handler group of that update shares
+    it), plus what the gate read about the sender for this update alone
+    (:mod:`bot.presence`). Jobs get a fresh one each run, so nothing read here outlives
+    its update."""
+
+    presence: Presence | None = None
+
+
 CONTEXT_TYPES: ContextTypes[Context, dict[Any, Any], dict[Any, Any], BotData] = ContextTypes(
-    context=CallbackContext, bot_data=BotData
+    context=UpdateContext, bot_data=BotData
 )
 # The Application as every register() receives it; bot_data is the typed BotData above.
 VerzekApplication = Application[Any, Any, Any, Any, BotData, Any]

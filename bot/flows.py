@@ -26,6 +26,7 @@ from telegram.warnings import PTBUserWarning
 from bot import texts
 from bot.context import Context
 from bot.flow_state import FlowState
+from bot.presence import current_session
 from bot.secret_steps import (
     AFTERMATH_KEY,
     WRONG_ANSWER_CHARGED,
@@ -77,7 +78,7 @@ async def require_session(update: Update, context: Context) -> Session | None:
     """The caller's live session, or None after telling them to log in."""
     user = update.effective_user
     sessions = context.bot_data.services.sessions
-    session = await sessions.current(user.id) if user else None
+    session = await current_session(update, context)  # this update's one read (gate's)
     if session is None:
         # Ended from /sessions on another device: say so on each message until a new login.
         elsewhere = user is not None and await sessions.ended_elsewhere(user.id)
@@ -90,8 +91,7 @@ async def require_session(update: Update, context: Context) -> Session | None:
 async def require_admin_session(update: Update, context: Context) -> Session | None:
     """For admin actions that change money or data: the admin's own live session, with 2FA
     on (SPEC §3). Replies with what is missing and returns None otherwise."""
-    user = update.effective_user
-    session = await context.bot_data.services.sessions.current(user.id) if user else None
+    session = await current_session(update, context)
     if session is None:  # an admin's first try: say how to get a session, not only "log in"
         await message_of(update).reply_text(texts.ADMIN_NEEDS_ACCOUNT)
         return None

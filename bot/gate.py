@@ -22,6 +22,7 @@ from bot import texts
 from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, command_of
 from bot.context import Context
 from bot.flows import Flow, take_secret
+from bot.presence import presence_of
 from bot.update_processor import drop_message
 from core.audit.log import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
@@ -112,10 +113,14 @@ async def _rate_limit(update: Update, context: Context, command: str | None) -> 
     guess = command is None and query is None and _in_code_step(update, context)
     limiter = context.bot_data.services.ratelimit
     try:
+        auth = not guess and is_auth_step(command, False)
+        # The tier comes from this update's one read, which the session check reuses.
+        seen = None if auth else await presence_of(update, context)
+        tier = seen.tier if seen is not None else None
         if guess:
-            decision = await limiter.check_guess(user.id)
+            decision = await limiter.check_guess(user.id, tier=tier)
         else:
-            decision = await limiter.check(user.id, auth=is_auth_step(command, False))
+            decision = await limiter.check(user.id, auth=auth, tier=tier)
     except Exception:
         logger.exception("rate limit check failed; the update is dropped")
         raise ApplicationHandlerStop from None

@@ -28,6 +28,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, CallbackContext
 
 from bot import texts
+from bot.outgoing import REPLYING_TO
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,9 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             return
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
+        chat = update.effective_chat if isinstance(update, Update) else None
+        # What this update sends to its own chat is a reply: the first lane out (bot/outgoing).
+        replying = REPLYING_TO.set(chat.id if chat is not None else None)
         try:
             async with lock:
                 await coroutine
@@ -178,6 +182,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+            REPLYING_TO.reset(replying)
             self.completed += 1
 
     async def initialize(self) -> None:

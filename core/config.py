@@ -48,6 +48,9 @@ class TelegramSettings:
     base_url: str = TELEGRAM_DEFAULT_BASE_URL
     admin_chat_id: int | None = None
     admins: frozenset[int] = frozenset()
+    # The whole bot's outgoing messages per second (Telegram's 30); 0 = no cap (a local Bot
+    # API server, paid broadcasts). Groups keep Telegram's 20 a minute either way.
+    max_messages_per_second: int = 30
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "telegram.base_url": ("TELEGRAM_BASE_URL", _url),
     "telegram.admin_chat_id": ("ADMIN_CHAT_ID", _int()),
     "telegram.admins": ("VERZEK_ADMINS", _admins),
+    "telegram.max_messages_per_second": (None, _int(0, 1000)),
     "database.path": ("VERZEK_DB", _path),
     "security.session_hours": (None, _int(1, 24 * 30)),
     "security.idle_minutes": (None, _int(1, 24 * 60)),

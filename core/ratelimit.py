@@ -110,15 +110,23 @@ class RateLimitService:
         """The auth rule for ``None``, else the tier's rule (the default one if it has none)."""
         return self._auth if tier is None else self._tiers.get(tier, self._default)
 
-    async def check(self, telegram_user_id: int, *, auth: bool) -> Decision:
+    async def check(
+        self, telegram_user_id: int, *, auth: bool, tier: str | None = None
+    ) -> Decision:
         """Count one update of the user; say whether it may pass and whether to tell them.
+
+        ``tier`` is the user's tier when the caller has just read it (the gate reads it with
+        the session in one transaction); otherwise the :class:`TierResolver` is asked.
 
         If the storage fails (Redis down), the update passes and a warning is logged: turning
         a cache outage into a bot outage helps nobody, and password guessing stays capped by
         the per-account login throttle.
         """
         limit = LimitClass.AUTH if auth else LimitClass.TIER
-        tier = None if auth else await self.tiers.tier_for(telegram_user_id)
+        if auth:
+            tier = None
+        elif tier is None:
+            tier = await self.tiers.tier_for(telegram_user_id)
         rule = self.rule_for(tier)
         user = str(telegram_user_id)
         try:
@@ -128,7 +136,7 @@ class RateLimitService:
             return self._storage_failed(exc, limit)
         return await self._refuse(telegram_user_id, limit, rule, tier)
 
-    async def check_guess(self, telegram_user_id: int) -> Decision:
+    async def check_guess(self, telegram_user_id: int, *, tier: str | None = None) -> Decision:
         """An answer to a password or code step: refused while the auth window is full.
 
         The answer itself is not counted against the auth limit (only a wrong one is, by
@@ -142,7 +150,7 @@ class RateLimitService:
             return self._storage_failed(exc, LimitClass.AUTH)
         if not room:
             return await self._refuse(telegram_user_id, LimitClass.AUTH, rule, None)
-        return await self.check(telegram_user_id, auth=False)
+        return await self.check(telegram_user_id, auth=False, tier=tier)
 
     async def charge_failure(self, telegram_user_id: int) -> None:
         """Count one wrong password, code or captcha answer against the auth limit.

@@ -31,6 +31,10 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         "--quick --users 10 --updates 40 --rounds 1 --seconds 0.5 --logins 4".split(),
         r"RESULT: ours [\d,]+ updates/s vs bare [\d,]+ .*/me p99 \d+ ms with 4 logins",
     ),
+    "lanes": (
+        "--notices 30 --users 5 --rate 5".split(),
+        r"RESULT: /me p99 \d+ ms with 30 notices queued, 30/30 delivered \(baseline, one queue",
+    ),
     "ratelimit_memory": (
         ["--users", "2000", "--licenses", "100", "--compare", "2000", "--watch", "0.5"],
         r"RESULT: ours [\d.]+ µs per check.*\(baseline, limits' MemoryStorage: [\d.]+ µs",

@@ -10,6 +10,7 @@ import pytest
 from telegram.ext import AIORateLimiter
 
 from bot.app import build_application
+from bot.outgoing import LaneRateLimiter
 from core.adapters.passwords import HASHING_NICE, PasswordService
 from core.config import Settings
 
@@ -35,6 +36,7 @@ async def test_password_hashing_yields_the_cpu_to_the_event_loop() -> None:
 
 def test_the_outgoing_limiter_can_be_replaced(settings: Settings) -> None:
     shipped = build_application(settings)
-    assert isinstance(shipped.bot.rate_limiter, AIORateLimiter)
+    assert isinstance(shipped.bot.rate_limiter, LaneRateLimiter)
+    assert shipped.bot.rate_limiter.max_per_second == 30  # telegram.max_messages_per_second
     mine = AIORateLimiter(overall_max_rate=0, group_max_rate=0)
     assert build_application(settings, rate_limiter=mine).bot.rate_limiter is mine

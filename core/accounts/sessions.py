@@ -160,6 +160,26 @@ class SessionService:
                 last_seen = now
             return self._view(record, last_seen, stamp)
 
+    async def current_from(
+        self, telegram_user_id: int, record: SessionRecord | None, stamp: str
+    ) -> Session | None:
+        """:meth:`current` decided on a session row and stamp the caller read moments ago in
+        this update's one read transaction (``Presence``): no further read while the session
+        is live and its activity was written less than a minute ago. Anything to write (an
+        end, a touch) goes through :meth:`current`, which reads again under its write."""
+        if record is None:
+            return None
+        now = self._clock.now()
+        last_seen = record.last_seen_at
+        if (
+            record.telegram_user_id != telegram_user_id
+            or now >= record.expires_at
+            or now >= last_seen + self._idle
+            or now - last_seen >= _TOUCH_EVERY
+        ):
+            return await self.current(telegram_user_id)
+        return self._view(record, last_seen, stamp)
+
     async def logout(self, telegram_user_id: int) -> bool:
         """End this Telegram user's session; False when there was none.
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.accounts.ports import SessionRecord
 from core.audit.suspicion import SuspicionReporter
 from core.clock import Clock
 from core.config import TIERS, Plan
@@ -120,9 +121,7 @@ class LicenseService:
 
     def status_of(self, records: Sequence[LicenseRecord], now: datetime) -> LicenseStatus | None:
         """The status given by authentic ``records`` at ``now`` (None: free)."""
-        spans = sorted(
-            (r.starts_at, r.ends_at, r) for r in records if self.is_authentic(r)
-        )
+        spans = sorted((r.starts_at, r.ends_at, r) for r in records if self.is_authentic(r))
         active = [(start, end, r) for start, end, r in spans if start <= now < end]
         if not active:
             return None
@@ -158,6 +157,22 @@ def _covered_until(spans: list[tuple[datetime, datetime]], now: datetime) -> dat
     return until
 
 
+@dataclass(frozen=True)
+class Presence:
+    """What one update needs to know about its sender, read in one transaction.
+
+    ``session`` is the sender's open session row as read (None: none; it may be past its
+    end, which :meth:`core.accounts.sessions.SessionService.current_from` decides and
+    writes), ``stamp`` its account's security stamp then, ``tier`` the rate limiter's tier.
+    Valid for the one update it was read for, never cached across updates.
+    """
+
+    telegram_user_id: int
+    session: SessionRecord | None
+    stamp: str
+    tier: str
+
+
 class LicenseTierResolver:
     """The rate limiter's tier for a Telegram user: their logged-in account's best license."""
 
@@ -177,19 +192,23 @@ class LicenseTierResolver:
     async def tier_for(self, telegram_user_id: int) -> str:
         """``basic``/``pro`` while the user's session's account has such a license, else
         ``free`` (no session, an expired one, or only tampered rows)."""
+        return (await self.presence(telegram_user_id)).tier
+
+    async def presence(self, telegram_user_id: int) -> Presence:
+        """The sender's live session row, its account's stamp and the tier, in ONE read
+        transaction: what the gate and an ordinary command's session check both need."""
         now = self._clock.now()
         async with self._uow(read_only=True) as uow:
             session = await uow.sessions.live_for_telegram_user(telegram_user_id)
-            if (
-                session is None
-                or now >= session.expires_at
-                or now >= session.last_seen_at + self._idle
-            ):
-                return FREE
+            if session is None:
+                return Presence(telegram_user_id, None, "", FREE)
+            stamp = (await uow.security.get(session.account_id)).stamp
+            if now >= session.expires_at or now >= session.last_seen_at + self._idle:
+                return Presence(telegram_user_id, session, stamp, FREE)
             records = await uow.licenses.ending_after(session.account_id, now)
         status = self._licenses.status_of(records, now)
         if status is None:
             if any(not self._licenses.is_authentic(r) for r in records):
                 logger.warning("ignored a license row whose signature does not verify")
-            return FREE
-        return status.tier
+            return Presence(telegram_user_id, session, stamp, FREE)
+        return Presence(telegram_user_id, session, stamp, status.tier)

@@ -11,24 +11,24 @@ from typing import Any
 
 import aiosqlite
 import pyotp
-from telegram.ext import AIORateLimiter
 
 from bot.app import build_application
 from bot.context import VerzekApplication
 from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser
+from bot.outgoing import LaneRateLimiter
 from bot.update_processor import PerUserUpdateProcessor
 from core.accounts.sessions import Session
 from core.config import Settings
 from core.services import Services
 
 
-def uncapped_rate_limiter() -> AIORateLimiter:
+def uncapped_rate_limiter() -> LaneRateLimiter:
     """The shipped outgoing limiter (429 answers retried up to 5 times) without its pacing
     (30 messages/s over all chats, 20 a minute per group): a fuzz test's replies went out at
     30 a second, ~25 ms of idle wall time per message, and a test's alerts to the admin chat
     one per 3 s. The fake Telegram has no flood limit to respect; its scheduled 429s still
     meet the same retries."""
-    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
+    return LaneRateLimiter(0, group_per_minute=0, max_retries=5)
 
 
 # Jobs whose first run and interval the tests shorten (see BotHarness._quicken_jobs).
