@@ -41,9 +41,11 @@ from bot.handlers import settings as settings_feature
 from bot.handlers import wallet as wallet_feature
 from bot.jobs import anchors as audit_anchors
 from bot.jobs import backups as nightly_backup
+from bot.jobs import leader as job_leader
 from bot.jobs import outbox, payment_watch
 from bot.jobs import payments as payment_jobs
 from bot.jobs import reminders as renewal_reminders
+from bot.jobs.leader import LeaderJobQueue
 from bot.menus import set_profile
 from bot.persistence import SealedPersistence
 from bot.secret_steps import register_after_secret_guard
@@ -107,6 +109,7 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=UTC, link_preview_options=NO_PREVIEW))
         .concurrent_updates(PerUserUpdateProcessor())
+        .job_queue(LeaderJobQueue())  # jobs run on the one instance holding the lease
         .persistence(SealedPersistence(services_now))
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=5))
         .post_init(post_init)
@@ -144,6 +147,7 @@ def build_application(
     checkup_feature.register(application)  # /security
     deletion_feature.register(application)  # /delete_account
     admin_withdrawals_feature.register(application, admins)
+    job_leader.register(application)  # take/renew the lease; every job below asks it
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     audit_anchors.register(application)  # the audit chain's head, hourly and after backups

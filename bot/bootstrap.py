@@ -46,6 +46,7 @@ from core.clock import Clock, SystemClock
 from core.config import Settings, tolerance_problem
 from core.crypto import EncryptionService, backup_keys
 from core.errors import ConfigError
+from core.leadership import Leadership, instance_name
 from core.payments.agreement import AgreeingSource
 from core.payments.chain import ChainSource, TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
@@ -286,6 +287,7 @@ async def bootstrap(
         preferences=PreferenceService(uow, sessions, audit, clock),
         deletion=AccountDeletionService(uow, audit, clock, accounts, twofactor),
         checkup=SecurityCheckupService(uow, sessions),
+        leadership=Leadership(uow, clock, instance_name()),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:
