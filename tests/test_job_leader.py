@@ -18,7 +18,7 @@ from core.config import Settings
 from core.leases import JOBS, LEASE_TTL, Lease, next_lease
 from core.services import Services
 from tests.support.constants import ADMIN_CHAT_ID
-from tests.support.harness import BotHarness, table_rows
+from tests.support.harness import BotHarness
 from tests.support.services import build_services
 
 T0 = FakeClock().now()
@@ -141,12 +141,30 @@ async def test_a_dead_leader_is_replaced_once_its_lease_runs_out(
     assert leader.app.job_queue is not None
     leader.app.job_queue.scheduler.pause()
     await queue_alert(services, "after-death")
-    rows = await table_rows(services.settings.database.path)
-    (lease,) = rows["job_leases"]
-    assert lease[1] == leader.services.leadership.holder
+    async with services.uow() as uow:
+        lease = await uow.leases.get(JOBS)
+    assert lease is not None and lease.holder == leader.services.leadership.holder
     await asyncio.sleep(0.5)  # ten outbox ticks of the follower: not before the lease ends
     assert not got(follower, "after-death")
     clock.advance(seconds=LEASE_TTL.total_seconds() + 1)
     await follower.wait_for(lambda: got(follower, "after-death"))
     assert not got(leader, "after-death")
     leader.app.job_queue.scheduler.resume()
+
+
+async def test_two_instances_never_claim_one_alert_twice(
+    services: Services, second: Services
+) -> None:
+    """Even without leadership (a job started just before the lease moved), each alert is
+    claimed by one instance: the claim is a compare-and-set in a write transaction."""
+    ids = {await queue_alert(services, f"claim-{n}") for n in range(30)}
+    taken: dict[str, list[int]] = {"a": [], "b": []}
+
+    async def drain(name: str, instance: Services) -> None:
+        while claimed := await instance.alerts.claim_due(limit=3):
+            taken[name] += [alert.id for alert in claimed]
+            await asyncio.sleep(0)
+
+    await asyncio.gather(drain("a", services), drain("b", second))
+    assert sorted(taken["a"] + taken["b"]) == sorted(ids)  # all, and none twice
+    assert not set(taken["a"]) & set(taken["b"])

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.fake_telegram.uploads import Refused
+from core.digits import parse_int
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,9 @@ class WebhookMethods:
         if secret is not None and not _SECRET.fullmatch(str(secret)):
             raise _bad("secret token contains unallowed characters")
         allowed = _decoded(params.get("allowed_updates"))
-        connections = int(params.get("max_connections") or 40)
-        if not 1 <= connections <= 100:
+        raw = params.get("max_connections", 40)
+        connections = raw if isinstance(raw, int) else parse_int(str(raw))
+        if connections is None or not 1 <= connections <= 100:
             raise _bad("bad webhook: max_connections must be between 1 and 100")
         if _flag(params.get("drop_pending_updates")):
             self.pending_updates.clear()
@@ -182,7 +184,7 @@ class WebhookDelivery:
                 if 200 <= response.status_code < 300:
                     if self.api.pending_updates and self.api.pending_updates[0] is update:
                         self.api.pending_updates.pop(0)
-                    self.delivered.append(int(update["update_id"]))
+                    self.delivered.append(update["update_id"])
                 else:
                     self.refusals.append(response.status_code)
                     await asyncio.sleep(RETRY_DELAY)

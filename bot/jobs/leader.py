@@ -16,7 +16,8 @@ from typing import Any
 
 from telegram.ext import Job, JobQueue
 
-from bot.context import Context, VerzekApplication
+from bot.context import BotData, Context, VerzekApplication
+from core.leadership import Leadership
 from core.leases import RENEW_EVERY
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ JOB_NAME = "job-leader"
 LOCAL_JOBS = frozenset({JOB_NAME, "ratelimit-sweep", "codes-sweep"})
 
 
-def _leadership(job_queue: JobQueue[Any]) -> Any:
-    services = job_queue.application.bot_data._services  # None before post_init attached them
+def _leadership(job_queue: JobQueue[Any]) -> Leadership | None:
+    data: BotData = job_queue.application.bot_data
+    services = data.attached  # None before post_init attached them
     return services.leadership if services is not None else None
 
 
