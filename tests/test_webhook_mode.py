@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
+import aiosqlite
 import pytest
 from telegram import Bot
 from telegram.error import BadRequest, Conflict
 
 from bot.fake_telegram import FakeBotAPI, FakeRequest, TelegramUser
 from bot.webhook import ALLOWED_UPDATES, SecretToken
+from core.clock import from_iso
 from core.config import Settings, load_settings
 from core.errors import ConfigError
-from tests.support.bot_process import STOP_TIMEOUT
+from tests.support.bot_process import START_TIMEOUT
 from tests.support.constants import TEST_BOT_TOKEN
 from tests.support.webhook_steps import WEBHOOK_URL, webhook_bot
 
@@ -141,7 +144,9 @@ async def test_run_sets_its_webhook_answers_deliveries_and_removes_it(tmp_path: 
         assert replies and running.delivery.delivered
         assert running.delivery.refusals == []
 
-        code = await bot.stop(signal.SIGTERM, timeout=STOP_TIMEOUT + 5)
+        await bot.wait_for("the job lease", lambda: "now runs the scheduled jobs" in bot.stderr)
+
+        code = await bot.stop(signal.SIGTERM, timeout=START_TIMEOUT)
         assert code == 0, bot.stderr
         assert api.webhook is None
         assert api.webhook_calls == ["set", "deleted"]
@@ -149,3 +154,18 @@ async def test_run_sets_its_webhook_answers_deliveries_and_removes_it(tmp_path: 
         output = bot.stdout + bot.stderr
         assert running.secret not in output and running.token not in output
         assert "updates: webhook https://bot.example.test/telegram/hook" in output
+        # It ran the jobs (alone) and handed the lease back as it stopped.
+        async with aiosqlite.connect(running.database) as conn:
+            async with conn.execute("SELECT holder, expires_at FROM job_leases") as cursor:
+                ((holder, expires_at),) = list(await cursor.fetchall())
+        assert f"scheduled jobs handed back ({holder})" in output
+        assert from_iso(expires_at) <= datetime.now(UTC)
+
+
+@pytest.mark.slow
+async def test_several_instances_keep_the_webhook_when_one_stops(tmp_path: Path) -> None:
+    async with webhook_bot(tmp_path, "webhook_remove_on_stop = false\n") as running:
+        api, bot = running.server.api, running.process
+        await bot.wait_for("the webhook", lambda: api.webhook)
+        assert await bot.stop(signal.SIGTERM, timeout=START_TIMEOUT) == 0, bot.stderr
+        assert api.webhook is not None and api.webhook_calls == ["set"]

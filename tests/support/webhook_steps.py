@@ -87,8 +87,9 @@ def forged_headers(secret: str | None) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def webhook_bot(workdir: Path) -> AsyncIterator[WebhookBot]:
-    """Start the fake Telegram, its delivery and ``verzek run`` in webhook mode; stop them all."""
+async def webhook_bot(workdir: Path, extra_config: str = "") -> AsyncIterator[WebhookBot]:
+    """Start the fake Telegram, its delivery and ``verzek run`` in webhook mode (plus
+    ``extra_config`` lines of its [telegram] table); stop them all."""
     server = FakeBotAPIServer()
     await server.start()
     port = free_port()
@@ -101,7 +102,7 @@ async def webhook_bot(workdir: Path) -> AsyncIterator[WebhookBot]:
         'mode = "webhook"\n'
         f'webhook_url = "{WEBHOOK_URL}"\n'
         'webhook_listen = "127.0.0.1"\n'
-        f"webhook_port = {port}\n"
+        f"webhook_port = {port}\n" + extra_config
     )
     env = {
         key: value
