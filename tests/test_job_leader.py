@@ -11,6 +11,7 @@ import pytest
 
 from bot.fake_telegram import FakeBotAPI
 from bot.jobs.leader import LOCAL_JOBS
+from bot.jobs.outbox import OutboxDelivery
 from core.audit.log import AuditEvent, EventType
 from core.audit.ports import Severity
 from core.clock import FakeClock
@@ -140,6 +141,11 @@ async def test_a_dead_leader_is_replaced_once_its_lease_runs_out(
     # The leader dies: its scheduler stops dead, nothing is handed back.
     assert leader.app.job_queue is not None
     leader.app.job_queue.scheduler.pause()
+    (outbox_job,) = leader.app.job_queue.get_jobs_by_name("outbox")
+    delivery = outbox_job.callback
+    assert isinstance(delivery, OutboxDelivery)
+    # A run already under way when it "died" still finishes (and may send): let it.
+    await leader.wait_for(lambda: not delivery._lock.locked())
     await queue_alert(services, "after-death")
     async with services.uow() as uow:
         lease = await uow.leases.get(JOBS)
