@@ -41,6 +41,7 @@ from core.backups.offsite import OffsiteCopiesRepository
 from core.leases import LeasesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
+from core.payments.stars_rules import StarsRepository
 from core.payments.watch_ports import WatchRepository
 from core.safety.ports import SafetyRepository
 from core.signing import SignedFields
@@ -148,6 +149,7 @@ class UnitOfWork(Protocol):
     licenses: LicensesRepository
     wallet: WalletRepository
     watch: WatchRepository
+    stars: StarsRepository
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
     key_check: KeyCheckRepository

@@ -29,6 +29,7 @@ from core.payments.licenses import LicenseService
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
+from core.payments.stars import StarsService
 from core.payments.watch import PaymentWatch
 from core.ports import UnitOfWork
 from core.ratelimit import RateLimitService
@@ -70,6 +71,7 @@ class Services:
     preferences: PreferenceService  # /settings
     deletion: AccountDeletionService  # /delete_account
     checkup: SecurityCheckupService  # /security
+    stars: StarsService  # Telegram Stars: the second way to pay (SPEC §12)
     leadership: Leadership  # whether this instance runs the scheduled jobs (SPEC §13)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
