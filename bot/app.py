@@ -41,9 +41,11 @@ from bot.handlers import stars as stars_feature
 from bot.handlers import wallet as wallet_feature
 from bot.jobs import anchors as audit_anchors
 from bot.jobs import backups as nightly_backup
+from bot.jobs import leader as job_leader
 from bot.jobs import outbox, payment_watch
 from bot.jobs import payments as payment_jobs
 from bot.jobs import reminders as renewal_reminders
+from bot.jobs.leader import LeaderJobQueue
 from bot.menus import set_profile
 from bot.outgoing import LaneRateLimiter
 from bot.persistence import SealedPersistence
@@ -108,6 +110,7 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=UTC, link_preview_options=NO_PREVIEW))
         .concurrent_updates(PerUserUpdateProcessor())
+        .job_queue(LeaderJobQueue())  # jobs run on the one instance holding the lease
         .persistence(SealedPersistence(services_now))
         .rate_limiter(rate_limiter or LaneRateLimiter(settings.telegram.max_messages_per_second))
         .post_init(post_init)
@@ -146,6 +149,7 @@ def build_application(
     checkup_feature.register(application)  # /security
     deletion_feature.register(application)  # /delete_account
     admin_withdrawals_feature.register(application, admins)
+    job_leader.register(application)  # take/renew the lease; every job below asks it
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     audit_anchors.register(application)  # the audit chain's head, hourly and after backups

@@ -47,6 +47,7 @@ from core.clock import Clock, SystemClock
 from core.config import Settings, tolerance_problem
 from core.crypto import EncryptionService, backup_keys
 from core.errors import ConfigError
+from core.leadership import Leadership, instance_name
 from core.payments.agreement import AgreeingSource
 from core.payments.chain import ChainSource, TransactionSource
 from core.payments.licenses import LicenseService, LicenseTierResolver
@@ -311,6 +312,7 @@ async def bootstrap(
             suspicion=suspicion,
             rights=rights,
         ),
+        leadership=Leadership(uow, clock, instance_name()),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     services.closers += [client.aclose for client in (http, grid_http) if client is not None]

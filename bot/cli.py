@@ -275,12 +275,15 @@ class _OneLineFor(logging.Filter):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Start the bot (polling) until interrupted."""
+    """Start the bot (polling, or a webhook with ``telegram.mode = "webhook"``) until
+    interrupted."""
     from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application
     from bot.logging_setup import configure_logging
     from bot.startup import log_started, parse_log_level, preflight
+    from bot.webhook import run_webhook
+    from core.webhook_config import WEBHOOK
 
     settings = _settings(args)
     settings.require_for_run()
@@ -290,6 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         s.get()
         for s in (
             settings.telegram.token,
+            settings.telegram.webhook_secret,
             settings.tronscan.api_key,
             settings.encryption.master_key,
             *settings.encryption.old_keys,
@@ -310,13 +314,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     log_started(settings, identity)
     application = build_application(settings)
     try:
-        application.run_polling(drop_pending_updates=False)
+        if settings.telegram.mode == WEBHOOK:
+            run_webhook(application, settings)
+        else:
+            application.run_polling(drop_pending_updates=False)
     except InvalidToken:
         return _fail("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN")
     except NetworkError as exc:
         return _fail(
             f"cannot reach the Telegram Bot API at {settings.telegram.base_url} "
             f"({type(exc).__name__}); check the network or telegram.base_url"
+        )
+    except OSError as exc:  # the webhook's port is taken, or the address is not this host's
+        where = f"{settings.telegram.webhook_listen}:{settings.telegram.webhook_port}"
+        return _fail(
+            f"cannot listen for the webhook on {where} ({exc.strerror or type(exc).__name__}); "
+            "check telegram.webhook_listen and telegram.webhook_port"
         )
     return EXIT_OK
 

@@ -22,6 +22,11 @@ class BotData:
             raise RuntimeError("services are not attached yet")
         return self._services
 
+    @property
+    def attached(self) -> Services | None:
+        """The services, or None before start-up attached them (jobs may tick first)."""
+        return self._services
+
     def attach(self, services: Services) -> None:
         self._services = services
 

@@ -168,5 +168,15 @@ def log_started(settings: Settings, identity: BotIdentity) -> None:
         if not admins or not chat
         else "",
     )
+    telegram = settings.telegram
+    if telegram.webhook_url is not None and telegram.mode == "webhook":
+        logger.info(
+            "updates: webhook %s, served on %s:%d",
+            telegram.webhook_url,
+            telegram.webhook_listen,
+            telegram.webhook_port,
+        )
+    else:
+        logger.info("updates: long polling")
     for line in feature_lines(settings):
         logger.info("%s", line)

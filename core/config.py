@@ -35,6 +35,11 @@ from core.config_values import Secret as Secret  # re-exported: settings hold th
 from core.config_values import SecretUrl as SecretUrl
 from core.errors import ConfigError
 from core.money import MICRO
+from core.webhook_config import POLLING, webhook_problems
+from core.webhook_config import listen_value as _listen
+from core.webhook_config import mode_value as _mode
+from core.webhook_config import webhook_secret_value as _webhook_secret
+from core.webhook_config import webhook_url_value as _webhook_url
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 TELEGRAM_DEFAULT_BASE_URL = "https://api.telegram.org/bot"
@@ -51,6 +56,12 @@ class TelegramSettings:
     # The whole bot's outgoing messages per second (Telegram's 30); 0 = no cap (a local Bot
     # API server, paid broadcasts). Groups keep Telegram's 20 a minute either way.
     max_messages_per_second: int = 30
+    mode: str = POLLING  # or "webhook" (core/webhook_config.py)
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: Secret | None = None
+    webhook_remove_on_stop: bool = True  # false when several instances share the URL
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,8 @@ class Settings:
                 "telegram.admin_chat_id is required (where alerts go): set ADMIN_CHAT_ID or "
                 "telegram.admin_chat_id in the config file"
             )
+        t = self.telegram
+        problems += webhook_problems(t.mode, t.webhook_url, t.webhook_secret)
         if problems:
             raise ConfigError(problems)
 
@@ -203,6 +216,12 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "telegram.admin_chat_id": ("ADMIN_CHAT_ID", _int()),
     "telegram.admins": ("VERZEK_ADMINS", _admins),
     "telegram.max_messages_per_second": (None, _int(0, 1000)),
+    "telegram.mode": (None, _mode),
+    "telegram.webhook_url": (None, _webhook_url),
+    "telegram.webhook_listen": (None, _listen),
+    "telegram.webhook_port": (None, _int(1, 65535)),
+    "telegram.webhook_secret": ("TELEGRAM_WEBHOOK_SECRET", _webhook_secret),
+    "telegram.webhook_remove_on_stop": (None, _bool),
     "database.path": ("VERZEK_DB", _path),
     "security.session_hours": (None, _int(1, 24 * 30)),
     "security.idle_minutes": (None, _int(1, 24 * 60)),

@@ -38,6 +38,7 @@ from core.audit.ports import (
     StatsRepository,
 )
 from core.backups.offsite import OffsiteCopiesRepository
+from core.leases import LeasesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.payments.stars_rules import StarsRepository
@@ -158,6 +159,7 @@ class UnitOfWork(Protocol):
     reminders: RemindersRepository
     preferences: PreferencesRepository
     account_care: AccountCareRepository
+    leases: LeasesRepository  # the job leader's lease (core/leadership.py)
 
     async def __aenter__(self) -> Self: ...
 

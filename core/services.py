@@ -24,6 +24,7 @@ from core.backups.service import BackupService
 from core.clock import Clock
 from core.config import Settings
 from core.crypto import EncryptionService
+from core.leadership import Leadership
 from core.payments.licenses import LicenseService
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
@@ -71,6 +72,7 @@ class Services:
     deletion: AccountDeletionService  # /delete_account
     checkup: SecurityCheckupService  # /security
     stars: StarsService  # Telegram Stars: the second way to pay (SPEC §12)
+    leadership: Leadership  # whether this instance runs the scheduled jobs (SPEC §13)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -119,10 +119,15 @@ class SqliteAlertsRepository:
             due = [_alert(raw) for raw in await cur.fetchall()]
         claimed = []
         for alert in due:
-            await self._conn.execute(
-                "UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                (stored_time(lease_until), alert.id),
+            # Compare-and-set on the attempt count (each claim raises it): a row another
+            # instance claimed since the SELECT is left to it, whatever the isolation level.
+            cursor = await self._conn.execute(
+                "UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?"
+                " AND status = 'pending' AND attempts = ?",
+                (stored_time(lease_until), alert.id, alert.attempts),
             )
+            if cursor.rowcount != 1:
+                continue
             claimed.append(
                 AlertRecord(
                     **{**alert.__dict__, "attempts": alert.attempts + 1},

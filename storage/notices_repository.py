@@ -88,12 +88,17 @@ class SqliteNoticesRepository:
             (stored_time(now), limit),
         ) as cur:
             due = [_notice(raw) for raw in await cur.fetchall()]
+        claimed = []
         for notice in due:
-            await self._conn.execute(
-                "UPDATE user_notices SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                (stored_time(lease_until), notice.id),
+            # Compare-and-set on the attempt count, as for alerts (storage/alerts_repository.py).
+            cursor = await self._conn.execute(
+                "UPDATE user_notices SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?"
+                " AND status = 'pending' AND attempts = ?",
+                (stored_time(lease_until), notice.id, notice.attempts),
             )
-        return [NoticeRecord(**{**n.__dict__, "attempts": n.attempts + 1}) for n in due]
+            if cursor.rowcount == 1:
+                claimed.append(NoticeRecord(**{**notice.__dict__, "attempts": notice.attempts + 1}))
+        return claimed
 
     async def mark_sent(self, notice_id: int, *, at: datetime) -> None:
         """Delivered."""

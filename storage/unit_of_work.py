@@ -27,6 +27,7 @@ from core.audit.ports import (
     StatsRepository,
 )
 from core.backups.offsite import OffsiteCopiesRepository
+from core.leases import LeasesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
 from core.payments.stars_rules import StarsRepository
@@ -49,6 +50,7 @@ from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
 from storage.conversation_state_repository import SqliteConversationStateRepository
 from storage.keycheck_repository import SqliteKeyCheckRepository
+from storage.leases_repository import SqliteLeasesRepository
 from storage.licenses_repository import SqliteLicensesRepository
 from storage.notices_repository import SqliteNoticesRepository
 from storage.offsite_repository import SqliteOffsiteCopiesRepository
@@ -144,6 +146,7 @@ class SqliteUnitOfWork:
     reminders: RemindersRepository
     preferences: PreferencesRepository
     account_care: AccountCareRepository
+    leases: LeasesRepository
 
     def __init__(
         self,
@@ -198,6 +201,7 @@ class SqliteUnitOfWork:
         self.reminders = SqliteRemindersRepository(conn)
         self.preferences = SqlitePreferencesRepository(conn)
         self.account_care = SqliteAccountCareRepository(conn)
+        self.leases = SqliteLeasesRepository(conn)
         return self
 
     async def __aexit__(

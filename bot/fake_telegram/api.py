@@ -3,9 +3,9 @@
 The real Application talks to it through :class:`FakeRequest` (a ``telegram.request.BaseRequest``)
 exactly as it would talk to api.telegram.org: getUpdates long polling, sendMessage, sendPhoto,
 deleteMessage, editMessageText, answerCallbackQuery, setMyCommands (with scopes), setMyDescription
-and setMyShortDescription (bot/fake_telegram/profile.py). It also plays the users: it
-queues their messages and button presses as updates, and it records what the bot sent so tests
-(and ``verzek shell``) can read it.
+and setMyShortDescription (bot/fake_telegram/profile.py), and webhooks (webhook.py). It also
+plays the users: it queues their messages and button presses as updates, and it records what
+the bot sent so tests (and ``verzek shell``) can read it.
 
 It checks what Telegram checks and our code could get wrong: HTML that Telegram would refuse to
 parse, messages over 4096 characters, captions over 1024, callback data over 64 bytes, a button
@@ -40,9 +40,10 @@ from bot.fake_telegram.profile import BadRequest, BotProfile
 from bot.fake_telegram.records import BOT_USER, Message, ScheduledFailure, TelegramUser
 from bot.fake_telegram.stars import StarsMethods, StarsState
 from bot.fake_telegram.uploads import Refused, document_bytes, upload_bytes, upload_name
+from bot.fake_telegram.webhook import WebhookMethods
 
 
-class FakeBotAPI(BotProfile, PinMethods, StarsMethods):
+class FakeBotAPI(BotProfile, PinMethods, StarsMethods, WebhookMethods):
     """The Bot API and the users on the other side of it."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -269,6 +270,7 @@ class FakeBotAPI(BotProfile, PinMethods, StarsMethods):
         return BOT_USER
 
     async def _api_getUpdates(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        self.refuse_polling_while_webhook()  # 409 Conflict (bot/fake_telegram/webhook.py)
         offset = int(params.get("offset") or 0)
         self.pending_updates = [u for u in self.pending_updates if u["update_id"] >= offset]
         if not self.pending_updates:
@@ -280,9 +282,6 @@ class FakeBotAPI(BotProfile, PinMethods, StarsMethods):
                 return []
         limit = int(params.get("limit") or 100)
         return self.pending_updates[:limit]
-
-    async def _api_deleteWebhook(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
-        return True
 
     async def _api_sendChatAction(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         return True

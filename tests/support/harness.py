@@ -179,14 +179,19 @@ async def enrol_2fa_through_core(
     return totp, codes
 
 
+# Which instance runs the scheduled jobs (core/leadership.py): renewed on a timer by every
+# running bot, never by what a user does, so no "nothing was written" check looks at it.
+NOT_USER_DATA = frozenset({"job_leases"})
+
+
 async def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table of the database file (small databases only): what was really
-    written, for "nothing changed" checks."""
+    written, for "nothing changed" checks (except :data:`NOT_USER_DATA`)."""
     async with aiosqlite.connect(database) as conn:
         async with conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         ) as cursor:
-            names = [name for (name,) in await cursor.fetchall()]
+            names = [name for (name,) in await cursor.fetchall() if name not in NOT_USER_DATA]
         tables = {}
         for name in names:
             async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
