@@ -11,6 +11,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
 from bot.context import Context, VerzekApplication
+from bot.wording import count
 from bot.flows import (
     END,
     TEXT,
@@ -270,7 +271,7 @@ async def got_disable_code(update: Update, context: Context) -> int:
     except Refusal as exc:
         return await _reply_after_code_error(update, context, DISABLE, note, exc)
     await end_flow(context, DISABLE)
-    others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""
+    others = texts.PW_OTHERS_ENDED.format(count=count(len(ended), "other session")) if ended else ""
     await message_of(update).reply_text(f"{note}\n\n" + texts.MFA_DISABLED.format(others=others))
     # The owner's other chats (those logged out included) hear of it from core/audit/notices.py.
     return END
