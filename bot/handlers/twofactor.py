@@ -11,7 +11,6 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
 from bot.context import Context, VerzekApplication
-from bot.wording import count
 from bot.flows import (
     END,
     TEXT,
@@ -25,6 +24,7 @@ from bot.flows import (
     require_session,
     take_secret,
 )
+from bot.wording import count
 from core.errors import Refusal
 from core.twofactor.service import CodeBlocked, format_backup_code
 
