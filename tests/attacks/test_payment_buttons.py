@@ -11,9 +11,10 @@ Defence: an invoice button carries only a random token of the one picker machine
 (bot/pickers.py), bound on the server to the Telegram user, chat, message and session it was
 shown to, and resolved against the presser's own live session and open invoices at the press;
 a Renew button carries only the reminder's random reference, resolved by core against the
-presser's own account (core/payments/reminders.py), and Renew goes through create_invoice, so its hoarding limits hold; a link is read as a hash only when it is exactly
-tronscan.org's (or .io's) transaction page with 64 ASCII hex characters
-(bot/payment_screen.py), anything else meets the hash format's refusal. Nothing is written.
+presser's own account (core/payments/reminders.py), and Renew goes through create_invoice, so
+its hoarding limits hold; a link is read as a hash only when it is exactly tronscan.org's (or
+.io's) transaction page with 64 ASCII hex characters (bot/payment_screen.py), anything else
+meets the hash format's refusal. Nothing is written.
 """
 
 from __future__ import annotations
