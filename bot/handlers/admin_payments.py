@@ -152,7 +152,7 @@ async def verify(update: Update, context: Context) -> None:
     view = await payments.view(sender(update), payment_id)
     report = await payments.verify(sender(update), payment_id)
     await reply_lines(message_of(update), verification_lines(view, report))
-    await tell_outcome(context.bot, report)
+    await tell_outcome(context.bot, context.bot_data.services, report)
 
 
 async def start_approve(update: Update, context: Context) -> int:
@@ -210,7 +210,7 @@ async def got_approve_code(update: Update, context: Context) -> int:
     await message_of(update).reply_text(
         f"{note}\n\n" + texts.ADMIN_APPROVED.format(id=payment_id, ends=ends) + extra
     )
-    await tell_outcome(context.bot, report)
+    await tell_outcome(context.bot, context.bot_data.services, report)
     return END
 
 
@@ -268,7 +268,7 @@ async def got_credit_code(update: Update, context: Context) -> int:
             amount=format_usdt(report.credited_micro),
         )
     )
-    await tell_outcome(context.bot, report)
+    await tell_outcome(context.bot, context.bot_data.services, report)
     return END
 
 

@@ -105,10 +105,18 @@ def outcome_text(report: CheckReport, *, first: bool = False) -> str | None:
     return None
 
 
-async def tell_outcome(bot: Bot, report: CheckReport, *, first: bool = False) -> None:
-    """Tell the payer what a check decided (a failed send is logged, never raised)."""
+async def tell_outcome(
+    bot: Bot, services: Services, report: CheckReport, *, first: bool = False
+) -> None:
+    """Tell the payer what a check decided (a failed send is logged, never raised). Only the
+    ``first`` check, the direct answer to the payer's own /pay, is always told; what a job or
+    an admin decided later is a notice the payer may have turned off (/settings, payments)."""
     text = outcome_text(report, first=first)
     if text is None:
+        return
+    if not first and not await services.preferences.wants(
+        report.payment.account_id, "payment_news"
+    ):
         return
     try:
         await bot.send_message(report.payment.telegram_user_id, text)
@@ -130,7 +138,7 @@ async def check_and_tell(bot: Bot, services: Services, payment_id: int) -> None:
         text = status_text(report, needed, reason_text(report.reason))
         await send_status(bot, services, report, text)
         return
-    await tell_outcome(bot, report, first=True)
+    await tell_outcome(bot, services, report, first=True)
 
 
 async def show_plans(update: Update, context: Context) -> None:

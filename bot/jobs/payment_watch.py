@@ -34,8 +34,10 @@ async def tell_news(bot: Bot, services: Services, news: WatchNews) -> None:
     report = news.report
     payment = report.payment
     if report.decided or payment.status is not PaymentStatus.PENDING:
-        await tell_outcome(bot, report)
+        await tell_outcome(bot, services, report)
         return
+    if not await services.preferences.wants(payment.account_id, "payment_news"):
+        return  # found by the watcher, not an answer to the payer: a notice they turned off
     text = texts.PAY_SEEN.format(
         id=payment.id,
         invoice=payment.invoice_id,

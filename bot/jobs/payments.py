@@ -33,7 +33,7 @@ class PaymentRecheck:
             needed = services.settings.payments.min_confirmations
             for report in await services.payments.recheck_pending(undecided=True):
                 if report.decided:
-                    await tell_outcome(context.bot, report)
+                    await tell_outcome(context.bot, services, report)
                 else:  # the live "12/19" on the payment's status message
                     text = status_text(report, needed, reason_text(report.reason))
                     await update_status(context.bot, services, report, text)
