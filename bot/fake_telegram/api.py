@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.fake_telegram.buttons import markup_problem
+from bot.fake_telegram.buttons import answer_problem, markup_problem
 from bot.fake_telegram.delivery import Forums, delivery_options
 from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
@@ -56,6 +56,7 @@ class FakeBotAPI(BotProfile, PinMethods):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._profile_init()  # menus and descriptions (bot/fake_telegram/profile.py)
         self.callback_answers: list[dict[str, Any]] = []
+        self._unanswered: set[str] = set()  # callback queries pressed, not answered yet
         self.failures: list[ScheduledFailure] = []
         self.listeners: list[Callable[[str, Message], None]] = []
         self.chat_titles: dict[int, str] = {}
@@ -185,10 +186,12 @@ class FakeBotAPI(BotProfile, PinMethods):
 
     def user_presses(self, user: TelegramUser, message: Message, callback_data: str) -> None:
         """A user presses an inline button (any data: tests forge data on purpose)."""
+        query_id = str(next(self._callback_ids))
+        self._unanswered.add(query_id)
         self._queue(
             {
                 "callback_query": {
-                    "id": str(next(self._callback_ids)),
+                    "id": query_id,
                     "from": user.to_dict(),
                     "chat_instance": str(message.chat_id),
                     "data": callback_data,
@@ -286,6 +289,9 @@ class FakeBotAPI(BotProfile, PinMethods):
         return True
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        problem = answer_problem(params, self._unanswered)
+        if problem:
+            raise _BadRequest(problem)
         self.callback_answers.append(params)
         return True
 
