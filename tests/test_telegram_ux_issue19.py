@@ -26,7 +26,7 @@ from tests.support.care_steps import DELETE, account_state, up_to_the_confirmati
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.fake_tronscan import SUCCESS_HASH, FakeTronscan, success
 from tests.support.harness import BotHarness
-from tests.support.payment_steps import invoice_for, said
+from tests.support.payment_steps import invoice_for, payer, said
 from tests.support.services import build_services
 from tests.support.sessions_steps import credit, make_victim, tron_address
 from tests.support.steps import PASSWORD, add_key, db_rows, logged_in, register
@@ -335,6 +335,20 @@ async def test_routine_notices_are_silent_by_default(bot: BotHarness) -> None:
     await nightly_backup(CallbackContext.from_job(job, bot.app))
     (done,) = bot.api.sent_to(ADMIN_CHAT_ID)
     assert "Nightly backup" in done.plain and done.disable_notification
+
+
+@pytest.mark.payments
+async def test_a_payment_approved_is_a_silent_routine_notice_in_the_admin_chat(
+    bot: BotHarness, fake: FakeTronscan
+) -> None:
+    user = await payer(bot, 2, "routine@example.com")
+    await invoice_for(bot, user)
+    fake.add(success())
+    await bot.send(user, f"/pay 1 {SUCCESS_HASH}")
+    await said(bot, user, "Payment #1 confirmed")
+    (notice,) = [m for m in bot.api.sent_to(ADMIN_CHAT_ID) if "approved" in m.plain]
+    assert notice.plain == "✅ Payment #1 approved: 29.00 USDT for invoice #1 (account #1)."
+    assert notice.disable_notification  # routine: silent by default
 
 
 # --- The fake Bot API -------------------------------------------------------------------------

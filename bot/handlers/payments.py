@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import texts
+from bot.admin_chat import tell_admin_chat
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
 from bot.payment_screen import (
@@ -22,6 +23,7 @@ from bot.payment_screen import (
 )
 from bot.wording import count
 from core.accounts.sessions import Session
+from core.audit.routing_rules import PAYMENT_APPROVED
 from core.ids import parse_id
 from core.money import format_usdt
 from core.payments.licenses import LicenseStatus
@@ -105,6 +107,17 @@ def outcome_text(report: CheckReport, *, first: bool = False) -> str | None:
     return None
 
 
+def approved_notice(report: CheckReport) -> str:
+    """The admin chat's routine notice of an approved payment (silent by default)."""
+    payment = report.payment
+    return texts.PAYMENT_APPROVED_NOTICE.format(
+        id=payment.id,
+        amount=format_usdt(payment.amount_micro or 0),
+        invoice=payment.invoice_id,
+        account=payment.account_id,
+    )
+
+
 async def tell_outcome(
     bot: Bot, services: Services, report: CheckReport, *, first: bool = False
 ) -> None:
@@ -114,6 +127,8 @@ async def tell_outcome(
     text = outcome_text(report, first=first)
     if text is None:
         return
+    if report.decided and report.payment.status == PaymentStatus.APPROVED:
+        await tell_admin_chat(bot, services.settings, approved_notice(report), PAYMENT_APPROVED)
     if not first and not await services.preferences.wants(
         report.payment.account_id, "payment_news"
     ):

@@ -56,3 +56,6 @@ WITHDRAW_LAST_ADDRESS_BUTTON = "Use {address}"
 
 # Routine admin-chat notices (silent by default: alerts.routing, core/audit/routing_rules.py).
 BACKUP_NIGHTLY_DONE = "✅ Nightly backup <code>{name}</code> written and verified ({size})."
+PAYMENT_APPROVED_NOTICE = (
+    "✅ Payment #{id} approved: {amount} USDT for invoice #{invoice} (account #{account})."
+)
