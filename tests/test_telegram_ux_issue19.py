@@ -377,6 +377,15 @@ async def test_the_fake_supports_what_the_bot_uses_and_refuses_what_telegram_ref
     menu = [{"command": "help", "description": "Help"}]
     assert (await api.handle("setMyCommands", {"commands": menu, "scope": scope}, {}))[0] == 400
 
+    # editMessageReplyMarkup: only a change, and only of the bot's own messages.
+    keys = json.dumps({"inline_keyboard": [[{"text": "b", "callback_data": "d"}]]})
+    _, body = await api.handle("sendMessage", {"chat_id": 5, "text": "x", "reply_markup": keys}, {})
+    edit = {"chat_id": 5, "message_id": json.loads(body)["result"]["message_id"]}
+    same = {**edit, "reply_markup": keys}
+    assert (await api.handle("editMessageReplyMarkup", same, {}))[0] == 400  # not modified
+    assert (await api.handle("editMessageReplyMarkup", edit, {}))[0] == 200  # buttons removed
+    assert (await api.handle("editMessageReplyMarkup", edit, {}))[0] == 400  # none to remove
+
     # answerCallbackQuery: once per query, and at most 200 characters of text.
     api.user_presses(TelegramUser(5, "U"), Message(5, 1, from_bot=True, text="x"), "data")
     (press,) = [u["callback_query"] for u in api.pending_updates if "callback_query" in u]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.fake_telegram.buttons import answer_problem, markup_problem
+from bot.fake_telegram.buttons import answer_problem, markup_problem, same_buttons
 from bot.fake_telegram.delivery import Forums, delivery_options
 from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
@@ -473,8 +473,12 @@ class FakeBotAPI(BotProfile, PinMethods):
     async def _api_editMessageReplyMarkup(
         self, params: dict[str, Any], files: dict[str, Any]
     ) -> Any:
-        message = self._existing(params)
-        message.reply_markup = self._check_markup(params)
+        message, markup = self._existing(params), self._check_markup(params)
+        if not message.from_bot:  # Telegram: only the bot's own messages, and only a change
+            raise _BadRequest("Bad Request: message can't be edited")
+        if same_buttons(markup, message.reply_markup):
+            raise _BadRequest("Bad Request: message is not modified")
+        message.reply_markup = markup
         message.edits += 1
         for listener in self.listeners:
             listener("edited", message)

@@ -74,3 +74,11 @@ def answer_problem(params: dict[str, Any], unanswered: set[str]) -> str | None:
         return "Bad Request: MESSAGE_TOO_LONG"
     unanswered.discard(query_id)
     return None
+
+
+def same_buttons(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    """Whether two reply markups show the same buttons (none and an empty keyboard alike):
+    Telegram refuses such an edit as "message is not modified"."""
+    return ((new or {}).get("inline_keyboard") or None) == (
+        (old or {}).get("inline_keyboard") or None
+    )
