@@ -38,6 +38,7 @@ from bot.handlers import renewal as renewal_feature
 from bot.handlers import security_checkup as checkup_feature
 from bot.handlers import sessions as sessions_feature
 from bot.handlers import settings as settings_feature
+from bot.handlers import stars as stars_feature
 from bot.handlers import wallet as wallet_feature
 from bot.jobs import anchors as audit_anchors
 from bot.jobs import backups as nightly_backup
@@ -138,6 +139,7 @@ def build_application(
     pay_flow_feature.register(application)  # /pay, and bare /pay's invoice buttons
     renewal_feature.register(application)  # the reminders' Renew buttons
     admin_payments_feature.register(application, admins)
+    stars_feature.register(application, admins)  # Telegram Stars, /subscription, /refund
     wallet_feature.register(application)
     info.register(application)  # /terms, /privacy, /paysupport
     settings_feature.register(application)  # /settings

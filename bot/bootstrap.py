@@ -37,7 +37,7 @@ from core.audit.notices import NoticeService, OwnerNotifier
 from core.audit.stats import StatsService
 from core.audit.support import SupportService
 from core.audit.suspicion import SuspicionReporter
-from core.authz import AdminRights
+from core.authz import SYSTEM, AdminRights
 from core.backups.offsite import OffsiteKind, OffsiteStore
 from core.backups.offsite_service import OffsiteService
 from core.backups.sealing import ArchiveSeal
@@ -52,6 +52,7 @@ from core.payments.licenses import LicenseService, LicenseTierResolver
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
+from core.payments.stars import StarsService
 from core.payments.wallet import WalletLedger
 from core.payments.watch import PaymentWatch
 from core.ratelimit import RateLimitService
@@ -138,7 +139,9 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
     return Operations(settings, clock, database, audit, backups, anchors)
 
 
-def offsite(settings: Settings, database: Database, clock: Clock) -> OffsiteService:
+def offsite(
+    settings: Settings, database: Database, clock: Clock, backups: BackupService
+) -> OffsiteService:
     """Off-site copies to ``backups.offsite``; the S3 store is built here, the Telegram one by
     the nightly job (it needs the bot)."""
     target = settings.backups.offsite
@@ -159,6 +162,8 @@ def offsite(settings: Settings, database: Database, clock: Clock) -> OffsiteServ
         clock,
         rights=AdminRights(settings.telegram.admins),
         store=store,
+        # Only sealed archives this key made leave the machine.
+        vouch=lambda name: backups.sealed_problem(SYSTEM, name),
     )
 
 
@@ -282,10 +287,22 @@ async def bootstrap(
         ),
         stats=StatsService(uow, clock, rights),
         support=SupportService(uow, clock, audit),
-        offsite=offsite(settings, database, clock),
+        offsite=offsite(settings, database, clock, ops.backups),
         preferences=PreferenceService(uow, sessions, audit, clock),
         deletion=AccountDeletionService(uow, audit, clock, accounts, twofactor),
         checkup=SecurityCheckupService(uow, sessions),
+        stars=StarsService(
+            uow,
+            audit,
+            clock,
+            crypto,
+            settings,
+            accounts=accounts,
+            licenses=licenses,
+            wallet=ledger,
+            suspicion=suspicion,
+            rights=rights,
+        ),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     if http is not None:

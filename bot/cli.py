@@ -8,33 +8,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import texts
 from bot.bootstrap import Operations, encryption, operations
 from bot.cli_backups import add_backup_commands
 from bot.cli_keycheck import check_key, open_checked
 from bot.wording import count
 from core.audit.ports import Anchor
+from core.backups.archive_rules import BackupError
 from core.clock import to_iso
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
-from core.errors import ConfigError, VerzekError
+from core.errors import ConfigError, Refusal, VerzekError
 from core.keycheck import store_key_check
 from core.keyrotation import resign_all, rotate_all
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+_TAG = re.compile(r"<[^>]+>")
+
+
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
     print(f"verzek: {message}", file=sys.stderr)
     return code
+
+
+def refusal_line(refusal: Refusal) -> str:
+    """A core refusal in the words the bot would use, as plain text for a terminal (the
+    reason's repr is for logs, not for the operator). A backup's diagnostic is already
+    plain text, kept as it is."""
+    if isinstance(refusal, BackupError):
+        return refusal.problem
+    return " ".join(html.unescape(_TAG.sub("", texts.render(refusal))).split())
 
 
 def _progress(text: str) -> None:
@@ -379,6 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"verzek: config: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    except Refusal as exc:
+        return _fail(refusal_line(exc))
     except VerzekError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -198,10 +198,21 @@ def cmd_drill(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def work() -> int:
+        ops = operations(settings)
+        # The outcome is audited in the database next to the archives; a folder drilled on
+        # another machine (no database there) is drilled all the same, unaudited.
+        present = settings.database.path.is_file()
+        if present:
+            await ops.database.open(apply_migrations=False)
         try:
-            result = await operations(settings).backups.drill(OPERATOR, progress=_progress)
+            if present:
+                await check_key(ops, required=False)
+            result = await ops.backups.drill(OPERATOR, progress=_progress, audit=present)
         except BackupError as exc:
             raise VerzekError(f"restore drill failed: {exc.problem}") from None
+        finally:
+            if present:
+                await ops.database.close()
         print(_line(result.info))
         if not result.passed:
             raise VerzekError(f"restore drill failed: {result.info.name}: {result.info.problem}")

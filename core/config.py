@@ -99,6 +99,9 @@ class PaymentSettings:
     amount_tolerance_micro: int = 5_000  # strictly under half of AMOUNT_STEP_MICRO
     invoice_hours: int = 24
     watch_seconds: int = 30  # how often the receive address's incoming transfers are read
+    # plans.stars_usdt_rate: micro-USDT one Telegram Star counts for in referral commission;
+    # None (unset): Stars payments earn the referrer nothing (SPEC §12)
+    stars_usdt_rate_micro: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,13 @@ class Plan:
     price_micro: int
     days: int
     tier: str
+    price_stars: int = 0  # Telegram Stars a 30-day subscription costs; 0: not sold for Stars
 
 
 def _default_plans() -> Mapping[str, Plan]:
     return {
-        "basic": Plan("basic", 29 * MICRO, 30, "basic"),
-        "pro": Plan("pro", 79 * MICRO, 30, "pro"),
+        "basic": Plan("basic", 29 * MICRO, 30, "basic", 1500),
+        "pro": Plan("pro", 79 * MICRO, 30, "pro", 4000),
     }
 
 
@@ -233,6 +237,7 @@ _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
     "days": _int(1, 3660),
     "tier": _text,
 }
+_PLAN_STARS = "price_stars"  # optional: a plan without it is not sold for Stars
 # Paths resolved against the config file's folder when relative (environment values are not:
 # they were typed in a shell, relative to its current folder).
 _RELATIVE_TO_CONFIG: dict[str, Path | None] = {
@@ -308,9 +313,14 @@ def load_settings(
                 tier_limits[dotted.removeprefix("rate_limits.tiers.")] = _rate(raw)
             except ValueError as exc:
                 problems.append(f"{where} {exc}")
+        elif dotted == "plans.stars_usdt_rate":
+            try:
+                values["payments.stars_usdt_rate_micro"] = _usdt(raw)
+            except ValueError as exc:
+                problems.append(f"{where} {exc}")
         elif dotted.startswith("plans."):
             parts = dotted.split(".")
-            if len(parts) != 3 or parts[2] not in _PLAN_KEYS:
+            if len(parts) != 3 or parts[2] not in (*_PLAN_KEYS, _PLAN_STARS):
                 problems.append(f"{where}: unknown key (plans take price_usdt, days, tier)")
                 continue
             plans_raw.setdefault(parts[1], {})[parts[2]] = raw
@@ -373,7 +383,14 @@ def load_settings(
             elif parsed["price_usdt"] <= 0:
                 problems.append(f"{source}: plans.{name}.price_usdt must be more than 0")
             else:
-                plans[name] = Plan(name, parsed["price_usdt"], parsed["days"], parsed["tier"])
+                known = _default_plans().get(name)
+                stars = raw_plan.get(_PLAN_STARS, known.price_stars if known else 0)
+                if not isinstance(stars, int) or isinstance(stars, bool) or not 0 <= stars <= 10000:
+                    problems.append(f"{source}: plans.{name}.price_stars must be 0..10000")
+                    stars = 0
+                plans[name] = Plan(
+                    name, parsed["price_usdt"], parsed["days"], parsed["tier"], stars
+                )
     tolerance = values.get("payments.amount_tolerance", PaymentSettings.amount_tolerance_micro)
     if (too_large := tolerance_problem(tolerance)) is not None:
         problems.append(f"{source}: {too_large}")

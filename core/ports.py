@@ -40,6 +40,7 @@ from core.audit.ports import (
 from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
+from core.payments.stars_rules import StarsRepository
 from core.payments.watch_ports import WatchRepository
 from core.safety.ports import SafetyRepository
 from core.signing import SignedFields
@@ -147,6 +148,7 @@ class UnitOfWork(Protocol):
     licenses: LicensesRepository
     wallet: WalletRepository
     watch: WatchRepository
+    stars: StarsRepository
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
     key_check: KeyCheckRepository

@@ -28,6 +28,7 @@ from core.payments.licenses import LicenseService
 from core.payments.reminders import ReminderService
 from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
+from core.payments.stars import StarsService
 from core.payments.watch import PaymentWatch
 from core.ports import UnitOfWork
 from core.ratelimit import RateLimitService
@@ -69,6 +70,7 @@ class Services:
     preferences: PreferenceService  # /settings
     deletion: AccountDeletionService  # /delete_account
     checkup: SecurityCheckupService  # /security
+    stars: StarsService  # Telegram Stars: the second way to pay (SPEC §12)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -85,6 +85,15 @@ LICENSE_SIGNATURE = SignedFields(
     "license/v1",
     ("id", "account_id", "payment_id", "plan", "tier", "starts_at", "ends_at"),
 )
+# Telegram Stars (core/payments/stars.py): the invoice a payload names, and each payment.
+STARS_INVOICE_SIGNATURE = SignedFields(
+    "stars_invoice/v1",
+    ("id", "reference", "account_id", "plan", "tier", "days", "price_stars", "created_at"),
+)
+STARS_PAYMENT_SIGNATURE = SignedFields(
+    "stars_payment/v1",
+    ("id", "account_id", "invoice_id", "charge_id", "amount_stars", "approved_at"),
+)
 # Every ledger entry, whatever its kind (commissions, withdrawals, …), is signed with this list.
 WALLET_ENTRY_SIGNATURE = SignedFields(
     "wallet_entry/v1",

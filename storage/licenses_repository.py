@@ -13,7 +13,8 @@ from core.payments.ports import LicenseRecord
 from storage.columns import read_time, stored_time
 
 _LICENSE_COLUMNS = (
-    "id, account_id, payment_id, plan, tier, starts_at, ends_at, created_at, signature"
+    "id, account_id, payment_id, plan, tier, starts_at, ends_at, created_at, signature,"
+    " stars_payment_id"
 )
 
 
@@ -28,6 +29,7 @@ def _license(row: Any) -> LicenseRecord:
         ends_at=read_time(row[6]),
         created_at=read_time(row[7]),
         signature=row[8],
+        stars_payment_id=row[9],
     )
 
 
@@ -41,21 +43,23 @@ class SqliteLicensesRepository:
         self,
         *,
         account_id: int,
-        payment_id: int,
+        payment_id: int | None,
         plan: str,
         tier: str,
         starts_at: datetime,
         ends_at: datetime,
         created_at: datetime,
+        stars_payment_id: int | None = None,
     ) -> int:
         """Insert a license (one per payment) and return its id."""
         try:
             cursor = await self._conn.execute(
-                "INSERT INTO licenses (account_id, payment_id, plan, tier, starts_at, ends_at,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO licenses (account_id, payment_id, stars_payment_id, plan, tier,"
+                " starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     account_id,
                     payment_id,
+                    stars_payment_id,
                     plan,
                     tier,
                     stored_time(starts_at),
@@ -82,3 +86,19 @@ class SqliteLicensesRepository:
             (account_id, stored_time(when)),
         ) as cur:
             return [_license(row) for row in await cur.fetchall()]
+
+    async def of_stars_payment(self, stars_payment_id: int) -> LicenseRecord | None:
+        """The license a Stars payment bought, if any."""
+        async with self._conn.execute(
+            f"SELECT {_LICENSE_COLUMNS} FROM licenses WHERE stars_payment_id = ?",  # noqa: S608
+            (stars_payment_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _license(row)
+
+    async def end_at(self, license_id: int, ends_at: datetime, signature: str) -> None:
+        """Move a license's end (a refund) and store its new signature."""
+        await self._conn.execute(
+            "UPDATE licenses SET ends_at = ?, signature = ? WHERE id = ?",
+            (stored_time(ends_at), signature, license_id),
+        )

@@ -18,6 +18,8 @@ from core.signing import (
     INVOICE_SIGNATURE,
     LICENSE_SIGNATURE,
     PAYMENT_SIGNATURE,
+    STARS_INVOICE_SIGNATURE,
+    STARS_PAYMENT_SIGNATURE,
     WALLET_ENTRY_SIGNATURE,
     WITHDRAWAL_SIGNATURE,
     SignedFields,
@@ -55,6 +57,8 @@ SIGNED_TABLES: list[SignedTableSpec] = [
         must_be_signed="status IN ('approved', 'partial', 'review')",
     ),
     SignedTableSpec("licenses", LICENSE_SIGNATURE),
+    SignedTableSpec("stars_invoices", STARS_INVOICE_SIGNATURE),
+    SignedTableSpec("stars_payments", STARS_PAYMENT_SIGNATURE),
     SignedTableSpec("wallet_entries", WALLET_ENTRY_SIGNATURE),
     SignedTableSpec("withdrawals", WITHDRAWAL_SIGNATURE),
 ]

@@ -29,6 +29,7 @@ from core.audit.ports import (
 from core.backups.offsite import OffsiteCopiesRepository
 from core.payments.ports import LicensesRepository, PaymentsRepository, WalletRepository
 from core.payments.screen_ports import RemindersRepository, StatusMessagesRepository
+from core.payments.stars_rules import StarsRepository
 from core.payments.watch_ports import WatchRepository
 from core.ports import (
     ConversationStateRepository,
@@ -63,6 +64,7 @@ from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsReposit
 from storage.security_repository import SqliteSecurityRepository
 from storage.sessions_repository import SqliteSessionsRepository
 from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesRepository
+from storage.stars_repository import SqliteStarsRepository
 from storage.stats_repository import SqliteStatsRepository
 from storage.twofactor_repository import SqliteTwoFactorRepository
 from storage.wallet_repository import SqliteWalletRepository
@@ -132,6 +134,7 @@ class SqliteUnitOfWork:
     licenses: LicensesRepository
     wallet: WalletRepository
     watch: WatchRepository
+    stars: StarsRepository
     withdrawals: WithdrawalsRepository
     stats: StatsRepository
     key_check: KeyCheckRepository
@@ -186,6 +189,7 @@ class SqliteUnitOfWork:
         self.licenses = SqliteLicensesRepository(conn)
         self.wallet = SqliteWalletRepository(conn)
         self.watch = SqliteWatchRepository(conn)
+        self.stars = SqliteStarsRepository(conn)
         self.withdrawals = SqliteWithdrawalsRepository(conn)
         self.stats = SqliteStatsRepository(conn)
         self.key_check = SqliteKeyCheckRepository(conn)

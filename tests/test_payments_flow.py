@@ -68,7 +68,12 @@ async def test_subscribe_pay_auto_approve_license_and_referral_commission(
     (plans,) = await bot.send(alice, "/plans")
     assert "basic: 29.00 USDT for 30 days" in plans.plain and "pro: 79.00 USDT" in plans.plain
     (pick,) = await bot.send(alice, "/subscribe")
-    assert [b.callback_data for b in pick.buttons] == ["sub:basic", "sub:pro"]
+    assert [b.callback_data for b in pick.buttons] == [
+        "sub:basic",
+        "sub:pro",
+        "stars:basic",
+        "stars:pro",
+    ]
     (invoice,) = await bot.press(alice, pick, "sub:basic")
     assert "Invoice #1" in invoice.plain and "exactly 29.00 USDT" in invoice.plain
     assert RECEIVE_ADDRESS in invoice.plain and "2025-11-29 03:00 UTC" in invoice.plain

@@ -38,10 +38,11 @@ from bot.fake_telegram.html import check_html, html_to_plain
 from bot.fake_telegram.pins import PinMethods, PinRefused, Pins
 from bot.fake_telegram.profile import BadRequest, BotProfile
 from bot.fake_telegram.records import BOT_USER, Message, ScheduledFailure, TelegramUser
+from bot.fake_telegram.stars import StarsMethods, StarsState
 from bot.fake_telegram.uploads import Refused, document_bytes, upload_bytes, upload_name
 
 
-class FakeBotAPI(BotProfile, PinMethods):
+class FakeBotAPI(BotProfile, PinMethods, StarsMethods):
     """The Bot API and the users on the other side of it."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -64,6 +65,7 @@ class FakeBotAPI(BotProfile, PinMethods):
         self.pins = Pins(clock)
         self.listeners.append(self.pins.saw)
         self.forums = Forums()  # forum supergroups and their topics (message_thread_id)
+        self.stars = StarsState()  # invoice links, checkouts, charges (stars.py)
 
     # --- the users' side -------------------------------------------------------------------
 

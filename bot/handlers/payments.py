@@ -14,6 +14,7 @@ from bot import texts
 from bot.admin_chat import tell_admin_chat
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
+from bot.handlers import stars as stars_feature
 from bot.payment_screen import (
     hash_from_text,
     receipt_link,
@@ -194,9 +195,11 @@ async def subscribe(update: Update, context: Context) -> None:
         ]
         for plan in payments.plans()
     ]
-    await message_of(update).reply_text(
-        texts.SUBSCRIBE_PICK, reply_markup=InlineKeyboardMarkup(buttons)
+    stars = stars_feature.plan_buttons(context)  # the second way to pay (SPEC §12)
+    text = (
+        f"{texts.SUBSCRIBE_PICK}\n\n{texts.STARS_SUBSCRIBE_PICK}" if stars else texts.SUBSCRIBE_PICK
     )
+    await message_of(update).reply_text(text, reply_markup=InlineKeyboardMarkup(buttons + stars))
 
 
 async def picked_plan(update: Update, context: Context) -> None:

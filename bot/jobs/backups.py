@@ -15,7 +15,7 @@ from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.handlers.backups import drill_report, tell_admins
 from bot.jobs.offsite import copy_offsite
-from core.audit.routing_rules import BACKUP_DONE
+from core.audit.routing_rules import BACKUP_DONE, BACKUP_FAILED, DRILL_PASSED
 from core.authz import SYSTEM
 from core.backups.archive_rules import BackupError, human_size
 from core.backups.service import NIGHTLY
@@ -76,7 +76,10 @@ async def restore_drill(context: Context) -> None:
         result.info.name,
         "passed" if result.passed else result.info.problem,
     )
-    await tell_admins(context, drill_report(result))
+    # A drill that passed is routine (silent by default); a failed one is a failed backup.
+    await tell_admins(
+        context, drill_report(result), DRILL_PASSED if result.passed else BACKUP_FAILED
+    )
 
 
 def register(application: VerzekApplication, settings: Settings) -> None:

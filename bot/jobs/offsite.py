@@ -14,6 +14,7 @@ from bot import texts
 from bot.context import Context
 from bot.handlers.backups import tell_admins
 from bot.offsite_telegram import TelegramDocuments
+from core.audit.routing_rules import OFFSITE_COPY, route
 from core.authz import SYSTEM
 from core.backups.archive_rules import human_size
 from core.backups.offsite import TELEGRAM_MAX_BYTES, OffsiteKind, OffsiteStore
@@ -31,7 +32,9 @@ async def copy_offsite(context: Context, new_archive: str | None) -> OffsiteRepo
         return None
     store: OffsiteStore | None = None
     if target.kind is OffsiteKind.TELEGRAM:
-        store = TelegramDocuments(context.bot, services.settings.telegram.admin_chat_id)
+        settings = services.settings
+        routed = route(OFFSITE_COPY, settings.alerts.routes)
+        store = TelegramDocuments(context.bot, settings.telegram.admin_chat_id, routed)
     where = escape(target.describe())
     try:
         report = await offsite.copy(SYSTEM, new_archive, store)

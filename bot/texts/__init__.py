@@ -26,5 +26,6 @@ from bot.texts.en.payments_watch import *  # noqa: F403
 from bot.texts.en.pickers import *  # noqa: F403
 from bot.texts.en.safety import *  # noqa: F403
 from bot.texts.en.sessions import *  # noqa: F403
+from bot.texts.en.stars import *  # noqa: F403
 from bot.texts.en.twofactor import *  # noqa: F403
 from bot.texts.en.wallet import *  # noqa: F403

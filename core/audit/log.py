@@ -72,6 +72,7 @@ class EventType(StrEnum):
     REGISTERED = "REGISTERED"
     BACKUP_CREATED = "BACKUP_CREATED"
     BACKUP_RESTORED = "BACKUP_RESTORED"
+    BACKUP_DRILL = "BACKUP_DRILL"  # the restore drill's outcome (SPEC §8a)
     SUPPORT_REQUESTED = "SUPPORT_REQUESTED"
     ACCOUNT_DELETED = "ACCOUNT_DELETED"
     AUDIT_CHAIN_KEYED = CHAIN_KEYED  # the first keyed row after rows chained with SHA-256
@@ -146,7 +147,8 @@ class AuditLog:
             await self._keep_retired_keys(uow)
             changed = await self._chain(uow, head, key, self._key_change(head, key))
             await self._observe(uow, changed)
-            head = AuditHead(changed.id, changed.hash, changed.key_id)
+            # Read again: an observer may have chained rows after it (the key change's alert).
+            head = await uow.audit.head()
         row = await self._chain(uow, head, key, event)
         await self._observe(uow, row)
         return row

@@ -51,6 +51,8 @@ PAYMENT_APPROVED = "payment_approved"
 BACKUP_DONE = "backup_done"
 BACKUP_FAILED = "backup_failed"
 RESTORE_DONE = "restore_done"
+OFFSITE_COPY = "offsite_copy"  # the nightly archive as a document (backups.offsite = "telegram")
+DRILL_PASSED = "drill_passed"  # a restore drill that passed (a failed one is BACKUP_FAILED)
 
 _SEC, _PAY, _BAK, _OPS = Category.SECURITY, Category.PAYMENTS, Category.BACKUPS, Category.OPS
 RULES: Mapping[str, RuleRoute] = {
@@ -75,11 +77,15 @@ RULES: Mapping[str, RuleRoute] = {
     "wallet_ledger_mismatch": RuleRoute(_PAY, may_be_off=False),  # core/withdrawals/rules.py
     "killswitch": RuleRoute(_OPS),  # core/safety/service.py
     "support_request": RuleRoute(_PAY),  # core/audit/support.py
+    "stars_payment_refused": RuleRoute(_PAY, may_be_off=False),  # core/payments/stars_rules.py
     # routine notices and backup outcomes (bot/handlers/backups.py, bot/jobs/backups.py)
     PAYMENT_APPROVED: RuleRoute(_PAY, Mode.SILENT),
     BACKUP_DONE: RuleRoute(_BAK, Mode.SILENT),
     BACKUP_FAILED: RuleRoute(_BAK, may_be_off=False),
     RESTORE_DONE: RuleRoute(_BAK),
+    # routine, but never off: the copy is the point of the off-site setting
+    OFFSITE_COPY: RuleRoute(_BAK, Mode.SILENT, may_be_off=False),
+    DRILL_PASSED: RuleRoute(_BAK, Mode.SILENT),
 }
 UNKNOWN = RuleRoute(_SEC)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +60,7 @@ class OffsiteService:
         *,
         rights: AdminRights,
         store: OffsiteStore | None = None,
+        vouch: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._target = target
         self._directory = directory
@@ -68,6 +69,9 @@ class OffsiteService:
         self._clock = clock
         self._rights = rights
         self._store = store
+        # Why an archive is not one to ship (not sealed, its manifest's MAC fails), or None:
+        # a file swapped in the folder between the backup and a retry never leaves.
+        self._vouch = vouch
         self._lock = asyncio.Lock()
 
     @property
@@ -121,6 +125,10 @@ class OffsiteService:
         decision = decide(copy, target, await asyncio.to_thread(self._size, name))
         ref: str | None = None
         status, problem, attempted = decision.action, decision.problem, False
+        if status is CopyStatus.SENT and self._vouch is not None:
+            refused = await self._vouch(name)
+            if refused is not None:
+                status, problem = CopyStatus.PENDING, f"not copied: {refused}"
         if status is CopyStatus.SENT:
             attempted = True
             try:

@@ -28,7 +28,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from core.accounts.ports import EndReason
 from core.adapters import backup_archive as archive
@@ -44,6 +43,7 @@ from core.backups.archive_rules import (
     quiet,
 )
 from core.backups.checks import CandidateChecks, ChainVerifier
+from core.backups.events import created_details, drill_event
 from core.backups.folder import ArchiveFolder
 from core.backups.ports import DatabaseCheck, DatabaseFiles
 from core.backups.results import BackupInfo, DrillResult, RestoreIncomplete, RestoreResult
@@ -143,7 +143,7 @@ class BackupService:
                 EventType.BACKUP_CREATED,
                 account_id=actor.account_id,
                 telegram_user_id=actor.telegram_user_id,
-                details=_created_details(info, reason),
+                details=created_details(info, reason),
             )
         )
         await self._archive_written(info, reason)
@@ -251,10 +251,27 @@ class BackupService:
         self._rights.require(actor, "restore")
         return await self._verifier.manifest(name)
 
-    async def drill(self, actor: Actor, progress: Progress | None = None) -> DrillResult:
+    async def sealed_problem(self, actor: Actor, name: str) -> str | None:
+        """Why ``name`` is not a sealed archive this key made (its manifest's MAC and time;
+        cheap, nothing is unpacked), or None. What leaves the machine must pass this. Admins
+        only (in practice the off-site copy)."""
+        self._rights.require(actor, "backup offsite")
+        try:
+            await self._verifier.manifest(name)
+        except BackupError as exc:
+            return exc.problem
+        except OSError as exc:
+            return _file_error(exc)
+        return None
+
+    async def drill(
+        self, actor: Actor, progress: Progress | None = None, *, audit: bool = True
+    ) -> DrillResult:
         """The restore drill: the newest archive restored into a temp file and put through
         every check of a real restore, its sessions ended as a restore would; nothing is
-        swapped. Raises :class:`BackupError` when there is no archive at all. Admins only."""
+        swapped. The outcome is audited (BACKUP_DRILL) unless ``audit`` is False (the command
+        line drilling a folder with no database next to it). Raises :class:`BackupError` when
+        there is no archive at all. Admins only."""
         self._rights.require(actor, "backup drill")
         say = progress or quiet
         names = await asyncio.to_thread(self._folder.names)
@@ -278,6 +295,8 @@ class BackupService:
         finally:
             await asyncio.to_thread(archive.unlink_quietly, temp)
         await asyncio.to_thread(self._folder.mark_drill, self._clock.now())
+        if audit:
+            await self._audit.record(drill_event(actor, info))
         return DrillResult(info)
 
     async def drill_due(self, actor: Actor) -> bool:
@@ -453,7 +472,7 @@ class BackupService:
             EventType.BACKUP_CREATED,
             account_id=account_id,
             telegram_user_id=telegram_user_id,
-            details=_created_details(safety, PRE_RESTORE),
+            details=created_details(safety, PRE_RESTORE),
         )
 
     # --- the folder ------------------------------------------------------------------------
@@ -467,15 +486,3 @@ class BackupService:
 def _file_error(exc: OSError) -> str:
     where = f" ({exc.filename})" if exc.filename else ""
     return f"file error: {exc.strerror or exc}{where}"
-
-
-def _created_details(info: BackupInfo, reason: str) -> dict[str, Any]:
-    manifest = info.manifest
-    return {
-        "archive": info.name,
-        "reason": reason,
-        "size": info.size,
-        "verified": info.verified,
-        "schema_version": manifest.schema_version if manifest else None,
-        "rows": sum(manifest.row_counts.values()) if manifest else None,
-    }

@@ -76,10 +76,16 @@ class LicenseService:
         return good, bad
 
     async def grant(
-        self, uow: UnitOfWork, *, account_id: int, payment_id: int, plan: Plan
+        self,
+        uow: UnitOfWork,
+        *,
+        account_id: int,
+        payment_id: int | None,
+        plan: Plan,
+        stars_payment_id: int | None = None,
     ) -> tuple[LicenseRecord, bool]:
-        """Add the license a payment buys, inside ``uow``; return it and whether it extends
-        an existing one."""
+        """Add the license a payment buys (a USDT ``payment_id`` or a ``stars_payment_id``),
+        inside ``uow``; return it and whether it extends an existing one."""
         now = self._clock.now()
         current, _ = self.split(await uow.licenses.ending_after(account_id, now))
         rank = tier_rank(plan.tier)
@@ -95,6 +101,7 @@ class LicenseService:
             ends_at=starts + timedelta(days=plan.days),
             created_at=now,
             signature=None,
+            stars_payment_id=stars_payment_id,
         )
         license_id = await uow.licenses.add(
             account_id=account_id,
@@ -104,6 +111,7 @@ class LicenseService:
             starts_at=record.starts_at,
             ends_at=record.ends_at,
             created_at=record.created_at,
+            stars_payment_id=stars_payment_id,
         )
         record = LicenseRecord(**{**record.__dict__, "id": license_id})
         signature = sign_record(self._crypto, LICENSE_SIGNATURE, record)

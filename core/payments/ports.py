@@ -233,17 +233,19 @@ class PaymentsRepository(Protocol):
 
 @dataclass(frozen=True)
 class LicenseRecord:
-    """One paid period of a plan."""
+    """One paid period of a plan, bought by a USDT payment (``payment_id``) or a Telegram Stars
+    payment (``stars_payment_id``, core/payments/stars.py): exactly one of the two is set."""
 
     id: int
     account_id: int
-    payment_id: int
+    payment_id: int | None
     plan: str
     tier: str
     starts_at: datetime
     ends_at: datetime
     created_at: datetime
     signature: str | None
+    stars_payment_id: int | None = None
 
 
 class LicensesRepository(Protocol):
@@ -253,14 +255,23 @@ class LicensesRepository(Protocol):
         self,
         *,
         account_id: int,
-        payment_id: int,
+        payment_id: int | None,
         plan: str,
         tier: str,
         starts_at: datetime,
         ends_at: datetime,
         created_at: datetime,
+        stars_payment_id: int | None = None,
     ) -> int:
         """Insert a license; return its id."""
+        ...
+
+    async def of_stars_payment(self, stars_payment_id: int) -> LicenseRecord | None:
+        """The license a Stars payment bought, if any."""
+        ...
+
+    async def end_at(self, license_id: int, ends_at: datetime, signature: str) -> None:
+        """Move a license's end (a refund) and store its new signature."""
         ...
 
     async def sign(self, license_id: int, signature: str) -> None:

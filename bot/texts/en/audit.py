@@ -94,6 +94,7 @@ EVENT_LABELS = {
     "REGISTERED": "Account created",
     "BACKUP_CREATED": "Backup created",
     "BACKUP_RESTORED": "Backup restored",
+    "BACKUP_DRILL": "Restore drill",
     "ACCOUNT_DELETED": "Account deleted",
     "AUDIT_CHAIN_KEYED": "Audit chain keyed",
     "AUDIT_KEY_ROTATED": "Audit chain key rotated",

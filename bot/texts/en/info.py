@@ -77,7 +77,10 @@ PAYSUPPORT_INTRO = (
     "• Paid but the invoice is still open? Check /payments: a transfer counts after its "
     "confirmations on chain, or once an admin approves it.\n"
     "• Sent the wrong amount or to the wrong address, or want a refund? Tell the operator "
-    "below, with your invoice id and transaction hash.\n\n"
+    "below, with your invoice id and transaction hash.\n"
+    "• Paid in Telegram Stars? /subscription shows your Stars subscription and cancels its "
+    "renewal; for a refund, tell the operator below (the date, and the plan you bought). "
+    "Telegram's own support cannot refund a bot's Stars payments: only the operator can.\n\n"
     "Write your message now (plain text, at most {limit} characters), or /cancel to stop."
 )
 PAYSUPPORT_SENT = (

@@ -14,6 +14,7 @@ from bot.texts.en.payments import PAYMENT_REFUSALS
 from bot.texts.en.payments_screen import PAYMENT_SCREEN_REFUSALS
 from bot.texts.en.safety import SAFETY_REFUSALS
 from bot.texts.en.sessions import SESSION_REFUSALS
+from bot.texts.en.stars import STARS_REFUSALS
 from bot.texts.en.twofactor import TWOFACTOR_REFUSALS
 from bot.texts.en.wallet import WITHDRAWAL_REFUSALS
 from bot.texts.template import Refusals
@@ -29,6 +30,7 @@ _PARTS: tuple[Refusals, ...] = (
     LINK_REFUSALS,
     SAFETY_REFUSALS,
     SESSION_REFUSALS,
+    STARS_REFUSALS,
     TWOFACTOR_REFUSALS,
     PAYMENT_REFUSALS,
     PAYMENT_SCREEN_REFUSALS,
