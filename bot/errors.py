@@ -6,6 +6,7 @@ anything else is logged and answered with the neutral internal-error text.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Update
@@ -39,9 +40,12 @@ async def on_error(update: object, context: Context) -> None:
         text = texts.INTERNAL_ERROR
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    try:
-        if update.callback_query is not None:
+    if update.callback_query is not None:
+        # The handler may have answered the press already; Telegram refuses a second answer,
+        # and that refusal must not keep the words below from the user.
+        with contextlib.suppress(TelegramError):
             await update.callback_query.answer()
+    try:
         await context.bot.send_message(update.effective_chat.id, text)
     except TelegramError as exc:
         logger.warning("could not tell the user about an error: %s", type(exc).__name__)

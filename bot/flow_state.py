@@ -134,9 +134,11 @@ class WithdrawalFlow(FlowState):
 
 @dataclass
 class ApiKeyDeletion(FlowState):
-    """/apikey_delete: the key to delete."""
+    """/apikey_delete: the key to delete, and the random token its "Delete" button carries
+    (never the key's id: a button from another confirmation matches no flow)."""
 
     key_id: int | None = None
+    confirm: str = ""
 
 
 @dataclass

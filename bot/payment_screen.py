@@ -178,8 +178,9 @@ async def update_status(bot: Bot, services: Services, report: CheckReport, text:
     if shown is None:
         return
     message = await services.payment_screen.status_message(report.payment.id)
-    if message is None:
-        await send_status(bot, services, report, text)
+    if message is None:  # none on record (a send failed, or the payer turned these off)
+        if await services.preferences.wants(report.payment.account_id, "payment_news"):
+            await send_status(bot, services, report, text)
         return
     if not await services.payment_screen.claim_update(message, shown):
         return

@@ -79,19 +79,20 @@ class SqliteRemindersRepository:
         reference: str,
         telegram_user_id: int,
         at: datetime,
+        skipped: bool = False,
     ) -> bool:
         cur = await self._conn.execute(
             "INSERT INTO license_reminders"
-            " (license_id, days_before, reference, telegram_user_id, sent_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (license_id, days_before, reference, telegram_user_id, stored_time(at)),
+            " (license_id, days_before, reference, telegram_user_id, sent_at, skipped)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (license_id, days_before, reference, telegram_user_id, stored_time(at), int(skipped)),
         )
         return cur.rowcount == 1
 
     async def by_reference(self, reference: str) -> ReminderRecord | None:
         async with self._conn.execute(
             "SELECT license_id, days_before, reference, telegram_user_id, sent_at"
-            " FROM license_reminders WHERE reference = ?",
+            " FROM license_reminders WHERE reference = ? AND skipped = 0",
             (reference,),
         ) as cur:
             row = await cur.fetchone()

@@ -213,7 +213,7 @@ async def test_password_change_ends_other_sessions_and_notifies(bot: BotHarness)
     assert bot.last_user_message.deleted and "once more" in again.plain
     (done,) = await bot.send(alice, NEW_PASSWORD)
     assert bot.last_user_message.deleted
-    assert "password was changed" in done.plain and "your 1 other session." in done.plain
+    assert "password was changed" in done.plain and "I logged out 1 other session." in done.plain
     assert "logged out" in bot.api.sent_to(2)[before].plain
     (laptop_me,) = await bot.send(laptop, "/me")
     assert laptop_me.plain == "Please /login first."

@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.digest_pickers import PER_PAGE, Picker, find, keyboard, pressed_page
+from bot import texts
 from bot.fake_telegram import Message, TelegramUser
 from bot.payment_screen import hash_from_text
-from core.accounts.sessions import Session
+from bot.pickers import PER_PAGE
 from core.clock import FakeClock
 from core.config import Plan, Settings
 from tests.support.fake_tronscan import RECEIVE_ADDRESS, SUCCESS_HASH, FakeTronscan, success
@@ -178,11 +178,13 @@ async def test_bare_pay_asks_which_invoice_then_takes_a_pasted_tronscan_link(
     (ask,) = await bot.send(user, "/pay")
     assert "Which invoice did you pay?" in ask.plain
     assert [b.text for b in ask.buttons] == ["#2 pro — 79.00 USDT", "#1 basic — 29.00 USDT"]
-    for button in ask.buttons:  # an opaque reference, never the invoice's id
-        assert re.fullmatch(r"pay:i:[0-9a-f]{12}", button.callback_data or "")
+    for button in ask.buttons:  # an opaque token (bot/pickers.py), never the invoice's id
+        assert re.fullmatch(r"pk:[A-Za-z0-9_-]{12}", button.callback_data or "")
     (question,) = await bot.press(user, ask, "#2 pro — 79.00 USDT")
     assert "Invoice #2: send me the transaction hash" in question.plain
-    (question,) = await bot.press(user, ask, "#1 basic — 29.00 USDT")  # changed their mind
+    assert ask.buttons == []  # a list picks once
+    (ask,) = await bot.send(user, "/pay")  # changed their mind: a new list, at the hash step
+    (question,) = await bot.press(user, ask, "#1 basic — 29.00 USDT")
     assert "Invoice #1: send me the transaction hash" in question.plain
 
     (again,) = await bot.send(user, "/pay")  # /pay again starts over, never "busy"
@@ -207,7 +209,7 @@ async def test_bare_pay_asks_which_invoice_then_takes_a_pasted_tronscan_link(
 async def test_many_open_invoices_come_in_pages(
     settings: Settings, clock: FakeClock, fake: FakeTronscan
 ) -> None:
-    plans = {f"p{n}": Plan(f"p{n}", (10 + n) * 1_000_000, 30, "basic") for n in range(1, 9)}
+    plans = {f"p{n}": Plan(f"p{n}", (10 + n) * 1_000_000, 30, "basic") for n in range(1, 11)}
     roomy = replace(settings, plans=plans)
     services = await build_services(roomy, clock, chain=fake.client(roomy.tronscan))
     bot = BotHarness(roomy, services)
@@ -216,19 +218,23 @@ async def test_many_open_invoices_come_in_pages(
         user = await payer(bot, 2, EMAIL)
         for n in range(1, 9):
             await invoice_for(bot, user, f"p{n}")
+        for n in range(9, 11):
+            await invoice_for(bot, user, f"p{n}")
         (ask,) = await bot.send(user, "/pay")
-        assert [b.text for b in ask.buttons][:2] == ["#8 p8 — 18.00 USDT", "#7 p7 — 17.00 USDT"]
-        assert len(ask.buttons) == PER_PAGE + 1 and ask.buttons[-1].text == "More ▶"
-        assert await bot.press(user, ask, "More ▶") == []  # the same message, new buttons
+        assert [b.text for b in ask.buttons][:2] == ["#10 p10 — 20.00 USDT", "#9 p9 — 19.00 USDT"]
+        assert len(ask.buttons) == PER_PAGE + 1 and ask.buttons[-1].text == texts.PICKER_NEXT
+        assert "Page 1 of 2" in ask.plain
+        assert await bot.press(user, ask, texts.PICKER_NEXT) == []  # the same message, new page
         assert [b.text for b in ask.buttons] == [
             "#2 p2 — 12.00 USDT",
             "#1 p1 — 11.00 USDT",
-            "◀ Back",
+            texts.PICKER_PREV,
         ]
+        await bot.press(user, ask, texts.PICKER_PREV)
+        assert ask.buttons[0].text == "#10 p10 — 20.00 USDT"
+        await bot.press(user, ask, texts.PICKER_NEXT)
         (question,) = await bot.press(user, ask, "#1 p1 — 11.00 USDT")
         assert "Invoice #1: send me the transaction hash" in question.plain
-        await bot.press(user, ask, "◀ Back")
-        assert ask.buttons[0].text == "#8 p8 — 18.00 USDT"
     finally:
         await bot.stop()
         await services.aclose()
@@ -281,29 +287,3 @@ def test_tronscan_links_are_read_as_their_hash(text: str) -> None:
 )
 def test_other_links_are_left_as_typed_for_the_format_check(text: str) -> None:
     assert hash_from_text(text) == text
-
-
-def test_the_picker_pages_and_finds_only_its_own_session_items() -> None:
-    from datetime import UTC, datetime
-
-    picker: Picker[int] = Picker("t:", "thing", lambda n: n, lambda n: f"item {n}")
-    now = datetime(2025, 11, 28, tzinfo=UTC)
-    mine = Session(1, 1, 10, now, now, stamp="stamp-a")
-    other = Session(2, 2, 20, now, now, stamp="stamp-b")
-    items = list(range(1, PER_PAGE + 3))
-    first = keyboard(picker, mine, items)
-    labels = [b.text for row in first.inline_keyboard for b in row]
-    assert labels == [f"item {n}" for n in range(1, PER_PAGE + 1)] + ["▶"]
-    second = keyboard(picker, mine, items, page=2)
-    rows = second.inline_keyboard
-    assert [b.text for row in rows for b in row] == [
-        f"item {PER_PAGE + 1}",
-        f"item {PER_PAGE + 2}",
-        "◀",
-    ]
-    assert pressed_page(picker, str(rows[-1][0].callback_data)) == 1
-    data = str(rows[0][0].callback_data)
-    assert find(picker, mine, items, data) == PER_PAGE + 1
-    assert find(picker, other, items, data) is None  # another session's press picks nothing
-    assert find(picker, mine, items, "t:i:" + "0" * 12) is None
-    assert pressed_page(picker, data) is None

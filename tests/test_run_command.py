@@ -29,7 +29,7 @@ from telegram.error import InvalidToken
 from telegram.request import HTTPXRequest
 
 from bot import texts
-from bot.fake_telegram import FakeBotAPI, FakeRequest, TelegramUser, html_to_plain
+from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser, html_to_plain
 from core.crypto import generate_master_key
 from tests.support.bot_process import (
     REPO_ROOT,
@@ -174,7 +174,8 @@ async def drive(bot: Bot, api: FakeBotAPI) -> list[Update]:
     await bot.send_message(user.id, "<b>true</b>", parse_mode="HTML")
     await bot.send_photo(user.id, PICTURE, caption="a <i>photo</i>", parse_mode="HTML")
     await bot.send_document(ADMIN_CHAT_ID, b"backup", filename="b.db", caption='"quoted"')
-    await bot.answer_callback_query("42", text="null", show_alert=True)
+    api.user_presses(user, Message(user.id, 1, from_bot=True, text="123"), "ok:1")  # query "1"
+    await bot.answer_callback_query("1", text="null", show_alert=True)
     await bot.set_my_commands(
         [BotCommand("start", "Start")], scope=BotCommandScopeChat(ADMIN_CHAT_ID)
     )

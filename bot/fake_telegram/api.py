@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.fake_telegram.buttons import markup_problem
+from bot.fake_telegram.buttons import answer_problem, markup_problem, same_buttons
 from bot.fake_telegram.delivery import Forums, delivery_options
 from bot.fake_telegram.entities import (
     TELEGRAM_SERVICE_USER,
@@ -58,6 +58,7 @@ class FakeBotAPI(BotProfile, PinMethods, StarsMethods, WebhookMethods):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._profile_init()  # menus and descriptions (bot/fake_telegram/profile.py)
         self.callback_answers: list[dict[str, Any]] = []
+        self._unanswered: set[str] = set()  # callback queries pressed, not answered yet
         self.failures: list[ScheduledFailure] = []
         self.listeners: list[Callable[[str, Message], None]] = []
         self.chat_titles: dict[int, str] = {}
@@ -188,10 +189,12 @@ class FakeBotAPI(BotProfile, PinMethods, StarsMethods, WebhookMethods):
 
     def user_presses(self, user: TelegramUser, message: Message, callback_data: str) -> None:
         """A user presses an inline button (any data: tests forge data on purpose)."""
+        query_id = str(next(self._callback_ids))
+        self._unanswered.add(query_id)
         self._queue(
             {
                 "callback_query": {
-                    "id": str(next(self._callback_ids)),
+                    "id": query_id,
                     "from": user.to_dict(),
                     "chat_instance": str(message.chat_id),
                     "data": callback_data,
@@ -287,6 +290,9 @@ class FakeBotAPI(BotProfile, PinMethods, StarsMethods, WebhookMethods):
         return True
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        problem = answer_problem(params, self._unanswered)
+        if problem:
+            raise _BadRequest(problem)
         self.callback_answers.append(params)
         return True
 
@@ -468,8 +474,12 @@ class FakeBotAPI(BotProfile, PinMethods, StarsMethods, WebhookMethods):
     async def _api_editMessageReplyMarkup(
         self, params: dict[str, Any], files: dict[str, Any]
     ) -> Any:
-        message = self._existing(params)
-        message.reply_markup = self._check_markup(params)
+        message, markup = self._existing(params), self._check_markup(params)
+        if not message.from_bot:  # Telegram: only the bot's own messages, and only a change
+            raise _BadRequest("Bad Request: message can't be edited")
+        if same_buttons(markup, message.reply_markup):
+            raise _BadRequest("Bad Request: message is not modified")
+        message.reply_markup = markup
         message.edits += 1
         for listener in self.listeners:
             listener("edited", message)

@@ -26,6 +26,8 @@ BUTTON_ACTIONS = frozenset(
 )
 CALLBACK_DATA_MAX = 64  # bytes
 COPY_TEXT_MAX = 256  # characters
+CALLBACK_ANSWER_MAX = 200  # characters of answerCallbackQuery's notification text
+QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
 def markup_problem(markup: dict[str, Any] | None) -> str | None:
@@ -59,3 +61,24 @@ def _button_problem(button: dict[str, Any]) -> str | None:
         if not isinstance(text, str) or not 1 <= len(text) <= COPY_TEXT_MAX:
             return "Bad Request: COPY_TEXT_INVALID"
     return None
+
+
+def answer_problem(params: dict[str, Any], unanswered: set[str]) -> str | None:
+    """Telegram's refusal of an answerCallbackQuery, or None (and the query is answered): a
+    query is answered once (a second answer, or an unknown id, is "too old") and its text is
+    0-200 characters."""
+    query_id = str(params.get("callback_query_id", ""))
+    if query_id not in unanswered:
+        return QUERY_INVALID
+    if len(str(params.get("text") or "")) > CALLBACK_ANSWER_MAX:
+        return "Bad Request: MESSAGE_TOO_LONG"
+    unanswered.discard(query_id)
+    return None
+
+
+def same_buttons(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    """Whether two reply markups show the same buttons (none and an empty keyboard alike):
+    Telegram refuses such an edit as "message is not modified"."""
+    return ((new or {}).get("inline_keyboard") or None) == (
+        (old or {}).get("inline_keyboard") or None
+    )

@@ -8,7 +8,9 @@ them on success, /cancel or timeout.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 from datetime import datetime
 from html import escape
 
@@ -344,11 +346,12 @@ async def start_delete(update: Update, context: Context) -> int:
         return END
     data = flow_state(context, DELETE, ApiKeyDeletion)
     data.session, data.key_id = session, key.id
+    data.confirm = secrets.token_urlsafe(9)  # opaque, and this confirmation's only
     keyboard = InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    texts.APIKEY_BUTTON_DELETE, callback_data=f"{CB_DELETE}{key.id}"
+                    texts.APIKEY_BUTTON_DELETE, callback_data=f"{CB_DELETE}{data.confirm}"
                 ),
                 InlineKeyboardButton(texts.APIKEY_BUTTON_KEEP, callback_data=CB_KEEP),
             ]
@@ -365,7 +368,8 @@ async def pressed_delete(update: Update, context: Context) -> int:
     query = update.callback_query
     assert query is not None
     data = flow_state(context, DELETE, ApiKeyDeletion)
-    if (query.data or "") != f"{CB_DELETE}{data.key_id}":
+    pressed = (query.data or "").removeprefix(CB_DELETE).encode()
+    if not data.confirm or not hmac.compare_digest(pressed, data.confirm.encode()):
         # Not the key this flow asked about (an old message, or forged data): change nothing.
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return DELETE_CONFIRM

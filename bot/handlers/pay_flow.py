@@ -2,10 +2,12 @@
 (buttons of the caller's own open invoices, in pages when many) and then the hash (or a pasted
 tronscan.org link; SPEC §11).
 
-An invoice button carries only an opaque reference (:mod:`bot.digest_pickers`) that is resolved
-against the presser's own live session and open invoices at the press, so a button pressed by
-another Telegram account, replayed after a logout or edited by hand picks nothing and gets a
-polite reply; so does any such button pressed outside the flow.
+The invoice buttons are :mod:`bot.pickers`' (the one picker machinery): each carries only a
+random token; what it stands for stays on the server, bound to the presser, the chat, the
+message and the session it was shown in, and the invoice is looked up again among the
+presser's open invoices at the press. So a button pressed by another Telegram account,
+replayed after a logout, pressed twice or edited by hand picks nothing and gets a polite
+reply. Buttons of the old keyed-digest lists (``pay:``) are answered and do nothing.
 """
 
 from __future__ import annotations
@@ -15,19 +17,20 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot import texts
 from bot.context import Context, VerzekApplication
-from bot.digest_pickers import Picker, find, keyboard, pressed_page
 from bot.flow_state import PaymentPick
 from bot.flows import END, TEXT, conversation, end_flow, flow_state, message_of, require_session
 from bot.handlers.payments import pay, submit_and_check
+from bot.pickers import Choice, Picker, offer, picked
 from core.accounts.sessions import Session
 from core.errors import Refusal
+from core.ids import parse_id
 from core.money import format_usdt
 from core.payments.ports import InvoiceRecord
 from core.payments.refusals import TxHashMalformed
 
 FLOW = "pay"
 PICK, HASH = range(2)
-PREFIX = "pay:"
+LEGACY_PREFIX = "pay:"  # the keyed-digest buttons lists carried before this picker
 
 
 def _label(invoice: InvoiceRecord) -> str:
@@ -36,7 +39,13 @@ def _label(invoice: InvoiceRecord) -> str:
     )
 
 
-INVOICES: Picker[InvoiceRecord] = Picker(PREFIX, "invoice", lambda i: i.id, _label)
+async def _open_invoices(context: Context, session: Session) -> list[Choice]:
+    """The presser's own open invoices (listed at the offer and again at each press)."""
+    invoices = await context.bot_data.services.payment_screen.open_invoices(session)
+    return [Choice(str(invoice.id), _label(invoice)) for invoice in invoices]
+
+
+INVOICES = Picker(FLOW, texts.PAY_PICK_INVOICE, texts.PAY_PICK_NONE, _open_invoices)
 
 
 async def start_pay(update: Update, context: Context) -> int:
@@ -56,60 +65,26 @@ async def start_pay(update: Update, context: Context) -> int:
     session = await require_session(update, context)
     if session is None:
         return END
-    invoices = await services.payment_screen.open_invoices(session)
-    if not invoices:
+    if not await _open_invoices(context, session):
         await message_of(update).reply_text(texts.PAY_PICK_NONE)
         return END
     flow_state(context, FLOW, PaymentPick).session = session
-    await message_of(update).reply_text(
-        texts.PAY_PICK_INVOICE,
-        reply_markup=keyboard(
-            INVOICES, session, invoices, more=texts.PAY_PICK_MORE, back=texts.PAY_PICK_BACK
-        ),
-    )
+    await offer(update, context, INVOICES, session)
     return PICK
 
 
-async def _presser(update: Update, context: Context) -> Session | None:
-    """The presser's own live session, or None after a polite reply."""
+async def picked_invoice(update: Update, context: Context) -> int:
+    """An invoice button the picker checked (the presser's own, on its own message, in its
+    live session, still open): ask for the hash."""
     user = update.effective_user
     session = await context.bot_data.services.sessions.current(user.id) if user else None
-    if session is None:
+    invoice_id = parse_id((context.args or [""])[0])
+    if session is None or invoice_id is None:  # the picker checked both a moment ago
         await stale_button(update, context)
-    return session
-
-
-async def picked(update: Update, context: Context) -> int:
-    """An invoice button (or a page button) of the presser's own list."""
-    query = update.callback_query
-    assert query is not None
-    session = await _presser(update, context)
-    if session is None:
-        return PICK
-    invoices = await context.bot_data.services.payment_screen.open_invoices(session)
-    data = query.data or ""
-    page = pressed_page(INVOICES, data)
-    if page is not None:
-        await query.answer()
-        await query.edit_message_reply_markup(
-            keyboard(
-                INVOICES,
-                session,
-                invoices,
-                page=page,
-                more=texts.PAY_PICK_MORE,
-                back=texts.PAY_PICK_BACK,
-            )
-        )
-        return PICK
-    invoice = find(INVOICES, session, invoices, data)
-    if invoice is None:
-        await stale_button(update, context)
-        return PICK
-    await query.answer()
+        return END
     state = flow_state(context, FLOW, PaymentPick)
-    state.session, state.invoice_id = session, invoice.id
-    await message_of(update).reply_text(texts.PAY_ASK_HASH.format(id=invoice.id))
+    state.session, state.invoice_id = session, invoice_id
+    await message_of(update).reply_text(texts.PAY_ASK_HASH.format(id=invoice_id))
     return HASH
 
 
@@ -142,7 +117,7 @@ def _text(update: Update) -> str:
 
 
 async def stale_button(update: Update, context: Context) -> None:
-    """A /pay invoice button that is not (or no longer) the presser's: a polite no."""
+    """A /pay button of an old list (or one the picker let through that is gone): a polite no."""
     query = update.callback_query
     if query is not None:
         await query.answer(texts.PAY_PICK_STALE, show_alert=True)
@@ -157,17 +132,20 @@ def register(application: VerzekApplication) -> None:
             entry_callback=start_pay,
             states={  # /pay again (bare or with its arguments) starts over
                 PICK: [
-                    CallbackQueryHandler(picked, pattern=f"^{PREFIX}"),
+                    picked(application, INVOICES, picked_invoice),
                     CommandHandler("pay", start_pay),
                 ],
-                HASH: [  # another invoice may still be picked instead
+                HASH: [  # another list's invoice may still be picked instead
                     MessageHandler(TEXT, got_hash),
-                    CallbackQueryHandler(picked, pattern=f"^{PREFIX}"),
+                    picked(application, INVOICES, picked_invoice),
                     CommandHandler("pay", start_pay),
                 ],
             },
             restart_hint=texts.PAY_RESTART_HINT,
+            # The owner's own list pressed after the flow ended (a timeout): the picker checks
+            # it like any press, and the flow starts at the hash.
+            extra_entries=[picked(application, INVOICES, picked_invoice)],
         )
     )
-    # Outside the flow (another account's forwarded list, an old one): answered, no effect.
-    application.add_handler(CallbackQueryHandler(stale_button, pattern=f"^{PREFIX}"))
+    # Buttons of lists shown before the picker machinery: answered, no effect.
+    application.add_handler(CallbackQueryHandler(stale_button, pattern=f"^{LEGACY_PREFIX}"))

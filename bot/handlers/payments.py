@@ -114,10 +114,18 @@ def outcome_text(report: CheckReport, *, first: bool = False) -> str | None:
     return None
 
 
-async def tell_outcome(bot: Bot, report: CheckReport, *, first: bool = False) -> None:
-    """Tell the payer what a check decided (a failed send is logged, never raised)."""
+async def tell_outcome(
+    bot: Bot, services: Services, report: CheckReport, *, first: bool = False
+) -> None:
+    """Tell the payer what a check decided (a failed send is logged, never raised). Only the
+    ``first`` check, the direct answer to the payer's own /pay, is always told; what a job or
+    an admin decided later is a notice the payer may have turned off (/settings, payments)."""
     text = outcome_text(report, first=first)
     if text is None:
+        return
+    if not first and not await services.preferences.wants(
+        report.payment.account_id, "payment_news"
+    ):
         return
     try:
         await bot.send_message(report.payment.telegram_user_id, text)
@@ -153,7 +161,7 @@ async def tell_decided(
     told (a new message, which notifies), and an approval by the chain check is a silent
     notice in the admin chat (``alerts.routing`` rule ``payment_approved``)."""
     await finish_status(bot, services, report)
-    await tell_outcome(bot, report, first=first)
+    await tell_outcome(bot, services, report, first=first)
     notice = approved_notice(report)
     if notice is not None and report.payment.approved_by_account_id is None:
         await tell_admin_chat(bot, services.settings, notice, PAYMENT_APPROVED)

@@ -24,6 +24,7 @@ from bot.flows import (
     require_session,
     take_secret,
 )
+from bot.wording import count
 from core.errors import Refusal
 from core.twofactor.service import CodeBlocked, format_backup_code
 
@@ -270,7 +271,7 @@ async def got_disable_code(update: Update, context: Context) -> int:
     except Refusal as exc:
         return await _reply_after_code_error(update, context, DISABLE, note, exc)
     await end_flow(context, DISABLE)
-    others = texts.PW_OTHERS_ENDED.format(count=len(ended)) if ended else ""
+    others = texts.PW_OTHERS_ENDED.format(count=count(len(ended), "other session")) if ended else ""
     await message_of(update).reply_text(f"{note}\n\n" + texts.MFA_DISABLED.format(others=others))
     # The owner's other chats (those logged out included) hear of it from core/audit/notices.py.
     return END

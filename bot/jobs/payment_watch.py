@@ -36,6 +36,8 @@ async def tell_news(bot: Bot, services: Services, news: WatchNews) -> None:
     if report.decided or payment.status is not PaymentStatus.PENDING:
         await tell_decided(bot, services, report)
         return
+    if not await services.preferences.wants(payment.account_id, "payment_news"):
+        return  # found by the watcher, not an answer to the payer: a notice they turned off
     text = texts.PAY_SEEN.format(
         id=payment.id,
         invoice=payment.invoice_id,

@@ -11,9 +11,12 @@ Every notice the bot sends an owner about their account is a *topic* of one *kin
   (**critical**: someone holding the phone for a minute must not be able to hide them); new
   backup codes and API keys added or deleted (optional, on by default).
 - ``payments``: withdrawals requested (**critical**: money leaving); referral commissions
-  credited (optional, on).
-- ``reminders``: optional, on. Nothing sends a reminder yet; the choice is kept for when
-  something does (subscription expiry).
+  credited, and what a job or an admin decided about a payment after the payer's own /pay had
+  been answered (approved, partly paid, held for review; found by the re-check job or the
+  address watcher) (optional, on). The direct answer to the payer's own /pay is not a notice:
+  it is always shown.
+- ``reminders``: renewal reminders before a license ends (optional, on). A reminder the owner
+  turned off is recorded as skipped, never sent later.
 
 The owner turns a *kind* on or off; that silences its optional topics only. A critical topic
 is never a choice: :meth:`PreferenceService.choose` takes kinds, never topics, and
@@ -74,6 +77,7 @@ TOPICS: tuple[NoticeTopic, ...] = (
     NoticeTopic("api_keys", NoticeKind.FACTORS, critical=False),
     NoticeTopic("withdrawal", NoticeKind.PAYMENTS, critical=True),
     NoticeTopic("referral_credit", NoticeKind.PAYMENTS, critical=False),
+    NoticeTopic("payment_news", NoticeKind.PAYMENTS, critical=False),
     NoticeTopic("reminder", NoticeKind.REMINDERS, critical=False),
 )
 _BY_KEY = {topic.key: topic for topic in TOPICS}
@@ -174,6 +178,14 @@ class PreferenceService:
         async with self._uow(read_only=True) as uow:
             await self._sessions.require_live(uow, session)
             return choices_view(await uow.preferences.choices(session.account_id))
+
+    async def wants(self, account_id: int, topic_key: str) -> bool:
+        """Whether the account receives a notice of topic ``topic_key`` now (for notices sent
+        outside the outbox: payment outcomes decided by a job or an admin). KeyError when
+        there is no such topic, so a typo cannot silently mean "always"."""
+        notice = topic(topic_key)
+        async with self._uow(read_only=True) as uow:
+            return await account_wants(uow, account_id, notice)
 
     async def choose(self, session: Session, kind_text: str, enabled: bool) -> list[NoticeChoice]:
         """Turn a kind on or off; the choices as they are now. Audited as SETTINGS_CHANGED.

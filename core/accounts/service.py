@@ -61,7 +61,6 @@ REFERRAL_LENGTH = 8
 MAX_EMAIL_LENGTH = 254
 
 
-
 def mask_email(email: str) -> str:
     """``jane.doe@example.com`` → ``j***@example.com`` (for audit details and notices)."""
     local, _, domain = email.partition("@")
@@ -368,10 +367,14 @@ class AccountService:
             state = await uow.security.get(user.id)
             self._attempt_problem(attempt, state.stamp, state.stamp_reason)
             mfa = await uow.twofactor.get(user.id)
-            if mfa is not None and mfa.enabled_at is not None and (
-                second_factor is None
-                or second_factor.account_id != user.id
-                or self._clock.now() - second_factor.at > REAUTH_VALIDITY
+            if (
+                mfa is not None
+                and mfa.enabled_at is not None
+                and (
+                    second_factor is None
+                    or second_factor.account_id != user.id
+                    or self._clock.now() - second_factor.at > REAUTH_VALIDITY
+                )
             ):
                 raise Refusal(SecondFactorNeeded())
             if new_hash:
@@ -385,7 +388,11 @@ class AccountService:
                     EventType.LOGIN_SUCCESS,
                     account_id=user.id,
                     telegram_user_id=telegram_user_id,
-                    details={"new_telegram_account": previous not in (None, telegram_user_id)},
+                    details=(
+                        {"new_telegram_account": True, "previous_telegram_user_id": previous}
+                        if previous not in (None, telegram_user_id)
+                        else {"new_telegram_account": False}
+                    ),
                 ),
             )
             await uow.commit()

@@ -41,7 +41,7 @@ OWNER_NOTICE_EVENTS: frozenset[str] = frozenset(
         str(EventType.ACCOUNT_DELETED),
         # Optional (off by default, /settings): a login, told to the account's other
         # Telegram accounts. One from a new Telegram account is told to the previous one by
-        # the login flow itself (critical), so it is not queued here as well.
+        # the login flow itself (critical), so here it is queued for the others only.
         str(EventType.LOGIN_SUCCESS),
     }
 )
@@ -71,9 +71,6 @@ class OwnerNotifier:
         """True when owners are told about ``row``."""
         if row.event_type == EventType.SETTINGS_CHANGED:
             return str(row.details.get("change", "")) in self._settings
-        if row.event_type == EventType.LOGIN_SUCCESS:
-            told_already = row.details.get("new_telegram_account") is True
-            return row.event_type in self._events and not told_already
         return row.event_type in self._events
 
     async def observe(self, uow: UnitOfWork, row: AuditRow, log: AuditLog) -> None:
@@ -82,12 +79,19 @@ class OwnerNotifier:
             await self._tell_referrer(uow, row)
         if row.account_id is None or not self.announced(row):
             return
-        if not await account_wants(uow, row.account_id, topic_of(row.event_type, row.details)):
+        details, told = row.details, {row.telegram_user_id}
+        if row.event_type == EventType.LOGIN_SUCCESS:
+            # The notice needs no details; without "new_telegram_account" it is the optional
+            # "login" topic, also when the owner's choice is asked again at delivery. The
+            # critical part (a new Telegram account) reached the previous one directly.
+            details = {}
+            told.add(_int_or_none(row.details.get("previous_telegram_user_id")))
+        if not await account_wants(uow, row.account_id, topic_of(row.event_type, details)):
             return  # the owner turned this kind off (never a critical topic)
         since = row.ts - timedelta(days=RECIPIENT_DAYS)
         recipients = await uow.notices.recipients(row.account_id, since=since, limit=MAX_RECIPIENTS)
         for telegram_user_id in recipients:
-            if telegram_user_id == row.telegram_user_id:
+            if telegram_user_id in told:
                 continue
             await uow.notices.add(
                 created_at=row.ts,
@@ -95,7 +99,7 @@ class OwnerNotifier:
                 account_id=row.account_id,
                 audit_event_id=row.id,
                 event_type=row.event_type,
-                details=row.details,
+                details=details,
             )
 
     async def _tell_referrer(self, uow: UnitOfWork, row: AuditRow) -> None:
@@ -119,6 +123,10 @@ class OwnerNotifier:
                 event_type=REFERRAL_CREDITED,
                 details={"amount_micro": amount},
             )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class NoticeService:

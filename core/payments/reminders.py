@@ -5,6 +5,8 @@ same plan through the normal invoice path (so the hoarding limits apply).
 Each reminder is recorded *before* it is sent, in one write transaction, under the primary key
 (license, threshold): once per license and threshold across restarts and concurrent rounds
 (a send that fails after the record is not retried: a reminder is a courtesy, never a charge).
+An owner who turned reminders off (/settings) gets the record marked skipped and nothing sent,
+so turning them on again later does not bring back the reminders of the past.
 An extension is a new license row that continues the old one, so the old one is not reminded
 and the new one is, for its own end (:mod:`core.payments.reminder_rules`).
 
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from core.accounts.preferences import account_wants, topic
 from core.accounts.sessions import Session
 from core.audit.notices import RECIPIENT_DAYS
 from core.clock import Clock
@@ -65,7 +68,8 @@ class ReminderService:
 
     async def claim_due(self) -> list[Reminder]:
         """The reminders due now, each recorded as sent in the same transaction (so nobody
-        else sends it); the caller sends them."""
+        else sends it); the caller sends them. Those of owners who turned reminders off are
+        recorded as skipped and not returned."""
         now = self._clock.now()
         due: list[Reminder] = []
         async with self._uow() as uow:
@@ -86,12 +90,17 @@ class ReminderService:
                 if not recipients:
                     continue
                 reference = secrets.token_hex(REFERENCE_BYTES)
-                if await uow.reminders.claim(
-                    license_id=record.id,
-                    days_before=days,
-                    reference=reference,
-                    telegram_user_id=recipients[0],
-                    at=now,
+                wanted = await account_wants(uow, record.account_id, topic("reminder"))
+                if (
+                    await uow.reminders.claim(
+                        license_id=record.id,
+                        days_before=days,
+                        reference=reference,
+                        telegram_user_id=recipients[0],
+                        at=now,
+                        skipped=not wanted,
+                    )
+                    and wanted
                 ):
                     due.append(Reminder(record, days, reference, recipients[0]))
             await uow.commit()

@@ -70,10 +70,12 @@ class RemindersRepository(Protocol):
         reference: str,
         telegram_user_id: int,
         at: datetime,
+        skipped: bool = False,
     ) -> bool:
-        """Record the reminder before it is sent; False when it exists already."""
+        """Record the reminder before it is sent (``skipped``: decided but not sent, the owner
+        turned reminders off); False when it exists already."""
         ...
 
     async def by_reference(self, reference: str) -> ReminderRecord | None:
-        """The reminder whose Renew button carries ``reference``."""
+        """The reminder whose Renew button carries ``reference`` (never a skipped one)."""
         ...

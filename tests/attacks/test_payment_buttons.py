@@ -7,13 +7,14 @@ on the victim's invoice or reminder: she presses the victim's bare-/pay invoice 
 Renew button (replayed on her own account, while in her own /pay flow, or not), forges data,
 presses after the victim logged out, presses Renew twice to take a second invoice amount,
 and pastes links that only look like TronScan's (another host, look-alike digits).
-Defence: an invoice button carries only a keyed digest of (the viewer's session, the invoice)
-that is resolved against the presser's own live session and open invoices at the press
-(bot/digest_pickers.py); a Renew button carries only the reminder's random reference, resolved by
-core against the presser's own account (core/payments/reminders.py), and Renew goes through
-create_invoice, so its hoarding limits hold; a link is read as a hash only when it is exactly
-tronscan.org's (or .io's) transaction page with 64 ASCII hex characters
-(bot/payment_screen.py), anything else meets the hash format's refusal. Nothing is written.
+Defence: an invoice button carries only a random token of the one picker machinery
+(bot/pickers.py), bound on the server to the Telegram user, chat, message and session it was
+shown to, and resolved against the presser's own live session and open invoices at the press;
+a Renew button carries only the reminder's random reference, resolved by core against the
+presser's own account (core/payments/reminders.py), and Renew goes through create_invoice, so
+its hoarding limits hold; a link is read as a hash only when it is exactly tronscan.org's (or
+.io's) transaction page with 64 ASCII hex characters (bot/payment_screen.py), anything else
+meets the hash format's refusal. Nothing is written.
 """
 
 from __future__ import annotations
@@ -75,17 +76,17 @@ async def test_another_account_replaying_the_victims_invoice_button_picks_nothin
     mallory = await payer(bot, MALLORY, MALLORY_EMAIL)
     before = await money(bot)
     # Outside any flow of hers: the button was forwarded to her, or its data replayed.
-    assert await bot.press_data(mallory, ask, data) == []
-    assert last_answer(bot) == texts.PAY_PICK_STALE
+    assert await bot.press_data(mallory, ask, data) == []  # in the victim's chat
+    assert last_answer(bot) in (texts.PICKER_NOT_YOURS, texts.SECRET_FLOW_PRIVATE_ONLY)
     assert await bot.press_data(mallory, in_own_chat(mallory), data) == []
-    assert last_answer(bot) == texts.PAY_PICK_STALE
+    assert last_answer(bot) == texts.PICKER_NOT_YOURS
     # Inside her own /pay flow, with an invoice of her own listed.
     await invoice_for(bot, mallory, "pro")
     (own,) = await bot.send(mallory, "/pay")
     assert [b.text for b in own.buttons] == ["#2 pro — 79.00 USDT"]
     assert own.buttons[0].callback_data != data  # the same list never carries the same data
     assert await bot.press_data(mallory, own, data) == []
-    assert last_answer(bot) == texts.PAY_PICK_STALE
+    assert last_answer(bot) == texts.PICKER_NOT_YOURS
     # She is still only at "pick one": a hash now is no answer to the victim's invoice.
     replies = await bot.send(mallory, SUCCESS_HASH)
     assert not any("received" in m.plain for m in replies)
@@ -107,6 +108,11 @@ async def test_another_account_replaying_the_victims_invoice_button_picks_nothin
         "pay:p:-1",
         "pay:p:١",  # an Arabic-Indic one
         "pay:x",
+        "pk:",
+        "pk:1",  # the invoice's id instead of a token
+        "pk:AAAAAAAAAAAA",
+        "pk:" + "f" * 52,
+        "adm:pk:AAAAAAAAAAAA",
         "rnw:000000000000",
         "rnw:ZZZZZZZZZZZZ",
         "rnw:1",
@@ -121,9 +127,10 @@ async def test_forged_button_data_is_answered_and_writes_nothing(
     replies = await bot.press_data(victim, ask, data)
     assert not any("Invoice #" in m.plain or "received" in m.plain for m in replies)
     assert bot.api.callback_answers, "the press was answered"
-    if data.startswith("pay:i:") or data.startswith("rnw:"):
+    if data.startswith(("pay:i:", "rnw:", "pk:")):
         assert last_answer(bot) in (
             texts.PAY_PICK_STALE,
+            texts.PICKER_EXPIRED,
             texts.RENEW_LOGIN_FIRST,
             texts.render(RenewButtonStale()),
         )
@@ -137,15 +144,19 @@ async def test_an_invoice_button_pressed_after_logout_does_nothing_even_after_lo
     data = str(ask.buttons[0].callback_data)
     await bot.send(victim, "/logout")
     before = await money(bot)
-    (ended,) = await bot.press_data(victim, ask, data)  # the /pay step it belonged to ends
-    assert "This step ended because you logged out" in ended.plain
+    # The list belonged to the session that ended: the press says so, and takes the buttons off.
+    assert await bot.press_data(victim, ask, data) == []
+    assert last_answer(bot) == texts.PICKER_SESSION_GONE
+    assert ask.buttons == []
     assert await bot.press_data(victim, ask, data) == []  # and the button is dead after it
-    assert last_answer(bot) == texts.PAY_PICK_STALE
-    # A new session is a new key: the old list stays dead (whoever has the phone now).
+    assert last_answer(bot) == texts.PICKER_EXPIRED
+    # A new session does not revive it (whoever has the phone now).
     await login(bot, victim, email=VICTIM_EMAIL)
     (fresh,) = await bot.send(victim, "/pay")
     assert await bot.press_data(victim, fresh, data) == []
-    assert last_answer(bot) == texts.PAY_PICK_STALE
+    assert last_answer(bot) == texts.PICKER_EXPIRED
+    replies = await bot.send(victim, SUCCESS_HASH)  # at "pick one": a hash picks nothing
+    assert not any("received" in m.plain for m in replies)
     assert await money(bot) == before
 
 

@@ -10,7 +10,8 @@ the owner presses twice to decide twice.
 Defence: the data is ``pk:``/``adm:pk:`` plus a random token and nothing else; the server
 keeps what it stands for, bound to the Telegram user, chat, message and session it was shown
 in, for 10 minutes, used up by the first item press, and the item is listed again at the
-press. Every refused press is answered politely and writes nothing (audit tables aside).
+press. /apikey_delete's confirmation carries a random token its flow keeps, never the key's
+id. Every refused press is answered politely and writes nothing (audit tables aside).
 """
 
 from __future__ import annotations
@@ -307,3 +308,23 @@ async def test_the_last_address_button_is_its_owners_only(
     changed = changed_tables(before, await table_rows(bot.settings.database.path))
     assert changed <= {"sessions", "conversation_state"}  # no money held, no withdrawal
     assert len(await db_rows(bot, "SELECT id FROM withdrawals")) == 1
+
+
+async def test_the_delete_confirmation_carries_a_token_and_an_older_one_deletes_nothing(
+    bot: BotHarness, alice
+) -> None:
+    """The "Delete" of /apikey_delete's confirmation: no key id in its data, and the
+    confirmation of key #1, pressed after the flow moved on to key #2, deletes neither."""
+    (first,) = await bot.send(alice, "/apikey_delete 1")
+    (data,) = [d for d in datas(first) if d.startswith("apikey:del:")]
+    assert data.removeprefix("apikey:del:") not in ("1", "#1") and len(data) == 23
+    (second,) = await bot.send(alice, "/apikey_delete 2")
+    assert [d for d in datas(second) if d.startswith("apikey:del:")] != [data]
+    before = await key_ids(bot)
+    assert await bot.press_data(alice, first, data) == []
+    assert answer(bot) == html_to_plain(texts.STALE_BUTTON)
+    assert await bot.press_data(alice, second, "apikey:del:1") == []  # the old id form
+    assert await bot.press_data(alice, second, "apikey:del:") == []
+    assert await key_ids(bot) == before == [1, 2]
+    (deleted,) = await bot.press(alice, second, "Delete")  # its own button still works
+    assert "was deleted" in deleted.plain and await key_ids(bot) == [1]

@@ -77,7 +77,7 @@ PW_ASK_NEW = (
     "after reading it."
 )
 PW_DONE = "✅ Your password was changed. {others}"
-PW_OTHERS_ENDED = "I logged out your {count}."
+PW_OTHERS_ENDED = "I logged out {count}."
 PW_NO_OTHERS = "No other sessions were open."
 PW_CHANGED_ELSEWHERE = (
     "⚠️ The password of your Verzek account was changed, so this session was logged out. "

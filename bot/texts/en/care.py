@@ -56,7 +56,8 @@ NOTICE_TOPIC_LABELS = {
     "api_keys": "exchange API keys added or deleted",
     "withdrawal": "a withdrawal requested",
     "referral_credit": "referral commissions credited",
-    "reminder": "reminders (subscription ending, when they come)",
+    "payment_news": "news of a payment after /pay was answered: found, approved, held, rejected",
+    "reminder": "renewal reminders before your plan ends",
 }
 
 # --- /security --------------------------------------------------------------------------------

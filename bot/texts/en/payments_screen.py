@@ -12,10 +12,8 @@ __all__ = [
     "PAYMENT_SCREEN_REFUSALS",
     "PAY_ASK_HASH",
     "PAY_CONFIRMING",
-    "PAY_PICK_BACK",
     "PAY_PICK_BUTTON",
     "PAY_PICK_INVOICE",
-    "PAY_PICK_MORE",
     "PAY_PICK_NONE",
     "PAY_PICK_STALE",
     "PAY_RECEIPT_LINK",
@@ -39,8 +37,6 @@ PAY_PICK_INVOICE = (
 )
 PAY_PICK_NONE = "You have no open invoice to pay. Make one with /subscribe."
 PAY_PICK_BUTTON = "#{id} {plan} — {amount} USDT"
-PAY_PICK_MORE = "More ▶"
-PAY_PICK_BACK = "◀ Back"
 PAY_ASK_HASH = (
     "Invoice #{id}: send me the transaction hash (64 characters, 0-9 and a-f), or paste the "
     "tronscan.org link of the transaction. /cancel stops."
