@@ -96,6 +96,21 @@ def plan_buttons(context: Context) -> list[list[InlineKeyboardButton]]:
     ]
 
 
+def plan_lines(context: Context) -> list[str]:
+    """/plans' Stars prices (none when no plan is sold for Stars)."""
+    plans = context.bot_data.services.stars.plans()
+    if not plans:
+        return []
+    lines = [texts.STARS_PLANS_HEADER]
+    for plan in plans:
+        lines.append(
+            texts.STARS_PLANS_LINE.format(
+                name=escape(plan.name), price=plan.price_stars, tier=escape(plan.tier)
+            )
+        )
+    return ["", *lines]
+
+
 async def picked_plan(update: Update, context: Context) -> None:
     """A Stars plan button: a new invoice, and its subscription link as a button."""
     query = update.callback_query

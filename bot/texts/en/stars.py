@@ -13,6 +13,15 @@ from core.payments.stars_rules import (
 )
 
 STARS_SUBSCRIBE_PICK = "Or pay with Telegram Stars (renews every 30 days until you cancel it):"
+STARS_ONLY_PICK = (
+    "USDT payments are not set up yet. Pay with Telegram Stars "
+    "(renews every 30 days until you cancel it):"
+)
+STARS_PLANS_HEADER = "<b>Or in Telegram Stars</b>, renewed every 30 days until you cancel"
+STARS_PLANS_LINE = "• <b>{name}</b>: {price} ⭐ every 30 days ({tier} tier)"
+STARS_PLANS_USDT_OFF = (
+    "USDT payments are not set up yet; subscribe with Telegram Stars through /subscribe."
+)
 STARS_PLAN_BUTTON = "⭐ Pay with Stars: {name}, {price} ⭐ / 30 days"
 STARS_INVOICE_TITLE = "Verzek Guard {name}"
 STARS_INVOICE_DESCRIPTION = (
