@@ -85,6 +85,12 @@ async def test_purchase_renewal_cancel_and_refund(bot: BotHarness, clock: FakeCl
     assert "cancelled" in shown.plain
     (resumed,) = await bot.press(alice, shown, "Re-enable renewal")
     assert "re-enabled" in resumed.plain and not bot.api.stars.charges[renewal].cancelled
+    (resumed_event,) = [e for e in await events(bot) if e.event_type == "SETTINGS_CHANGED"]
+    assert resumed_event.details == {
+        "setting": "stars_renewal",
+        "renewal": "re-enabled",
+        "stars_payment_id": 2,
+    }
 
     # The admin refunds the renewal: its license never starts, the user is told.
     admin = bot.user(ADMIN_ID)

@@ -352,7 +352,8 @@ class StarsService:
 
     async def set_renewal(self, session: Session, gateway: StarsGateway, *, cancel: bool) -> bool:
         """Cancel (or re-enable) the renewal of the session's Stars subscription through
-        Telegram; audited (SUBSCRIPTION_CANCELLED when cancelled). False: Telegram refused."""
+        Telegram; audited (SUBSCRIPTION_CANCELLED when cancelled, SETTINGS_CHANGED when
+        re-enabled). False: Telegram refused."""
         payment = await self.subscription(session.account_id)
         if payment is None:
             raise Refusal(StarsNoSubscription())
@@ -366,6 +367,13 @@ class StarsService:
             if cancel:
                 details = {"stars_payment_id": payment.id, "renewal": "cancelled"}
                 await self._event(uow, EventType.SUBSCRIPTION_CANCELLED, payment, details)
+            else:  # SPEC §6 has no "resumed" event: the renewal is a setting the user changed
+                details = {
+                    "setting": "stars_renewal",
+                    "renewal": "re-enabled",
+                    "stars_payment_id": payment.id,
+                }
+                await self._event(uow, EventType.SETTINGS_CHANGED, payment, details)
             await uow.commit()
         return True
 
