@@ -72,6 +72,14 @@ STARS_REFUND_CONFIRM = (
 STARS_REFUND_BUTTON = "Refund #{id}"
 STARS_REFUND_ASK_CODE = "Send your current 2FA code to refund Stars payment #{id}."
 STARS_REFUNDED = "✅ Stars payment #{id} refunded: {amount} ⭐ back to the payer. {license}"
+STARS_REFUND_CLAWBACK = (
+    "{amount} USDT referral commission taken back from account #{account} "
+    "(its balance may go below zero: that is what it owes)."
+)
+STARS_REFUND_CLAWBACK_UNTRUSTED = (
+    "Its referral commission entry failed its checks, so nothing was taken back; "
+    "the admins were alerted."
+)
 STARS_REFUNDED_LICENSE = "Its license now ends {ends} UTC."
 STARS_REFUNDED_NO_LICENSE = "It had no license."
 STARS_REFUNDED_USER = (
