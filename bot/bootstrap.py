@@ -280,7 +280,7 @@ async def bootstrap(
         payment_watch=PaymentWatch(uow, audit, clock, settings.payments, chain, payments),
         licenses=licenses,
         payment_screen=PaymentScreen(uow, clock, crypto),
-        reminders=ReminderService(uow, clock, licenses),
+        reminders=ReminderService(uow, clock, licenses, crypto),
         withdrawals=WithdrawalService(
             uow,
             audit,

@@ -4,6 +4,9 @@ It drops updates that have no user, stops updates over the sender's rate limit (
 answered once per window), refuses admin commands and admin buttons to non-admins with a
 neutral reply and an audit event, never lets a forwarded, via-bot or edited message through
 as a command or a flow answer (SPEC §10), and keeps account business out of group chats.
+Telegram's checkout and receipts pass untouched (SPEC §12): a pre_checkout_query must be
+answered within 10 seconds and a successful_payment means Stars were taken; neither is typed by
+the user, neither is counted against the limit, and core checks both itself.
 
 The command of an update is :func:`bot.commands.command_of`, the same rule PTB's
 CommandHandler routes on, so the gate judges exactly the command a handler would run.
@@ -23,7 +26,7 @@ from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, 
 from bot.context import Context
 from bot.flows import Flow, take_secret
 from bot.presence import presence_of
-from bot.update_processor import drop_message
+from bot.update_processor import drop_message, is_payment
 from core.audit.log import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
 
@@ -164,6 +167,8 @@ async def gate(update: Update, context: Context) -> None:
     """Let an update through to the handlers, or stop it here."""
     if update.effective_user is None or update.effective_user.is_bot:
         raise ApplicationHandlerStop
+    if is_payment(update):
+        return  # Telegram's checkout or receipt: never limited, never dropped (SPEC §12)
     admin = is_admin(update, context)
     command = update_command(update, context)
     await _rate_limit(update, context, command)

@@ -12,6 +12,11 @@ user may have only :data:`PER_USER_IN_FLIGHT` updates in flight; the rest are dr
 they take a slot, with one notice per burst, and a dropped text in a private chat is deleted
 (it may carry a password or code) in batches of up to 100 ids per ``deleteMessages`` call, so
 a flood costs Telegram calls in the tens, not the hundreds.
+
+Telegram's checkout and receipts (:func:`is_payment`: a ``pre_checkout_query``, a
+``successful_payment`` message) are never dropped: they are not the user's typing, Telegram
+bounds them, it fails a checkout left unanswered for 10 seconds, and a receipt means Stars were
+already taken (SPEC §12). A ``pre_checkout_query`` does not wait behind the user's queue.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ logger = logging.getLogger(__name__)
 PER_USER_IN_FLIGHT = 12  # updates of one user queued or running; more are dropped
 DELETE_BATCH = 100  # deleteMessages takes 1 to 100 message ids
 DELETE_DELAY = 0.2  # seconds: dropped texts of a burst are gathered into few calls
+
+
+def is_payment(update: object) -> bool:
+    """A pre_checkout_query or a successful_payment message: Telegram's, never dropped."""
+    return isinstance(update, Update) and (
+        update.pre_checkout_query is not None
+        or (update.message is not None and update.message.successful_payment is not None)
+    )
 
 
 def _user_key(update: object) -> int | None:
@@ -114,7 +127,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             await super().process_update(update, coroutine)
             return
         in_flight = self._in_flight.get(key, 0)
-        if in_flight >= self.per_user:
+        if in_flight >= self.per_user and not is_payment(update):
             if inspect.iscoroutine(coroutine):
                 coroutine.close()  # never started: nothing ran for it
             try:
@@ -162,8 +175,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Run ``coroutine`` once every earlier update of the same user is done."""
         key = _user_key(update)
-        if key is None:
-            try:
+        if key is None or (isinstance(update, Update) and update.pre_checkout_query is not None):
+            try:  # a checkout answer must not wait behind the user's queue (10 s)
                 await coroutine
             finally:
                 self.completed += 1

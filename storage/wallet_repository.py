@@ -12,7 +12,9 @@ from core.errors import DuplicateError
 from core.payments.ports import WalletEntryRecord
 from storage.columns import read_time, stored_time
 
-_ENTRY_COLUMNS = "id, account_id, amount_micro, kind, payment_id, created_at, signature"
+_ENTRY_COLUMNS = (
+    "id, account_id, amount_micro, kind, payment_id, created_at, signature, stars_payment_id"
+)
 
 
 def _entry(row: Any) -> WalletEntryRecord:
@@ -24,6 +26,7 @@ def _entry(row: Any) -> WalletEntryRecord:
         payment_id=row[4],
         created_at=read_time(row[5]),
         signature=row[6],
+        stars_payment_id=row[7],
     )
 
 
@@ -41,13 +44,21 @@ class SqliteWalletRepository:
         kind: str,
         payment_id: int | None,
         created_at: datetime,
+        stars_payment_id: int | None = None,
     ) -> int:
         """Append an entry and return its id."""
         try:
             cursor = await self._conn.execute(
                 "INSERT INTO wallet_entries (account_id, amount_micro, kind, payment_id,"
-                " created_at) VALUES (?, ?, ?, ?, ?)",
-                (account_id, amount_micro, kind, payment_id, stored_time(created_at)),
+                " created_at, stars_payment_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    account_id,
+                    amount_micro,
+                    kind,
+                    payment_id,
+                    stored_time(created_at),
+                    stars_payment_id,
+                ),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("this payment already caused such an entry") from exc
@@ -59,6 +70,16 @@ class SqliteWalletRepository:
         await self._conn.execute(
             "UPDATE wallet_entries SET signature = ? WHERE id = ?", (signature, entry_id)
         )
+
+    async def of_stars_payment(self, kind: str, stars_payment_id: int) -> WalletEntryRecord | None:
+        """The entry of ``kind`` a Stars payment caused, if any."""
+        async with self._conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM wallet_entries"  # noqa: S608
+            " WHERE kind = ? AND stars_payment_id = ?",
+            (kind, stars_payment_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return _entry(row) if row else None
 
     async def entries(self, account_id: int, limit: int) -> list[WalletEntryRecord]:
         """The account's newest entries first."""

@@ -89,7 +89,7 @@ async def test_concurrent_rounds_and_a_restarted_service_send_each_reminder_once
     rounds = await asyncio.gather(*(services.reminders.claim_due() for _ in range(8)))
     assert sorted(len(due) for due in rounds) == [0] * 7 + [1]
     # A new process on the same database (what a restart builds) finds nothing more to send.
-    restarted = ReminderService(services.uow, clock, services.licenses)
+    restarted = ReminderService(services.uow, clock, services.licenses, services.crypto)
     assert await restarted.claim_due() == []
     assert await db_rows(bot, "SELECT COUNT(*) FROM license_reminders") == [(1,)]
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.fake_telegram.profile import BadRequest
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.errors import ConfigError
+from core.payments.wallet import Balance, WalletLedger
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import payments_config
 from tests.support.harness import BotHarness
@@ -85,6 +87,12 @@ async def test_purchase_renewal_cancel_and_refund(bot: BotHarness, clock: FakeCl
     assert "cancelled" in shown.plain
     (resumed,) = await bot.press(alice, shown, "Re-enable renewal")
     assert "re-enabled" in resumed.plain and not bot.api.stars.charges[renewal].cancelled
+    (resumed_event,) = [e for e in await events(bot) if e.event_type == "SETTINGS_CHANGED"]
+    assert resumed_event.details == {
+        "setting": "stars_renewal",
+        "renewal": "re-enabled",
+        "stars_payment_id": 2,
+    }
 
     # The admin refunds the renewal: its license never starts, the user is told.
     admin = bot.user(ADMIN_ID)
@@ -166,3 +174,99 @@ def test_stars_prices_and_rate_are_checked_in_the_config(
     )
     with pytest.raises(ConfigError, match="price_stars"):
         load_settings(config, env)
+
+
+async def test_a_refund_takes_back_the_referral_commission_once(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """The referrer was credited 3 USDT for a Stars payment and already spent it (a signed
+    debit); the admin refunds the payment: a signed reversing entry linked to that Stars
+    payment takes the commission back, so the referrer's balance goes negative (it blocks
+    withdrawals until new commission covers it). Audited; a second refund reverses nothing."""
+    referrer = bot.user(1)
+    await register(bot, referrer)
+    [(code,)] = await db_rows(bot, "SELECT referral_code FROM users")
+    alice = bot.user(2)
+    await register(bot, alice, email="alice@example.com", referral=code)
+    await login(bot, alice, email="alice@example.com")
+    await pay_stars(bot, alice, await stars_link(bot, alice, "basic"))
+    assert await db_rows(
+        bot,
+        "SELECT account_id, amount_micro, kind, payment_id, stars_payment_id FROM wallet_entries",
+    ) == [(1, 3_000_000, "referral_commission", None, 1)]
+    async with bot.services.uow() as uow:  # the referrer withdrew it meanwhile
+        await WalletLedger(bot.services.crypto).append(
+            uow,
+            account_id=1,
+            amount_micro=-3_000_000,
+            kind="withdrawal_hold",
+            payment_id=None,
+            at=clock.now(),
+        )
+        await uow.commit()
+
+    admin = bot.user(ADMIN_ID)
+    totp, _ = await enable_2fa(bot, admin, clock)
+    (confirm,) = await bot.send(admin, "/refund 1")
+    await bot.press(admin, confirm, "adm:stref:1")
+    clock.advance(seconds=30)
+    (done,) = await bot.send(admin, totp.at(clock.now()))
+    assert "Stars payment #1 refunded" in done.plain
+    assert "3.00 USDT referral commission taken back" in done.plain
+    rows = await db_rows(
+        bot,
+        "SELECT account_id, amount_micro, kind, stars_payment_id FROM wallet_entries"
+        " WHERE kind = 'referral_clawback'",
+    )
+    assert rows == [(1, -3_000_000, "referral_clawback", 1)]
+    async with bot.services.uow(read_only=True) as uow:
+        balance = await WalletLedger(bot.services.crypto).balance(uow, 1)
+    assert balance == Balance(-3_000_000, ())  # every entry signed; owed, not forgotten
+    rejected = [e for e in await events(bot) if e.event_type == "PAYMENT_REJECTED"][-1]
+    assert rejected.details["referral_clawback_micro"] == 3_000_000
+    assert rejected.details["referrer_account_id"] == 1
+    # Refunding again is refused before anything is written: still one reversal.
+    (confirm,) = await bot.send(admin, "/refund 1")
+    await bot.press(admin, confirm, "adm:stref:1")
+    clock.advance(seconds=30)
+    (again,) = await bot.send(admin, totp.at(clock.now()))
+    assert "refunded already" in again.plain
+    assert (
+        len(await db_rows(bot, "SELECT id FROM wallet_entries WHERE kind = 'referral_clawback'"))
+        == 1
+    )
+
+
+async def test_a_commission_link_edited_on_disk_takes_nothing_back(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """Someone with write access to the database re-points Bob's commission (its unsigned
+    stars_payment_id link) at Alice's payment, so refunding Alice would debit Bob's referrer:
+    the commission's signed fields disagree with Alice's payment, so nothing is taken back, the
+    admins are alerted and the admin is told."""
+    referrer = bot.user(1)
+    await register(bot, referrer)
+    [(code,)] = await db_rows(bot, "SELECT referral_code FROM users")
+    bob = bot.user(3)
+    await register(bot, bob, email="bob@example.com", referral=code)
+    await login(bot, bob, email="bob@example.com")
+    await pay_stars(bot, bob, await stars_link(bot, bob))
+    alice = bot.user(2)
+    await register(bot, alice, email="alice@example.com")
+    await login(bot, alice, email="alice@example.com")
+    await pay_stars(bot, alice, await stars_link(bot, alice))
+    async with aiosqlite.connect(bot.settings.database.path) as conn:
+        await conn.execute("UPDATE wallet_entries SET stars_payment_id = 2")
+        await conn.commit()
+    admin = bot.user(ADMIN_ID)
+    totp, _ = await enable_2fa(bot, admin, clock)
+    (confirm,) = await bot.send(admin, "/refund 2")
+    await bot.press(admin, confirm, "adm:stref:2")
+    clock.advance(seconds=30)
+    (done,) = await bot.send(admin, totp.at(clock.now()))
+    assert "nothing was taken back" in done.plain
+    assert await db_rows(bot, "SELECT sum(amount_micro) FROM wallet_entries") == [(3_000_000,)]
+    [(evidence,)] = await db_rows(
+        bot, "SELECT evidence FROM alerts WHERE rule = 'stars_payment_refused'"
+    )
+    assert "commission_untrusted" in evidence

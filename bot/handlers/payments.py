@@ -197,17 +197,27 @@ async def show_plans(update: Update, context: Context) -> None:
                 tier=escape(plan.tier),
             )
         )
-    lines += ["", texts.PLANS_FOOTER if payments.enabled else texts.PLANS_PAYMENTS_OFF]
+    stars = stars_feature.plan_lines(context)  # Stars need no receive address (SPEC §12)
+    if payments.enabled:
+        footer = texts.PLANS_FOOTER
+    else:
+        footer = texts.STARS_PLANS_USDT_OFF if stars else texts.PLANS_PAYMENTS_OFF
+    lines += [*stars, "", footer]
     await message_of(update).reply_text("\n".join(lines))
 
 
 async def subscribe(update: Update, context: Context) -> None:
     """Plan buttons."""
     payments = context.bot_data.services.payments
-    if not payments.enabled:
+    stars = stars_feature.plan_buttons(context)  # the second way to pay (SPEC §12)
+    if not payments.enabled and not stars:
         await message_of(update).reply_text(texts.PAYMENTS_OFF)
         return
     if await require_session(update, context) is None:
+        return
+    if not payments.enabled:  # Stars need no receive address
+        markup = InlineKeyboardMarkup(stars)
+        await message_of(update).reply_text(texts.STARS_ONLY_PICK, reply_markup=markup)
         return
     buttons = [
         [
@@ -222,7 +232,6 @@ async def subscribe(update: Update, context: Context) -> None:
         ]
         for plan in payments.plans()
     ]
-    stars = stars_feature.plan_buttons(context)  # the second way to pay (SPEC §12)
     text = (
         f"{texts.SUBSCRIBE_PICK}\n\n{texts.STARS_SUBSCRIBE_PICK}" if stars else texts.SUBSCRIBE_PICK
     )

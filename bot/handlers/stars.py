@@ -41,6 +41,7 @@ from bot.flows import (
 )
 from core.errors import Refusal
 from core.ids import parse_id
+from core.money import format_usdt
 from core.payments.stars_rules import CURRENCY, SUBSCRIPTION_PERIOD
 from core.twofactor.service import CodeBlocked
 
@@ -94,6 +95,21 @@ def plan_buttons(context: Context) -> list[list[InlineKeyboardButton]]:
         ]
         for plan in context.bot_data.services.stars.plans()
     ]
+
+
+def plan_lines(context: Context) -> list[str]:
+    """/plans' Stars prices (none when no plan is sold for Stars)."""
+    plans = context.bot_data.services.stars.plans()
+    if not plans:
+        return []
+    lines = [texts.STARS_PLANS_HEADER]
+    for plan in plans:
+        lines.append(
+            texts.STARS_PLANS_LINE.format(
+                name=escape(plan.name), price=plan.price_stars, tier=escape(plan.tier)
+            )
+        )
+    return ["", *lines]
 
 
 async def picked_plan(update: Update, context: Context) -> None:
@@ -307,10 +323,15 @@ async def got_refund_code(update: Update, context: Context) -> int:
         else texts.STARS_REFUNDED_NO_LICENSE
     )
     amount = done.payment.amount_stars
-    await message_of(update).reply_text(
-        f"{note}\n\n"
-        + texts.STARS_REFUNDED.format(id=payment_id, amount=amount, license=license_text)
-    )
+    text = texts.STARS_REFUNDED.format(id=payment_id, amount=amount, license=license_text)
+    if done.clawback.amount_micro:
+        text += "\n" + texts.STARS_REFUND_CLAWBACK.format(
+            amount=format_usdt(done.clawback.amount_micro),
+            account=done.clawback.referrer_account_id,
+        )
+    elif done.clawback.untrusted:
+        text += "\n" + texts.STARS_REFUND_CLAWBACK_UNTRUSTED
+    await message_of(update).reply_text(f"{note}\n\n{text}")
     try:
         await context.bot.send_message(
             done.payment.telegram_user_id,

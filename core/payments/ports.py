@@ -294,6 +294,7 @@ class WalletEntryRecord:
     payment_id: int | None
     created_at: datetime
     signature: str | None
+    stars_payment_id: int | None = None  # a Telegram Stars payment caused it (unsigned link)
 
 
 class WalletRepository(Protocol):
@@ -307,8 +308,13 @@ class WalletRepository(Protocol):
         kind: str,
         payment_id: int | None,
         created_at: datetime,
+        stars_payment_id: int | None = None,
     ) -> int:
         """Append an entry; ``DuplicateError`` when the payment already caused this kind."""
+        ...
+
+    async def of_stars_payment(self, kind: str, stars_payment_id: int) -> WalletEntryRecord | None:
+        """The entry of ``kind`` a Stars payment caused, if any."""
         ...
 
     async def sign(self, entry_id: int, signature: str) -> None:

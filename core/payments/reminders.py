@@ -8,7 +8,9 @@ Each reminder is recorded *before* it is sent, in one write transaction, under t
 An owner who turned reminders off (/settings) gets the record marked skipped and nothing sent,
 so turning them on again later does not bring back the reminders of the past.
 An extension is a new license row that continues the old one, so the old one is not reminded
-and the new one is, for its own end (:mod:`core.payments.reminder_rules`).
+and the new one is, for its own end (:mod:`core.payments.reminder_rules`). A license that an
+active Telegram Stars subscription renews by itself is not reminded (nothing is recorded, so it
+is reminded as soon as the renewal is cancelled): :mod:`core.payments.stars_renewals`.
 
 A Renew button carries only the reminder's random reference; pressing it needs a live session
 on the license's own account, so a forwarded, copied or replayed button opens nothing for
@@ -27,10 +29,12 @@ from core.accounts.preferences import account_wants, topic
 from core.accounts.sessions import Session
 from core.audit.notices import RECIPIENT_DAYS
 from core.clock import Clock
+from core.crypto import EncryptionService
 from core.errors import Reason, Refusal
 from core.payments.licenses import LicenseService
 from core.payments.ports import LicenseRecord
 from core.payments.reminder_rules import LOOKAHEAD, continued, due_threshold
+from core.payments.stars_renewals import renews_through_stars
 from core.ports import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -60,11 +64,16 @@ class ReminderService:
     """Finds the reminders due, records them once, and resolves Renew buttons."""
 
     def __init__(
-        self, uow_factory: Callable[..., UnitOfWork], clock: Clock, licenses: LicenseService
+        self,
+        uow_factory: Callable[..., UnitOfWork],
+        clock: Clock,
+        licenses: LicenseService,
+        crypto: EncryptionService,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self._licenses = licenses
+        self._crypto = crypto
 
     async def claim_due(self) -> list[Reminder]:
         """The reminders due now, each recorded as sent in the same transaction (so nobody
@@ -81,6 +90,8 @@ class ReminderService:
                 good_later, _ = self._licenses.split(later)
                 if continued(record, good_later):
                     continue
+                if await renews_through_stars(uow, self._crypto, record):
+                    continue  # Telegram renews it; reminded once the renewal is cancelled
                 days = due_threshold(record.ends_at, now, await uow.reminders.sent(record.id))
                 if days is None:
                     continue

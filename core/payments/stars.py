@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from core.errors import DuplicateError, Refusal
 from core.payments.licenses import LicenseService
 from core.payments.ports import LicenseRecord
 from core.payments.refusals import PlanNotOnSale
+from core.payments.stars_clawback import Clawback, claw_back_commission
 from core.payments.stars_rules import (
     PAYLOAD_LABEL,
     REFUNDED,
@@ -78,10 +79,12 @@ class StarsGrant:
 
 @dataclass(frozen=True)
 class StarsRefund:
-    """A refunded payment and where its license now ends (None: it had none)."""
+    """A refunded payment, where its license now ends (None: it had none) and the referral
+    commission taken back."""
 
     payment: StarsPaymentRecord
     license_ends_at: datetime | None
+    clawback: Clawback = field(default_factory=Clawback)
 
 
 class StarsService:
@@ -295,8 +298,9 @@ class StarsService:
                 account_id=payer.referred_by,
                 amount_micro=commission,
                 kind=REFERRAL_COMMISSION,
-                payment_id=None,  # the charge id's UNIQUE makes it once per payment
+                payment_id=None,  # references USDT payments; Stars have their own link
                 at=now,
+                stars_payment_id=payment_id,  # what a refund takes back (stars_clawback.py)
             )
             details["referral_commission_micro"] = commission
             details["referrer_account_id"] = payer.referred_by
@@ -352,7 +356,8 @@ class StarsService:
 
     async def set_renewal(self, session: Session, gateway: StarsGateway, *, cancel: bool) -> bool:
         """Cancel (or re-enable) the renewal of the session's Stars subscription through
-        Telegram; audited (SUBSCRIPTION_CANCELLED when cancelled). False: Telegram refused."""
+        Telegram; audited (SUBSCRIPTION_CANCELLED when cancelled, SETTINGS_CHANGED when
+        re-enabled). False: Telegram refused."""
         payment = await self.subscription(session.account_id)
         if payment is None:
             raise Refusal(StarsNoSubscription())
@@ -366,6 +371,13 @@ class StarsService:
             if cancel:
                 details = {"stars_payment_id": payment.id, "renewal": "cancelled"}
                 await self._event(uow, EventType.SUBSCRIPTION_CANCELLED, payment, details)
+            else:  # SPEC §6 has no "resumed" event: the renewal is a setting the user changed
+                details = {
+                    "setting": "stars_renewal",
+                    "renewal": "re-enabled",
+                    "stars_payment_id": payment.id,
+                }
+                await self._event(uow, EventType.SETTINGS_CHANGED, payment, details)
             await uow.commit()
         return True
 
@@ -382,8 +394,9 @@ class StarsService:
         self, admin: Session, proof: ReauthProof, payment_id: int, gateway: StarsGateway
     ) -> StarsRefund:
         """Give the Stars back (refundStarPayment) and end the license they bought: now if it
-        runs, before it starts if it has not (admin, fresh 2FA proof). Nothing is written
-        unless Telegram refunded. Audited PAYMENT_REJECTED with reason ``refunded``."""
+        runs, before it starts if it has not (admin, fresh 2FA proof), and take back the referral
+        commission it credited (core/payments/stars_clawback.py). Nothing is written unless
+        Telegram refunded. Audited PAYMENT_REJECTED with reason ``refunded``."""
         self._rights.require_session(admin, "refund")
         now = self._clock.now()
         async with self._uow() as uow:  # held while Telegram answers: one refund at a time
@@ -415,11 +428,25 @@ class StarsService:
             }
             if ends is not None:
                 details["license_ends_at"] = to_iso(ends)
+            clawback = await claw_back_commission(uow, self._wallet, payment, now)
+            if clawback.amount_micro:
+                details["referral_clawback_micro"] = clawback.amount_micro
+                details["referrer_account_id"] = clawback.referrer_account_id
+            if clawback.untrusted:
+                details["referral_clawback"] = "commission entry failed its checks"
+                await self._suspicion.report(
+                    uow,
+                    STARS_ALERT,
+                    Severity.WARNING,
+                    account_id=payment.account_id,
+                    telegram_user_id=payment.telegram_user_id,
+                    evidence={"problem": "commission_untrusted", "stars_payment_id": payment_id},
+                )
             await self._event(
                 uow, EventType.PAYMENT_REJECTED, payment, details, actor=admin.telegram_user_id
             )
             await uow.commit()
-        return StarsRefund(replace(payment, status=REFUNDED, refunded_at=now), ends)
+        return StarsRefund(replace(payment, status=REFUNDED, refunded_at=now), ends, clawback)
 
 
 def _payment_problem(

@@ -18,6 +18,7 @@ from core.ports import UnitOfWork
 from core.signing import WALLET_ENTRY_SIGNATURE
 
 REFERRAL_COMMISSION = "referral_commission"
+REFERRAL_CLAWBACK = "referral_clawback"  # a refund takes back the commission it had credited
 OVERPAYMENT_CREDIT = "overpayment_credit"  # what an invoice received beyond its amount
 PAYMENT_CREDIT = "payment_credit"  # an admin credited a partial or review payment
 
@@ -60,17 +61,22 @@ class WalletLedger:
         kind: str,
         payment_id: int | None,
         at: datetime,
+        stars_payment_id: int | None = None,
     ) -> WalletEntryRecord:
         """Append a signed entry inside ``uow``; raises ``DuplicateError`` when ``payment_id``
-        already caused an entry of this kind."""
+        (or ``stars_payment_id``, a Telegram Stars payment) already caused an entry of this
+        kind."""
         entry_id = await uow.wallet.add(
             account_id=account_id,
             amount_micro=amount_micro,
             kind=kind,
             payment_id=payment_id,
             created_at=at,
+            stars_payment_id=stars_payment_id,
         )
-        entry = WalletEntryRecord(entry_id, account_id, amount_micro, kind, payment_id, at, None)
+        entry = WalletEntryRecord(
+            entry_id, account_id, amount_micro, kind, payment_id, at, None, stars_payment_id
+        )
         signature = self._crypto.sign(*self._fields(entry))
         await uow.wallet.sign(entry_id, signature)
         return WalletEntryRecord(**{**entry.__dict__, "signature": signature})

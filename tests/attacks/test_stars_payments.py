@@ -10,6 +10,8 @@ import asyncio
 import aiosqlite
 import pytest
 
+from bot.fake_telegram import TelegramUser
+from bot.fake_telegram.stars import PERIOD, InvoiceLink
 from core.authz import NotAdmin
 from core.clock import FakeClock, to_iso
 from core.errors import Refusal
@@ -219,3 +221,64 @@ async def test_rows_edited_on_disk_are_never_trusted(bot: BotHarness) -> None:
         await conn.commit()
     (hidden,) = await bot.send(alice, "/subscription")
     assert "no Telegram Stars subscription" in hidden.plain
+
+
+# --- Telegram's checkout and receipts are never dropped ---------------------------------------
+
+
+async def _over_the_limit(bot: BotHarness, user_id: int) -> None:
+    """Spend the user's whole window, so their next update would be refused."""
+    for _ in range(10_000):
+        if not (await bot.services.ratelimit.check(user_id, auth=False)).allowed:
+            return
+    raise AssertionError("the limiter never refused")
+
+
+async def test_a_user_over_the_rate_limit_still_gets_a_checkout_answer_and_is_paid(
+    bot: BotHarness,
+) -> None:
+    """Trick: spend the rate limit (or make someone spend it) right before paying: Telegram
+    would fail the checkout after 10 s of silence, or take the Stars and the bot would drop the
+    receipt. The pre_checkout_query is answered and the successful_payment recorded anyway;
+    ordinary texts stay refused."""
+    alice = await payer(bot, 2, "alice@example.com")
+    url = await stars_link(bot, alice)
+    await _over_the_limit(bot, alice.id)
+    assert await bot.send(alice, "/help") == []  # refused (told once already): silence
+    query_id, answer = await checkout(bot, alice, url)
+    assert answer.answer is True
+    bot.api.pay_after_checkout(query_id)
+    await bot.settle()
+    assert await stars_rows(bot) == (1, 1, 0)
+    # Refused checkouts are answered too, with their reason, never with silence.
+    url = await stars_link_unlimited(bot, alice)
+    _, wrong = await checkout(bot, alice, url, amount=1)
+    assert wrong.answer is False and "price" in (wrong.error_message or "")
+
+
+async def stars_link_unlimited(bot: BotHarness, user: TelegramUser) -> str:
+    """A second link made in core (the user's own commands are over the limit)."""
+    session = await bot.services.sessions.current(user.id)
+    assert session is not None
+    _, payload = await bot.services.stars.create_invoice(session, "basic")
+    url = f"https://t.me/$fakeinvoice-core-{payload[-6:]}"
+    bot.api.stars.links[url] = InvoiceLink(payload, "XTR", 1500, PERIOD)
+    return url
+
+
+async def test_a_payment_behind_a_flood_is_answered_and_recorded(bot: BotHarness) -> None:
+    """Trick: queue a flood of messages so the per-user cap drops what follows, then pay:
+    the checkout answer and the receipt are not the user's typing and are never dropped."""
+    alice = await payer(bot, 2, "alice@example.com")
+    url = await stars_link(bot, alice)
+    for n in range(60):
+        bot.api.user_sends(alice, f"/help {n}")
+    query_id = bot.api.user_opens_invoice(alice, url)
+    await bot.settle(timeout=30)
+    assert bot.processor.dropped > 0
+    assert bot.api.checkout_answer(query_id).answer is True
+    for n in range(60):
+        bot.api.user_sends(alice, f"/help {n}")
+    bot.api.pay_after_checkout(query_id)
+    await bot.settle(timeout=30)
+    assert await stars_rows(bot) == (1, 1, 0)

@@ -13,6 +13,15 @@ from core.payments.stars_rules import (
 )
 
 STARS_SUBSCRIBE_PICK = "Or pay with Telegram Stars (renews every 30 days until you cancel it):"
+STARS_ONLY_PICK = (
+    "USDT payments are not set up yet. Pay with Telegram Stars "
+    "(renews every 30 days until you cancel it):"
+)
+STARS_PLANS_HEADER = "<b>Or in Telegram Stars</b>, renewed every 30 days until you cancel"
+STARS_PLANS_LINE = "• <b>{name}</b>: {price} ⭐ every 30 days ({tier} tier)"
+STARS_PLANS_USDT_OFF = (
+    "USDT payments are not set up yet; subscribe with Telegram Stars through /subscribe."
+)
 STARS_PLAN_BUTTON = "⭐ Pay with Stars: {name}, {price} ⭐ / 30 days"
 STARS_INVOICE_TITLE = "Verzek Guard {name}"
 STARS_INVOICE_DESCRIPTION = (
@@ -63,6 +72,14 @@ STARS_REFUND_CONFIRM = (
 STARS_REFUND_BUTTON = "Refund #{id}"
 STARS_REFUND_ASK_CODE = "Send your current 2FA code to refund Stars payment #{id}."
 STARS_REFUNDED = "✅ Stars payment #{id} refunded: {amount} ⭐ back to the payer. {license}"
+STARS_REFUND_CLAWBACK = (
+    "{amount} USDT referral commission taken back from account #{account} "
+    "(its balance may go below zero: that is what it owes)."
+)
+STARS_REFUND_CLAWBACK_UNTRUSTED = (
+    "Its referral commission entry failed its checks, so nothing was taken back; "
+    "the admins were alerted."
+)
 STARS_REFUNDED_LICENSE = "Its license now ends {ends} UTC."
 STARS_REFUNDED_NO_LICENSE = "It had no license."
 STARS_REFUNDED_USER = (
