@@ -21,6 +21,7 @@ from bot.context import BotData
 
 TTL = timedelta(minutes=30)
 SHEETS_PER_USER = 8  # older pages of the same user are forgotten (memory stays bounded)
+SWEEP_EVERY = timedelta(minutes=1)  # expired sheets of every user go at most this late
 
 
 @dataclass
@@ -47,12 +48,15 @@ class PageStore:
     def __init__(self) -> None:
         self._by_token: dict[str, PageSheet] = {}
         self._by_user: dict[int, list[PageSheet]] = {}
+        self._swept: datetime | None = None
 
     def __len__(self) -> int:
         return len(self._by_token)
 
     def add(self, sheet: PageSheet, now: datetime) -> None:
         """Remember ``sheet`` (forgetting what expired, overflows or showed the same message)."""
+        if self._swept is None or now - self._swept >= SWEEP_EVERY:
+            self.sweep(now)
         held = self._by_user.setdefault(sheet.telegram_user_id, [])
         for old in [s for s in held if s.expires_at <= now or s.message_id == sheet.message_id]:
             self.drop(old)
@@ -77,6 +81,13 @@ class PageStore:
             held.remove(sheet)
         if not held:
             self._by_user.pop(sheet.telegram_user_id, None)
+
+    def sweep(self, now: datetime) -> None:
+        """Forget every expired sheet, of every user."""
+        self._swept = now
+        for held in list(self._by_user.values()):
+            for sheet in [s for s in held if s.expires_at <= now]:
+                self.drop(sheet)
 
 
 _STORES: weakref.WeakKeyDictionary[BotData, dict[str, PageStore]] = weakref.WeakKeyDictionary()

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot import pickers, texts
+from bot import page_buttons, pickers, texts
 from bot.fake_telegram import Message, html_to_plain
 from core.audit.log import AuditEvent, EventType
 from core.clock import FakeClock
@@ -451,3 +451,19 @@ async def test_audit_buttons_forged_moved_or_after_logout_show_nothing(
     await bot.send(admin_user, "/logout")
     assert await bot.press_data(admin_user, trail, data) == []
     assert answer(bot) == texts.STALE_BUTTON and shown(bot, trail)[1] == 0
+
+
+async def test_page_tokens_stay_bounded_and_expire(
+    bot: BotHarness, alice, clock: FakeClock
+) -> None:
+    await many_events(bot, ALICE, 15)
+    for _ in range(page_buttons.SHEETS_PER_USER + 5):
+        await bot.send(alice, "/activity")
+    store = page_buttons.store_of(bot.app.bot_data, "act:")
+    assert len(store) <= page_buttons.SHEETS_PER_USER  # one Older button per page kept
+    (page,) = await bot.send(alice, "/activity")
+    for _ in range(2):  # the session stays live (used in between); the page's tokens do not
+        clock.advance(seconds=page_buttons.TTL.total_seconds() / 2 + 1)
+        await bot.send(alice, "/me")
+    assert await bot.press_data(alice, page, datas(page)[0]) == []
+    assert answer(bot) == texts.STALE_BUTTON and shown(bot, page)[1] == 0
