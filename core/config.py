@@ -167,6 +167,7 @@ class AlertSettings:
 class TextsSettings:
     terms_file: Path | None = None  # /terms shows this file's text (plain) instead of ours
     privacy_file: Path | None = None  # likewise for /privacy
+    paysupport_file: Path | None = None  # likewise for /paysupport's help (it still asks)
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "alerts.anchor_chat_id": (None, _int()),
     "texts.terms_file": (None, _path),
     "texts.privacy_file": (None, _path),
+    "texts.paysupport_file": (None, _path),
 }
 _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
     "price_usdt": _usdt,
@@ -275,6 +277,7 @@ _RELATIVE_TO_CONFIG: dict[str, Path | None] = {
     "backups.dir": BackupSettings.dir,
     "texts.terms_file": None,
     "texts.privacy_file": None,
+    "texts.paysupport_file": None,
 }
 # Config keys whose Settings field has another name (unit made explicit).
 _FIELD_NAMES = {

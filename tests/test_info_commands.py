@@ -70,10 +70,40 @@ async def test_an_unreadable_file_falls_back_to_the_built_in_text_with_a_warning
 
 def test_config_keys_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[texts]\nterms_file = "legal/terms.txt"\n')
+    config.write_text('[texts]\nterms_file = "legal/terms.txt"\npaysupport_file = "help.txt"\n')
     settings = load_settings(config, {})
     assert settings.texts.terms_file == tmp_path / "legal" / "terms.txt"
+    assert settings.texts.paysupport_file == tmp_path / "help.txt"
     assert settings.texts.privacy_file is None
+
+
+async def test_a_paysupport_file_replaces_the_help_and_the_message_is_still_taken(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    help_file = tmp_path / "paysupport.txt"
+    help_file.write_text("Write to <b>billing</b> & quote your invoice.", encoding="utf-8")
+    with_texts(bot, paysupport_file=help_file)
+    user = bot.user(4711)
+    shown, ask = await bot.send(user, "/paysupport")
+    assert shown.plain == "Write to <b>billing</b> & quote your invoice."  # plain, not markup
+    assert "Help with a payment" not in shown.plain
+    assert ask.plain == texts.PAYSUPPORT_ASK.format(limit=MAX_CHARS)
+    (done,) = await bot.send(user, "I paid twice")
+    assert "reached the operator" in done.plain
+    (alert,) = await bot.wait_for(lambda: bot.api.sent_to(ADMIN_CHAT_ID))
+    assert alert.plain.endswith("I paid twice\nReply to them: tg://user?id=4711")
+
+
+async def test_an_unreadable_paysupport_file_falls_back_to_ours_with_a_warning(
+    bot: BotHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with_texts(bot, paysupport_file=tmp_path / "missing.txt")
+    with caplog.at_level(logging.WARNING, logger="bot.handlers.info"):
+        (intro,) = await bot.send(bot.user(4711), "/paysupport")
+    assert "Help with a payment" in intro.plain and f"at most {MAX_CHARS}" in intro.plain
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("paysupport_file" in w and "FileNotFoundError" in w for w in warned)
+    assert not any(str(tmp_path) in m.plain for m in bot.api.sent_to(4711))  # no path shown
 
 
 def test_plain_chunks_never_cut_an_escape_and_keep_the_limit() -> None:

@@ -1,28 +1,26 @@
 """/activity: the caller's own audit events, newest first, with Older/Newer buttons.
 
-The buttons carry only a cursor (an event id) within the presser's own events. Every press
-looks up the presser's live session again and shows that account's events, and only in the
-presser's own private chat, so forged callback data can never reach another account's events.
+The buttons carry only an opaque token (:mod:`bot.page_buttons`): the cursor it stands for
+stays on the server, bound to the Telegram user, chat, message and session it was shown to.
+Every press looks up the presser's live session again and shows that account's events, and
+only in the presser's own private chat, so forged callback data can never reach another
+account's events.
 """
 
 from __future__ import annotations
-
-import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot import texts
+from bot import page_buttons, texts
 from bot.audit_views import activity_line
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
 from core.audit.activity import Page
-from core.digits import parse_int
 
 CALLBACK_PREFIX = "act:"
-_CALLBACK = re.compile(r"^act:([on]):([0-9]{1,18})$")
 
 
 def render(page: Page, viewer_telegram_user_id: int) -> str:
@@ -33,17 +31,15 @@ def render(page: Page, viewer_telegram_user_id: int) -> str:
     return "\n".join([texts.ACTIVITY_HEADER, "", *lines])
 
 
-def keyboard(page: Page) -> InlineKeyboardMarkup | None:
-    """Newer/Older buttons, only where there is something to go to."""
+def keyboard(page: Page, sheet: page_buttons.PageSheet) -> InlineKeyboardMarkup | None:
+    """Newer/Older buttons, only where there is something to go to (tokens into ``sheet``)."""
     buttons = []
     if page.has_newer and page.newest_id is not None:
-        buttons.append(
-            InlineKeyboardButton(texts.PAGE_NEWER, callback_data=f"act:n:{page.newest_id}")
-        )
+        data = sheet.button(CALLBACK_PREFIX, f"n:{page.newest_id}")
+        buttons.append(InlineKeyboardButton(texts.PAGE_NEWER, callback_data=data))
     if page.has_older and page.oldest_id is not None:
-        buttons.append(
-            InlineKeyboardButton(texts.PAGE_OLDER, callback_data=f"act:o:{page.oldest_id}")
-        )
+        data = sheet.button(CALLBACK_PREFIX, f"o:{page.oldest_id}")
+        buttons.append(InlineKeyboardButton(texts.PAGE_OLDER, callback_data=data))
     return InlineKeyboardMarkup([buttons]) if buttons else None
 
 
@@ -53,9 +49,14 @@ async def activity(update: Update, context: Context) -> None:
     if session is None:
         return
     page = await context.bot_data.services.activity.own_page(session.account_id)
-    await message_of(update).reply_text(
-        render(page, session.telegram_user_id), reply_markup=keyboard(page)
+    message = message_of(update)
+    sheet = page_buttons.new_sheet(
+        context.bot_data, session.telegram_user_id, message.chat_id, session.id
     )
+    sent = await message.reply_text(
+        render(page, session.telegram_user_id), reply_markup=keyboard(page, sheet)
+    )
+    page_buttons.keep(context.bot_data, CALLBACK_PREFIX, sheet, sent.message_id)
 
 
 async def turn_page(update: Update, context: Context) -> None:
@@ -67,26 +68,39 @@ async def turn_page(update: Update, context: Context) -> None:
     if chat is None or chat.type != ChatType.PRIVATE or chat.id != user.id:
         await query.answer(texts.NOT_YOUR_BUTTON, show_alert=True)
         return
-    match = _CALLBACK.fullmatch(query.data or "")
-    cursor = parse_int(match[2]) if match is not None else None
-    if match is None or cursor is None:
-        await query.answer(texts.STALE_BUTTON, show_alert=True)
-        return
+    assert query.message is not None
     session = await context.bot_data.services.sessions.current(user.id)
     if session is None:
         await query.answer(texts.LOGIN_FIRST, show_alert=True)
         return
-    direction = match[1]
-    activity_service = context.bot_data.services.activity
-    if direction == "o":
-        page = await activity_service.own_page(session.account_id, before_id=cursor)
-    else:
-        page = await activity_service.own_page(session.account_id, after_id=cursor)
-    await query.answer()
+    bot_data = context.bot_data
     try:
-        await query.edit_message_text(
-            render(page, session.telegram_user_id), reply_markup=keyboard(page)
+        cursor = page_buttons.resolve(
+            bot_data,
+            CALLBACK_PREFIX,
+            query.data or "",
+            user.id,
+            chat.id,
+            query.message.message_id,
+            session.id,
         )
+    except page_buttons.Refused as exc:
+        await query.answer(
+            texts.STALE_BUTTON if exc.stale else texts.NOT_YOUR_BUTTON, show_alert=True
+        )
+        return
+    direction, _, event_id = cursor.partition(":")
+    activity_service = bot_data.services.activity
+    if direction == "o":
+        page = await activity_service.own_page(session.account_id, before_id=int(event_id))
+    else:
+        page = await activity_service.own_page(session.account_id, after_id=int(event_id))
+    await query.answer()
+    sheet = page_buttons.new_sheet(bot_data, user.id, chat.id, session.id)
+    markup = keyboard(page, sheet)
+    page_buttons.keep(bot_data, CALLBACK_PREFIX, sheet, query.message.message_id)
+    try:
+        await query.edit_message_text(render(page, session.telegram_user_id), reply_markup=markup)
     except BadRequest as exc:
         if "not modified" not in exc.message:
             raise

@@ -8,7 +8,6 @@ or in the configured admin chat, never in some other group the bot happens to be
 
 from __future__ import annotations
 
-import re
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -16,18 +15,23 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler
 
-from bot import texts
+from bot import page_buttons, texts
 from bot.audit_views import alert_line, audit_line, rule_label
 from bot.commands import ADMIN_CALLBACK_PREFIX, AdminOnly, sender
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of
 from bot.wording import count
 from core.audit.activity import AuditTarget, Page
-from core.digits import parse_int
 from core.errors import Refusal
 
-CALLBACK_PREFIX = f"{ADMIN_CALLBACK_PREFIX}audit:"
-_CALLBACK = re.compile(r"^adm:audit:([at]):([0-9]{1,18}):([on]):([0-9]{1,18})$")
+CALLBACK_PREFIX = f"{ADMIN_CALLBACK_PREFIX}audit:"  # then an opaque token (bot/page_buttons.py)
+
+
+def actor_id(update: Update) -> int:
+    """The presser's or sender's Telegram user id (the gate lets no update without one)."""
+    user = update.effective_user
+    assert user is not None
+    return user.id
 
 
 def _allowed_chat(update: Update, context: Context) -> bool:
@@ -94,25 +98,25 @@ def render(target: AuditTarget, page: Page) -> str:
     return "\n".join([header, "", *(audit_line(row) for row in page.events)])
 
 
-def keyboard(target: AuditTarget, page: Page) -> InlineKeyboardMarkup | None:
-    """Newer/Older buttons (admin callback data: the gate refuses them to non-admins)."""
+def keyboard(
+    target: AuditTarget, page: Page, sheet: page_buttons.PageSheet
+) -> InlineKeyboardMarkup | None:
+    """Newer/Older buttons (admin callback data: the gate refuses them to non-admins); the
+    subject and cursor stay in ``sheet``, on the server."""
     kind = "a" if target.kind == "account" else "t"
     buttons = []
     if page.has_newer and page.newest_id is not None:
-        buttons.append(
-            InlineKeyboardButton(
-                texts.PAGE_NEWER,
-                callback_data=f"{CALLBACK_PREFIX}{kind}:{target.id}:n:{page.newest_id}",
-            )
-        )
+        data = sheet.button(CALLBACK_PREFIX, f"{kind}:{target.id}:n:{page.newest_id}")
+        buttons.append(InlineKeyboardButton(texts.PAGE_NEWER, callback_data=data))
     if page.has_older and page.oldest_id is not None:
-        buttons.append(
-            InlineKeyboardButton(
-                texts.PAGE_OLDER,
-                callback_data=f"{CALLBACK_PREFIX}{kind}:{target.id}:o:{page.oldest_id}",
-            )
-        )
+        data = sheet.button(CALLBACK_PREFIX, f"{kind}:{target.id}:o:{page.oldest_id}")
+        buttons.append(InlineKeyboardButton(texts.PAGE_OLDER, callback_data=data))
     return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def _session_id(context: Context, telegram_user_id: int) -> int | None:
+    session = await context.bot_data.services.sessions.current(telegram_user_id)
+    return session.id if session is not None else None
 
 
 async def audit(update: Update, context: Context) -> None:
@@ -133,7 +137,15 @@ async def audit(update: Update, context: Context) -> None:
         return
     await activity.record_admin_view(actor, target)
     page = await activity.target_page(actor, target)
-    await message_of(update).reply_text(render(target, page), reply_markup=keyboard(target, page))
+    message = message_of(update)
+    user_id = actor_id(update)
+    sheet = page_buttons.new_sheet(
+        context.bot_data, user_id, message.chat_id, await _session_id(context, user_id)
+    )
+    sent = await message.reply_text(
+        render(target, page), reply_markup=keyboard(target, page, sheet)
+    )
+    page_buttons.keep(context.bot_data, CALLBACK_PREFIX, sheet, sent.message_id)
 
 
 async def turn_page(update: Update, context: Context) -> None:
@@ -143,26 +155,46 @@ async def turn_page(update: Update, context: Context) -> None:
     if not _allowed_chat(update, context):
         await _refuse_chat(update)
         return
-    match = _CALLBACK.fullmatch(query.data or "")
-    subject_id = parse_int(match[2]) if match is not None else None
-    cursor = parse_int(match[4]) if match is not None else None
-    if match is None or subject_id is None or cursor is None:
+    message = query.message
+    user_id = actor_id(update)
+    if message is None:
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return
-    kind, direction = match[1], match[3]
-    activity = context.bot_data.services.activity
+    session_id = await _session_id(context, user_id)
+    bot_data = context.bot_data
+    try:
+        cursor = page_buttons.resolve(
+            bot_data,
+            CALLBACK_PREFIX,
+            query.data or "",
+            user_id,
+            message.chat.id,
+            message.message_id,
+            session_id,
+        )
+    except page_buttons.Refused as exc:
+        await query.answer(
+            texts.STALE_BUTTON if exc.stale else texts.PICKER_NOT_YOURS, show_alert=True
+        )
+        return
+    kind, subject, direction, event = cursor.split(":")
+    subject_id, event_id = int(subject), int(event)
+    activity = bot_data.services.activity
     actor = sender(update)
     if kind == "a":
         target = await activity.account_target(actor, subject_id)
     else:
         target = AuditTarget("telegram", subject_id)
     if direction == "o":
-        page = await activity.target_page(actor, target, before_id=cursor)
+        page = await activity.target_page(actor, target, before_id=event_id)
     else:
-        page = await activity.target_page(actor, target, after_id=cursor)
+        page = await activity.target_page(actor, target, after_id=event_id)
     await query.answer()
+    sheet = page_buttons.new_sheet(bot_data, user_id, message.chat.id, session_id)
+    markup = keyboard(target, page, sheet)
+    page_buttons.keep(bot_data, CALLBACK_PREFIX, sheet, message.message_id)
     try:
-        await query.edit_message_text(render(target, page), reply_markup=keyboard(target, page))
+        await query.edit_message_text(render(target, page), reply_markup=markup)
     except BadRequest as exc:
         if "not modified" not in exc.message:
             raise

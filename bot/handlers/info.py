@@ -1,7 +1,8 @@
 """/terms, /privacy and /paysupport: the global commands Telegram asks every bot for (SPEC §11).
 
-/terms and /privacy show ``texts.terms_file`` / ``texts.privacy_file`` when configured, as plain
-text (escaped, so a file can never inject markup), split into messages under Telegram's
+/terms, /privacy and /paysupport show ``texts.terms_file`` / ``texts.privacy_file`` /
+``texts.paysupport_file`` when configured (/paysupport then still asks for the message), as
+plain text (escaped, so a file can never inject markup), split into messages under Telegram's
 4096-character limit; a file that cannot be read falls back to the built-in text with a
 warning in the log. /paysupport explains how to get help with a payment and takes one plain
 message (at most :data:`core.audit.support.MAX_CHARS` characters) to the admin chat through
@@ -105,7 +106,8 @@ async def show_privacy(update: Update, context: Context) -> None:
 
 
 async def start_support(update: Update, context: Context) -> int:
-    """/paysupport: how to get help with a payment; ask for the message."""
+    """/paysupport: how to get help with a payment (the operator's file, or ours); ask for
+    the message."""
     user = update.effective_user
     assert user is not None  # the gate lets no update without a sender through
     try:
@@ -113,7 +115,13 @@ async def start_support(update: Update, context: Context) -> int:
     except Refusal as exc:
         await message_of(update).reply_text(texts.render(exc))
         return END
-    await message_of(update).reply_text(texts.PAYSUPPORT_INTRO.format(limit=MAX_CHARS))
+    settings = context.bot_data.services.settings
+    text = await _file_text(settings.texts.paysupport_file, "paysupport_file")
+    if text is None:
+        await message_of(update).reply_text(texts.PAYSUPPORT_INTRO.format(limit=MAX_CHARS))
+    else:
+        await _show(update, text)
+        await message_of(update).reply_text(texts.PAYSUPPORT_ASK.format(limit=MAX_CHARS))
     return WRITE
 
 

@@ -6,23 +6,27 @@ whoever can press it, or make one up, would like to. Variants: press someone els
 forge or edit the data (a guessed id, another token, the admin prefix); press it after the
 session that showed it ended (logout, idle expiry) or after the sheet expired; press a stale
 page after its item was deleted or decided; a non-admin presses an admin's /approve button;
-the owner presses twice to decide twice.
+the owner presses twice to decide twice. The same tricks on /activity's and /audit's
+Older/Newer buttons, which once carried an audit-event id (and /audit's subject) as the data.
 Defence: the data is ``pk:``/``adm:pk:`` plus a random token and nothing else; the server
 keeps what it stands for, bound to the Telegram user, chat, message and session it was shown
 in, for 10 minutes, used up by the first item press, and the item is listed again at the
 press. /apikey_delete's confirmation carries a random token its flow keeps, never the key's
-id. Every refused press is answered politely and writes nothing (audit tables aside).
+id. Page buttons carry ``act:``/``adm:audit:`` and a token standing for the cursor, bound
+the same way (bot/page_buttons.py). Every refused press is answered politely and writes
+nothing (audit tables aside).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 
-from bot import pickers, texts
+from bot import page_buttons, pickers, texts
 from bot.fake_telegram import Message, html_to_plain
-from core.audit.log import EventType
+from core.audit.log import AuditEvent, EventType
 from core.clock import FakeClock
 from core.services import Services
 from tests.support.attacker import (
@@ -328,3 +332,138 @@ async def test_the_delete_confirmation_carries_a_token_and_an_older_one_deletes_
     assert await key_ids(bot) == before == [1, 2]
     (deleted,) = await bot.press(alice, second, "Delete")  # its own button still works
     assert "was deleted" in deleted.plain and await key_ids(bot) == [1]
+
+
+# --- /activity and /audit page buttons (bot/page_buttons.py) ---------------------------------
+# Older/Newer used to carry an audit-event id (and /audit's subject) in the data; now they
+# carry a token standing for that cursor, bound to presser, chat, message and session.
+
+PAGE_TOKEN = re.compile(r"^(act:|adm:audit:)[A-Za-z0-9_-]{12}$")
+
+
+async def many_events(bot: BotHarness, telegram_user_id: int, n: int) -> int:
+    """``n`` more events on the account logged in on ``telegram_user_id``; its id."""
+    session = await bot.services.sessions.current(telegram_user_id)
+    assert session is not None
+    for i in range(n):
+        await bot.services.audit.record(
+            AuditEvent(
+                EventType.SETTINGS_CHANGED,
+                account_id=session.account_id,
+                telegram_user_id=telegram_user_id,
+                details={"change": f"setting {i}"},
+            )
+        )
+    return session.account_id
+
+
+def shown(bot: BotHarness, message: Message) -> tuple[str, int]:
+    """What ``message`` shows now, and how often it was edited."""
+    now = bot.api.messages[(message.chat_id, message.message_id)]
+    return now.plain, now.edits
+
+
+async def test_page_buttons_carry_only_a_token(bot: BotHarness, alice, admin) -> None:
+    account = await many_events(bot, ALICE, 15)
+    (page,) = await bot.send(alice, "/activity")
+    (trail,) = await bot.send(bot.user(ADMIN_ID), f"/audit {account}")
+    for data in [*datas(page), *datas(trail)]:
+        assert PAGE_TOKEN.fullmatch(data), data  # no direction, no event id, no subject
+    (older,) = page.buttons
+    await bot.press(alice, page, older.text)  # and they page as before
+    assert texts.PAGE_NEWER in [b.text for b in bot.api.messages[(ALICE, page.message_id)].buttons]
+
+
+async def test_activity_buttons_of_another_account_or_forged_show_nothing(
+    bot: BotHarness, alice
+) -> None:
+    await many_events(bot, ALICE, 15)
+    mallory = bot.user(MALLORY, "Mallory")
+    await logged_in(bot, mallory, email="mallory@example.com")
+    (alices,) = await bot.send(alice, "/activity")
+    (mallorys,) = await bot.send(mallory, "/activity")
+    own = shown(bot, mallorys)
+    alice_token = datas(alices)[0]
+    newest = max(e.id for e in await events(bot))
+    before = await table_rows(bot.settings.database.path)
+    forged = [
+        alice_token,  # Alice's token replayed on Mallory's own message
+        f"act:o:{newest + 1}",  # the old cursor format
+        "act:n:0",
+        "act:" + "A" * 12,
+        alice_token[:-1] + ("B" if alice_token[-1] != "B" else "C"),
+        alice_token + "x",
+    ]
+    for data in forged:
+        assert await bot.press_data(mallory, mallorys, data) == [], data
+        assert answer(bot) in (texts.STALE_BUTTON, texts.NOT_YOUR_BUTTON), data
+        assert shown(bot, mallorys) == own, data
+    assert "Settings changed" not in own[0]
+    # Mallory's own token on Alice's message, and Alice's on Alice's: not his.
+    for data in (datas(mallorys)[0] if datas(mallorys) else "act:x", alice_token):
+        await bot.press_data(mallory, alices, data)
+        assert answer(bot) in (texts.STALE_BUTTON, texts.NOT_YOUR_BUTTON)
+    assert bot.api.messages[(ALICE, alices.message_id)].edits == 0
+    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    await bot.press(alice, alices, texts.PAGE_OLDER)  # still works for its owner
+    assert bot.api.messages[(ALICE, alices.message_id)].edits == 1
+
+
+async def test_activity_buttons_after_logout_show_nothing(bot: BotHarness, alice) -> None:
+    await many_events(bot, ALICE, 15)
+    (page,) = await bot.send(alice, "/activity")
+    (data,) = datas(page)
+    await bot.send(alice, "/logout")
+    before = await table_rows(bot.settings.database.path)
+    assert await bot.press_data(alice, page, data) == []
+    assert answer(bot) == texts.LOGIN_FIRST and shown(bot, page)[1] == 0
+    await logged_in_again(bot, alice)
+    # A new session does not bring the old page's buttons back.
+    assert await bot.press_data(alice, page, data) == []
+    assert answer(bot) == texts.STALE_BUTTON and shown(bot, page)[1] == 0
+    assert changed_tables(before, await table_rows(bot.settings.database.path)) <= {"sessions"}
+
+
+async def test_audit_buttons_forged_moved_or_after_logout_show_nothing(
+    bot: BotHarness, alice, admin
+) -> None:
+    account = await many_events(bot, ALICE, 25)
+    admin_user = bot.user(ADMIN_ID)
+    (trail,) = await bot.send(admin_user, f"/audit {account}")
+    (data,) = datas(trail)
+    (elsewhere,) = await bot.send(admin_user, "/help")
+    in_admin_chat = Message(ADMIN_CHAT_ID, trail.message_id, from_bot=True)
+    before = await table_rows(bot.settings.database.path)
+    # Forged cursors (the old format: another subject, any event id), the token on another
+    # message or in the admin chat: nothing of anyone's trail is shown.
+    for data_, message in [
+        (f"adm:audit:a:{account}:o:999999", trail),
+        ("adm:audit:t:4242:n:0", trail),
+        ("adm:audit:" + "A" * 12, trail),
+        (data, elsewhere),
+        (data, in_admin_chat),
+    ]:
+        assert await bot.press_data(admin_user, message, data_) == [], data_
+        assert answer(bot) in (texts.STALE_BUTTON, NOT_YOURS), data_
+    assert shown(bot, trail)[1] == 0 and "REGISTERED" not in shown(bot, elsewhere)[0]
+    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    # After the admin logs out, the page's buttons are over.
+    await bot.send(admin_user, "/logout")
+    assert await bot.press_data(admin_user, trail, data) == []
+    assert answer(bot) == texts.STALE_BUTTON and shown(bot, trail)[1] == 0
+
+
+async def test_page_tokens_stay_bounded_and_expire(
+    bot: BotHarness, alice, clock: FakeClock
+) -> None:
+    await many_events(bot, ALICE, 15)
+    for _ in range(page_buttons.SHEETS_PER_USER + 5):
+        await bot.send(alice, "/activity")
+    store = page_buttons.store_of(bot.app.bot_data, "act:")
+    assert len(store) <= page_buttons.SHEETS_PER_USER  # one Older button per page kept
+    (page,) = await bot.send(alice, "/activity")
+    for _ in range(2):  # the session stays live (used in between); the page's tokens do not
+        clock.advance(seconds=page_buttons.TTL.total_seconds() / 2 + 1)
+        await bot.send(alice, "/me")
+    assert await bot.press_data(alice, page, datas(page)[0]) == []
+    assert answer(bot) == texts.STALE_BUTTON and shown(bot, page)[1] == 0

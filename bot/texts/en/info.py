@@ -71,7 +71,7 @@ PRIVACY_DEFAULT = "\n\n".join(
     )
 )
 
-# Sent before the text of a file, when one is configured: plain, no HTML.
+# Shown when texts.paysupport_file is not set (or cannot be read).
 PAYSUPPORT_INTRO = (
     "<b>Help with a payment</b>\n\n"
     "• Paid but the invoice is still open? Check /payments: a transfer counts after its "
@@ -81,6 +81,10 @@ PAYSUPPORT_INTRO = (
     "• Paid in Telegram Stars? /subscription shows your Stars subscription and cancels its "
     "renewal; for a refund, tell the operator below (the date, and the plan you bought). "
     "Telegram's own support cannot refund a bot's Stars payments: only the operator can.\n\n"
+    "Write your message now (plain text, at most {limit} characters), or /cancel to stop."
+)
+# Sent after the text of texts.paysupport_file, when one is configured (the file is plain).
+PAYSUPPORT_ASK = (
     "Write your message now (plain text, at most {limit} characters), or /cancel to stop."
 )
 PAYSUPPORT_SENT = (

@@ -1,0 +1,154 @@
+"""Opaque Older/Newer buttons for /activity and /audit (SPEC §11: button data never carries
+anything but a short opaque reference checked against the presser's session).
+
+A page's buttons carry their handler's prefix and a random token, nothing else. What a token
+stands for (the cursor: which subject, which direction, which event id) stays on the server,
+in memory, with the Telegram user, chat and message it was shown on and the session it was
+shown in (``None`` when the viewer had none: an admin's /audit). :func:`resolve` gives the
+cursor back only to that user, on that message, while their session is still the same one
+and before :data:`TTL` ends; each page shown replaces the tokens of the one before. Tokens do
+not survive a restart: the buttons then say they are no longer active.
+"""
+
+from __future__ import annotations
+
+import secrets
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.context import BotData
+
+TTL = timedelta(minutes=30)
+SHEETS_PER_USER = 8  # older pages of the same user are forgotten (memory stays bounded)
+SWEEP_EVERY = timedelta(minutes=1)  # expired sheets of every user go at most this late
+
+
+@dataclass
+class PageSheet:
+    """The buttons of one page message as the server remembers them."""
+
+    telegram_user_id: int
+    chat_id: int
+    session_id: int | None
+    expires_at: datetime
+    cursors: dict[str, str] = field(default_factory=dict)  # token -> cursor
+    message_id: int | None = None  # set once Telegram accepted the message
+
+    def button(self, prefix: str, cursor: str) -> str:
+        """Callback data for a button standing for ``cursor``: ``prefix`` and a fresh token."""
+        token = secrets.token_urlsafe(9)  # 72 random bits, 12 characters
+        self.cursors[token] = cursor
+        return prefix + token
+
+
+class PageStore:
+    """Tokens → sheets, per application; each user keeps at most :data:`SHEETS_PER_USER`."""
+
+    def __init__(self) -> None:
+        self._by_token: dict[str, PageSheet] = {}
+        self._by_user: dict[int, list[PageSheet]] = {}
+        self._swept: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self._by_token)
+
+    def add(self, sheet: PageSheet, now: datetime) -> None:
+        """Remember ``sheet`` (forgetting what expired, overflows or showed the same message)."""
+        if self._swept is None or now - self._swept >= SWEEP_EVERY:
+            self.sweep(now)
+        held = self._by_user.setdefault(sheet.telegram_user_id, [])
+        for old in [s for s in held if s.expires_at <= now or s.message_id == sheet.message_id]:
+            self.drop(old)
+        held = self._by_user.setdefault(sheet.telegram_user_id, [])
+        held.append(sheet)
+        while len(held) > SHEETS_PER_USER:
+            self.drop(held[0])
+        for token in sheet.cursors:
+            self._by_token[token] = sheet
+
+    def find(self, token: str) -> PageSheet | None:
+        """The sheet a token belongs to, if it is still remembered."""
+        return self._by_token.get(token)
+
+    def drop(self, sheet: PageSheet) -> None:
+        """Forget every button of ``sheet``."""
+        for token in sheet.cursors:
+            if self._by_token.get(token) is sheet:
+                del self._by_token[token]
+        held = self._by_user.get(sheet.telegram_user_id, [])
+        if sheet in held:
+            held.remove(sheet)
+        if not held:
+            self._by_user.pop(sheet.telegram_user_id, None)
+
+    def sweep(self, now: datetime) -> None:
+        """Forget every expired sheet, of every user."""
+        self._swept = now
+        for held in list(self._by_user.values()):
+            for sheet in [s for s in held if s.expires_at <= now]:
+                self.drop(sheet)
+
+
+_STORES: weakref.WeakKeyDictionary[BotData, dict[str, PageStore]] = weakref.WeakKeyDictionary()
+
+
+def store_of(bot_data: BotData, prefix: str) -> PageStore:
+    """The application's store for the buttons of ``prefix`` (made at first use)."""
+    stores = _STORES.setdefault(bot_data, {})
+    return stores.setdefault(prefix, PageStore())
+
+
+def new_sheet(
+    bot_data: BotData, telegram_user_id: int, chat_id: int, session_id: int | None
+) -> PageSheet:
+    """An empty sheet for a page about to be shown to ``telegram_user_id`` in ``chat_id``."""
+    now = bot_data.services.clock.now()
+    return PageSheet(telegram_user_id, chat_id, session_id, now + TTL)
+
+
+def keep(bot_data: BotData, prefix: str, sheet: PageSheet, message_id: int) -> None:
+    """Remember ``sheet`` once its message is shown (``message_id``); a sheet without buttons
+    still replaces the tokens that message had before."""
+    sheet.message_id = message_id
+    store_of(bot_data, prefix).add(sheet, bot_data.services.clock.now())
+
+
+class Refused(Exception):
+    """A press that shows nothing: ``stale`` (unknown, expired, session changed) or not the
+    presser's button."""
+
+    def __init__(self, stale: bool) -> None:
+        super().__init__("stale" if stale else "not yours")
+        self.stale = stale
+
+
+def resolve(
+    bot_data: BotData,
+    prefix: str,
+    data: str,
+    telegram_user_id: int,
+    chat_id: int,
+    message_id: int,
+    session_id: int | None,
+) -> str:
+    """The cursor a pressed button stands for, or :class:`Refused`. ``session_id`` is the
+    presser's live session now (``None``: none)."""
+    store = store_of(bot_data, prefix)
+    token = data.removeprefix(prefix) if data.startswith(prefix) else ""
+    sheet = store.find(token)
+    now = bot_data.services.clock.now()
+    if sheet is None or sheet.expires_at <= now:
+        if sheet is not None:
+            store.drop(sheet)
+        raise Refused(stale=True)
+    if (
+        telegram_user_id != sheet.telegram_user_id
+        or chat_id != sheet.chat_id
+        or message_id != sheet.message_id
+    ):
+        raise Refused(stale=False)  # someone else's: left working for its owner
+    if session_id != sheet.session_id:
+        store.drop(sheet)  # logged out or in again since: this page is over
+        raise Refused(stale=True)
+    return sheet.cursors[token]
