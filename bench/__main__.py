@@ -29,6 +29,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "updates": ["--quick"],
     "flood": ["--quick"],
     "lanes": ["--quick"],
+    "memory": ["--quick"],
     "ratelimit_memory": "--users 100000 --licenses 1000 --compare 10000 --watch 2".split(),
     "audit_queries": ["--rows", "100000"],
     "backup": ["--size-mb", "64"],

@@ -26,7 +26,7 @@ from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, 
 from bot.context import Context
 from bot.flows import Flow, take_secret
 from bot.presence import presence_of
-from bot.update_processor import drop_message, is_payment
+from bot.update_processor import drop_message, forget_idle_user_data, is_payment
 from core.audit.log import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
 
@@ -159,8 +159,10 @@ async def _rate_limit(update: Update, context: Context, command: str | None) -> 
 
 
 async def sweep_rate_limits(context: Context) -> None:
-    """Job: forget ended rate-limit windows, so memory follows the users of the last minute."""
+    """Job: forget ended rate-limit windows and idle users' empty ``user_data``, so memory
+    follows the users of the last minute."""
     await context.bot_data.services.ratelimit.sweep()
+    forget_idle_user_data(context.application)
 
 
 async def gate(update: Update, context: Context) -> None:

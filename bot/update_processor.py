@@ -30,7 +30,7 @@ from typing import Any
 from telegram import Bot, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import BaseUpdateProcessor, CallbackContext
+from telegram.ext import Application, BaseUpdateProcessor, CallbackContext
 
 from bot import texts
 from bot.outgoing import REPLYING_TO
@@ -167,6 +167,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         except TelegramError as exc:
             logger.warning("could not tell a flooding user: %s", type(exc).__name__)
 
+    def busy(self, user_id: int) -> bool:
+        """Whether ``user_id`` has an update queued or running here."""
+        return user_id in self._in_flight or user_id in self._locks
+
     @property
     def active_users(self) -> int:
         """Users with updates in flight (also the number of locks held in memory)."""
@@ -203,3 +207,16 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         """Nothing to free."""
+
+
+def forget_idle_user_data(application: Application[Any, Any, Any, Any, Any, Any]) -> int:
+    """Drop the empty ``user_data`` PTB keeps for every user who ever sent an update (it grows
+    with each new user otherwise), except for users with an update in flight, whose handler may
+    still write to the dict it holds. Returns how many were dropped."""
+    processor = application.update_processor
+    if not isinstance(processor, PerUserUpdateProcessor):
+        return 0  # no way to tell who is being served: keep everyone
+    idle = [u for u, data in application.user_data.items() if not data and not processor.busy(u)]
+    for user in idle:
+        application.drop_user_data(user)
+    return len(idle)

@@ -35,6 +35,10 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         "--notices 30 --users 5 --rate 5".split(),
         r"RESULT: /me p99 \d+ ms with 30 notices queued, 30/30 delivered \(baseline, one queue",
     ),
+    "memory": (
+        "--users 600 --batch 200 --every 200".split(),
+        r"RESULT: ours -?[\d.]+ MB per 10,000 users .*\(baseline, bare PTB bot: -?[\d.]+ MB",
+    ),
     "ratelimit_memory": (
         ["--users", "2000", "--licenses", "100", "--compare", "2000", "--watch", "0.5"],
         r"RESULT: ours [\d.]+ µs per check.*\(baseline, limits' MemoryStorage: [\d.]+ µs",
