@@ -17,6 +17,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.button_sheets import SheetStore
 from bot.context import BotData
 
 TTL = timedelta(minutes=30)
@@ -41,53 +42,17 @@ class PageSheet:
         self.cursors[token] = cursor
         return prefix + token
 
+    @property
+    def tokens(self) -> list[str]:
+        return list(self.cursors)
 
-class PageStore:
-    """Tokens → sheets, per application; each user keeps at most :data:`SHEETS_PER_USER`."""
+
+class PageStore(SheetStore[PageSheet]):
+    """Tokens → sheets, per application; each user keeps at most :data:`SHEETS_PER_USER`, and
+    a new page on a message replaces that message's old one."""
 
     def __init__(self) -> None:
-        self._by_token: dict[str, PageSheet] = {}
-        self._by_user: dict[int, list[PageSheet]] = {}
-        self._swept: datetime | None = None
-
-    def __len__(self) -> int:
-        return len(self._by_token)
-
-    def add(self, sheet: PageSheet, now: datetime) -> None:
-        """Remember ``sheet`` (forgetting what expired, overflows or showed the same message)."""
-        if self._swept is None or now - self._swept >= SWEEP_EVERY:
-            self.sweep(now)
-        held = self._by_user.setdefault(sheet.telegram_user_id, [])
-        for old in [s for s in held if s.expires_at <= now or s.message_id == sheet.message_id]:
-            self.drop(old)
-        held = self._by_user.setdefault(sheet.telegram_user_id, [])
-        held.append(sheet)
-        while len(held) > SHEETS_PER_USER:
-            self.drop(held[0])
-        for token in sheet.cursors:
-            self._by_token[token] = sheet
-
-    def find(self, token: str) -> PageSheet | None:
-        """The sheet a token belongs to, if it is still remembered."""
-        return self._by_token.get(token)
-
-    def drop(self, sheet: PageSheet) -> None:
-        """Forget every button of ``sheet``."""
-        for token in sheet.cursors:
-            if self._by_token.get(token) is sheet:
-                del self._by_token[token]
-        held = self._by_user.get(sheet.telegram_user_id, [])
-        if sheet in held:
-            held.remove(sheet)
-        if not held:
-            self._by_user.pop(sheet.telegram_user_id, None)
-
-    def sweep(self, now: datetime) -> None:
-        """Forget every expired sheet, of every user."""
-        self._swept = now
-        for held in list(self._by_user.values()):
-            for sheet in [s for s in held if s.expires_at <= now]:
-                self.drop(sheet)
+        super().__init__(SHEETS_PER_USER, sweep_every=SWEEP_EVERY, one_per_message=True)
 
 
 _STORES: weakref.WeakKeyDictionary[BotData, dict[str, PageStore]] = weakref.WeakKeyDictionary()

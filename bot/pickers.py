@@ -49,6 +49,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot import texts
+from bot.button_sheets import SheetStore
 from bot.commands import ADMIN_CALLBACK_PREFIX
 from bot.context import BotData, Context, VerzekApplication
 from bot.flows import END, message_of
@@ -110,50 +111,12 @@ class Sheet:
         return [*self.items, *self.pages]
 
 
-class PickerStore:
+class PickerStore(SheetStore[Sheet]):
     """Tokens → sheets, per process. Expired sheets go at the next sweep; each user keeps at
     most :data:`SHEETS_PER_USER`."""
 
     def __init__(self) -> None:
-        self._by_token: dict[str, Sheet] = {}
-        self._by_user: dict[int, list[Sheet]] = {}
-        self._swept: datetime | None = None
-
-    def __len__(self) -> int:
-        return len(self._by_token)
-
-    def add(self, sheet: Sheet, now: datetime) -> None:
-        """Remember ``sheet`` (and forget what expired or overflows)."""
-        if self._swept is None or now - self._swept >= SWEEP_EVERY:
-            self.sweep(now)
-        held = self._by_user.setdefault(sheet.telegram_user_id, [])
-        held.append(sheet)
-        while len(held) > SHEETS_PER_USER:
-            self.drop(held[0])
-        for token in sheet.tokens:
-            self._by_token[token] = sheet
-
-    def find(self, token: str) -> Sheet | None:
-        """The sheet a token belongs to, if it is still remembered."""
-        return self._by_token.get(token)
-
-    def drop(self, sheet: Sheet) -> None:
-        """Forget every button of ``sheet``."""
-        for token in sheet.tokens:
-            if self._by_token.get(token) is sheet:
-                del self._by_token[token]
-        held = self._by_user.get(sheet.telegram_user_id, [])
-        if sheet in held:
-            held.remove(sheet)
-        if not held:
-            self._by_user.pop(sheet.telegram_user_id, None)
-
-    def sweep(self, now: datetime) -> None:
-        """Forget every expired sheet."""
-        self._swept = now
-        for held in list(self._by_user.values()):
-            for sheet in [s for s in held if s.expires_at <= now]:
-                self.drop(sheet)
+        super().__init__(SHEETS_PER_USER, sweep_every=SWEEP_EVERY)
 
 
 _STORES: weakref.WeakKeyDictionary[BotData, PickerStore] = weakref.WeakKeyDictionary()
