@@ -31,18 +31,17 @@ from bot.flows import (
     message_of,
     reply_lines,
     require_admin_session,
-    take_secret,
 )
 from bot.handlers import payment_pickers as pickers
 from bot.handlers.payments import minute, reason_text, tell_decided
 from bot.handlers.pick_then_ask import offer_as_admin, pick_then_ask
+from bot.payment_code_step import payment_code_proof
 from bot.pickers import offer, picked
 from bot.wording import count
 from core.authz import Actor
 from core.errors import Refusal
 from core.money import format_usdt
 from core.payments.rules import CheckReport, PaymentView
-from core.twofactor.service import CodeBlocked
 
 logger = logging.getLogger(__name__)
 
@@ -182,20 +181,16 @@ async def start_approve(update: Update, context: Context) -> int:
 
 async def got_approve_code(update: Update, context: Context) -> int:
     """Check the fresh 2FA code, then approve."""
-    code, note = await take_secret(update, "2FA code")
-    data = flow_state(context, APPROVE, PaymentApproval)
+    checked = await payment_code_proof(update, context, APPROVE, CODE)
+    if isinstance(checked, int):
+        return checked
     services = context.bot_data.services
-    session, payment_id = data.started_session(), data.payment_id
-    try:
-        proof = await services.twofactor.proof_for_action(session, code, APPROVE)
-    except CodeBlocked as exc:
-        await end_flow(context, APPROVE)
-        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
-        return END
-    except Refusal as exc:
-        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
-        return CODE
-    await end_flow(context, APPROVE)
+    note, session, payment_id, proof = (
+        checked.note,
+        checked.session,
+        checked.payment_id,
+        checked.proof,
+    )
     try:
         report = await services.payments.approve_manually(session, proof, payment_id)
     except Refusal as exc:
@@ -241,20 +236,16 @@ async def start_credit(update: Update, context: Context) -> int:
 
 async def got_credit_code(update: Update, context: Context) -> int:
     """Check the fresh 2FA code, then credit the payment to the payer's wallet."""
-    code, note = await take_secret(update, "2FA code")
-    data = flow_state(context, CREDIT, PaymentApproval)
+    checked = await payment_code_proof(update, context, CREDIT, CODE)
+    if isinstance(checked, int):
+        return checked
     services = context.bot_data.services
-    session, payment_id = data.started_session(), data.payment_id
-    try:
-        proof = await services.twofactor.proof_for_action(session, code, CREDIT)
-    except CodeBlocked as exc:
-        await end_flow(context, CREDIT)
-        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
-        return END
-    except Refusal as exc:
-        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
-        return CODE
-    await end_flow(context, CREDIT)
+    note, session, payment_id, proof = (
+        checked.note,
+        checked.session,
+        checked.payment_id,
+        checked.proof,
+    )
     try:
         report = await services.payments.credit_to_wallet(session, proof, payment_id)
     except Refusal as exc:

@@ -37,13 +37,12 @@ from bot.flows import (
     message_of,
     require_admin_session,
     require_session,
-    take_secret,
 )
+from bot.payment_code_step import payment_code_proof
 from core.errors import Refusal
 from core.ids import parse_id
 from core.money import format_usdt
 from core.payments.stars_rules import CURRENCY, SUBSCRIPTION_PERIOD
-from core.twofactor.service import CodeBlocked
 
 logger = logging.getLogger(__name__)
 
@@ -298,20 +297,16 @@ async def confirmed_refund(update: Update, context: Context) -> int:
 
 async def got_refund_code(update: Update, context: Context) -> int:
     """Check the code, refund through Telegram, tell the admin and the payer."""
-    code, note = await take_secret(update, "2FA code")
-    data = flow_state(context, REFUND, PaymentApproval)
+    checked = await payment_code_proof(update, context, REFUND, CODE)
+    if isinstance(checked, int):
+        return checked
     services = context.bot_data.services
-    session, payment_id = data.started_session(), data.payment_id
-    try:
-        proof = await services.twofactor.proof_for_action(session, code, REFUND)
-    except CodeBlocked as exc:
-        await end_flow(context, REFUND)
-        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
-        return END
-    except Refusal as exc:
-        await message_of(update).reply_text(f"{note}\n\n{texts.render(exc)}")
-        return CODE
-    await end_flow(context, REFUND)
+    note, session, payment_id, proof = (
+        checked.note,
+        checked.session,
+        checked.payment_id,
+        checked.proof,
+    )
     try:
         done = await services.stars.refund(session, proof, payment_id, BotStarsGateway(context.bot))
     except Refusal as exc:
