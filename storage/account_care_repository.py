@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from core.accounts.ports import NewAccountLogin
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 # What a closed account must not keep, table by table (the account's own rows).
 _FORGOTTEN = {
@@ -25,7 +24,7 @@ _FORGOTTEN = {
 class SqliteAccountCareRepository:
     """Reads for the security check-up; closing an account."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def pending_withdrawals(self, account_id: int) -> int:

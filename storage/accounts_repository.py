@@ -6,11 +6,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.accounts.ports import UserRecord
 from core.errors import DuplicateError
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 _USER_COLUMNS = (
     "id, email, password_hash, referral_code, referred_by, created_at, "
@@ -37,7 +36,7 @@ def _user(row: Any) -> UserRecord | None:
 class SqliteAccountsRepository:
     """Users and login failures in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:

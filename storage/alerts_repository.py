@@ -6,10 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.audit.ports import AlertRecord, AlertStatus, DedupeState, RuleCount, Severity
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 _COLUMNS = (
     "id, created_at, rule, severity, subject, account_id, telegram_user_id, audit_event_id,"
@@ -41,7 +40,7 @@ def _alert(raw: Any) -> AlertRecord:
 class SqliteAlertsRepository:
     """Alerts in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def dedupe_state(self, rule: str, subject: str) -> DedupeState | None:

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.audit.ports import Anchor, AuditRow
 from storage.audit_repository import COLUMNS as AUDIT_COLUMNS
 from storage.audit_repository import read_row
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 _COLUMNS = "id, last_audit_id, link, reason, recorded_at, chat_id, message_id, posted_at"
 
@@ -32,7 +31,7 @@ def _anchor(raw: Any) -> Anchor:
 class SqliteAnchorsRepository:
     """Anchors: recorded, posted once, never deleted."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(self, last_audit_id: int, link: str, reason: str, at: datetime) -> Anchor:

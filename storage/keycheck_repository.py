@@ -5,16 +5,15 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-import aiosqlite
-
 from core.errors import StorageError
 from storage.columns import stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteKeyCheckRepository:
     """Reads and writes the ``key_check`` row (migration 0008)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def get(self) -> str | None:

@@ -6,11 +6,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.errors import DuplicateError
 from core.payments.ports import LicenseRecord
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 _LICENSE_COLUMNS = (
     "id, account_id, payment_id, plan, tier, starts_at, ends_at, created_at, signature,"
@@ -36,7 +35,7 @@ def _license(row: Any) -> LicenseRecord:
 class SqliteLicensesRepository:
     """Licenses in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(

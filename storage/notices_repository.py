@@ -6,10 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.audit.ports import NoticeRecord
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 _COLUMNS = (
     "id, created_at, telegram_user_id, account_id, audit_event_id, event_type, details, attempts"
@@ -32,7 +31,7 @@ def _notice(raw: Any) -> NoticeRecord:
 class SqliteNoticesRepository:
     """User notices in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def recipients(self, account_id: int, *, since: datetime, limit: int) -> list[int]:

@@ -6,11 +6,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.errors import DuplicateError
 from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 _INVOICE_COLUMNS = (
     "id, account_id, plan, tier, days, amount_micro, receive_address, created_at, expires_at,"
@@ -67,7 +66,7 @@ def _placeholders(values: tuple[str, ...]) -> str:
 class SqlitePaymentsRepository:
     """Invoices and payments in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import aiosqlite
-
 from core.audit.ports import RestoreNotice
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteRestoreNoticesRepository:
     """SQL of ``restore_notices``; the unit of work owns the transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(

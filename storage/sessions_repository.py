@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.accounts.ports import EndReason, SessionRecord
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 _COLUMNS = "id, account_id, telegram_user_id, created_at, last_seen_at, expires_at, ended_at"
 
@@ -29,7 +28,7 @@ def _session(row: Any) -> SessionRecord:
 class SqliteSessionsRepository:
     """Sessions in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(

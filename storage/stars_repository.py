@@ -6,11 +6,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.errors import DuplicateError
 from core.payments.stars_rules import StarsInvoiceRecord, StarsInvoiceStatus, StarsPaymentRecord
 from storage.columns import read_time, read_time_or_none, stored_time, stored_time_or_none
+from storage.sql import SqlConnection
 
 _INVOICE = (
     "id, reference, account_id, telegram_user_id, plan, tier, days, price_stars, created_at,"
@@ -59,7 +58,7 @@ def _payment(row: Any) -> StarsPaymentRecord:
 class SqliteStarsRepository:
     """Stars invoices and payments in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add_invoice(

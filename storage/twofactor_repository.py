@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from core.twofactor.ports import BackupCodeRecord, MfaRecord
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteTwoFactorRepository:
     """Two-factor state in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def get(self, account_id: int) -> MfaRecord | None:

@@ -6,11 +6,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.errors import DuplicateError
 from core.payments.ports import WalletEntryRecord
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 _ENTRY_COLUMNS = (
     "id, account_id, amount_micro, kind, payment_id, created_at, signature, stars_payment_id"
@@ -33,7 +32,7 @@ def _entry(row: Any) -> WalletEntryRecord:
 class SqliteWalletRepository:
     """The wallet ledger in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(

@@ -6,11 +6,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.errors import DuplicateError
 from core.withdrawals.ports import WithdrawalRecord, WithdrawalStatus
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 _COLUMNS = (
     "id, account_id, telegram_user_id, amount_micro, address, status, requested_at,"
@@ -39,7 +38,7 @@ def _withdrawal(row: Any) -> WithdrawalRecord:
 class SqliteWithdrawalsRepository:
     """Withdrawal requests in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
