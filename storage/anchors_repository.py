@@ -78,8 +78,9 @@ class SqliteAnchorsRepository:
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM audit_anchors ORDER BY id"  # noqa: S608
         ) as cur:
-            async for row in cur:
-                yield _anchor(row)
+            rows = await cur.fetchall()
+        for row in rows:
+            yield _anchor(row)
 
     async def link_of(self, audit_id: int) -> str | None:
         """The stored link of audit row ``audit_id`` (None when there is no such row)."""

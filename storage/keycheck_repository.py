@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from core.errors import StorageError
 from storage.columns import stored_time
-from storage.sql import SqlConnection
+from storage.sql import MISSING_TABLE_ERRORS, SqlConnection, is_missing_table
 
 
 class SqliteKeyCheckRepository:
@@ -21,8 +20,8 @@ class SqliteKeyCheckRepository:
         try:
             async with self._conn.execute("SELECT mac FROM key_check WHERE id = 1") as cursor:
                 row = await cursor.fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except MISSING_TABLE_ERRORS as exc:
+            if is_missing_table(exc):
                 return None
             raise
         return None if row is None else str(row[0])
@@ -36,7 +35,7 @@ class SqliteKeyCheckRepository:
                 "mac = excluded.mac, written_at = excluded.written_at",
                 (mac, stored_time(written_at)),
             )
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except MISSING_TABLE_ERRORS as exc:
+            if is_missing_table(exc):
                 raise StorageError("this database has no key_check table: migrate it") from None
             raise

@@ -21,8 +21,11 @@ class SqliteRestoreNoticesRepository:
     ) -> None:
         """Queue one notice per user (a later restore replaces an undelivered one)."""
         await self._conn.executemany(
-            "INSERT OR REPLACE INTO restore_notices"
-            " (telegram_user_id, archive_created_at, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO restore_notices"
+            " (telegram_user_id, archive_created_at, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (telegram_user_id) DO UPDATE SET"
+            " archive_created_at = excluded.archive_created_at,"
+            " created_at = excluded.created_at, attempts = 0",
             [
                 (user, stored_time(archive_created_at), stored_time(at))
                 for user in telegram_user_ids

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from core.twofactor.ports import BackupCodeRecord, MfaRecord
 from storage.columns import read_time, read_time_or_none, stored_time
-from storage.sql import SqlConnection
+from storage.sql import SqlConnection, inserted_id
 
 
 class SqliteTwoFactorRepository:
@@ -87,11 +87,12 @@ class SqliteTwoFactorRepository:
 
     async def add_failure(self, account_id: int, at: datetime) -> int:
         """Record a wrong (or reserved, not yet checked) code; return its id."""
-        cursor = await self._conn.execute(
-            "INSERT INTO mfa_failures (account_id, at) VALUES (?, ?)", (account_id, stored_time(at))
+        new_id = await inserted_id(
+            self._conn,
+            "INSERT INTO mfa_failures (account_id, at) VALUES (?, ?) RETURNING id",
+            (account_id, stored_time(at)),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def remove_failure(self, failure_id: int) -> None:
         """Withdraw a reserved failure (its code turned out to be right)."""

@@ -76,8 +76,8 @@ class SqliteWatchRepository:
     async def add(self, record: WatchedTransferRecord) -> bool:
         """Remember a newly seen transfer; False when its hash was seen already."""
         cur = await self._conn.execute(
-            f"INSERT OR IGNORE INTO watched_transfers ({_COLUMNS})"  # noqa: S608
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO watched_transfers ({_COLUMNS})"  # noqa: S608
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tx_hash) DO NOTHING",
             (
                 record.tx_hash,
                 record.to_address,
