@@ -51,7 +51,7 @@ class SqliteApiKeysRepository:
         """The account's key for this exchange and label (case-insensitive label)."""
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM api_keys"  # noqa: S608
-            " WHERE account_id = ? AND exchange = ? AND label = ? COLLATE NOCASE",
+            " WHERE account_id = ? AND exchange = ? AND lower(label) = lower(?)",
             (account_id, exchange, label),
         ) as cur:
             row = await cur.fetchone()
