@@ -16,6 +16,7 @@ from core.services import Services
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID, TEST_BOT_TOKEN
 from tests.support.fake_tronscan import FakeTronscan, payments_config
 from tests.support.harness import BotHarness
+from tests.support.redis_server import redis_url  # noqa: F401 (a fixture for every test)
 from tests.support.services import build_services
 
 # Secrets the tests type in, by module: no log record of any test may contain one.
