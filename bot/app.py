@@ -149,7 +149,7 @@ def build_application(
     checkup_feature.register(application)  # /security
     deletion_feature.register(application)  # /delete_account
     admin_withdrawals_feature.register(application, admins)
-    job_leader.register(application)  # take/renew the lease; every job below asks it
+    job_leader.register(application, settings)  # take/renew the lease; every job below asks it
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     audit_anchors.register(application)  # the audit chain's head, hourly and after backups

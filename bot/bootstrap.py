@@ -312,7 +312,7 @@ async def bootstrap(
             suspicion=suspicion,
             rights=rights,
         ),
-        leadership=Leadership(uow, clock, instance_name()),
+        leadership=Leadership.lasting(uow, clock, instance_name(), settings.jobs.lease_seconds),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
     services.closers += [client.aclose for client in (http, grid_http) if client is not None]
