@@ -33,7 +33,7 @@ from tests.support.tronscan_http import TronscanServer
 from tests.support.webhook_steps import WEBHOOK_URL, free_port
 
 WAIT = 30.0  # seconds any one expected reply or event may take on a loaded machine
-LEADS = re.compile(r"this instance now runs the scheduled jobs \([^:]*:(\d+):")
+LEASE_NEWS = re.compile(r"(this instance now runs|another instance runs) the scheduled jobs")
 
 
 @dataclass
@@ -75,17 +75,14 @@ class Fleet:
             await asyncio.sleep(0.02)
         return result
 
-    def leader(self) -> int | None:
-        """The instance that last said it runs the scheduled jobs (of those alive)."""
-        best: tuple[float, int] | None = None
+    def leaders(self) -> list[int]:
+        """The live instances whose last word on the job lease is that they run the jobs."""
+        found = []
         for i in self.alive():
-            log_path = self.bots[i].workdir / "stderr.log"
-            pid = self.bots[i].process.pid if self.bots[i].process else None
-            said = [int(m[1]) for m in LEADS.finditer(self.bots[i].stderr)]
-            if pid in said:
-                moment = log_path.stat().st_mtime
-                best = max(best or (moment, i), (moment, i))
-        return best[1] if best else None
+            said = LEASE_NEWS.findall(self.bots[i].stderr)
+            if said and said[-1] == "this instance now runs":
+                found.append(i)
+        return found
 
     async def say(
         self, user: TelegramUser, text: str, replies: int = 1, chat_id: int | None = None
