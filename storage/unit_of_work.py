@@ -33,6 +33,7 @@ from core.payments.screen_ports import RemindersRepository, StatusMessagesReposi
 from core.payments.stars_rules import StarsRepository
 from core.payments.watch_ports import WatchRepository
 from core.ports import (
+    ButtonSheetsRepository,
     ConversationStateRepository,
     KeyCheckRepository,
     SecretsRepository,
@@ -48,6 +49,7 @@ from storage.anchors_repository import SqliteAnchorsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
+from storage.button_sheets_repository import SqliteButtonSheetsRepository
 from storage.conversation_state_repository import SqliteConversationStateRepository
 from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.leases_repository import SqliteLeasesRepository
@@ -147,6 +149,7 @@ class SqliteUnitOfWork:
     preferences: PreferencesRepository
     account_care: AccountCareRepository
     leases: LeasesRepository
+    button_sheets: ButtonSheetsRepository
 
     def __init__(
         self,
@@ -202,6 +205,7 @@ class SqliteUnitOfWork:
         self.preferences = SqlitePreferencesRepository(conn)
         self.account_care = SqliteAccountCareRepository(conn)
         self.leases = SqliteLeasesRepository(conn)
+        self.button_sheets = SqliteButtonSheetsRepository(conn)
         return self
 
     async def __aexit__(
