@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import pickers
+from bot import pickers, user_turns
 from bot.bootstrap import bootstrap
 from bot.commands import AdminOnly
 from bot.context import CONTEXT_TYPES, VerzekApplication
@@ -121,6 +121,9 @@ def build_application(
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application: VerzekApplication = builder.build()
+    processor = application.update_processor
+    if isinstance(processor, PerUserUpdateProcessor):  # each update a turn of its user
+        processor.turns = lambda user, update: user_turns.turn(application, user, update)
     if services is not None:
         application.bot_data.attach(services)
     application.add_handler(TypeHandler(Update, gate), group=-1)

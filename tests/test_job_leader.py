@@ -42,8 +42,10 @@ def test_next_lease_rules() -> None:
 
 
 def test_only_the_lease_jobs_run_everywhere() -> None:
-    """Deny by default: a new job is a leader's job unless named here (in-memory chores)."""
-    assert frozenset({"job-leader", "ratelimit-sweep", "codes-sweep"}) == LOCAL_JOBS
+    """Deny by default: a new job is a leader's job unless named here (in-memory chores; a
+    conversation's timeout ends this process's memory of the flow, as a turn of its user)."""
+    local = {"job-leader", "ratelimit-sweep", "codes-sweep", "_trigger_timeout"}
+    assert frozenset(local) == LOCAL_JOBS
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 JOB_NAME = "job-leader"
 # Run on every instance; every other job runs on the leader only.
-LOCAL_JOBS = frozenset({JOB_NAME, "ratelimit-sweep", "codes-sweep"})
+# A conversation's timeout (PTB names its job after the callback) is about this process's
+# memory of the flow: it runs where the flow was last handled, as a turn of its user.
+LOCAL_JOBS = frozenset({JOB_NAME, "ratelimit-sweep", "codes-sweep", "_trigger_timeout"})
 
 
 def _leadership(job_queue: JobQueue[Any]) -> Leadership | None:
