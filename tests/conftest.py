@@ -16,11 +16,11 @@ from core.services import Services
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID, TEST_BOT_TOKEN
 from tests.support.fake_tronscan import FakeTronscan, payments_config
 from tests.support.harness import BotHarness
-from tests.support.redis_server import redis_url  # noqa: F401 (a fixture for every test)
 from tests.support.services import build_services
 
-# postgres_server / postgres_url: a throwaway PostgreSQL per worker, a fresh database per test.
-pytest_plugins = ("tests.support.postgres",)
+# postgres_server / postgres_url: a throwaway PostgreSQL per worker, a fresh database per test;
+# redis_url: a throwaway Redis per worker.
+pytest_plugins = ("tests.support.postgres", "tests.support.redis_server")
 
 # Secrets the tests type in, by module: no log record of any test may contain one.
 _TEST_SECRETS = {

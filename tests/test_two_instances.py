@@ -82,11 +82,15 @@ def alerted(f: Fleet) -> Counter[int]:
     return Counter(int(m) for t in f.texts(ADMIN_CHAT_ID) for m in ALERT_RE.findall(t))
 
 
-async def test_two_instances_one_truth_and_a_kill_9(tmp_path: Path, redis_url: str) -> None:
+@pytest.mark.postgres_only
+async def test_two_instances_one_truth_and_a_kill_9(
+    tmp_path: Path, redis_url: str, postgres_url: str
+) -> None:
     async with fleet(
         tmp_path,
         2,
-        spread="by_user",
+        database_url=postgres_url,
+        spread="round_robin",
         redis_url=redis_url,
         lease_seconds=LEASE_SECONDS,
         extra_config=EXTRA,

@@ -3,7 +3,8 @@ two-process test): ``VERZEK_TEST_REDIS_URL`` when set, else a private ``redis-se
 once per pytest worker process on 127.0.0.1 and a free port, persisting nothing, stopped at the
 end of the session; else the test is skipped.
 
-The ``redis_url`` fixture is registered in tests/conftest.py, so any test can ask for it.
+The ``redis_url`` fixture is registered by tests/conftest.py (``pytest_plugins``), so any test
+can ask for it.
 Each test uses fresh keys (or its own database number), as the server is shared by a session.
 """
 
