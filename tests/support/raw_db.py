@@ -23,15 +23,19 @@ _PG_TABLES = (
 _SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 
 
-def where(target: Settings | Path) -> str | Path:
-    """The PostgreSQL URL or the SQLite file of ``target`` (settings, or a file's path)."""
+# The bot's settings (either engine), a SQLite file's path, or a PostgreSQL URL.
+Target = Settings | Path | str
+
+
+def where(target: Target) -> str | Path:
+    """The PostgreSQL URL or the SQLite file of ``target``."""
     if isinstance(target, Settings):
         url = target.database.url
         return url.get() if url is not None else target.database.path
     return target
 
 
-async def rows(target: Settings | Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+async def rows(target: Target, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """The rows ``sql`` selects, as tuples."""
     place = where(target)
     if isinstance(place, str):
@@ -45,7 +49,7 @@ async def rows(target: Settings | Path, sql: str, *params: Any) -> list[tuple[An
         return [tuple(row) for row in await cur.fetchall()]
 
 
-async def execute(target: Settings | Path, sql: str, *params: Any) -> None:
+async def execute(target: Target, sql: str, *params: Any) -> None:
     """Run one statement and commit it (outside the bot, as a tamperer would)."""
     place = where(target)
     if isinstance(place, str):
@@ -60,7 +64,7 @@ async def execute(target: Settings | Path, sql: str, *params: Any) -> None:
         await lite.commit()
 
 
-async def tables(target: Settings | Path, skip: frozenset[str]) -> dict[str, list[tuple[Any, ...]]]:
+async def tables(target: Target, skip: frozenset[str]) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table (small databases only), except the tables in ``skip``."""
     place = where(target)
     listing = _PG_TABLES if isinstance(place, str) else _SQLITE_TABLES
