@@ -103,7 +103,8 @@ class Fleet:
             None,
         )
         if data is None:
-            raise AssertionError(f"no button {button!r} on message: {message.buttons}")
+            said = "\n".join(self.texts(message.chat_id))
+            raise AssertionError(f"no button {button!r} on {message.plain!r}; the chat:\n{said}")
         before = len(self.api.sent_to(message.chat_id))
         self.api.user_presses(user, message, data)
         return await self._replies(message.chat_id, before, replies, f"a reply to {button!r}")
