@@ -1,6 +1,6 @@
 """Two real ``verzek run`` processes behind one webhook (SPEC §13, issue #21).
 
-The fleet of tests/support/instances.py: two instances in webhook mode on one database and one
+The fleet of tests/support/fleet.py: two instances in webhook mode on one database and one
 Redis, the fake Telegram spreading updates over both like a load balancer, the fake TronScan
 over HTTP. Users register and log in at once, an admin approves a USDT payment with 2FA,
 attackers raise an alert storm, and the job leader is killed with SIGKILL in the middle:
@@ -21,7 +21,7 @@ import pytest
 from bot.fake_telegram import TelegramUser
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.fake_tronscan import RECEIVE_ADDRESS, tx_hash
-from tests.support.instances import Fleet, fleet
+from tests.support.fleet import Fleet, fleet
 
 PASSWORD = "correct horse battery staple"
 WRONG = "not the password at all"
