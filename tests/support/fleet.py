@@ -123,7 +123,7 @@ class Fleet:
         self.killed.add(index)
 
 
-def config_text(port: int, *, lease_seconds: int, redis_url: str | None, extra: str) -> str:
+def config_text(port: int, *, lease_seconds: int, redis_url: str | None, limits: str) -> str:
     """One instance's config.toml (only its port differs from the others')."""
     lines = [
         "[telegram]",
@@ -137,9 +137,10 @@ def config_text(port: int, *, lease_seconds: int, redis_url: str | None, extra: 
         "[jobs]",
         f"lease_seconds = {lease_seconds}",
     ]
+    lines.append("[rate_limits]")
     if redis_url is not None:
-        lines += ["[rate_limits]", f'storage = "{redis_url}"']
-    return "\n".join(lines) + "\n" + extra
+        lines.append(f'storage = "{redis_url}"')
+    return "\n".join(lines) + "\n" + limits
 
 
 @asynccontextmanager
@@ -153,15 +154,22 @@ async def fleet(
     lease_seconds: int = 6,
     extra_config: str = "",
     log_level: str = "INFO",
+    connections: int = 8,
+    api: FakeBotAPI | None = None,
+    rate_limits: str = "",
 ) -> AsyncIterator[Fleet]:
-    """Start the fakes and ``n`` instances (see the module docstring); stop them all."""
-    server = FakeBotAPIServer()
+    """Start the fakes and ``n`` instances (see the module docstring); stop them all.
+    ``rate_limits``: lines of the [rate_limits] table; ``extra_config``: further tables."""
+    server = FakeBotAPIServer(api)
     await server.start()
     tronscan = TronscanServer()
     await tronscan.start()
     ports = [free_port() for _ in range(n)]
     delivery = WebhookDelivery(
-        server.api, via=[f"http://127.0.0.1:{p}" for p in ports], spread=spread, connections=8
+        server.api,
+        via=[f"http://127.0.0.1:{p}" for p in ports],
+        spread=spread,
+        connections=connections,
     )
     await delivery.start()
     token, secret, key = new_token(), secrets.token_urlsafe(32), generate_master_key()
@@ -189,7 +197,9 @@ async def fleet(
         for i, port in enumerate(ports):
             home = workdir / f"instance{i}"
             home.mkdir(parents=True)
-            text = config_text(port, lease_seconds=lease_seconds, redis_url=redis_url, extra="")
+            text = config_text(
+                port, lease_seconds=lease_seconds, redis_url=redis_url, limits=rate_limits
+            )
             (home / "config.toml").write_text(text + tron + extra_config)
             bot = BotProcess(home, dict(env))
             running.bots.append(bot)
