@@ -3,15 +3,14 @@ opening them is bot/button_sheets.py's job. Portable SQL (SQLite and PostgreSQL)
 
 from __future__ import annotations
 
-import aiosqlite
-
 from core.ports import StoredButtonSheet
+from storage.sql import SqlConnection
 
 
 class SqliteButtonSheetsRepository:
     """What button tokens stand for, shared by every instance."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def find(self, store: str, token_hash: str) -> StoredButtonSheet | None:

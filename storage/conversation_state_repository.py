@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import aiosqlite
-
 from core.ports import StoredConversationState
+from storage.sql import SqlConnection
 
 _COLUMNS = "SELECT kind, name, key, sealed, user_id FROM conversation_state"
 
@@ -22,7 +21,7 @@ def _rows(rows: Iterable[Any]) -> list[StoredConversationState]:
 class SqliteConversationStateRepository:
     """Conversation state in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def load(self, kind: str) -> list[StoredConversationState]:
