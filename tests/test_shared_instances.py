@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiosqlite
 import pytest
 from telegram.ext import ConversationHandler
 
@@ -24,6 +23,8 @@ from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
 from core.user_locks import InProcessUserLocks
+from storage.postgres.user_locks import PostgresUserLocks
+from tests.support import raw_db
 from tests.support.attacker import changed_tables
 from tests.support.harness import table_rows
 from tests.support.instances import TwoInstances
@@ -38,14 +39,18 @@ async def fleet(
     settings: Settings, services: Services, clock: FakeClock
 ) -> AsyncIterator[TwoInstances]:
     second = await build_services(settings, clock)
-    locks = InProcessUserLocks(shared=True)
-    services.user_locks = second.user_locks = locks
+    if settings.database.url is None:  # SQLite: one lock for the two Applications
+        services.user_locks = second.user_locks = InProcessUserLocks(shared=True)
+    else:  # PostgreSQL: each instance its own advisory locks, as two processes would have
+        assert isinstance(second.user_locks, PostgresUserLocks)
     both = TwoInstances(settings, services, second)
     await both.start()
     yield both
     await both.stop()
+    for each in (services, second):
+        held = each.user_locks
+        assert isinstance(held, InProcessUserLocks | PostgresUserLocks) and len(held) == 0
     await second.aclose()
-    assert len(locks) == 0  # every turn let its lock go
 
 
 def flow(fleet: TwoInstances, instance: int, name: str) -> ConversationHandler[Any]:
@@ -148,11 +153,11 @@ async def test_a_double_press_on_two_instances_decides_once(fleet: TwoInstances,
     data = pick.buttons[0].callback_data or ""
     (confirm,) = await fleet.use(1).press_data(alice, pick, data)
     assert "Delete your Binance key main" in confirm.plain
-    before = await table_rows(fleet.settings.database.path)
+    before = await table_rows(fleet.settings)
     # instance 0 still holds the sheet in its memory: the database overrules it
     assert await fleet.use(0).press_data(alice, pick, data) == []
     assert answer(fleet) == texts.PICKER_EXPIRED
-    assert changed_tables(before, await table_rows(fleet.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(fleet.settings)) == set()
 
 
 async def test_another_account_pressing_on_the_other_instance(fleet: TwoInstances, alice) -> None:
@@ -162,10 +167,10 @@ async def test_another_account_pressing_on_the_other_instance(fleet: TwoInstance
     data = pick.buttons[0].callback_data or ""
     own = fleet.api.user_sends(mallory, "hi")  # her own chat: the data replayed there
     fleet.api.pending_updates.clear()
-    before = await table_rows(fleet.settings.database.path)
+    before = await table_rows(fleet.settings)
     assert await fleet.use(1).press_data(mallory, own, data) == []
     assert answer(fleet) == texts.PICKER_NOT_YOURS
-    assert changed_tables(before, await table_rows(fleet.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(fleet.settings)) == set()
     (confirm,) = await fleet.use(1).press(alice, pick, pick.buttons[0].text)  # still hers
     assert "Delete your Binance key main" in confirm.plain
 
@@ -183,14 +188,14 @@ async def test_an_edited_sheet_row_does_not_open(fleet: TwoInstances, alice) -> 
     (first,) = await fleet.use(0).send(alice, "/apikey_delete")
     (second,) = await fleet.use(0).send(alice, "/apikey_delete")
     token = (first.buttons[0].callback_data or "").removeprefix("pk:")
-    async with aiosqlite.connect(fleet.settings.database.path) as conn:
-        await conn.execute(
-            "UPDATE button_sheets SET sealed = (SELECT sealed FROM button_sheets"
-            " WHERE sheet_id != (SELECT sheet_id FROM button_sheets WHERE token_hash = ?)"
-            " LIMIT 1) WHERE token_hash = ?",
-            (token_hash(token), token_hash(token)),
-        )
-        await conn.commit()
+    await raw_db.execute(
+        fleet.settings,
+        "UPDATE button_sheets SET sealed = (SELECT sealed FROM button_sheets"
+        " WHERE sheet_id != (SELECT sheet_id FROM button_sheets WHERE token_hash = ?)"
+        " LIMIT 1) WHERE token_hash = ?",
+        token_hash(token),
+        token_hash(token),
+    )
     assert await fleet.use(1).press(alice, first, first.buttons[0].text) == []
     assert answer(fleet) == texts.PICKER_EXPIRED
     (confirm,) = await fleet.use(1).press(alice, second, second.buttons[0].text)

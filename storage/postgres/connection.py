@@ -163,6 +163,8 @@ class PgResult:
 class PgConnection:
     """One asyncpg connection seen as a :class:`storage.sql.SqlConnection`."""
 
+    engine = "postgresql"  # storage.sql.skip_locked asks
+
     def __init__(self, conn: RawConnection) -> None:
         self.raw = conn
         self._savepoints = itertools.count(1)
