@@ -1,8 +1,8 @@
 """Two real ``verzek run`` processes behind one webhook (SPEC §13, issue #21).
 
 The fleet of tests/support/fleet.py: two instances in webhook mode on one database and one
-Redis, the fake Telegram spreading updates over both like a load balancer, the fake TronScan
-over HTTP. Users register and log in at once, an admin approves a USDT payment with 2FA,
+Redis, the fake Telegram spreading updates over both round robin like a load balancer (so
+every flow hops instances at each step), the fake TronScan over HTTP. Users register and log in at once, an admin approves a USDT payment with 2FA,
 attackers raise an alert storm, and the job leader is killed with SIGKILL in the middle:
 nothing is lost or said twice, and the other instance takes the jobs over within the lease.
 """
@@ -91,7 +91,7 @@ async def test_two_instances_one_truth_and_a_kill_9(
         tmp_path,
         2,
         database_url=postgres_url,
-        spread="by_user",
+        spread="round_robin",
         redis_url=redis_url,
         lease_seconds=LEASE_SECONDS,
         extra_config=EXTRA,
