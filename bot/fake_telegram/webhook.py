@@ -265,6 +265,7 @@ def update_user(update: dict[str, Any]) -> int:
     for value in update.values():
         if isinstance(value, dict):
             sender = value.get("from")
-            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
-                return int(sender["id"])
+            user_id = sender.get("id") if isinstance(sender, dict) else None
+            if isinstance(user_id, int):
+                return user_id
     return 0
