@@ -19,6 +19,7 @@ from telegram.ext import ConversationHandler
 from bot import texts
 from bot.button_sheets import token_hash
 from bot.fake_telegram import TelegramUser
+from core.audit.log import AuditEvent, EventType
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
@@ -200,3 +201,25 @@ async def test_an_edited_sheet_row_does_not_open(fleet: TwoInstances, alice) -> 
     assert answer(fleet) == texts.PICKER_EXPIRED
     (confirm,) = await fleet.use(1).press(alice, second, second.buttons[0].text)
     assert "Delete your Binance key main" in confirm.plain
+
+
+async def test_an_activity_page_shown_here_turns_there(fleet: TwoInstances, alice) -> None:
+    session = await fleet.services.sessions.current(ALICE)
+    assert session is not None
+    for i in range(15):
+        await fleet.services.audit.record(
+            AuditEvent(
+                EventType.SETTINGS_CHANGED,
+                account_id=session.account_id,
+                telegram_user_id=ALICE,
+                details={"change": f"setting {i}"},
+            )
+        )
+    (page,) = await fleet.use(0).send(alice, "/activity")
+    older = page.buttons[0].callback_data or ""
+    assert older.startswith("act:")
+    await fleet.use(1).press_data(alice, page, older)  # the page turns in place
+    assert answer(fleet) == ""
+    assert page.edits == 1 and page.plain != ""
+    assert await fleet.use(0).press_data(alice, page, older) == []  # replaced: stale now
+    assert answer(fleet) == texts.STALE_BUTTON
