@@ -33,6 +33,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "ratelimit_memory": "--users 100000 --licenses 1000 --compare 10000 --watch 2".split(),
     "audit_queries": ["--rows", "100000"],
     "backup": ["--size-mb", "64"],
+    "instances": ["--users", "16", "--rounds", "3", "--concurrency", "16"],
 }
 HEADLINE_WIDTH = 88
 

@@ -78,8 +78,8 @@ def build(path: Path, size_mb: int) -> None:
             conn.execute("BEGIN")
             conn.execute(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-                "INSERT INTO conversation_state SELECT 'user_data', 'bench', ? + i, "
-                "randomblob(?), 't' FROM n",
+                "INSERT INTO conversation_state (kind, name, key, sealed, updated_at)"
+                " SELECT 'user_data', 'bench', ? + i, randomblob(?), 't' FROM n",
                 (count, start, BLOB),
             )
             conn.execute("COMMIT")

@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import pickers
+from bot import pickers, user_turns
 from bot.bootstrap import bootstrap
 from bot.commands import AdminOnly
 from bot.context import CONTEXT_TYPES, VerzekApplication
@@ -121,6 +121,9 @@ def build_application(
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application: VerzekApplication = builder.build()
+    processor = application.update_processor
+    if isinstance(processor, PerUserUpdateProcessor):  # each update a turn of its user
+        processor.turns = lambda user, update: user_turns.turn(application, user, update)
     if services is not None:
         application.bot_data.attach(services)
     application.add_handler(TypeHandler(Update, gate), group=-1)
@@ -149,7 +152,7 @@ def build_application(
     checkup_feature.register(application)  # /security
     deletion_feature.register(application)  # /delete_account
     admin_withdrawals_feature.register(application, admins)
-    job_leader.register(application)  # take/renew the lease; every job below asks it
+    job_leader.register(application, settings)  # take/renew the lease; every job below asks it
     nightly_backup.register(application, settings)
     outbox.register(application)  # alerts to the admin chat, notices to owners
     audit_anchors.register(application)  # the audit chain's head, hourly and after backups

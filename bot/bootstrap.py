@@ -66,6 +66,7 @@ from core.withdrawals.service import WithdrawalService
 from storage.database import Database
 from storage.postgres.database import PostgresDatabase
 from storage.postgres.no_backups import NoPostgresBackups
+from storage.postgres.user_locks import PostgresUserLocks
 from storage.snapshot import SqliteDatabaseFiles
 
 # The SQLite file (the default) or PostgreSQL (``database.url``: several instances on one).
@@ -333,8 +334,12 @@ async def bootstrap(
             suspicion=suspicion,
             rights=rights,
         ),
-        leadership=Leadership(uow, clock, instance_name()),
+        leadership=Leadership.lasting(uow, clock, instance_name(), settings.jobs.lease_seconds),
     )
     services.closers += [database.close, passwords.aclose, services.ratelimit.aclose]
+    if isinstance(database, PostgresDatabase):  # a fleet: each user's turn locked across it
+        user_locks = PostgresUserLocks(database.dsn)
+        services.user_locks = user_locks
+        services.closers.append(user_locks.aclose)
     services.closers += [client.aclose for client in (http, grid_http) if client is not None]
     return services

@@ -23,7 +23,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot import texts
+from bot import texts, user_turns
 from bot.context import Context
 from bot.flow_state import FlowState
 from bot.presence import current_session
@@ -370,6 +370,19 @@ class Flow(ConversationHandler[Any]):
             # A wrong answer ended the flow: the next text may well be the password again.
             remember_secret_flow_ended(context, str(self.name))
         return outcome
+
+    async def _trigger_timeout(self, context: Any) -> None:
+        """A timeout is a turn of its user (bot/user_turns.py): with several instances the
+        flow may have moved on elsewhere, and the turn's reading of the user's state then
+        cancels this timeout instead of ending that flow."""
+        timeout = context.job.data if context.job is not None else None
+        key = getattr(timeout, "conversation_key", None)
+        application = getattr(timeout, "application", None)
+        if application is None or not key or not isinstance(key[-1], int):
+            await super()._trigger_timeout(context)
+            return
+        async with user_turns.turn(application, key[-1]):
+            await super()._trigger_timeout(context)
 
 
 async def _refuse_group(update: Update) -> None:

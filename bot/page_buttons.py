@@ -3,11 +3,12 @@ anything but a short opaque reference checked against the presser's session).
 
 A page's buttons carry their handler's prefix and a random token, nothing else. What a token
 stands for (the cursor: which subject, which direction, which event id) stays on the server,
-in memory, with the Telegram user, chat and message it was shown on and the session it was
-shown in (``None`` when the viewer had none: an admin's /audit). :func:`resolve` gives the
+in memory (and in the database across instances: bot/button_sheets.py), with the Telegram
+user, chat and message it was shown on and the session it was shown in (``None`` when the
+viewer had none: an admin's /audit). :func:`resolve` gives the
 cursor back only to that user, on that message, while their session is still the same one
-and before :data:`TTL` ends; each page shown replaces the tokens of the one before. Tokens do
-not survive a restart: the buttons then say they are no longer active.
+and before :data:`TTL` ends; each page shown replaces the tokens of the one before. On one
+instance tokens do not survive a restart: the buttons then say they are no longer active.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.button_sheets import SheetStore
+from bot.button_sheets import SheetCodec, SheetStore, register
 from bot.context import BotData
 
 TTL = timedelta(minutes=30)
@@ -51,8 +52,14 @@ class PageStore(SheetStore[PageSheet]):
     """Tokens → sheets, per application; each user keeps at most :data:`SHEETS_PER_USER`, and
     a new page on a message replaces that message's old one."""
 
-    def __init__(self) -> None:
-        super().__init__(SHEETS_PER_USER, sweep_every=SWEEP_EVERY, one_per_message=True)
+    def __init__(self, prefix: str) -> None:
+        super().__init__(
+            SHEETS_PER_USER,
+            sweep_every=SWEEP_EVERY,
+            one_per_message=True,
+            name=prefix,
+            codec=SheetCodec(PageSheet),
+        )
 
 
 _STORES: weakref.WeakKeyDictionary[BotData, dict[str, PageStore]] = weakref.WeakKeyDictionary()
@@ -61,7 +68,11 @@ _STORES: weakref.WeakKeyDictionary[BotData, dict[str, PageStore]] = weakref.Weak
 def store_of(bot_data: BotData, prefix: str) -> PageStore:
     """The application's store for the buttons of ``prefix`` (made at first use)."""
     stores = _STORES.setdefault(bot_data, {})
-    return stores.setdefault(prefix, PageStore())
+    store = stores.get(prefix)
+    if store is None:
+        store = stores[prefix] = PageStore(prefix)
+        register(bot_data, store, (prefix,))  # in the database across instances
+    return store
 
 
 def new_sheet(

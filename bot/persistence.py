@@ -11,6 +11,13 @@ A conversation older than the flow timeout when it is loaded is not restored, an
 restored answers its first update after its deadline as a timeout (PTB keeps no timeout jobs
 across restarts). Writes are gathered into one transaction, and a user's data is written only
 when it changed.
+
+Several instances (SPEC §13): with :attr:`core.ports.UserLocks.shared`, each update of a user
+is handled under that user's lock across the fleet (bot/user_turns.py), which first calls
+:meth:`SealedPersistence.load_user` (this process's memory of the user becomes what the
+database holds, when another instance wrote since) and, before releasing the lock, writes
+what the update changed. A row this process wrote or read last is recognised by its sealed
+text and costs no decryption.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from telegram.ext import BasePersistence, PersistenceInput
+from telegram.ext import Application, BasePersistence, ConversationHandler, PersistenceInput
+from telegram.ext._utils.trackingdict import TrackingDict
 
 from bot.context import BotData
 from bot.flows import CONVERSATION_TIMEOUT
@@ -43,6 +51,8 @@ _UNSAVED = "unsaved"  # the flows of a user_data row whose data stayed in memory
 UserData = dict[Any, Any]
 ConversationKey = tuple[int | str, ...]
 ConversationDict = dict[ConversationKey, object]
+RowKey = tuple[str, str, str]  # (kind, name, key) of a conversation_state row
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
 class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
@@ -68,6 +78,8 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
         self._lost: dict[int, dict[str, datetime]] = {}  # user id -> {flow: until}
         self._puts: dict[tuple[str, str, str], StoredConversationState | None] = {}
         self._writer: asyncio.Task[None] | None = None
+        self._known: dict[RowKey, str] = {}  # row -> sealed text last written or read here
+        self._known_by_user: dict[int, set[RowKey]] = {}
 
     # --- what flows ask -----------------------------------------------------------------
 
@@ -97,6 +109,11 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
 
     def _open(self, services: Services, row: StoredConversationState) -> Any:
         """The row's value and time, or None after logging why it was dropped."""
+        opened = self._open_raw(services, row)
+        return None if opened is None else (opened[0], opened[1])
+
+    def _open_raw(self, services: Services, row: StoredConversationState) -> Any:
+        """The row's value, time and stored JSON value, or None (logged)."""
         try:
             text = services.crypto.decrypt(
                 row.sealed, owner=self._owner(row.kind, row.name, row.key), purpose=PURPOSE
@@ -111,7 +128,7 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
                 type(exc).__name__,
             )
             return None
-        return value, at
+        return value, at, payload["v"]
 
     def _seal(self, services: Services, kind: str, name: str, key: str, value: Any) -> str:
         payload = {"at": services.clock.now().isoformat(), "v": value}
@@ -142,11 +159,12 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
             if opened is None or not isinstance(opened[0], dict):
                 if user_id:
                     self._dropped_users.add(user_id)
-                self._queue(USER_DATA, row.name, row.key, None)
+                self._queue(USER_DATA, row.name, row.key, None, user_id)
                 continue
             data = opened[0]
             self._unsaved[user_id] = {str(n) for n in data.pop(_UNSAVED, [])}
             out[user_id] = data
+            self._know(user_id, (row.kind, row.name, row.key), row.sealed)
         return out
 
     async def get_conversations(self, name: str) -> ConversationDict:
@@ -170,10 +188,11 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
             if not usable or opened is None or key is None:
                 if user is not None:
                     self._lose(user, name, now)
-                self._queue(CONVERSATION, row.name, row.key, None)
+                self._queue(CONVERSATION, row.name, row.key, None, user or 0)
                 continue
             out[key] = opened[0]
             self._restored[(name, key)] = opened[1]
+            self._know(user or 0, (row.kind, row.name, row.key), row.sealed)
         return out
 
     async def get_chat_data(self) -> dict[int, UserData]:
@@ -207,7 +226,7 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
         if not stored and not unsaved:
             if self._written.pop(user_id, None) is not None or user_id in self._unsaved:
                 self._unsaved.pop(user_id, None)
-                self._queue(USER_DATA, "", key, None)
+                self._queue(USER_DATA, "", key, None, user_id)
             return
         stored[_UNSAVED] = sorted(unsaved)
         text = json.dumps(stored, separators=(",", ":"), sort_keys=True)
@@ -215,15 +234,17 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
         if self._written.get(user_id) == digest:
             return
         self._written[user_id] = digest
-        self._queue(USER_DATA, "", key, self._seal(services, USER_DATA, "", key, stored))
+        sealed = self._seal(services, USER_DATA, "", key, stored)
+        self._queue(USER_DATA, "", key, sealed, user_id)
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
         """Store (or forget, at the end) one conversation's state."""
         row_key = json.dumps(list(key))
+        user = key[-1] if key and isinstance(key[-1], int) else 0
         if new_state is None:
-            self._queue(CONVERSATION, name, row_key, None)
+            self._queue(CONVERSATION, name, row_key, None, user)
             return
         services = await self._services()
         try:
@@ -232,12 +253,12 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
             logger.warning("conversation %s state kept in memory only: %s", name, exc)
             return
         sealed = self._seal(services, CONVERSATION, name, row_key, value)
-        self._queue(CONVERSATION, name, row_key, sealed)
+        self._queue(CONVERSATION, name, row_key, sealed, user)
 
     async def drop_user_data(self, user_id: int) -> None:
         """Forget a user's data."""
         self._written.pop(user_id, None)
-        self._queue(USER_DATA, "", json.dumps(user_id), None)
+        self._queue(USER_DATA, "", json.dumps(user_id), None, user_id)
 
     async def update_chat_data(self, chat_id: int, data: UserData) -> None:
         """Not stored."""
@@ -252,7 +273,8 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
         """Not stored."""
 
     async def refresh_user_data(self, user_id: int, user_data: UserData) -> None:
-        """One process owns its users' data: nothing to refresh."""
+        """Nothing to refresh here: under several instances :meth:`load_user` reads a user's
+        state once per update, before any handler (PTB calls this once per handler)."""
 
     async def refresh_chat_data(self, chat_id: int, chat_data: UserData) -> None:
         """Not stored."""
@@ -260,10 +282,10 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
     async def refresh_bot_data(self, bot_data: BotData) -> None:
         """Not stored."""
 
-    def _queue(self, kind: str, name: str, key: str, sealed: str | None) -> None:
+    def _queue(self, kind: str, name: str, key: str, sealed: str | None, user_id: int) -> None:
         """Gather writes; one task stores them all in one transaction."""
-        row = None if sealed is None else StoredConversationState(kind, name, key, sealed)
-        self._puts[(kind, name, key)] = row
+        row = StoredConversationState(kind, name, key, sealed or "", user_id)
+        self._puts[(kind, name, key)] = None if sealed is None else row
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
@@ -281,6 +303,8 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
                         else:
                             await uow.conversation_state.put(row, at=at)
                     await uow.commit()
+                for row_key, row in puts.items():
+                    self._know(_user_of(row_key), row_key, None if row is None else row.sealed)
             except Exception:
                 logger.exception("could not store conversation state")
                 self._written.clear()  # write everything again next time
@@ -289,6 +313,131 @@ class SealedPersistence(BasePersistence[UserData, UserData, BotData]):
         """Wait for the writes in progress (PTB calls this at shutdown)."""
         while self._writer is not None and not self._writer.done():
             await self._writer
+
+    # --- several instances (bot/user_turns.py) --------------------------------------------
+
+    def _know(self, user_id: int, row: RowKey, sealed: str | None) -> None:
+        """Remember the sealed text of a row as this process last wrote or read it."""
+        if sealed is None:
+            self._known.pop(row, None)
+            rows = self._known_by_user.get(user_id)
+            if rows is not None:
+                rows.discard(row)
+                if not rows:
+                    del self._known_by_user[user_id]
+            return
+        self._known[row] = sealed
+        self._known_by_user.setdefault(user_id, set()).add(row)
+
+    async def load_user(self, user_id: int, application: AnyApplication) -> None:
+        """Make this process's memory of one user's data and conversations what the database
+        holds: another instance may have moved the user's flow on, ended it, or started one.
+        Called with the user's lock held, before the update's handlers run."""
+        await self.flush()  # this process's own writes first
+        services = await self._services()
+        async with services.uow(read_only=True) as uow:
+            rows = await uow.conversation_state.load_user(user_id)
+        found = {(r.kind, r.name, r.key): r for r in rows}
+        changed = [k for k, r in found.items() if self._known.get(k) != r.sealed]
+        changed += [k for k in self._known_by_user.get(user_id, ()) if k not in found]
+        if not changed:
+            return
+        now = services.clock.now()
+        for row_key in sorted(changed, key=lambda k: k[0] != USER_DATA):  # user_data first
+            row = found.get(row_key)
+            if row_key[0] == USER_DATA:
+                self._adopt_user_data(services, user_id, row, application)
+            else:
+                self._adopt_conversation(services, user_id, row_key, row, application, now)
+
+    def _adopt_user_data(
+        self,
+        services: Services,
+        user_id: int,
+        row: StoredConversationState | None,
+        application: AnyApplication,
+    ) -> None:
+        row_key = (USER_DATA, "", json.dumps(user_id))
+        data: UserData = application.user_data[user_id]  # made empty when absent
+        data.clear()  # what this process held is older than what another one wrote
+        self._written.pop(user_id, None)
+        self._unsaved.pop(user_id, None)
+        self._know(user_id, row_key, None)
+        if row is None:
+            return
+        opened = self._open_raw(services, row)
+        if opened is None or not isinstance(opened[0], dict):
+            self._dropped_users.add(user_id)
+            self._queue(USER_DATA, "", row_key[2], None, user_id)
+            return
+        value, _, stored = opened
+        self._unsaved[user_id] = {str(n) for n in value.pop(_UNSAVED, [])}
+        data.update(value)
+        text = json.dumps(stored, separators=(",", ":"), sort_keys=True)
+        self._written[user_id] = hashlib.sha256(text.encode()).hexdigest()
+        self._dropped_users.discard(user_id)
+        self._know(user_id, row_key, row.sealed)
+
+    def _adopt_conversation(
+        self,
+        services: Services,
+        user_id: int,
+        row_key: RowKey,
+        row: StoredConversationState | None,
+        application: AnyApplication,
+        now: datetime,
+    ) -> None:
+        _, name, text = row_key
+        self._know(user_id, row_key, None)
+        key = _key_of(text)
+        handler = _persistent_handlers(application).get(name)
+        if key is None or handler is None:
+            return
+        states = handler._conversations  # PTB's TrackingDict: untracked writes below
+        if not isinstance(states, TrackingDict):
+            return  # not initialized yet: nothing of this user is in memory
+        timeout = handler.timeout_jobs.pop(key, None)
+        if timeout is not None:  # this process's timeout is over: the flow moved elsewhere
+            timeout.schedule_removal()
+        opened = None if row is None else self._open(services, row)
+        usable = (
+            opened is not None
+            and user_id not in self._dropped_users
+            and name not in self._unsaved.get(user_id, set())
+            and now - opened[1] <= timedelta(seconds=CONVERSATION_TIMEOUT)
+        )
+        if row is None or opened is None or not usable:
+            states.data.pop(key, None)
+            if row is not None:  # a row that does not open, is stale or lost its data
+                self._lose(user_id, name, now)
+                self._queue(CONVERSATION, name, text, None, user_id)
+            return
+        states.update_no_track({key: opened[0]})
+        self._restored[(name, key)] = opened[1]
+        self._know(user_id, row_key, row.sealed)
+
+
+def _persistent_handlers(application: AnyApplication) -> dict[str, ConversationHandler[Any]]:
+    """The Application's persistent conversations by name (its handlers do not change once
+    it runs)."""
+    return {
+        str(handler.name): handler
+        for group in application.handlers.values()
+        for handler in group
+        if isinstance(handler, ConversationHandler) and handler.persistent
+    }
+
+
+def _user_of(row: RowKey) -> int:
+    """Whose row it is: the user id of user_data, a conversation key's last element."""
+    kind, _, key = row
+    if kind == USER_DATA:
+        try:
+            return int(key)
+        except ValueError:
+            return 0
+    parsed = _key_of(key)
+    return parsed[-1] if parsed and isinstance(parsed[-1], int) else 0
 
 
 def _key_of(text: str) -> ConversationKey | None:

@@ -24,7 +24,8 @@ to :func:`picked`. A step inside a flow may offer buttons too (``offer(..., text
 
 Security: a button's callback data is ``pk:`` (``adm:pk:`` for admin pickers, which the gate
 refuses to non-admins) and a random token, nothing else. What a token stands for stays on
-the server (:class:`PickerStore`, in memory): the Telegram user, chat and message it was
+the server (:class:`PickerStore`, in memory, and in the database when several instances
+share the users: bot/button_sheets.py): the Telegram user, chat and message it was
 shown on, the session it was shown in, the command and the item. A press does something only
 when it comes from that user on that message, while that session is still the presser's live
 one, before :data:`TTL` ends, and while the item is still among the presser's choices (listed
@@ -49,7 +50,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot import texts
-from bot.button_sheets import SheetStore
+from bot.button_sheets import SheetCodec, SheetStore, register
 from bot.commands import ADMIN_CALLBACK_PREFIX
 from bot.context import BotData, Context, VerzekApplication
 from bot.flows import END, message_of
@@ -116,7 +117,9 @@ class PickerStore(SheetStore[Sheet]):
     most :data:`SHEETS_PER_USER`."""
 
     def __init__(self) -> None:
-        super().__init__(SHEETS_PER_USER, sweep_every=SWEEP_EVERY)
+        super().__init__(
+            SHEETS_PER_USER, sweep_every=SWEEP_EVERY, name=PREFIX, codec=SheetCodec(Sheet)
+        )
 
 
 _STORES: weakref.WeakKeyDictionary[BotData, PickerStore] = weakref.WeakKeyDictionary()
@@ -127,6 +130,7 @@ def store_of(bot_data: BotData) -> PickerStore:
     store = _STORES.get(bot_data)
     if store is None:
         store = _STORES[bot_data] = PickerStore()
+        register(bot_data, store, (PREFIX, ADMIN_PREFIX))  # in the database across instances
     return store
 
 

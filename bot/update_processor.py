@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 from telegram import Bot, Message, Update
@@ -112,6 +113,9 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self.per_user = per_user
         self.drops = DroppedMessages()
         self.completed = 0  # updates fully processed or dropped (tests wait on this)
+        # The turn each update is handled in, after its user's earlier updates here (the
+        # user's lock across instances and their state: bot/user_turns.py); set by bot/app.
+        self.turns: Callable[[int, object], AbstractAsyncContextManager[None]] | None = None
         self.dropped = 0
 
     # PTB marks process_update @final so that subclasses only write do_process_update; the
@@ -192,7 +196,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         replying = REPLYING_TO.set(chat.id if chat is not None else None)
         try:
             async with lock:
-                await coroutine
+                if self.turns is None:
+                    await coroutine
+                else:
+                    await self._in_turn(key, update, coroutine)
         finally:
             lock, users = self._locks[key]
             if users == 1:
@@ -201,6 +208,18 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 self._locks[key] = (lock, users - 1)
             REPLYING_TO.reset(replying)
             self.completed += 1
+
+    async def _in_turn(self, key: int, update: object, coroutine: Awaitable[Any]) -> None:
+        assert self.turns is not None
+        async with AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(self.turns(key, update))
+            except Exception:  # the user's lock or state could not be had: not handled
+                if inspect.iscoroutine(coroutine):
+                    coroutine.close()
+                logger.exception("an update was dropped: its user's turn could not start")
+                return
+            await coroutine
 
     async def initialize(self) -> None:
         """Nothing to allocate."""

@@ -178,6 +178,13 @@ class TextsSettings:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    # The one-job-leader lease (SPEC §13): a dead leader's jobs move to another instance
+    # within about this long; the leader renews it every third of it.
+    lease_seconds: int = 30
+
+
+@dataclass(frozen=True)
 class EncryptionSettings:
     master_key: Secret | None = None
     old_keys: tuple[Secret, ...] = ()
@@ -196,6 +203,7 @@ class Settings:
     referrals: ReferralSettings = field(default_factory=ReferralSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     texts: TextsSettings = field(default_factory=TextsSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
     encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
 
     def require_for_run(self) -> None:
@@ -271,6 +279,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "texts.terms_file": (None, _path),
     "texts.privacy_file": (None, _path),
     "texts.paysupport_file": (None, _path),
+    "jobs.lease_seconds": (None, _int(3, 3600)),
 }
 _PLAN_KEYS: dict[str, Callable[[Any], Any]] = {
     "price_usdt": _usdt,
@@ -303,6 +312,7 @@ _SECTIONS: dict[str, type] = {
     "referrals": ReferralSettings,
     "alerts": AlertSettings,
     "texts": TextsSettings,
+    "jobs": JobSettings,
 }
 
 

@@ -47,6 +47,15 @@ class Leadership:
         self._renew_before = renew_before
         self._seen: Lease | None = None  # the lease as last read or written
 
+    @classmethod
+    def lasting(
+        cls, uow: Callable[..., UnitOfWork], clock: Clock, holder: str, seconds: int
+    ) -> Leadership:
+        """Leadership over a lease of ``seconds`` (``jobs.lease_seconds``), renewed every
+        third of it: a dead leader is replaced within about ``seconds``."""
+        ttl = timedelta(seconds=seconds)
+        return cls(uow, clock, holder, ttl=ttl, renew_before=ttl / 3)
+
     async def leads(self) -> bool:
         """True when this instance holds the lease. Answered from memory while the lease
         is known to run (ours with time to spare, or another's not yet ended); otherwise

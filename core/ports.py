@@ -15,6 +15,7 @@ names them all.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -160,6 +161,7 @@ class UnitOfWork(Protocol):
     preferences: PreferencesRepository
     account_care: AccountCareRepository
     leases: LeasesRepository  # the job leader's lease (core/leadership.py)
+    button_sheets: ButtonSheetsRepository  # what button tokens stand for (bot/button_sheets)
 
     async def __aenter__(self) -> Self: ...
 
@@ -190,6 +192,7 @@ class StoredConversationState:
     name: str  # the conversation's name; "" for user_data
     key: str  # JSON of the user id or the conversation key
     sealed: str
+    user_id: int = 0  # whose row it is (the user id, or the conversation key's last element)
 
 
 class ConversationStateRepository(Protocol):
@@ -199,10 +202,62 @@ class ConversationStateRepository(Protocol):
         """Every row of one kind."""
         ...
 
+    async def load_user(self, user_id: int) -> list[StoredConversationState]:
+        """Every row of one user, of both kinds (what an instance reads before handling that
+        user's update)."""
+        ...
+
     async def put(self, row: StoredConversationState, *, at: str) -> None:
         """Insert or replace a row."""
         ...
 
     async def delete(self, kind: str, name: str, key: str) -> None:
         """Forget a row (no error when there is none)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredButtonSheet:
+    """One sealed sheet of buttons (bot/button_sheets.py), found by any of its tokens' hashes."""
+
+    store: str
+    sheet_id: str
+    telegram_user_id: int
+    expires_at: str  # core.clock.to_iso text
+    sealed: str
+    token_hashes: tuple[str, ...] = ()
+
+
+class ButtonSheetsRepository(Protocol):
+    """What opaque button tokens stand for, shared by every instance."""
+
+    async def find(self, store: str, token_hash: str) -> StoredButtonSheet | None:
+        """The sheet holding this token, if any (expired ones included: the caller judges)."""
+        ...
+
+    async def add(self, sheet: StoredButtonSheet, *, keep: int) -> None:
+        """Store a sheet (one row per token) as its user's newest, then forget that user's
+        oldest sheets of the same store beyond ``keep``."""
+        ...
+
+    async def drop(self, sheet_id: str) -> None:
+        """Forget every token of a sheet (no error when there is none)."""
+        ...
+
+    async def sweep(self, now: str) -> int:
+        """Forget every sheet expired at ``now``; how many rows went."""
+        ...
+
+
+class UserLocks(Protocol):
+    """One user's updates one at a time across every instance (SPEC §13): held while one
+    update of that user is handled. ``shared`` says whether other instances may serve the
+    same users, so the user's conversation state must be read from the database under the
+    lock and written back before it is released."""
+
+    @property
+    def shared(self) -> bool: ...
+
+    def hold(self, user_id: int) -> AbstractAsyncContextManager[None]:
+        """Wait for the user's lock; release it on leaving the block."""
         ...

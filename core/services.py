@@ -31,10 +31,11 @@ from core.payments.screen import PaymentScreen
 from core.payments.service import PaymentService
 from core.payments.stars import StarsService
 from core.payments.watch import PaymentWatch
-from core.ports import UnitOfWork
+from core.ports import UnitOfWork, UserLocks
 from core.ratelimit import RateLimitService
 from core.safety.service import SafetyService
 from core.twofactor.service import TwoFactorService
+from core.user_locks import InProcessUserLocks
 from core.withdrawals.service import WithdrawalService
 
 
@@ -73,6 +74,8 @@ class Services:
     checkup: SecurityCheckupService  # /security
     stars: StarsService  # Telegram Stars: the second way to pay (SPEC §12)
     leadership: Leadership  # whether this instance runs the scheduled jobs (SPEC §13)
+    # one user's updates one at a time across instances (SPEC §13); SQLite: in this process
+    user_locks: UserLocks = field(default_factory=InProcessUserLocks)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

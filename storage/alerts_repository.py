@@ -8,7 +8,7 @@ from typing import Any
 
 from core.audit.ports import AlertRecord, AlertStatus, DedupeState, RuleCount, Severity
 from storage.columns import read_time, read_time_or_none, stored_time
-from storage.sql import SqlConnection, inserted_id
+from storage.sql import SqlConnection, inserted_id, skip_locked
 
 _COLUMNS = (
     "id, created_at, rule, severity, subject, account_id, telegram_user_id, audit_event_id,"
@@ -109,10 +109,13 @@ class SqliteAlertsRepository:
     async def claim_due(
         self, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[AlertRecord]:
-        """Due pending alerts, oldest first, each with one more attempt and a lease."""
+        """Due pending alerts, oldest first, each with one more attempt and a lease (until
+        ``lease_until`` the row is not due: an instance that dies holding it leaves it to the
+        next claim once the lease ends). On PostgreSQL rows another transaction holds are
+        skipped (``FOR UPDATE SKIP LOCKED``), not waited for."""
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?"  # noqa: S608
-            " ORDER BY next_attempt_at, id LIMIT ?",
+            " ORDER BY next_attempt_at, id LIMIT ?" + skip_locked(self._conn),
             (stored_time(now), limit),
         ) as cur:
             due = [_alert(raw) for raw in await cur.fetchall()]
@@ -161,8 +164,9 @@ class SqliteAlertsRepository:
     async def summary_since(self, since: datetime) -> list[RuleCount]:
         """Per rule, over alerts created after ``since``: hits, subjects, sent, pending."""
         async with self._conn.execute(
-            "SELECT rule, SUM(hits), COUNT(DISTINCT subject), SUM(status = 'sent'),"
-            " SUM(status = 'pending') FROM alerts WHERE created_at > ?"
+            "SELECT rule, SUM(hits), COUNT(DISTINCT subject),"
+            " SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) FROM alerts WHERE created_at > ?"
             " GROUP BY rule ORDER BY 2 DESC, rule",
             (stored_time(since),),
         ) as cur:

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.audit.ports import NoticeRecord
 from storage.columns import read_time, stored_time
-from storage.sql import SqlConnection, inserted_id
+from storage.sql import SqlConnection, inserted_id, skip_locked
 
 _COLUMNS = (
     "id, created_at, telegram_user_id, account_id, audit_event_id, event_type, details, attempts"
@@ -83,7 +83,8 @@ class SqliteNoticesRepository:
         """Due pending notices, oldest first, each with one more attempt and a lease."""
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM user_notices WHERE status = 'pending'"  # noqa: S608
-            " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+            " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
+            + skip_locked(self._conn),
             (stored_time(now), limit),
         ) as cur:
             due = [_notice(raw) for raw in await cur.fetchall()]

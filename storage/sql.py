@@ -29,6 +29,7 @@ __all__ = [
     "SqlCursor",
     "SqlResult",
     "inserted_id",
+    "skip_locked",
 ]
 
 
@@ -95,3 +96,10 @@ async def inserted_id(conn: SqlConnection, sql: str, parameters: Iterable[Any]) 
     if row is None:
         raise RuntimeError("INSERT … RETURNING id returned no row")
     return int(row[0])
+
+
+def skip_locked(conn: object) -> str:
+    """`` FOR UPDATE SKIP LOCKED`` on PostgreSQL (rows another transaction holds are left to
+    it: outbox claims, SPEC §13), nothing on SQLite, which has no row locks (its one writer
+    at a time gives the same). The PostgreSQL adapter says ``engine = "postgresql"``."""
+    return " FOR UPDATE SKIP LOCKED" if getattr(conn, "engine", "sqlite") == "postgresql" else ""

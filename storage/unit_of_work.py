@@ -33,6 +33,7 @@ from core.payments.screen_ports import RemindersRepository, StatusMessagesReposi
 from core.payments.stars_rules import StarsRepository
 from core.payments.watch_ports import WatchRepository
 from core.ports import (
+    ButtonSheetsRepository,
     ConversationStateRepository,
     KeyCheckRepository,
     SecretsRepository,
@@ -48,6 +49,7 @@ from storage.anchors_repository import SqliteAnchorsRepository
 from storage.apikeys_repository import SqliteApiKeysRepository
 from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
+from storage.button_sheets_repository import SqliteButtonSheetsRepository
 from storage.conversation_state_repository import SqliteConversationStateRepository
 from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.leases_repository import SqliteLeasesRepository
@@ -148,6 +150,7 @@ class UnitOfWorkRepositories:
     preferences: PreferencesRepository
     account_care: AccountCareRepository
     leases: LeasesRepository
+    button_sheets: ButtonSheetsRepository
 
     def _bind(self, conn: SqlConnection, columns: list[EncryptedColumnSpec]) -> None:
         self.audit = SqliteAuditRepository(conn)
@@ -179,6 +182,7 @@ class UnitOfWorkRepositories:
         self.preferences = SqlitePreferencesRepository(conn)
         self.account_care = SqliteAccountCareRepository(conn)
         self.leases = SqliteLeasesRepository(conn)
+        self.button_sheets = SqliteButtonSheetsRepository(conn)
 
 
 class SqliteUnitOfWork(UnitOfWorkRepositories):

@@ -18,8 +18,9 @@ from tests.support.fake_tronscan import FakeTronscan, payments_config
 from tests.support.harness import BotHarness
 from tests.support.services import build_services
 
-# postgres_server / postgres_url: a throwaway PostgreSQL per worker, a fresh database per test.
-pytest_plugins = ("tests.support.postgres",)
+# postgres_server / postgres_url: a throwaway PostgreSQL per worker, a fresh database per test;
+# redis_url: a throwaway Redis per worker.
+pytest_plugins = ("tests.support.postgres", "tests.support.redis_server")
 
 # Secrets the tests type in, by module: no log record of any test may contain one.
 _TEST_SECRETS = {
@@ -77,7 +78,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def env(tmp_path: Path, master_key: str, backend: str) -> Iterator[dict[str, str]]:
+def env(
+    tmp_path: Path, master_key: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     values = {
         "ENCRYPTION_MASTER_KEY": master_key,
         "TELEGRAM_BOT_TOKEN": TEST_BOT_TOKEN,
@@ -92,6 +95,9 @@ def env(tmp_path: Path, master_key: str, backend: str) -> Iterator[dict[str, str
     from tests.support import postgres
 
     database = postgres.fresh_database()  # a copy of the migrated template, dropped after
+    # Also in the process environment: `verzek …` run in-process (main([...])) or in a
+    # subprocess by the test then opens this database too, whatever VERZEK_DB it is given.
+    monkeypatch.setenv("VERZEK_DATABASE_URL", database.url)
     try:
         yield {**values, "VERZEK_DATABASE_URL": database.url}
     finally:

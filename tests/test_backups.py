@@ -150,8 +150,8 @@ async def test_backup_is_consistent_while_the_bot_keeps_writing(
     with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
         conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) "
-            "INSERT INTO conversation_state SELECT 'user_data', 'filler', i, randomblob(4000), "
-            "'t' FROM n"
+            "INSERT INTO conversation_state (kind, name, key, sealed, updated_at)"
+            " SELECT 'user_data', 'filler', i, randomblob(4000), 't' FROM n"
         )
     stop = threading.Event()
     ledger_ready, audit_ready = threading.Event(), asyncio.Event()
@@ -166,8 +166,8 @@ async def test_backup_is_consistent_while_the_bot_keeps_writing(
                 conn.execute("BEGIN IMMEDIATE")
                 for amount in (5, -5):
                     conn.execute(
-                        "INSERT INTO conversation_state VALUES ('user_data', 'ledger', "
-                        "lower(hex(randomblob(8))), ?, 't')",
+                        "INSERT INTO conversation_state (kind, name, key, sealed, updated_at)"
+                        " VALUES ('user_data', 'ledger', lower(hex(randomblob(8))), ?, 't')",
                         (amount,),
                     )
                 conn.execute("COMMIT")

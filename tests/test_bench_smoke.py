@@ -47,6 +47,10 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         ["--rows", "2000"],
         r"RESULT: slowest median [\d.]+ ms .* on 2,000 rows \(target < 5 ms each",
     ),
+    "instances": (
+        ["--users", "4", "--rounds", "1", "--concurrency", "4"],
+        r"RESULT: fleet /me [\d,]+ updates/s p99 \d+ ms.*\(baseline, 1 SQLite instance: /me",
+    ),
     "backup": (
         ["--size-mb", "1"],
         r"RESULT: backup [\d.]+ s vs baseline [\d.]+ s .*restore [\d.]+ s vs [\d.]+ s",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,9 @@ from bot.jobs.outbox import OutboxDelivery
 from core.audit.log import AuditEvent, EventType
 from core.audit.ports import Severity
 from core.clock import FakeClock
-from core.config import Settings
+from core.config import Settings, load_settings
+from core.errors import ConfigError
+from core.leadership import Leadership
 from core.leases import JOBS, LEASE_TTL, Lease, next_lease
 from core.services import Services
 from tests.support.constants import ADMIN_CHAT_ID
@@ -39,8 +42,10 @@ def test_next_lease_rules() -> None:
 
 
 def test_only_the_lease_jobs_run_everywhere() -> None:
-    """Deny by default: a new job is a leader's job unless named here (in-memory chores)."""
-    assert frozenset({"job-leader", "ratelimit-sweep", "codes-sweep"}) == LOCAL_JOBS
+    """Deny by default: a new job is a leader's job unless named here (in-memory chores; a
+    conversation's timeout ends this process's memory of the flow, as a turn of its user)."""
+    local = {"job-leader", "ratelimit-sweep", "codes-sweep", "_trigger_timeout"}
+    assert frozenset(local) == LOCAL_JOBS
 
 
 @pytest.fixture
@@ -174,3 +179,28 @@ async def test_two_instances_never_claim_one_alert_twice(
     await asyncio.gather(drain("a", services), drain("b", second))
     assert sorted(taken["a"] + taken["b"]) == sorted(ids)  # all, and none twice
     assert not set(taken["a"]) & set(taken["b"])
+
+
+def test_the_lease_length_is_a_setting(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[jobs]\nlease_seconds = 6\n")
+    assert load_settings(config, {}).jobs.lease_seconds == 6
+    assert load_settings(None, {}).jobs.lease_seconds == int(LEASE_TTL.total_seconds())
+    config.write_text("[jobs]\nlease_seconds = 1\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, {})
+    assert "jobs.lease_seconds" in raised.value.problems[0]
+
+
+async def test_a_short_lease_is_taken_over_within_its_length(
+    services: Services, clock: FakeClock
+) -> None:
+    first = Leadership.lasting(services.uow, clock, "a", 6)
+    second = Leadership.lasting(services.uow, clock, "b", 6)
+    assert await first.leads() and not await second.leads()
+    clock.advance(seconds=4.5)
+    assert await first.leads()  # renewed on the way (2 s before its end)
+    clock.advance(seconds=5)  # the first died: nobody renewed
+    assert not await second.renew()
+    clock.advance(seconds=1.5)
+    assert await second.renew() and not await first.leads()

@@ -1,19 +1,14 @@
 """Rate limiting (SPEC §5): the gate's limits per user, and outgoing flood control.
 
 The in-memory windows run on the injected clock, so windows pass with ``clock.advance``
-instead of sleeping. Redis runs where a server is at hand (see the ``redis_url`` fixture).
+instead of sleeping. Redis runs where a server is at hand (the ``redis_url`` fixture of
+tests/support/redis_server.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -322,46 +317,6 @@ async def test_a_burst_of_replies_to_many_users_all_arrive(bot: BotHarness) -> N
 
 
 # --- Redis: several bot instances share the windows ------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """VERZEK_TEST_REDIS_URL, else a private ``redis-server`` if one is installed, else skip."""
-    pytest.importorskip("redis", reason="the redis client is not installed")
-    if url := os.environ.get("VERZEK_TEST_REDIS_URL"):
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("no Redis: set VERZEK_TEST_REDIS_URL or install redis-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _answers_ping(port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.skip("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 @pytest.mark.slow

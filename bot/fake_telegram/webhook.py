@@ -21,8 +21,10 @@ import contextlib
 import json
 import logging
 import re
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +38,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 WEBHOOK_PORTS = (443, 80, 88, 8443)
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 RETRY_DELAY = 0.2  # seconds before a refused delivery is tried again (Telegram backs off more)
+DOWN_FOR = 2.0  # seconds an address refusing connections is passed over (several addresses)
+Spread = Literal["round_robin", "by_user"]
 
 
 @dataclass(frozen=True)
@@ -137,54 +141,131 @@ class WebhookMethods:
 
 
 class WebhookDelivery:
-    """Telegram POSTing the queued updates to the webhook (see the module docstring)."""
+    """Telegram POSTing the queued updates to the webhook (see the module docstring).
 
-    def __init__(self, api: WebhookMethods, *, via: str) -> None:
+    ``via`` may list several addresses: the delivery then plays Telegram *and* the load
+    balancer in front of several instances, as one webhook URL is all Telegram knows.
+    ``spread`` = "round_robin" (each update to the next address) or "by_user" (one user's
+    updates always to the same address while it answers: sticky sessions). An address that
+    refuses the connection is skipped for :data:`DOWN_FOR` seconds and the update goes to the
+    next one at once (a balancer's passive health check). ``connections`` updates are in flight
+    at once (Telegram's ``max_connections``), but never two of one user: Telegram sends a
+    chat's updates in order, each after the previous one was answered.
+    """
+
+    def __init__(
+        self,
+        api: WebhookMethods,
+        *,
+        via: str | Sequence[str],
+        spread: Spread = "round_robin",
+        connections: int = 1,
+    ) -> None:
         self.api = api
-        self.via = via.rstrip("/")
+        self.targets = [v.rstrip("/") for v in ([via] if isinstance(via, str) else via)]
+        if not self.targets or connections < 1:
+            raise ValueError("a delivery needs an address and at least one connection")
+        self.via = self.targets[0]
+        self.spread = spread
+        self.connections = connections
         self.delivered: list[int] = []  # update ids the bot accepted
+        self.delivered_to: dict[int, str] = {}  # update id -> the address that accepted it
         self.refusals: list[int] = []  # HTTP statuses of refused deliveries
-        self._task: asyncio.Task[None] | None = None
+        self.failovers = 0  # deliveries that went to another address than first chosen
+        self._next = 0
+        self._down_until: dict[str, float] = {}
+        self._in_flight: set[int] = set()  # ids of the users whose update is being delivered
+        self._delivering: set[int] = set()  # ids of the updates being delivered
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def target(self, hook: Webhook) -> str:
-        """Where the update goes: ``via`` plus the webhook URL's path."""
-        return self.via + (urlsplit(hook.url).path or "/")
+    def target(self, hook: Webhook, via: str | None = None) -> str:
+        """Where the update goes: ``via`` (the first address by default) plus the path."""
+        return (via or self.via) + (urlsplit(hook.url).path or "/")
 
     async def start(self) -> None:
         """Deliver in the background until :meth:`stop`."""
-        self._task = asyncio.create_task(self._run())
+        self._tasks = [asyncio.create_task(self._run()) for _ in range(self.connections)]
 
     async def stop(self) -> None:
         """Stop delivering (what is left stays queued)."""
-        if self._task is not None:
-            self._task.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+
+    def _take(self) -> tuple[dict[str, Any], int] | None:
+        """The oldest queued update of a user with nothing in flight (None: nothing to do)."""
+        for update in self.api.pending_updates:
+            user = update_user(update)
+            if user not in self._in_flight and update["update_id"] not in self._delivering:
+                return update, user
+        return None
+
+    def _order(self, user: int) -> list[str]:
+        """The addresses to try for ``user``'s update, the chosen one first, dead ones last."""
+        n = len(self.targets)
+        if self.spread == "by_user":
+            first = user % n
+        else:
+            first, self._next = self._next % n, self._next + 1
+        ordered = self.targets[first:] + self.targets[:first]
+        now = time.monotonic()
+        return sorted(ordered, key=lambda t: self._down_until.get(t, 0.0) > now)
 
     async def _run(self) -> None:
         async with httpx.AsyncClient(timeout=10.0) as client:
             while True:
                 hook = self.api.webhook
-                if hook is None or not self.api.pending_updates:
-                    await asyncio.sleep(0.02)
+                taken = self._take() if hook is not None else None
+                if hook is None or taken is None:
+                    await asyncio.sleep(0.01)
                     continue
-                update = self.api.pending_updates[0]
-                headers = {"Content-Type": "application/json"}
-                if hook.secret_token is not None:
-                    headers[SECRET_HEADER] = hook.secret_token
+                update, user = taken
+                self._in_flight.add(user)
+                self._delivering.add(update["update_id"])
                 try:
-                    response = await client.post(
-                        self.target(hook), content=json.dumps(update), headers=headers
-                    )
-                except httpx.HTTPError as exc:
-                    logger.debug("webhook delivery failed: %s", type(exc).__name__)
-                    await asyncio.sleep(RETRY_DELAY)
-                    continue
-                if 200 <= response.status_code < 300:
-                    if self.api.pending_updates and self.api.pending_updates[0] is update:
-                        self.api.pending_updates.pop(0)
-                    self.delivered.append(update["update_id"])
-                else:
-                    self.refusals.append(response.status_code)
-                    await asyncio.sleep(RETRY_DELAY)
+                    await self._deliver(client, hook, update, user)
+                finally:
+                    self._delivering.discard(update["update_id"])
+                    self._in_flight.discard(user)
+
+    async def _deliver(
+        self, client: httpx.AsyncClient, hook: Webhook, update: dict[str, Any], user: int
+    ) -> None:
+        headers = {"Content-Type": "application/json"}
+        if hook.secret_token is not None:
+            headers[SECRET_HEADER] = hook.secret_token
+        body = json.dumps(update)
+        order = self._order(user)
+        for attempt, via in enumerate(order):
+            try:
+                response = await client.post(self.target(hook, via), content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                logger.debug("webhook delivery to %s failed: %s", via, type(exc).__name__)
+                if isinstance(exc, httpx.ConnectError) and len(order) > 1:
+                    self._down_until[via] = time.monotonic() + DOWN_FOR
+                continue
+            if attempt:
+                self.failovers += 1
+            if 200 <= response.status_code < 300:
+                with contextlib.suppress(ValueError):
+                    self.api.pending_updates.remove(update)
+                self.delivered.append(update["update_id"])
+                self.delivered_to[update["update_id"]] = via
+                return
+            self.refusals.append(response.status_code)
+            break
+        await asyncio.sleep(RETRY_DELAY)
+
+
+def update_user(update: dict[str, Any]) -> int:
+    """The user an update comes from (0 when it has none, e.g. a channel post)."""
+    for value in update.values():
+        if isinstance(value, dict):
+            sender = value.get("from")
+            user_id = sender.get("id") if isinstance(sender, dict) else None
+            if isinstance(user_id, int):
+                return user_id
+    return 0

@@ -108,5 +108,6 @@ async def turn_page(update: Update, context: Context) -> None:
 
 def register(application: VerzekApplication) -> None:
     """Wire /activity and its page buttons."""
+    page_buttons.store_of(application.bot_data, CALLBACK_PREFIX)  # pages shown elsewhere too
     application.add_handler(CommandHandler("activity", activity))
     application.add_handler(CallbackQueryHandler(turn_page, pattern=f"^{CALLBACK_PREFIX}"))

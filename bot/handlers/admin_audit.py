@@ -203,6 +203,7 @@ async def turn_page(update: Update, context: Context) -> None:
 def register(application: VerzekApplication, admins: AdminOnly) -> None:
     """Wire /alerts, /suspicious, /audit and the /audit page buttons (admin-filtered)."""
     only = admins.filter
+    page_buttons.store_of(application.bot_data, CALLBACK_PREFIX)  # pages shown elsewhere too
     application.add_handler(CommandHandler("alerts", alerts, filters=only))
     application.add_handler(CommandHandler("suspicious", suspicious, filters=only))
     application.add_handler(CommandHandler("audit", audit, filters=only))

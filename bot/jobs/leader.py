@@ -5,8 +5,8 @@ Every job of the Application passes through :meth:`JobQueue.job_callback`; the
 there first, so a job registered anywhere is a leader's job by default. Only the jobs in
 :data:`LOCAL_JOBS` run on every instance: they tend this process's own memory (rate-limit
 windows, the 2FA codes messages it keeps) or the lease itself. The lease is renewed every
-:data:`~core.leases.RENEW_EVERY` and given back when the job queue stops, so a stopped leader
-is replaced at the next renewal elsewhere and a dead one within the lease's 30 seconds.
+third of ``jobs.lease_seconds`` and given back when the job queue stops, so a stopped leader
+is replaced at the next renewal elsewhere and a dead one within the lease (30 seconds by default).
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from typing import Any
 from telegram.ext import Job, JobQueue
 
 from bot.context import BotData, Context, VerzekApplication
+from core.config import Settings
 from core.leadership import Leadership
-from core.leases import RENEW_EVERY
 
 logger = logging.getLogger(__name__)
 
 JOB_NAME = "job-leader"
 # Run on every instance; every other job runs on the leader only.
-LOCAL_JOBS = frozenset({JOB_NAME, "ratelimit-sweep", "codes-sweep"})
+# A conversation's timeout (PTB names its job after the callback) is about this process's
+# memory of the flow: it runs where the flow was last handled, as a turn of its user.
+LOCAL_JOBS = frozenset({JOB_NAME, "ratelimit-sweep", "codes-sweep", "_trigger_timeout"})
 
 
 def _leadership(job_queue: JobQueue[Any]) -> Leadership | None:
@@ -62,13 +64,14 @@ async def renew_lease(context: Context) -> None:
     await context.bot_data.services.leadership.renew()
 
 
-def register(application: VerzekApplication) -> None:
+def register(application: VerzekApplication, settings: Settings) -> None:
     """Schedule the lease's renewal, the first at once."""
     if application.job_queue is None:
         raise RuntimeError("the job queue is missing: install python-telegram-bot[job-queue]")
+    # Every third of the lease (jobs.lease_seconds), as Leadership.lasting renews it.
     application.job_queue.run_repeating(
         renew_lease,
-        interval=RENEW_EVERY.total_seconds(),
+        interval=settings.jobs.lease_seconds / 3,
         first=0,
         name=JOB_NAME,
         job_kwargs={"coalesce": True},

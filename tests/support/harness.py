@@ -181,7 +181,9 @@ async def enrol_2fa_through_core(
 
 # Which instance runs the scheduled jobs (core/leadership.py): renewed on a timer by every
 # running bot, never by what a user does, so no "nothing was written" check looks at it.
-NOT_USER_DATA = frozenset({"job_leases"})
+# button_sheets: the server's memory of what button tokens stand for, shared by instances
+# (bot/button_sheets.py); a stale press forgets its sheet there as it did in memory.
+NOT_USER_DATA = frozenset({"job_leases", "button_sheets"})
 
 
 async def table_rows(database: Settings | Path) -> dict[str, list[tuple[Any, ...]]]:

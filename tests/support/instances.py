@@ -1,0 +1,87 @@
+"""Two bot instances in one test process (SPEC §13): two Applications, each with its own
+Services, over ONE database and ONE fake Telegram, the way a load balancer puts two
+instances behind one webhook URL. Each update goes to the instance the test names
+(:meth:`TwoInstances.use`), so a test can move a user between instances at any step.
+
+It is a :class:`~tests.support.harness.BotHarness` (the shared steps drive it unchanged);
+``app`` and ``services`` are the current instance's. Neither instance polls: the harness
+hands each queued update to the current instance's update queue itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.context import VerzekApplication
+from bot.fake_telegram import FakeBotAPI, FakeRequest
+from bot.update_processor import PerUserUpdateProcessor
+from core.config import Settings
+from core.services import Services
+from tests.support.harness import BotHarness, uncapped_rate_limiter
+
+
+class TwoInstances(BotHarness):
+    """Instances 0 and 1 of one bot; updates go to :attr:`on`."""
+
+    def __init__(
+        self, settings: Settings, first: Services, second: Services, api: FakeBotAPI | None = None
+    ) -> None:
+        super().__init__(settings, first, api)
+        other = build_application(
+            settings,
+            second,
+            request=FakeRequest(self.api),
+            get_updates_request=FakeRequest(self.api),
+            rate_limiter=uncapped_rate_limiter(),
+        )
+        self.apps: list[VerzekApplication] = [self.app, other]
+        self.all_services = [first, second]
+        self.on = 0
+        self._delivered = [0, 0]
+
+    def use(self, instance: int) -> TwoInstances:
+        """Send the next updates to ``instance`` (0 or 1)."""
+        self.on = instance
+        self.app = self.apps[instance]
+        self.services = self.all_services[instance]
+        return self
+
+    async def start(self) -> None:
+        for app in self.apps:
+            await app.initialize()
+            if app.post_init is not None:
+                await app.post_init(app)
+            await app.start()
+
+    async def stop(self) -> None:
+        for app in self.apps:
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+
+    def processor_of(self, instance: int) -> PerUserUpdateProcessor:
+        processor = self.apps[instance].update_processor
+        assert isinstance(processor, PerUserUpdateProcessor)
+        return processor
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Hand what the users sent to the current instance, and wait until both are idle."""
+        while self.api.pending_updates:
+            raw = self.api.pending_updates.pop(0)
+            app = self.apps[self.on]
+            update = Update.de_json(raw, app.bot)
+            self._delivered[self.on] += 1
+            await app.update_queue.put(update)
+        deadline = time.monotonic() + timeout
+        for instance in (0, 1):
+            while self.processor_of(instance).completed < self._delivered[instance]:
+                if time.monotonic() > deadline:
+                    raise AssertionError("an instance did not finish processing in time")
+                await asyncio.sleep(0.005)
+        # Nothing is flushed here: each update's turn must have written its user's state
+        # before releasing the lock (bot/user_turns.py); a test that passed only because the
+        # harness flushed would hide exactly the bug these tests look for.
