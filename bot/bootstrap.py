@@ -41,6 +41,7 @@ from core.audit.suspicion import SuspicionReporter
 from core.authz import SYSTEM, AdminRights
 from core.backups.offsite import OffsiteKind, OffsiteStore
 from core.backups.offsite_service import OffsiteService
+from core.backups.ports import DatabaseFiles
 from core.backups.sealing import ArchiveSeal
 from core.backups.service import BackupService
 from core.clock import Clock, SystemClock
@@ -63,7 +64,12 @@ from core.services import Services
 from core.twofactor.service import TwoFactorService
 from core.withdrawals.service import WithdrawalService
 from storage.database import Database
+from storage.postgres.database import PostgresDatabase
+from storage.postgres.no_backups import NoPostgresBackups
 from storage.snapshot import SqliteDatabaseFiles
+
+# The SQLite file (the default) or PostgreSQL (``database.url``: several instances on one).
+BotDatabase = Database | PostgresDatabase
 
 
 def encryption(settings: Settings) -> EncryptionService:
@@ -92,7 +98,22 @@ def chain_keys(settings: Settings) -> Callable[[], ChainKeys]:
     return keys
 
 
-def audit_log(settings: Settings, database: Database, clock: Clock) -> AuditLog:
+def open_database(settings: Settings) -> BotDatabase:
+    """The configured database, not opened: PostgreSQL when ``database.url`` is set, else the
+    SQLite file at ``database.path``."""
+    if settings.database.url is not None:
+        return PostgresDatabase(settings.database.url)
+    return Database(settings.database.path)
+
+
+def database_files(database: BotDatabase) -> DatabaseFiles:
+    """What backups snapshot, check and restore for this database."""
+    if isinstance(database, PostgresDatabase):
+        return NoPostgresBackups()
+    return SqliteDatabaseFiles(database)
+
+
+def audit_log(settings: Settings, database: BotDatabase, clock: Clock) -> AuditLog:
     """The audit log every door appends to: each event passes the detector and the owner
     notifier inside its transaction, whether the bot or a command wrote it."""
     return AuditLog(
@@ -110,7 +131,7 @@ class Operations:
 
     settings: Settings
     clock: Clock
-    database: Database
+    database: BotDatabase
     audit: AuditLog
     backups: BackupService
     anchors: AnchorService
@@ -121,14 +142,14 @@ class Operations:
 
 
 def operations(settings: Settings, clock: Clock | None = None) -> Operations:
-    """Wire the commands' services over ``settings.database.path`` without opening anything."""
+    """Wire the commands' services over the configured database without opening anything."""
     clock = clock or SystemClock()
-    database = Database(settings.database.path)
+    database = open_database(settings)
     audit = audit_log(settings, database, clock)
     anchors = AnchorService(database.unit_of_work, clock, chain_keys(settings))
     backups = BackupService(
         settings.backups,
-        SqliteDatabaseFiles(database),
+        database_files(database),
         audit,
         clock,
         rights=AdminRights(settings.telegram.admins),
@@ -144,7 +165,7 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
 
 
 def offsite(
-    settings: Settings, database: Database, clock: Clock, backups: BackupService
+    settings: Settings, database: BotDatabase, clock: Clock, backups: BackupService
 ) -> OffsiteService:
     """Off-site copies to ``backups.offsite``; the S3 store is built here, the Telegram one by
     the nightly job (it needs the bot)."""

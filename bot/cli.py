@@ -103,7 +103,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             version = await database.schema_version()
         finally:
             await database.close()
-        print(f"{settings.database.path}: schema version {version}")
+        print(f"{settings.database.place()}: schema version {version}")
         return EXIT_OK
 
     return asyncio.run(work())
@@ -301,6 +301,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if s is not None
     ]
     secrets += [p for p in [settings.rate_limits.storage.password()] if p]
+    database_url = settings.database.url
+    secrets += [p for p in [database_url.password() if database_url else None] if p]
     # Off-site S3 credentials live in boto3's standard environment, never in our config.
     secrets += [
         os.environ[n] for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if n in os.environ

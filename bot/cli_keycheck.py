@@ -6,17 +6,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bot.bootstrap import Operations, operations
 from core.config import Settings
 from core.errors import VerzekError
 from core.keycheck import KeyCheckResult, KeyMismatch, KeyMismatchError, ensure_key_fits
 
 
-def key_mismatch_line(error: KeyMismatchError, path: Path) -> str:
-    """What to tell the operator (one line, after ``verzek: ``)."""
-    where = path.resolve()
+def key_mismatch_line(error: KeyMismatchError, where: str) -> str:
+    """What to tell the operator (one line, after ``verzek: ``); ``where`` names the database
+    (``DatabaseSettings.place()``)."""
     if error.reason is KeyMismatch.OLD_KEY:
         return (
             f"this key did not encrypt this database ({where}), but ENCRYPTION_OLD_KEYS entry "
@@ -49,7 +47,7 @@ async def check_key(
             database.unit_of_work, crypto, ops.clock, write=write, accept_old=accept_old
         )
     except KeyMismatchError as exc:
-        raise VerzekError(key_mismatch_line(exc, database.path)) from None
+        raise VerzekError(key_mismatch_line(exc, ops.settings.database.place())) from None
 
 
 async def open_checked(

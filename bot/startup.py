@@ -157,7 +157,7 @@ async def preflight(settings: Settings) -> BotIdentity:
 def log_started(settings: Settings, identity: BotIdentity) -> None:
     """One INFO line per fact an operator checks first."""
     logger.info("bot: @%s (id %d)", identity.username, identity.id)
-    logger.info("database: %s", settings.database.path.resolve())
+    logger.info("database: %s", settings.database.place())
     admins = ", ".join(str(a) for a in sorted(settings.telegram.admins))
     chat = settings.telegram.admin_chat_id
     logger.info(

@@ -20,6 +20,7 @@ from core.backups.settings import BackupSettings as BackupSettings  # re-exporte
 from core.bech32 import age_recipients
 from core.config_parsers import admins_value as _admins
 from core.config_parsers import bool_value as _bool
+from core.config_parsers import database_url_value as _database_url
 from core.config_parsers import int_value as _int
 from core.config_parsers import path_value as _path
 from core.config_parsers import percent_value as _percent
@@ -67,6 +68,12 @@ class TelegramSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     path: Path = Path("data/verzek.db")
+    # PostgreSQL (several instances on one database); None: the SQLite file at ``path``.
+    url: SecretUrl | None = None
+
+    def place(self) -> str:
+        """Where the data is, for logs and messages: the masked URL or the file's full path."""
+        return repr(self.url) if self.url is not None else str(self.path.resolve())
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,7 @@ _KEYS: dict[str, tuple[str | None, Callable[[Any], Any]]] = {
     "telegram.webhook_secret": ("TELEGRAM_WEBHOOK_SECRET", _webhook_secret),
     "telegram.webhook_remove_on_stop": (None, _bool),
     "database.path": ("VERZEK_DB", _path),
+    "database.url": ("VERZEK_DATABASE_URL", _database_url),
     "security.session_hours": (None, _int(1, 24 * 30)),
     "security.idle_minutes": (None, _int(1, 24 * 60)),
     "security.captcha": (None, _bool),

@@ -89,6 +89,16 @@ def rate_storage_value(raw: Any) -> SecretUrl:
     return SecretUrl(text)
 
 
+def database_url_value(raw: Any) -> SecretUrl | None:
+    """``postgresql://user:pw@host:port/db`` (or ``postgres://``); empty means the SQLite file."""
+    text = text_value(raw).strip()
+    if not text:
+        return None
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URL")  # never echo the value: a password
+    return SecretUrl(text)
+
+
 def admins_value(raw: Any) -> frozenset[int]:
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-
-import aiosqlite
 
 from core.accounts.ports import NewAccountLogin
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 # What a closed account must not keep, table by table (the account's own rows).
 _FORGOTTEN = {
@@ -22,10 +22,19 @@ _FORGOTTEN = {
 }
 
 
+def _says_new_account(details: str) -> bool:
+    """True when the JSON object ``details`` has ``new_telegram_account`` true at its top."""
+    try:
+        parsed = json.loads(details)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("new_telegram_account") is True
+
+
 class SqliteAccountCareRepository:
     """Reads for the security check-up; closing an account."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def pending_withdrawals(self, account_id: int) -> int:
@@ -39,17 +48,22 @@ class SqliteAccountCareRepository:
 
     async def last_new_account_login(self, account_id: int) -> NewAccountLogin | None:
         """The newest LOGIN_SUCCESS whose details say ``new_telegram_account: true``."""
+        # No JSON function both engines share: LIKE narrows to the rows whose details (stored
+        # compact, keys sorted) spell the key with true, and the parsed details decide.
         async with self._conn.execute(
-            "SELECT ts, telegram_user_id FROM audit_events"
+            "SELECT ts, telegram_user_id, details FROM audit_events"
             " WHERE account_id = ? AND event_type = 'LOGIN_SUCCESS'"
-            " AND json_extract(details, '$.new_telegram_account') = 1"
-            " ORDER BY id DESC LIMIT 1",
+            """ AND details LIKE '%"new_telegram_account":true%'"""
+            " ORDER BY id DESC",
             (account_id,),
         ) as cur:
-            row = await cur.fetchone()
-        if not row or row[1] is None:
-            return None
-        return NewAccountLogin(read_time(row[0]), int(row[1]))
+            rows = await cur.fetchall()
+        for row in rows:
+            if _says_new_account(row[2]):
+                if row[1] is None:
+                    return None
+                return NewAccountLogin(read_time(row[0]), int(row[1]))
+        return None
 
     async def close(
         self, account_id: int, *, tombstone: str, unusable_hash: str, at: datetime

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from core.accounts.ports import UserRecord
 from core.errors import DuplicateError
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import INTEGRITY_ERRORS, SqlConnection, inserted_id
 
 _USER_COLUMNS = (
     "id, email, password_hash, referral_code, referred_by, created_at, "
@@ -37,7 +35,7 @@ def _user(row: Any) -> UserRecord | None:
 class SqliteAccountsRepository:
     """Users and login failures in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
@@ -56,9 +54,10 @@ class SqliteAccountsRepository:
     ) -> int:
         """Insert a user and return its id."""
         try:
-            cursor = await self._conn.execute(
+            new_id = await inserted_id(
+                self._conn,
                 "INSERT INTO users (email, password_hash, referral_code, referred_by, created_at,"
-                " registered_telegram_user_id) VALUES (?, ?, ?, ?, ?, ?)",
+                " registered_telegram_user_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     email,
                     password_hash,
@@ -68,10 +67,9 @@ class SqliteAccountsRepository:
                     registered_telegram_user_id,
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("email or referral code already taken") from exc
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def by_id(self, account_id: int) -> UserRecord | None:
         """The user with this id."""
@@ -109,7 +107,7 @@ class SqliteAccountsRepository:
         """Replace the email."""
         try:
             await self._conn.execute("UPDATE users SET email = ? WHERE id = ?", (email, account_id))
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("email already taken") from exc
 
     async def record_login(self, account_id: int, telegram_user_id: int, at: datetime) -> None:
@@ -121,12 +119,13 @@ class SqliteAccountsRepository:
 
     async def add_login_failure(self, email_key: str, telegram_user_id: int, at: datetime) -> int:
         """Record one failed (or reserved, not yet verified) password check; return its id."""
-        cursor = await self._conn.execute(
-            "INSERT INTO login_failures (email_key, telegram_user_id, at) VALUES (?, ?, ?)",
+        new_id = await inserted_id(
+            self._conn,
+            "INSERT INTO login_failures (email_key, telegram_user_id, at) VALUES (?, ?, ?)"
+            " RETURNING id",
             (email_key, telegram_user_id, stored_time(at)),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def remove_login_failure(self, failure_id: int) -> None:
         """Withdraw one reserved failure (its password turned out to be right)."""

@@ -6,10 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.audit.ports import AlertRecord, AlertStatus, DedupeState, RuleCount, Severity
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection, inserted_id
 
 _COLUMNS = (
     "id, created_at, rule, severity, subject, account_id, telegram_user_id, audit_event_id,"
@@ -41,7 +40,7 @@ def _alert(raw: Any) -> AlertRecord:
 class SqliteAlertsRepository:
     """Alerts in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def dedupe_state(self, rule: str, subject: str) -> DedupeState | None:
@@ -80,10 +79,11 @@ class SqliteAlertsRepository:
         folded: int,
     ) -> int:
         """Queue an alert due at once; open a new dedupe window for its rule and subject."""
-        cursor = await self._conn.execute(
+        new_id = await inserted_id(
+            self._conn,
             "INSERT INTO alerts (created_at, rule, severity, subject, account_id,"
             " telegram_user_id, audit_event_id, evidence, folded, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 stored_time(created_at),
                 rule,
@@ -97,15 +97,14 @@ class SqliteAlertsRepository:
                 stored_time(created_at),
             ),
         )
-        assert cursor.lastrowid is not None
         await self._conn.execute(
             "INSERT INTO alert_dedupe (rule, subject, last_alert_id, last_alert_at, folded)"
             " VALUES (?, ?, ?, ?, 0) ON CONFLICT (rule, subject) DO UPDATE SET"
             " last_alert_id = excluded.last_alert_id, last_alert_at = excluded.last_alert_at,"
             " folded = 0",
-            (rule, subject, cursor.lastrowid, stored_time(created_at)),
+            (rule, subject, new_id, stored_time(created_at)),
         )
-        return cursor.lastrowid
+        return new_id
 
     async def claim_due(
         self, *, now: datetime, lease_until: datetime, limit: int

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.audit.ports import Anchor, AuditRow
 from storage.audit_repository import COLUMNS as AUDIT_COLUMNS
 from storage.audit_repository import read_row
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 _COLUMNS = "id, last_audit_id, link, reason, recorded_at, chat_id, message_id, posted_at"
 
@@ -32,7 +31,7 @@ def _anchor(raw: Any) -> Anchor:
 class SqliteAnchorsRepository:
     """Anchors: recorded, posted once, never deleted."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(self, last_audit_id: int, link: str, reason: str, at: datetime) -> Anchor:
@@ -79,8 +78,9 @@ class SqliteAnchorsRepository:
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM audit_anchors ORDER BY id"  # noqa: S608
         ) as cur:
-            async for row in cur:
-                yield _anchor(row)
+            rows = await cur.fetchall()
+        for row in rows:
+            yield _anchor(row)
 
     async def link_of(self, audit_id: int) -> str | None:
         """The stored link of audit row ``audit_id`` (None when there is no such row)."""

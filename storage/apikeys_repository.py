@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.apikeys.ports import ApiKeyRecord, ApiKeyTokens
 from storage.columns import read_time, read_time_or_none, stored_time, stored_time_or_none
+from storage.sql import SqlConnection
 
 _COLUMNS = "id, account_id, exchange, label, key_hint, created_at, updated_at"
 
@@ -28,7 +27,7 @@ def _record(raw: Any) -> ApiKeyRecord:
 class SqliteApiKeysRepository:
     """API keys in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def for_account(self, account_id: int) -> list[ApiKeyRecord]:
@@ -52,7 +51,7 @@ class SqliteApiKeysRepository:
         """The account's key for this exchange and label (case-insensitive label)."""
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM api_keys"  # noqa: S608
-            " WHERE account_id = ? AND exchange = ? AND label = ? COLLATE NOCASE",
+            " WHERE account_id = ? AND exchange = ? AND lower(label) = lower(?)",
             (account_id, exchange, label),
         ) as cur:
             row = await cur.fetchone()
@@ -66,9 +65,7 @@ class SqliteApiKeysRepository:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def add(
-        self, *, account_id: int, exchange: str, label: str, created_at: datetime
-    ) -> int:
+    async def add(self, *, account_id: int, exchange: str, label: str, created_at: datetime) -> int:
         """Insert a row without credentials yet; return its id."""
         async with self._conn.execute(
             "INSERT INTO api_keys (account_id, exchange, label, key_enc, secret_enc, key_hint,"

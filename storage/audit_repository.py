@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.audit.ports import AuditHead, AuditRow, UnreadableAuditRow
 from storage.columns import read_time_exact, stored_time
+from storage.sql import SqlConnection
 
 _COLUMNS = (
     "id, ts, event_type, severity, account_id, telegram_user_id, details, prev_hash, hash, key_id"
@@ -42,7 +41,7 @@ COLUMNS = _COLUMNS
 class SqliteAuditRepository:
     """Append-only access to ``audit_events`` and its head."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def head(self) -> AuditHead | None:

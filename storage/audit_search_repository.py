@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import aiosqlite
-
 from core.audit.ports import AuditRow
 from storage.audit_repository import _COLUMNS
 from storage.audit_repository import read_row as _row
 from storage.columns import stored_time
+from storage.sql import SqlConnection
 
 
 def _subject(account_id: int | None, telegram_user_id: int | None) -> tuple[str, int]:
@@ -29,7 +28,7 @@ def _subject(account_id: int | None, telegram_user_id: int | None) -> tuple[str,
 class SqliteAuditSearchRepository:
     """Indexed reads of ``audit_events``."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def count_since(

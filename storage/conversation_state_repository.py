@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from core.ports import StoredConversationState
+from storage.sql import SqlConnection
 
 
 class SqliteConversationStateRepository:
     """Conversation state in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def load(self, kind: str) -> list[StoredConversationState]:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
-
-import aiosqlite
 
 from core.errors import StorageError
 from storage.columns import stored_time
+from storage.sql import MISSING_TABLE_ERRORS, SqlConnection, is_missing_table
 
 
 class SqliteKeyCheckRepository:
     """Reads and writes the ``key_check`` row (migration 0008)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def get(self) -> str | None:
@@ -22,8 +20,8 @@ class SqliteKeyCheckRepository:
         try:
             async with self._conn.execute("SELECT mac FROM key_check WHERE id = 1") as cursor:
                 row = await cursor.fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except MISSING_TABLE_ERRORS as exc:
+            if is_missing_table(exc):
                 return None
             raise
         return None if row is None else str(row[0])
@@ -37,7 +35,7 @@ class SqliteKeyCheckRepository:
                 "mac = excluded.mac, written_at = excluded.written_at",
                 (mac, stored_time(written_at)),
             )
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except MISSING_TABLE_ERRORS as exc:
+            if is_missing_table(exc):
                 raise StorageError("this database has no key_check table: migrate it") from None
             raise

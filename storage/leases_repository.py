@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from core.leases import Lease
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteLeasesRepository:
     """Reads and writes ``job_leases`` rows for :class:`core.leases.Leadership`."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def get(self, name: str) -> Lease | None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from core.errors import DuplicateError
 from core.payments.ports import LicenseRecord
 from storage.columns import read_time, stored_time
+from storage.sql import INTEGRITY_ERRORS, SqlConnection, inserted_id
 
 _LICENSE_COLUMNS = (
     "id, account_id, payment_id, plan, tier, starts_at, ends_at, created_at, signature,"
@@ -36,7 +34,7 @@ def _license(row: Any) -> LicenseRecord:
 class SqliteLicensesRepository:
     """Licenses in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(
@@ -53,9 +51,10 @@ class SqliteLicensesRepository:
     ) -> int:
         """Insert a license (one per payment) and return its id."""
         try:
-            cursor = await self._conn.execute(
+            new_id = await inserted_id(
+                self._conn,
                 "INSERT INTO licenses (account_id, payment_id, stars_payment_id, plan, tier,"
-                " starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     account_id,
                     payment_id,
@@ -67,10 +66,9 @@ class SqliteLicensesRepository:
                     stored_time(created_at),
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("this payment already has a license") from exc
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def sign(self, license_id: int, signature: str) -> None:
         """Store the license's signature."""

@@ -6,10 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.audit.ports import NoticeRecord
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection, inserted_id
 
 _COLUMNS = (
     "id, created_at, telegram_user_id, account_id, audit_event_id, event_type, details, attempts"
@@ -32,7 +31,7 @@ def _notice(raw: Any) -> NoticeRecord:
 class SqliteNoticesRepository:
     """User notices in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def recipients(self, account_id: int, *, since: datetime, limit: int) -> list[int]:
@@ -62,9 +61,10 @@ class SqliteNoticesRepository:
         details: dict[str, Any],
     ) -> int:
         """Queue a notice, due at once."""
-        cursor = await self._conn.execute(
+        new_id = await inserted_id(
+            self._conn,
             "INSERT INTO user_notices (created_at, telegram_user_id, account_id, audit_event_id,"
-            " event_type, details, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " event_type, details, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 stored_time(created_at),
                 telegram_user_id,
@@ -75,8 +75,7 @@ class SqliteNoticesRepository:
                 stored_time(created_at),
             ),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def claim_due(
         self, *, now: datetime, lease_until: datetime, limit: int

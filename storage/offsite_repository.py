@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.backups.offsite import CopyStatus, OffsiteCopy
 from storage.columns import read_time, read_time_or_none, stored_time, stored_time_or_none
+from storage.sql import SqlConnection
 
 _COLUMNS = "archive, target, status, size, attempts, created_at, last_error, sent_at, remote_ref"
 
@@ -30,7 +29,7 @@ def _copy(row: Any) -> OffsiteCopy:
 class SqliteOffsiteCopiesRepository:
     """SQL of ``offsite_copies``; the unit of work owns the transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(self, archive: str, target: str, *, size: int, at: datetime) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from core.errors import DuplicateError
 from core.payments.ports import InvoiceRecord, InvoiceStatus, PaymentRecord, PaymentStatus
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import INTEGRITY_ERRORS, SqlConnection, inserted_id
 
 _INVOICE_COLUMNS = (
     "id, account_id, plan, tier, days, amount_micro, receive_address, created_at, expires_at,"
@@ -67,7 +65,7 @@ def _placeholders(values: tuple[str, ...]) -> str:
 class SqlitePaymentsRepository:
     """Invoices and payments in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -91,10 +89,11 @@ class SqlitePaymentsRepository:
     ) -> int:
         """Insert an open invoice and return its id."""
         try:
-            cursor = await self._conn.execute(
+            new_id = await inserted_id(
+                self._conn,
                 "INSERT INTO invoices (account_id, plan, tier, days, amount_micro,"
                 " receive_address, created_at, expires_at, telegram_user_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     account_id,
                     plan,
@@ -107,10 +106,9 @@ class SqlitePaymentsRepository:
                     telegram_user_id,
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("an open invoice already has this amount") from exc
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def sign_invoice(self, invoice_id: int, signature: str) -> None:
         """Store the invoice's signature."""
@@ -203,9 +201,10 @@ class SqlitePaymentsRepository:
         """Insert a pending payment; the partial unique index refuses a hash a pending or
         approved payment holds (failed, rejected and expired ones let go of it)."""
         try:
-            cursor = await self._conn.execute(
+            new_id = await inserted_id(
+                self._conn,
                 "INSERT INTO payments (invoice_id, account_id, telegram_user_id, tx_hash,"
-                " expected_micro, submitted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " expected_micro, submitted_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     invoice_id,
                     account_id,
@@ -215,10 +214,9 @@ class SqlitePaymentsRepository:
                     stored_time(submitted_at),
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("a payment holds this transaction hash") from exc
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def payment(self, payment_id: int) -> PaymentRecord | None:
         """The payment with this id."""
@@ -332,7 +330,7 @@ class SqlitePaymentsRepository:
                     *was,
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("another payment holds this transaction hash") from exc
         return cursor.rowcount == 1
 

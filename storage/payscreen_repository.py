@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.payments.ports import LicenseRecord
 from core.payments.screen_ports import ReminderRecord, StatusMessage
 from storage.columns import read_time, stored_time
 from storage.licenses_repository import _LICENSE_COLUMNS, _license
+from storage.sql import SqlConnection
 
 
 class SqliteStatusMessagesRepository:
     """``payment_status_messages`` in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def put(self, payment_id: int, *, chat_id: int, message_id: int, shown: int) -> None:
@@ -52,7 +51,7 @@ def _reminder(row: Any) -> ReminderRecord:
 class SqliteRemindersRepository:
     """``license_reminders`` in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def licenses_ending(

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from storage.columns import stored_time
+from storage.sql import SqlConnection
 
 
 class SqlitePreferencesRepository:
     """The ``notice_preferences`` table."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def choices(self, account_id: int) -> dict[str, bool]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import aiosqlite
-
 from core.audit.ports import RestoreNotice
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteRestoreNoticesRepository:
     """SQL of ``restore_notices``; the unit of work owns the transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(
@@ -22,8 +21,11 @@ class SqliteRestoreNoticesRepository:
     ) -> None:
         """Queue one notice per user (a later restore replaces an undelivered one)."""
         await self._conn.executemany(
-            "INSERT OR REPLACE INTO restore_notices"
-            " (telegram_user_id, archive_created_at, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO restore_notices"
+            " (telegram_user_id, archive_created_at, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (telegram_user_id) DO UPDATE SET"
+            " archive_created_at = excluded.archive_created_at,"
+            " created_at = excluded.created_at, attempts = 0",
             [
                 (user, stored_time(archive_created_at), stored_time(at))
                 for user in telegram_user_ids

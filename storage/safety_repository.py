@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from core.safety.ports import SafetyRecord
 from storage.columns import read_time, stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteSafetyRepository:
     """Safety switches in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def get(self, name: str) -> SafetyRecord | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiosqlite
-
 from core.ports import EncryptedColumn, EncryptedValue
+from storage.sql import SqlConnection
 
 
 @dataclass(frozen=True)
@@ -27,13 +26,15 @@ class EncryptedColumnSpec:
 
 # Every encrypted column of the schema. A migration adding one adds its line here.
 ENCRYPTED_COLUMNS: list[EncryptedColumnSpec] = [
-    EncryptedColumnSpec("mfa", "secret_enc", "totp", owner_column="account_id",
-                        id_column="account_id"),
+    EncryptedColumnSpec(
+        "mfa", "secret_enc", "totp", owner_column="account_id", id_column="account_id"
+    ),
     # Sealed as "<purpose>#<row id>" (see core/apikeys.py): bound to the row, not only the owner.
     EncryptedColumnSpec("api_keys", "key_enc", "apikey.key", owner_column="account_id"),
     EncryptedColumnSpec("api_keys", "secret_enc", "apikey.secret", owner_column="account_id"),
-    EncryptedColumnSpec("api_keys", "passphrase_enc", "apikey.passphrase",
-                        owner_column="account_id"),
+    EncryptedColumnSpec(
+        "api_keys", "passphrase_enc", "apikey.passphrase", owner_column="account_id"
+    ),
     # Retired audit chain keys (core/audit/chain.py), sealed to their key id.
     EncryptedColumnSpec("audit_chain_keys", "key_enc", "audit.chain_key", owner_column="key_id"),
 ]
@@ -42,7 +43,7 @@ ENCRYPTED_COLUMNS: list[EncryptedColumnSpec] = [
 class SqliteSecretsRepository:
     """Reads and rewrites encrypted columns for rotation."""
 
-    def __init__(self, conn: aiosqlite.Connection, specs: list[EncryptedColumnSpec]) -> None:
+    def __init__(self, conn: SqlConnection, specs: list[EncryptedColumnSpec]) -> None:
         self._conn = conn
         self._specs = {(spec.table, spec.column): spec for spec in specs}
 

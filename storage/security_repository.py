@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from core.accounts.ports import SecurityState
 from storage.columns import read_time_or_none, stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteSecurityRepository:
     """The ``account_security`` table."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def get(self, account_id: int) -> SecurityState:
@@ -28,9 +27,7 @@ class SqliteSecurityRepository:
             return SecurityState("", "", None, None)
         return SecurityState(row[0], row[1], read_time_or_none(row[2]), row[3])
 
-    async def replace_stamp(
-        self, account_id: int, stamp: str, reason: str, at: datetime
-    ) -> None:
+    async def replace_stamp(self, account_id: int, stamp: str, reason: str, at: datetime) -> None:
         """Give the account a new stamp."""
         await self._conn.execute(
             "INSERT INTO account_security (account_id, stamp, stamp_reason, stamp_at)"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.accounts.ports import EndReason, SessionRecord
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection, inserted_id
 
 _COLUMNS = "id, account_id, telegram_user_id, created_at, last_seen_at, expires_at, ended_at"
 
@@ -29,7 +28,7 @@ def _session(row: Any) -> SessionRecord:
 class SqliteSessionsRepository:
     """Sessions in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(
@@ -41,9 +40,10 @@ class SqliteSessionsRepository:
         expires_at: datetime,
     ) -> int:
         """Insert a live session."""
-        cursor = await self._conn.execute(
+        new_id = await inserted_id(
+            self._conn,
             "INSERT INTO sessions (account_id, telegram_user_id, created_at, last_seen_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?)",
+            " expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (
                 account_id,
                 telegram_user_id,
@@ -52,8 +52,7 @@ class SqliteSessionsRepository:
                 stored_time(expires_at),
             ),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def live_for_telegram_user(self, telegram_user_id: int) -> SessionRecord | None:
         """The live session of a Telegram user, if any."""
@@ -117,7 +116,7 @@ class SqliteSessionsRepository:
         """End an account's live sessions except one; return their Telegram user ids."""
         async with self._conn.execute(
             "SELECT id, telegram_user_id FROM sessions"
-            " WHERE account_id = ? AND ended_at IS NULL AND id IS NOT ?",
+            " WHERE account_id = ? AND ended_at IS NULL AND id IS DISTINCT FROM ?",
             (account_id, keep_session_id),
         ) as cur:
             rows = await cur.fetchall()

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiosqlite
-
 from core.ports import SignedRow, SignedTable
 from core.signing import (
     INVOICE_SIGNATURE,
@@ -24,6 +22,7 @@ from core.signing import (
     WITHDRAWAL_SIGNATURE,
     SignedFields,
 )
+from storage.sql import SqlConnection
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ SIGNED_TABLES: list[SignedTableSpec] = [
 class SqliteSignaturesRepository:
     """Reads signed rows and rewrites their signatures for rotation."""
 
-    def __init__(self, conn: aiosqlite.Connection, specs: list[SignedTableSpec]) -> None:
+    def __init__(self, conn: SqlConnection, specs: list[SignedTableSpec]) -> None:
         self._conn = conn
         self._specs = {spec.table: spec for spec in specs}
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from core.errors import DuplicateError
 from core.payments.stars_rules import StarsInvoiceRecord, StarsInvoiceStatus, StarsPaymentRecord
 from storage.columns import read_time, read_time_or_none, stored_time, stored_time_or_none
+from storage.sql import INTEGRITY_ERRORS, SqlConnection, inserted_id
 
 _INVOICE = (
     "id, reference, account_id, telegram_user_id, plan, tier, days, price_stars, created_at,"
@@ -59,7 +57,7 @@ def _payment(row: Any) -> StarsPaymentRecord:
 class SqliteStarsRepository:
     """Stars invoices and payments in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add_invoice(
@@ -75,9 +73,10 @@ class SqliteStarsRepository:
         created_at: datetime,
     ) -> int:
         """Insert an open invoice; return its id."""
-        cursor = await self._conn.execute(
+        new_id = await inserted_id(
+            self._conn,
             "INSERT INTO stars_invoices (reference, account_id, telegram_user_id, plan, tier,"
-            " days, price_stars, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " days, price_stars, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 reference,
                 account_id,
@@ -89,8 +88,7 @@ class SqliteStarsRepository:
                 stored_time(created_at),
             ),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def sign_invoice(self, invoice_id: int, signature: str) -> None:
         """Store an invoice's signature."""
@@ -138,10 +136,11 @@ class SqliteStarsRepository:
     ) -> int:
         """Insert a payment; DuplicateError when its charge id is stored already."""
         try:
-            cursor = await self._conn.execute(
+            new_id = await inserted_id(
+                self._conn,
                 "INSERT INTO stars_payments (invoice_id, account_id, telegram_user_id,"
                 " charge_id, amount_stars, is_recurring, subscription_expires_at, approved_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     invoice_id,
                     account_id,
@@ -153,10 +152,9 @@ class SqliteStarsRepository:
                     stored_time(approved_at),
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("this charge is stored already") from exc
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def sign_payment(self, payment_id: int, signature: str) -> None:
         """Store a payment's signature."""

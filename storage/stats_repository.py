@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from core.audit.ports import PlatformStats
 from storage.columns import stored_time
+from storage.sql import SqlConnection
 
 
 class SqliteStatsRepository:
     """Platform-wide counts."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def snapshot(self, *, now: datetime, day_start: datetime) -> PlatformStats:

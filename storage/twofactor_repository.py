@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from core.twofactor.ports import BackupCodeRecord, MfaRecord
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import SqlConnection, inserted_id
 
 
 class SqliteTwoFactorRepository:
     """Two-factor state in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def get(self, account_id: int) -> MfaRecord | None:
@@ -88,11 +87,12 @@ class SqliteTwoFactorRepository:
 
     async def add_failure(self, account_id: int, at: datetime) -> int:
         """Record a wrong (or reserved, not yet checked) code; return its id."""
-        cursor = await self._conn.execute(
-            "INSERT INTO mfa_failures (account_id, at) VALUES (?, ?)", (account_id, stored_time(at))
+        new_id = await inserted_id(
+            self._conn,
+            "INSERT INTO mfa_failures (account_id, at) VALUES (?, ?) RETURNING id",
+            (account_id, stored_time(at)),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def remove_failure(self, failure_id: int) -> None:
         """Withdraw a reserved failure (its code turned out to be right)."""

@@ -66,6 +66,7 @@ from storage.secrets_repository import EncryptedColumnSpec, SqliteSecretsReposit
 from storage.security_repository import SqliteSecurityRepository
 from storage.sessions_repository import SqliteSessionsRepository
 from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesRepository
+from storage.sql import SqlConnection
 from storage.stars_repository import SqliteStarsRepository
 from storage.stats_repository import SqliteStatsRepository
 from storage.twofactor_repository import SqliteTwoFactorRepository
@@ -113,8 +114,8 @@ class HeldLock(TransactionLock):
         return None
 
 
-class SqliteUnitOfWork:
-    """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
+class UnitOfWorkRepositories:
+    """The repositories of a unit of work, bound to its connection (either engine)."""
 
     # Declared as core's port types: the Protocol's attributes are mutable, so a member typed
     # as the concrete Sqlite class would not match it (attributes are invariant).
@@ -148,34 +149,10 @@ class SqliteUnitOfWork:
     account_care: AccountCareRepository
     leases: LeasesRepository
 
-    def __init__(
-        self,
-        connection: Callable[[], aiosqlite.Connection],
-        lock: TransactionLock,
-        *,
-        read_only: bool,
-        columns: list[EncryptedColumnSpec],
-    ) -> None:
-        self._connection = connection
-        self._lock = lock
-        self._read_only = read_only
-        self._columns = columns
-        self._conn: aiosqlite.Connection | None = None
-        self._open = False
-
-    async def __aenter__(self) -> Self:
-        await self._lock.acquire()
-        try:
-            conn = self._connection()
-            await conn.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-        self._conn = conn
-        self._open = True
+    def _bind(self, conn: SqlConnection, columns: list[EncryptedColumnSpec]) -> None:
         self.audit = SqliteAuditRepository(conn)
         self.anchors = SqliteAnchorsRepository(conn)
-        self.secrets = SqliteSecretsRepository(conn, self._columns)
+        self.secrets = SqliteSecretsRepository(conn, columns)
         self.signatures = SqliteSignaturesRepository(conn, SIGNED_TABLES)
         self.accounts = SqliteAccountsRepository(conn)
         self.sessions = SqliteSessionsRepository(conn)
@@ -202,6 +179,37 @@ class SqliteUnitOfWork:
         self.preferences = SqlitePreferencesRepository(conn)
         self.account_care = SqliteAccountCareRepository(conn)
         self.leases = SqliteLeasesRepository(conn)
+
+
+class SqliteUnitOfWork(UnitOfWorkRepositories):
+    """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
+
+    def __init__(
+        self,
+        connection: Callable[[], aiosqlite.Connection],
+        lock: TransactionLock,
+        *,
+        read_only: bool,
+        columns: list[EncryptedColumnSpec],
+    ) -> None:
+        self._connection = connection
+        self._lock = lock
+        self._read_only = read_only
+        self._columns = columns
+        self._conn: aiosqlite.Connection | None = None
+        self._open = False
+
+    async def __aenter__(self) -> Self:
+        await self._lock.acquire()
+        try:
+            conn = self._connection()
+            await conn.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        self._conn = conn
+        self._open = True
+        self._bind(conn, self._columns)
         return self
 
     async def __aexit__(

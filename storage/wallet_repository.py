@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from core.errors import DuplicateError
 from core.payments.ports import WalletEntryRecord
 from storage.columns import read_time, stored_time
+from storage.sql import INTEGRITY_ERRORS, SqlConnection, inserted_id
 
 _ENTRY_COLUMNS = (
     "id, account_id, amount_micro, kind, payment_id, created_at, signature, stars_payment_id"
@@ -33,7 +31,7 @@ def _entry(row: Any) -> WalletEntryRecord:
 class SqliteWalletRepository:
     """The wallet ledger in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def add(
@@ -48,9 +46,10 @@ class SqliteWalletRepository:
     ) -> int:
         """Append an entry and return its id."""
         try:
-            cursor = await self._conn.execute(
+            new_id = await inserted_id(
+                self._conn,
                 "INSERT INTO wallet_entries (account_id, amount_micro, kind, payment_id,"
-                " created_at, stars_payment_id) VALUES (?, ?, ?, ?, ?, ?)",
+                " created_at, stars_payment_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     account_id,
                     amount_micro,
@@ -60,10 +59,9 @@ class SqliteWalletRepository:
                     stars_payment_id,
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("this payment already caused such an entry") from exc
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def sign(self, entry_id: int, signature: str) -> None:
         """Store the entry's signature."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.payments.watch_ports import (
     WatchCandidate,
     WatchCursor,
@@ -15,6 +13,7 @@ from core.payments.watch_ports import (
 )
 from storage.columns import read_time, read_time_or_none, stored_time
 from storage.payments_repository import _INVOICE_COLUMNS, _invoice
+from storage.sql import SqlConnection
 
 _COLUMNS = (
     "tx_hash, to_address, contract_address, amount_micro, block_ms, seen_at, state, reason,"
@@ -42,7 +41,7 @@ def _record(row: Any) -> WatchedTransferRecord:
 class SqliteWatchRepository:
     """The watch cursor and watched transfers in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def cursor(self, address: str) -> WatchCursor | None:
@@ -77,8 +76,8 @@ class SqliteWatchRepository:
     async def add(self, record: WatchedTransferRecord) -> bool:
         """Remember a newly seen transfer; False when its hash was seen already."""
         cur = await self._conn.execute(
-            f"INSERT OR IGNORE INTO watched_transfers ({_COLUMNS})"  # noqa: S608
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO watched_transfers ({_COLUMNS})"  # noqa: S608
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tx_hash) DO NOTHING",
             (
                 record.tx_hash,
                 record.to_address,

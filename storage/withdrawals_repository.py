@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from core.errors import DuplicateError
 from core.withdrawals.ports import WithdrawalRecord, WithdrawalStatus
 from storage.columns import read_time, read_time_or_none, stored_time
+from storage.sql import INTEGRITY_ERRORS, SqlConnection, inserted_id
 
 _COLUMNS = (
     "id, account_id, telegram_user_id, amount_micro, address, status, requested_at,"
@@ -39,7 +37,7 @@ def _withdrawal(row: Any) -> WithdrawalRecord:
 class SqliteWithdrawalsRepository:
     """Withdrawal requests in SQLite."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
 
     async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -56,13 +54,13 @@ class SqliteWithdrawalsRepository:
         requested_at: datetime,
     ) -> int:
         """Insert a requested withdrawal and return its id."""
-        cursor = await self._conn.execute(
+        new_id = await inserted_id(
+            self._conn,
             "INSERT INTO withdrawals (account_id, telegram_user_id, amount_micro, address,"
-            " requested_at) VALUES (?, ?, ?, ?, ?)",
+            " requested_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (account_id, telegram_user_id, amount_micro, address, stored_time(requested_at)),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
     async def attach_hold(self, withdrawal_id: int, hold_entry_id: int, signature: str) -> None:
         """Store the hold entry and the signature of a new request."""
@@ -131,6 +129,6 @@ class SqliteWithdrawalsRepository:
                 " tx_hash = ?, reason = ? WHERE id = ? AND status = 'requested'",
                 (status, stored_time(at), by_account_id, tx_hash, reason, withdrawal_id),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateError("this transaction already completed a withdrawal") from exc
         return cursor.rowcount == 1

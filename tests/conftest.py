@@ -18,6 +18,9 @@ from tests.support.fake_tronscan import FakeTronscan, payments_config
 from tests.support.harness import BotHarness
 from tests.support.services import build_services
 
+# postgres_server / postgres_url: a throwaway PostgreSQL per worker, a fresh database per test.
+pytest_plugins = ("tests.support.postgres",)
+
 # Secrets the tests type in, by module: no log record of any test may contain one.
 _TEST_SECRETS = {
     "tests.support.steps": [
