@@ -94,9 +94,10 @@ def snapshot_file(source: Path, dest: Path) -> None:
 def copy_raw(source: Path, dest: Path) -> None:
     """Copy a file byte for byte into the new file ``dest`` (owner only, flushed)."""
     try:
-        with source.open("rb") as src, os.fdopen(
-            os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb"
-        ) as out:
+        with (
+            source.open("rb") as src,
+            os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out,
+        ):
             shutil.copyfileobj(src, out, 1024 * 1024)
             out.flush()
             os.fsync(out.fileno())

@@ -83,7 +83,9 @@ async def test_backup_verify_restore_round_trip(pg: PgBackups, clock: FakeClock)
     assert len(await raw(pg.url, "SELECT id FROM audit_events")) == 3  # + BACKUP_CREATED
     result = await pg.service.restore(OPERATOR, info.name)
     assert result.safety_backup is not None
-    whats = [r["details"] for r in await raw(pg.url, "SELECT details FROM audit_events ORDER BY id")]
+    whats = [
+        r["details"] for r in await raw(pg.url, "SELECT details FROM audit_events ORDER BY id")
+    ]
     assert '"before"' in whats[0] and not any('"after"' in w for w in whats)
     kinds = [r[0] for r in await raw(pg.url, "SELECT event_type FROM audit_events ORDER BY id")]
     assert kinds[-2:] == [EventType.BACKUP_CREATED, EventType.BACKUP_RESTORED]

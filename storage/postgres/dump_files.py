@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -43,6 +42,7 @@ from core.backups.ports import DatabaseCheck, SchemaObject
 from core.errors import StorageError
 from core.ports import UnitOfWork
 from storage.columns import stored_time
+from storage.postgres import candidate_sql as sql
 from storage.postgres import dump_tools as tools
 from storage.postgres.catalog import catalog_objects
 from storage.postgres.database import PostgresDatabase
@@ -51,42 +51,17 @@ from storage.postgres.migrator import code_schema_version, migrate
 ENGINE = "postgresql"
 SWAP_LOCK_TIMEOUT = "10s"  # readers of other instances holding a table that long: refused
 _RESTORE = ("--no-owner", "--no-privileges")
-_END_SESSIONS = (
-    "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL",
-    "INSERT INTO account_security (account_id, stamp, stamp_reason, stamp_at)"
-    " SELECT id, $1, $2, $3 FROM users ON CONFLICT (account_id) DO UPDATE"
-    " SET stamp = excluded.stamp, stamp_reason = excluded.stamp_reason,"
-    " stamp_at = excluded.stamp_at",
-    "DELETE FROM conversation_state",
-    "DELETE FROM restore_notices",
-)
-# As storage/snapshot.py's _CARRY, with the live rows copied into temp tables first.
-_CARRY = (
-    ("alerts", "UPDATE alerts SET status = l.status, sent_at = l.sent_at,"
-     " attempts = l.attempts, last_error = l.last_error,"
-     " telegram_message_id = l.telegram_message_id FROM live_alerts AS l"
-     " WHERE alerts.id = l.id AND alerts.created_at = l.created_at AND alerts.rule = l.rule"
-     " AND alerts.subject = l.subject AND alerts.status = 'pending' AND l.status <> 'pending'"),
-    ("user_notices", "UPDATE user_notices SET status = l.status, sent_at = l.sent_at,"
-     " attempts = l.attempts, last_error = l.last_error FROM live_user_notices AS l"
-     " WHERE user_notices.id = l.id AND user_notices.created_at = l.created_at"
-     " AND user_notices.telegram_user_id = l.telegram_user_id"
-     " AND user_notices.event_type = l.event_type"
-     " AND user_notices.status = 'pending' AND l.status <> 'pending'"),
-    ("offsite_copies", "INSERT INTO offsite_copies (archive, target, status, size, attempts,"
-     " created_at, last_error, sent_at, remote_ref) SELECT archive, target, status, size,"
-     " attempts, created_at, last_error, sent_at, remote_ref FROM live_offsite_copies"
-     " ON CONFLICT (archive, target) DO UPDATE SET status = excluded.status,"
-     " size = excluded.size, attempts = excluded.attempts, last_error = excluded.last_error,"
-     " sent_at = excluded.sent_at, remote_ref = excluded.remote_ref"),
-)
 
 
 class _Reference:
     """What the migrations 1..version make: the catalog, and the dump's contents and SQL."""
 
-    def __init__(self, catalog: frozenset[SchemaObject], toc: frozenset[SchemaObject],
-                 ddl: frozenset[SchemaObject]) -> None:
+    def __init__(
+        self,
+        catalog: frozenset[SchemaObject],
+        toc: frozenset[SchemaObject],
+        ddl: frozenset[SchemaObject],
+    ) -> None:
         self.catalog, self.toc, self.ddl = catalog, toc, ddl
 
 
@@ -137,8 +112,12 @@ class PostgresDumpFiles:
         try:
             with os.fdopen(fd, "wb") as out:
                 await tools.run_tool(
-                    self._server, "pg_dump", "--format=custom", "--compress=0",
-                    f"--dbname={url}", stdout=out,
+                    self._server,
+                    "pg_dump",
+                    "--format=custom",
+                    "--compress=0",
+                    f"--dbname={url}",
+                    stdout=out,
                 )
                 out.flush()
                 await asyncio.to_thread(os.fsync, out.fileno())
@@ -168,8 +147,12 @@ class PostgresDumpFiles:
         """The highest row of schema_migrations in the dump (None: it has none), read from
         the data pg_restore prints, without restoring anything."""
         out = await tools.run_tool(
-            self._server, "pg_restore", "--data-only", "--table=schema_migrations",
-            "--file=-", str(path),
+            self._server,
+            "pg_restore",
+            "--data-only",
+            "--table=schema_migrations",
+            "--file=-",
+            str(path),
         )
         lines = iter(out.decode(errors="replace").splitlines())
         for line in lines:
@@ -230,8 +213,13 @@ class PostgresDumpFiles:
             problems: list[str] = []
             try:
                 await tools.run_tool(
-                    self._server, "pg_restore", "--single-transaction", "--exit-on-error",
-                    *_RESTORE, f"--dbname={self._server.tool_url(name)}", str(path),
+                    self._server,
+                    "pg_restore",
+                    "--single-transaction",
+                    "--exit-on-error",
+                    *_RESTORE,
+                    f"--dbname={self._server.tool_url(name)}",
+                    str(path),
                 )
             except StorageError as exc:
                 problems.append(str(exc))
@@ -256,12 +244,14 @@ class PostgresDumpFiles:
                 )
                 counts = {
                     str(row[0]): int(
-                        await conn.fetchval(f"SELECT count(*) FROM public.{_quote(row[0])}")  # noqa: S608
+                        await conn.fetchval(f"SELECT count(*) FROM public.{sql.quote(row[0])}")  # noqa: S608
                     )
                     for row in tables
                 }
             except tools.DB_ERRORS as exc:
-                raise StorageError(f"cannot read the restored dump: {self._server.error(exc)}") from None
+                raise StorageError(
+                    f"cannot read the restored dump: {self._server.error(exc)}"
+                ) from None
             finally:
                 await conn.close()
         return DatabaseCheck(["ok"], int(unvalidated), version, counts)
@@ -332,11 +322,12 @@ class PostgresDumpFiles:
         async with self._rewriting(path) as conn:
             try:
                 async with conn.transaction():
-                    status = await conn.execute(_END_SESSIONS[0], when, str(reason))
+                    status = await conn.execute(sql.END_SESSIONS[0], when, str(reason))
                     if new_stamp:
-                        await conn.execute(_END_SESSIONS[1], new_stamp, str(reason), when)
-                    for statement in _END_SESSIONS[2:]:
-                        await conn.execute(statement)
+                        await conn.execute(sql.END_SESSIONS[1], new_stamp, str(reason), when)
+                    for table in sql.FORGOTTEN:
+                        if await sql.has_table(conn, table):
+                            await conn.execute(f"DELETE FROM {table}")  # noqa: S608
             except tools.DB_ERRORS as exc:
                 raise StorageError(
                     f"cannot prepare {path.name} for restore: {self._server.error(exc)}"
@@ -365,8 +356,10 @@ class PostgresDumpFiles:
         changed = 0
         try:
             async with self._rewriting(candidate) as conn, conn.transaction():
-                for table, statement in _CARRY:
-                    if not await _has_table(source, table) or not await _has_table(conn, table):
+                for table, statement in sql.CARRY:
+                    if not await sql.has_table(source, table) or not await sql.has_table(
+                        conn, table
+                    ):
                         continue
                     rows = await source.fetch(f"SELECT * FROM {table}")  # noqa: S608
                     await conn.execute(
@@ -374,7 +367,8 @@ class PostgresDumpFiles:
                     )
                     if rows:
                         await conn.copy_records_to_table(
-                            f"live_{table}", records=[tuple(r) for r in rows],
+                            f"live_{table}",
+                            records=[tuple(r) for r in rows],
                             columns=list(rows[0].keys()),
                         )
                     status = await conn.execute(statement)
@@ -408,19 +402,24 @@ class PostgresDumpFiles:
         sections = {}
         for section in ("pre-data", "post-data"):
             out = await tools.run_tool(
-                self._server, "pg_restore", f"--section={section}", *_RESTORE, "--file=-",
+                self._server,
+                "pg_restore",
+                f"--section={section}",
+                *_RESTORE,
+                "--file=-",
                 str(candidate),
             )
             sections[section] = tools.script_statements(out.decode())
-        data = await tools.run_tool(self._server, "pg_restore", "--data-only", "--file=-",
-                                    str(candidate))
+        data = await tools.run_tool(
+            self._server, "pg_restore", "--data-only", "--file=-", str(candidate)
+        )
         conn = await self._server.connect()
         try:
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
                 await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
                 await conn.execute(sections["pre-data"])
-                await _load(conn, data.decode())
+                await sql.load(conn, data.decode())
                 await conn.execute(sections["post-data"])
         except tools.DB_ERRORS as exc:
             raise StorageError(
@@ -428,30 +427,3 @@ class PostgresDumpFiles:
             ) from None
         finally:
             await conn.close()
-
-
-async def _load(conn: asyncpg.Connection, script: str) -> None:
-    """Run a pg_restore data script: its COPY blocks through the driver's COPY, the rest
-    (session settings, sequence positions) as statements."""
-    lines = iter(script.splitlines())
-    for line in lines:
-        target = tools.copy_target(line)
-        if target is not None:
-            schema, table, columns = target
-            rows = tools.data_rows(lines, table)
-            if rows:
-                payload = ("\n".join(rows) + "\n").encode()
-                await conn.copy_to_table(
-                    table, schema_name=schema, columns=columns, source=io.BytesIO(payload),
-                    format="text",
-                )
-        elif line and not line.startswith(("--", "\\")):
-            await conn.execute(line)
-
-
-async def _has_table(conn: asyncpg.Connection, table: str) -> bool:
-    return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"public.{table}"))
-
-
-def _quote(name: object) -> str:
-    return '"' + str(name).replace('"', '""') + '"'

@@ -86,7 +86,9 @@ class Server:
         try:
             conn: asyncpg.Connection = await asyncpg.connect(self.url(database))
         except DB_ERRORS as exc:
-            raise StorageError(f"cannot connect to the database server: {self.error(exc)}") from None
+            raise StorageError(
+                f"cannot connect to the database server: {self.error(exc)}"
+            ) from None
         return conn
 
     def error(self, exc: BaseException) -> str:
@@ -107,9 +109,7 @@ def find_tool(name: str) -> str:
     raise StorageError(f"{name} is not installed (PostgreSQL backups need its client tools)")
 
 
-async def run_tool(
-    server: Server, name: str, *args: str, stdout: IO[bytes] | None = None
-) -> bytes:
+async def run_tool(server: Server, name: str, *args: str, stdout: IO[bytes] | None = None) -> bytes:
     """Run tool ``name``; return its output (or write it to ``stdout``). Raises
     :class:`StorageError` with the end of its error text when it fails."""
     try:
@@ -243,7 +243,7 @@ def copy_target(line: str) -> tuple[str, str, list[str]] | None:
 
 def data_rows(lines: Iterator[str], table: str) -> list[str]:
     """The rows of one COPY block of a data script (up to its ``\\.``), as text lines."""
-    rows = []
+    rows: list[str] = []
     for line in lines:
         if line == "\\.":
             return rows
