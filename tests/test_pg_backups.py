@@ -3,13 +3,14 @@ check of a candidate in scratch databases, and the restore swap with the fleet h
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import pytest
 
+from bot import texts
 from bot.bootstrap import archive_seal, chain_keys
 from core.audit.log import AuditEvent, AuditLog, EventType
 from core.authz import OPERATOR, AdminRights
@@ -18,7 +19,13 @@ from core.clock import FakeClock
 from core.config import Settings
 from storage.postgres.database import PostgresDatabase
 from storage.postgres.dump_files import PostgresDumpFiles
+from tests.support.backup_steps import member_names
+from tests.support.constants import ADMIN_ID
+from tests.support.harness import BotHarness
 from tests.support.postgres import PostgresServer
+from tests.support.steps import enable_2fa, events, login, register
+
+NAME = re.compile(r"verzek-\d{8}T\d{6}Z(?:-\d+)?\.tar\.gz")
 
 
 @dataclass
@@ -114,4 +121,46 @@ async def test_the_swap_waits_for_other_instances_writers(
         await other.database.close()
 
 
-def _unused(path: Path) -> None: ...
+# --- through the bot: /backup, /backups, /restore on PostgreSQL -------------------------------
+
+
+@pytest.fixture
+def env(env: dict[str, str], postgres_url: str) -> dict[str, str]:
+    """The bot's database is PostgreSQL (database.url) in this module's bot tests."""
+    return {**env, "VERZEK_DATABASE_URL": postgres_url}
+
+
+async def test_backup_and_restore_through_the_bot(bot: BotHarness, clock: FakeClock) -> None:
+    admin = bot.user(ADMIN_ID, "Admin")
+    totp, _ = await enable_2fa(bot, admin, clock)
+    started, done = await bot.send(admin, "/backup")
+    assert "Backing up" in started.plain
+    assert "written and verified" in done.plain, done.plain
+    found = NAME.search(done.plain)
+    assert found is not None
+    name = found[0]
+    assert member_names(bot.settings.backups.dir / name)[1] == "verzek.pgdump.gz.age"
+
+    clock.advance(minutes=1)
+    await register(bot, bot.user(2002, "Bob"), email="bob@example.com")
+    (listing,) = await bot.send(admin, "/backups")
+    assert name in listing.plain and "verifies" in listing.plain
+    (confirm,) = await bot.send(admin, f"/restore {name}")
+    await bot.press(admin, confirm, "Restore")
+    clock.advance(seconds=30)
+    replies = await bot.send(admin, totp.at(clock.now()))
+    assert f"Restored {name}" in replies[-1].plain, replies[-1].plain
+
+    url = bot.settings.database.url
+    assert url is not None
+    emails = [r[0] for r in await raw(url.get(), "SELECT email FROM users")]
+    assert emails == ["trader@example.com"]  # Bob registered after the backup
+    (me,) = await bot.send(admin, "/me")
+    assert me.plain == texts.LOGIN_FIRST  # every session ended
+    kinds = [e.event_type for e in await events(bot)]
+    assert kinds[-2:] == [EventType.BACKUP_CREATED, EventType.BACKUP_RESTORED]
+    assert (await bot.services.audit.verify()).ok
+    clock.advance(seconds=30)
+    assert "Two-factor authentication is on" in await login(bot, admin)
+    (welcome,) = await bot.send(admin, totp.at(clock.now()))
+    assert "You're logged in" in welcome.plain

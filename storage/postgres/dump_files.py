@@ -65,6 +65,24 @@ class _Reference:
         self.catalog, self.toc, self.ddl = catalog, toc, ddl
 
 
+class _Slot:
+    """A candidate restored in a scratch database, open until released."""
+
+    def __init__(
+        self,
+        key: tuple[object, ...],
+        name: str,
+        problems: list[str],
+        stack: contextlib.AsyncExitStack,
+    ) -> None:
+        self.key, self.name, self.problems, self.stack = key, name, problems, stack
+
+
+def _file_key(path: Path) -> tuple[object, ...]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 class PostgresDumpFiles:
     """:class:`core.backups.ports.DatabaseFiles` for the PostgreSQL database behind a
     :class:`PostgresDatabase`; candidates are dump files in ``work_dir`` (the backup folder)."""
@@ -77,6 +95,10 @@ class PostgresDumpFiles:
         self._work_dir = work_dir
         self._references: dict[int, _Reference] = {}
         self._building = asyncio.Lock()
+        # The last candidate restored, kept for the next check of the same unchanged file
+        # (check, schema and the audit chain each need it): one restore instead of three.
+        self._slot: _Slot | None = None
+        self._slot_lock = asyncio.Lock()
 
     @property
     def path(self) -> Path:
@@ -225,13 +247,44 @@ class PostgresDumpFiles:
                 problems.append(str(exc))
             yield name, problems
 
+    async def _kept(self, path: Path) -> tuple[str, list[str]]:
+        """The candidate at ``path`` restored (see :meth:`_restored`), reusing the kept one
+        when the file is unchanged; the caller holds ``_slot_lock``."""
+        try:
+            key = await asyncio.to_thread(_file_key, path)
+        except OSError:
+            raise StorageError(f"no dump file at {path}") from None
+        if self._slot is not None and self._slot.key == key:
+            return self._slot.name, self._slot.problems
+        await self._release()
+        stack = contextlib.AsyncExitStack()
+        try:
+            name, problems = await stack.enter_async_context(self._restored(path))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._slot = _Slot(key, name, problems, stack)
+        return name, problems
+
+    async def _release(self) -> None:
+        """Drop the kept scratch database, if any."""
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            await slot.stack.aclose()
+
+    async def close(self) -> None:
+        """Drop what is kept (the bot's shutdown)."""
+        async with self._slot_lock:
+            await self._release()
+
     async def check(self, path: Path) -> DatabaseCheck:
         """The dump restored into a scratch database: integrity (the restore succeeded with
         every constraint), unvalidated constraints, schema version and row counts."""
         version = await self._dump_version(await self._readable(path))
         if version is None or version > self.code_schema_version():
             return DatabaseCheck(["ok"], 0, version, {})  # refused on the version alone
-        async with self._restored(path) as (name, problems):
+        async with self._slot_lock:
+            name, problems = await self._kept(path)
             if problems:
                 return DatabaseCheck(problems, 0, version, {})
             conn = await self._server.connect(name)
@@ -262,7 +315,8 @@ class PostgresDumpFiles:
 
     async def schema(self, path: Path) -> frozenset[SchemaObject]:
         """The server's catalog of the dump restored into a scratch database."""
-        async with self._restored(path) as (name, problems):
+        async with self._slot_lock:
+            name, problems = await self._kept(path)
             if problems:
                 raise StorageError(problems[0])
             conn = await self._server.connect(name)
@@ -277,12 +331,14 @@ class PostgresDumpFiles:
 
     @asynccontextmanager
     async def _candidate(self, path: Path) -> AsyncIterator[Callable[..., UnitOfWork]]:
-        async with self._restored(path) as (name, problems):
+        async with self._slot_lock:
+            name, problems = await self._kept(path)
             if problems:
+                await self._release()
                 raise StorageError(problems[0])
             database = PostgresDatabase(self._server.url(name), max_connections=2)
-            await database.open(apply_migrations=True)  # the code's checks read its schema
             try:
+                await database.open(apply_migrations=True)  # the code's checks read its schema
 
                 def units(*, read_only: bool = True) -> UnitOfWork:
                     return database.unit_of_work(read_only=True)
@@ -290,6 +346,8 @@ class PostgresDumpFiles:
                 yield units
             finally:
                 await database.close()
+                # The last check of a candidate, and migrating changed it: not kept.
+                await self._release()
 
     def candidate(self, path: Path) -> AbstractAsyncContextManager[Callable[..., UnitOfWork]]:
         """Read-only units of work on the dump restored (and migrated) in a scratch database."""
@@ -301,6 +359,7 @@ class PostgresDumpFiles:
     async def _rewriting(self, path: Path) -> AsyncIterator[asyncpg.Connection]:
         """A connection to the dump restored in a scratch database; the database is dumped
         back over ``path`` when the block ends without an error."""
+        await self.close()  # the kept copy of this file is about to be out of date
         async with self._restored(path) as (name, problems):
             if problems:
                 raise StorageError(f"cannot prepare {path.name} for restore: {problems[0]}")
@@ -399,6 +458,7 @@ class PostgresDumpFiles:
         """Inside :meth:`exclusive`: the live schema replaced by the dump's, in one
         transaction (see the module); raises ``StorageError`` and changes nothing when it
         fails."""
+        await self.close()
         sections = {}
         for section in ("pre-data", "post-data"):
             out = await tools.run_tool(
