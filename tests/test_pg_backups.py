@@ -5,55 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import asyncpg
 import pytest
 
 from bot import texts
-from bot.bootstrap import archive_seal, chain_keys
-from core.audit.log import AuditEvent, AuditLog, EventType
-from core.authz import OPERATOR, AdminRights
-from core.backups.service import BackupService
+from core.audit.log import AuditEvent, EventType
+from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
-from storage.postgres.database import PostgresDatabase
-from storage.postgres.dump_files import PostgresDumpFiles
 from tests.support.backup_steps import member_names
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
+from tests.support.pg_backup_steps import PgBackups, pg_backups, raw, scratch_databases
 from tests.support.postgres import PostgresServer
 from tests.support.steps import enable_2fa, events, login, register
 
 NAME = re.compile(r"verzek-\d{8}T\d{6}Z(?:-\d+)?\.tar\.gz")
-
-
-@dataclass
-class PgBackups:
-    database: PostgresDatabase
-    files: PostgresDumpFiles
-    audit: AuditLog
-    service: BackupService
-    url: str
-    clock: FakeClock
-
-
-async def pg_backups(settings: Settings, url: str, clock: FakeClock) -> PgBackups:
-    database = PostgresDatabase(url, max_connections=3)
-    await database.open()
-    files = PostgresDumpFiles(database, settings.backups.dir)
-    audit = AuditLog(database.unit_of_work, clock, keys=chain_keys(settings))
-    service = BackupService(
-        settings.backups,
-        files,
-        audit,
-        clock,
-        rights=AdminRights(settings.telegram.admins),
-        uow=database.unit_of_work,
-        seal=lambda: archive_seal(settings),
-        verify_chain=lambda units: AuditLog(units, clock, keys=chain_keys(settings)).verify(),
-    )
-    return PgBackups(database, files, audit, service, url, clock)
 
 
 @pytest.fixture
@@ -62,15 +30,7 @@ async def pg(settings: Settings, postgres_url: str, clock: FakeClock) -> AsyncIt
     try:
         yield made
     finally:
-        await made.database.close()
-
-
-async def raw(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
+        await made.close()
 
 
 async def note(pg: PgBackups, what: str) -> None:
@@ -101,8 +61,7 @@ async def test_backup_verify_restore_round_trip(pg: PgBackups, clock: FakeClock)
     with pytest.raises(asyncpg.PostgresError):
         await raw(pg.url, "DELETE FROM audit_events")
     # No scratch database is left behind.
-    left = await raw(pg.url, "SELECT datname FROM pg_database WHERE datname LIKE 'verzek_scratch%'")
-    assert left == []
+    assert await scratch_databases(pg.url) == []
 
 
 async def test_the_swap_waits_for_other_instances_writers(
@@ -118,7 +77,7 @@ async def test_the_swap_waits_for_other_instances_writers(
         await note(other, "after the restore")
         assert (await other.audit.verify()).ok
     finally:
-        await other.database.close()
+        await other.close()
 
 
 # --- through the bot: /backup, /backups, /restore on PostgreSQL -------------------------------
