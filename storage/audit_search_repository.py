@@ -48,7 +48,7 @@ class SqliteAuditSearchRepository:
         # The LIMIT inside keeps the scan bounded; (event_type, <subject>, ts) covers it.
         sql = (
             f"SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE event_type IN ({marks})"  # noqa: S608
-            f" AND {column} = ? AND ts > ? LIMIT ?)"
+            f" AND {column} = ? AND ts > ? LIMIT ?) AS capped"
         )
         async with self._conn.execute(sql, (*event_types, value, stored_time(since), cap)) as cur:
             row = await cur.fetchone()

@@ -39,15 +39,63 @@ def master_key() -> str:
     return generate_master_key()
 
 
+_BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=(*_BACKENDS, "both"),
+        default="sqlite",
+        help="the bot's database in tests: the SQLite file (default), a throwaway PostgreSQL, "
+        "or both (each test that uses the bot's database runs once per backend)",
+    )
+
+
+def _backends_of(config: pytest.Config, node: pytest.Item | pytest.Function) -> list[str]:
+    """The backends a test runs on: its marker decides, else ``--backend``."""
+    if node.get_closest_marker("sqlite_only") is not None:
+        return ["sqlite"]
+    if node.get_closest_marker("postgres_only") is not None:
+        return ["postgres"]
+    chosen = config.getoption("backend")
+    return list(_BACKENDS) if chosen == "both" else [chosen]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = _backends_of(metafunc.config, metafunc.definition)
+        if len(backends) > 1:
+            metafunc.parametrize("backend", backends, indirect=True)
+
+
 @pytest.fixture
-def env(tmp_path: Path, master_key: str) -> dict[str, str]:
-    return {
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgres``: where this test's bot keeps its data (see ``--backend``)."""
+    param: str | None = getattr(request, "param", None)
+    return param if param is not None else _backends_of(request.config, request.node)[0]
+
+
+@pytest.fixture
+def env(tmp_path: Path, master_key: str, backend: str) -> Iterator[dict[str, str]]:
+    values = {
         "ENCRYPTION_MASTER_KEY": master_key,
         "TELEGRAM_BOT_TOKEN": TEST_BOT_TOKEN,
         "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
         "VERZEK_ADMINS": str(ADMIN_ID),
         "VERZEK_DB": str(tmp_path / "data" / "verzek.db"),
     }
+    if backend != "postgres":
+        yield values
+        return
+    # Imported here: tests.support.postgres is a plugin (pytest_plugins), loaded after us.
+    from tests.support import postgres
+
+    database = postgres.fresh_database()  # a copy of the migrated template, dropped after
+    try:
+        yield {**values, "VERZEK_DATABASE_URL": database.url}
+    finally:
+        postgres.drop_database(database.name)
 
 
 @pytest.fixture
@@ -63,7 +111,7 @@ def settings(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
     # tests/test_ratelimit.py. Backups go to the test's own folder, never the repository.
     # Withdrawals right after enrolling 2FA: the cool-down is tested in tests/attacks/.
     config.write_text(
-        '[security]\ncaptcha = false\nwithdrawal_cooldown_hours = 0\n'
+        "[security]\ncaptcha = false\nwithdrawal_cooldown_hours = 0\n"
         '[rate_limits]\nauth = "1000/minute"\n'
         f'[backups]\ndir = "{tmp_path / "backups"}"\n'
     )

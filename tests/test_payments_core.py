@@ -1,4 +1,5 @@
-"""Payments in core against real SQLite: amounts, unique hashes, atomic approval, signatures."""
+"""Payments in core against the real database (either engine): amounts, unique hashes,
+atomic approval, signatures."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from core.accounts.sessions import Session
@@ -30,6 +30,7 @@ from core.payments.rules import CheckNote
 from core.payments.wallet import REFERRAL_COMMISSION, WalletLedger
 from core.services import Services
 from storage.migrator import available_migrations
+from tests.support import raw_db
 from tests.support.fake_tronscan import FakeTronscan, load, payments_config, success, tx_hash
 from tests.support.services import build_services
 
@@ -52,15 +53,11 @@ async def account(services: Services, n: int, referred_by: int | None = None) ->
 
 
 async def rows(services: Services, sql: str, *params: object) -> list[tuple]:
-    async with aiosqlite.connect(services.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return [tuple(row) for row in await cur.fetchall()]
+    return await raw_db.rows(services.settings, sql, *params)
 
 
 async def execute(services: Services, sql: str, *params: object) -> None:
-    async with aiosqlite.connect(services.settings.database.path) as conn:
-        await conn.execute(sql, params)
-        await conn.commit()
+    await raw_db.execute(services.settings, sql, *params)
 
 
 async def suspicious(services: Services) -> list[dict]:

@@ -73,12 +73,12 @@ async def test_every_admin_command_is_refused_to_a_non_admin_and_audited(
         if private:  # (the admin chat is a group: Telegram allows 20 messages a minute there)
             forms += [f"/{name.upper()}", f"/{name}@verzek_guard_bot"]
         for text in forms:
-            before = await table_rows(bot.settings.database.path)
+            before = await table_rows(bot.settings)
             replies = await bot.send(eve, text, chat_id=chat)
             # In the admin chat the alert about Eve arrives too: that one is expected.
             replies = [r for r in replies if not r.plain.startswith("⚠️ Security alert")]
             assert [r.plain for r in replies] == [REFUSED], text
-            after = await table_rows(bot.settings.database.path)
+            after = await table_rows(bot.settings)
             changed = {t for t in after if after[t] != before.get(t)}
             assert changed <= AUDIT_TABLES, (text, changed - AUDIT_TABLES)
             new = after["audit_events"][len(before["audit_events"]) :]

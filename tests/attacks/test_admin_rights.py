@@ -102,7 +102,7 @@ async def admin(bot: BotHarness, clock: FakeClock) -> Equipped:
 
 async def nothing_admin_happened(bot: BotHarness, before: dict[str, list[Any]]) -> None:
     """No table but the audit ones changed; no archive; the switch is off; #1 still pending."""
-    after = await table_rows(bot.settings.database.path)
+    after = await table_rows(bot.settings)
     assert changed_tables(before, after) == set()
     assert backup_files(bot.services) == []
     assert not (await bot.services.safety.killswitch()).active
@@ -207,7 +207,7 @@ async def test_with_the_gate_removed_the_handlers_still_refuse(
     (gate,) = bot.app.handlers[-1]
     bot.app.remove_handler(gate, group=-1)
     user = bot.user(EVE, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for name in sorted(ADMIN_ONLY):
         for text in forms(name):
             replies = await bot.send(user, text)
@@ -227,7 +227,7 @@ async def test_every_admin_command_in_every_disguise_is_refused(
 ) -> None:
     """Private chat: each admin command, each disguise: "not allowed", nothing written."""
     user = bot.user(EVE, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for name in sorted(ADMIN_ONLY):
         for text in forms(name):
             replies = await bot.send(user, text)
@@ -240,7 +240,7 @@ async def test_edits_captions_and_groups_do_not_help(bot: BotHarness, eve: Equip
     user = bot.user(EVE, "Eve")
     await bot.send(user, "hello")
     harmless = bot.last_user_message
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for name in sorted(ADMIN_ONLY):
         text = f"/{name}. {ARGS.get(name, '1')}"
         assert [r.plain for r in await bot.edit(user, harmless, text)] == [REFUSED], text
@@ -255,7 +255,7 @@ async def test_edits_captions_and_groups_do_not_help(bot: BotHarness, eve: Equip
 async def test_the_admin_chat_gives_no_rights(bot: BotHarness, eve: Equipped) -> None:
     """Eve in the admin chat (a group): still refused (Telegram: 20 messages/minute there)."""
     user = bot.user(EVE, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for text in ("/approve. 1", "/pending", f"/backup@{BOT}", "/KILLSWITCH on now"):
         replies = await bot.send(user, text, chat_id=ADMIN_CHAT_ID)
         replies = [r for r in replies if not r.plain.startswith("⚠️ Security alert")]
@@ -315,12 +315,12 @@ async def test_core_refuses_every_admin_operation_to_a_non_admin(
     await services.backups.create(OPERATOR)  # something real to restore or list
     proof = await services.twofactor.proof_for_action(eve.session, eve.code(clock), "approve")
     operations = core_admin_operations(services, eve, lambda: eve.code(clock), proof)
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     archives = backup_files(services)
     for name, call in operations.items():
         with pytest.raises(NotAdmin):
             await call()
-        assert changed_tables(before, await table_rows(bot.settings.database.path)) == set(), name
+        assert changed_tables(before, await table_rows(bot.settings)) == set(), name
         assert backup_files(services) == archives, name
     assert not (await services.safety.killswitch()).active
     assert (await services.payments.view(OPERATOR, 1)).payment.status == "pending"

@@ -182,11 +182,11 @@ async def eve(bot: BotHarness, clock: FakeClock) -> Equipped:
 async def test_glued_junk_does_not_hide_an_admin_command(bot: BotHarness, eve: Equipped) -> None:
     """/approve. 1 and friends: refused with the neutral reply; nothing approved."""
     user = bot.user(eve.telegram_user_id, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for text in SAME_COMMAND:
         replies = await bot.send(user, text)
         assert [r.plain for r in replies] == [REFUSED], repr(text)
-    after = await table_rows(bot.settings.database.path)
+    after = await table_rows(bot.settings)
     assert changed_tables(before, after) == set()  # no approval, no license, no credit
 
 
@@ -213,21 +213,21 @@ async def test_what_is_no_command_for_ptb_is_none_for_the_gate(
 ) -> None:
     """No handler runs these as /approve; the gate treats them as plain text too."""
     user = bot.user(eve.telegram_user_id, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     replies = await bot.send(user, text)
     assert [r.plain for r in replies] == [UNKNOWN], repr(text)
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 async def test_an_admin_command_in_a_caption_is_refused(bot: BotHarness, eve: Equipped) -> None:
     """A photo or document captioned /approve 1: refused (and no handler would run it)."""
     user = bot.user(eve.telegram_user_id, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for kind in ("photo", "document"):
         for caption in ("/approve 1", "/approve. 1", f"/reject@{BOT} 1 no"):
             replies = await bot.send(user, None, caption=caption, **{kind: True})
             assert [r.plain for r in replies] == [REFUSED], (kind, caption)
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 async def test_editing_a_message_into_an_admin_command_is_refused(
@@ -237,11 +237,11 @@ async def test_editing_a_message_into_an_admin_command_is_refused(
     user = bot.user(eve.telegram_user_id, "Eve")
     await bot.send(user, "hello")
     message = bot.last_user_message
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for text in ("/approve. 1", "/APPROVE 1", "/reject 1 because"):
         replies = await bot.edit(user, message, text)
         assert [r.plain for r in replies] == [REFUSED], text
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 async def test_an_edited_command_is_never_run_again(bot: BotHarness) -> None:
@@ -256,13 +256,13 @@ async def test_an_edited_command_is_never_run_again(bot: BotHarness) -> None:
 
 async def test_a_channel_post_is_nobodys_command(bot: BotHarness, eve: Equipped) -> None:
     """A post (or an edited post) in a channel the bot is in has no sender: dropped."""
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for edited in (False, True):
         bot.api.channel_posts(-100999, "/approve 1", edited=edited)
         bot.api.channel_posts(-100999, f"/stats@{BOT}", edited=edited)
     await bot.settle()
     assert bot.api.sent_to(-100999) == []
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 async def test_disguised_auth_commands_still_count_against_the_auth_limit(

@@ -310,4 +310,4 @@ async def test_a_lookalike_withdrawal_amount_is_refused_before_the_code(
     for amount in ("١٠٠", "１００", "1e2", "²"):
         (reply,) = await bot.send(owner, f"/withdraw {amount} TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE")
         assert "isn't a number" in reply.plain, reply.plain
-    assert await rows(bot.settings.database.path, "SELECT * FROM withdrawals") == []
+    assert await rows(bot.settings, "SELECT * FROM withdrawals") == []

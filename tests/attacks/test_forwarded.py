@@ -51,7 +51,7 @@ async def admin(bot: BotHarness, clock: FakeClock) -> Equipped:
 
 async def event_types(bot: BotHarness) -> list[str]:
     """Every audit event's type, oldest first."""
-    rows = (await table_rows(bot.settings.database.path))["audit_events"]
+    rows = (await table_rows(bot.settings))["audit_events"]
     return [row[2] for row in rows]
 
 
@@ -61,11 +61,11 @@ async def test_a_forwarded_admin_command_is_no_order(
 ) -> None:
     """Eve forwards an admin's "/approve 1" (any origin): ignored, she is told, nothing done."""
     user = bot.user(eve.telegram_user_id, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for text in ("/approve 1", "/reject 1 forged", "/killswitch on forged", "/start"):
         replies = await bot.send(user, text, forwarded=origin)
         assert [r.plain for r in replies] == [IGNORED], (origin, text)
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 @pytest.mark.parametrize("origin", ORIGINS)
@@ -74,23 +74,23 @@ async def test_even_the_admin_cannot_give_orders_by_forwarding(
 ) -> None:
     """An admin forwarding "/approve 1" (say, from a chat with a scammer) starts nothing."""
     user = bot.user(ADMIN_ID)
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     (reply,) = await bot.send(user, "/approve 1", forwarded=origin)
     assert reply.plain == IGNORED
     # No approve flow was started: a code now is not taken as its answer either.
     replies = await bot.send(user, admin.code(clock))
     assert all("approved" not in r.plain for r in replies)
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 async def test_a_message_via_an_inline_bot_is_no_order(bot: BotHarness, eve: Equipped) -> None:
     """Text put in the chat by an inline bot (via_bot) is not Eve's command."""
     user = bot.user(eve.telegram_user_id, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for text in ("/approve 1", "/login", "/start"):
         (reply,) = await bot.send(user, text, via="some_inline_bot")
         assert reply.plain == IGNORED, text
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 async def test_automatic_forwards_and_group_forwards_are_dropped_in_silence(
@@ -98,11 +98,11 @@ async def test_automatic_forwards_and_group_forwards_are_dropped_in_silence(
 ) -> None:
     """A channel post copied into a group, or a forward in a group: no reply, nothing done."""
     user = bot.user(eve.telegram_user_id, "Eve")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for chat in (ADMIN_CHAT_ID, -100123):
         assert await bot.send(user, "/approve 1", chat_id=chat, automatic_forward=True) == []
         assert await bot.send(user, "/approve 1", chat_id=chat, forwarded="channel") == []
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
 
 
 async def test_a_forwarded_password_is_not_a_login_answer(bot: BotHarness, eve: Equipped) -> None:
@@ -129,10 +129,10 @@ async def test_a_forwarded_code_does_not_finish_an_approval(
     user = bot.user(ADMIN_ID)
     (ask,) = await bot.send(user, "/approve 1")
     assert "2FA code" in ask.plain
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for origin in ORIGINS:
         (reply,) = await bot.send(user, admin.code(clock), forwarded=origin)
         assert reply.plain == IGNORED
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     view = await bot.services.payments.view(Actor.telegram(ADMIN_ID), 1)
     assert view.payment.status == "pending"

@@ -109,7 +109,7 @@ async def test_another_account_pressing_does_nothing(bot: BotHarness, alice, whe
     mallory = bot.user(MALLORY, "Mallory")
     await logged_in(bot, mallory, email="mallory@example.com")
     data = pick.buttons[0].callback_data or ""
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     if where == "pressed in a group":
         # The sheet seen in a group both are in: Telegram lets anyone there press it.
         message = Message(ADMIN_CHAT_ID, pick.message_id, from_bot=True)
@@ -119,7 +119,7 @@ async def test_another_account_pressing_does_nothing(bot: BotHarness, alice, whe
         message, refusals = await own_message(bot, MALLORY), {NOT_YOURS}
     replies = await bot.press_data(mallory, message, data)
     assert html_to_plain(answer(bot)) in refusals and replies == []
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     assert "apikey_delete" not in bot.app.user_data.get(MALLORY, {})
     (confirm,) = await bot.press(alice, pick, pick.buttons[0].text)  # still the owner's
     assert "Delete your Binance key main" in confirm.plain
@@ -131,7 +131,7 @@ async def test_another_account_pressing_does_nothing(bot: BotHarness, alice, whe
 async def test_forged_and_edited_data_do_nothing(bot: BotHarness, alice) -> None:
     (pick,) = await bot.send(alice, "/apikey_delete")
     real = pick.buttons[0].callback_data or ""
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     forged = [
         "pk:1",
         "pk:2",
@@ -146,7 +146,7 @@ async def test_forged_and_edited_data_do_nothing(bot: BotHarness, alice) -> None
         replies = await bot.press_data(alice, pick, data)
         assert replies == [], data
         assert answer(bot) in (EXPIRED, texts.STALE_BUTTON, REFUSED), data
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     assert await key_ids(bot) == [1, 2]
 
 
@@ -157,14 +157,14 @@ async def test_after_logout_the_buttons_are_dead(bot: BotHarness, alice) -> None
     (pick,) = await bot.send(alice, "/apikey_delete")
     first, second = datas(pick)
     await bot.send(alice, "/logout")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     assert await bot.press_data(alice, pick, first) == []
     assert answer(bot) == SESSION_GONE and pick.buttons == []
     await logged_in_again(bot, alice)
     # A new session does not bring the old sheet back.
     assert await bot.press_data(alice, pick, second) == []
     assert answer(bot) == EXPIRED
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) <= {"sessions"}
+    assert changed_tables(before, await table_rows(bot.settings)) <= {"sessions"}
     assert await key_ids(bot) == [1, 2]
 
 
@@ -178,10 +178,10 @@ async def test_after_the_session_idled_out(
     monkeypatch.setattr(pickers, "TTL", timedelta(hours=2))  # the session ends first
     (pick,) = await bot.send(alice, "/apikey_delete")
     clock.advance(minutes=31)
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     assert await bot.press_data(alice, pick, pick.buttons[0].callback_data or "") == []
     assert answer(bot) == SESSION_GONE
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) <= {"sessions"}
+    assert changed_tables(before, await table_rows(bot.settings)) <= {"sessions"}
     assert await key_ids(bot) == [1, 2]
 
 
@@ -203,11 +203,11 @@ async def test_a_stale_page_cannot_name_a_deleted_key(bot: BotHarness, alice) ->
     (confirm,) = await bot.press(alice, fresh, fresh.buttons[0].text)
     (deleted,) = await bot.press(alice, confirm, "Delete")
     assert "was deleted" in deleted.plain and await key_ids(bot) == [2]
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     gone, offered = await bot.press_data(alice, old, old.buttons[0].callback_data or "")
     assert answer(bot) == GONE and gone.plain == GONE
     assert [b.text.split(" · ")[1] for b in offered.buttons] == ["spare"]  # the page as it is
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     assert "apikey_delete" not in bot.app.user_data.get(ALICE, {})
 
 
@@ -218,10 +218,10 @@ async def test_a_stale_page_cannot_approve_a_decided_payment(
     (pick,) = await bot.send(owner, "/approve")
     (rejected,) = await bot.send(owner, "/reject 1 not on chain")
     assert "Payment #1 is rejected" in rejected.plain
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     _gone, empty = await bot.press_data(owner, pick, pick.buttons[0].callback_data or "")
     assert answer(bot) == GONE and empty.plain == html_to_plain(texts.PICK_PAYMENTS_NONE)
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     assert await db_rows(bot, "SELECT status FROM payments") == [("rejected",)]
 
 
@@ -233,11 +233,11 @@ async def test_a_non_admin_pressing_an_admins_approve_button(
 ) -> None:
     (pick,) = await bot.send(bot.user(ADMIN_ID), "/approve")
     data = pick.buttons[0].callback_data or ""
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for message in (pick, await own_message(bot, EVE)):
         assert await bot.press_data(bot.user(EVE), message, data) == []
         assert answer(bot) == REFUSED
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     assert await db_rows(bot, "SELECT status FROM payments") == [("pending",)]
     assert await db_rows(bot, "SELECT id FROM licenses") == []
     denied = [e for e in await events(bot) if e.event_type == EventType.ADMIN_ACTION]
@@ -301,7 +301,7 @@ async def test_the_last_address_button_is_its_owners_only(
     (button,) = ask.buttons
     await bot.send(mallory_user, "/withdraw")
     (mine,) = await bot.send(mallory_user, "4")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     assert await bot.press_data(mallory_user, mine, button.callback_data or "") == []
     assert answer(bot) == NOT_YOURS
     (still,) = await bot.send(mallory_user, "not an address")
@@ -309,7 +309,7 @@ async def test_the_last_address_button_is_its_owners_only(
     await bot.send(alice_user, "/cancel")
     assert await bot.press_data(alice_user, ask, button.callback_data or "") == []
     assert answer(bot) == EXPIRED  # the flow that offered it is over
-    changed = changed_tables(before, await table_rows(bot.settings.database.path))
+    changed = changed_tables(before, await table_rows(bot.settings))
     assert changed <= {"sessions", "conversation_state"}  # no money held, no withdrawal
     assert len(await db_rows(bot, "SELECT id FROM withdrawals")) == 1
 
@@ -385,7 +385,7 @@ async def test_activity_buttons_of_another_account_or_forged_show_nothing(
     own = shown(bot, mallorys)
     alice_token = datas(alices)[0]
     newest = max(e.id for e in await events(bot))
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     forged = [
         alice_token,  # Alice's token replayed on Mallory's own message
         f"act:o:{newest + 1}",  # the old cursor format
@@ -404,7 +404,7 @@ async def test_activity_buttons_of_another_account_or_forged_show_nothing(
         await bot.press_data(mallory, alices, data)
         assert answer(bot) in (texts.STALE_BUTTON, texts.NOT_YOUR_BUTTON)
     assert bot.api.messages[(ALICE, alices.message_id)].edits == 0
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     await bot.press(alice, alices, texts.PAGE_OLDER)  # still works for its owner
     assert bot.api.messages[(ALICE, alices.message_id)].edits == 1
 
@@ -414,14 +414,14 @@ async def test_activity_buttons_after_logout_show_nothing(bot: BotHarness, alice
     (page,) = await bot.send(alice, "/activity")
     (data,) = datas(page)
     await bot.send(alice, "/logout")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     assert await bot.press_data(alice, page, data) == []
     assert answer(bot) == texts.LOGIN_FIRST and shown(bot, page)[1] == 0
     await logged_in_again(bot, alice)
     # A new session does not bring the old page's buttons back.
     assert await bot.press_data(alice, page, data) == []
     assert answer(bot) == texts.STALE_BUTTON and shown(bot, page)[1] == 0
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) <= {"sessions"}
+    assert changed_tables(before, await table_rows(bot.settings)) <= {"sessions"}
 
 
 async def test_audit_buttons_forged_moved_or_after_logout_show_nothing(
@@ -433,7 +433,7 @@ async def test_audit_buttons_forged_moved_or_after_logout_show_nothing(
     (data,) = datas(trail)
     (elsewhere,) = await bot.send(admin_user, "/help")
     in_admin_chat = Message(ADMIN_CHAT_ID, trail.message_id, from_bot=True)
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     # Forged cursors (the old format: another subject, any event id), the token on another
     # message or in the admin chat: nothing of anyone's trail is shown.
     for data_, message in [
@@ -446,7 +446,7 @@ async def test_audit_buttons_forged_moved_or_after_logout_show_nothing(
         assert await bot.press_data(admin_user, message, data_) == [], data_
         assert answer(bot) in (texts.STALE_BUTTON, NOT_YOURS), data_
     assert shown(bot, trail)[1] == 0 and "REGISTERED" not in shown(bot, elsewhere)[0]
-    assert changed_tables(before, await table_rows(bot.settings.database.path)) == set()
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
     # After the admin logs out, the page's buttons are over.
     await bot.send(admin_user, "/logout")
     assert await bot.press_data(admin_user, trail, data) == []

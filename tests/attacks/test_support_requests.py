@@ -62,11 +62,11 @@ async def test_markup_in_the_message_reaches_the_admins_as_the_typed_characters(
 async def test_a_message_over_the_limit_writes_nothing(bot: BotHarness) -> None:
     user = bot.user(666)
     await bot.send(user, "/paysupport")
-    before = await table_rows(bot.settings.database.path)
+    before = await table_rows(bot.settings)
     for size in (MAX_CHARS + 1, 4096, 20_000):
         (refused,) = await bot.send(user, "&" * size if size < 4096 else "x" * 4096)
         assert "Nothing was sent" in refused.plain
-    after = await table_rows(bot.settings.database.path)
+    after = await table_rows(bot.settings)
     assert "alerts" not in changed_tables(before, after)
     assert await db_rows(bot, "SELECT id FROM alerts") == []
     assert not [e for e in await events(bot) if e.event_type == "SUPPORT_REQUESTED"]

@@ -131,18 +131,30 @@ def add_signed_invoice(path: Path, key: str, account_id: int = 2) -> None:
         f"REF{account_id:05d}",
     )
     invoice = InvoiceRecord(
-        id=1, account_id=account_id, plan="basic", tier="basic", days=30,
-        amount_micro=29_000_000, receive_address="TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa",
+        id=1,
+        account_id=account_id,
+        plan="basic",
+        tier="basic",
+        days=30,
+        amount_micro=29_000_000,
+        receive_address="TZD1sZDTkX2EBJbznmRxs4zLWv88adepJa",
         created_at=from_iso("2026-01-01T00:00:00.000000Z"),
         expires_at=from_iso("2026-01-02T00:00:00.000000Z"),
-        status=InvoiceStatus.OPEN, signature=None,
+        status=InvoiceStatus.OPEN,
+        signature=None,
     )
     sql(
         path,
         "INSERT INTO invoices (id, account_id, plan, tier, days, amount_micro, receive_address, "
         "created_at, expires_at, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        invoice.id, invoice.account_id, invoice.plan, invoice.tier, invoice.days,
-        invoice.amount_micro, invoice.receive_address, to_iso(invoice.created_at),
+        invoice.id,
+        invoice.account_id,
+        invoice.plan,
+        invoice.tier,
+        invoice.days,
+        invoice.amount_micro,
+        invoice.receive_address,
+        to_iso(invoice.created_at),
         to_iso(invoice.expires_at),
         sign_record(crypto_for(key), INVOICE_SIGNATURE, invoice),
     )

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pyotp
 
 from bot.app import build_application
@@ -20,6 +19,7 @@ from bot.update_processor import PerUserUpdateProcessor
 from core.accounts.sessions import Session
 from core.config import Settings
 from core.services import Services
+from tests.support import raw_db
 
 
 def uncapped_rate_limiter() -> LaneRateLimiter:
@@ -184,16 +184,8 @@ async def enrol_2fa_through_core(
 NOT_USER_DATA = frozenset({"job_leases"})
 
 
-async def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the database file (small databases only): what was really
-    written, for "nothing changed" checks (except :data:`NOT_USER_DATA`)."""
-    async with aiosqlite.connect(database) as conn:
-        async with conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ) as cursor:
-            names = [name for (name,) in await cursor.fetchall() if name not in NOT_USER_DATA]
-        tables = {}
-        for name in names:
-            async with conn.execute(f'SELECT * FROM "{name}"') as cursor:
-                tables[name] = [tuple(row) for row in await cursor.fetchall()]
-        return tables
+async def table_rows(database: Settings | Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the bot's database (its settings: either engine) or of a
+    SQLite file (small databases only): what was really written, for "nothing changed"
+    checks (except :data:`NOT_USER_DATA`)."""
+    return await raw_db.tables(database, NOT_USER_DATA)

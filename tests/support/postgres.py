@@ -28,6 +28,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -40,6 +41,17 @@ import pytest
 TEMPLATE = "verzek_template"
 _ADMIN_USER = "postgres"
 _PORT = 5432  # names the socket file only: the server listens on no TCP port
+_PREFIX = "vzpg-"
+# Run by a watchdog process per server: it blocks on a pipe from the test process and, once
+# that closes (the session ended, or the process died, even by SIGKILL), stops the server and
+# removes its folder. So no server outlives its session.
+_REAPER = """
+import shutil, subprocess, sys
+sys.stdin.buffer.read()
+command, folder = sys.argv[1:-1], sys.argv[-1]
+subprocess.run(command, capture_output=True, timeout=60, check=False)
+shutil.rmtree(folder, ignore_errors=True)
+"""
 
 
 def find_bindir() -> Path | None:
@@ -70,10 +82,11 @@ class PostgresServer:
 
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
-        self.folder = Path(tempfile.mkdtemp(prefix="vzpg-"))  # short: socket paths are < 108
+        self.folder = Path(tempfile.mkdtemp(prefix=_PREFIX))  # short: socket paths are < 108
         self.data = self.folder / "data"
         self._as_root = os.geteuid() == 0
         self._counter = itertools.count(1)
+        self._reaper: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.running = False
 
@@ -123,19 +136,32 @@ class PostgresServer:
             )
         )  # fmt: skip
         self.running = True
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-c", _REAPER, *self._stop_command(), str(self.folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C of the session does not kill it first
+        )
+
+    def _stop_command(self) -> list[str]:
+        return self._server_command(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
+        )
 
     def stop(self) -> None:
         """Stop the server (fast: open connections are cut) and remove its folder."""
         if self.running:
             self.running = False
             with contextlib.suppress(RuntimeError):
-                self._run(
-                    self._server_command(
-                        str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                        "-w", "stop",
-                    )
-                )  # fmt: skip
+                self._run(self._stop_command())
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self._reaper is not None:
+            reaper, self._reaper = self._reaper, None
+            assert reaper.stdin is not None
+            reaper.stdin.close()  # nothing left to do for it: it exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                reaper.wait(timeout=10)
 
     def _run(self, command: list[str]) -> None:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)

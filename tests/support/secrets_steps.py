@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import aiosqlite
 import pyotp
 
 from bot.fake_telegram import TelegramUser
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
+from tests.support import raw_db
 from tests.support.harness import BotHarness, enrol_2fa_through_core
 from tests.support.services import build_services
 from tests.support.steps import PASSWORD
@@ -17,9 +17,7 @@ TOO_MANY = "Too many requests"
 
 
 async def db_execute(bot: BotHarness, sql: str, *params: object) -> None:
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        await conn.execute(sql, params)
-        await conn.commit()
+    await raw_db.execute(bot.settings, sql, *params)
 
 
 async def enable_2fa_directly(bot: BotHarness, user: TelegramUser, clock: FakeClock) -> pyotp.TOTP:

@@ -11,13 +11,13 @@ import io
 import re
 from urllib.parse import parse_qs, unquote, urlparse
 
-import aiosqlite
 import pyotp
 import zxingcpp
 from PIL import Image
 
 from bot.fake_telegram import Message, TelegramUser
 from core.clock import FakeClock
+from tests.support import raw_db
 from tests.support.harness import BotHarness
 
 EMAIL = "trader@example.com"
@@ -37,10 +37,8 @@ async def events(bot: BotHarness) -> list:
 
 
 async def db_rows(bot: BotHarness, sql: str, *params: object) -> list[tuple]:
-    """Read the bot's database file directly, as an auditor would."""
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return [tuple(row) for row in await cur.fetchall()]
+    """Read the bot's database directly (its file, or its PostgreSQL), as an auditor would."""
+    return await raw_db.rows(bot.settings, sql, *params)
 
 
 async def register(

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
 import pyotp
 import pytest
 
 from core.accounts.sessions import Session
 from core.clock import FakeClock
 from core.services import Services
+from tests.support import raw_db
 from tests.support.harness import enrol_2fa_through_core
 
 VICTIM_EMAIL = "victim@example.com"
@@ -55,9 +55,7 @@ async def register_victim(
     return user.id, password_hash
 
 
-async def log_in(
-    services: Services, telegram_user_id: int, email: str = VICTIM_EMAIL
-) -> Session:
+async def log_in(services: Services, telegram_user_id: int, email: str = VICTIM_EMAIL) -> Session:
     """A successful password login (no 2FA) from ``telegram_user_id``."""
     attempt = await services.accounts.check_credentials(email, VICTIM_PASSWORD, telegram_user_id)
     assert attempt.ok, attempt
@@ -71,7 +69,7 @@ async def enrol_2fa(services: Services, session: Session, clock: FakeClock) -> p
     return totp
 
 
-async def rows(db_path: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the database file directly (what was really written)."""
-    async with aiosqlite.connect(db_path) as conn, conn.execute(sql, params) as cur:
-        return [tuple(row) for row in await cur.fetchall()]
+async def rows(target: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Read the database directly (what was really written): ``target`` is the bot's
+    settings (either engine) or a SQLite file's path."""
+    return await raw_db.rows(target, sql, *params)

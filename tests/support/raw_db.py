@@ -1,0 +1,76 @@
+"""The bot's database read (and, for tamper tests, written) directly, as an auditor would:
+the SQLite file, or the PostgreSQL database of ``database.url``, whichever the test runs on.
+
+SQL is written with ``?`` placeholders for both (storage/postgres/connection.py numbers them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import asyncpg
+
+from core.config import Settings
+from storage.postgres.connection import PgConnection
+
+# Tables whose rows are the server's own bookkeeping, listed by neither engine's user tables.
+_PG_TABLES = (
+    "SELECT table_name FROM information_schema.tables"
+    " WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
+)
+_SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+
+
+# The bot's settings (either engine), a SQLite file's path, or a PostgreSQL URL.
+Target = Settings | Path | str
+
+
+def where(target: Target) -> str | Path:
+    """The PostgreSQL URL or the SQLite file of ``target``."""
+    if isinstance(target, Settings):
+        url = target.database.url
+        return url.get() if url is not None else target.database.path
+    return target
+
+
+async def rows(target: Target, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` selects, as tuples."""
+    place = where(target)
+    if isinstance(place, str):
+        conn = await asyncpg.connect(place)
+        try:
+            async with PgConnection(conn).execute(sql, params) as cur:
+                return [tuple(row) for row in await cur.fetchall()]
+        finally:
+            await conn.close()
+    async with aiosqlite.connect(place) as lite, lite.execute(sql, params) as cur:
+        return [tuple(row) for row in await cur.fetchall()]
+
+
+async def execute(target: Target, sql: str, *params: Any) -> None:
+    """Run one statement and commit it (outside the bot, as a tamperer would)."""
+    place = where(target)
+    if isinstance(place, str):
+        conn = await asyncpg.connect(place)
+        try:
+            await PgConnection(conn).execute(sql, params)
+        finally:
+            await conn.close()
+        return
+    async with aiosqlite.connect(place) as lite:
+        await lite.execute(sql, params)
+        await lite.commit()
+
+
+async def tables(target: Target, skip: frozenset[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (small databases only), except the tables in ``skip``."""
+    place = where(target)
+    listing = _PG_TABLES if isinstance(place, str) else _SQLITE_TABLES
+    names = [name for (name,) in await rows(target, listing) if name not in skip]
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for name in names:
+        order = " ORDER BY 1" if isinstance(place, str) else ""  # PostgreSQL has no rowid order
+        out[name] = await rows(target, f'SELECT * FROM "{name}"{order}')
+    return out
