@@ -65,6 +65,11 @@ class _Reference:
         self.catalog, self.toc, self.ddl = catalog, toc, ddl
 
 
+# Built once per version and server, by whichever instance asks first (as the SQLite side's).
+_references: dict[tuple[int, str], _Reference] = {}
+_building = asyncio.Lock()
+
+
 class _Slot:
     """A candidate restored in a scratch database, open until released."""
 
@@ -93,8 +98,6 @@ class PostgresDumpFiles:
         self._database = database
         self._server = tools.Server(database.dsn)
         self._work_dir = work_dir
-        self._references: dict[int, _Reference] = {}
-        self._building = asyncio.Lock()
         # The last candidate restored, kept for the next check of the same unchanged file
         # (check, schema and the audit chain each need it): one restore instead of three.
         self._slot: _Slot | None = None
@@ -150,59 +153,21 @@ class PostgresDumpFiles:
 
     # --- what a dump holds --------------------------------------------------------------------
 
-    async def _listing(self, path: Path) -> frozenset[SchemaObject]:
-        if not await asyncio.to_thread(path.is_file):
-            raise StorageError(f"no dump file at {path}")
-        try:
-            out = await tools.run_tool(self._server, "pg_restore", "--list", str(path))
-        except StorageError as exc:
-            raise StorageError(f"not a readable PostgreSQL dump ({exc})") from None
-        return tools.toc_entries(out.decode(errors="replace"))
-
-    async def _ddl(self, path: Path) -> frozenset[SchemaObject]:
-        out = await tools.run_tool(
-            self._server, "pg_restore", "--schema-only", *_RESTORE, "--file=-", str(path)
-        )
-        return tools.ddl_objects(out.decode(errors="replace"))
-
-    async def _dump_version(self, path: Path) -> int | None:
-        """The highest row of schema_migrations in the dump (None: it has none), read from
-        the data pg_restore prints, without restoring anything."""
-        out = await tools.run_tool(
-            self._server,
-            "pg_restore",
-            "--data-only",
-            "--table=schema_migrations",
-            "--file=-",
-            str(path),
-        )
-        lines = iter(out.decode(errors="replace").splitlines())
-        for line in lines:
-            target = tools.copy_target(line)
-            if target is None or target[1] != "schema_migrations" or "version" not in target[2]:
-                continue
-            at = target[2].index("version")
-            rows = tools.data_rows(lines, "schema_migrations")
-            try:
-                return max((int(row.split("\t")[at]) for row in rows), default=0)
-            except (ValueError, IndexError):
-                raise StorageError("schema_migrations in the dump is not readable") from None
-        return None
-
     async def _gate(self, path: Path, version: int) -> None:
         """Refuse a dump whose contents or SQL are not the reference's for ``version``, before
         any of it runs anywhere."""
         reference = await self._reference(version)
-        listed = await self._listing(path)
+        listed = await tools.listing(self._server, path)
         problem = schema_difference(listed, reference.toc, version)
         if problem is None:
-            problem = schema_difference(await self._ddl(path), reference.ddl, version)
+            problem = schema_difference(await tools.ddl(self._server, path), reference.ddl, version)
         if problem is not None:
             raise StorageError(problem)
 
     async def _reference(self, version: int) -> _Reference:
-        async with self._building:
-            cached = self._references.get(version)
+        key = (version, self._server.tool_url(""))  # per server (its version shapes pg_dump's)
+        async with _building:
+            cached = _references.get(key)
             if cached is not None:
                 return cached
             async with tools.scratch_database(self._server) as name:
@@ -216,18 +181,22 @@ class PostgresDumpFiles:
                 await asyncio.to_thread(self._work_dir.mkdir, parents=True, exist_ok=True)
                 try:
                     await self._dump(self._server.tool_url(name), dump)
-                    built = _Reference(catalog, await self._listing(dump), await self._ddl(dump))
+                    built = _Reference(
+                        catalog,
+                        await tools.listing(self._server, dump),
+                        await tools.ddl(self._server, dump),
+                    )
                 finally:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(dump)
-            self._references[version] = built
+            _references[key] = built
             return built
 
     @asynccontextmanager
     async def _restored(self, path: Path) -> AsyncIterator[tuple[str, list[str]]]:
         """The dump at ``path`` (gated first) restored into a scratch database; yields its name
         and pg_restore's complaints (empty when it restored whole)."""
-        version = await self._dump_version(path)
+        version = await tools.dump_version(self._server, path)
         if version is None:
             raise StorageError("not a Verzek Guard database (it has no schema version)")
         await self._gate(path, version)
@@ -280,7 +249,7 @@ class PostgresDumpFiles:
     async def check(self, path: Path) -> DatabaseCheck:
         """The dump restored into a scratch database: integrity (the restore succeeded with
         every constraint), unvalidated constraints, schema version and row counts."""
-        version = await self._dump_version(await self._readable(path))
+        version = await tools.dump_version(self._server, await self._readable(path))
         if version is None or version > self.code_schema_version():
             return DatabaseCheck(["ok"], 0, version, {})  # refused on the version alone
         async with self._slot_lock:
@@ -310,7 +279,7 @@ class PostgresDumpFiles:
         return DatabaseCheck(["ok"], int(unvalidated), version, counts)
 
     async def _readable(self, path: Path) -> Path:
-        await self._listing(path)
+        await tools.listing(self._server, path)
         return path
 
     async def schema(self, path: Path) -> frozenset[SchemaObject]:

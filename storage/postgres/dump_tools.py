@@ -249,3 +249,54 @@ def data_rows(lines: Iterator[str], table: str) -> list[str]:
             return rows
         rows.append(line)
     raise StorageError(f"the data of {table} in the dump is cut short")
+
+
+async def listing(server: Server, path: Path) -> frozenset[SchemaObject]:
+    """The dump's table of contents (see :func:`toc_entries`); raises StorageError for a
+    file that is not a dump."""
+    if not await asyncio.to_thread(path.is_file):
+        raise StorageError(f"no dump file at {path}")
+    try:
+        out = await run_tool(server, "pg_restore", "--list", str(path))
+    except StorageError as exc:
+        raise StorageError(f"not a readable PostgreSQL dump ({exc})") from None
+    return toc_entries(out.decode(errors="replace"))
+
+
+async def ddl(server: Server, path: Path) -> frozenset[SchemaObject]:
+    """The SQL a restore of the dump would run, per object (see :func:`ddl_objects`)."""
+    out = await run_tool(
+        server,
+        "pg_restore",
+        "--schema-only",
+        "--no-owner",
+        "--no-privileges",
+        "--file=-",
+        str(path),
+    )
+    return ddl_objects(out.decode(errors="replace"))
+
+
+async def dump_version(server: Server, path: Path) -> int | None:
+    """The highest row of schema_migrations in the dump (None: it has none), read from
+    the data pg_restore prints, without restoring anything."""
+    out = await run_tool(
+        server,
+        "pg_restore",
+        "--data-only",
+        "--table=schema_migrations",
+        "--file=-",
+        str(path),
+    )
+    lines = iter(out.decode(errors="replace").splitlines())
+    for line in lines:
+        target = copy_target(line)
+        if target is None or target[1] != "schema_migrations" or "version" not in target[2]:
+            continue
+        at = target[2].index("version")
+        rows = data_rows(lines, "schema_migrations")
+        try:
+            return max((int(row.split("\t")[at]) for row in rows), default=0)
+        except (ValueError, IndexError):
+            raise StorageError("schema_migrations in the dump is not readable") from None
+    return None

@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,10 +44,13 @@ from tests.support.pg_backup_steps import (
 )
 from tests.support.postgres import drop_database, fresh_database
 
+pytestmark = pytest.mark.postgres_only
+
 
 @pytest.fixture
-async def pg(settings: Settings, postgres_url: str, clock: FakeClock) -> AsyncIterator[PgBackups]:
-    made = await pg_backups(settings, postgres_url, clock)
+async def pg(settings: Settings, clock: FakeClock) -> AsyncIterator[PgBackups]:
+    assert settings.database.url is not None, "postgres_only: the bot's database is PostgreSQL"
+    made = await pg_backups(settings, settings.database.url.get(), clock)
     await made.audit.record(AuditEvent(EventType.LOGIN_FAILED, details={"who": "someone"}))
     try:
         yield made
@@ -209,8 +213,9 @@ async def test_a_postgresql_archive_offered_to_a_sqlite_bot(
     from bot.bootstrap import operations
 
     name = (await pg.service.create(OPERATOR)).name
-    sqlite_ops = operations(settings, clock)  # settings.database: the SQLite file (no url)
-    assert settings.database.url is None
+    # Another bot of the same key on the SQLite file next to it.
+    on_sqlite = replace(settings, database=replace(settings.database, url=None))
+    sqlite_ops = operations(on_sqlite, clock)
     await sqlite_ops.database.open()
     try:
         with pytest.raises(OtherEngineArchive) as caught:
