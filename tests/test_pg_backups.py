@@ -3,9 +3,13 @@ check of a candidate in scratch databases, and the restore swap with the fleet h
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
+import secrets
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -15,11 +19,17 @@ from core.audit.log import AuditEvent, EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
-from tests.support.backup_steps import member_names
+from tests.support.backup_steps import member_names, unpack_to
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
-from tests.support.pg_backup_steps import PgBackups, pg_backups, raw, scratch_databases
-from tests.support.postgres import PostgresServer
+from tests.support.pg_backup_steps import (
+    PgBackups,
+    pg_backups,
+    raw,
+    restore_dump,
+    scratch_databases,
+)
+from tests.support.postgres import PostgresServer, drop_database, fresh_database
 from tests.support.steps import enable_2fa, events, login, register
 
 pytestmark = pytest.mark.postgres_only
@@ -125,3 +135,53 @@ async def test_backup_and_restore_through_the_bot(
     assert "Two-factor authentication is on" in await login(bot, admin)
     (welcome,) = await bot.send(admin, totp.at(clock.now()))
     assert "You're logged in" in welcome.plain
+
+
+async def test_the_snapshot_is_consistent_while_another_instance_writes(
+    pg: PgBackups, settings: Settings, clock: FakeClock
+) -> None:
+    # Another instance commits pairs that always sum to zero: any consistent point in time
+    # has an even number of ledger rows and a zero sum, while the bot keeps auditing.
+    stop, ready = asyncio.Event(), asyncio.Event()
+    transfers = [0]
+
+    async def ledger() -> None:
+        conn = await asyncpg.connect(pg.url)
+        try:
+            while not stop.is_set():
+                async with conn.transaction():
+                    for amount in (5, -5):
+                        await conn.execute(
+                            "INSERT INTO conversation_state VALUES ('user_data', 'ledger', $1,"
+                            " $2, 't')",
+                            secrets.token_hex(8),
+                            str(amount),
+                        )
+                transfers[0] += 1
+                if transfers[0] == 10:
+                    ready.set()
+                await asyncio.sleep(0.001)
+        finally:
+            await conn.close()
+
+    writer = asyncio.create_task(ledger())
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        info = await pg.service.create(OPERATOR)
+        await note(pg, "while writing")
+    finally:
+        stop.set()
+        await writer
+    assert info.verified and info.manifest is not None, info.problem
+    own = fresh_database(migrated=False)
+    try:
+        with tempfile.TemporaryDirectory() as where:
+            dump = Path(where) / "dump"
+            unpack_to(settings, settings.backups.dir / info.name, dump)
+            await asyncio.to_thread(restore_dump, own.url, dump)
+        rows = await raw(own.url, "SELECT sealed FROM conversation_state WHERE name = 'ledger'")
+    finally:
+        drop_database(own.name)
+    assert len(rows) % 2 == 0 and len(rows) >= 20
+    assert sum(int(row[0]) for row in rows) == 0
+    assert info.manifest.row_counts["conversation_state"] == len(rows)

@@ -29,6 +29,7 @@ from core.authz import OPERATOR
 from core.backups.archive_rules import BackupError, OtherEngineArchive
 from core.clock import FakeClock
 from core.config import Settings
+from core.errors import StorageError
 from storage.database import Database
 from storage.postgres.database import PostgresDatabase
 from storage.postgres.dump_files import PostgresDumpFiles
@@ -224,3 +225,29 @@ async def test_a_postgresql_archive_offered_to_a_sqlite_bot(
     finally:
         await sqlite_ops.database.close()
     assert code_schema_version() > 0
+
+
+async def test_the_dsn_password_is_on_no_command_line_and_in_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anyone on the machine can read a process's command line (ps): the password goes to the
+    # client tools in PGPASSWORD only, and a tool that echoes its arguments is scrubbed.
+    seen = tmp_path / "seen"
+    fake = tmp_path / "bin" / "pg_dump"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" > {seen}\necho "PGPASSWORD=$PGPASSWORD" >> {seen}\n'
+        'echo "pg_dump: error: cannot connect to $@ (password s3cr3t-pw)" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    url = "postgresql://verzek:s3cr3t-pw@db.example:5432/verzek"
+    files = PostgresDumpFiles(PostgresDatabase(url), tmp_path)
+    with pytest.raises(StorageError) as caught:
+        await files.snapshot(tmp_path / "dump")
+    assert "s3cr3t-pw" not in str(caught.value) and "pg_dump failed" in str(caught.value)
+    args, env = seen.read_text().splitlines()
+    assert "s3cr3t-pw" not in args and "db.example" in args
+    assert env == "PGPASSWORD=s3cr3t-pw"
+    assert not (tmp_path / "dump").exists()
+    assert "s3cr3t-pw" not in repr(files.path)
