@@ -77,3 +77,41 @@ async def has_table(conn: asyncpg.Connection, table: str) -> bool:
 
 def quote(name: object) -> str:
     return '"' + str(name).replace('"', '""') + '"'
+
+
+# Everything in the live schema ``public`` goes before a candidate's SQL rebuilds it; the
+# schema itself stays (its owner, grants and comment are the server's defaults, which a
+# dropped and recreated schema would not have, and which the reference dump expects).
+CLEAR_PUBLIC = """
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT format('%I.%I', n.nspname, c.relname) AS name,
+                    CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                   WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE'
+                                   ELSE 'TABLE' END AS kind
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+             ORDER BY c.relkind = 'S'  -- a table's identity sequence goes with the table
+    LOOP
+        EXECUTE format('DROP %s IF EXISTS %s CASCADE', r.kind, r.name);
+    END LOOP;
+    FOR r IN SELECT format('%I.%I(%s)', n.nspname, p.proname,
+                           pg_get_function_identity_arguments(p.oid)) AS name,
+                    CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
+                                   ELSE 'FUNCTION' END AS kind
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'public'
+    LOOP
+        EXECUTE format('DROP %s IF EXISTS %s CASCADE', r.kind, r.name);
+    END LOOP;
+    FOR r IN SELECT format('%I.%I', n.nspname, t.typname) AS name
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+             WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'r', 'm')
+    LOOP
+        EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', r.name);
+    END LOOP;
+END
+$$
+"""

@@ -16,7 +16,7 @@ same on both engines.
   database and dumps it back over the file.
 - The swap runs inside :meth:`exclusive`, which holds the fleet's writer lock (every
   instance's writes wait) and closes this instance's pool: one transaction on a connection of
-  its own drops the live schema ``public`` and rebuilds it from the candidate (its SQL, then
+  its own empties the live schema ``public`` and rebuilds it from the candidate (its SQL, then
   its rows by COPY, then indexes, constraints and triggers), so other instances see the old
   database or the new one, never a mix, and a failure changes nothing.
 
@@ -446,7 +446,7 @@ class PostgresDumpFiles:
         try:
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-                await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+                await conn.execute(sql.CLEAR_PUBLIC)
                 await conn.execute(sections["pre-data"])
                 await sql.load(conn, data.decode())
                 await conn.execute(sections["post-data"])
