@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from bot import texts
+from bot.cli import main
 from core.audit.log import AuditEvent, EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
@@ -183,3 +184,42 @@ async def test_the_snapshot_is_consistent_while_another_instance_writes(
     assert len(rows) % 2 == 0 and len(rows) >= 20
     assert sum(int(row[0]) for row in rows) == 0
     assert info.manifest.row_counts["conversation_state"] == len(rows)
+
+
+def test_the_command_line_backs_up_and_restores_postgresql(
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    master_key: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[backups]\ndir = "{tmp_path / "backups"}"\n')
+    monkeypatch.setenv("VERZEK_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("ENCRYPTION_MASTER_KEY", master_key)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main([*argv, "--config", str(config)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    def emails() -> list[str]:
+        rows = asyncio.run(raw(postgres_url, "SELECT email FROM users ORDER BY id"))
+        return [str(row[0]) for row in rows]
+
+    insert = (
+        "INSERT INTO users (email, password_hash, referral_code, created_at)"
+        " VALUES ($1, 'x', $2, '2026-01-01T00:00:00.000000Z')"
+    )
+    asyncio.run(raw(postgres_url, insert, "alice@example.com", "alice"))
+    code, out, err = run("backup", "create")
+    assert code == 0, err
+    found = NAME.search(out)
+    assert found is not None
+    code, out, _ = run("backup", "list")
+    assert code == 0 and found[0] in out and "verified: yes" in out and "users=1" in out
+    asyncio.run(raw(postgres_url, insert, "bob@example.com", "bob"))
+    code, out, err = run("backup", "restore", found[0], "--yes")
+    assert code == 0, err
+    assert emails() == ["alice@example.com"]
+    assert "safety backup of the replaced data: verzek-" in out
