@@ -19,6 +19,9 @@ from core.audit.log import AuditEvent, EventType
 from core.authz import OPERATOR
 from core.clock import FakeClock
 from core.config import Settings
+from storage.postgres.database import PostgresDatabase
+from storage.postgres.dump_files import PostgresDumpFiles
+from storage.postgres.migrator import code_schema_version
 from tests.support.backup_steps import member_names, unpack_to
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
@@ -28,6 +31,7 @@ from tests.support.pg_backup_steps import (
     raw,
     restore_dump,
     scratch_databases,
+    seal_dump,
 )
 from tests.support.postgres import PostgresServer, drop_database, fresh_database
 from tests.support.steps import enable_2fa, events, login, register
@@ -223,3 +227,25 @@ def test_the_command_line_backs_up_and_restores_postgresql(
     assert code == 0, err
     assert emails() == ["alice@example.com"]
     assert "safety backup of the replaced data: verzek-" in out
+
+
+async def test_an_archive_of_an_older_schema_verifies_and_restores_migrated(
+    pg: PgBackups, settings: Settings, clock: FakeClock
+) -> None:
+    older = code_schema_version() - 1
+    own = fresh_database(up_to=older)
+    try:
+        tables = await raw(own.url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        counts = {str(t[0]): len(await raw(own.url, f'SELECT 1 FROM "{t[0]}"')) for t in tables}
+        with tempfile.TemporaryDirectory() as where:
+            dump = Path(where) / "older.dump"
+            await PostgresDumpFiles(PostgresDatabase(own.url), dump.parent).snapshot(dump)
+            name = seal_dump(settings, dump, clock.now(), schema_version=older, row_counts=counts)
+    finally:
+        drop_database(own.name)
+    info = await pg.service.verify(OPERATOR, name)
+    assert info.verified, info.problem  # against the migrations' schema for its own version
+    clock.advance(minutes=1)
+    await pg.service.restore(OPERATOR, name)
+    assert await pg.database.schema_version() == code_schema_version()  # migrated on reopen
+    assert (await pg.audit.verify()).ok
