@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from telegram import Update
 
@@ -19,9 +21,13 @@ from bot.app import build_application
 from bot.context import VerzekApplication
 from bot.fake_telegram import FakeBotAPI, FakeRequest
 from bot.update_processor import PerUserUpdateProcessor
+from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
+from core.user_locks import InProcessUserLocks
+from storage.postgres.user_locks import PostgresUserLocks
 from tests.support.harness import BotHarness, uncapped_rate_limiter
+from tests.support.services import build_services
 
 
 class TwoInstances(BotHarness):
@@ -85,3 +91,27 @@ class TwoInstances(BotHarness):
         # Nothing is flushed here: each update's turn must have written its user's state
         # before releasing the lock (bot/user_turns.py); a test that passed only because the
         # harness flushed would hide exactly the bug these tests look for.
+
+
+@asynccontextmanager
+async def two_instances(
+    settings: Settings, services: Services, clock: FakeClock
+) -> AsyncIterator[TwoInstances]:
+    """Instance 0 over ``services``, instance 1 over services of its own, started; on SQLite
+    both share one in-memory user lock (``shared=True``), on PostgreSQL each keeps its own
+    advisory locks, as two processes would. Checks at the end that every lock was let go."""
+    second = await build_services(settings, clock)
+    if settings.database.url is None:
+        services.user_locks = second.user_locks = InProcessUserLocks(shared=True)
+    else:
+        assert isinstance(second.user_locks, PostgresUserLocks)
+    both = TwoInstances(settings, services, second)
+    await both.start()
+    try:
+        yield both
+    finally:
+        await both.stop()
+        for each in (services, second):
+            held = each.user_locks
+            assert isinstance(held, InProcessUserLocks | PostgresUserLocks) and len(held) == 0
+        await second.aclose()
