@@ -146,6 +146,24 @@ async def test_a_double_press_on_two_instances_decides_once(fleet: TwoInstances,
     assert changed_tables(before, await table_rows(fleet.settings)) == set()
 
 
+async def test_a_double_press_reaching_both_instances_at_once_decides_once(
+    fleet: TwoInstances, alice
+) -> None:
+    """The two presses arrive together, one at each instance: the user's lock makes one wait
+    for the other's turn, which used the sheet up (without the lock both confirm)."""
+    (pick,) = await fleet.use(0).send(alice, "/apikey_delete")
+    data = pick.buttons[0].callback_data or ""
+    before = len(fleet.api.sent_to(ALICE))
+    answered = len(fleet.api.callback_answers)
+    for _ in range(2):
+        fleet.api.user_presses(alice, pick, data)
+    await fleet.spread()
+    sent = [m.plain for m in fleet.api.sent_to(ALICE)[before:]]
+    assert len([t for t in sent if "Delete your Binance key main" in t]) == 1, sent
+    answers = [str(a.get("text", "")) for a in fleet.api.callback_answers[answered:]]
+    assert answers.count(texts.PICKER_EXPIRED) == 1, answers
+
+
 async def test_another_account_pressing_on_the_other_instance(fleet: TwoInstances, alice) -> None:
     (pick,) = await fleet.use(0).send(alice, "/apikey_delete")
     mallory = fleet.user(ALICE + 1, "Mallory")

@@ -74,14 +74,23 @@ class TwoInstances(BotHarness):
         assert isinstance(processor, PerUserUpdateProcessor)
         return processor
 
+    async def spread(self) -> None:
+        """Hand the queued updates to the instances in turn (0, 1, 0, …) all at once, as a
+        load balancer would, and wait until both are idle."""
+        for n, raw in enumerate(list(self.api.pending_updates)):
+            await self._hand(n % 2, raw)
+        self.api.pending_updates.clear()
+        await self.settle()
+
+    async def _hand(self, instance: int, raw: dict[str, object]) -> None:
+        app = self.apps[instance]
+        self._delivered[instance] += 1
+        await app.update_queue.put(Update.de_json(raw, app.bot))
+
     async def settle(self, timeout: float = 10.0) -> None:
         """Hand what the users sent to the current instance, and wait until both are idle."""
         while self.api.pending_updates:
-            raw = self.api.pending_updates.pop(0)
-            app = self.apps[self.on]
-            update = Update.de_json(raw, app.bot)
-            self._delivered[self.on] += 1
-            await app.update_queue.put(update)
+            await self._hand(self.on, self.api.pending_updates.pop(0))
         deadline = time.monotonic() + timeout
         for instance in (0, 1):
             while self.processor_of(instance).completed < self._delivered[instance]:
