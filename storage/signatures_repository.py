@@ -35,7 +35,7 @@ class SignedTableSpec:
     fields: SignedFields
     id_column: str = "id"
     signature_column: str = "signature"
-    must_be_signed: str = "1"
+    must_be_signed: str = "TRUE"
 
     @property
     def public(self) -> SignedTable:

@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from core.digits import parse_int
 from storage.sql import IntegrityError, MissingTableError
 
 # A connection of its own, or one lent by a pool (asyncpg hands out a proxy).
@@ -89,8 +90,8 @@ def _arguments(parameters: Iterable[Any] | None) -> list[Any]:
 
 def _status_count(status: str) -> int:
     """Rows changed by the command of status tag ``status`` (``INSERT 0 2`` → 2)."""
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else -1
+    count = parse_int(status.rsplit(" ", 1)[-1], max_digits=19)
+    return -1 if count is None else count
 
 
 def _neutral(exc: asyncpg.PostgresError) -> Exception:
