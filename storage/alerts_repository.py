@@ -161,8 +161,9 @@ class SqliteAlertsRepository:
     async def summary_since(self, since: datetime) -> list[RuleCount]:
         """Per rule, over alerts created after ``since``: hits, subjects, sent, pending."""
         async with self._conn.execute(
-            "SELECT rule, SUM(hits), COUNT(DISTINCT subject), SUM(status = 'sent'),"
-            " SUM(status = 'pending') FROM alerts WHERE created_at > ?"
+            "SELECT rule, SUM(hits), COUNT(DISTINCT subject),"
+            " SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) FROM alerts WHERE created_at > ?"
             " GROUP BY rule ORDER BY 2 DESC, rule",
             (stored_time(since),),
         ) as cur:

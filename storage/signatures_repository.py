@@ -35,7 +35,7 @@ class SignedTableSpec:
     fields: SignedFields
     id_column: str = "id"
     signature_column: str = "signature"
-    must_be_signed: str = "TRUE"  # a boolean on both engines (PostgreSQL refuses 1 OR …)
+    must_be_signed: str = "TRUE"
 
     @property
     def public(self) -> SignedTable:

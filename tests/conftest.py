@@ -77,7 +77,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def env(tmp_path: Path, master_key: str, backend: str) -> Iterator[dict[str, str]]:
+def env(
+    tmp_path: Path, master_key: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     values = {
         "ENCRYPTION_MASTER_KEY": master_key,
         "TELEGRAM_BOT_TOKEN": TEST_BOT_TOKEN,
@@ -92,6 +94,9 @@ def env(tmp_path: Path, master_key: str, backend: str) -> Iterator[dict[str, str
     from tests.support import postgres
 
     database = postgres.fresh_database()  # a copy of the migrated template, dropped after
+    # Also in the process environment: `verzek …` run in-process (main([...])) or in a
+    # subprocess by the test then opens this database too, whatever VERZEK_DB it is given.
+    monkeypatch.setenv("VERZEK_DATABASE_URL", database.url)
     try:
         yield {**values, "VERZEK_DATABASE_URL": database.url}
     finally:

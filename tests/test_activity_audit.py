@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import aiosqlite
 import pytest
 
 from core.audit.log import AuditEvent, EventType
+from tests.support import raw_db
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.steps import EMAIL, NEW_PASSWORD, PASSWORD, events, login, register
@@ -16,9 +16,7 @@ BOB_EMAIL = "bob@example.com"
 
 
 async def rows(bot: BotHarness, sql: str, *params) -> list[tuple]:
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return [tuple(row) for row in await cur.fetchall()]
+    return await raw_db.rows(bot.settings, sql, *params)
 
 
 async def two_users(bot: BotHarness):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from core.apikeys.refusals import ApiKeyNotFound
@@ -15,6 +14,7 @@ from core.clock import FakeClock
 from core.config import EncryptionSettings, Secret
 from core.crypto import EncryptionService, generate_master_key
 from core.errors import DecryptionError, Refusal
+from tests.support import raw_db
 from tests.support.harness import BotHarness
 from tests.support.steps import (
     BOB_EMAIL,
@@ -298,6 +298,7 @@ async def test_the_number_of_keys_is_capped(bot: BotHarness, monkeypatch) -> Non
     assert MAX_KEYS == 20
 
 
+@pytest.mark.sqlite_only(reason="reads the SQLite file and its WAL byte by byte")
 async def test_database_files_hold_no_credential_in_plaintext(
     bot: BotHarness, clock: FakeClock
 ) -> None:
@@ -349,14 +350,13 @@ async def test_tokens_are_bound_to_account_column_and_row(bot: BotHarness) -> No
     await add_key(bot, alice, label="two", key=NEW_KEY, secret=NEW_SECRET)
     apikeys = bot.services.apikeys
     assert (await apikeys.credentials(1, 2)).key == NEW_KEY
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        # Row 1's key copied into row 2 (same account, same column): refused.
-        await conn.execute(
-            "UPDATE api_keys SET key_enc = (SELECT key_enc FROM api_keys WHERE id = 1) WHERE id = 2"
-        )
-        # Row 1's secret copied into its own key column: refused.
-        await conn.execute("UPDATE api_keys SET key_enc = secret_enc WHERE id = 1")
-        await conn.commit()
+    # Row 1's key copied into row 2 (same account, same column): refused.
+    await raw_db.execute(
+        bot.settings,
+        "UPDATE api_keys SET key_enc = (SELECT key_enc FROM api_keys WHERE id = 1) WHERE id = 2",
+    )
+    # Row 1's secret copied into its own key column: refused.
+    await raw_db.execute(bot.settings, "UPDATE api_keys SET key_enc = secret_enc WHERE id = 1")
     for key_id in (1, 2):
         with pytest.raises(DecryptionError, match="does not belong"):
             await apikeys.credentials(1, key_id)

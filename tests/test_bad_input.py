@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiosqlite
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -26,6 +25,7 @@ from bot.fake_telegram import TelegramUser, html_to_plain
 from core.audit.log import EventType
 from core.clock import FakeClock
 from core.config import Settings, load_settings
+from tests.support import raw_db
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.steps import add_key, enable_2fa, login, register
@@ -138,9 +138,7 @@ class Watch:
         bot = self.bot
         (welcome,) = await bot.send(bot.user(next(USER_IDS)), "/start")
         assert welcome.plain.startswith(html_to_plain(texts.WELCOME.split("\n", 1)[0]))
-        async with aiosqlite.connect(bot.settings.database.path) as conn:
-            async with conn.execute("PRAGMA integrity_check") as cursor:
-                assert [tuple(row) for row in await cursor.fetchall()] == [("ok",)]
+        assert await raw_db.integrity(bot.settings) == "ok"
         report = await bot.services.audit.verify()
         assert report.ok, report.reason
 

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
@@ -20,15 +19,15 @@ from core.money import MICRO
 from core.services import Services
 from storage.audit_search_repository import SqliteAuditSearchRepository
 from storage.database import Database
+from storage.postgres.database import PostgresDatabase
+from tests.support import raw_db
 from tests.support.chain_keys import chain_keys
 from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.harness import BotHarness
 
 
 async def rows(services: Services, sql: str, *params) -> list[tuple]:
-    async with aiosqlite.connect(services.settings.database.path) as conn:
-        async with conn.execute(sql, params) as cur:
-            return [tuple(row) for row in await cur.fetchall()]
+    return await raw_db.rows(services.settings, sql, *params)
 
 
 async def eventually(check, timeout: float = 5.0):
@@ -288,6 +287,7 @@ async def test_a_rolled_back_event_leaves_no_alert(services: Services) -> None:
     assert await alerts(services) == [] and await hits(services) == []
 
 
+@pytest.mark.sqlite_only(reason="reads SQLite's EXPLAIN QUERY PLAN")
 async def test_window_counts_read_an_index_not_the_log(services: Services) -> None:
     async with services.uow(read_only=True) as uow:
         assert isinstance(uow.audit_search, SqliteAuditSearchRepository)
@@ -308,8 +308,10 @@ async def test_chain_stays_valid_with_the_detector_under_concurrent_writers(
 ) -> None:
     failed = AuditEvent(EventType.LOGIN_FAILED, account_id=1, telegram_user_id=5)
     await asyncio.gather(*(services.audit.record(failed) for _ in range(100)))
-    # A second connection (another process, such as the CLI) with its own detector.
-    other = Database(settings.database.path)
+    # A second connection (another process, such as the CLI or another instance) with its own
+    # detector.
+    url = settings.database.url
+    other = PostgresDatabase(url) if url is not None else Database(settings.database.path)
     await other.open()
     key = settings.encryption.master_key.get()
     other_log = AuditLog(

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-import aiosqlite
 import pytest
 from telegram.error import TimedOut
 
@@ -29,6 +28,7 @@ from core.authz import OPERATOR
 from core.backups.archive_rules import BackupError
 from core.clock import FakeClock
 from core.crypto import generate_master_key
+from tests.support import raw_db
 from tests.support.bot_process import REPO_ROOT, BotProcess, new_token
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.fakeapi_http import FakeBotAPIServer
@@ -43,15 +43,12 @@ FAST_CONFIG = (
 REFUSED = html_to_plain(texts.NOT_ALLOWED)
 
 
-async def query(database: Path, sql: str, *params: Any) -> list[tuple]:
-    async with aiosqlite.connect(database) as conn:
-        async with conn.execute(sql, params) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]
+async def query(database: raw_db.Target, sql: str, *params: Any) -> list[tuple]:
+    return await raw_db.rows(database, sql, *params)
 
 
-async def integrity(database: Path) -> str:
-    [(verdict,)] = await query(database, "PRAGMA integrity_check")
-    return str(verdict)
+async def integrity(database: raw_db.Target) -> str:
+    return await raw_db.integrity(database)
 
 
 async def audit_verify(workdir: Path, env: dict[str, str]) -> tuple[int, str]:
@@ -222,7 +219,7 @@ async def test_telegram_failing_loses_no_registration(bot: BotHarness, failure: 
         assert any("is ready" in m.plain for m in replies)
     bot.api.failures.clear()  # Telegram is back
 
-    [(email,)] = await query(bot.settings.database.path, "SELECT email FROM users")
+    [(email,)] = await query(bot.settings, "SELECT email FROM users")
     assert email == EMAIL
     kinds = [row.event_type async for row in bot.services.audit.export()]
     assert EventType.REGISTERED in kinds
@@ -335,7 +332,7 @@ async def test_disk_full_during_a_backup_leaves_no_archive_and_the_bot_working(
 
     # The database kept working all along, and a backup works again once there is room.
     await register(bot, bot.user(32))
-    assert await integrity(bot.settings.database.path) == "ok"
+    assert await integrity(bot.settings) == "ok"
     assert (await services.audit.verify()).ok
     clock.advance(seconds=5)
     assert (await services.backups.create(OPERATOR)).verified

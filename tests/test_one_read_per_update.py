@@ -11,27 +11,30 @@ tier after an approval is checked here through the same reading.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from bot import texts
 from core.clock import FakeClock
+from storage.postgres.unit_of_work import PostgresUnitOfWork
 from storage.unit_of_work import SqliteUnitOfWork
 from tests.support.harness import BotHarness
 from tests.support.steps import db_rows, register
 
 
 @pytest.fixture
-def transactions(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+def transactions(monkeypatch: pytest.MonkeyPatch, backend: str) -> Counter[str]:
     """How many units of work open, read-only and writing, while a test runs."""
     opened: Counter[str] = Counter()
-    enter = SqliteUnitOfWork.__aenter__
+    unit = PostgresUnitOfWork if backend == "postgres" else SqliteUnitOfWork
+    enter: Any = unit.__aenter__
 
-    async def counting(self: SqliteUnitOfWork) -> SqliteUnitOfWork:
+    async def counting(self: Any) -> Any:
         opened["read" if self._read_only else "write"] += 1
         return await enter(self)
 
-    monkeypatch.setattr(SqliteUnitOfWork, "__aenter__", counting)
+    monkeypatch.setattr(unit, "__aenter__", counting)
     return opened
 
 

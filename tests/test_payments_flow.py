@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import aiosqlite
 import pytest
 
 from bot.fake_telegram import TelegramUser
 from core.adapters.tronscan import API_KEY_HEADER
 from core.clock import FakeClock
 from core.config import PaymentSettings, Settings
+from tests.support import raw_db
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import (
     API_KEY,
@@ -327,9 +327,7 @@ async def test_a_tampered_approval_shows_under_review_and_gives_no_tier(
 
 
 async def _tamper(bot: BotHarness, sql: str) -> None:
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        await conn.execute(sql)
-        await conn.commit()
+    await raw_db.execute(bot.settings, sql)
 
 
 async def test_without_a_receive_address_payments_say_so_politely(

@@ -25,6 +25,7 @@ from core.config import Secret, Settings, load_settings
 from core.errors import ConfigError
 from core.payments.rules import epoch_ms
 from core.services import Services
+from tests.support import raw_db
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.fake_trongrid import API_KEY, FakeTrongrid, solid_info
 from tests.support.fake_tronscan import (
@@ -101,9 +102,7 @@ async def test_no_hash_burning(bot: BotHarness, fake: FakeTronscan) -> None:
         (2, "failed"),
         (1, "approved"),
     ]
-    [(index,)] = await db_rows(
-        bot, "SELECT sql FROM sqlite_master WHERE name = 'payments_tx_hash_held'"
-    )
+    index = await raw_db.index_definition(bot.settings, "payments_tx_hash_held")
     assert "UNIQUE INDEX" in index and "WHERE" in index  # the database enforces it
 
 

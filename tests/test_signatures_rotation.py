@@ -21,6 +21,7 @@ from core.payments.wallet import WalletLedger
 from core.services import Services
 from storage.database import Database
 from storage.signatures_repository import SIGNED_TABLES
+from tests.support import raw_db
 from tests.support.fake_tronscan import FakeTronscan, payments_config, success, tx_hash
 from tests.support.services import build_services
 
@@ -130,15 +131,14 @@ async def buy(services: Services, fake: FakeTronscan, user: Session, n: int) -> 
     return report.payment
 
 
-async def sql(path: Path, statement: str, *params: object) -> list[tuple]:
-    async with aiosqlite.connect(path) as conn:
-        async with conn.execute(statement, params) as cur:
-            rows = [tuple(row) for row in await cur.fetchall()]
-        await conn.commit()
-    return rows
+async def sql(path: raw_db.Target, statement: str, *params: object) -> list[tuple]:
+    if statement.lstrip().upper().startswith("SELECT"):
+        return await raw_db.rows(path, statement, *params)
+    await raw_db.execute(path, statement, *params)
+    return []
 
 
-async def rotate(monkeypatch: pytest.MonkeyPatch, db: Path, keys: dict[str, str]) -> int:
+async def rotate(monkeypatch: pytest.MonkeyPatch, db: raw_db.Target, keys: dict[str, str]) -> int:
     monkeypatch.setenv("VERZEK_DB", str(db))
     monkeypatch.setenv("ENCRYPTION_MASTER_KEY", keys["new"])
     monkeypatch.setenv("ENCRYPTION_OLD_KEYS", keys["old"])
@@ -178,7 +178,7 @@ async def world(
     yield built
 
 
-async def signatures(db: Path) -> dict[str, list[tuple]]:
+async def signatures(db: raw_db.Target) -> dict[str, list[tuple]]:
     return {
         spec.table: await sql(db, f"SELECT id, signature FROM {spec.table} ORDER BY id")
         for spec in SIGNED_TABLES
@@ -195,7 +195,7 @@ async def test_rotation_resigns_everything_and_the_old_key_can_go(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    db = Path(env["VERZEK_DB"])
+    db = raw_db.bot_database(env)
     before = await signatures(db)
 
     # The bug: the new key alone, without a rotation, trusts nothing the old key signed.
@@ -279,7 +279,7 @@ async def test_rotation_refuses_rows_tampered_before_it(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    db = Path(env["VERZEK_DB"])
+    db = raw_db.bot_database(env)
     bob = world.bob.account_id
     # Bob upgrades his license and inflates his referrer's commission; a third row loses its
     # signature altogether. Rotation must not launder any of them.

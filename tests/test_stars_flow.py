@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.fake_telegram.profile import BadRequest
@@ -15,6 +14,7 @@ from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.errors import ConfigError
 from core.payments.wallet import Balance, WalletLedger
+from tests.support import raw_db
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import payments_config
 from tests.support.harness import BotHarness
@@ -255,9 +255,7 @@ async def test_a_commission_link_edited_on_disk_takes_nothing_back(
     await register(bot, alice, email="alice@example.com")
     await login(bot, alice, email="alice@example.com")
     await pay_stars(bot, alice, await stars_link(bot, alice))
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        await conn.execute("UPDATE wallet_entries SET stars_payment_id = 2")
-        await conn.commit()
+    await raw_db.execute(bot.settings, "UPDATE wallet_entries SET stars_payment_id = 2")
     admin = bot.user(ADMIN_ID)
     totp, _ = await enable_2fa(bot, admin, clock)
     (confirm,) = await bot.send(admin, "/refund 2")

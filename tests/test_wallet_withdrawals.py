@@ -7,7 +7,6 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiosqlite
 import pyotp
 import pytest
 
@@ -21,6 +20,7 @@ from core.payments.tron import is_valid_tron_address
 from core.safety.ports import SafetyRecord
 from core.withdrawals.refusals import InsufficientBalance
 from core.withdrawals.rules import WithdrawalRefused, parse_amount
+from tests.support import raw_db
 from tests.support.constants import ADMIN_CHAT_ID, ADMIN_ID
 from tests.support.fake_tronscan import (
     RECEIVE_ADDRESS,
@@ -448,10 +448,8 @@ async def test_tampered_rows_stop_payouts(bot: BotHarness, clock: FakeClock) -> 
     alice = await person(bot, clock, 1, ALICE)
     await credit(bot, alice.account_id, 20_000_000)
     await withdraw(bot, alice, clock, f"5 {ADDRESS}")
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        # Someone with database access redirects the payout to their own address.
-        await conn.execute("UPDATE withdrawals SET address = ?", (tron_address(666),))
-        await conn.commit()
+    # Someone with database access redirects the payout to their own address.
+    await raw_db.execute(bot.settings, "UPDATE withdrawals SET address = ?", tron_address(666))
     (listing,) = await bot.send(admin.user, "/withdrawals")
     assert "fails its integrity check: do NOT pay" in listing.plain
     (refused,) = await bot.send(admin.user, f"/complete_withdrawal 1 {tx_hash(1)}")
@@ -460,12 +458,10 @@ async def test_tampered_rows_stop_payouts(bot: BotHarness, clock: FakeClock) -> 
     assert "fails its integrity check" in refused.plain
     assert await db_rows(bot, "SELECT status FROM withdrawals") == [("requested",)]
 
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        # Shrinking the hold would free money: the entry then fails its signature.
-        await conn.execute(
-            "UPDATE wallet_entries SET amount_micro = -1 WHERE kind = 'withdrawal_hold'"
-        )
-        await conn.commit()
+    # Shrinking the hold would free money: the entry then fails its signature.
+    await raw_db.execute(
+        bot.settings, "UPDATE wallet_entries SET amount_micro = -1 WHERE kind = 'withdrawal_hold'"
+    )
     (paused,) = await bot.send(alice.user, f"/withdraw 5 {ADDRESS}")
     assert "under review" in paused.plain
     assert "under review" in await wallet(bot, alice)

@@ -90,8 +90,7 @@ def _arguments(parameters: Iterable[Any] | None) -> list[Any]:
 
 def _status_count(status: str) -> int:
     """Rows changed by the command of status tag ``status`` (``INSERT 0 2`` → 2)."""
-    last = status.rsplit(" ", 1)[-1]
-    count = parse_int(last)
+    count = parse_int(status.rsplit(" ", 1)[-1], max_digits=19)
     return -1 if count is None else count
 
 

@@ -67,10 +67,51 @@ async def execute(target: Target, sql: str, *params: Any) -> None:
 async def tables(target: Target, skip: frozenset[str]) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table (small databases only), except the tables in ``skip``."""
     place = where(target)
-    listing = _PG_TABLES if isinstance(place, str) else _SQLITE_TABLES
-    names = [name for (name,) in await rows(target, listing) if name not in skip]
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    for name in names:
-        order = " ORDER BY 1" if isinstance(place, str) else ""  # PostgreSQL has no rowid order
-        out[name] = await rows(target, f'SELECT * FROM "{name}"{order}')
-    return out
+    if isinstance(place, str):
+        conn = await asyncpg.connect(place)
+        try:
+            names = [row[0] for row in await conn.fetch(_PG_TABLES) if row[0] not in skip]
+            # One snapshot for all tables; ordered by the first column (PostgreSQL has no rowid).
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return {
+                    name: [
+                        tuple(row) for row in await conn.fetch(f'SELECT * FROM "{name}" ORDER BY 1')
+                    ]
+                    for name in names
+                }
+        finally:
+            await conn.close()
+    names = [name for (name,) in await rows(target, _SQLITE_TABLES) if name not in skip]
+    async with aiosqlite.connect(place) as lite:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for name in names:
+            async with lite.execute(f'SELECT * FROM "{name}"') as cur:
+                out[name] = [tuple(row) for row in await cur.fetchall()]
+        return out
+
+
+async def integrity(target: Target) -> str:
+    """``ok`` when the database is whole: SQLite's ``PRAGMA integrity_check``; on PostgreSQL
+    (no file to damage) every constraint is validated."""
+    if isinstance(where(target), str):
+        [(pending,)] = await rows(
+            target, "SELECT COUNT(*) FROM pg_constraint WHERE NOT convalidated"
+        )
+        return "ok" if pending == 0 else f"{pending} constraints not validated"
+    [(verdict,)] = await rows(target, "PRAGMA integrity_check")
+    return str(verdict)
+
+
+def bot_database(env: dict[str, str]) -> Target:
+    """The bot's database of a test's ``env`` fixture: its PostgreSQL URL or its file."""
+    return env.get("VERZEK_DATABASE_URL") or Path(env["VERZEK_DB"])
+
+
+async def index_definition(target: Target, name: str) -> str:
+    """The CREATE INDEX statement of index ``name``, as the database itself keeps it."""
+    if isinstance(where(target), str):
+        query = "SELECT indexdef FROM pg_indexes WHERE indexname = ?"
+    else:
+        query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?"
+    [(definition,)] = await rows(target, query, name)
+    return str(definition)
