@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
 import pytest
 
 from bot import texts
@@ -32,6 +31,7 @@ from core.payments.ports import PaymentStatus
 from core.payments.rules import epoch_ms
 from core.payments.wallet import WalletLedger, commission_micro
 from core.services import Services
+from tests.support import raw_db
 from tests.support.constants import ADMIN_ID
 from tests.support.fake_tronscan import TX_TIME_MS, FakeTronscan, success, tx_hash
 from tests.support.harness import BotHarness
@@ -505,9 +505,9 @@ async def test_a_partial_amount_raised_on_disk_counts_for_nothing(
     await invoice_for(bot, user)
     await bot.send(user, f"/pay 1 {sent(fake, 1, '1000000')}")
     await said(bot, user, "missing 28.00 USDT")
-    async with aiosqlite.connect(services.settings.database.path) as conn:
-        await conn.execute("UPDATE payments SET amount_micro = 28990000 WHERE id = 1")
-        await conn.commit()
+    await raw_db.execute(
+        services.settings, "UPDATE payments SET amount_micro = 28990000 WHERE id = 1"
+    )
     await bot.send(user, f"/pay 1 {sent(fake, 2, '10000')}")
     told = await said(bot, user, "Payment #2: 0.01 USDT arrived")
     assert "0.01 of 29.00 USDT so far" in told

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiosqlite
 import pytest
 
 from bot.fake_telegram import TelegramUser
@@ -15,6 +14,7 @@ from bot.fake_telegram.stars import PERIOD, InvoiceLink
 from core.authz import NotAdmin
 from core.clock import FakeClock, to_iso
 from core.errors import Refusal
+from tests.support import raw_db
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.payment_steps import payer
@@ -130,12 +130,12 @@ async def test_a_payment_for_a_deleted_account_grants_nothing(bot: BotHarness) -
     async with bot.services.uow() as uow:
         account = await uow.accounts.by_email("alice@example.com")
         assert account is not None
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        await conn.execute(
-            "UPDATE users SET closed_at = ? WHERE id = ?",
-            (to_iso(bot.services.clock.now()), account.id),
-        )
-        await conn.commit()
+    await raw_db.execute(
+        bot.settings,
+        "UPDATE users SET closed_at = ? WHERE id = ?",
+        to_iso(bot.services.clock.now()),
+        account.id,
+    )
     bot.api.pay_after_checkout(query_id)
     await bot.settle()
     assert await stars_rows(bot) == (0, 0, 1)
@@ -206,9 +206,7 @@ async def test_rows_edited_on_disk_are_never_trusted(bot: BotHarness) -> None:
     can be neither shown as a subscription nor refunded."""
     alice = await payer(bot, 2, "alice@example.com")
     url = await stars_link(bot, alice)
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        await conn.execute("UPDATE stars_invoices SET price_stars = 1")
-        await conn.commit()
+    await raw_db.execute(bot.settings, "UPDATE stars_invoices SET price_stars = 1")
     _, answer = await checkout(bot, alice, url, amount=1)
     assert answer.answer is False and "not valid" in (answer.error_message or "")
 
@@ -216,9 +214,7 @@ async def test_rows_edited_on_disk_are_never_trusted(bot: BotHarness) -> None:
     await pay_stars(bot, alice, url)
     (shown,) = await bot.send(alice, "/subscription")
     assert "payment #1" in shown.plain
-    async with aiosqlite.connect(bot.settings.database.path) as conn:
-        await conn.execute("UPDATE stars_payments SET charge_id = 'stx-someone-else'")
-        await conn.commit()
+    await raw_db.execute(bot.settings, "UPDATE stars_payments SET charge_id = 'stx-someone-else'")
     (hidden,) = await bot.send(alice, "/subscription")
     assert "no Telegram Stars subscription" in hidden.plain
 

@@ -54,4 +54,4 @@ async def stars_rows(bot: BotHarness) -> tuple[int, int, int]:
     [(alerts,)] = await db_rows(
         bot, "SELECT coalesce(sum(hits), 0) FROM alerts WHERE rule = 'stars_payment_refused'"
     )
-    return payments, licenses, alerts
+    return int(payments), int(licenses), int(alerts)  # sum() is NUMERIC on PostgreSQL
