@@ -28,6 +28,8 @@ from tests.support import postgres, schema_catalog
 
 # Tables whose id the code always gives (the audit chain numbers its rows; one key_check row).
 _IDS_CHOSEN_BY_THE_CODE = {"audit_events", "key_check"}
+pytestmark = pytest.mark.postgres_only
+
 VERSIONS = list(range(1, sqlite_migrator.code_schema_version() + 1))
 _TRUNCATE_TRIGGERS = {
     "audit_events_no_truncate": "audit_events",
