@@ -67,6 +67,7 @@ from storage.security_repository import SqliteSecurityRepository
 from storage.sessions_repository import SqliteSessionsRepository
 from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesRepository
 from storage.sql import SqlConnection
+from storage.sqlite_connection import OneTripConnection
 from storage.stars_repository import SqliteStarsRepository
 from storage.stats_repository import SqliteStatsRepository
 from storage.twofactor_repository import SqliteTwoFactorRepository
@@ -196,13 +197,13 @@ class SqliteUnitOfWork(UnitOfWorkRepositories):
         self._lock = lock
         self._read_only = read_only
         self._columns = columns
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: OneTripConnection | None = None
         self._open = False
 
     async def __aenter__(self) -> Self:
         await self._lock.acquire()
         try:
-            conn = self._connection()
+            conn = OneTripConnection(self._connection())  # one thread trip per statement
             await conn.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
         except BaseException:
             self._lock.release()
