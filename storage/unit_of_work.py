@@ -7,8 +7,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-import aiosqlite
-
 from core.accounts.ports import (
     AccountCareRepository,
     AccountsRepository,
@@ -67,7 +65,6 @@ from storage.security_repository import SqliteSecurityRepository
 from storage.sessions_repository import SqliteSessionsRepository
 from storage.signatures_repository import SIGNED_TABLES, SqliteSignaturesRepository
 from storage.sql import SqlConnection
-from storage.sqlite_connection import OneTripConnection
 from storage.stars_repository import SqliteStarsRepository
 from storage.stats_repository import SqliteStatsRepository
 from storage.twofactor_repository import SqliteTwoFactorRepository
@@ -187,7 +184,7 @@ class SqliteUnitOfWork(UnitOfWorkRepositories):
 
     def __init__(
         self,
-        connection: Callable[[], aiosqlite.Connection],
+        connection: Callable[[], SqlConnection],
         lock: TransactionLock,
         *,
         read_only: bool,
@@ -197,13 +194,13 @@ class SqliteUnitOfWork(UnitOfWorkRepositories):
         self._lock = lock
         self._read_only = read_only
         self._columns = columns
-        self._conn: OneTripConnection | None = None
+        self._conn: SqlConnection | None = None
         self._open = False
 
     async def __aenter__(self) -> Self:
         await self._lock.acquire()
         try:
-            conn = OneTripConnection(self._connection())  # one thread trip per statement
+            conn = self._connection()
             await conn.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
         except BaseException:
             self._lock.release()

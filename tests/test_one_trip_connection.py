@@ -1,16 +1,24 @@
 """storage/sqlite_connection.py: the same rows, counters and errors as aiosqlite's cursor, in one
-thread trip per statement (longer results read on in chunks, never all at once)."""
+thread trip per statement (longer results read on in chunks, never all at once); and
+storage/inline_reads.py: read-only units of work read in the event loop, cannot write, and let
+other tasks run during a long result."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import pytest
 
+from core.leases import Lease
+from storage.database import Database
+from storage.inline_reads import YIELD_EVERY, InlineConnection, open_reader
+from storage.leases_repository import SqliteLeasesRepository
 from storage.sqlite_connection import FIRST_ROWS, OneTripConnection
 
 pytestmark = pytest.mark.sqlite_only(reason="the SQLite adapter over aiosqlite itself")
@@ -84,3 +92,55 @@ async def test_one_transaction_with_the_raw_connection(conn: CountingConnection)
     await one.execute("ROLLBACK")
     async with conn.execute("SELECT COUNT(*) FROM t") as cur:
         assert await cur.fetchone() == (0,)
+
+
+# --- read-only units of work: storage/inline_reads.py -------------------------------------
+
+
+async def test_a_read_only_unit_cannot_write_and_sees_what_was_committed(tmp_path: Path) -> None:
+    db = Database(tmp_path / "verzek.db")
+    await db.open()
+    try:
+        async with db.unit_of_work() as uow:
+            assert await uow.leases.create(Lease("jobs", "me", datetime(2030, 1, 1, tzinfo=UTC)))
+            await uow.commit()
+        async with db.unit_of_work(read_only=True) as uow:
+            assert isinstance(uow.leases, SqliteLeasesRepository)
+            conn = uow.leases._conn
+            async with conn.execute("SELECT name, holder FROM job_leases") as cur:
+                assert await cur.fetchall() == [("jobs", "me")]
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await conn.execute("DELETE FROM job_leases")
+        async with db.unit_of_work(read_only=True) as uow:
+            assert isinstance(uow.leases, SqliteLeasesRepository)
+            async with uow.leases._conn.execute("SELECT COUNT(*) FROM job_leases") as cur:
+                assert await cur.fetchone() == (1,)  # nothing was deleted
+    finally:
+        await db.close()
+
+
+async def test_a_long_read_lets_other_tasks_run(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE t (v INTEGER)")
+        raw.executemany("INSERT INTO t VALUES (?)", [(k,) for k in range(YIELD_EVERY * 4)])
+    reader = open_reader(path, 1000)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        before = ticks
+        async with InlineConnection(reader).execute("SELECT v FROM t ORDER BY v") as cur:
+            rows = await cur.fetchall()
+        assert [r[0] for r in rows] == list(range(YIELD_EVERY * 4))
+        assert ticks - before >= 3  # the loop turned between chunks
+    finally:
+        task.cancel()
+        reader.close()
