@@ -1,6 +1,6 @@
 """CPU per /me with no network in between, next to a bare PTB echo bot in the same process.
 
-    python -m bench.me_inprocess [--quick] [--users 50] [--updates 1000] [--rounds 3]
+    python -m bench.me_inprocess [--quick] [--users 200] [--updates 1000] [--rounds 5]
 
 bench/updates.py times the bots over real HTTP in their own processes, as deployed; on a loaded
 machine most of what it measures is httpcore and the kernel, the same for both bots, and its
@@ -132,13 +132,14 @@ async def run(users: int, updates: int, rounds: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    parser.add_argument("--users", type=int, default=50)
+    # PerUserUpdateProcessor drops a user's updates beyond 12 in flight: keep bursts under it.
+    parser.add_argument("--users", type=int, default=None, help="logged-in users (200)")
     parser.add_argument("--updates", type=int, default=None, help="per burst (1000)")
     parser.add_argument("--rounds", type=int, default=None, help="bursts per bot (5)")
     args = parser.parse_args(argv)
     updates = args.updates or (200 if args.quick else 1000)
     rounds = args.rounds or (2 if args.quick else 5)
-    asyncio.run(run(args.users, updates, rounds))
+    asyncio.run(run(args.users or (50 if args.quick else 200), updates, rounds))
     return 0
 
 
