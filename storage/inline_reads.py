@@ -13,8 +13,10 @@ Database` next to its aiosqlite one, with ``PRAGMA query_only`` (a read-only uni
 as on PostgreSQL), used only from the event loop's thread. Units of work still take the
 database's one lock, so a read never overlaps a write transaction of this process and
 ``Database.exclusive()`` (restore) holds reads off as before. WAL lets it read while another
-process (the CLI) writes. A long result yields to the loop every :data:`YIELD_EVERY` rows, so
-a large scan (the audit chain) does not hold up other updates' network work.
+process (the CLI) writes. Each statement first yields to the loop once (one turn, where
+aiosqlite's trips took several), so other updates interleave with a read as before; a long
+result yields again every :data:`YIELD_EVERY` rows, so a large scan (the audit chain) does not
+hold up other updates' network work.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ class _Statement:
         self._cursor: InlineCursor | None = None
 
     async def _open(self) -> InlineCursor:
+        # A turn of the loop first, as every statement through aiosqlite takes: other updates'
+        # tasks interleave with this one's reads as they did (a flood still piles up against
+        # the per-user cap; two racing submissions still meet each other mid-flight).
+        await asyncio.sleep(0)
         run = self._raw.executemany if self._many else self._raw.execute
         self._cursor = InlineCursor(run(self._sql, self._parameters))
         return self._cursor
