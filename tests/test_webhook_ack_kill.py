@@ -1,0 +1,100 @@
+"""kill -9 of an instance holding accepted-but-unhandled updates loses nothing (issue #21).
+
+Two real ``verzek run`` instances in webhook mode on one PostgreSQL, the fake Telegram
+spreading a burst of updates (one per user) over both round robin. The fake Bot API holds the
+replies the victim instance tries to send for that burst, so the victim is, for certain, in the
+middle of handling updates it accepted (their POSTs unanswered) when it is killed with SIGKILL.
+Its held replies never reach "Telegram" (the process is gone), Telegram sends those updates
+again, the survivor handles them, and every user gets exactly one reply. A redelivered update
+that was handled already is dropped (bot/acks.py); the mark is in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.fake_telegram import FakeBotAPI, TelegramUser
+from bot.fake_telegram.uploads import Refused
+from bot.fake_telegram.webhook import WebhookDelivery
+from core.digits import parse_int
+from tests.support.fleet import fleet
+
+BURST = 12  # users, one update each
+pytestmark = pytest.mark.slow
+
+
+class HeldReplies(FakeBotAPI):
+    """The fake Bot API, holding ``sendMessage`` calls made for updates POSTed to ``victim``
+    (answered or not) until :meth:`release`; once it is dead they are refused (never recorded).
+    With PTB's own server the victim has answered 200 before it replies: those updates are
+    lost, and the test fails at "unanswered"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivery: WebhookDelivery | None = None
+        self.victim: str | None = None
+        self.held: set[int] = set()  # chats whose reply is held
+        self.update_of: dict[int, int] = {}  # chat -> the update id of its one message
+        self._released = asyncio.Event()
+
+    def _for_victim(self, chat: int) -> bool:
+        if self.delivery is None or self.victim is None:
+            return False
+        update_id = self.update_of.get(chat)
+        if update_id is None:
+            return False
+        sent_to = self.delivery.in_flight_to.get(update_id)  # being POSTed there now
+        return self.victim in (sent_to, self.delivery.delivered_to.get(update_id))
+
+    async def _api_sendMessage(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        chat = parse_int(str(params.get("chat_id")))
+        if chat is not None and not self._released.is_set() and self._for_victim(chat):
+            self.held.add(chat)
+            await self._released.wait()
+            raise Refused(502, "Bad Gateway: the sender is gone")
+        return await super()._api_sendMessage(params, files)
+
+    def release(self) -> None:
+        """The victim is dead: its held calls fail, nothing more is held."""
+        self.victim = None
+        self._released.set()
+
+
+@pytest.mark.postgres_only
+async def test_kill_9_with_updates_in_flight_loses_and_repeats_nothing(
+    tmp_path: Path, redis_url: str, postgres_url: str
+) -> None:
+    api = HeldReplies()
+    async with fleet(
+        tmp_path, 2, database_url=postgres_url, redis_url=redis_url, api=api, connections=16
+    ) as f:
+        api.delivery = f.delivery
+        victim_index = 0
+        api.victim = f.delivery.targets[victim_index]
+        users = [TelegramUser(8000 + i, f"User {i}") for i in range(BURST)]
+        for user in users:
+            f.api.user_sends(user, "/start")
+            api.update_of[user.id] = f.api.pending_updates[-1]["update_id"]
+        await f.wait("the victim mid-update", lambda: len(api.held) >= 2)
+        unanswered = [uid for uid, via in f.delivery.in_flight_to.items() if via == api.victim]
+        assert unanswered, "the victim holds accepted updates it has not answered"
+        await f.kill(victim_index)
+        api.release()
+
+        await f.wait("a reply to everyone", lambda: all(f.api.sent_to(u.id) for u in users))
+        await f.wait("nothing left to deliver", lambda: f.api.pending_updates == [])
+        await asyncio.sleep(1.5)  # a late second reply would show up now
+        for user in users:
+            assert len(f.texts(user.id)) == 1, (user.id, f.texts(user.id), f.logs())
+        redelivered = [uid for uid, n in f.delivery.attempts.items() if n > 1]
+        assert set(unanswered) <= set(redelivered)
+        survivor = f.delivery.targets[1]
+        assert all(f.delivery.delivered_to[uid] == survivor for uid in unanswered)
+        delivered = f.delivery.delivered
+        assert len(delivered) == len(set(delivered)) == BURST
+        assert f.server.errors == []
+        assert "Traceback" not in f.bots[1].stderr, f.bots[1].stderr
