@@ -12,16 +12,21 @@ that was handled already is dropped (bot/acks.py); the mark is in the database.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from telegram import Update
 
+from bot.acks import Acks
 from bot.fake_telegram import FakeBotAPI, TelegramUser
 from bot.fake_telegram.uploads import Refused
 from bot.fake_telegram.webhook import WebhookDelivery
 from core.digits import parse_int
 from tests.support.fleet import fleet
+from tests.support.harness import table_rows
+from tests.support.webhook_steps import forged_headers, post_update, update_json, webhook_bot
 
 BURST = 12  # users, one update each
 pytestmark = pytest.mark.slow
@@ -98,3 +103,53 @@ async def test_kill_9_with_updates_in_flight_loses_and_repeats_nothing(
         assert len(delivered) == len(set(delivered)) == BURST
         assert f.server.errors == []
         assert "Traceback" not in f.bots[1].stderr, f.bots[1].stderr
+
+
+async def test_a_redelivered_update_runs_once(tmp_path: Path) -> None:
+    """Telegram sends an update again (its answer was lost): 200 both times, one reply."""
+    async with webhook_bot(tmp_path) as running:
+        api, bot = running.server.api, running.process
+        await bot.wait_for("the webhook", lambda: api.webhook)
+        await running.delivery.stop()  # this test is Telegram: the same update, twice
+        user = TelegramUser(626262, "Twice")
+        update = update_json(4242, user, "/start")
+        headers = forged_headers(running.secret)  # the real secret: Telegram's own request
+        first = await post_update(running.local_url, update, headers)
+        assert first.status_code == 200 and api.sent_to(user.id), "answered once handled"
+        replies = len(api.sent_to(user.id))
+        again = await post_update(running.local_url, update, headers)
+        assert again.status_code == 200
+        await asyncio.sleep(0.5)  # a second run would have replied by now
+        assert len(api.sent_to(user.id)) == replies
+        rows = await table_rows(running.database)
+        assert [r[0] for r in rows["handled_updates"]] == [4242]
+        assert "a redelivered update was dropped" in bot.stderr
+
+
+class NeverProcessed:
+    """An application whose queue nobody reads: the update is never handled."""
+
+    def __init__(self) -> None:
+        self.update_queue: asyncio.Queue[object] = asyncio.Queue()
+
+
+async def test_the_answer_waits_for_the_handlers_and_is_bounded() -> None:
+    slow = Acks(cast(Any, NeverProcessed()), answer_within=0.2)
+    update = Update(1, None)
+    started = time.monotonic()
+    assert await slow.submit(update) is False  # 503: Telegram sends it again
+    assert 0.2 <= time.monotonic() - started < 2
+
+    acks = Acks(cast(Any, NeverProcessed()), answer_within=5)
+    waiting = asyncio.create_task(acks.submit(update))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    acks.settle(update, True)
+    acks.settle(update, False)  # only the first word counts
+    assert await waiting is True
+    failed = asyncio.create_task(acks.submit(Update(2, None)))
+    await asyncio.sleep(0.05)
+    acks.settle(Update(2, None), True)  # another object with the same id is not this update
+    await asyncio.sleep(0.05)
+    assert not failed.done()
+    failed.cancel()
