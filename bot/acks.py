@@ -21,8 +21,9 @@ It is the time of one one-row INSERT after the handlers return, and it cannot be
 message sent to Telegram is not part of any database transaction, so something is always either
 done-but-unrecorded (marking after: a rare duplicate) or recorded-but-undone (marking before: a
 lost update, which is what this module exists to prevent). Marking right after the handlers, in
-its own short write before anything else of the turn (the conversation state is written after
-it), keeps that window as small as it can be.
+its own short write before anything else of the turn, keeps that window as small as it can be.
+The turn writes the user's conversation state after the mark (bot/user_turns.py): a death in
+between loses that one step of a flow (the user is asked again), it never repeats an effect.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from bot.fake_telegram import FakeBotAPI, TelegramUser
 from bot.fake_telegram.uploads import Refused
 from bot.fake_telegram.webhook import WebhookDelivery
 from core.digits import parse_int
+from core.services import Services
 from tests.support.fleet import fleet
 from tests.support.harness import table_rows
 from tests.support.webhook_steps import forged_headers, post_update, update_json, webhook_bot
@@ -153,3 +154,20 @@ async def test_the_answer_waits_for_the_handlers_and_is_bounded() -> None:
     await asyncio.sleep(0.05)
     assert not failed.done()
     failed.cancel()
+
+
+async def test_marks_are_recorded_once_and_swept_after_their_day(services: Services) -> None:
+    async with services.uow() as uow:
+        await uow.handled_updates.record(1, "2026-01-01T00:00:00+00:00")
+        await uow.handled_updates.record(1, "2026-01-03T00:00:00+00:00")  # a redelivery's mark
+        await uow.handled_updates.record(2, "2026-01-02T00:00:00+00:00")
+        await uow.commit()
+    async with services.uow(read_only=True) as uow:
+        assert await uow.handled_updates.handled(1) and await uow.handled_updates.handled(2)
+        assert not await uow.handled_updates.handled(3)
+    async with services.uow() as uow:
+        assert await uow.handled_updates.sweep("2026-01-01T12:00:00+00:00") == 1
+        await uow.commit()
+    async with services.uow(read_only=True) as uow:
+        assert not await uow.handled_updates.handled(1)  # the first mark's time counts
+        assert await uow.handled_updates.handled(2)
