@@ -26,7 +26,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Bot, Message, Update
 from telegram.constants import ChatType
@@ -35,6 +35,9 @@ from telegram.ext import Application, BaseUpdateProcessor, CallbackContext
 
 from bot import texts
 from bot.outgoing import REPLYING_TO
+
+if TYPE_CHECKING:
+    from bot.acks import HandledUpdates
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +120,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         # user's lock across instances and their state: bot/user_turns.py); set by bot/app.
         self.turns: Callable[[int, object], AbstractAsyncContextManager[None]] | None = None
         self.dropped = 0
+        # Webhook mode: each update id runs once and the server learns when (bot/acks.py).
+        self.ledger: HandledUpdates | None = None
 
     # PTB marks process_update @final so that subclasses only write do_process_update; the
     # per-user cap has to refuse an update before it waits for the global semaphore, which
@@ -128,7 +133,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         count it as theirs and let it wait for one of the slots."""
         key = _user_key(update)
         if key is None:
-            await super().process_update(update, coroutine)
+            try:
+                await super().process_update(update, coroutine)
+            finally:
+                self._settle(update, False)
             return
         in_flight = self._in_flight.get(key, 0)
         if in_flight >= self.per_user and not is_payment(update):
@@ -139,11 +147,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             finally:
                 self.dropped += 1
                 self.completed += 1
+                self._settle(update, True)
             return
         self._in_flight[key] = in_flight + 1
         try:
             await super().process_update(update, coroutine)
         finally:
+            self._settle(update, False)  # unless it was settled as handled before
             left = self._in_flight[key] - 1
             if left:
                 self._in_flight[key] = left
@@ -185,7 +195,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         key = _user_key(update)
         if key is None or (isinstance(update, Update) and update.pre_checkout_query is not None):
             try:  # a checkout answer must not wait behind the user's queue (10 s)
-                await coroutine
+                await self._run(update, coroutine)
             finally:
                 self.completed += 1
             return
@@ -197,7 +207,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         try:
             async with lock:
                 if self.turns is None:
-                    await coroutine
+                    await self._run(update, coroutine)
                 else:
                     await self._in_turn(key, update, coroutine)
         finally:
@@ -218,8 +228,18 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 if inspect.iscoroutine(coroutine):
                     coroutine.close()
                 logger.exception("an update was dropped: its user's turn could not start")
-                return
+                return  # not handled: the webhook answers 503 and Telegram sends it again
+            await self._run(update, coroutine)
+
+    async def _run(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self.ledger is None:
             await coroutine
+        else:
+            await self.ledger.run_once(update, coroutine)
+
+    def _settle(self, update: object, handled: bool) -> None:
+        if self.ledger is not None:
+            self.ledger.acks.settle(update, handled)
 
     async def initialize(self) -> None:
         """Nothing to allocate."""

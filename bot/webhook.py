@@ -7,6 +7,9 @@ refuses with 403 and processes nothing any request whose ``X-Telegram-Bot-Api-Se
 header is missing or wrong, or whose body is not JSON. PTB leaves the webhook set when it
 stops; we remove it (``deleteWebhook``) unless ``telegram.webhook_remove_on_stop`` is false,
 which several instances behind one URL need (one stopping must not cut off the others).
+
+An update is answered 200 only once it was handled, and a redelivered one runs once: PTB's
+server with our handler (bot/webhook_server.py, bot/acks.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from urllib.parse import urlsplit
 
 from telegram.error import TelegramError
 
+from bot.acks import Acks, HandledUpdates
 from bot.context import VerzekApplication
+from bot.update_processor import PerUserUpdateProcessor
+from bot.webhook_server import AckingUpdater
 from core.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +75,7 @@ def run_webhook(application: VerzekApplication, settings: Settings) -> None:
         if application.post_stop is not None:
             raise RuntimeError("the Application already has a post_stop hook")
         application.post_stop = remove_webhook
+    acks_when_handled(application)
     application.run_webhook(
         listen=telegram.webhook_listen,
         port=telegram.webhook_port,
@@ -88,3 +95,13 @@ async def remove_webhook(application: Any) -> None:
         logger.warning("could not remove the webhook: %s", type(exc).__name__)
     else:
         logger.info("webhook removed")
+
+
+def acks_when_handled(application: VerzekApplication) -> None:
+    """Serve the webhook with bot/webhook_server.py's updater, and run each update id once."""
+    acks = Acks(application)
+    processor = application.update_processor
+    if not isinstance(processor, PerUserUpdateProcessor):
+        raise RuntimeError("the webhook needs the per-user update processor")
+    processor.ledger = HandledUpdates(application, acks)
+    application.updater = AckingUpdater(acks)

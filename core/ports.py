@@ -162,6 +162,7 @@ class UnitOfWork(Protocol):
     account_care: AccountCareRepository
     leases: LeasesRepository  # the job leader's lease (core/leadership.py)
     button_sheets: ButtonSheetsRepository  # what button tokens stand for (bot/button_sheets)
+    handled_updates: HandledUpdatesRepository  # webhook updates handled (bot/acks.py)
 
     async def __aenter__(self) -> Self: ...
 
@@ -246,6 +247,22 @@ class ButtonSheetsRepository(Protocol):
 
     async def sweep(self, now: str) -> int:
         """Forget every sheet expired at ``now``; how many rows went."""
+        ...
+
+
+class HandledUpdatesRepository(Protocol):
+    """The Telegram update ids already handled, so a redelivered update runs once (bot/acks.py)."""
+
+    async def handled(self, update_id: int) -> bool:
+        """Whether this update was recorded as handled."""
+        ...
+
+    async def record(self, update_id: int, at: str) -> None:
+        """Record the update as handled at ``at`` (recording it twice changes nothing)."""
+        ...
+
+    async def sweep(self, before: str) -> int:
+        """Forget the updates handled before ``before``; how many went."""
         ...
 
 

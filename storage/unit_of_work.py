@@ -33,6 +33,7 @@ from core.payments.watch_ports import WatchRepository
 from core.ports import (
     ButtonSheetsRepository,
     ConversationStateRepository,
+    HandledUpdatesRepository,
     KeyCheckRepository,
     SecretsRepository,
     SignaturesRepository,
@@ -49,6 +50,7 @@ from storage.audit_repository import SqliteAuditRepository
 from storage.audit_search_repository import SqliteAuditSearchRepository
 from storage.button_sheets_repository import SqliteButtonSheetsRepository
 from storage.conversation_state_repository import SqliteConversationStateRepository
+from storage.handled_updates_repository import SqliteHandledUpdatesRepository
 from storage.keycheck_repository import SqliteKeyCheckRepository
 from storage.leases_repository import SqliteLeasesRepository
 from storage.licenses_repository import SqliteLicensesRepository
@@ -149,6 +151,7 @@ class UnitOfWorkRepositories:
     account_care: AccountCareRepository
     leases: LeasesRepository
     button_sheets: ButtonSheetsRepository
+    handled_updates: HandledUpdatesRepository
 
     def _bind(self, conn: SqlConnection, columns: list[EncryptedColumnSpec]) -> None:
         self.audit = SqliteAuditRepository(conn)
@@ -181,6 +184,7 @@ class UnitOfWorkRepositories:
         self.account_care = SqliteAccountCareRepository(conn)
         self.leases = SqliteLeasesRepository(conn)
         self.button_sheets = SqliteButtonSheetsRepository(conn)
+        self.handled_updates = SqliteHandledUpdatesRepository(conn)
 
 
 class SqliteUnitOfWork(UnitOfWorkRepositories):

@@ -4,9 +4,9 @@ The fleet of tests/support/fleet.py: two instances in webhook mode on one Postgr
 and one Redis, the fake Telegram spreading updates over both round robin like a load balancer
 (so every flow hops instances at each step), the fake TronScan over HTTP. Users register and
 log in at once, an admin approves a USDT payment with 2FA, attackers raise an alert storm, and
-the job leader is killed with SIGKILL in the middle (between deliveries: an update accepted
-but not yet handled by a killed instance is lost, see the report of issue 21): nothing is lost
-or said twice, and the other instance takes the jobs over within the lease.
+the job leader is killed with SIGKILL in the middle (between deliveries; a kill while updates
+are in flight is tests/test_webhook_ack_kill.py): nothing is lost or said twice, and the other
+instance takes the jobs over within the lease.
 """
 
 from __future__ import annotations

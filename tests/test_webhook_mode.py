@@ -141,7 +141,9 @@ async def test_run_sets_its_webhook_answers_deliveries_and_removes_it(tmp_path: 
         user = TelegramUser(515151, "Webhook user")
         api.user_sends(user, "/start")
         replies = await bot.wait_for("the welcome", lambda: api.sent_to(user.id))
-        assert replies and running.delivery.delivered
+        # Answered once handled (bot/acks.py): the 200 follows the reply.
+        await bot.wait_for("the answer", lambda: running.delivery.delivered)
+        assert replies and len(running.delivery.delivered) == 1
         assert running.delivery.refusals == []
 
         await bot.wait_for("the job lease", lambda: "now runs the scheduled jobs" in bot.stderr)

@@ -6,7 +6,9 @@ the Bot API's published rules (core.telegram.org/bots/api#setwebhook), and the d
   drops what is queued. While a webhook is set, ``getUpdates`` is refused with 409 Conflict.
 - :class:`WebhookDelivery` plays Telegram's side: each queued update, oldest first, is POSTed
   as JSON to the webhook with the header ``X-Telegram-Bot-Api-Secret-Token``; an update is
-  dropped from the queue only once the bot answered 2xx, and retried otherwise.
+  dropped from the queue only once the bot answered 2xx; an update whose POST failed (refused
+  connection, reset, no answer within :data:`ANSWER_TIMEOUT`) or got any other status is sent
+  again, to whatever address the spread picks next (several addresses: see below).
 
 A test's bot listens on plain http on 127.0.0.1, where a reverse proxy would sit in front of
 a real one: ``WebhookDelivery(api, via="http://127.0.0.1:PORT")`` is the explicit test switch
@@ -40,6 +42,9 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 RETRY_DELAY = 0.2  # seconds before a refused delivery is tried again (Telegram backs off more)
 DOWN_FOR = 2.0  # seconds an address refusing connections is passed over (several addresses)
 Spread = Literal["round_robin", "by_user"]
+# Seconds Telegram waits for a webhook's answer: github.com/tdlib/telegram-bot-api,
+# telegram-bot-api/WebhookActor.cpp opens each connection with a 60 s timeout.
+ANSWER_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -160,8 +165,10 @@ class WebhookDelivery:
         via: str | Sequence[str],
         spread: Spread = "round_robin",
         connections: int = 1,
+        timeout: float = ANSWER_TIMEOUT,
     ) -> None:
         self.api = api
+        self.timeout = timeout
         self.targets = [v.rstrip("/") for v in ([via] if isinstance(via, str) else via)]
         if not self.targets or connections < 1:
             raise ValueError("a delivery needs an address and at least one connection")
@@ -172,6 +179,8 @@ class WebhookDelivery:
         self.delivered_to: dict[int, str] = {}  # update id -> the address that accepted it
         self.refusals: list[int] = []  # HTTP statuses of refused deliveries
         self.failovers = 0  # deliveries that went to another address than first chosen
+        self.attempts: dict[int, int] = {}  # update id -> POSTs made for it (2+: redelivered)
+        self.in_flight_to: dict[int, str] = {}  # update id -> the address it is POSTed to now
         self._next = 0
         self._down_until: dict[str, float] = {}
         self._in_flight: set[int] = set()  # ids of the users whose update is being delivered
@@ -215,7 +224,7 @@ class WebhookDelivery:
         return sorted(ordered, key=lambda t: self._down_until.get(t, 0.0) > now)
 
     async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=10.0) as client:
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
             while True:
                 hook = self.api.webhook
                 taken = self._take() if hook is not None else None
@@ -239,7 +248,10 @@ class WebhookDelivery:
             headers[SECRET_HEADER] = hook.secret_token
         body = json.dumps(update)
         order = self._order(user)
+        update_id = update["update_id"]
         for attempt, via in enumerate(order):
+            self.attempts[update_id] = self.attempts.get(update_id, 0) + 1
+            self.in_flight_to[update_id] = via
             try:
                 response = await client.post(self.target(hook, via), content=body, headers=headers)
             except httpx.HTTPError as exc:
@@ -247,6 +259,8 @@ class WebhookDelivery:
                 if isinstance(exc, httpx.ConnectError) and len(order) > 1:
                     self._down_until[via] = time.monotonic() + DOWN_FOR
                 continue
+            finally:
+                self.in_flight_to.pop(update_id, None)
             if attempt:
                 self.failovers += 1
             if 200 <= response.status_code < 300:

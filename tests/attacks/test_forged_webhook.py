@@ -47,6 +47,8 @@ async def test_forged_updates_are_refused_and_nothing_is_processed(tmp_path) -> 
         first = TelegramUser(616161, "Genuine")
         api.user_sends(first, "/start")
         await bot.wait_for("the genuine reply", lambda: api.sent_to(first.id))
+        # ... and answered (the bot answers once it marked the update handled: bot/acks.py)
+        await bot.wait_for("the genuine answer", lambda: not api.pending_updates)
         before = await table_rows(running.database)
         sent_before = len([m for m, _ in api.calls if m.startswith("send")])
 
