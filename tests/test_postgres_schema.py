@@ -26,6 +26,10 @@ from storage.migrator import Migration
 from storage.postgres import migrator as pg_migrator
 from tests.support import postgres, schema_catalog
 
+# Tables whose id the code always gives (the audit chain numbers its rows; one key_check row).
+_IDS_CHOSEN_BY_THE_CODE = {"audit_events", "key_check"}
+pytestmark = pytest.mark.postgres_only
+
 VERSIONS = list(range(1, sqlite_migrator.code_schema_version() + 1))
 _TRUNCATE_TRIGGERS = {
     "audit_events_no_truncate": "audit_events",
@@ -66,7 +70,8 @@ async def test_catalogs_agree_at_every_version(version, postgres_server, tmp_pat
         await pg.close()
         postgres.drop_database(name)
 
-    assert sorted(found) == sorted(expected)
+    # id_counters is the twin of sqlite_sequence (left out of the SQLite catalog).
+    assert sorted(found) == sorted([*expected, "id_counters"])
     for table, want in expected.items():
         got = found[table]
         assert got.columns == want.columns, table
@@ -82,7 +87,12 @@ async def test_catalogs_agree_at_every_version(version, postgres_server, tmp_pat
         assert got.foreign_keys == want.foreign_keys, table
 
     extra = {k: v for k, v in _TRUNCATE_TRIGGERS.items() if v in expected}
-    assert pg_triggers == {**sqlite_triggers, **extra}
+    numbered = {
+        f"{table}_assign_id": table
+        for table, want in expected.items()
+        if want.primary_key == ("id",) and table not in _IDS_CHOSEN_BY_THE_CODE
+    }
+    assert pg_triggers == {**sqlite_triggers, **extra, **numbered}
     # Text compares byte by byte, as SQLite's BINARY: ISO times, hashes and ids sort alike
     # whatever locale the operator's database was created with.
     assert collations
@@ -161,6 +171,44 @@ async def test_two_instances_starting_at_once_apply_each_migration_once(postgres
         await first.close()
         await second.close()
         postgres.drop_database(database.name)
+
+
+async def test_ids_count_as_on_sqlite(postgres_url):
+    """1, 2, 3 as SQLite's AUTOINCREMENT gives them: a failed or rolled-back insert gives its
+    number back (a sequence would skip it), an explicit id moves the counter past it, and a
+    deleted id is never given again."""
+    conn = await asyncpg.connect(postgres_url)
+
+    async def user(email: str) -> int:
+        return int(
+            await conn.fetchval(
+                "INSERT INTO users (email, password_hash, referral_code, created_at)"
+                " VALUES ($1, 'h', $1, 't') RETURNING id",
+                email,
+            )
+        )
+
+    try:
+        assert await user("a@x") == 1
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await user("a@x")
+        async with conn.transaction():
+            assert await user("b@x") == 2
+            await conn.execute("SELECT 1")
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await user("c@x")
+                raise RuntimeError("rolled back")
+        assert await user("c@x") == 3
+        await conn.execute(
+            "INSERT INTO users (id, email, password_hash, referral_code, created_at)"
+            " VALUES (10, 'd@x', 'h', 'd', 't')"
+        )
+        assert await user("e@x") == 11
+        await conn.execute("DELETE FROM users WHERE id = 11")
+        assert await user("f@x") == 12
+    finally:
+        await conn.close()
 
 
 def test_the_server_is_reached_on_its_socket_only(postgres_server):

@@ -17,19 +17,15 @@ import pytest
 from telegram.ext import ConversationHandler
 
 from bot import texts
-from bot.button_sheets import token_hash
 from bot.fake_telegram import TelegramUser
 from core.audit.log import AuditEvent, EventType
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
 from core.user_locks import InProcessUserLocks
-from storage.postgres.user_locks import PostgresUserLocks
-from tests.support import raw_db
 from tests.support.attacker import changed_tables
 from tests.support.harness import table_rows
-from tests.support.instances import TwoInstances
-from tests.support.services import build_services
+from tests.support.instances import TwoInstances, two_instances
 from tests.support.steps import EMAIL, PASSWORD, add_key, db_rows, logged_in
 
 ALICE = 7_400_000_001
@@ -39,19 +35,8 @@ ALICE = 7_400_000_001
 async def fleet(
     settings: Settings, services: Services, clock: FakeClock
 ) -> AsyncIterator[TwoInstances]:
-    second = await build_services(settings, clock)
-    if settings.database.url is None:  # SQLite: one lock for the two Applications
-        services.user_locks = second.user_locks = InProcessUserLocks(shared=True)
-    else:  # PostgreSQL: each instance its own advisory locks, as two processes would have
-        assert isinstance(second.user_locks, PostgresUserLocks)
-    both = TwoInstances(settings, services, second)
-    await both.start()
-    yield both
-    await both.stop()
-    for each in (services, second):
-        held = each.user_locks
-        assert isinstance(held, InProcessUserLocks | PostgresUserLocks) and len(held) == 0
-    await second.aclose()
+    async with two_instances(settings, services, clock) as both:
+        yield both
 
 
 def flow(fleet: TwoInstances, instance: int, name: str) -> ConversationHandler[Any]:
@@ -161,6 +146,24 @@ async def test_a_double_press_on_two_instances_decides_once(fleet: TwoInstances,
     assert changed_tables(before, await table_rows(fleet.settings)) == set()
 
 
+async def test_a_double_press_reaching_both_instances_at_once_decides_once(
+    fleet: TwoInstances, alice
+) -> None:
+    """The two presses arrive together, one at each instance: the user's lock makes one wait
+    for the other's turn, which used the sheet up (without the lock both confirm)."""
+    (pick,) = await fleet.use(0).send(alice, "/apikey_delete")
+    data = pick.buttons[0].callback_data or ""
+    before = len(fleet.api.sent_to(ALICE))
+    answered = len(fleet.api.callback_answers)
+    for _ in range(2):
+        fleet.api.user_presses(alice, pick, data)
+    await fleet.spread()
+    sent = [m.plain for m in fleet.api.sent_to(ALICE)[before:]]
+    assert len([t for t in sent if "Delete your Binance key main" in t]) == 1, sent
+    answers = [str(a.get("text", "")) for a in fleet.api.callback_answers[answered:]]
+    assert answers.count(texts.PICKER_EXPIRED) == 1, answers
+
+
 async def test_another_account_pressing_on_the_other_instance(fleet: TwoInstances, alice) -> None:
     (pick,) = await fleet.use(0).send(alice, "/apikey_delete")
     mallory = fleet.user(ALICE + 1, "Mallory")
@@ -182,25 +185,6 @@ async def test_stored_sheets_hold_no_token_and_are_sealed(fleet: TwoInstances, a
     tokens = [(b.callback_data or "").removeprefix("pk:") for b in pick.buttons]
     assert rows and all(token not in str(row) for row in rows for token in tokens)
     assert all("main" not in str(row) and "apikey_delete" not in str(row) for row in rows)
-
-
-async def test_an_edited_sheet_row_does_not_open(fleet: TwoInstances, alice) -> None:
-    """A row whose sealed sheet was swapped for another sheet's stands for nothing."""
-    (first,) = await fleet.use(0).send(alice, "/apikey_delete")
-    (second,) = await fleet.use(0).send(alice, "/apikey_delete")
-    token = (first.buttons[0].callback_data or "").removeprefix("pk:")
-    await raw_db.execute(
-        fleet.settings,
-        "UPDATE button_sheets SET sealed = (SELECT sealed FROM button_sheets"
-        " WHERE sheet_id != (SELECT sheet_id FROM button_sheets WHERE token_hash = ?)"
-        " LIMIT 1) WHERE token_hash = ?",
-        token_hash(token),
-        token_hash(token),
-    )
-    assert await fleet.use(1).press(alice, first, first.buttons[0].text) == []
-    assert answer(fleet) == texts.PICKER_EXPIRED
-    (confirm,) = await fleet.use(1).press(alice, second, second.buttons[0].text)
-    assert "Delete your Binance key main" in confirm.plain
 
 
 async def test_an_activity_page_shown_here_turns_there(fleet: TwoInstances, alice) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import asyncpg
 import pytest
 
 from bot.cli import main
@@ -43,6 +44,8 @@ from core.clock import FakeClock, to_iso
 from core.config import Settings
 from core.services import Services
 from storage.audit_repository import COLUMNS, read_row
+from storage.postgres.connection import PgConnection
+from tests.support import raw_db
 from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.harness import BotHarness
 from tests.support.services import build_services
@@ -126,47 +129,73 @@ async def verify_cli(
     assert settings.encryption.master_key is not None
     monkeypatch.setenv("ENCRYPTION_MASTER_KEY", settings.encryption.master_key.get())
     monkeypatch.setenv("VERZEK_DB", str(settings.database.path))
+    if settings.database.url is not None:
+        monkeypatch.setenv("VERZEK_DATABASE_URL", settings.database.url.get())
     capsys.readouterr()
     code = await asyncio.to_thread(main, ["audit", "verify"])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
 
-async def rows_of(path: Path) -> list[AuditRow]:
-    async with aiosqlite.connect(path) as conn:
-        async with conn.execute(f"SELECT {COLUMNS} FROM audit_events ORDER BY id") as cur:
-            return [read_row(raw) for raw in await cur.fetchall()]
+async def rows_of(place: Settings) -> list[AuditRow]:
+    found = await raw_db.rows(place, f"SELECT {COLUMNS} FROM audit_events ORDER BY id")
+    return [read_row(raw) for raw in found]
 
 
-async def tamper(path: Path, *statements: str, params: list[tuple[Any, ...]] | None = None) -> None:
-    """What I can do with the file: drop the append-only guards and run any SQL."""
-    async with aiosqlite.connect(path) as conn:
-        for trigger in ("audit_events_no_update", "audit_events_no_delete"):
-            await conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-        await conn.execute("DROP TRIGGER IF EXISTS audit_anchors_no_delete")
-        for index, statement in enumerate(statements):
-            await conn.execute(statement, (params or [])[index] if params else ())
-        await conn.commit()
+_GUARDS = ("audit_events_no_update", "audit_events_no_delete", "audit_anchors_no_delete")
+
+
+async def _with_guards_off(place: Settings, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """What I can do with write access: drop the append-only guards (SQLite: the triggers;
+    PostgreSQL: as the tables' owner, disable them) and run any SQL."""
+    if place.database.url is None:
+        async with aiosqlite.connect(place.database.path) as conn:
+            for trigger in _GUARDS:
+                await conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            for sql, params in statements:
+                await conn.execute(sql, params)
+            await conn.commit()
+        return
+    pg = await asyncpg.connect(place.database.url.get())
+    try:
+        for trigger in _GUARDS:
+            table = trigger.rsplit("_no_", 1)[0]
+            await pg.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+        async with pg.transaction():
+            for sql, params in statements:
+                await PgConnection(pg).execute(sql, params)
+    finally:
+        await pg.close()
+
+
+async def tamper(
+    place: Settings, *statements: str, params: list[tuple[Any, ...]] | None = None
+) -> None:
+    """Drop the append-only guards and run any SQL."""
+    await _with_guards_off(
+        place,
+        [(sql, (params or [])[index] if params else ()) for index, sql in enumerate(statements)],
+    )
 
 
 async def rewrite_chain(
-    path: Path, rows: list[AuditRow], link: Callable[[AuditRow], str], *, from_id: int
+    place: Settings, rows: list[AuditRow], link: Callable[[AuditRow], str], *, from_id: int
 ) -> None:
     """Replace rows ``from_id``… with ``rows`` (renumbered and re-linked with ``link``), and
     move the head record to the new tip: a chain that fits, except for the key."""
-    kept = [row for row in await rows_of(path) if row.id < from_id]
+    kept = [row for row in await rows_of(place) if row.id < from_id]
     prev = kept[-1].hash if kept else GENESIS_HASH
     rebuilt = []
     for offset, row in enumerate(rows):
         draft = replace(row, id=from_id + offset, prev_hash=prev, hash="")
         prev = link(draft)
         rebuilt.append(replace(draft, hash=prev))
-    async with aiosqlite.connect(path) as conn:
-        await conn.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
-        await conn.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
-        await conn.execute("DELETE FROM audit_events WHERE id >= ?", (from_id,))
-        for row in rebuilt:
-            await conn.execute(
+    statements: list[tuple[str, tuple[Any, ...]]] = [
+        ("DELETE FROM audit_events WHERE id >= ?", (from_id,))
+    ]
+    for row in rebuilt:
+        statements.append(
+            (
                 f"INSERT INTO audit_events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.id,
@@ -181,10 +210,11 @@ async def rewrite_chain(
                     row.key_id,
                 ),
             )
-        await conn.execute(
-            "UPDATE audit_head SET last_id = ?, last_hash = ?", (rebuilt[-1].id, rebuilt[-1].hash)
         )
-        await conn.commit()
+    statements.append(
+        ("UPDATE audit_head SET last_id = ?, last_hash = ?", (rebuilt[-1].id, rebuilt[-1].hash))
+    )
+    await _with_guards_off(place, statements)
 
 
 def _details(row: AuditRow) -> str:
@@ -224,14 +254,14 @@ async def test_deleting_rows_in_the_middle_is_detected(
     await anchored_history(deployment)
     await deployment.history(4)  # after the anchor
     await deployment.stop()
-    path = deployment.path
+    place = deployment.settings
     if where == "middle":
-        await tamper(path, "DELETE FROM audit_events WHERE id IN (4, 5)")
+        await tamper(place, "DELETE FROM audit_events WHERE id IN (4, 5)")
     elif where == "first":
-        await tamper(path, "DELETE FROM audit_events WHERE id = 1")
+        await tamper(place, "DELETE FROM audit_events WHERE id = 1")
     else:  # drop rows 4-5 and close the gap the only way I can: re-link with SHA-256
-        rows = await rows_of(path)
-        await rewrite_chain(path, rows[5:], sha256_link, from_id=4)
+        rows = await rows_of(place)
+        await rewrite_chain(place, rows[5:], sha256_link, from_id=4)
 
     code, out = await verify_cli(deployment.settings, monkeypatch, capsys)
     assert code == 1, out
@@ -268,7 +298,7 @@ async def test_deleting_the_newest_rows_is_detected(
         )
     if cover == "the head and the anchors":
         statements.append("DELETE FROM audit_anchors WHERE last_audit_id > 5")
-    await tamper(deployment.path, *statements)
+    await tamper(deployment.settings, *statements)
 
     code, out = await verify_cli(deployment.settings, monkeypatch, capsys)
     if cover == "nothing":
@@ -298,10 +328,10 @@ async def test_rewriting_a_row_and_recomputing_the_chain_is_detected(
 ) -> None:
     await anchored_history(deployment)
     await deployment.stop()
-    rows = await rows_of(deployment.path)
+    rows = await rows_of(deployment.settings)
     # Row 3 never happened: replace it by a harmless-looking one and re-link everything after.
     rows[2] = replace(rows[2], telegram_user_id=1, details={"note": "nothing to see"})
-    await rewrite_chain(deployment.path, rows[2:], link, from_id=3)
+    await rewrite_chain(deployment.settings, rows[2:], link, from_id=3)
 
     code, out = await verify_cli(deployment.settings, monkeypatch, capsys)
     assert code == 1 and "BROKEN at row 3" in out and "HMAC" in out, out
@@ -316,9 +346,9 @@ async def test_passing_rows_off_as_older_than_the_key_is_detected(
     mark every row as from before keying and re-link them with SHA-256."""
     await anchored_history(deployment)
     await deployment.stop()
-    rows = [replace(row, key_id=None) for row in await rows_of(deployment.path)]
+    rows = [replace(row, key_id=None) for row in await rows_of(deployment.settings)]
     rows[2] = replace(rows[2], details={"note": "nothing to see"})
-    await rewrite_chain(deployment.path, rows, legacy_hash, from_id=1)
+    await rewrite_chain(deployment.settings, rows, legacy_hash, from_id=1)
 
     code, out = await verify_cli(deployment.settings, monkeypatch, capsys)
     # The chain itself is now a valid unkeyed chain; the recorded anchor gives it away.
@@ -330,6 +360,7 @@ async def test_passing_rows_off_as_older_than_the_key_is_detected(
 # --- 3. rolling the file back --------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only(reason="copies the SQLite file back; PostgreSQL's twin is a restore")
 @pytest.mark.parametrize("copy_taken", ["before any anchor", "after the first anchor"])
 async def test_rolling_the_file_back_to_an_older_copy_is_detected(
     deployment: Deployment, copy_taken: str, tmp_path: Path, monkeypatch, capsys

@@ -22,7 +22,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pyotp
 import pytest
 from hypothesis import HealthCheck, given
@@ -36,6 +35,7 @@ from core.clock import FakeClock, to_iso
 from core.config import Settings, load_settings
 from core.errors import Refusal
 from core.services import Services
+from tests.support import raw_db
 from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.throttle_steps import VICTIM_PASSWORD, enrol_2fa
@@ -48,9 +48,23 @@ FUZZ = hypothesis_settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 MARKS = [
-    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",  # zero-width
-    "\u200e", "\u200f", "\u202a", "\u202b", "\u202e", "\u2066", "\u2067", "\u2069",  # bidi
-    "\u0301", "\u0336", "\u20e3", "\u0651",  # combining
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",  # zero-width
+    "\u200e",
+    "\u200f",
+    "\u202a",
+    "\u202b",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2069",  # bidi
+    "\u0301",
+    "\u0336",
+    "\u20e3",
+    "\u0651",  # combining
 ]
 SCRIPTS = {"arabic-indic": 0x0660, "persian": 0x06F0, "devanagari": 0x0966, "full-width": 0xFF10}
 PIECE = st.one_of(
@@ -169,7 +183,9 @@ class World:
         password_hash = await services.accounts.passwords.hash(VICTIM_PASSWORD)
         for who, (telegram_id, email) in ACCOUNTS.items():
             await services.accounts.register(
-                email=email, password_hash=password_hash, referral_code=None,
+                email=email,
+                password_hash=password_hash,
+                referral_code=None,
                 telegram_user_id=telegram_id,
             )
             attempt = await services.accounts.check_credentials(email, VICTIM_PASSWORD, telegram_id)
@@ -180,9 +196,7 @@ class World:
         self.stamps = await self.rows("SELECT * FROM account_security")
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        async with aiosqlite.connect(self.bot.settings.database.path) as conn:
-            async with conn.execute(sql) as cur:
-                return [tuple(row) for row in await cur.fetchall()]
+        return await raw_db.rows(self.bot.settings, sql)
 
     async def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         return {name: await self.rows(sql) for name, sql in SNAPSHOT.items()}
@@ -193,23 +207,28 @@ class World:
         change them), and sessions kept fresh while the clock moves on."""
         self.clock.advance(seconds=31)  # a fresh TOTP step each example
         now = self.clock.now()
-        async with aiosqlite.connect(self.bot.settings.database.path) as conn:
-            await conn.execute("DELETE FROM account_security")
-            await conn.executemany(
-                "INSERT INTO account_security VALUES (?, ?, ?, ?, ?, ?)", self.stamps
+        place = self.bot.settings
+        await raw_db.execute(place, "DELETE FROM account_security")
+        for stamp in self.stamps:
+            await raw_db.execute(
+                place, "INSERT INTO account_security VALUES (?, ?, ?, ?, ?, ?)", *stamp
             )
-            await conn.execute(
-                "UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE ended_at IS NULL",
-                (to_iso(now), to_iso(now + timedelta(hours=12))),
+        await raw_db.execute(
+            place,
+            "UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE ended_at IS NULL",
+            to_iso(now),
+            to_iso(now + timedelta(hours=12)),
+        )
+        await raw_db.execute(place, "DELETE FROM login_failures")
+        await raw_db.execute(place, "DELETE FROM mfa_failures")
+        for account_id, email, password_hash in self.originals:
+            await raw_db.execute(
+                place,
+                "UPDATE users SET email = ?, password_hash = ? WHERE id = ?",
+                email,
+                password_hash,
+                account_id,
             )
-            await conn.execute("DELETE FROM login_failures")
-            await conn.execute("DELETE FROM mfa_failures")
-            for account_id, email, password_hash in self.originals:
-                await conn.execute(
-                    "UPDATE users SET email = ?, password_hash = ? WHERE id = ?",
-                    (email, password_hash, account_id),
-                )
-            await conn.commit()
 
     def user(self, who: str) -> TelegramUser:
         if who == "stranger":

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from telegram import Update
 
@@ -19,9 +21,13 @@ from bot.app import build_application
 from bot.context import VerzekApplication
 from bot.fake_telegram import FakeBotAPI, FakeRequest
 from bot.update_processor import PerUserUpdateProcessor
+from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
+from core.user_locks import InProcessUserLocks
+from storage.postgres.user_locks import PostgresUserLocks
 from tests.support.harness import BotHarness, uncapped_rate_limiter
+from tests.support.services import build_services
 
 
 class TwoInstances(BotHarness):
@@ -68,14 +74,23 @@ class TwoInstances(BotHarness):
         assert isinstance(processor, PerUserUpdateProcessor)
         return processor
 
+    async def spread(self) -> None:
+        """Hand the queued updates to the instances in turn (0, 1, 0, …) all at once, as a
+        load balancer would, and wait until both are idle."""
+        for n, raw in enumerate(list(self.api.pending_updates)):
+            await self._hand(n % 2, raw)
+        self.api.pending_updates.clear()
+        await self.settle()
+
+    async def _hand(self, instance: int, raw: dict[str, object]) -> None:
+        app = self.apps[instance]
+        self._delivered[instance] += 1
+        await app.update_queue.put(Update.de_json(raw, app.bot))
+
     async def settle(self, timeout: float = 10.0) -> None:
         """Hand what the users sent to the current instance, and wait until both are idle."""
         while self.api.pending_updates:
-            raw = self.api.pending_updates.pop(0)
-            app = self.apps[self.on]
-            update = Update.de_json(raw, app.bot)
-            self._delivered[self.on] += 1
-            await app.update_queue.put(update)
+            await self._hand(self.on, self.api.pending_updates.pop(0))
         deadline = time.monotonic() + timeout
         for instance in (0, 1):
             while self.processor_of(instance).completed < self._delivered[instance]:
@@ -85,3 +100,27 @@ class TwoInstances(BotHarness):
         # Nothing is flushed here: each update's turn must have written its user's state
         # before releasing the lock (bot/user_turns.py); a test that passed only because the
         # harness flushed would hide exactly the bug these tests look for.
+
+
+@asynccontextmanager
+async def two_instances(
+    settings: Settings, services: Services, clock: FakeClock
+) -> AsyncIterator[TwoInstances]:
+    """Instance 0 over ``services``, instance 1 over services of its own, started; on SQLite
+    both share one in-memory user lock (``shared=True``), on PostgreSQL each keeps its own
+    advisory locks, as two processes would. Checks at the end that every lock was let go."""
+    second = await build_services(settings, clock)
+    if settings.database.url is None:
+        services.user_locks = second.user_locks = InProcessUserLocks(shared=True)
+    else:
+        assert isinstance(second.user_locks, PostgresUserLocks)
+    both = TwoInstances(settings, services, second)
+    await both.start()
+    try:
+        yield both
+    finally:
+        await both.stop()
+        for each in (services, second):
+            held = each.user_locks
+            assert isinstance(held, InProcessUserLocks | PostgresUserLocks) and len(held) == 0
+        await second.aclose()

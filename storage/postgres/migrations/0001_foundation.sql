@@ -2,7 +2,30 @@
 -- PostgreSQL twin of storage/migrations/0001_foundation.sql (every file here mirrors the SQLite
 -- migration of the same number: same tables, columns, constraints and indexes; BIGINT for
 -- integers, TEXT COLLATE "C" so text compares byte by byte as SQLite's BINARY does, identity
--- columns where SQLite assigns the rowid, plpgsql triggers where SQLite has triggers).
+-- ids assigned as SQLite assigns them (below), plpgsql triggers where SQLite has triggers).
+
+-- Ids as SQLite's AUTOINCREMENT gives them: one counter per table (the twin of sqlite_sequence),
+-- bumped by the BEFORE INSERT trigger ``<table>_assign_id`` in the inserting transaction, so an
+-- insert that fails or rolls back gives its number back and ids stay 1, 2, 3… as on SQLite
+-- (users see them: "/pay 2", "payment #3"). A PostgreSQL sequence would skip the numbers of
+-- failed inserts. No contention: write units of work hold the fleet's writer lock anyway. An
+-- id given explicitly (a copy, a restore) moves the counter past it; ids are never reused.
+CREATE TABLE id_counters (
+    name TEXT COLLATE "C" PRIMARY KEY,  -- the table
+    seq  BIGINT NOT NULL
+);
+
+CREATE FUNCTION assign_id() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    given BIGINT := NEW.id;
+BEGIN
+    INSERT INTO id_counters AS c (name, seq) VALUES (TG_TABLE_NAME, COALESCE(given, 1))
+    ON CONFLICT (name) DO UPDATE
+        SET seq = CASE WHEN given IS NULL THEN c.seq + 1 ELSE GREATEST(c.seq, given) END
+    RETURNING CASE WHEN given IS NULL THEN c.seq ELSE given END INTO NEW.id;
+    RETURN NEW;
+END;
+$$;
 
 CREATE TABLE audit_events (
     id               BIGINT PRIMARY KEY,  -- chosen by the chain (core/audit), never by a sequence
