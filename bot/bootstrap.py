@@ -65,7 +65,7 @@ from core.twofactor.service import TwoFactorService
 from core.withdrawals.service import WithdrawalService
 from storage.database import Database
 from storage.postgres.database import PostgresDatabase
-from storage.postgres.no_backups import NoPostgresBackups
+from storage.postgres.dump_files import PostgresDumpFiles
 from storage.postgres.user_locks import PostgresUserLocks
 from storage.snapshot import SqliteDatabaseFiles
 
@@ -107,10 +107,11 @@ def open_database(settings: Settings) -> BotDatabase:
     return Database(settings.database.path)
 
 
-def database_files(database: BotDatabase) -> DatabaseFiles:
-    """What backups snapshot, check and restore for this database."""
+def database_files(settings: Settings, database: BotDatabase) -> DatabaseFiles:
+    """What backups snapshot, check and restore for this database: pg_dump archives for
+    PostgreSQL (their candidates in the backup folder), the file itself for SQLite."""
     if isinstance(database, PostgresDatabase):
-        return NoPostgresBackups()
+        return PostgresDumpFiles(database, settings.backups.dir)
     return SqliteDatabaseFiles(database)
 
 
@@ -150,7 +151,7 @@ def operations(settings: Settings, clock: Clock | None = None) -> Operations:
     anchors = AnchorService(database.unit_of_work, clock, chain_keys(settings))
     backups = BackupService(
         settings.backups,
-        database_files(database),
+        database_files(settings, database),
         audit,
         clock,
         rights=AdminRights(settings.telegram.admins),

@@ -82,12 +82,16 @@ def _line(info: BackupInfo, width: int = LINE_WIDTH) -> str:
     return "\n".join(lines)
 
 
+def _present(settings: Settings) -> bool:
+    """Whether there is a database to back up (PostgreSQL's is on its server)."""
+    return settings.database.url is not None or settings.database.path.is_file()
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     """Back up the database now."""
     settings = _settings(args)
-    path = settings.database.path
-    if not path.is_file():
-        raise VerzekError(f"there is no database at {path} to back up")
+    if not _present(settings):
+        raise VerzekError(f"there is no database at {settings.database.path} to back up")
 
     async def work() -> int:
         ops = operations(settings)
@@ -146,7 +150,7 @@ def _confirmed(args: argparse.Namespace, settings: Settings, ask: Callable[[str]
     if not sys.stdin.isatty():
         raise VerzekError("restore replaces the whole database: add --yes to confirm")
     _progress(
-        f"This replaces ALL data in {settings.database.path} with {args.name} (a safety "
+        f"This replaces ALL data in {settings.database.place()} with {args.name} (a safety "
         "backup is taken first) and ends every session."
     )
     return ask("Type the backup's name to go on: ").strip() == str(args.name)
@@ -160,10 +164,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     path = settings.database.path
 
     async def work() -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if settings.database.url is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         ops = operations(settings)
         database = ops.database
-        if path.exists():
+        if _present(settings):
             try:
                 await database.open(apply_migrations=False)
             except (StorageError, sqlite3.Error) as exc:
@@ -201,7 +206,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
         ops = operations(settings)
         # The outcome is audited in the database next to the archives; a folder drilled on
         # another machine (no database there) is drilled all the same, unaudited.
-        present = settings.database.path.is_file()
+        present = _present(settings)
         if present:
             await ops.database.open(apply_migrations=False)
         try:

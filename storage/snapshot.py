@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.accounts.ports import EndReason
+from core.backups.archive_rules import SQLITE
 from core.backups.ports import DatabaseCheck, SchemaObject
 from core.errors import StorageError
 from core.ports import UnitOfWork
@@ -87,6 +89,20 @@ def snapshot_file(source: Path, dest: Path) -> None:
     finally:
         src.close()
     fsync_file(dest)
+
+
+def copy_raw(source: Path, dest: Path) -> None:
+    """Copy a file byte for byte into the new file ``dest`` (owner only, flushed)."""
+    try:
+        with (
+            source.open("rb") as src,
+            os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out,
+        ):
+            shutil.copyfileobj(src, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise StorageError(f"cannot copy {source}: {exc.strerror or exc}") from None
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:
@@ -309,6 +325,8 @@ def install_file(candidate: Path, target: Path) -> None:
 class SqliteDatabaseFiles:
     """:class:`core.backups.ports.DatabaseFiles` for the SQLite file behind a :class:`Database`."""
 
+    engine = SQLITE
+
     def __init__(self, database: Database) -> None:
         self._database = database
 
@@ -316,6 +334,14 @@ class SqliteDatabaseFiles:
     def path(self) -> Path:
         """Where the live database file is."""
         return self._database.path
+
+    def live_exists(self) -> bool:
+        """Whether the live database file exists."""
+        return self._database.path.exists()
+
+    async def raw_copy(self, dest: Path) -> None:
+        """The live file's bytes as they are into the new file ``dest`` (flushed)."""
+        await asyncio.to_thread(copy_raw, self._database.path, dest)
 
     def code_schema_version(self) -> int:
         """The newest schema version this code knows."""

@@ -141,6 +141,9 @@ async def audit_types(services: Services) -> list[str]:
 # --- creating --------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only(
+    reason="a second sqlite3 connection writes the file (PostgreSQL: tests/test_pg_backups.py)"
+)
 async def test_backup_is_consistent_while_the_bot_keeps_writing(
     services: Services, tmp_path: Path
 ) -> None:
@@ -222,6 +225,9 @@ async def test_backup_is_consistent_while_the_bot_keeps_writing(
     assert events == head, "the audit chain's head and rows come from one instant"
 
 
+@pytest.mark.sqlite_only(
+    reason="opens the SQLite file inside the archive (PostgreSQL: tests/test_pg_backups.py)"
+)
 async def test_archive_format_manifest_and_permissions(services: Services, tmp_path: Path) -> None:
     await add_user(services, "alice@example.com", 11)
     info = await services.backups.create(OPERATOR)
@@ -339,6 +345,9 @@ async def test_retention_keeps_the_newest_archive_that_verifies(
 # --- restoring -------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only(
+    reason="compares the SQLite file's rows before and after (PostgreSQL: tests/test_pg_backups.py)"
+)
 async def test_restore_round_trip_brings_back_the_data_of_backup_time(
     services: Services, clock: FakeClock
 ) -> None:
@@ -514,6 +523,9 @@ CORRUPTIONS: dict[str, tuple[Callable[[dict, bytes, bytes], bytes | list], str]]
 }
 
 
+@pytest.mark.sqlite_only(
+    reason="each variant edits a SQLite file (PostgreSQL: test_pg_backup_tampering.py)"
+)
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
 async def test_a_bad_archive_is_refused_and_the_database_is_untouched(
     services: Services, clock: FakeClock, kind: str
@@ -582,6 +594,9 @@ async def test_a_symlinked_archive_is_refused(services: Services, tmp_path: Path
     assert [i.name for i in await services.backups.list_backups(OPERATOR)] == [info.name]
 
 
+@pytest.mark.sqlite_only(
+    reason="SQLite's file lock; on PostgreSQL the fleet's writer lock holds the others off instead"
+)
 async def test_restore_is_refused_while_another_connection_holds_the_database(
     services: Services, clock: FakeClock
 ) -> None:
@@ -681,6 +696,9 @@ async def test_manifest_round_trip_and_validation() -> None:
     assert rules.human_size(3_500_000_000) == "3.5 GB"
 
 
+@pytest.mark.sqlite_only(
+    reason="builds an older SQLite file; a SQLite archive is refused by a PostgreSQL bot"
+)
 async def test_an_archive_of_an_older_schema_verifies_against_that_schema(
     services: Services, clock: FakeClock, tmp_path: Path
 ) -> None:

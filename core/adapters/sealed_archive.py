@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import IO
 
 from core.adapters.age_seal import AgeSeal, Readable
-from core.backups.archive_rules import MANIFEST_MEMBER, SEALED_MEMBER, BackupError, Manifest
+from core.backups.archive_rules import MANIFEST_MEMBER, BackupError, Manifest
 
 BLOCK = 512
 RECORD = 20 * BLOCK  # what tar pads an archive to
@@ -105,7 +105,7 @@ def write_sealed(
             _header(MANIFEST_MEMBER, len(manifest_bytes), mtime)
             + manifest_bytes
             + _padding(len(manifest_bytes))
-            + _header(SEALED_MEMBER, size, mtime)
+            + _header(manifest.member, size, mtime)
         )
 
     start = raw.tell()

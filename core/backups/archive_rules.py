@@ -37,6 +37,9 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MANIFEST_MEMBER = "manifest.json"
 DATABASE_MEMBER = "verzek.db"  # format 1: the database in the clear
 SEALED_MEMBER = "verzek.db.gz.age"  # format 2: gzip, then age
+PG_SEALED_MEMBER = "verzek.pgdump.gz.age"  # format 2, PostgreSQL: pg_dump's file, gzip, age
+SQLITE, POSTGRESQL = "sqlite", "postgresql"  # the engines, as a manifest names them
+ENGINE_NAMES = {SQLITE: "SQLite", POSTGRESQL: "PostgreSQL"}
 FORMAT = "verzek-backup"
 FORMAT_VERSION = 2
 UNSEALED_FORMAT_VERSION = 1
@@ -72,6 +75,28 @@ class BackupError(Refusal):
     def __init__(self, problem: str) -> None:
         super().__init__(BackupFailed(problem))
         self.problem = problem
+
+
+@dataclass(frozen=True)
+class ArchiveOfOtherEngine(Reason):
+    """The archive holds a database of ``archive_engine`` (its MAC'd manifest says so) but the
+    bot runs on ``database_engine``: a SQLite file cannot become a PostgreSQL database, nor
+    the reverse. Both are display names (``SQLite``, ``PostgreSQL``)."""
+
+    archive_engine: str
+    database_engine: str
+
+
+class OtherEngineArchive(BackupError):
+    """A genuine archive of another database engine than the bot's (see ArchiveOfOtherEngine)."""
+
+    def __init__(self, archive_engine: str, database_engine: str) -> None:
+        made, runs = ENGINE_NAMES[archive_engine], ENGINE_NAMES[database_engine]
+        super().__init__(
+            f"the archive holds a {made} database but this bot runs on {runs}: restore it "
+            f"into a bot configured for {made}"
+        )
+        Refusal.__init__(self, ArchiveOfOtherEngine(made, runs))
 
 
 class UnsealedArchive(BackupError):
@@ -124,6 +149,7 @@ class Manifest:
     db_sha256: str
     row_counts: Mapping[str, int] = field(default_factory=dict)
     sealed: bool = True
+    engine: str = SQLITE  # which database engine made the database member (sealed only)
     # What the MAC covers and the MAC read from the file (only for a manifest that was read).
     signed: bytes = field(default=b"", repr=False, compare=False)
     mac: str = field(default="", repr=False, compare=False)
@@ -131,7 +157,7 @@ class Manifest:
     @property
     def member(self) -> str:
         """The database member's name."""
-        return SEALED_MEMBER if self.sealed else DATABASE_MEMBER
+        return member_name(self.sealed, self.engine)
 
     def _body(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -146,6 +172,8 @@ class Manifest:
         }
         if self.sealed:
             body["sealing"] = dict(SEALING)
+        if self.engine != SQLITE:  # archives of SQLite, made before there was a choice, say none
+            body["engine"] = self.engine
         return body
 
     def to_bytes(self, mac_key: bytes | None = None) -> bytes:
@@ -191,6 +219,10 @@ class Manifest:
             or body.get("sealing") != SEALING
         ):
             raise BackupError("manifest.json of a sealed backup has no valid MAC or sealing")
+        engine = body.get("engine", SQLITE)
+        if engine not in ENGINE_NAMES or (engine != SQLITE and not sealed):
+            raise BackupError("manifest.json names no database engine this version reads")
+        member = member_name(sealed, engine)
         database = body.get("database")
         counts = body.get("row_counts")
         try:
@@ -199,7 +231,7 @@ class Manifest:
             raise BackupError("manifest.json has no valid created_at") from None
         if (
             not isinstance(database, dict)
-            or database.get("file") != (SEALED_MEMBER if sealed else DATABASE_MEMBER)
+            or database.get("file") != member
             or not _is_count(database.get("size"))
             or not isinstance(database.get("sha256"), str)
             or not re.fullmatch(r"[0-9a-f]{64}", database["sha256"])
@@ -219,9 +251,17 @@ class Manifest:
             db_sha256=database["sha256"],
             row_counts=dict(counts),
             sealed=sealed,
+            engine=engine,
             signed=_canonical(body) if sealed else b"",
             mac=str(mac or ""),
         )
+
+
+def member_name(sealed: bool, engine: str = SQLITE) -> str:
+    """The database member's name in an archive of this format and engine."""
+    if not sealed:
+        return DATABASE_MEMBER
+    return PG_SEALED_MEMBER if engine == POSTGRESQL else SEALED_MEMBER
 
 
 def _canonical(body: Mapping[str, object]) -> bytes:

@@ -84,6 +84,11 @@ class CandidateChecks:
         self._files = files
         self._verify_chain = verify_chain
 
+    @property
+    def engine(self) -> str:
+        """The live database's engine (``archive_rules.SQLITE`` or ``POSTGRESQL``)."""
+        return self._files.engine
+
     def basic_problem(self, check: DatabaseCheck, manifest: Manifest | None = None) -> str | None:
         """See :func:`basic_problem`, against the code's schema version."""
         return basic_problem(check, self._files.code_schema_version(), manifest)

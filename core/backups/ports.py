@@ -43,8 +43,24 @@ class DatabaseFiles(Protocol):
     """
 
     @property
+    def engine(self) -> str:
+        """The engine of the live database (``archive_rules.SQLITE``, ``POSTGRESQL``): what
+        its archives' manifests record and what an archive must say to be restored here."""
+        ...
+
+    @property
     def path(self) -> Path:
-        """Where the live database file is."""
+        """Where the live database file is (PostgreSQL: a name that stands for it in
+        messages, in the folder where candidates are written)."""
+        ...
+
+    def live_exists(self) -> bool:
+        """Whether there is a live database to take a safety backup of."""
+        ...
+
+    async def raw_copy(self, dest: Path) -> None:
+        """The live database as it is into the new file ``dest``, with no checks (the safety
+        backup of a database that fails them); raises ``StorageError`` when it cannot."""
         ...
 
     def code_schema_version(self) -> int:

@@ -177,7 +177,10 @@ class BackupService:
                 # The database being replaced cannot be read: keep its file's bytes as they are.
                 say("the database cannot be read; archiving its file as it is")
                 await asyncio.to_thread(archive.unlink_quietly, snapshot)
-                await asyncio.to_thread(archive.raw_copy, self._files.path, snapshot)
+                try:
+                    await self._files.raw_copy(snapshot)
+                except StorageError as copy_failed:
+                    raise BackupError(f"cannot copy the database: {copy_failed}") from None
                 check = DatabaseCheck([str(exc)], 0, None, {})
             problem = self._checks.basic_problem(check)
             if problem is None:
@@ -196,6 +199,7 @@ class BackupService:
                 db_size=size,
                 db_sha256=digest,
                 row_counts=check.row_counts,
+                engine=self._files.engine,
             )
             say(f"compressing and sealing {human_size(size)}")
             name = await asyncio.to_thread(
@@ -396,7 +400,7 @@ class BackupService:
                 except StorageError as exc:
                     raise BackupError(str(exc)) from None
                 async with self._files.exclusive(guard) as close:
-                    if target.exists():
+                    if self._files.live_exists():
                         say("taking a safety backup of the current database")
                         safety = await self._create(PRE_RESTORE, say, require_sound=False)
                         logged_out = await self._logged_in_now(target)

@@ -10,10 +10,19 @@ remembered, so listing is cheap after the first time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from core.adapters import backup_archive as archive
-from core.backups.archive_rules import BackupError, Manifest, Progress, UnsealedArchive, parse_name
+from core.adapters.age_seal import AgeSeal
+from core.backups.archive_rules import (
+    BackupError,
+    Manifest,
+    OtherEngineArchive,
+    Progress,
+    UnsealedArchive,
+    parse_name,
+)
 from core.backups.checks import CandidateChecks
 from core.backups.folder import ArchiveFolder
 from core.backups.results import BackupInfo
@@ -40,8 +49,23 @@ class ArchiveVerifier:
         unpacked); raises :class:`BackupError`, :class:`UnsealedArchive` for an old one."""
         path = self._folder.path(name)
         manifest = await asyncio.to_thread(archive.read_manifest, path)
-        self._seals.acceptor(name)(manifest)
+        self._accept(name)(manifest)
         return manifest
+
+    def _accept(
+        self, name: str, *, allow_unsealed: bool = False
+    ) -> Callable[[Manifest], AgeSeal | None]:
+        """The seal's check of the manifest, then: it is an archive of this bot's engine."""
+        accept = self._seals.acceptor(name, allow_unsealed=allow_unsealed)
+        engine = self._checks.engine
+
+        def accepted(manifest: Manifest) -> AgeSeal | None:
+            seal = accept(manifest)  # genuine first: only then is its engine worth naming
+            if manifest.engine != engine:
+                raise OtherEngineArchive(manifest.engine, engine)
+            return seal
+
+        return accepted
 
     async def verdict(
         self, name: str, say: Progress, *, allow_unsealed: bool = False
@@ -81,7 +105,7 @@ class ArchiveVerifier:
     ) -> Manifest:
         """Unpack archive ``name`` (at ``path``) into the new file ``into`` and run every
         check; raises :class:`BackupError` saying which failed first."""
-        accept = self._seals.acceptor(name, allow_unsealed=allow_unsealed)
+        accept = self._accept(name, allow_unsealed=allow_unsealed)
         manifest = await asyncio.to_thread(archive.unpack, path, into, say, accept=accept)
         say("checking the database: integrity, schema, audit chain")
         await self._checks.run(into, manifest)

@@ -44,6 +44,10 @@ from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.steps import enable_2fa
 
+# Every variant edits the SQLite file inside an archive (sqlite3) or packs one; the PostgreSQL
+# twin of this notebook is tests/attacks/test_pg_backup_tampering.py.
+pytestmark = pytest.mark.sqlite_only(reason="edits SQLite files inside archives")
+
 ATTACKER_HASH = "$argon2id$v=19$m=65536,t=3,p=4$attacker$attacker"
 TRIGGER = (
     "CREATE TRIGGER steal AFTER UPDATE OF password_hash ON users BEGIN "

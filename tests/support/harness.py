@@ -99,6 +99,8 @@ class BotHarness:
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every queued update has been fully processed."""
+        if self.settings.database.url is not None:
+            timeout *= 6  # a PostgreSQL restore runs pg_dump/pg_restore a dozen times
         deadline = time.monotonic() + timeout
         while self.processor.completed < self.api.updates_queued - self._queued_before:
             if time.monotonic() > deadline:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.texts.template import Refusals
-from core.backups.archive_rules import BackupFailed
+from core.backups.archive_rules import ArchiveOfOtherEngine, BackupFailed
 
 # --- backups (admin) -------------------------------------------------------------------------
 BACKUP_STARTED = "⏳ Backing up the database… I'll answer once the archive is written and verified."
@@ -109,4 +109,10 @@ RESTORE_LOGGED_OUT = (
 )
 
 # The operator's diagnostic as core words it (core/backups/archive_rules.py: BackupFailed says why).
-BACKUP_REFUSALS: Refusals = {BackupFailed: "{problem}"}
+BACKUP_REFUSALS: Refusals = {
+    BackupFailed: "{problem}",
+    ArchiveOfOtherEngine: (
+        "this backup holds a {archive_engine} database, but this bot runs on "
+        "{database_engine}: it can only be restored into a bot set up for {archive_engine}"
+    ),
+}
