@@ -54,6 +54,7 @@ from bot.button_sheets import SheetCodec, SheetStore, register
 from bot.commands import ADMIN_CALLBACK_PREFIX
 from bot.context import BotData, Context, VerzekApplication
 from bot.flows import END, message_of
+from bot.presence import current_session
 from core.accounts.sessions import Session
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,7 @@ async def _press(update: Update, context: Context, picker: Picker, then: Continu
     value = sheet.items.get(token)
     if value is not None:
         store.drop(sheet)  # before any await: a second press finds nothing (decides once)
-    session = await context.bot_data.services.sessions.current(user.id)
+    session = await current_session(update, context)
     if session is None or session.id != sheet.session_id:
         store.drop(sheet)
         await query.answer(texts.PICKER_SESSION_GONE, show_alert=True)

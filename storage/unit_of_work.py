@@ -7,8 +7,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-import aiosqlite
-
 from core.accounts.ports import (
     AccountCareRepository,
     AccountsRepository,
@@ -190,7 +188,7 @@ class SqliteUnitOfWork(UnitOfWorkRepositories):
 
     def __init__(
         self,
-        connection: Callable[[], aiosqlite.Connection],
+        connection: Callable[[], SqlConnection],
         lock: TransactionLock,
         *,
         read_only: bool,
@@ -200,7 +198,7 @@ class SqliteUnitOfWork(UnitOfWorkRepositories):
         self._lock = lock
         self._read_only = read_only
         self._columns = columns
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: SqlConnection | None = None
         self._open = False
 
     async def __aenter__(self) -> Self:

@@ -27,6 +27,10 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         ["--quick", "--users", "5", "--seconds", "1", "--rounds", "1", "--no-target"],
         r"RESULT: /start p99 [\d.]+ ms .*\(baseline p99 [\d.]+ ms",
     ),
+    "me_inprocess": (
+        "--quick --users 5 --updates 20 --rounds 1".split(),
+        r"RESULT: in one process, no network: ours [\d.]+ ms CPU per /me vs bare echo [\d.]+ ms",
+    ),
     "updates": (
         "--quick --users 10 --updates 40 --rounds 1 --seconds 0.5 --logins 4".split(),
         r"RESULT: ours [\d,]+ updates/s vs bare [\d,]+ .*/me p99 \d+ ms with 4 logins",

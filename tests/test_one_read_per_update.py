@@ -48,12 +48,13 @@ async def test_me_reads_gate_session_and_tier_in_one_transaction(
     transactions.clear()
     (me,) = await bot.send(alice, "/me")
     assert "trader@example.com" in me.plain and "Tier: free" in me.plain
-    # One read for the gate's tier and the session check together, then /me's own three
-    # (account, 2FA status, license): before issue 22 the gate and the check were two more.
-    # Several instances (PostgreSQL): one more, the user's turn reading their conversation
-    # state, which another instance may have moved on (bot/user_turns.py).
+    # One read for the gate's tier and the session check together, then /me's own one
+    # (account, 2FA status, license: core/accounts/overview.py): before issue 22 the gate and
+    # the check were two more, and /me's three parts three reads. Several instances
+    # (PostgreSQL): one more, the user's turn reading their conversation state, which another
+    # instance may have moved on (bot/user_turns.py).
     turn = 1 if bot.services.user_locks.shared else 0
-    assert transactions == Counter(read=4 + turn)
+    assert transactions == Counter(read=2 + turn)
 
 
 async def test_after_logout_me_does_not_show_the_old_session(bot: BotHarness) -> None:

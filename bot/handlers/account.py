@@ -28,6 +28,7 @@ from bot.flows import (
 from bot.handlers.payments import license_line
 from bot.session_view import session_limits
 from bot.wording import count
+from core.accounts.overview import account_overview
 from core.errors import Refusal
 from core.payments.licenses import FREE
 
@@ -43,9 +44,10 @@ async def me(update: Update, context: Context) -> None:
     if session is None:
         return
     services = context.bot_data.services
-    account = await services.accounts.account(session.account_id)
-    mfa = await services.twofactor.status(session.account_id)
-    license_status = await services.licenses.status(session.account_id)
+    overview = await account_overview(
+        services.uow, services.clock, services.licenses, session.account_id
+    )
+    account, mfa, license_status = overview.account, overview.mfa, overview.license
     mfa_text = (
         texts.ME_MFA_ON.format(
             since=f"{mfa.enabled_since:%Y-%m-%d}",

@@ -18,6 +18,7 @@ from bot import page_buttons, texts
 from bot.audit_views import activity_line
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
+from bot.presence import current_session
 from core.audit.activity import Page
 
 CALLBACK_PREFIX = "act:"
@@ -69,7 +70,7 @@ async def turn_page(update: Update, context: Context) -> None:
         await query.answer(texts.NOT_YOUR_BUTTON, show_alert=True)
         return
     assert query.message is not None
-    session = await context.bot_data.services.sessions.current(user.id)
+    session = await current_session(update, context)
     if session is None:
         await query.answer(texts.LOGIN_FIRST, show_alert=True)
         return

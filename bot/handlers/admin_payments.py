@@ -37,6 +37,7 @@ from bot.handlers.payments import minute, reason_text, tell_decided
 from bot.handlers.pick_then_ask import offer_as_admin, pick_then_ask
 from bot.payment_code_step import payment_code_proof
 from bot.pickers import offer, picked
+from bot.presence import current_session
 from bot.wording import count
 from core.authz import Actor
 from core.errors import Refusal
@@ -138,8 +139,7 @@ def verification_lines(view: PaymentView, report: CheckReport) -> list[str]:
 async def verify(update: Update, context: Context) -> None:
     """/verify ID: run the chain checks now and show each one (an outcome is applied)."""
     if not context.args:  # bare, with a session: buttons of the pending payments
-        user = update.effective_user
-        session = await context.bot_data.services.sessions.current(user.id) if user else None
+        session = await current_session(update, context)
         if session is not None:
             await offer(update, context, pickers.VERIFY, session)
             return

@@ -22,6 +22,7 @@ from telegram.ext import CommandHandler, MessageHandler
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.flows import END, TEXT, conversation, message_of
+from bot.presence import current_session
 from bot.wording import count
 from core.audit.support import MAX_CHARS, SupportRequestsTooMany
 from core.errors import Refusal
@@ -130,7 +131,7 @@ async def got_message(update: Update, context: Context) -> int:
     user = update.effective_user
     assert user is not None
     services = context.bot_data.services
-    session = await services.sessions.current(user.id)
+    session = await current_session(update, context)
     account_id = session.account_id if session is not None else None
     try:
         # .text, never .text_html: what reaches the admins is the plain text, escaped there

@@ -21,6 +21,7 @@ from bot.flow_state import PaymentPick
 from bot.flows import END, TEXT, conversation, end_flow, flow_state, message_of, require_session
 from bot.handlers.payments import pay, submit_and_check
 from bot.pickers import Choice, Picker, offer, picked
+from bot.presence import current_session
 from core.accounts.sessions import Session
 from core.errors import Refusal
 from core.ids import parse_id
@@ -76,8 +77,7 @@ async def start_pay(update: Update, context: Context) -> int:
 async def picked_invoice(update: Update, context: Context) -> int:
     """An invoice button the picker checked (the presser's own, on its own message, in its
     live session, still open): ask for the hash."""
-    user = update.effective_user
-    session = await context.bot_data.services.sessions.current(user.id) if user else None
+    session = await current_session(update, context)
     invoice_id = parse_id((context.args or [""])[0])
     if session is None or invoice_id is None:  # the picker checked both a moment ago
         await stale_button(update, context)

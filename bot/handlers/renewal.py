@@ -18,6 +18,7 @@ from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of
 from bot.payment_screen import send_invoice
+from bot.presence import current_session
 from core.errors import Refusal
 from core.payments.reminders import Reminder, RenewButtonStale
 
@@ -41,8 +42,7 @@ async def renew(update: Update, context: Context) -> None:
         await query.answer(texts.PRIVATE_CHAT_ONLY, show_alert=True)
         return
     services = context.bot_data.services
-    user = update.effective_user
-    session = await services.sessions.current(user.id) if user else None
+    session = await current_session(update, context)
     if session is None:
         await query.answer(texts.RENEW_LOGIN_FIRST, show_alert=True)
         return

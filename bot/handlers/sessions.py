@@ -20,6 +20,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session, tell_chats
+from bot.presence import current_session
 from bot.session_view import TIME_FORMAT
 from bot.wording import count
 from core.accounts.devices import DeviceSession, mask_telegram_id
@@ -86,8 +87,7 @@ async def _refuse(update: Update, text: str) -> None:
 
 async def _presser_session(update: Update, context: Context) -> Session | None:
     """The presser's own live session, or None after a polite refusal."""
-    user = update.effective_user
-    session = await context.bot_data.services.sessions.current(user.id) if user else None
+    session = await current_session(update, context)
     if session is None:
         await _refuse(update, texts.SESSION_BUTTON_REFUSED)
     return session

@@ -19,6 +19,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot import texts
 from bot.context import Context, VerzekApplication
 from bot.flows import message_of, require_session
+from bot.presence import current_session
 from core.accounts.preferences import NoticeChoice
 from core.accounts.sessions import FlowEnded
 from core.errors import Refusal
@@ -84,7 +85,7 @@ async def toggle(update: Update, context: Context) -> None:
     user = update.effective_user
     assert query is not None and user is not None
     services = context.bot_data.services
-    session = await services.sessions.current(user.id)
+    session = await current_session(update, context)
     if session is None:
         await query.answer(texts.LOGIN_FIRST, show_alert=True)
         return

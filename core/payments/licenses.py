@@ -139,6 +139,14 @@ class LicenseService:
         now = self._clock.now()
         async with self._uow(read_only=True) as uow:
             records = await uow.licenses.ending_after(account_id, now)
+        return await self.status_from(account_id, records, now)
+
+    async def status_from(
+        self, account_id: int, records: Sequence[LicenseRecord], now: datetime
+    ) -> LicenseStatus | None:
+        """:meth:`status` on the account's rows ending after ``now``, read by the caller:
+        every row's signature is verified here, and failing rows are left out and reported
+        as suspicious."""
         good, bad = self.split(records)
         if bad:
             async with self._uow() as uow:

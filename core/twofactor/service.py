@@ -103,6 +103,16 @@ class MfaStatus:
     backup_codes_left: int
 
 
+async def mfa_status(uow: UnitOfWork, account_id: int) -> MfaStatus:
+    """The account's 2FA status, read inside ``uow`` (backup codes are counted only while
+    2FA is on: off, there are none to show)."""
+    record = await uow.twofactor.get(account_id)
+    if record is None or record.enabled_at is None:
+        return MfaStatus(False, None, 0)
+    left = len(await uow.twofactor.unused_backup_codes(account_id))
+    return MfaStatus(True, record.enabled_at, left)
+
+
 @dataclass(frozen=True)
 class SecondFactorProof:
     """Evidence that the account's second factor was just presented."""
@@ -181,11 +191,7 @@ class TwoFactorService:
     async def status(self, account_id: int) -> MfaStatus:
         """Enabled or not, since when, and how many backup codes remain."""
         async with self._uow(read_only=True) as uow:
-            record = await uow.twofactor.get(account_id)
-            left = len(await uow.twofactor.unused_backup_codes(account_id))
-        if record is None or record.enabled_at is None:
-            return MfaStatus(False, None, 0)
-        return MfaStatus(True, record.enabled_at, left)
+            return await mfa_status(uow, account_id)
 
     async def is_enabled(self, account_id: int) -> bool:
         """True when 2FA protects the account."""
@@ -323,9 +329,7 @@ class TwoFactorService:
                     ),
                 )
             else:  # the reservation stays: it is this wrong code's failure
-                await self._failed(
-                    uow, account_id, telegram_user_id, outcome, purpose, count=False
-                )
+                await self._failed(uow, account_id, telegram_user_id, outcome, purpose, count=False)
             await uow.commit()
         if outcome == "ok":
             return SecondFactorProof(account_id, now, left if method == "backup_code" else None)
