@@ -23,6 +23,7 @@ from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
 from core.user_locks import InProcessUserLocks
+from storage.postgres.database import PostgresDatabase
 from storage.postgres.unit_of_work import PostgresUnitOfWork
 from storage.unit_of_work import SqliteUnitOfWork
 from tests.support.instances import TwoInstances
@@ -89,3 +90,34 @@ async def test_activity_is_still_written_once_a_minute(
     assert units["write"] == 1, units  # the touch, under the writer lock
     again = await services.sessions.current(ALICE)
     assert again is not None and again.expires_at > session.expires_at
+
+
+@pytest.mark.postgres_only
+async def test_a_connection_given_back_carries_nothing_to_the_next_unit(
+    postgres_url: str,
+) -> None:
+    """The pool gives connections back without asyncpg's reset round trip
+    (storage/postgres/database.py): so no unit may leave a lock, a transaction or a setting on
+    one, whether it committed, rolled back or failed."""
+    db = PostgresDatabase(postgres_url, max_connections=1)  # every unit on the same connection
+    await db.open()
+    try:
+        async with db.unit_of_work() as uow:  # holds the writer lock, committed
+            await uow.sessions.live_for_telegram_user(ALICE)
+            await uow.commit()
+        async with db.unit_of_work():  # the writer lock, left without commit
+            pass
+        with pytest.raises(RuntimeError):
+            async with db.unit_of_work(read_only=True):
+                raise RuntimeError("a handler failed mid-read")
+        async with db.pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            held = await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
+                " AND locktype = 'advisory'"
+            )
+            assert held == 0
+            assert await conn.fetchval("SHOW transaction_isolation") == "read committed"
+            assert await conn.fetchval("SHOW transaction_read_only") == "off"
+    finally:
+        await db.close()
