@@ -26,6 +26,7 @@ from core.user_locks import InProcessUserLocks
 from storage.postgres.database import PostgresDatabase
 from storage.postgres.unit_of_work import PostgresUnitOfWork
 from storage.unit_of_work import SqliteUnitOfWork
+from tests.support.harness import BotHarness
 from tests.support.instances import TwoInstances
 from tests.support.services import build_services
 from tests.support.steps import EMAIL, logged_in
@@ -121,3 +122,28 @@ async def test_a_connection_given_back_carries_nothing_to_the_next_unit(
             assert await conn.fetchval("SHOW transaction_read_only") == "off"
     finally:
         await db.close()
+
+
+async def test_current_writes_only_what_is_due(
+    bot: BotHarness, units: Counter[str], clock: FakeClock, services: Services
+) -> None:
+    """The handlers that call SessionService.current themselves (after /register, /restore,
+    an admin's audit of another user): a read while nothing is due, the touch or the end
+    under the writer lock when it is."""
+    alice = bot.user(ALICE, "Alice")
+    await logged_in(bot, alice)
+    first = await services.sessions.current(ALICE)
+    units.clear()
+    clock.advance(seconds=30)
+    assert await services.sessions.current(ALICE) == first
+    assert units == Counter(read=1), units
+    clock.advance(seconds=31)  # a minute since the activity was written: a touch is due
+    touched = await services.sessions.current(ALICE)
+    assert first is not None and touched is not None
+    assert touched.expires_at > first.expires_at
+    assert units == Counter(read=2, write=1), units
+    clock.advance(minutes=services.settings.security.idle_minutes)  # idle: ended here
+    assert await services.sessions.current(ALICE) is None
+    assert units == Counter(read=3, write=2), units
+    assert await services.sessions.current(ALICE) is None  # ended: nothing more to write
+    assert units == Counter(read=4, write=2), units
