@@ -138,7 +138,32 @@ class SessionService:
         )
 
     async def current(self, telegram_user_id: int) -> Session | None:
-        """The live session of this Telegram user, or None (expired ones are ended here)."""
+        """The live session of this Telegram user, or None (expired ones are ended here).
+
+        Read first in a read-only unit: most calls have nothing to write, and a write unit
+        waits for every other writer (of the whole fleet, on PostgreSQL). When there is an
+        end or a touch to write, :meth:`_current_writing` reads again under the write and
+        decides on that reading, as :meth:`current_from` does."""
+        async with self._uow(read_only=True) as uow:
+            record = await uow.sessions.live_for_telegram_user(telegram_user_id)
+            stamp = "" if record is None else (await uow.security.get(record.account_id)).stamp
+        if record is None:
+            return None
+        if self._needs_write(record, self._clock.now()):
+            return await self._current_writing(telegram_user_id)
+        return self._view(record, record.last_seen_at, stamp)
+
+    def _needs_write(self, record: SessionRecord, now: datetime) -> bool:
+        """Whether a live-looking session row is due an end (expired, idle) or a touch."""
+        last_seen = record.last_seen_at
+        return (
+            now >= record.expires_at
+            or now >= last_seen + self._idle
+            or now - last_seen >= _TOUCH_EVERY
+        )
+
+    async def _current_writing(self, telegram_user_id: int) -> Session | None:
+        """:meth:`current` in a write unit: ends an expired session, writes activity."""
         now = self._clock.now()
         async with self._uow() as uow:
             record = await uow.sessions.live_for_telegram_user(telegram_user_id)
@@ -166,19 +191,15 @@ class SessionService:
         """:meth:`current` decided on a session row and stamp the caller read moments ago in
         this update's one read transaction (``Presence``): no further read while the session
         is live and its activity was written less than a minute ago. Anything to write (an
-        end, a touch) goes through :meth:`current`, which reads again under its write."""
+        end, a touch) goes through :meth:`_current_writing`, which reads again under its
+        write."""
         if record is None:
             return None
-        now = self._clock.now()
-        last_seen = record.last_seen_at
-        if (
-            record.telegram_user_id != telegram_user_id
-            or now >= record.expires_at
-            or now >= last_seen + self._idle
-            or now - last_seen >= _TOUCH_EVERY
-        ):
+        if record.telegram_user_id != telegram_user_id:
             return await self.current(telegram_user_id)
-        return self._view(record, last_seen, stamp)
+        if self._needs_write(record, self._clock.now()):
+            return await self._current_writing(telegram_user_id)
+        return self._view(record, record.last_seen_at, stamp)
 
     async def logout(self, telegram_user_id: int) -> bool:
         """End this Telegram user's session; False when there was none.
