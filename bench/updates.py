@@ -325,7 +325,8 @@ class Figures:
             return ""
         bot = statistics.median(self.bot_cpu) * 1000
         fake = statistics.median(self.fake_cpu) * 1000
-        return f"CPU per update: bot {bot:.2f} ms, fake {fake:.2f} ms"
+        spread = f"{min(self.bot_cpu) * 1000:.2f}–{max(self.bot_cpu) * 1000:.2f}"
+        return f"CPU per update: bot {bot:.2f} ms (rounds {spread}), fake {fake:.2f} ms"
 
     @property
     def rate(self) -> float:
@@ -336,6 +337,8 @@ class Figures:
 
     def line(self) -> str:
         rate = f"{self.rate:8,.0f} updates/s   " if self.rates else ""
+        if len(self.rates) > 1:  # the spread of the rounds: the machine is shared
+            rate += f"(rounds {min(self.rates):,.0f}–{max(self.rates):,.0f})  "
         return (
             f"{rate}p50 {ms(self.p(0.5)):>9}  p99 {ms(self.p(0.99)):>9}  "
             f"max {ms(max(self.latencies)):>9}  ({len(self.latencies):,} updates)"

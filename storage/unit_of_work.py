@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from core.accounts.ports import (
     AccountCareRepository,
@@ -116,6 +116,43 @@ class HeldLock(TransactionLock):
         return None
 
 
+# How each repository of a unit is built from its connection (and the encrypted columns).
+_Factory = Callable[[SqlConnection, list[EncryptedColumnSpec]], object]
+_REPOSITORIES: dict[str, _Factory] = {
+    "audit": lambda conn, _: SqliteAuditRepository(conn),
+    "anchors": lambda conn, _: SqliteAnchorsRepository(conn),
+    "secrets": SqliteSecretsRepository,
+    "signatures": lambda conn, _: SqliteSignaturesRepository(conn, SIGNED_TABLES),
+    "accounts": lambda conn, _: SqliteAccountsRepository(conn),
+    "sessions": lambda conn, _: SqliteSessionsRepository(conn),
+    "security": lambda conn, _: SqliteSecurityRepository(conn),
+    "audit_search": lambda conn, _: SqliteAuditSearchRepository(conn),
+    "alerts": lambda conn, _: SqliteAlertsRepository(conn),
+    "notices": lambda conn, _: SqliteNoticesRepository(conn),
+    "restore_notices": lambda conn, _: SqliteRestoreNoticesRepository(conn),
+    "offsite_copies": lambda conn, _: SqliteOffsiteCopiesRepository(conn),
+    "twofactor": lambda conn, _: SqliteTwoFactorRepository(conn),
+    "apikeys": lambda conn, _: SqliteApiKeysRepository(conn),
+    "safety": lambda conn, _: SqliteSafetyRepository(conn),
+    "payments": lambda conn, _: SqlitePaymentsRepository(conn),
+    "licenses": lambda conn, _: SqliteLicensesRepository(conn),
+    "wallet": lambda conn, _: SqliteWalletRepository(conn),
+    "watch": lambda conn, _: SqliteWatchRepository(conn),
+    "stars": lambda conn, _: SqliteStarsRepository(conn),
+    "withdrawals": lambda conn, _: SqliteWithdrawalsRepository(conn),
+    "stats": lambda conn, _: SqliteStatsRepository(conn),
+    "key_check": lambda conn, _: SqliteKeyCheckRepository(conn),
+    "conversation_state": lambda conn, _: SqliteConversationStateRepository(conn),
+    "status_messages": lambda conn, _: SqliteStatusMessagesRepository(conn),
+    "reminders": lambda conn, _: SqliteRemindersRepository(conn),
+    "preferences": lambda conn, _: SqlitePreferencesRepository(conn),
+    "account_care": lambda conn, _: SqliteAccountCareRepository(conn),
+    "leases": lambda conn, _: SqliteLeasesRepository(conn),
+    "button_sheets": lambda conn, _: SqliteButtonSheetsRepository(conn),
+    "handled_updates": lambda conn, _: SqliteHandledUpdatesRepository(conn),
+}
+
+
 class UnitOfWorkRepositories:
     """The repositories of a unit of work, bound to its connection (either engine)."""
 
@@ -152,39 +189,28 @@ class UnitOfWorkRepositories:
     leases: LeasesRepository
     button_sheets: ButtonSheetsRepository
     handled_updates: HandledUpdatesRepository
+    _repo_conn: SqlConnection
+    _repo_columns: list[EncryptedColumnSpec]
 
     def _bind(self, conn: SqlConnection, columns: list[EncryptedColumnSpec]) -> None:
-        self.audit = SqliteAuditRepository(conn)
-        self.anchors = SqliteAnchorsRepository(conn)
-        self.secrets = SqliteSecretsRepository(conn, columns)
-        self.signatures = SqliteSignaturesRepository(conn, SIGNED_TABLES)
-        self.accounts = SqliteAccountsRepository(conn)
-        self.sessions = SqliteSessionsRepository(conn)
-        self.security = SqliteSecurityRepository(conn)
-        self.audit_search = SqliteAuditSearchRepository(conn)
-        self.alerts = SqliteAlertsRepository(conn)
-        self.notices = SqliteNoticesRepository(conn)
-        self.restore_notices = SqliteRestoreNoticesRepository(conn)
-        self.offsite_copies = SqliteOffsiteCopiesRepository(conn)
-        self.twofactor = SqliteTwoFactorRepository(conn)
-        self.apikeys = SqliteApiKeysRepository(conn)
-        self.safety = SqliteSafetyRepository(conn)
-        self.payments = SqlitePaymentsRepository(conn)
-        self.licenses = SqliteLicensesRepository(conn)
-        self.wallet = SqliteWalletRepository(conn)
-        self.watch = SqliteWatchRepository(conn)
-        self.stars = SqliteStarsRepository(conn)
-        self.withdrawals = SqliteWithdrawalsRepository(conn)
-        self.stats = SqliteStatsRepository(conn)
-        self.key_check = SqliteKeyCheckRepository(conn)
-        self.conversation_state = SqliteConversationStateRepository(conn)
-        self.status_messages = SqliteStatusMessagesRepository(conn)
-        self.reminders = SqliteRemindersRepository(conn)
-        self.preferences = SqlitePreferencesRepository(conn)
-        self.account_care = SqliteAccountCareRepository(conn)
-        self.leases = SqliteLeasesRepository(conn)
-        self.button_sheets = SqliteButtonSheetsRepository(conn)
-        self.handled_updates = SqliteHandledUpdatesRepository(conn)
+        # Lazily: a unit of work uses two or three of its 30 repositories, and building them
+        # all was a measurable part of every update (bench/updates.py). Each is built on first
+        # use (``__getattr__``) and kept for the rest of the unit; a new binding forgets them.
+        for name in [n for n in self.__dict__ if n in _REPOSITORIES]:
+            del self.__dict__[name]  # built for an earlier binding of this object
+        self._repo_conn = conn
+        self._repo_columns = columns
+
+    if not TYPE_CHECKING:  # for mypy the repositories are the plain attributes declared above
+
+        def __getattr__(self, name: str) -> object:
+            factory = _REPOSITORIES.get(name)
+            conn = self.__dict__.get("_repo_conn")
+            if factory is None or conn is None:
+                raise AttributeError(name)
+            repository = factory(conn, self.__dict__["_repo_columns"])
+            self.__dict__[name] = repository
+            return repository
 
 
 class SqliteUnitOfWork(UnitOfWorkRepositories):
