@@ -68,19 +68,8 @@ async def own_pending_payment(services: Services, who: Equipped, n: int = 1) -> 
 def changed_tables(
     before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]
 ) -> set[str]:
-    """Tables whose rows differ, audit tables left out (and, on PostgreSQL, their id counters:
-    id_counters is the twin of SQLite's sqlite_sequence, which no listing of tables shows)."""
-
-    def counted(table: str, rows: list[tuple[Any, ...]] | None) -> list[tuple[Any, ...]] | None:
-        if table != "id_counters" or rows is None:
-            return rows
-        return [row for row in rows if row[0] not in AUDIT_TABLES]
-
-    return {
-        t
-        for t in after
-        if counted(t, after[t]) != counted(t, before.get(t)) and t not in AUDIT_TABLES
-    }
+    """Tables whose rows differ, audit tables left out."""
+    return {t for t in after if after[t] != before.get(t) and t not in AUDIT_TABLES}
 
 
 def backup_files(services: Services) -> list[str]:

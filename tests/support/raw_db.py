@@ -15,10 +15,13 @@ import asyncpg
 from core.config import Settings
 from storage.postgres.connection import PgConnection
 
-# Tables whose rows are the server's own bookkeeping, listed by neither engine's user tables.
+# Tables whose rows are the server's own bookkeeping, listed by neither engine's user tables:
+# SQLite's sqlite_sequence, and its PostgreSQL twin id_counters (storage/postgres/migrations/
+# 0001): a counter moves only with an insert into its table, whose rows are listed.
 _PG_TABLES = (
     "SELECT table_name FROM information_schema.tables"
-    " WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
+    " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+    " AND table_name <> 'id_counters' ORDER BY table_name"
 )
 _SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 
