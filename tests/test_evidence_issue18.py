@@ -16,7 +16,7 @@ import json
 import sqlite3
 import tarfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from core.errors import Refusal
 from core.services import Services
 from storage.audit_repository import COLUMNS, read_row
 from storage.database import Database
+from tests.support import postgres, raw_db
 from tests.support.backup_steps import (
     member_names,
     open_archive,
@@ -136,9 +137,12 @@ class Deployment:
     def admin_chat(self) -> list[Message]:
         return self.api.sent_to(ADMIN_CHAT_ID)
 
-    def rows(self, sql: str, *params: object) -> list[tuple]:
-        with closing(sqlite3.connect(self.settings.database.path)) as conn:
-            return [tuple(row) for row in conn.execute(sql, params)]
+    async def rows(self, sql: str, *params: object) -> list[tuple]:
+        """The rows ``sql`` selects from the bot's database (either engine), read directly."""
+        return await raw_db.rows(self.settings, sql, *params)
+
+    def on_postgres(self) -> bool:
+        return self.settings.database.url is not None
 
     async def cli(
         self,
@@ -178,6 +182,35 @@ async def some_history(deployment: Deployment) -> None:
     await register(deployment.bot, deployment.bot.user(777, "Owner"), email=SECRET_EMAIL)
 
 
+async def drop_audit_triggers(deployment: Deployment) -> None:
+    """What someone who can write the database does first: the append-only triggers go."""
+    if deployment.on_postgres():
+        await raw_db.execute(deployment.settings, "ALTER TABLE audit_events DISABLE TRIGGER USER")
+        await raw_db.execute(deployment.settings, "ALTER TABLE audit_head DISABLE TRIGGER USER")
+        return
+    query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+    for (trigger,) in await deployment.rows(query):
+        await raw_db.execute(deployment.settings, f'DROP TRIGGER "{trigger}"')
+
+
+# The first bytes of a database in an archive: a SQLite file, or pg_dump's custom format.
+MAGIC = {False: b"SQLite format 3", True: b"PGDMP"}
+
+
+@contextmanager
+def elsewhere_database(deployment: Deployment) -> Iterator[str | None]:
+    """On PostgreSQL, the URL of another empty (migrated) database, dropped after; on SQLite
+    None (the other machine's file is its own path)."""
+    if not deployment.on_postgres():
+        yield None
+        return
+    database = postgres.fresh_database()
+    try:
+        yield database.url
+    finally:
+        postgres.drop_database(database.name)
+
+
 # --- Sealed archives ----------------------------------------------------------------------
 
 
@@ -198,14 +231,14 @@ async def test_the_nightly_archive_is_sealed_and_only_the_key_opens_it(
             body = tar.extractfile(member)
             data = body.read() if body is not None else b""
             assert SECRET_EMAIL.encode() not in data, member.name
-            assert not data.startswith(b"SQLite format 3"), "no database in the clear"
+            assert not data.startswith(MAGIC[deployment.on_postgres()]), "none in the clear"
     assert names == member_names(path) and "manifest.json" in names
     body = json.loads(manifest_text)  # the manifest stays readable, and is MACed
     assert body["database"]["file"].endswith(".age") and len(body["mac"]) == 64
     assert body["row_counts"]["users"] == 1
     # The key opens it (what an operator does with `age -d`): the very database.
     manifest, db = open_archive(deployment.settings, path)
-    assert manifest.sealed and db.startswith(b"SQLite format 3")
+    assert manifest.sealed and db.startswith(MAGIC[deployment.on_postgres()])
     assert SECRET_EMAIL.encode() in db
 
     # One flipped byte anywhere: verify refuses with the reason, and so would a restore.
@@ -222,6 +255,10 @@ async def test_the_nightly_archive_is_sealed_and_only_the_key_opens_it(
     assert code == 0 and "verified: yes" in out, err
 
 
+@pytest.mark.sqlite_only(
+    reason="packs a SQLite file in the format from before sealing, which no PostgreSQL "
+    "deployment ever made (storage.snapshot.check_file reads the file for its manifest)"
+)
 async def test_an_archive_from_before_sealing_needs_allow_unsealed_on_the_command_line(
     deployment: Deployment, capsys, monkeypatch, tmp_path: Path
 ) -> None:
@@ -242,6 +279,10 @@ async def test_an_archive_from_before_sealing_needs_allow_unsealed_on_the_comman
 # --- Restore trusts nothing inside -----------------------------------------------------------
 
 
+@pytest.mark.sqlite_only(
+    reason="plants the trigger in a SQLite file with sqlite3; PostgreSQL's twin is "
+    "tests/attacks/test_pg_backup_tampering.py"
+)
 async def test_a_sealed_archive_of_a_database_with_a_planted_trigger_is_refused(
     deployment: Deployment, capsys, monkeypatch, tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -270,10 +311,10 @@ async def test_each_backup_is_anchored_posted_pinned_and_audit_verify_prints_it(
 ) -> None:
     await some_history(deployment)
     await deployment.nightly()
-    [(anchor_id, row, link, _reason)] = deployment.rows(
+    [(anchor_id, row, link, _reason)] = await deployment.rows(
         "SELECT id, last_audit_id, link, reason FROM audit_anchors"
     )
-    [(created_id,)] = deployment.rows(
+    [(created_id,)] = await deployment.rows(
         "SELECT id FROM audit_events WHERE event_type = 'BACKUP_CREATED'"
     )
     assert row >= created_id, "the anchor covers the backup's own BACKUP_CREATED"
@@ -290,13 +331,8 @@ async def test_each_backup_is_anchored_posted_pinned_and_audit_verify_prints_it(
     assert f"as message {posted.message_id}" in out
 
     # Deleting a row (the triggers dropped first, as someone with the file would) is found.
-    with closing(sqlite3.connect(deployment.settings.database.path)) as conn:
-        for (trigger,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
-        ).fetchall():
-            conn.execute(f'DROP TRIGGER "{trigger}"')
-        conn.execute("DELETE FROM audit_events WHERE id = 2")
-        conn.commit()
+    await drop_audit_triggers(deployment)
+    await raw_db.execute(deployment.settings, "DELETE FROM audit_events WHERE id = 2")
     code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
     assert code == 1 and "audit chain BROKEN at row" in out, out + err
 
@@ -309,27 +345,27 @@ async def test_rechaining_an_edited_row_without_the_key_is_detected(
     await some_history(deployment)
     await deployment.nightly()
     await deployment.stop()
-    with closing(sqlite3.connect(deployment.settings.database.path)) as conn:
-        for (trigger,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
-        ).fetchall():
-            conn.execute(f'DROP TRIGGER "{trigger}"')
-        rows = [read_row(raw) for raw in conn.execute(f"SELECT {COLUMNS} FROM audit_events")]
-        prev = rows[0].hash
-        for row in rows[1:]:
-            details = {"note": "nothing happened"} if row.id == 2 else row.details
-            forged = replace(row, details=details, prev_hash=prev, hash="")
-            prev = legacy_hash(forged)
-            conn.execute(
-                "UPDATE audit_events SET details = ?, prev_hash = ?, hash = ? WHERE id = ?",
-                (json.dumps(details, separators=(",", ":")), forged.prev_hash, prev, row.id),
-            )
-        conn.execute("UPDATE audit_head SET last_hash = ?", (prev,))
-        conn.commit()
+    await drop_audit_triggers(deployment)
+    query = f"SELECT {COLUMNS} FROM audit_events ORDER BY id"
+    rows = [read_row(raw) for raw in await deployment.rows(query)]
+    prev = rows[0].hash
+    for row in rows[1:]:
+        details = {"note": "nothing happened"} if row.id == 2 else row.details
+        forged = replace(row, details=details, prev_hash=prev, hash="")
+        prev = legacy_hash(forged)
+        await raw_db.execute(
+            deployment.settings,
+            "UPDATE audit_events SET details = ?, prev_hash = ?, hash = ? WHERE id = ?",
+            *(json.dumps(details, separators=(",", ":")), forged.prev_hash, prev, row.id),
+        )
+    await raw_db.execute(deployment.settings, "UPDATE audit_head SET last_hash = ?", prev)
     code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
     assert code == 1 and "audit chain BROKEN at row 2" in out, out + err
 
 
+@pytest.mark.sqlite_only(
+    reason="puts last night's SQLite file (and no -wal/-shm) in place of the live one by hand"
+)
 async def test_putting_last_nights_database_back_by_hand_is_a_rollback_restoring_it_is_not(
     deployment: Deployment, capsys, monkeypatch, tmp_path: Path
 ) -> None:
@@ -366,6 +402,9 @@ async def test_putting_last_nights_database_back_by_hand_is_a_rollback_restoring
     assert any("Audit anchor" in t for t in told), "the restored head is anchored"
 
 
+@pytest.mark.sqlite_only(
+    reason="builds a SQLite file at the schema before keying, rows and all, with sqlite3"
+)
 async def test_a_sealed_archive_from_before_keying_the_chain_restores_and_is_keyed_on_top(
     deployment: Deployment, capsys, monkeypatch, tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -421,7 +460,7 @@ async def test_a_sealed_archive_from_before_keying_the_chain_restores_and_is_key
     assert code == 0 and "verified: yes" in out, out + err
     code, out, err = await deployment.cli(capsys, monkeypatch, "backup", "restore", name, "--yes")
     assert code == 0, err
-    types = [t for (t,) in deployment.rows("SELECT event_type FROM audit_events ORDER BY id")]
+    types = [t for (t,) in await deployment.rows("SELECT event_type FROM audit_events ORDER BY id")]
     assert types[:3] == ["LOGOUT"] * 3 and "AUDIT_CHAIN_KEYED" in types[3:]
     assert types[-1] == "BACKUP_RESTORED"
     code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
@@ -440,12 +479,12 @@ async def test_a_rotation_keeps_old_archives_and_rows_and_is_itself_chained_and_
     code, out, err = await deployment.cli(capsys, monkeypatch, "rotate-key", env=rotated)
     assert code == 0, err
     assert "audit chain: AUDIT_KEY_ROTATED chained as row" in out
-    [(details,)] = deployment.rows(
+    [(details,)] = await deployment.rows(
         "SELECT details FROM audit_events WHERE event_type = 'AUDIT_KEY_ROTATED'"
     )
     assert "previous_key_id" in details
     # The command's event passed the same detector as the bot's: its alert is queued.
-    assert deployment.rows("SELECT id FROM alerts WHERE status = 'pending'")
+    assert await deployment.rows("SELECT id FROM alerts WHERE status = 'pending'")
     code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify", env=rotated)
     assert code == 0 and "audit chain OK" in out, out + err
     code, out, err = await deployment.cli(
@@ -481,7 +520,7 @@ async def test_the_nightly_sealed_archive_goes_to_s3_and_the_copy_passes_the_dri
     copy = s3.body(PREFIX + name)
     assert copy == (deployment.settings.backups.dir / name).read_bytes()
     assert SECRET_EMAIL.encode() not in copy, "what leaves the machine is sealed"
-    assert deployment.rows("SELECT status FROM offsite_copies") == [("sent",)]
+    assert await deployment.rows("SELECT status FROM offsite_copies") == [("sent",)]
     await deployment.stop()
 
     # The machine is lost: the copy, fetched into an empty folder elsewhere, is drilled there
@@ -494,21 +533,26 @@ async def test_the_nightly_sealed_archive_goes_to_s3_and_the_copy_passes_the_dri
         deployment.config.read_text().replace(str(tmp_path / "backups"), str(elsewhere / "backups"))
     )
     other_env = {**deployment.env, "VERZEK_DB": str(elsewhere / "data" / "verzek.db")}
-    code, out, err = await deployment.cli(
-        capsys, monkeypatch, "backup", "drill", env=other_env, config=other_config
-    )
-    assert code == 0 and "restore drill passed" in out and name in out, err
-    assert not (elsewhere / "data" / "verzek.db").exists(), "drilling created no database"
+    with elsewhere_database(deployment) as other_url:
+        if other_url is not None:  # a new server's database: migrated, empty
+            other_env["VERZEK_DATABASE_URL"] = other_url
+        code, out, err = await deployment.cli(
+            capsys, monkeypatch, "backup", "drill", env=other_env, config=other_config
+        )
+        assert code == 0 and "restore drill passed" in out and name in out, err
+        assert not (elsewhere / "data" / "verzek.db").exists(), "drilling created no database"
+        other: raw_db.Target = other_url or elsewhere / "data" / "verzek.db"
+        if other_url is not None:
+            assert await raw_db.rows(other, "SELECT count(*) FROM users") == [(0,)]
 
-    # …and it restores there.
-    code, out, err = await deployment.cli(
-        capsys, monkeypatch, "backup", "restore", name, "--yes", env=other_env, config=other_config
-    )
-    assert code == 0 and f"restored {name}" in out, err
-    with closing(sqlite3.connect(elsewhere / "data" / "verzek.db")) as conn:
-        assert conn.execute(
-            "SELECT count(*) FROM users WHERE email = ?", (SECRET_EMAIL,)
-        ).fetchone() == (1,)
+        # …and it restores there.
+        code, out, err = await deployment.cli(
+            capsys, monkeypatch, "backup", "restore", name, "--yes", env=other_env,
+            config=other_config,
+        )  # fmt: skip
+        assert code == 0 and f"restored {name}" in out, err
+        query = "SELECT count(*) FROM users WHERE email = ?"
+        assert await raw_db.rows(other, query, SECRET_EMAIL) == [(1,)]
 
 
 async def test_a_pending_copy_swapped_for_a_same_size_forgery_never_leaves(
@@ -524,7 +568,7 @@ async def test_a_pending_copy_swapped_for_a_same_size_forgery_never_leaves(
     path.write_bytes(bytes(forged))
     await copy_offsite(deployment.context(JOB_NAME), None)
     assert s3.keys() == [], "only a sealed archive this key made leaves the machine"
-    [(status, error)] = deployment.rows("SELECT status, last_error FROM offsite_copies")
+    [(status, error)] = await deployment.rows("SELECT status, last_error FROM offsite_copies")
     assert status == "pending" and error.startswith("not copied: ")
     assert "Off-site copy failed" in deployment.admin_chat()[-1].plain
 
@@ -545,7 +589,7 @@ class TestOffsiteTelegram:
         assert SECRET_EMAIL.encode() not in document.document
         assert document.disable_notification, "routine: alerts.routing.offsite_copy is silent"
         assert document.message_thread_id == BACKUPS_TOPIC
-        assert deployment.rows("SELECT status FROM offsite_copies") == [("sent",)]
+        assert await deployment.rows("SELECT status FROM offsite_copies") == [("sent",)]
 
 
 async def test_the_drill_job_reports_with_row_counts_silently_and_audits_its_outcome(
@@ -562,7 +606,7 @@ async def test_the_drill_job_reports_with_row_counts_silently_and_audits_its_out
     [report] = [m for m in deployment.admin_chat() if "Restore drill passed" in m.plain]
     assert name in report.plain and " rows in " in report.plain
     assert report.disable_notification and report.message_thread_id == BACKUPS_TOPIC
-    [(details, severity)] = deployment.rows(
+    [(details, severity)] = await deployment.rows(
         "SELECT details, severity FROM audit_events WHERE event_type = 'BACKUP_DRILL'"
     )
     assert json.loads(details) == {
@@ -583,7 +627,7 @@ async def test_the_drill_job_reports_with_row_counts_silently_and_audits_its_out
     )
     [failed] = [m for m in deployment.admin_chat() if "Restore drill failed" in m.plain]
     assert not failed.disable_notification
-    assert deployment.rows(
+    assert await deployment.rows(
         "SELECT severity FROM audit_events WHERE event_type = 'BACKUP_DRILL' ORDER BY id"
     ) == [("info",), ("warning",)]
 
@@ -592,7 +636,8 @@ async def test_the_drill_job_reports_with_row_counts_silently_and_audits_its_out
     code, out, err = await deployment.cli(capsys, monkeypatch, "backup", "drill")
     assert code == 1 and "restore drill failed" in err
     assert (
-        len(deployment.rows("SELECT id FROM audit_events WHERE event_type = 'BACKUP_DRILL'")) == 3
+        len(await deployment.rows("SELECT id FROM audit_events WHERE event_type = 'BACKUP_DRILL'"))
+        == 3
     )
     code, out, err = await deployment.cli(capsys, monkeypatch, "audit", "verify")
     assert code == 0, out + err
@@ -605,14 +650,14 @@ async def test_backup_create_without_the_key_refuses_before_writing_anything(
     deployment: Deployment, capsys, monkeypatch
 ) -> None:
     await deployment.stop()
-    rows_before = deployment.rows("SELECT count(*) FROM audit_events")
+    rows_before = await deployment.rows("SELECT count(*) FROM audit_events")
     no_key = {k: v for k, v in deployment.env.items() if k != "ENCRYPTION_MASTER_KEY"}
     code, _, err = await deployment.cli(capsys, monkeypatch, "backup", "create", env=no_key)
     assert code == 1 and err.count("verzek:") == 1 and "ENCRYPTION_MASTER_KEY" in err, err
     assert "BackupFailed" not in err and "Traceback" not in err
     folder = deployment.settings.backups.dir
     assert not folder.exists() or not list(folder.iterdir()), "nothing written, not even a temp"
-    assert deployment.rows("SELECT count(*) FROM audit_events") == rows_before
+    assert await deployment.rows("SELECT count(*) FROM audit_events") == rows_before
 
 
 async def test_a_refusal_reaching_the_command_line_is_printed_in_words(capsys, monkeypatch) -> None:

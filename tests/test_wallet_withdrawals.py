@@ -13,6 +13,7 @@ import pytest
 from bot.cli import main as cli_main
 from bot.fake_telegram import TelegramUser
 from bot.flows import Flow
+from bot.jobs.outbox import OutboxDelivery
 from core.clock import FakeClock
 from core.config import Settings, load_settings
 from core.crypto import generate_master_key
@@ -139,6 +140,10 @@ async def test_a_real_referral_commission_shows_in_wallet_and_referral(
     fake.add(success())
     await bot.send(trader, f"/pay 1 {SUCCESS_HASH}")
     await bot.wait_for(lambda: any("confirmed" in t for t in bot.texts(trader.id)))
+    # The referrer's commission notice, delivered now (by us or by the bot's own outbox job,
+    # whichever claims it first), so it does not arrive in the middle of the replies below.
+    await OutboxDelivery().deliver_notices(bot.app.bot, bot.services)
+    await bot.wait_for(lambda: any("referral commission" in t for t in bot.texts(referrer.user.id)))
 
     (referral,) = await bot.send(referrer.user, "/referral")
     assert "signed up with it: 1" in referral.plain

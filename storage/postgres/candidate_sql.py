@@ -46,6 +46,15 @@ CARRY = (
         " size = excluded.size, attempts = excluded.attempts, last_error = excluded.last_error,"
         " sent_at = excluded.sent_at, remote_ref = excluded.remote_ref",
     ),
+    (
+        # The flows pending at the restore: every instance reads a user's state from the
+        # database at each turn, so dropping them would forget those flows silently, where
+        # one SQLite bot keeps them in memory. Kept, their next step is refused with the
+        # reason (the restore ended every session and replaced every stamp).
+        "conversation_state",
+        "INSERT INTO conversation_state SELECT * FROM live_conversation_state"
+        " ON CONFLICT (kind, name, key) DO NOTHING",
+    ),
 )
 
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import tarfile
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from bot.jobs.offsite import copy_offsite
 from core.backups.offsite import TELEGRAM_MAX_BYTES
 from core.config import Settings, load_settings
 from core.errors import ConfigError
+from tests.support import raw_db
 from tests.support.constants import ADMIN_CHAT_ID
 from tests.support.harness import BotHarness
 from tests.support.offsite_steps import (
@@ -223,8 +222,7 @@ async def test_s3_credentials_never_reach_chat_logs_database_or_manifest(
         f"{r.getMessage()} {r.exc_text or ''} {r.exc_info[1] if r.exc_info else ''}"
         for r in caplog.records
     )
-    with closing(sqlite3.connect(settings.database.path)) as conn:
-        stored = "\n".join(conn.iterdump())
+    stored = repr(await raw_db.tables(settings, frozenset()))  # every row of every table
     with tarfile.open(settings.backups.dir / name) as archive:
         member = archive.extractfile("manifest.json")
         assert member is not None

@@ -33,6 +33,7 @@ from core.config import Settings, load_settings
 from core.errors import ConfigError
 from core.services import Services
 from storage.snapshot import check_file
+from tests.support import raw_db
 from tests.support.backup_steps import (
     member_names,
     open_archive,
@@ -44,9 +45,10 @@ from tests.support.constants import ADMIN_ID
 from tests.support.harness import BotHarness
 from tests.support.steps import enable_2fa
 
-# Every variant edits the SQLite file inside an archive (sqlite3) or packs one; the PostgreSQL
-# twin of this notebook is tests/attacks/test_pg_backup_tampering.py.
-pytestmark = pytest.mark.sqlite_only(reason="edits SQLite files inside archives")
+# The variants that edit the SQLite file inside an archive (sqlite3) or pack one are
+# sqlite_only; their PostgreSQL twin is tests/attacks/test_pg_backup_tampering.py. Damage to the
+# sealed archive itself, its name and its keys are the same on both engines.
+EDITS_SQLITE = pytest.mark.sqlite_only(reason="edits or packs a SQLite file inside an archive")
 
 ATTACKER_HASH = "$argon2id$v=19$m=65536,t=3,p=4$attacker$attacker"
 TRIGGER = (
@@ -128,8 +130,11 @@ def dump(path: Path) -> dict[str, list[tuple]]:
 
 async def live_state(services: Services) -> tuple:
     folder = services.backups.directory
+    on_postgres = services.settings.database.url is not None
     return (
-        dump(services.settings.database.path),
+        await raw_db.tables(services.settings, frozenset())
+        if on_postgres
+        else dump(services.settings.database.path),
         sorted(p.name for p in folder.iterdir()),
         [row.hash async for row in services.audit.export()],
     )
@@ -143,13 +148,12 @@ async def setup(services: Services) -> tuple[str, dict, bytes]:
         referral_code=None,
         telegram_user_id=ADMIN_ID,
     )
-    path = services.settings.database.path
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        conn.execute(
-            "INSERT INTO mfa (account_id, secret_enc, created_at, enabled_at) "
-            "VALUES (?, 'sealed-secret', 'x', 'x')",
-            (user.id,),
-        )
+    await raw_db.execute(
+        services.settings,
+        "INSERT INTO mfa (account_id, secret_enc, created_at, enabled_at) "
+        "VALUES (?, 'sealed-secret', 'x', 'x')",
+        user.id,
+    )
     good = await services.backups.create(OPERATOR)
     archive_path = services.backups.directory / good.name
     manifest = json.loads(read_members(archive_path)["manifest.json"])
@@ -190,6 +194,7 @@ def unsealed_repack(folder: Path, good: str, manifest: dict, db: bytes, tmp: Pat
     return name
 
 
+@EDITS_SQLITE
 async def test_the_repacked_archive_of_the_issue_is_refused(
     services: Services, tmp_path: Path
 ) -> None:
@@ -204,6 +209,7 @@ async def test_the_repacked_archive_of_the_issue_is_refused(
     await assert_refused(services, name, "extra trigger 'steal'", before, allow_unsealed=True)
 
 
+@EDITS_SQLITE
 async def test_a_forged_sealed_manifest_is_refused_for_its_mac(
     services: Services, tmp_path: Path, operator_key: x25519.Identity
 ) -> None:
@@ -227,6 +233,7 @@ async def test_a_forged_sealed_manifest_is_refused_for_its_mac(
         await assert_refused(services, name, "MAC does not match", before)
 
 
+@EDITS_SQLITE
 async def test_a_genuine_manifest_with_a_swapped_payload_is_refused(
     services: Services, tmp_path: Path, operator_key: x25519.Identity
 ) -> None:
@@ -253,24 +260,32 @@ async def test_a_genuine_manifest_with_a_swapped_payload_is_refused(
 # --- damage to a sealed archive ---------------------------------------------------------------
 
 
+def payload_member(members: dict[str, bytes]) -> str:
+    """The sealed database's member: verzek.db.gz.age (SQLite) or verzek.pgdump.gz.age."""
+    [name] = [name for name in members if name != "manifest.json"]
+    return name
+
+
 def _flip_in_payload(members: dict[str, bytes]) -> dict[str, bytes]:
-    payload = bytearray(members["verzek.db.gz.age"])
+    payload = bytearray(members[payload_member(members)])
     payload[len(payload) // 2] ^= 0x01
-    return {**members, "verzek.db.gz.age": bytes(payload)}
+    return {**members, payload_member(members): bytes(payload)}
 
 
 def _truncate_payload(members: dict[str, bytes]) -> dict[str, bytes]:
-    payload = members["verzek.db.gz.age"]
-    return {**members, "verzek.db.gz.age": payload[: len(payload) - 100]}
+    payload = members[payload_member(members)]
+    return {**members, payload_member(members): payload[: len(payload) - 100]}
 
 
 def _drop_last_chunk(members: dict[str, bytes]) -> dict[str, bytes]:
-    payload = members["verzek.db.gz.age"]
-    return {**members, "verzek.db.gz.age": payload[: len(payload) - (len(payload) - 200) % 65552]}
+    payload = members[payload_member(members)]
+    cut = payload[: len(payload) - (len(payload) - 200) % 65552]
+    return {**members, payload_member(members): cut}
 
 
 def _append_to_payload(members: dict[str, bytes]) -> dict[str, bytes]:
-    return {**members, "verzek.db.gz.age": members["verzek.db.gz.age"] + b"\0" * 64}
+    name = payload_member(members)
+    return {**members, name: members[name] + b"\0" * 64}
 
 
 def _edit_manifest(members: dict[str, bytes]) -> dict[str, bytes]:
@@ -341,6 +356,7 @@ PLANTED: dict[str, tuple[str, str]] = {
 }
 
 
+@EDITS_SQLITE
 @pytest.mark.parametrize("kind", list(PLANTED))
 async def test_a_sealed_archive_of_a_planted_database_is_refused(
     services: Services, clock: FakeClock, tmp_path: Path, kind: str
@@ -354,6 +370,7 @@ async def test_a_sealed_archive_of_a_planted_database_is_refused(
     await assert_refused(services, name, pattern, before)
 
 
+@EDITS_SQLITE
 async def test_an_audit_chain_edited_behind_its_triggers_is_refused(
     services: Services, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -381,6 +398,7 @@ async def test_an_audit_chain_edited_behind_its_triggers_is_refused(
 # --- archives from before sealing -----------------------------------------------------------------
 
 
+@EDITS_SQLITE
 async def test_an_unsealed_archive_needs_allow_unsealed(
     services: Services, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -399,6 +417,7 @@ async def test_an_unsealed_archive_needs_allow_unsealed(
     await services.backups.restore(OPERATOR, name, allow_unsealed=True)
 
 
+@EDITS_SQLITE
 async def test_telegram_refuses_unsealed_archives_with_a_clear_text(
     bot: BotHarness, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -437,8 +456,10 @@ async def test_the_operators_offline_key_alone_opens_an_archive(
 
     good, _, db = await setup(services)
     path = services.backups.directory / good
-    assert member_names(path) == ["manifest.json", "verzek.db.gz.age"]
-    payload = read_members(path)["verzek.db.gz.age"]
+    members = read_members(path)
+    assert member_names(path) == ["manifest.json", payload_member(members)]
+    assert payload_member(members) in {"verzek.db.gz.age", "verzek.pgdump.gz.age"}
+    payload = members[payload_member(members)]
     # What `age -d -i key.txt verzek.db.gz.age | gunzip` does, with the offline key only.
     assert gzip.decompress(pyrage.decrypt(payload, [operator_key])) == db
     with pytest.raises(pyrage.DecryptError):
@@ -496,6 +517,7 @@ def test_a_bad_age_recipient_refuses_to_start(
 # --- a trigger planted in the live database -------------------------------------------------------
 
 
+@EDITS_SQLITE
 async def test_a_trigger_planted_in_the_live_database_fails_the_backup_and_restore_removes_it(
     services: Services, clock: FakeClock
 ) -> None:

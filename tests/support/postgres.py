@@ -13,8 +13,11 @@ dropped when the test ends. The server trusts local connections (it listens on n
 fsync and synchronous commit are off: nothing here must survive a crash.
 
 Use the fixtures ``postgres_server`` (session) and ``postgres_url`` (a fresh migrated database),
-or :func:`fresh_database` / :func:`drop_database` from code that is not a fixture. Tests skip
-when no PostgreSQL can be had (no binaries), like the Redis test does.
+or :func:`fresh_database` / :func:`drop_database` from code that is not a fixture. When no
+PostgreSQL can be had (no binaries, or it does not start), the tests that need one FAIL with
+the reason if the session asked for it (``--backend postgres`` or ``both``: a CI whose
+PostgreSQL did not install must not pass green), and skip otherwise (the default ``--backend
+sqlite``, where only the postgres_only tests need a server).
 """
 
 from __future__ import annotations
@@ -215,10 +218,18 @@ _server: PostgresServer | None = None
 _template_ready = False
 _start_failure: str | None = None
 _guard = threading.Lock()
+_required = False  # --backend postgres/both: no server is a failure, not a skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Remember whether this session asked for PostgreSQL (``--backend``, tests/conftest.py)."""
+    global _required
+    _required = config.getoption("backend", default="sqlite") in ("postgres", "both")
 
 
 def server() -> PostgresServer:
-    """This process's server, started on first use (pytest.skip when none can be had)."""
+    """This process's server, started on first use; when none can be had, pytest.fail if the
+    session asked for PostgreSQL, else pytest.skip."""
     global _server, _start_failure
     with _guard:
         if _server is None and _start_failure is None:
@@ -236,7 +247,10 @@ def server() -> PostgresServer:
                     _server = candidate
                     atexit.register(stop_server)
         if _server is None:
-            pytest.skip(_start_failure or "no PostgreSQL")
+            reason = _start_failure or "no PostgreSQL"
+            if _required:
+                pytest.fail(f"--backend asks for PostgreSQL, but {reason}", pytrace=False)
+            pytest.skip(reason)
         return _server
 
 

@@ -15,10 +15,13 @@ import asyncpg
 from core.config import Settings
 from storage.postgres.connection import PgConnection
 
-# Tables whose rows are the server's own bookkeeping, listed by neither engine's user tables.
+# Tables whose rows are the server's own bookkeeping, listed by neither engine's user tables:
+# SQLite's sqlite_sequence, and its PostgreSQL twin id_counters (storage/postgres/migrations/
+# 0001): a counter moves only with an insert into its table, whose rows are listed.
 _PG_TABLES = (
     "SELECT table_name FROM information_schema.tables"
-    " WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
+    " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+    " AND table_name <> 'id_counters' ORDER BY table_name"
 )
 _SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 
@@ -71,19 +74,23 @@ async def tables(target: Target, skip: frozenset[str]) -> dict[str, list[tuple[A
         conn = await asyncpg.connect(place)
         try:
             names = [row[0] for row in await conn.fetch(_PG_TABLES) if row[0] not in skip]
-            # One snapshot for all tables; ordered by the first column (PostgreSQL has no rowid).
+            # One snapshot for all tables. PostgreSQL has no rowid: rows are ordered by every
+            # column, first to last, so rows equal in their first column keep one order.
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                return {
-                    name: [
-                        tuple(row) for row in await conn.fetch(f'SELECT * FROM "{name}" ORDER BY 1')
+                out: dict[str, list[tuple[Any, ...]]] = {}
+                for name in names:
+                    query = f'SELECT * FROM "{name}"'
+                    width = len((await conn.prepare(query)).get_attributes())
+                    order = ", ".join(str(n) for n in range(1, width + 1))
+                    out[name] = [
+                        tuple(row) for row in await conn.fetch(f"{query} ORDER BY {order}")
                     ]
-                    for name in names
-                }
+                return out
         finally:
             await conn.close()
     names = [name for (name,) in await rows(target, _SQLITE_TABLES) if name not in skip]
     async with aiosqlite.connect(place) as lite:
-        out: dict[str, list[tuple[Any, ...]]] = {}
+        out = {}
         for name in names:
             async with lite.execute(f'SELECT * FROM "{name}"') as cur:
                 out[name] = [tuple(row) for row in await cur.fetchall()]
