@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from storage.statement import Statement
 
 YIELD_EVERY = 256  # rows read between two turns of the event loop
 
@@ -98,36 +99,15 @@ class InlineCursor:
             yield row
 
 
-class _Statement:
-    """``await conn.execute(...)`` or ``async with conn.execute(...) as cursor``."""
-
-    def __init__(self, raw: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> None:
-        self._raw, self._sql, self._parameters, self._many = raw, sql, parameters, many
-        self._cursor: InlineCursor | None = None
-
-    async def _open(self) -> InlineCursor:
-        # A turn of the loop first, as every statement through aiosqlite takes: other updates'
-        # tasks interleave with this one's reads as they did (a flood still piles up against
-        # the per-user cap; two racing submissions still meet each other mid-flight).
-        await asyncio.sleep(0)
-        run = self._raw.executemany if self._many else self._raw.execute
-        self._cursor = InlineCursor(run(self._sql, self._parameters))
-        return self._cursor
-
-    def __await__(self) -> Generator[Any, None, InlineCursor]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> InlineCursor:
-        return await self._open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._cursor is not None:
-            await self._cursor.close()
+async def _run_inline(
+    raw: sqlite3.Connection, sql: str, parameters: Any, many: bool
+) -> InlineCursor:
+    # A turn of the loop first, as every statement through aiosqlite takes: other updates'
+    # tasks interleave with this one's reads as they did (a flood still piles up against
+    # the per-user cap; two racing submissions still meet each other mid-flight).
+    await asyncio.sleep(0)
+    run = raw.executemany if many else raw.execute
+    return InlineCursor(run(sql, parameters))
 
 
 class InlineConnection:
@@ -136,10 +116,15 @@ class InlineConnection:
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> _Statement:
+    def execute(
+        self, sql: str, parameters: Iterable[Any] | None = None, /
+    ) -> Statement[InlineCursor]:
         """Run ``sql`` now, in this thread (it takes microseconds: an index lookup)."""
-        return _Statement(self.raw, sql, () if parameters is None else parameters, False)
+        args = () if parameters is None else parameters
+        return Statement(lambda: _run_inline(self.raw, sql, args, False))
 
-    def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> _Statement:
+    def executemany(
+        self, sql: str, parameters: Iterable[Iterable[Any]], /
+    ) -> Statement[InlineCursor]:
         """Run ``sql`` once per parameter set."""
-        return _Statement(self.raw, sql, parameters, True)
+        return Statement(lambda: _run_inline(self.raw, sql, parameters, True))

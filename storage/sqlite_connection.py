@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
-from types import TracebackType
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import aiosqlite
+
+from storage.statement import Statement
 
 FIRST_ROWS = 64  # rows read in the statement's own trip (aiosqlite's iteration chunk too)
 
@@ -116,36 +117,11 @@ class OneTripCursor:
             yield row
 
 
-class _Statement:
-    """``await conn.execute(...)`` or ``async with conn.execute(...) as cursor``."""
-
-    def __init__(
-        self, conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any], many: bool
-    ) -> None:
-        self._conn, self._sql, self._parameters, self._many = conn, sql, parameters, many
-        self._cursor: OneTripCursor | None = None
-
-    async def _open(self) -> OneTripCursor:
-        read = await _trip(
-            self._conn, _run, self._conn._conn, self._sql, self._parameters, self._many
-        )
-        self._cursor = OneTripCursor(self._conn, read)
-        return self._cursor
-
-    def __await__(self) -> Generator[Any, None, OneTripCursor]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> OneTripCursor:
-        return await self._open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._cursor is not None:
-            await self._cursor.close()
+async def _run_one_trip(
+    conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any], many: bool
+) -> OneTripCursor:
+    read = await _trip(conn, _run, conn._conn, sql, parameters, many)
+    return OneTripCursor(conn, read)
 
 
 class OneTripConnection:
@@ -155,10 +131,15 @@ class OneTripConnection:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> _Statement:
+    def execute(
+        self, sql: str, parameters: Iterable[Any] | None = None, /
+    ) -> Statement[OneTripCursor]:
         """Run ``sql`` (and read its first rows) in one trip to the connection's thread."""
-        return _Statement(self.conn, sql, () if parameters is None else parameters, False)
+        args = () if parameters is None else parameters
+        return Statement(lambda: _run_one_trip(self.conn, sql, args, False))
 
-    def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> _Statement:
+    def executemany(
+        self, sql: str, parameters: Iterable[Iterable[Any]], /
+    ) -> Statement[OneTripCursor]:
         """Run ``sql`` once per parameter set, in one trip."""
-        return _Statement(self.conn, sql, parameters, True)
+        return Statement(lambda: _run_one_trip(self.conn, sql, parameters, True))
