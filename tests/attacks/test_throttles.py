@@ -388,7 +388,8 @@ async def test_twenty_accounts_race_the_code_step_through_the_bot(
     assert len(await rows(path, "SELECT * FROM mfa_failures")) == LIMIT
     # One whose wrong code counted is still at the code step (which five count depends on
     # the order the bot took them in); even the right code is now refused.
-    counted = next(a for a, t in zip(attackers, last, strict=True) if "code entry is paused" not in t)
+    pairs = zip(attackers, last, strict=True)
+    counted = next(a for a, t in pairs if "code entry is paused" not in t)
     (retry,) = await bot.send(counted, totp.at(clock.now()))
     assert "code entry is paused" in retry.plain
     live = await rows(path, "SELECT telegram_user_id FROM sessions WHERE ended_at IS NULL")
