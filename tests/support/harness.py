@@ -48,8 +48,10 @@ class BotHarness:
         api: FakeBotAPI | None = None,
         *,
         quick_jobs: bool = False,
+        patience: float = 1.0,
     ) -> None:
         self.settings = settings
+        self.patience = patience  # settle()'s timeout is multiplied by it
         self.services = services
         self.api = api if api is not None else FakeBotAPI()  # given: the same Telegram, restarted
         self.quick_jobs = quick_jobs
@@ -112,6 +114,7 @@ class BotHarness:
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every queued update has been fully processed."""
+        timeout *= self.patience
         if self.settings.database.url is not None:
             timeout *= 6  # a PostgreSQL restore runs pg_dump/pg_restore a dozen times
         deadline = time.monotonic() + timeout
