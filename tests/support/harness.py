@@ -35,6 +35,7 @@ def uncapped_rate_limiter() -> LaneRateLimiter:
 # Jobs whose first run and interval the tests shorten (see BotHarness._quicken_jobs).
 QUICK_JOBS = ("outbox", "codes-sweep")
 ANCHOR_JOB = anchors.JOB_NAME
+WAIT_FLOOR = 30.0  # seconds: the least wait_for waits before it fails
 QUICK_TICK = 0.05  # seconds
 
 
@@ -129,7 +130,11 @@ class BotHarness:
             await self.app.persistence.flush()
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
+        """Poll until ``condition()`` is truthy; return it. Every wait here is for something
+        that must happen, so a wait that passes returns at once and a long limit costs only
+        a failing run: never less than WAIT_FLOOR s, which a machine loaded by the other
+        workers (a start-up sweep, a job's first run) needs."""
+        deadline = time.monotonic() + max(timeout, WAIT_FLOOR) * self.patience
         while not (result := condition()):
             if time.monotonic() > deadline:
                 raise AssertionError("condition not met in time")
