@@ -4,25 +4,25 @@ PTB's ``HTTPXRequest`` keeps one httpx client whose httpcore pool holds every co
 each request's start and end that pool walks all its connections, asks each idle one whether
 the server closed it (a ``poll`` and a ``getpeername`` per connection) and counts the idle
 ones once per connection (quadratic): with the 16 requests :mod:`bot.outgoing` keeps in
-flight, that walk cost more CPU per message than the rest of a /me (bench/updates.py: 2.47 ms
-of CPU per /me with it, 1.84 ms without, in the same runs). :class:`ShardedRequest` gives each
-request an httpx client of its own with one connection, taken from a stack of idle ones (the
-most recently used first, so a quiet bot uses one) and put back afterwards: each walk sees one
+flight, that walk was about a quarter of ours' CPU per /me (bench/updates.py, consecutive
+quick runs: 2.47 ms with it, 1.84 ms without). :class:`ShardedRequest` gives each request an
+httpx client of its own with one connection, taken from a stack of idle ones (the most
+recently used first, so a quiet bot uses one) and put back afterwards: each walk sees one
 connection, as with PTB's bot that handles one update at a time.
 
 The request itself is PTB's ``HTTPXRequest.do_request``: its timeouts (5 s, files 20 s for
 writing, 1 s for a free connection), User-Agent, JSON and multipart bodies, and errors
 (``TimedOut``, ``NetworkError``). Two things are parsed once instead of on every request:
 the endpoint's URL (httpx parses a string URL twice per request, about half of building it)
-and the default timeouts. All clients share one TLS context (the certificate store is loaded
-once). At most :data:`MAX_CLIENTS` requests are on the wire at once, as with PTB's default
-pool of 256; more wait for a client up to the pool timeout and then fail with ``TimedOut``.
+and the default timeouts. All clients share one TLS context, httpx's default (certificates
+verified against certifi's roots or ``SSL_CERT_FILE``), loaded once. At most
+:data:`MAX_CLIENTS` requests are on the wire at once, as with PTB's default pool of 256; more
+wait for a client up to the pool timeout and then fail with ``TimedOut``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
 from typing import Any
 
@@ -52,7 +52,8 @@ class ShardedRequest(BaseRequest):
 
     def __init__(self, max_clients: int = MAX_CLIENTS) -> None:
         self._max = max_clients
-        self._tls = ssl.create_default_context()
+        # httpx's own: certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR, as PTB's client has.
+        self._tls = httpx.create_ssl_context()
         self._idle: list[httpx.AsyncClient] = []  # a stack: the last used goes out first
         self._clients = 0
         self._waiting: deque[asyncio.Future[httpx.AsyncClient]] = deque()

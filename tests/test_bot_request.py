@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 
 import pytest
@@ -152,6 +153,9 @@ async def test_after_shutdown_no_request_goes_out(server: HoldingServer) -> None
     await request.shutdown()
 
 
-def test_the_bot_sends_through_it(settings: Settings) -> None:
+def test_the_bot_sends_through_it_and_verifies_certificates(settings: Settings) -> None:
     application = build_application(settings)
-    assert isinstance(application.bot.request, ShardedRequest)
+    request = application.bot.request
+    assert isinstance(request, ShardedRequest)
+    assert request._tls.verify_mode == ssl.CERT_REQUIRED
+    assert request._tls.check_hostname
