@@ -1,4 +1,4 @@
-"""The bot's HTTP requests to the Bot API: one-connection httpx clients, one per request.
+"""The bot's HTTP requests to the Bot API: one-connection httpx transports, one per request.
 
 PTB's ``HTTPXRequest`` keeps one httpx client whose httpcore pool holds every connection. On
 each request's start and end that pool walks all its connections, asks each idle one whether
@@ -6,13 +6,17 @@ the server closed it (a ``poll`` and a ``getpeername`` per connection) and count
 ones once per connection (quadratic): with the 16 requests :mod:`bot.outgoing` keeps in
 flight, that walk was about a quarter of ours' CPU per /me (bench/updates.py, consecutive
 quick runs: 2.47 ms with it, 1.84 ms without). :class:`ShardedRequest` gives each request an
-httpx client of its own with one connection, taken from a stack of idle ones (the most
+httpx transport of its own with one connection, taken from a stack of idle ones (the most
 recently used first, so a quiet bot uses one) and put back afterwards: each walk sees one
 connection, as with PTB's bot that handles one update at a time.
 
 The request itself is PTB's ``HTTPXRequest.do_request``: its timeouts (5 s, files 20 s for
 writing, 1 s for a free connection), User-Agent, JSON and multipart bodies, and errors
-(``TimedOut``, ``NetworkError``). Two things are parsed once instead of on every request:
+(``TimedOut``, ``NetworkError``). It goes to the transport directly, without httpx's client
+around it (a cookie jar fed every response, auth and redirect steps, a log line: ~120 us a
+request, bench/updates.py's HTTP fake answering), except when the environment names a proxy
+(``HTTPS_PROXY``, ``ALL_PROXY``): then through a client, which honours it as PTB's does. Two
+things are parsed once instead of on every request:
 the endpoint's URL (httpx parses a string URL twice per request, about half of building it)
 and the default timeouts. All clients share one TLS context, httpx's default (certificates
 verified against certifi's roots or ``SSL_CERT_FILE``), loaded once. At most
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import Any
+from urllib.request import getproxies
 
 import httpx
 from telegram.error import NetworkError, TimedOut
@@ -47,6 +52,22 @@ def _or(value: Any, default: float) -> float | None:
     return value if _given(value) else default
 
 
+class _ViaClient(httpx.AsyncBaseTransport):
+    """A whole httpx client as a transport: for proxies named in the environment
+    (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``), which httpx's client honours, as PTB's does."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through the client (its proxy, if any), the body read."""
+        return await self._client.send(request)
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        await self._client.aclose()
+
+
 class ShardedRequest(BaseRequest):
     """A ``BaseRequest`` over one-connection httpx clients, one request per client at a time."""
 
@@ -54,9 +75,16 @@ class ShardedRequest(BaseRequest):
         self._max = max_clients
         # httpx's own: certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR, as PTB's client has.
         self._tls = httpx.create_ssl_context()
-        self._idle: list[httpx.AsyncClient] = []  # a stack: the last used goes out first
+        self._idle: list[httpx.AsyncBaseTransport] = []  # a stack: the last used goes first
         self._clients = 0
-        self._waiting: deque[asyncio.Future[httpx.AsyncClient]] = deque()
+        self._waiting: deque[asyncio.Future[httpx.AsyncBaseTransport]] = deque()
+        self._proxied = bool(getproxies())  # read once, as httpx's client reads them
+        self._headers = {  # what httpx's client would add, and PTB's User-Agent
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "User-Agent": self.USER_AGENT,
+        }
         self._urls: dict[str, httpx.URL] = {}
         self._timeouts = {
             False: httpx.Timeout(connect=CONNECT, read=READ, write=WRITE, pool=POOL),
@@ -69,12 +97,13 @@ class ShardedRequest(BaseRequest):
         """PTB's default read timeout (5 s)."""
         return READ
 
-    def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=self._timeouts[False],
-            limits=httpx.Limits(max_connections=1),
-            verify=self._tls,
-        )
+    def _client(self) -> httpx.AsyncBaseTransport:
+        one = httpx.Limits(max_connections=1)
+        if self._proxied:
+            return _ViaClient(httpx.AsyncClient(limits=one, verify=self._tls))
+        # The transport alone: httpx's client around it adds a cookie jar that parses every
+        # response's headers, auth and redirect steps and a log line, ~120 us a request.
+        return httpx.AsyncHTTPTransport(verify=self._tls, limits=one)
 
     async def initialize(self) -> None:
         """Nothing to open: clients are made when requests need them."""
@@ -88,13 +117,15 @@ class ShardedRequest(BaseRequest):
             await client.aclose()
         self._clients -= len(idle)
 
-    async def _take(self, pool_timeout: float | None) -> httpx.AsyncClient:
+    async def _take(self, pool_timeout: float | None) -> httpx.AsyncBaseTransport:
         if self._idle:
             return self._idle.pop()
         if self._clients < self._max:
             self._clients += 1
             return self._client()
-        future: asyncio.Future[httpx.AsyncClient] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[httpx.AsyncBaseTransport] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._waiting.append(future)
         try:
             return await asyncio.wait_for(future, pool_timeout)
@@ -107,7 +138,7 @@ class ShardedRequest(BaseRequest):
                 await self._give(future.result())  # handed over, then abandoned: pass it on
             raise
 
-    async def _give(self, client: httpx.AsyncClient) -> None:
+    async def _give(self, client: httpx.AsyncBaseTransport) -> None:
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
@@ -150,20 +181,25 @@ class ShardedRequest(BaseRequest):
                 write=_or(write_timeout, MEDIA_WRITE if files else WRITE),
                 pool=_or(pool_timeout, POOL),
             )
+        request = httpx.Request(
+            method,
+            self._url(url),
+            headers=self._headers,
+            files=files,
+            data=data,
+            extensions={"timeout": timeout.as_dict()},
+        )
         client = await self._take(timeout.pool)
         try:
-            response = await client.request(
-                method=method,
-                url=self._url(url),
-                headers={"User-Agent": self.USER_AGENT},
-                timeout=timeout,
-                files=files,
-                data=data,
-            )
+            response = await client.handle_async_request(request)
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as err:
             raise TimedOut from err
         except httpx.HTTPError as err:
             raise NetworkError(f"httpx.{err.__class__.__name__}: {err}") from err
         finally:
             await self._give(client)
-        return response.status_code, response.content
+        return response.status_code, content

@@ -30,6 +30,7 @@ class HoldingServer:
         self.release = asyncio.Event()
         self.release.set()
         self.per_connection: list[int] = []
+        self.request_lines: list[str] = []
         self.waiting = 0
         self.arrived = asyncio.Event()  # set when a request comes in
         self._server: asyncio.Server | None = None
@@ -51,6 +52,7 @@ class HoldingServer:
                         length = int(line.split(":", 1)[1])
                 await reader.readexactly(length)
                 self.per_connection[index] += 1
+                self.request_lines.append(head.decode().split("\r\n", 1)[0])
                 self.waiting += 1
                 self.arrived.set()
                 await self.release.wait()
@@ -159,3 +161,27 @@ def test_the_bot_sends_through_it_and_verifies_certificates(settings: Settings) 
     assert isinstance(request, ShardedRequest)
     assert request._tls.verify_mode == ssl.CERT_REQUIRED
     assert request._tls.check_hostname
+
+
+async def test_a_proxy_in_the_environment_is_used(
+    server: HoldingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As with PTB's own client: HTTP(S)_PROXY / ALL_PROXY send every request through it.
+    proxy = server.url.split("/bot", 1)[0]
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    request = ShardedRequest()
+    try:
+        assert await request.post("http://api.telegram.invalid/bot1:x/getMe", RequestData())
+        assert server.request_lines == ["POST http://api.telegram.invalid/bot1:x/getMe HTTP/1.1"]
+    finally:
+        await request.shutdown()
+
+
+async def test_without_a_proxy_it_goes_straight_to_the_server(server: HoldingServer) -> None:
+    request = ShardedRequest()
+    try:
+        assert await request.post(server.url, RequestData())
+        assert server.request_lines == ["POST /bot1:x/sendMessage HTTP/1.1"]
+    finally:
+        await request.shutdown()
