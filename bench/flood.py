@@ -6,7 +6,7 @@ Run from the repository root (everything lives in a temp folder):
                           [--no-target]
 
 The bot runs in a child process exactly like ``bench/updates.py`` starts it
-(``build_application(settings)``, PTB's HTTPXRequest, long polling, its SQLite file, the
+(``build_application(settings)``, its ShardedRequest, long polling, its SQLite file, the
 outgoing limiter with the 30 messages/s cap lifted so the figure is the bot's, not Telegram's).
 This process serves it a fake Bot API over HTTP and plays the users:
 

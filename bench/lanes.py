@@ -2,7 +2,7 @@
 
     python -m bench.lanes [--quick] [--notices 500] [--rate 5] [--users 50]
 
-Our bot runs as in bench/updates.py (its own process, long polling, PTB's ``HTTPXRequest``,
+Our bot runs as in bench/updates.py (its own process, long polling, its ``ShardedRequest``,
 a ``FakeBotAPIServer`` in this process), as shipped: ``telegram.max_messages_per_second =
 30``. Once warmed up it is told to queue ``--notices`` notices to as many chats at once (the
 way alerts, owner notices or reminders leave a job: no update's reply), and while they drain

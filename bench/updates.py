@@ -6,10 +6,14 @@ Run from the repository root (everything lives in a temp folder):
                             [--seconds 5] [--profile FILE]
 
 Both bots run as separate processes, started the way they are deployed: ours is
-``build_application(settings)`` with PTB's own ``HTTPXRequest`` and long polling (services built
-in ``post_init``, SQLite file, JobQueue jobs and all); the baseline is a bare python-telegram-bot
-``Application`` with one ``MessageHandler`` that echoes the text, with the same concurrency
-(256 updates at a time) and the same outgoing rate limiter. This process serves each bot its own
+``build_application(settings)`` with long polling (services built in ``post_init``, SQLite
+file, JobQueue jobs and all) and its own ``bot/bot_request.py`` (one-connection httpx clients,
+one per request in flight; PTB's ``HTTPXRequest`` for getUpdates); the baseline is a bare
+python-telegram-bot ``Application`` as PTB ships it (``HTTPXRequest``, one pool) with one
+``MessageHandler`` that echoes the text, with the same concurrency (256 updates at a time) and
+the same outgoing rate limiter. So "CPU per /me" compares the bots as each is deployed: part
+of ours' lead at the same concurrency is the HTTP client, not less work in our code
+(``bench/me_inprocess.py`` measures our code alone). This process serves each bot its own
 :class:`tests.support.fakeapi_http.FakeBotAPIServer`, plays the users and times each update from the
 moment it is queued in the fake to the moment the fake receives the reply (``sendMessage``).
 The fake never shares a process (or the GIL) with a bot.

@@ -19,6 +19,7 @@ from telegram.request import BaseRequest
 
 from bot import pickers, user_turns
 from bot.bootstrap import bootstrap
+from bot.bot_request import ShardedRequest
 from bot.commands import AdminOnly
 from bot.context import CONTEXT_TYPES, VerzekApplication
 from bot.errors import on_error
@@ -116,8 +117,7 @@ def build_application(
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if request is not None:
-        builder = builder.request(request)
+    builder = builder.request(request or ShardedRequest())
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application: VerzekApplication = builder.build()

@@ -13,10 +13,11 @@ Database` next to its aiosqlite one, with ``PRAGMA query_only`` (a read-only uni
 as on PostgreSQL), used only from the event loop's thread. Units of work still take the
 database's one lock, so a read never overlaps a write transaction of this process and
 ``Database.exclusive()`` (restore) holds reads off as before. WAL lets it read while another
-process (the CLI) writes. Each statement first yields to the loop once (one turn, where
-aiosqlite's trips took several), so other updates interleave with a read as before; a long
-result yields again every :data:`YIELD_EVERY` rows, so a large scan (the audit chain) does not
-hold up other updates' network work.
+process (the CLI) writes. A read-only unit yields to the loop once, before it takes the lock
+(:class:`storage.unit_of_work.SqliteUnitOfWork`), so other updates interleave with a read as
+they did; its statements then run back to back, so no other task ever waits for the lock
+behind a read (only behind a write). A long result yields again every :data:`YIELD_EVERY`
+rows, so a large scan (the audit chain) does not hold up other updates' network work.
 """
 
 from __future__ import annotations
@@ -102,10 +103,8 @@ class InlineCursor:
 async def _run_inline(
     raw: sqlite3.Connection, sql: str, parameters: Any, many: bool
 ) -> InlineCursor:
-    # A turn of the loop first, as every statement through aiosqlite takes: other updates'
-    # tasks interleave with this one's reads as they did (a flood still piles up against
-    # the per-user cap; two racing submissions still meet each other mid-flight).
-    await asyncio.sleep(0)
+    # No turn of the loop here: the unit yielded once before taking the lock
+    # (storage/unit_of_work.py), and its statements then run back to back.
     run = raw.executemany if many else raw.execute
     return InlineCursor(run(sql, parameters))
 

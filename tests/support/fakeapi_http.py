@@ -1,8 +1,8 @@
 """The fake Bot API (:class:`bot.fake_telegram.FakeBotAPI`) served over real HTTP on 127.0.0.1.
 
 :class:`FakeRequest` hands the Application's calls to the fake inside one process; this module
-serves the same fake on a TCP port so a real ``verzek run`` (its default ``HTTPXRequest``, keep-
-alive connections and all) can be pointed at it with ``TELEGRAM_BASE_URL``. Only the standard
+serves the same fake on a TCP port so a real ``verzek run`` (its ``ShardedRequest`` over httpx,
+keep-alive connections and all) can be pointed at it with ``TELEGRAM_BASE_URL``. Only the standard
 library is used: ``asyncio`` streams for HTTP/1.1 and the ``email`` parser for multipart bodies.
 
 What python-telegram-bot sends: ``POST /bot<TOKEN>/<method>`` whose body is
