@@ -45,9 +45,10 @@ REPLY, BULK = 0, 1
 GROUP_PER_MINUTE = 20
 GROUP_WINDOW = 60.0
 PAID_PER_SECOND = 1000  # allow_paid_broadcast: Telegram's paid rate
-# Requests on the wire at once. httpcore's pool does work per queued request on every
-# change, so 256 in flight cost the bare echo bot 3.4x its CPU per message of one at a time
-# (bench/updates.py); 16 keep 30 messages/s over a 500 ms round trip.
+# Requests on the wire at once: 16 keep 30 messages/s over a 500 ms round trip, and bound the
+# connections bot/bot_request.py opens (one per request in flight). With PTB's one shared
+# httpcore pool, 256 in flight cost the bare echo bot 3.4x its CPU per message of one at a
+# time (bench/updates.py).
 IN_FLIGHT = 16
 
 
