@@ -32,14 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.updates import (
+from bench._http_bots import BotProcess
+from bench._http_figures import Figures, Replies
+from bench._http_users import (
     LIFTED,
     P99_TARGET_MS,
     PASSWORD,
     VERZEK,
-    BotProcess,
-    Figures,
-    Replies,
     create_accounts,
     environment,
     machine,

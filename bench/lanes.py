@@ -26,20 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.updates import (
-    LANES,
-    NOTICE_BASE,
-    NOTICES_COMMAND,
+from bench._http_bots import LANES, NOTICE_BASE, NOTICES_COMMAND, SINGLE, BotProcess
+from bench._http_figures import Figures, paced
+from bench._http_users import (
     SHIPPED,
-    SINGLE,
     VERZEK,
-    BotProcess,
-    Figures,
     create_accounts,
     environment,
     machine,
     me_users,
-    paced,
     progress,
 )
 from bot.fake_telegram import Message, TelegramUser

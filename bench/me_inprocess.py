@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from telegram.ext import ApplicationBuilder, MessageHandler, filters
 
-from bench.updates import TOKEN, create_accounts, echo, environment, me_users
+from bench._http_bots import echo
+from bench._http_users import TOKEN, create_accounts, environment, me_users
 from bot.fake_telegram import FakeBotAPI, FakeRequest, Message, TelegramUser
 from bot.outgoing import LaneRateLimiter
 from bot.update_processor import PerUserUpdateProcessor
