@@ -1,8 +1,9 @@
 """Issue 17 end to end: each "Must be true" bullet walked once through the real bot (PTB
 Application, fake Bot API) against the fake TronScan serving the real-format fixtures (and the
 fake TronGrid for the second opinion). The thorough cases and attacks live in
-tests/attacks/test_hash_burning.py, test_money_kept.py, test_watched_transfers.py,
-test_hoarding.py and tests/test_payment_watch.py, test_second_source.py, test_payment_screen.py,
+tests/attacks/test_hash_burning.py, test_money_counted_once.py,
+test_late_money_and_admin_review.py, test_watched_transfers.py, test_hoarding.py and
+tests/test_payment_watch.py, test_second_source.py, test_payment_screen.py,
 test_renewal_reminders.py, test_tronscan_strict.py; this file proves the bullets hold together.
 """
 

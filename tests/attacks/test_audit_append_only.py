@@ -10,7 +10,7 @@ password), on SQLite or on PostgreSQL, and I want the audit log to say something
 What I get: every one refused by the database itself with "append-only" (or "posted once"),
 and nothing written, on both engines. What is not claimed: the owner of the tables can drop
 the triggers (as anyone with the SQLite file can); the keyed chain and its anchors catch what
-is done then (tests/attacks/test_audit_evidence.py, test_sealed_backups.py).
+is done then (tests/attacks/test_audit_evidence.py, test_sealed_backup_tampering.py).
 """
 
 from __future__ import annotations
