@@ -37,7 +37,7 @@ def captcha_enabled(context: Context) -> bool:
 
 
 def tries_left(left: int) -> str:
-    """"3 tries left", "1 try left"."""
+    """ "3 tries left", "1 try left"."""
     return texts.CAPTCHA_TRIES_LEFT.format(tries=count(left, "try", "tries"))
 
 
@@ -81,9 +81,7 @@ async def send_captcha(
     data.cleanup.append(picture)
 
 
-async def check_captcha(
-    update: Update, context: Context, data: CaptchaFlowState
-) -> CaptchaOutcome:
+async def check_captcha(update: Update, context: Context, data: CaptchaFlowState) -> CaptchaOutcome:
     """Compare the typed answer: the same picture again, a new one, or the end of the flow.
 
     A wrong answer is decided here (the one place such an answer is known to be wrong).

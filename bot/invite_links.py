@@ -19,7 +19,6 @@ def invite_link(bot_username: str, code: str) -> str:
 def share_keyboard(link: str) -> InlineKeyboardMarkup:
     """One URL button opening Telegram's share sheet with the link and a line of text."""
     url = (
-        f"https://t.me/share/url?url={quote(link, safe='')}"
-        f"&text={quote(texts.SHARE_TEXT, safe='')}"
+        f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(texts.SHARE_TEXT, safe='')}"
     )
     return InlineKeyboardMarkup([[InlineKeyboardButton(texts.SHARE, url=url)]])

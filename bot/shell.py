@@ -453,8 +453,10 @@ def run_shell(
             terminal.say(note)
         terminal.say(f"Log: {log_file} (the bot's log lines go there, not over this prompt).")
         terminal.say(f"You are Telegram user {terminal.user_id}. Try /start; :help for more.")
-        chain = None if real_tronscan else SimulatedTronscan(
-            SystemClock(), usdt_contract=settings.payments.usdt_contract
+        chain = (
+            None
+            if real_tronscan
+            else SimulatedTronscan(SystemClock(), usdt_contract=settings.payments.usdt_contract)
         )
         asyncio.run(_session(settings, terminal, api, chain))
     return 0

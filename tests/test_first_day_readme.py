@@ -25,8 +25,9 @@ def test_every_link_and_path_it_names_is_in_the_repository() -> None:
     for target in re.findall(r"\]\(((?!https?://|#)[^)]+)\)", README):
         assert (REPO_ROOT / target).exists(), target
     assert (REPO_ROOT / "docs" / "SPEC.md").read_text().startswith("# Verzek Guard")
-    for path in re.findall(r"`((?:bot|core|storage|tests|docs|bench)/[\w./-]+\.(?:py|md|toml))`",
-                           README):
+    for path in re.findall(
+        r"`((?:bot|core|storage|tests|docs|bench)/[\w./-]+\.(?:py|md|toml))`", README
+    ):
         assert (REPO_ROOT / path).exists(), path
 
 
@@ -42,8 +43,14 @@ def test_anchors_of_the_table_of_contents_exist() -> None:
 def test_getting_started_comes_before_the_internals() -> None:
     order = [
         README.index(f"\n## {name}")
-        for name in ("Two commands", "Getting started", "Troubleshooting", "Deploying",
-                     "Security", "How it is built")
+        for name in (
+            "Two commands",
+            "Getting started",
+            "Troubleshooting",
+            "Deploying",
+            "Security",
+            "How it is built",
+        )
     ]
     assert order == sorted(order)
 
@@ -79,7 +86,7 @@ def test_the_key_snippet_writes_once_and_never_overwrites(tmp_path: Path) -> Non
     home.mkdir()
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     keygen = tmp_path / ".venv" / "bin" / "verzek"
-    keygen.write_text(f"#!/bin/sh\nexec {sys.executable} -m bot.cli \"$@\"\n")
+    keygen.write_text(f'#!/bin/sh\nexec {sys.executable} -m bot.cli "$@"\n')
     keygen.chmod(0o755)
     env = clean_env(HOME=str(home))
 

@@ -206,9 +206,7 @@ def wait_for_text(process: subprocess.Popen[str], log: Path, *texts: str) -> str
 
 
 @pytest.mark.slow
-def test_a_good_start_says_what_it_started_with(
-    tmp_path: Path, fake_api: FakeBotAPIThread
-) -> None:
+def test_a_good_start_says_what_it_started_with(tmp_path: Path, fake_api: FakeBotAPIThread) -> None:
     """Bot username, absolute database path (a relative one in the config file is relative to
     the file's folder, not to where the command ran), admin chat, optional features."""
     conf_dir, elsewhere = tmp_path / "etc", tmp_path / "somewhere"
@@ -222,7 +220,12 @@ def test_a_good_start_says_what_it_started_with(
     with stderr.open("w") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run", "--config", "../etc/config.toml"],
-            cwd=elsewhere, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, text=True,
+            cwd=elsewhere,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            text=True,
         )
         try:
             database = (conf_dir / "state" / "verzek.db").resolve()
@@ -257,8 +260,9 @@ def test_a_relative_database_in_the_config_is_found_from_any_folder(tmp_path: Pa
     conf_dir.mkdir()
     (conf_dir / "config.toml").write_text('[database]\npath = "db/v.db"\n')
     for cwd in (tmp_path, conf_dir):
-        done = verzek("migrate", "--config", str(conf_dir / "config.toml"),
-                      env=clean_env(), cwd=cwd)
+        done = verzek(
+            "migrate", "--config", str(conf_dir / "config.toml"), env=clean_env(), cwd=cwd
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(str(conf_dir / "db" / "v.db"))
     assert not (tmp_path / "db").exists()

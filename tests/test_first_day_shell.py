@@ -98,7 +98,13 @@ class Shell:
         config = tmp_path / "shell.toml"
         config.write_text(SHELL_TOML)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "shell", "--config", str(config), *args,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "shell",
+            "--config",
+            str(config),
+            *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -240,8 +246,9 @@ def test_backups_with_db_go_beside_it_not_into_the_current_folder(tmp_path: Path
     config = tmp_path / "shell.toml"
     config.write_text(SHELL_TOML)
     env = clean_env(ENCRYPTION_MASTER_KEY=generate_master_key())
-    done = verzek("shell", "--config", str(config), "--db", str(db), env=env, cwd=tmp_path,
-                  stdin=":quit\n")
+    done = verzek(
+        "shell", "--config", str(config), "--db", str(db), env=env, cwd=tmp_path, stdin=":quit\n"
+    )
     assert done.returncode == 0, done.stderr
     backups = db.parent / "backups"
     done = verzek("backup", "create", env={**env, "VERZEK_DB": str(db)}, cwd=db.parent)
@@ -265,8 +272,9 @@ def test_typed_answers_never_stay_in_the_history(tmp_path: Path) -> None:
     if pid == 0:  # the child: the shell on a terminal
         os.chdir(tmp_path)
         env = clean_env(TERM="dumb")
-        os.execve(sys.executable, [sys.executable, "-m", "bot.cli", "shell", "--config",
-                                   str(config)], env)
+        os.execve(
+            sys.executable, [sys.executable, "-m", "bot.cli", "shell", "--config", str(config)], env
+        )
     seen = b""
 
     def read_until(text: bytes) -> None:

@@ -118,8 +118,14 @@ async def test_a_restore_from_the_command_line_is_explained_when_the_bot_starts(
     before = {user.id: len(bot.api.sent_to(user.id)) for user in (alice, bob)}
 
     done = verzek(
-        "backup", "restore", backup.name, "--yes", "--config", str(tmp_path / "config.toml"),
-        env=clean_env(**env), cwd=tmp_path,
+        "backup",
+        "restore",
+        backup.name,
+        "--yes",
+        "--config",
+        str(tmp_path / "config.toml"),
+        env=clean_env(**env),
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "restored" in done.stdout
@@ -128,6 +134,7 @@ async def test_a_restore_from_the_command_line_is_explained_when_the_bot_starts(
     fresh = BotHarness(settings, services, bot.api)
     await fresh.start()
     try:
+
         def news(user_id: int) -> list[str]:
             return [m.plain for m in fresh.api.sent_to(user_id)[before[user_id] :]]
 

@@ -201,4 +201,3 @@ async def test_the_client_retries_an_odd_answer_then_says_it_was_odd() -> None:
     with pytest.raises(UnexpectedAnswerError, match="no contractRet"):
         await fake.client().transaction(SUCCESS_HASH)
     assert len(fake.requests) == 4
-

@@ -42,7 +42,7 @@ def test_no_text_counts_with_an_s_in_brackets() -> None:
 
 
 def test_no_text_hard_codes_a_count_that_can_be_wrong() -> None:
-    """"{n} rows" reads "1 rows" for one row: counted nouns come from count() instead."""
+    """ "{n} rows" reads "1 rows" for one row: counted nouns come from count() instead."""
     counted = re.compile(r"\{[a-z_]+\} (rows|tables|days|sessions|checks|hits|codes|tries)\b")
     assert [name for name, text in all_texts() if counted.search(text)] == []
 

@@ -74,5 +74,3 @@ def check_html(text: str) -> str | None:
     if _BARE_LT.search(text):
         return 'Bad Request: can\'t parse entities: unescaped "<"'
     return None
-
-

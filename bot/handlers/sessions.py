@@ -119,14 +119,12 @@ async def end_one(update: Update, context: Context) -> None:
         return
     await query.answer()
     await tell_chats(context, [ended], texts.SESSION_ENDED_ELSEWHERE)
-    await message_of(update).reply_text(
-        texts.SESSION_ENDED.format(account=mask_telegram_id(ended))
-    )
+    await message_of(update).reply_text(texts.SESSION_ENDED.format(account=mask_telegram_id(ended)))
     await _refresh(update, context, session)
 
 
 async def end_others(update: Update, context: Context) -> None:
-    """"End all others": end every live session of the account but the presser's."""
+    """ "End all others": end every live session of the account but the presser's."""
     query = update.callback_query
     assert query is not None
     session = await _presser_session(update, context)

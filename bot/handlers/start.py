@@ -38,9 +38,7 @@ def start_payload(message: Message) -> str | None:
     word of the payload alphabet); ``None`` when nothing follows; ``""`` when something
     that is not a payload does."""
     text = message.text or ""
-    command = next(
-        (e for e in message.entities if e.type == "bot_command" and e.offset == 0), None
-    )
+    command = next((e for e in message.entities if e.type == "bot_command" and e.offset == 0), None)
     rest = text[command.length :] if command is not None else ""
     if not rest.strip():
         return None

@@ -38,9 +38,7 @@ def mask_telegram_id(telegram_user_id: int) -> str:
     return f"{digits[0]}…{digits[-2:]}"
 
 
-def session_reference(
-    stamp: str, viewer_id: int, viewer_started: datetime, listed_id: int
-) -> str:
+def session_reference(stamp: str, viewer_id: int, viewer_started: datetime, listed_id: int) -> str:
     """The opaque name of session ``listed_id`` on buttons shown to session ``viewer_id``."""
     message = f"{viewer_id}|{viewer_started.isoformat()}|{listed_id}".encode()
     digest = hmac.new(b"sessions:" + stamp.encode(), message, hashlib.sha256).hexdigest()

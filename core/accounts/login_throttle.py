@@ -91,4 +91,3 @@ async def login_lock_seconds(
     if not ends:
         return 0
     return max(1, int((max(ends) - now).total_seconds() + 0.999))
-

@@ -81,9 +81,7 @@ class SecurityRepository(Protocol):
         """The account's state; stamp '' when nothing was ever recorded."""
         ...
 
-    async def replace_stamp(
-        self, account_id: int, stamp: str, reason: str, at: datetime
-    ) -> None:
+    async def replace_stamp(self, account_id: int, stamp: str, reason: str, at: datetime) -> None:
         """Give the account a new stamp (every flow begun under the old one ends)."""
         ...
 
@@ -137,9 +135,7 @@ class AccountsRepository(Protocol):
         """Remember the Telegram account and time of a successful login."""
         ...
 
-    async def add_login_failure(
-        self, email_key: str, telegram_user_id: int, at: datetime
-    ) -> int:
+    async def add_login_failure(self, email_key: str, telegram_user_id: int, at: datetime) -> int:
         """Record one failed (or reserved, not yet verified) password check; return its id."""
         ...
 

@@ -48,9 +48,7 @@ class ApiKeysRepository(Protocol):
         """How many keys the account has."""
         ...
 
-    async def add(
-        self, *, account_id: int, exchange: str, label: str, created_at: datetime
-    ) -> int:
+    async def add(self, *, account_id: int, exchange: str, label: str, created_at: datetime) -> int:
         """Insert a row and return its id; :meth:`set_credentials` must follow in the same
         unit of work (the ciphertexts are bound to the id)."""
         ...

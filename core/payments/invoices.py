@@ -156,9 +156,7 @@ class InvoiceDesk:
         now = self._clock.now()
         step = self._step
         async with self._uow() as uow:
-            existing = await uow.payments.open_invoice(
-                session.account_id, plan.name, now=now
-            )
+            existing = await uow.payments.open_invoice(session.account_id, plan.name, now=now)
             if existing is not None and self.invoice_is_authentic(existing):
                 return existing
             elsewhere = await uow.payments.open_invoice_of_telegram_user(
@@ -379,9 +377,7 @@ class InvoiceDesk:
             )
             await uow.commit()
 
-    async def _hash_held(
-        self, session: Session, invoice_id: int, holder: PaymentRecord
-    ) -> Reason:
+    async def _hash_held(self, session: Session, invoice_id: int, holder: PaymentRecord) -> Reason:
         """The refusal for a hash another payment holds. Only a hash that paid an invoice is
         suspicious (sent to another invoice, or by another account): a pending holder may be
         the front-runner, so the later submitter is not suspected."""

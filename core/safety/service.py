@@ -221,6 +221,4 @@ class SafetyService:
                 folded=0,
             )
             await uow.commit()
-        return KillSwitchState(
-            active, reason, now, session.account_id, session.telegram_user_id
-        )
+        return KillSwitchState(active, reason, now, session.account_id, session.telegram_user_id)

@@ -82,9 +82,7 @@ async def test_a_transaction_tronscan_says_is_not_confirmed_waits(
     user = await pay(bot, fake, changed(lambda d: d.update(confirmed=False)))
     await said(bot, user, "waiting for enough confirmations")
     await run_recheck_job(bot)
-    assert await db_rows(bot, "SELECT status, note FROM payments") == [
-        ("pending", "confirmations")
-    ]
+    assert await db_rows(bot, "SELECT status, note FROM payments") == [("pending", "confirmations")]
     await no_license_and_no_alert(bot)
 
     fake.transactions[SUCCESS_HASH] = success()  # now final: approved as usual

@@ -128,8 +128,31 @@ WORDS = st.sampled_from(
     [*sorted(ADMIN_ONLY), "start", "help", "login", "cancel", "2fa_enroll", "x", "", "1"]
 )
 JUNK = st.sampled_from(
-    ["", " ", ".", ",", "@", f"@{BOT}", f"@{BOT.upper()}", "@otherbot", "@ab", "\u200b", "é",
-     "😀", "/", "<", ">", "_", "\n", "\t", "\u00a0", "Ａ", "١", " 5", " 1 reason"]
+    [
+        "",
+        " ",
+        ".",
+        ",",
+        "@",
+        f"@{BOT}",
+        f"@{BOT.upper()}",
+        "@otherbot",
+        "@ab",
+        "\u200b",
+        "é",
+        "😀",
+        "/",
+        "<",
+        ">",
+        "_",
+        "\n",
+        "\t",
+        "\u00a0",
+        "Ａ",
+        "١",
+        " 5",
+        " 1 reason",
+    ]
 )
 COMMAND_TEXT = st.builds(
     lambda lead, word, junk, tail: f"{lead}{word}{junk}{tail}",

@@ -91,8 +91,7 @@ async def test_referral_shows_the_invite_link_and_a_share_button(
     (share,) = reply.buttons
     assert share.callback_data is None
     assert share.url == (
-        f"https://t.me/share/url?url={quote(link, safe='')}"
-        f"&text={quote(texts.SHARE_TEXT, safe='')}"
+        f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(texts.SHARE_TEXT, safe='')}"
     )
 
 
@@ -186,9 +185,7 @@ FORGED = {
 
 
 @pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
-async def test_forged_payloads_are_no_payload(
-    bot: BotHarness, alice: TelegramUser, forge
-) -> None:
+async def test_forged_payloads_are_no_payload(bot: BotHarness, alice: TelegramUser, forge) -> None:
     code = await code_of(bot, ALICE_EMAIL)
     bob = bot.user(BOB_ID, "Bob")
     (reply,) = await bot.send(bob, forge(code))

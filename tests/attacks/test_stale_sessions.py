@@ -401,7 +401,7 @@ async def test_the_restore_guard_runs_with_everything_else_held_off(
         await services.backups.restore(
             Actor.of_session(session),
             backup.name,
-            guard=lambda uow: services.sessions.require_live(uow, session, proof)
+            guard=lambda uow: services.sessions.require_live(uow, session, proof),
         )
     assert ended.value.reason is EndReason.LOGGED_OUT
     assert ("later@example.com",) in await db_rows(bot, "SELECT email FROM users")

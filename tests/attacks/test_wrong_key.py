@@ -39,8 +39,14 @@ def first_start(tmp_path: Path, key: str) -> Path:
     """The operator's first start (``verzek shell --db``: no network needed); a TOTP secret
     stored under ``key`` afterwards, as a trader's enrolment would."""
     db = tmp_path / "data" / "verzek.db"
-    done = verzek("shell", "--db", str(db), env=clean_env(ENCRYPTION_MASTER_KEY=key),
-                  cwd=tmp_path, stdin=":quit\n")
+    done = verzek(
+        "shell",
+        "--db",
+        str(db),
+        env=clean_env(ENCRYPTION_MASTER_KEY=key),
+        cwd=tmp_path,
+        stdin=":quit\n",
+    )
     assert done.returncode == 0, done.stderr
     assert len(key_check_rows(db)) == 1
     add_totp_secret(db, key)
@@ -207,8 +213,14 @@ def test_an_empty_old_database_takes_the_key_it_is_started_with(tmp_path: Path) 
     done = verzek("migrate", env=clean_env(VERZEK_DB=str(db)), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     make_pre_check(db)
-    done = verzek("shell", "--db", str(db), env=clean_env(ENCRYPTION_MASTER_KEY=key),
-                  cwd=tmp_path, stdin=":quit\n")
+    done = verzek(
+        "shell",
+        "--db",
+        str(db),
+        env=clean_env(ENCRYPTION_MASTER_KEY=key),
+        cwd=tmp_path,
+        stdin=":quit\n",
+    )
     assert done.returncode == 0, done.stderr
     [(_, mac, _)] = key_check_rows(db)
     assert crypto_for(key).key_check_made_by(str(mac)) == 0

@@ -89,8 +89,7 @@ EMAIL_DONE = "✅ Your email is now <b>{email}</b>."
 
 # --- sign-in, session times and notices people expect ---------------------------------------
 REG_CONFIRM_PASSWORD = (
-    "<b>Step 2 of {total}</b> — send the same password once more, so a typo can't lock you "
-    "out."
+    "<b>Step 2 of {total}</b> — send the same password once more, so a typo can't lock you out."
 )
 PASSWORDS_DIFFER = "The two passwords weren't the same, so I kept neither."
 REG_REFERRED = "You were referred by code <code>{code}</code>.\n\n"

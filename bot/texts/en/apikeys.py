@@ -49,8 +49,7 @@ APIKEY_WILL_REPLACE = (
 APIKEY_ASK_SECRET = "<b>Step 4</b> — now send the <b>API secret</b>."
 APIKEY_ASK_PASSPHRASE = "<b>Step 5</b> — {exchange} keys have a <b>passphrase</b>: send it."
 APIKEY_ASK_CODE = (
-    "Last step — confirm with the 6-digit code from your authenticator app (or a backup "
-    "code)."
+    "Last step — confirm with the 6-digit code from your authenticator app (or a backup code)."
 )
 APIKEY_ASK_PASSWORD = (
     "Last step — confirm with your account password. (With /2fa_enroll you would confirm "

@@ -30,9 +30,7 @@ ALERTS_EMPTY = "No security alerts so far."
 ALERT_PENDING = "⏳ not delivered yet (attempt {attempts})"
 SUSPICIOUS_HEADER = "<b>Suspicious activity in the last 24 hours</b>"
 SUSPICIOUS_EMPTY = "Nothing suspicious in the last 24 hours."
-SUSPICIOUS_LINE = (
-    "• <b>{rule}</b>: {hits} from {subjects}; alerts sent: {sent}, pending: {pending}"
-)
+SUSPICIOUS_LINE = "• <b>{rule}</b>: {hits} from {subjects}; alerts sent: {sent}, pending: {pending}"
 
 ALERT_TITLE = "{icon} <b>Security alert: {rule}</b>"
 ALERT_WHO = "Who: {who}"

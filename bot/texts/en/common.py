@@ -18,8 +18,7 @@ HELP_ADMIN_HEADER = "<b>Admin commands</b>"
 
 NOT_ALLOWED = "Sorry, that command is not available."
 ADMIN_PRIVATE_CHAT_ONLY = (
-    "For privacy I answer admin commands only in a private chat with an admin or in the admin "
-    "chat."
+    "For privacy I answer admin commands only in a private chat with an admin or in the admin chat."
 )
 PRIVATE_CHAT_ONLY = (
     "For your safety I only talk about accounts in a private chat. Message me directly."

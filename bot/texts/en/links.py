@@ -27,14 +27,11 @@ USE_CODE = "Use {code}"
 # --- /sessions ------------------------------------------------------------------------------
 SESSIONS_HEADER = "🖥 <b>Your live sessions</b> ({count})"
 SESSIONS_LINE = (
-    "{number}. Telegram account {account}{this}\n"
-    "    started {started} UTC, last seen {seen} UTC"
+    "{number}. Telegram account {account}{this}\n    started {started} UTC, last seen {seen} UTC"
 )
 SESSIONS_THIS_DEVICE = " — <b>this device</b>"
 SESSIONS_ONLY_THIS = "This is your only live session."
-SESSIONS_FOOTER = (
-    "Ending a session logs that device out at once. To end this one, use /logout."
-)
+SESSIONS_FOOTER = "Ending a session logs that device out at once. To end this one, use /logout."
 SESSION_END_BUTTON = "End {number} ({account})"
 SESSIONS_END_OTHERS = "End all others"
 SESSION_ENDED = "✅ Session {account} was ended; that device has to log in again."

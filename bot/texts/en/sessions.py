@@ -63,7 +63,6 @@ NOTICE_WITHDRAWAL = (
 )
 
 
-
 def withdrawals_cooling_down(reason: WithdrawalsCoolingDown) -> str:
     """The plain cool-down refusal (the wallet step says more with WITHDRAW_COOLDOWN)."""
     return (

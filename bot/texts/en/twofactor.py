@@ -89,7 +89,6 @@ TWOFACTOR_REFUSALS: Refusals = {
         "That code was already used. Wait for the next code in your app and send that one."
     ),
     CodeWrong: (
-        "That code didn't work. Send the 6-digit code from your app, or one of your backup "
-        "codes."
+        "That code didn't work. Send the 6-digit code from your app, or one of your backup codes."
     ),
 }
