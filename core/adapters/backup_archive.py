@@ -91,17 +91,6 @@ def _new_file(path: Path) -> IO[bytes]:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
-def raw_copy(source: Path, dest: Path) -> None:
-    """Copy a file byte for byte into the new file ``dest`` (flushed)."""
-    try:
-        with source.open("rb") as src, _new_file(dest) as out:
-            shutil.copyfileobj(src, out, CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
-    except OSError as exc:
-        raise BackupError(f"cannot copy {source}: {exc.strerror or exc}") from None
-
-
 def sha256_file(path: Path) -> tuple[int, str]:
     """Size and SHA-256 (hex) of a file."""
     digest = hashlib.sha256()
