@@ -11,15 +11,19 @@ A sealed column added later and forgotten in storage/secrets_repository.py fails
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.clock import FakeClock
-from core.config import Settings
-from core.crypto import generate_master_key
+from core.config import EncryptionSettings, Secret, Settings
+from core.crypto import EncryptionService, generate_master_key
+from core.keycheck import KeyCheckResult, KeyMismatch, KeyMismatchError, ensure_key_fits
 from core.services import Services
 from storage.secrets_repository import ENCRYPTED_COLUMNS
+from tests.support import raw_db
 from tests.support.instances import two_instances
-from tests.support.rotation_steps import rotate_key, tokens_of
+from tests.support.rotation_steps import only, rotate_key, tokens_of
 from tests.support.steps import PASSPHRASE, PASSWORD, add_key, enable_2fa
 
 ALICE = 7_700_000_101
@@ -77,3 +81,38 @@ def test_every_registered_column_is_keyed_by_columns_of_its_table() -> None:
     assert len(set(lines)) == len(lines)
     for spec in ENCRYPTED_COLUMNS:
         assert spec.key_columns and spec.column not in spec.key_columns
+
+
+async def test_a_database_without_a_key_check_is_judged_by_its_flows_and_sheets_too(
+    settings: Settings, services: Services, clock: FakeClock, master_key: str
+) -> None:
+    """core/keycheck.py samples every registered column of a database without a stored check:
+    where users' flows and button sheets are all it holds, they decide. An unrelated key is
+    refused (before, nothing was sampled and it was adopted); the old key names a rotation."""
+    crypto = only(master_key)
+    flow_owner = json.dumps(["user_data", "", str(ALICE)], separators=(",", ":"))
+    await raw_db.execute(
+        settings,
+        "INSERT INTO conversation_state (kind, name, key, sealed, updated_at, user_id)"
+        " VALUES ('user_data', '', ?, ?, 'x', ?)",
+        str(ALICE),
+        crypto.encrypt("{}", owner=flow_owner, purpose="conversation-state"),
+        ALICE,
+    )
+    await raw_db.execute(
+        settings,
+        "INSERT INTO button_sheets (token_hash, store, sheet_id, telegram_user_id, created,"
+        " expires_at, sealed) VALUES ('t', 'pk:', 's', ?, 0, '9999', ?)",
+        ALICE,
+        crypto.encrypt("{}", owner="pk:s", purpose="button-sheet"),
+    )
+    await raw_db.execute(settings, "DELETE FROM key_check")
+    other = generate_master_key()
+    with pytest.raises(KeyMismatchError) as wrong:
+        await ensure_key_fits(services.uow, only(other), clock, write=False)
+    assert wrong.value.reason is KeyMismatch.WRONG_KEY
+    rotating = EncryptionService(EncryptionSettings(Secret(other), (Secret(master_key),)))
+    with pytest.raises(KeyMismatchError) as pending:
+        await ensure_key_fits(services.uow, rotating, clock, write=False)
+    assert (pending.value.reason, pending.value.old_key) == (KeyMismatch.OLD_KEY, 1)
+    assert await ensure_key_fits(services.uow, crypto, clock) is KeyCheckResult.WRITTEN
