@@ -19,6 +19,7 @@ from core.clock import FakeClock
 from core.config import EncryptionSettings, Secret, Settings
 from core.crypto import EncryptionService, generate_master_key
 from core.keycheck import KeyCheckResult, KeyMismatch, KeyMismatchError, ensure_key_fits
+from core.keyrotation import rotate_all
 from core.services import Services
 from storage.secrets_repository import ENCRYPTED_COLUMNS
 from tests.support import raw_db
@@ -116,3 +117,42 @@ async def test_a_database_without_a_key_check_is_judged_by_its_flows_and_sheets_
         await ensure_key_fits(services.uow, rotating, clock, write=False)
     assert (pending.value.reason, pending.value.old_key) == (KeyMismatch.OLD_KEY, 1)
     assert await ensure_key_fits(services.uow, crypto, clock) is KeyCheckResult.WRITTEN
+
+
+async def test_more_than_a_page_of_flows_and_sheets_is_rotated_row_by_row(
+    settings: Settings, services: Services, master_key: str
+) -> None:
+    """Tables keyed by text (conversation_state's (kind, name, key), button_sheets' token hash)
+    are paged by their whole key on either engine: each of more than a page of rows is
+    re-sealed exactly once."""
+    token = only(master_key).encrypt("{}", owner="x", purpose="conversation-state")
+    count = 1_234
+    postgres = isinstance(raw_db.where(settings), str)
+    numbers = (
+        f"generate_series(1, {count}) AS n"
+        if postgres
+        else f"(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count})"
+        " SELECT n FROM s)"
+    )
+    text = "CAST(n AS TEXT)"
+    await raw_db.execute(
+        settings,
+        "INSERT INTO conversation_state (kind, name, key, sealed, updated_at, user_id)"
+        f" SELECT CASE WHEN n % 2 = 0 THEN 'user_data' ELSE 'conversation' END,"
+        f" 'n' || CAST(n % 5 AS TEXT), '[' || {text} || ']', ?, 'x', n FROM {numbers}",
+        token,
+    )
+    await raw_db.execute(
+        settings,
+        "INSERT INTO button_sheets (token_hash, store, sheet_id, telegram_user_id, created,"
+        f" expires_at, sealed) SELECT 'h' || {text}, 'pk:', 's', n, n, '9999', ? FROM {numbers}",
+        token,
+    )
+    new = generate_master_key()
+    rotating = EncryptionService(EncryptionSettings(Secret(new), (Secret(master_key),)))
+    counts = {c.column: c for c in await rotate_all(services.uow, rotating)}
+    for table in ("conversation_state", "button_sheets"):
+        assert (counts[f"{table}.sealed"].rotated, counts[f"{table}.sealed"].failed) == (count, 0)
+        stored = [str(v) for (v,) in await raw_db.rows(settings, f"SELECT sealed FROM {table}")]
+        assert len(stored) == len(set(stored)) == count
+        assert all(only(new).encrypted_by(value) == 0 for value in stored)
