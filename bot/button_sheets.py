@@ -11,7 +11,8 @@ Several instances (SPEC §13): a store :func:`register`-ed on an Application who
 are ``shared`` also keeps its sheets in the database (``button_sheets``, migration 0023), so
 a button shown by one instance is resolved by any other. Each row holds the SHA-256 of one
 token (never the token) and the sheet's JSON sealed under the purpose ``button-sheet``, bound
-to the store and the sheet. Memory is then a cache that the database overrules: before an
+to the store and the sheet (``verzek rotate-key`` re-seals them: ``button_sheets.sealed`` is in
+``ENCRYPTED_COLUMNS``). Memory is then a cache that the database overrules: before an
 update that presses a button is handled, the sheet of that token is read again
 (:func:`refresh`, inside the presser's turn, bot/user_turns.py), and what the update added or
 dropped is written before the turn ends (:func:`flush`). So a sheet used up on one instance

@@ -6,6 +6,8 @@ holds the services, chat_data and callback_data are unused: neither is stored). 
 the purpose ``conversation-state`` and bound to the row, so a row that was edited, or copied
 from another user, does not open: it is dropped and logged (without its content), and the
 user's flow ends with a polite word (:func:`bot.flows.register_after_secret_guard`).
+``verzek rotate-key`` re-seals every row under the newest key, keeping its binding
+(``conversation_state.sealed`` is in storage/secrets_repository.py's ``ENCRYPTED_COLUMNS``).
 
 A conversation older than the flow timeout when it is loaded is not restored, and one that is
 restored answers its first update after its deadline as a timeout (PTB keeps no timeout jobs

@@ -59,12 +59,18 @@ class EncryptedColumn:
     purpose: str
 
 
+# Which row a stored token is in: the values of its table's key columns, in order (one id,
+# or a composite key such as a flow's (kind, name, key)).
+RowKey = tuple[int | str, ...]
+
+
 @dataclass(frozen=True)
 class EncryptedValue:
-    """One stored token with the row it belongs to."""
+    """One stored token with the row it belongs to (``owner`` is None where the owner the
+    token is bound to is not a column of the row)."""
 
-    row_id: int
-    owner: int | str
+    row_id: RowKey
+    owner: int | str | None
     token: str
 
 
@@ -79,7 +85,7 @@ class SecretsRepository(Protocol):
         """Yield each non-empty value of ``column``."""
         ...
 
-    async def replace(self, column: EncryptedColumn, row_id: int, token: str) -> None:
+    async def replace(self, column: EncryptedColumn, row_id: RowKey, token: str) -> None:
         """Overwrite one value (same row, new token)."""
         ...
 

@@ -1,33 +1,36 @@
-"""SQL for key rotation: every encrypted column of the schema is listed here."""
+"""SQL for key rotation: every column of the schema that stores sealed tokens is listed here
+(tests/test_rotation_coverage.py fails when one is not)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from core.ports import EncryptedColumn, EncryptedValue
+from core.ports import EncryptedColumn, EncryptedValue, RowKey
 from storage.sql import SqlConnection
 
 
 @dataclass(frozen=True)
 class EncryptedColumnSpec:
-    """Where a column's values live and which column names their owner."""
+    """Where a column's values live, which column names their owner (None: the owner the
+    tokens are bound to is not a column) and which columns are the row's key."""
 
     table: str
     column: str
     purpose: str
-    owner_column: str
-    id_column: str = "id"
+    owner_column: str | None
+    key_columns: tuple[str, ...] = ("id",)
 
     @property
     def public(self) -> EncryptedColumn:
         return EncryptedColumn(self.table, self.column, self.purpose)
 
 
-# Every encrypted column of the schema. A migration adding one adds its line here.
+# Every column of the schema that holds tokens of the encryption service. A migration adding
+# one adds its line here.
 ENCRYPTED_COLUMNS: list[EncryptedColumnSpec] = [
     EncryptedColumnSpec(
-        "mfa", "secret_enc", "totp", owner_column="account_id", id_column="account_id"
+        "mfa", "secret_enc", "totp", owner_column="account_id", key_columns=("account_id",)
     ),
     # Sealed as "<purpose>#<row id>" (see core/apikeys.py): bound to the row, not only the owner.
     EncryptedColumnSpec("api_keys", "key_enc", "apikey.key", owner_column="account_id"),
@@ -37,11 +40,30 @@ ENCRYPTED_COLUMNS: list[EncryptedColumnSpec] = [
     ),
     # Retired audit chain keys (core/audit/chain.py), sealed to their key id.
     EncryptedColumnSpec("audit_chain_keys", "key_enc", "audit.chain_key", owner_column="key_id"),
+    # Users' places in their flows (bot/persistence.py), bound to the JSON [kind, name, key]:
+    # a register draft holds a password hash, so a rotation must not leave them under the old key.
+    EncryptedColumnSpec(
+        "conversation_state",
+        "sealed",
+        "conversation-state",
+        owner_column=None,
+        key_columns=("kind", "name", "key"),
+    ),
+    # What shown buttons stand for (bot/button_sheets.py), bound to "<store>:<sheet_id>".
+    EncryptedColumnSpec(
+        "button_sheets",
+        "sealed",
+        "button-sheet",
+        owner_column="store || ':' || sheet_id",
+        key_columns=("token_hash",),
+    ),
 ]
+
+_PAGE = 1000
 
 
 class SqliteSecretsRepository:
-    """Reads and rewrites encrypted columns for rotation."""
+    """Reads and rewrites encrypted columns for rotation (portable SQL: SQLite and PostgreSQL)."""
 
     def __init__(self, conn: SqlConnection, specs: list[EncryptedColumnSpec]) -> None:
         self._conn = conn
@@ -52,27 +74,38 @@ class SqliteSecretsRepository:
         return [spec.public for spec in self._specs.values()]
 
     async def iter_values(self, column: EncryptedColumn) -> AsyncIterator[EncryptedValue]:
-        """Each non-NULL value of ``column`` with its row id and owner, in id order."""
+        """Each non-NULL value of ``column`` with its row key and owner, in key order (pages
+        of 1000 rows, each after the last key of the one before: row values compare in order)."""
         spec = self._specs[(column.table, column.column)]
-        last = -1
+        keys = ", ".join(spec.key_columns)
+        width = len(spec.key_columns)
+        marks = ", ".join("?" * width)
+        owner = spec.owner_column or "NULL"
+        select = (
+            f"SELECT {keys}, {owner}, {spec.column} FROM {spec.table} "  # noqa: S608
+            f"WHERE {spec.column} IS NOT NULL"
+        )
+        order = f" ORDER BY {keys} LIMIT {_PAGE}"
+        last: RowKey | None = None
         while True:
-            async with self._conn.execute(
-                f"SELECT {spec.id_column}, {spec.owner_column}, {spec.column} "  # noqa: S608
-                f"FROM {spec.table} WHERE {spec.column} IS NOT NULL AND {spec.id_column} > ? "
-                f"ORDER BY {spec.id_column} LIMIT 1000",
-                (last,),
-            ) as cur:
+            params: RowKey = ()
+            if last is None:
+                sql = select + order
+            else:
+                sql, params = select + f" AND ({keys}) > ({marks})" + order, last
+            async with self._conn.execute(sql, params) as cur:
                 rows = list(await cur.fetchall())
             if not rows:
                 return
             for row in rows:
-                yield EncryptedValue(int(row[0]), row[1], str(row[2]))
-            last = int(rows[-1][0])
+                yield EncryptedValue(tuple(row[:width]), row[width], str(row[width + 1]))
+            last = tuple(rows[-1][:width])
 
-    async def replace(self, column: EncryptedColumn, row_id: int, token: str) -> None:
+    async def replace(self, column: EncryptedColumn, row_id: RowKey, token: str) -> None:
         """Write the re-encrypted ``token`` back to its row."""
         spec = self._specs[(column.table, column.column)]
+        where = " AND ".join(f"{name} = ?" for name in spec.key_columns)
         await self._conn.execute(
-            f"UPDATE {spec.table} SET {spec.column} = ? WHERE {spec.id_column} = ?",  # noqa: S608
-            (token, row_id),
+            f"UPDATE {spec.table} SET {spec.column} = ? WHERE {where}",  # noqa: S608
+            (token, *row_id),
         )

@@ -121,6 +121,7 @@ async def test_rotation_reencrypts_everything_and_reports_counts(tmp_path: Path)
             values = [v async for v in uow.secrets.iter_values(column)]
         assert len(values) == 25
         for value in values:
+            assert isinstance(value.owner, int) and value.row_id == (value.owner + 1,)
             assert only_new.decrypt(value.token, owner=value.owner, purpose="test.vault") == (
                 f"value-{value.owner}"
             )
@@ -149,3 +150,49 @@ async def _values(database: Database):
         column = uow.secrets.columns()[0]
         async for value in uow.secrets.iter_values(column):
             yield value
+
+
+FLOWS = EncryptedColumnSpec(
+    "flows", "sealed", "test.flow", owner_column=None, key_columns=("kind", "name", "key")
+)
+
+
+async def test_rotation_pages_through_a_table_keyed_by_several_columns(tmp_path: Path) -> None:
+    """A table without an integer id (conversation_state's (kind, name, key)): rows are paged
+    by their whole key, so every one of more than a page of rows is rotated exactly once and
+    each keeps its own row's binding."""
+    old, new = generate_master_key(), generate_master_key()
+    path = tmp_path / "f.db"
+    database = Database(path, encrypted_columns=[FLOWS])
+    await database.open()
+    by_old = service(old)
+    rows = [("c" if n % 3 else "u", f"n{n % 7}", f"[{n}, {n}]") for n in range(2_345)]
+    try:
+        async with aiosqlite.connect(path) as conn:
+            await conn.execute(
+                "CREATE TABLE flows (kind TEXT, name TEXT, key TEXT, sealed TEXT,"
+                " PRIMARY KEY (kind, name, key))"
+            )
+            await conn.executemany(
+                "INSERT INTO flows VALUES (?, ?, ?, ?)",
+                [
+                    (*row, by_old.encrypt("|".join(row), owner=row[2], purpose="test.flow"))
+                    for row in rows
+                ],
+            )
+            await conn.commit()
+        counts = await rotate_all(database.unit_of_work, service(new, old))
+        assert [(c.column, c.rotated, c.already_current, c.failed) for c in counts] == [
+            ("flows.sealed", len(rows), 0, 0)
+        ]
+        values = [v async for v in _values(database)]
+        assert sorted(v.row_id for v in values) == sorted(rows)
+        only_new = service(new)
+        for value in values:
+            assert value.owner is None
+            kind, name, key = (str(part) for part in value.row_id)
+            assert only_new.decrypt(value.token, owner=key, purpose="test.flow") == (
+                f"{kind}|{name}|{key}"
+            )
+    finally:
+        await database.close()

@@ -104,17 +104,18 @@ class TwoInstances(BotHarness):
 
 @asynccontextmanager
 async def two_instances(
-    settings: Settings, services: Services, clock: FakeClock
+    settings: Settings, services: Services, clock: FakeClock, api: FakeBotAPI | None = None
 ) -> AsyncIterator[TwoInstances]:
     """Instance 0 over ``services``, instance 1 over services of its own, started; on SQLite
     both share one in-memory user lock (``shared=True``), on PostgreSQL each keeps its own
-    advisory locks, as two processes would. Checks at the end that every lock was let go."""
+    advisory locks, as two processes would. Checks at the end that every lock was let go.
+    ``api``: the fake Telegram of a fleet stopped before (its chats are still there)."""
     second = await build_services(settings, clock)
     if settings.database.url is None:
         services.user_locks = second.user_locks = InProcessUserLocks(shared=True)
     else:
         assert isinstance(second.user_locks, PostgresUserLocks)
-    both = TwoInstances(settings, services, second)
+    both = TwoInstances(settings, services, second, api)
     await both.start()
     try:
         yield both
