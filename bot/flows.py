@@ -340,6 +340,15 @@ class Flow(ConversationHandler[Any]):
         """Whether an answer in ``state`` is judged by the auth limit (SPEC §5)."""
         return state in self.guess_states
 
+    def secret_asked(self, update: Update) -> Secret | None:
+        """The secret this flow's current step asks the sender of ``update`` for, if any."""
+        try:
+            key = self._get_key(update)
+        except RuntimeError:  # an update this flow cannot key (no chat or no user)
+            return None
+        state = self._conversations.get(key)
+        return self.secret_states.get(state) if state is not None else None
+
     async def handle_update(
         self, update: Update, application: Any, check_result: Any, context: Context
     ) -> object | None:

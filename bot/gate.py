@@ -26,6 +26,7 @@ from bot.commands import ADMIN_CALLBACK_PREFIX, ADMIN_ONLY, caption_command_of, 
 from bot.context import Context
 from bot.flows import Flow, take_secret
 from bot.presence import presence_of
+from bot.secret_steps import delete_quietly, secret_asked
 from bot.update_processor import drop_message, forget_idle_user_data, is_payment
 from core.audit.log import AuditEvent, EventType, Severity
 from core.ratelimit import is_auth_step
@@ -49,6 +50,17 @@ def _is_relayed(update: Update) -> bool:
         or message.via_bot is not None
         or message.is_automatic_forward
     )
+
+
+async def _relayed_reply(update: Update, context: Context) -> str:
+    """What to say to a relayed message; one that arrives at a secret step is deleted."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None or chat.type != ChatType.PRIVATE:
+        return texts.FORWARDED_IGNORED
+    if not (message.text or message.caption) or secret_asked(context.application, update) is None:
+        return texts.FORWARDED_IGNORED
+    deleted = await delete_quietly(message)
+    return texts.FORWARDED_SECRET_DELETED if deleted else texts.FORWARDED_SECRET_NOT_DELETED
 
 
 def _is_edit(update: Update) -> bool:
@@ -176,7 +188,9 @@ async def gate(update: Update, context: Context) -> None:
     await _rate_limit(update, context, command)
     if _is_relayed(update):
         # A forwarded "/approve 5" or a forwarded code is someone else's words: never an order.
-        await _say(update, texts.FORWARDED_IGNORED)
+        # Forwarded while a step asks for a secret, it may well be the user's own password,
+        # code or key (from their saved messages): it must not stay in the chat either.
+        await _say(update, await _relayed_reply(update, context))
         raise ApplicationHandlerStop
     caption_command = caption_command_of(update.effective_message, context.bot.username)
     for name in (command, caption_command):

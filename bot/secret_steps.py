@@ -71,6 +71,10 @@ class AsksSecrets(Protocol):
         """Whether an answer in ``state`` is a password or code guess (the auth limit)."""
         ...
 
+    def secret_asked(self, update: Update) -> Secret | None:
+        """What the sender of ``update`` is being asked for in this flow now, if a secret."""
+        ...
+
 
 def flows_of(application: Any) -> Iterator[AsksSecrets]:
     """Every conversation of ``application`` that can say which of its steps are secret."""
@@ -86,6 +90,14 @@ def secret_asking_flow(application: Any, name: str) -> AsksSecrets | None:
     for flow in flows_of(application):
         if flow.name == name and flow.asks_secrets:
             return flow
+    return None
+
+
+def secret_asked(application: Any, update: Update) -> Secret | None:
+    """The secret some flow is asking the sender of ``update`` for right now, if any."""
+    for flow in flows_of(application):
+        if flow.asks_secrets and (secret := flow.secret_asked(update)) is not None:
+            return secret
     return None
 
 

@@ -5,7 +5,9 @@ forwarded "/approve 5" looks to PTB exactly like one typed by the forwarder; a m
 through an inline bot (``via_bot``) carries text the sender never typed; a channel post is
 copied into its discussion group as an automatic forward. None of them is an order (SPEC §10):
 the gate stops them all, commands and flow answers alike (a forwarded password or code in the
-middle of /login or /approve), admins included, and tells the sender in a private chat.
+middle of /login or /approve), admins included, and tells the sender in a private chat. One that
+arrives while a step asks for a secret may well be the user's own password, code or key
+(forwarded from their saved messages): it is deleted too, as a typed one would be.
 Variants: each ``forward_origin`` type (user, hidden_user, chat, channel), ``via_bot``,
 ``is_automatic_forward``; private chat, the admin chat, another group.
 """
@@ -32,6 +34,8 @@ from tests.support.harness import BotHarness, table_rows
 pytestmark = [pytest.mark.payments, pytest.mark.roomy_limits]
 
 IGNORED = html_to_plain(texts.FORWARDED_IGNORED)
+SECRET_DELETED = html_to_plain(texts.FORWARDED_SECRET_DELETED)
+SECRET_NOT_DELETED = html_to_plain(texts.FORWARDED_SECRET_NOT_DELETED)
 ORIGINS = ["user", "hidden_user", "chat", "channel"]
 
 
@@ -113,9 +117,11 @@ async def test_a_forwarded_password_is_not_a_login_answer(bot: BotHarness, eve: 
     before = await event_types(bot)
     for origin in ORIGINS:
         (reply,) = await bot.send(mallory, PASSWORD, forwarded=origin)
-        assert reply.plain == IGNORED
+        assert reply.plain == SECRET_DELETED
+        assert bot.last_user_message.deleted  # a password, whoever's: it does not stay
     (reply,) = await bot.send(mallory, PASSWORD, via="some_inline_bot")
-    assert reply.plain == IGNORED
+    assert reply.plain == SECRET_DELETED
+    assert bot.last_user_message.deleted
     after = await event_types(bot)
     for kind in (EventType.LOGIN_FAILED, EventType.LOGIN_SUCCESS):
         assert after.count(kind) == before.count(kind), kind
@@ -132,7 +138,58 @@ async def test_a_forwarded_code_does_not_finish_an_approval(
     before = await table_rows(bot.settings)
     for origin in ORIGINS:
         (reply,) = await bot.send(user, admin.code(clock), forwarded=origin)
-        assert reply.plain == IGNORED
+        assert reply.plain == SECRET_DELETED
+        assert bot.last_user_message.deleted
     assert changed_tables(before, await table_rows(bot.settings)) == set()
     view = await bot.services.payments.view(Actor.telegram(ADMIN_ID), 1)
     assert view.payment.status == "pending"
+
+
+async def test_a_forwarded_text_at_a_step_that_asks_no_secret_stays(
+    bot: BotHarness, eve: Equipped
+) -> None:
+    """Variant: at /login's email step (no secret asked) and with no flow at all, a forwarded
+    text is ignored but left alone: only a step that asks for a secret deletes it."""
+    mallory = bot.user(7374, "Mallory")
+    (reply,) = await bot.send(mallory, "eve@example.com", forwarded="user")
+    assert reply.plain == IGNORED and not bot.last_user_message.deleted
+    await bot.send(mallory, "/login")
+    (reply,) = await bot.send(mallory, "eve@example.com", forwarded="user")
+    assert reply.plain == IGNORED and not bot.last_user_message.deleted
+    (reply,) = await bot.send(mallory, "eve@example.com")  # typed: the flow goes on
+    assert "password" in reply.plain.lower()
+
+
+async def test_a_forwarded_api_secret_is_deleted_and_the_step_still_waits(
+    bot: BotHarness, eve: Equipped
+) -> None:
+    """Variant: /apikey_add at its secret step (a new secret, not a guess): a forwarded key is
+    deleted, nothing is stored, and the step still takes the typed answer."""
+    user = bot.user(eve.telegram_user_id, "Eve")
+    (ask_exchange,) = await bot.send(user, "/apikey_add")
+    (ask_label,) = await bot.press(user, ask_exchange, "Binance")
+    assert "send a short label" in ask_label.plain
+    (ask_key,) = await bot.send(user, "main")
+    assert "send the API key" in ask_key.plain
+    before = await table_rows(bot.settings)
+    (reply,) = await bot.send(user, "B" * 64, forwarded="hidden_user")
+    assert reply.plain == SECRET_DELETED and bot.last_user_message.deleted
+    assert changed_tables(before, await table_rows(bot.settings)) == set()
+    (ask_secret,) = await bot.send(user, "A" * 64)  # typed: the step still takes it
+    assert bot.last_user_message.deleted and "API secret" in ask_secret.plain
+
+
+async def test_a_forwarded_secret_telegram_will_not_delete_is_flagged(
+    bot: BotHarness, eve: Equipped
+) -> None:
+    """Failure: Telegram refuses the deletion. The user is told to delete it themselves;
+    nothing is checked or written."""
+    mallory = bot.user(7375, "Mallory")
+    await bot.send(mallory, "/login")
+    await bot.send(mallory, "eve@example.com")
+    before = await event_types(bot)
+    bot.api.fail("deleteMessage", status=400)
+    (reply,) = await bot.send(mallory, PASSWORD, forwarded="channel")
+    assert reply.plain == SECRET_NOT_DELETED and not bot.last_user_message.deleted
+    assert await event_types(bot) == before
+    assert await bot.services.sessions.current(mallory.id) is None

@@ -76,6 +76,14 @@ SKIP = "Skip"
 FORWARDED_IGNORED = (
     "I don't act on forwarded messages or messages sent via a bot: please type it yourself."
 )
+FORWARDED_SECRET_DELETED = (
+    "🔒 I deleted that forwarded message: I'm asking you for a password, code or key, and I "
+    "never take a forwarded message as the answer. Please type it yourself."
+)
+FORWARDED_SECRET_NOT_DELETED = (
+    "⚠️ I never take a forwarded message as the answer, and I couldn't delete that one: if it "
+    "holds a password, code or key, please delete it yourself. Then type the answer yourself."
+)
 EDITED_IGNORED = "I don't act on edited messages: please send it again as a new message."
 # --- secrets never stay behind ----------------------------------------------------------------
 SECRET_FLOW_PRIVATE_ONLY = (
