@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import warnings
@@ -34,12 +35,8 @@ from bot.secret_steps import (
     delete_quietly,
     remember_secret_flow_ended,
 )
-from bot.secret_steps import (
-    Secret as Secret,  # re-exported: conversations declare their secret steps with it
-)
-from bot.secret_steps import (
-    charge_auth_failure as charge_auth_failure,
-)
+from bot.secret_steps import Secret as Secret  # re-exported: flows declare secret steps with it
+from bot.secret_steps import charge_auth_failure as charge_auth_failure
 from core.accounts.service import LoginAttempt, normalise_email
 from core.accounts.sessions import FlowEnded, ReauthProof, Session
 from core.errors import Refusal
@@ -342,12 +339,9 @@ class Flow(ConversationHandler[Any]):
 
     def secret_asked(self, update: Update) -> Secret | None:
         """The secret this flow's current step asks the sender of ``update`` for, if any."""
-        try:
-            key = self._get_key(update)
-        except RuntimeError:  # an update this flow cannot key (no chat or no user)
-            return None
-        state = self._conversations.get(key)
-        return self.secret_states.get(state) if state is not None else None
+        with contextlib.suppress(RuntimeError):  # an update it cannot key: no chat or user
+            return self.secret_states.get(self._conversations.get(self._get_key(update)))
+        return None
 
     async def handle_update(
         self, update: Update, application: Any, check_result: Any, context: Context
