@@ -25,7 +25,7 @@ import hmac
 import json
 import shutil
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,52 +42,28 @@ from core.audit.ports import AuditRow
 from core.authz import OPERATOR
 from core.clock import FakeClock, to_iso
 from core.config import Settings
-from core.services import Services
 from storage.audit_repository import COLUMNS, read_row
 from storage.postgres.connection import PgConnection
 from tests.support import raw_db
 from tests.support.constants import ADMIN_CHAT_ID
-from tests.support.harness import BotHarness
-from tests.support.services import build_services
+from tests.support.running_deployment import RunningBot
 
 ROLLBACK = "The audit log was rolled back or cut"
 TAMPERED = "The audit log was tampered with"
 ANCHOR = "Audit anchor"
 
 
-@dataclass
-class Deployment:
+class Deployment(RunningBot):
     """The bot as it runs, restartable over whatever file is on the disk."""
-
-    settings: Settings
-    clock: FakeClock
-    api: FakeBotAPI
-    services: Services | None = None
-    bot: BotHarness | None = None
 
     @property
     def path(self) -> Path:
         return self.settings.database.path
 
-    async def start(self) -> BotHarness:
-        self.services = await build_services(self.settings, self.clock)
-        self.bot = BotHarness(self.settings, self.services, self.api)
-        await self.bot.start()
-        return self.bot
-
-    async def stop(self) -> None:
-        if self.bot is not None:
-            await self.bot.stop()
-        if self.services is not None:
-            await self.services.aclose()
-        self.bot = self.services = None
-
     async def anchor_job(self) -> None:
         """One run of the anchor job as the JobQueue runs it (the first is the start-up
         check)."""
-        assert self.bot is not None and self.bot.app.job_queue is not None
-        [job] = self.bot.app.job_queue.get_jobs_by_name(JOB_NAME)
-        await job.run(self.bot.app)
+        await self.job(JOB_NAME)
 
     async def history(self, count: int) -> None:
         """Things happen: ``count`` audited events."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -48,13 +48,11 @@ def write_config(tmp_path: Path, offsite: str, endpoint: str | None = None) -> P
 
 
 @dataclass
-class Deployment:
-    """The bot as it runs, stoppable so the commands can work on its files, and restartable
-    (the same Telegram, so what it pinned and was sent stays)."""
+class RunningBot:
+    """The bot as it runs, restartable over whatever is on the disk (the same Telegram, so
+    what it pinned and was sent stays)."""
 
     settings: Settings
-    config: Path
-    env: dict[str, str]
     clock: FakeClock
     api: FakeBotAPI
     services: Services | None = None
@@ -78,6 +76,15 @@ class Deployment:
         assert self.bot is not None and self.bot.app.job_queue is not None
         [job] = self.bot.app.job_queue.get_jobs_by_name(name)
         await job.run(self.bot.app)
+
+
+@dataclass
+class Deployment(RunningBot):
+    """A :class:`RunningBot` with its configuration file and environment, stoppable so the
+    commands can work on its files."""
+
+    config: Path = field(kw_only=True)
+    env: dict[str, str] = field(kw_only=True)
 
     def context(self, name: str) -> CallbackContext:
         assert self.bot is not None and self.bot.app.job_queue is not None
@@ -137,7 +144,7 @@ async def running_deployment(
     """The bot of a test's ``deployment`` fixture: started on ``settings``, stopped after."""
     api = FakeBotAPI(clock=lambda: clock.now().timestamp())
     api.forums.add(ADMIN_CHAT_ID, BACKUPS_TOPIC)
-    running = Deployment(settings, config, env, clock, api)
+    running = Deployment(settings, clock, api, config=config, env=env)
     await running.start()
     yield running
     await running.stop()
